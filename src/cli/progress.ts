@@ -1,0 +1,75 @@
+import cliProgress from 'cli-progress';
+
+export interface Progress {
+  start(total: number, label: string): void;
+  setTotal(total: number): void;
+  increment(n?: number, payload?: Record<string, string | number>): void;
+  update(payload: Record<string, string | number>): void;
+  stop(): void;
+}
+
+/**
+ * A progress bar on stderr when it is a terminal (items, rate, ETA); in pipes and CI, a plain line every
+ * few seconds instead of escape codes.
+ */
+export function createProgress(unit: string, extraFormat = ''): Progress {
+  const tty = process.stderr.isTTY === true && process.env.GRADELAB_LOG !== 'quiet';
+  if (tty) {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: process.stderr,
+        format: `{label} [{bar}] {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted}${extraFormat}`,
+        hideCursor: true,
+        etaBuffer: 50,
+        fps: 5,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = 0;
+    let done = 0;
+    const rate = () => ((done / Math.max(1e-3, (Date.now() - started) / 1000)) || 0).toFixed(1);
+    return {
+      start(total, label) {
+        started = Date.now();
+        bar.start(total, 0, { label, rate: '0' });
+      },
+      setTotal: (t) => bar.setTotal(t),
+      increment(n = 1, payload = {}) {
+        done += n;
+        bar.increment(n, { ...payload, rate: rate() });
+      },
+      update: (payload) => bar.update(payload),
+      stop: () => bar.stop(),
+    };
+  }
+  let total = 0;
+  let done = 0;
+  let started = 0;
+  let lastPrint = 0;
+  let label = '';
+  const quiet = process.env.GRADELAB_LOG === 'quiet';
+  const print = (force = false) => {
+    const now = Date.now();
+    if (quiet || (!force && now - lastPrint < 5000)) return;
+    lastPrint = now;
+    const secs = (now - started) / 1000;
+    const r = done / Math.max(secs, 1e-3);
+    const eta = r > 0 && total > done ? `, ETA ${Math.round((total - done) / r)} s` : '';
+    process.stderr.write(`${label}: ${done}/${total} ${unit} (${r.toFixed(1)} ${unit}/s${eta})\n`);
+  };
+  return {
+    start(t, l) {
+      total = t;
+      label = l;
+      started = Date.now();
+      lastPrint = started;
+    },
+    setTotal: (t) => (total = t),
+    increment(n = 1) {
+      done += n;
+      print();
+    },
+    update: () => undefined,
+    stop: () => print(true),
+  };
+}

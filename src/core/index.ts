@@ -1,0 +1,8 @@
+export * from './errors.ts';
+export * from './image.ts';
+export * from './rng.ts';
+export * from './registry.ts';
+export * from './log.ts';
+export * from './atomic.ts';
+export * from './grading.ts';
+export type { Predictor, TileBatch } from './predictor.ts';

@@ -1,0 +1,16 @@
+export * from './slide.ts';
+export { openSlide, sniffFormat, slideIdFromPath, type OpenSlideOptions, type SlideFormat } from './openSlide.ts';
+export { MAX_SLIDE_SIDE } from './tiffSlide.ts';
+export { TileCache, DEFAULT_TILE_CACHE_BYTES } from './tileCache.ts';
+export { writeTiff, writeSvs, encodeJpeg, imageReader, downsampleImage, type TiffPageSpec, type SvsOptions } from './tiffWriter.ts';
+export { spliceJpegTables, splitJpegTables } from './jpegTables.ts';
+export { createInMemorySlide, tissueDiscs, type PixelFn, type InMemorySlideOptions } from './syntheticSlide.ts';
+export { readThumbnail } from './thumbnail.ts';
+export * from './tissue.ts';
+export * from './tiling.ts';
+export * from './manifest.ts';
+export * from './tileDataset.ts';
+export * from './splits.ts';
+export { TileLoader, type LoaderOptions, type Batch } from './loader.ts';
+export type { TransformRef } from './loaderTask.ts';
+export { ShardReader, encodeTile, decodeTile, type TileEncoding } from './shards.ts';

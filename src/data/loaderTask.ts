@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createRng, toFloat32, type RgbImage, type Rng } from '../core/index.ts';
+import { decodeTile, ShardReader, type TileEncoding } from './shards.ts';
+
+/** A tile transform made in the worker from a serialisable spec (workers cannot receive closures). */
+export interface TransformRef {
+  /** Module path or URL exporting `createTransform(spec) => (img, rng) => img`. */
+  module: string;
+  spec: unknown;
+}
+
+export interface BatchTask {
+  dir: string;
+  encoding: TileEncoding;
+  tileSize: number;
+  items: { shard: string; offset: number; length: number; seed: string }[];
+  transform?: TransformRef;
+}
+
+type TileTransform = (img: RgbImage, rng: Rng) => RgbImage;
+
+const reader = new ShardReader();
+const transforms = new Map<string, Promise<TileTransform>>();
+
+function transformFor(ref: TransformRef): Promise<TileTransform> {
+  const key = `${ref.module}\n${JSON.stringify(ref.spec)}`;
+  let t = transforms.get(key);
+  if (!t) {
+    const url = /^[a-z]+:/.test(ref.module) ? ref.module : pathToFileURL(ref.module).href;
+    t = import(url).then((m) => m.createTransform(ref.spec) as TileTransform);
+    transforms.set(key, t);
+  }
+  return t;
+}
+
+/**
+ * Reads, decodes and transforms one batch into Float32 NHWC in [0,1]. Each tile's randomness comes
+ * from its own seed, so the result does not depend on which worker ran it or in what order.
+ */
+export async function decodeBatch(task: BatchTask): Promise<Float32Array> {
+  const per = task.tileSize * task.tileSize * 3;
+  const out = new Float32Array(task.items.length * per);
+  const transform = task.transform ? await transformFor(task.transform) : undefined;
+  await Promise.all(
+    task.items.map(async (item, i) => {
+      const bytes = await reader.read(join(task.dir, item.shard), item.offset, item.length);
+      let img = await decodeTile(bytes, task.encoding, task.tileSize);
+      if (transform) {
+        img = transform(img, createRng(item.seed));
+        if (img.width !== task.tileSize || img.height !== task.tileSize) {
+          throw new Error(`transform changed the tile size to ${img.width}x${img.height}; the loader needs ${task.tileSize}x${task.tileSize}`);
+        }
+      }
+      toFloat32(img, out, i * per);
+    }),
+  );
+  return out;
+}

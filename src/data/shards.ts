@@ -1,0 +1,94 @@
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import sharp from 'sharp';
+import { tempPathFor, type RgbImage } from '../core/index.ts';
+
+/**
+ * Tile pixels live in one shard file per slide: tiles appended back to back, each found by the
+ * (offset, length) that tiles.csv records, so any tile is one positioned read away. 'jpeg' stores
+ * encoded tiles (about 10x smaller), 'raw' stores RGB bytes (no decode at all; 196 kB per 256px tile).
+ */
+export type TileEncoding = 'jpeg' | 'raw';
+
+export class ShardWriter {
+  private offset = 0;
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly tmp: string,
+    readonly path: string,
+  ) {}
+
+  static async create(path: string): Promise<ShardWriter> {
+    const tmp = tempPathFor(path);
+    return new ShardWriter(await open(tmp, 'w'), tmp, path);
+  }
+
+  async append(bytes: Uint8Array): Promise<{ offset: number; length: number }> {
+    const at = this.offset;
+    await this.fh.write(bytes, 0, bytes.length, at);
+    this.offset += bytes.length;
+    return { offset: at, length: bytes.length };
+  }
+
+  /** Makes the shard visible under its final name. */
+  async commit(): Promise<void> {
+    await this.fh.sync();
+    await this.fh.close();
+    await rename(this.tmp, this.path);
+  }
+
+  async abort(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+    await rm(this.tmp, { force: true });
+  }
+}
+
+export async function encodeTile(img: RgbImage, encoding: TileEncoding, quality: number): Promise<Uint8Array> {
+  if (encoding === 'raw') return img.data;
+  const buf = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .jpeg({ quality, chromaSubsampling: '4:4:4' })
+    .toBuffer();
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+export async function decodeTile(bytes: Uint8Array, encoding: TileEncoding, tileSize: number): Promise<RgbImage> {
+  if (encoding === 'raw') {
+    if (bytes.length !== tileSize * tileSize * 3) throw new Error(`raw tile has ${bytes.length} bytes, expected ${tileSize * tileSize * 3}`);
+    return { width: tileSize, height: tileSize, data: bytes };
+  }
+  const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+  if (info.width !== tileSize || info.height !== tileSize || info.channels !== 3) {
+    throw new Error(`tile decodes to ${info.width}x${info.height}x${info.channels}, expected ${tileSize}x${tileSize}x3`);
+  }
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+/** Positioned reads from shard files, keeping a bounded number of file handles open. */
+export class ShardReader {
+  private readonly handles = new Map<string, Promise<FileHandle>>();
+  constructor(private readonly maxOpen = 64) {}
+
+  async read(path: string, offset: number, length: number): Promise<Uint8Array> {
+    let h = this.handles.get(path);
+    if (!h) {
+      if (this.handles.size >= this.maxOpen) {
+        const [oldest, p] = this.handles.entries().next().value as [string, Promise<FileHandle>];
+        this.handles.delete(oldest);
+        (await p).close().catch(() => undefined);
+      }
+      h = open(path, 'r');
+      this.handles.set(path, h);
+      h.catch(() => this.handles.delete(path));
+    }
+    const fh = await h;
+    const buf = new Uint8Array(length);
+    const { bytesRead } = await fh.read(buf, 0, length, offset);
+    if (bytesRead !== length) throw new Error(`${path}: short read at ${offset} (${bytesRead} of ${length} bytes); the shard is truncated`);
+    return buf;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.handles.values()];
+    this.handles.clear();
+    await Promise.all(all.map(async (p) => (await p).close().catch(() => undefined)));
+  }
+}

@@ -1,0 +1,115 @@
+import { blit, createImage, InputError, InvalidSlideError, type RgbImage } from '../core/index.ts';
+
+export interface SlideLevel {
+  readonly width: number;
+  readonly height: number;
+  /** Level-0 pixels per pixel of this level. */
+  readonly downsample: number;
+}
+
+export type SlideVendor = 'aperio' | 'generic-tiff' | 'image' | 'synthetic';
+
+/**
+ * A whole-slide image. `readRegion` follows OpenSlide: x, y are level-0 coordinates of the top-left
+ * corner, w, h the size in pixels of the requested level; regions crossing the edge are padded white.
+ */
+export interface SlideSource {
+  readonly id: string;
+  readonly path?: string;
+  readonly levels: readonly SlideLevel[];
+  /** Microns per pixel at level 0 (mean of x and y), when the file says. */
+  readonly mpp?: number;
+  readonly objectivePower?: number;
+  readonly vendor: SlideVendor;
+  /** Names of associated images (thumbnail, label, macro): not levels. */
+  readonly associatedImages: readonly string[];
+  readRegion(level: number, x: number, y: number, w: number, h: number): Promise<RgbImage>;
+  readAssociatedImage(name: string): Promise<RgbImage>;
+  close(): Promise<void>;
+}
+
+/** What a format reader implements: rectangles already clipped to the level, in level coordinates. */
+export interface SlideReader {
+  readonly levels: readonly SlideLevel[];
+  readonly mpp?: number;
+  readonly objectivePower?: number;
+  readonly vendor: SlideVendor;
+  readonly associatedImages: readonly string[];
+  readLevelRect(level: number, x: number, y: number, w: number, h: number): Promise<RgbImage>;
+  readAssociatedImage(name: string): Promise<RgbImage>;
+  close(): Promise<void>;
+}
+
+/** The largest region one call may ask for: a guard against a typo allocating gigabytes. */
+export const MAX_REGION_PIXELS = 1 << 28;
+
+/**
+ * Wraps a reader with the checks every format shares, done once here: level and size validation,
+ * level-0 to level coordinates, clipping to the level and white padding outside it.
+ */
+export function checkedSlide(id: string, reader: SlideReader, path?: string): SlideSource {
+  const where = path ?? id;
+  return {
+    id,
+    path,
+    levels: reader.levels,
+    mpp: reader.mpp,
+    objectivePower: reader.objectivePower,
+    vendor: reader.vendor,
+    associatedImages: reader.associatedImages,
+    async readRegion(level, x, y, w, h) {
+      if (!Number.isInteger(level) || level < 0 || level >= reader.levels.length) {
+        throw new InputError(`${where}: level ${level} does not exist (levels 0..${reader.levels.length - 1})`);
+      }
+      if (!Number.isInteger(w) || !Number.isInteger(h) || w <= 0 || h <= 0) {
+        throw new InputError(`${where}: region size must be positive integers, got ${w}x${h}`);
+      }
+      if (w * h > MAX_REGION_PIXELS) {
+        throw new InputError(`${where}: region ${w}x${h} is larger than the ${MAX_REGION_PIXELS} pixel limit per read`);
+      }
+      if (!Number.isFinite(x) || !Number.isFinite(y)) {
+        throw new InputError(`${where}: region origin must be finite, got (${x}, ${y})`);
+      }
+      const lv = reader.levels[level];
+      const lx = Math.floor(x / lv.downsample);
+      const ly = Math.floor(y / lv.downsample);
+      const x0 = Math.max(0, lx);
+      const y0 = Math.max(0, ly);
+      const x1 = Math.min(lv.width, lx + w);
+      const y1 = Math.min(lv.height, ly + h);
+      if (x1 <= x0 || y1 <= y0) return createImage(w, h);
+      if (x0 === lx && y0 === ly && x1 - x0 === w && y1 - y0 === h) {
+        return reader.readLevelRect(level, lx, ly, w, h);
+      }
+      const inner = await reader.readLevelRect(level, x0, y0, x1 - x0, y1 - y0);
+      const out = createImage(w, h);
+      blit(out, inner, x0 - lx, y0 - ly);
+      return out;
+    },
+    async readAssociatedImage(name) {
+      if (!reader.associatedImages.includes(name)) {
+        const known = reader.associatedImages.length ? reader.associatedImages.join(', ') : 'none';
+        throw new InputError(`${where}: no associated image "${name}" (has: ${known})`);
+      }
+      return reader.readAssociatedImage(name);
+    },
+    close: () => reader.close(),
+  };
+}
+
+/** Picks the level to read for a wanted downsample: the most reduced one not coarser than wanted. */
+export function bestLevelForDownsample(levels: readonly SlideLevel[], downsample: number): number {
+  let best = 0;
+  for (let i = 0; i < levels.length; i++) {
+    // 1% tolerance: pyramid downsamples are often 3.9999 or 4.0001 for a nominal 4.
+    if (levels[i].downsample <= downsample * 1.01 && levels[i].downsample > levels[best].downsample) best = i;
+  }
+  return best;
+}
+
+/** Levels sorted widest first with downsamples from level 0; rejects an empty or non-decreasing pyramid. */
+export function levelsFromSizes(path: string, sizes: readonly { width: number; height: number }[]): SlideLevel[] {
+  if (sizes.length === 0) throw new InvalidSlideError(path, 'no image levels found');
+  const [w0, h0] = [sizes[0].width, sizes[0].height];
+  return sizes.map((s) => ({ width: s.width, height: s.height, downsample: (w0 / s.width + h0 / s.height) / 2 }));
+}

@@ -1,0 +1,144 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, createRng, DatasetError, shuffled, writeFileAtomic, type Rng } from '../core/index.ts';
+import type { TileDataset, TileRow } from './tileDataset.ts';
+
+export interface PatientInfo {
+  patientId: string;
+  /** Stratum: the patient's highest grade ('none' when unlabelled). */
+  stratum: string;
+  site: string;
+  slides: number;
+  tiles: number;
+}
+
+export type Partition = 'train' | 'val' | 'test';
+
+export interface SplitFile {
+  version: 1;
+  seed: number;
+  by: 'patient' | 'site';
+  folds: number;
+  /** Fold names: "0".."k-1", or site names for leave-one-site-out. */
+  foldNames: string[];
+  /** Fold of each patient. */
+  patientFold: Record<string, number>;
+  /** Patients held out as validation within the training part of each fold (leave-one-site-out). */
+  valPatients?: Record<string, string[]>;
+}
+
+export function patientsOf(tiles: readonly TileRow[]): PatientInfo[] {
+  const map = new Map<string, PatientInfo & { slideSet: Set<string>; maxGrade: number }>();
+  for (const t of tiles) {
+    let p = map.get(t.patientId);
+    if (!p) {
+      p = { patientId: t.patientId, stratum: 'none', site: t.site, slides: 0, tiles: 0, slideSet: new Set(), maxGrade: -1 };
+      map.set(t.patientId, p);
+    }
+    p.tiles++;
+    p.slideSet.add(t.slideId);
+    if (t.grade !== undefined && t.grade > p.maxGrade) p.maxGrade = t.grade;
+  }
+  return [...map.values()]
+    .map(({ slideSet, maxGrade, ...p }) => ({ ...p, slides: slideSet.size, stratum: maxGrade < 0 ? 'none' : String(maxGrade) }))
+    .sort((a, b) => (a.patientId < b.patientId ? -1 : a.patientId > b.patientId ? 1 : 0));
+}
+
+/**
+ * Patient-grouped, label-stratified k-fold: patients of each stratum are shuffled (seeded) and dealt to
+ * the fold holding fewest of that stratum, ties broken by fewest patients overall, so every fold gets
+ * each grade in proportion and no patient is in two folds.
+ */
+export function stratifiedGroupKFold(patients: readonly PatientInfo[], k: number, rng: Rng): Record<string, number> {
+  if (!Number.isInteger(k) || k < 2) throw new ConfigError(`--folds must be an integer of at least 2, got ${k}`);
+  if (patients.length < k) throw new ConfigError(`cannot make ${k} folds from ${patients.length} patients`);
+  const byStratum = new Map<string, PatientInfo[]>();
+  for (const p of patients) byStratum.set(p.stratum, [...(byStratum.get(p.stratum) ?? []), p]);
+  const total = new Array<number>(k).fill(0);
+  const out: Record<string, number> = {};
+  for (const stratum of [...byStratum.keys()].sort()) {
+    const perFold = new Array<number>(k).fill(0);
+    for (const p of shuffled(byStratum.get(stratum)!, rng.fork(stratum))) {
+      let best = 0;
+      for (let f = 1; f < k; f++) {
+        if (perFold[f] < perFold[best] || (perFold[f] === perFold[best] && total[f] < total[best])) best = f;
+      }
+      out[p.patientId] = best;
+      perFold[best]++;
+      total[best]++;
+    }
+  }
+  return out;
+}
+
+export interface MakeSplitOptions {
+  folds: number;
+  seed: number;
+  by?: 'patient' | 'site';
+}
+
+export function makeSplit(tiles: readonly TileRow[], options: MakeSplitOptions): SplitFile {
+  const patients = patientsOf(tiles);
+  const rng = createRng(options.seed);
+  if ((options.by ?? 'patient') === 'patient') {
+    return {
+      version: 1,
+      seed: options.seed,
+      by: 'patient',
+      folds: options.folds,
+      foldNames: Array.from({ length: options.folds }, (_, i) => String(i)),
+      patientFold: stratifiedGroupKFold(patients, options.folds, rng),
+    };
+  }
+  // Leave-one-site-out: fold i tests on site i; validation patients are a stratified fifth of the rest.
+  const sites = [...new Set(patients.map((p) => p.site))].sort();
+  if (sites.length < 2) throw new ConfigError(`leave-one-site-out needs at least 2 sites, the dataset has ${sites.length} (${sites.join(', ')})`);
+  const multiSite = new Map<string, Set<string>>();
+  for (const t of tiles) multiSite.set(t.patientId, (multiSite.get(t.patientId) ?? new Set()).add(t.site));
+  const straddler = [...multiSite.entries()].find(([, s]) => s.size > 1);
+  if (straddler) throw new ConfigError(`patient ${straddler[0]} has slides from several sites (${[...straddler[1]].join(', ')}); leave-one-site-out needs one site per patient`);
+  const patientFold: Record<string, number> = {};
+  for (const p of patients) patientFold[p.patientId] = sites.indexOf(p.site);
+  const valPatients: Record<string, string[]> = {};
+  sites.forEach((site, i) => {
+    const rest = patients.filter((p) => p.site !== site);
+    const inner = stratifiedGroupKFold(rest, Math.min(5, Math.max(2, rest.length)), rng.fork(`val-${site}`));
+    valPatients[String(i)] = rest.filter((p) => inner[p.patientId] === 0).map((p) => p.patientId);
+  });
+  return { version: 1, seed: options.seed, by: 'site', folds: sites.length, foldNames: sites, patientFold, valPatients };
+}
+
+/**
+ * The partition of a patient for a given test fold: the test fold is held out, the next fold
+ * (cyclically) validates, the rest trains; for leave-one-site-out, validation is a stratified share of
+ * the other sites' patients.
+ */
+export function partitionOf(split: SplitFile, patientId: string, testFold: number): Partition {
+  const f = split.patientFold[patientId];
+  if (f === undefined) throw new ConfigError(`patient ${patientId} is not in the split`);
+  if (f === testFold) return 'test';
+  if (split.by === 'site') return split.valPatients?.[String(testFold)]?.includes(patientId) ? 'val' : 'train';
+  return f === (testFold + 1) % split.folds ? 'val' : 'train';
+}
+
+export function tilesOfPartition(ds: TileDataset, split: SplitFile, partition: Partition, testFold = 0): TileRow[] {
+  if (!Number.isInteger(testFold) || testFold < 0 || testFold >= split.folds) {
+    throw new ConfigError(`fold ${testFold} does not exist (the split has folds 0..${split.folds - 1})`);
+  }
+  return ds.tiles.filter((t) => partitionOf(split, t.patientId, testFold) === partition);
+}
+
+export async function saveSplit(dir: string, split: SplitFile): Promise<void> {
+  await writeFileAtomic(join(dir, 'splits.json'), JSON.stringify(split, null, 2));
+}
+
+export async function loadSplit(dir: string): Promise<SplitFile> {
+  const p = join(dir, 'splits.json');
+  if (!existsSync(p)) throw new DatasetError(dir, 'has no splits.json; run `gradelab split DIR --folds 5 --seed 1` first');
+  try {
+    return JSON.parse(await readFile(p, 'utf8')) as SplitFile;
+  } catch (err) {
+    throw new DatasetError(p, `not valid JSON: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,283 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import { DatasetError, isUserError, writeFileAtomic, type Task } from '../core/index.ts';
+import type { Manifest, SlideRecord } from './manifest.ts';
+import { openSlide } from './openSlide.ts';
+import { decodeTile, encodeTile, ShardReader, ShardWriter, type TileEncoding } from './shards.ts';
+import { detectTissue, type TissueMethod } from './tissue.ts';
+import { planTiles, readTile, type TilingOptions } from './tiling.ts';
+import type { RgbImage } from '../core/index.ts';
+
+export const DATASET_VERSION = 1;
+
+export interface TileDatasetMeta {
+  version: number;
+  task: Task;
+  tileSize: number;
+  mpp: number;
+  stride: number;
+  minTissue: number;
+  tissueMethod: TissueMethod;
+  encoding: TileEncoding;
+  quality: number;
+  manifest: string;
+  manifestSha256: string;
+  labelColumns: string[];
+  /** False until every slide is tiled and tiles.csv is written. */
+  complete: boolean;
+  slides: number;
+  tiles: number;
+  failedSlides: number;
+}
+
+export interface TileRow {
+  index: number;
+  slideId: string;
+  patientId: string;
+  site: string;
+  scanner: string;
+  grade?: number;
+  labels: Record<string, string>;
+  anomaly: string;
+  x: number;
+  y: number;
+  level: number;
+  mpp: number;
+  tissue: number;
+  shard: string;
+  offset: number;
+  length: number;
+}
+
+export interface TileDataset {
+  dir: string;
+  meta: TileDatasetMeta;
+  tiles: TileRow[];
+}
+
+export interface BuildOptions extends TilingOptions {
+  out: string;
+  encoding?: TileEncoding;
+  quality?: number;
+  tissueMethod?: TissueMethod;
+  /** Record slides that fail to read and go on, instead of stopping at the first. */
+  skipBad?: boolean;
+  /** Tiles read and encoded at once per slide. */
+  concurrency?: number;
+  onSlideStart?: (record: SlideRecord, index: number, total: number, tiles: number) => void;
+  onTile?: () => void;
+  onSlideDone?: (record: SlideRecord, result: SlideResult) => void;
+}
+
+export interface SlideResult {
+  status: 'done' | 'skipped-existing' | 'failed';
+  tiles: number;
+  error?: string;
+}
+
+const FIXED_COLUMNS = ['slide_id', 'patient_id', 'site', 'scanner', 'grade'];
+const POSITION_COLUMNS = ['anomaly', 'x', 'y', 'level', 'mpp', 'tissue', 'shard', 'offset', 'length'];
+
+function safeName(slideId: string): string {
+  const base = slideId.replace(/[^A-Za-z0-9._-]/g, '_');
+  // A hash suffix keeps two ids that sanitise alike ("a/b", "a_b") apart.
+  return base === slideId ? base : `${base}-${createHash('sha1').update(slideId).digest('hex').slice(0, 8)}`;
+}
+
+function settingsOf(meta: TileDatasetMeta) {
+  const { tileSize, mpp, stride, minTissue, tissueMethod, encoding, quality, manifestSha256 } = meta;
+  return { tileSize, mpp, stride, minTissue, tissueMethod, encoding, quality, manifestSha256 };
+}
+
+/**
+ * Tiles every slide of a manifest into a dataset folder: dataset.json, tiles.csv, slides.csv and one
+ * shard per slide under shards/. Each slide is committed on its own (shard, then its rows under
+ * rows/), so re-running skips finished slides; tiles.csv appears only when all are done.
+ */
+export async function buildTileDataset(manifest: Manifest, options: BuildOptions): Promise<TileDataset> {
+  const out = options.out;
+  const manifestText = readFileSync(manifest.path);
+  const meta: TileDatasetMeta = {
+    version: DATASET_VERSION,
+    task: manifest.task,
+    tileSize: options.tileSize,
+    mpp: options.mpp,
+    stride: options.stride ?? options.tileSize,
+    minTissue: options.minTissue ?? 0.5,
+    tissueMethod: options.tissueMethod ?? 'saturation',
+    encoding: options.encoding ?? 'jpeg',
+    quality: options.quality ?? 90,
+    manifest: manifest.path,
+    manifestSha256: createHash('sha256').update(manifestText).digest('hex'),
+    labelColumns: manifest.labelColumns,
+    complete: false,
+    slides: manifest.records.length,
+    tiles: 0,
+    failedSlides: 0,
+  };
+  const metaPath = join(out, 'dataset.json');
+  if (existsSync(metaPath)) {
+    const prev = JSON.parse(readFileSync(metaPath, 'utf8')) as TileDatasetMeta;
+    const a = JSON.stringify(settingsOf(prev));
+    const b = JSON.stringify(settingsOf(meta));
+    if (a !== b) {
+      throw new DatasetError(out, `already holds a dataset tiled with other settings or another manifest (${a} vs ${b}); choose a new --out or remove it`);
+    }
+  }
+  await mkdir(join(out, 'shards'), { recursive: true });
+  await mkdir(join(out, 'rows'), { recursive: true });
+  await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
+  await rm(join(out, 'tiles.csv'), { force: true });
+
+  const header = [...FIXED_COLUMNS, ...manifest.labelColumns, ...POSITION_COLUMNS];
+  const slideRows: string[][] = [];
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+
+  for (let si = 0; si < manifest.records.length; si++) {
+    const rec = manifest.records[si];
+    const name = safeName(rec.slideId);
+    const rowsPath = join(out, 'rows', `${name}.csv`);
+    const shardRel = `shards/${name}.bin`;
+    if (existsSync(rowsPath)) {
+      const n = Math.max(0, readFileSync(rowsPath, 'utf8').split('\n').filter(Boolean).length - 1);
+      options.onSlideStart?.(rec, si, manifest.records.length, 0);
+      options.onSlideDone?.(rec, { status: 'skipped-existing', tiles: n });
+      slideRows.push([rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''), 'done', String(n), '']);
+      meta.tiles += n;
+      continue;
+    }
+    let shard: ShardWriter | undefined;
+    try {
+      const slide = await openSlide(rec.path, { id: rec.slideId });
+      try {
+        const mask = await detectTissue(slide, { method: meta.tissueMethod });
+        const grid = planTiles(slide, mask, { ...options, slideMpp: rec.mpp ?? options.slideMpp });
+        options.onSlideStart?.(rec, si, manifest.records.length, grid.tiles.length);
+        shard = await ShardWriter.create(join(out, shardRel));
+        const rows: string[][] = [];
+        const tileMpp = grid.slideMpp * grid.downsample;
+        for (let i = 0; i < grid.tiles.length; i += concurrency) {
+          const batch = grid.tiles.slice(i, i + concurrency);
+          const encoded = await Promise.all(
+            batch.map(async (t) => encodeTile(await readTile(slide, t, meta.tileSize), meta.encoding, meta.quality)),
+          );
+          for (let k = 0; k < batch.length; k++) {
+            const t = batch[k];
+            const { offset, length } = await shard.append(encoded[k]);
+            rows.push([
+              rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''),
+              ...manifest.labelColumns.map((c) => rec.labels[c] ?? ''),
+              rec.anomaly, String(t.x), String(t.y), String(t.level), tileMpp.toFixed(4), t.tissue.toFixed(3),
+              shardRel, String(offset), String(length),
+            ]);
+            options.onTile?.();
+          }
+        }
+        await shard.commit();
+        shard = undefined;
+        await writeFileAtomic(rowsPath, stringify([header, ...rows]));
+        meta.tiles += rows.length;
+        slideRows.push([rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''), 'done', String(rows.length), '']);
+        options.onSlideDone?.(rec, { status: 'done', tiles: rows.length });
+      } finally {
+        await slide.close();
+      }
+    } catch (err) {
+      await shard?.abort();
+      if (!options.skipBad || !isUserError(err)) throw err;
+      const message = (err as Error).message;
+      meta.failedSlides++;
+      slideRows.push([rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''), 'failed', '0', message]);
+      options.onSlideDone?.(rec, { status: 'failed', tiles: 0, error: message });
+    }
+  }
+
+  // Assemble tiles.csv from the per-slide rows in manifest order.
+  const all: string[][] = [header];
+  for (const rec of manifest.records) {
+    const p = join(out, 'rows', `${safeName(rec.slideId)}.csv`);
+    if (!existsSync(p)) continue;
+    const rows = parse(await readFile(p, 'utf8')) as string[][];
+    all.push(...rows.slice(1));
+  }
+  await writeFileAtomic(join(out, 'slides.csv'), stringify([['slide_id', 'patient_id', 'site', 'scanner', 'grade', 'status', 'tiles', 'error'], ...slideRows]));
+  await writeFileAtomic(join(out, 'tiles.csv'), stringify(all));
+  meta.complete = true;
+  meta.tiles = all.length - 1;
+  await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
+  return { dir: out, meta, tiles: rowsToTiles(out, all) };
+}
+
+function rowsToTiles(dir: string, rows: string[][]): TileRow[] {
+  const header = rows[0];
+  const idx = (name: string) => header.indexOf(name);
+  for (const c of [...FIXED_COLUMNS, ...POSITION_COLUMNS]) {
+    if (idx(c) < 0) throw new DatasetError(join(dir, 'tiles.csv'), `missing column "${c}"`);
+  }
+  const labelCols = header.filter((h) => !FIXED_COLUMNS.includes(h) && !POSITION_COLUMNS.includes(h));
+  return rows.slice(1).map((r, i) => {
+    const num = (name: string) => {
+      const v = Number(r[idx(name)]);
+      if (!Number.isFinite(v)) throw new DatasetError(join(dir, 'tiles.csv'), `line ${i + 2}: ${name} "${r[idx(name)]}" is not a number`);
+      return v;
+    };
+    const g = r[idx('grade')];
+    return {
+      index: i,
+      slideId: r[idx('slide_id')],
+      patientId: r[idx('patient_id')],
+      site: r[idx('site')],
+      scanner: r[idx('scanner')],
+      grade: g === '' ? undefined : Number(g),
+      labels: Object.fromEntries(labelCols.map((c) => [c, r[idx(c)]])),
+      anomaly: r[idx('anomaly')],
+      x: num('x'),
+      y: num('y'),
+      level: num('level'),
+      mpp: num('mpp'),
+      tissue: num('tissue'),
+      shard: r[idx('shard')],
+      offset: num('offset'),
+      length: num('length'),
+    };
+  });
+}
+
+/** Opens a finished tile dataset folder. */
+export async function openTileDataset(dir: string): Promise<TileDataset> {
+  const metaPath = join(dir, 'dataset.json');
+  if (!existsSync(dir)) throw new DatasetError(dir, 'dataset folder does not exist');
+  if (!existsSync(metaPath)) throw new DatasetError(dir, 'not a tile dataset (no dataset.json); create one with `gradelab tile`');
+  let meta: TileDatasetMeta;
+  try {
+    meta = JSON.parse(await readFile(metaPath, 'utf8'));
+  } catch (err) {
+    throw new DatasetError(metaPath, `not valid JSON: ${(err as Error).message}`);
+  }
+  if (meta.version !== DATASET_VERSION) throw new DatasetError(metaPath, `dataset version ${meta.version} is not supported (expected ${DATASET_VERSION})`);
+  if (!meta.complete || !existsSync(join(dir, 'tiles.csv'))) {
+    throw new DatasetError(dir, 'tiling did not finish; run the same `gradelab tile` command again to resume');
+  }
+  let rows: string[][];
+  try {
+    rows = parse(await readFile(join(dir, 'tiles.csv'), 'utf8'));
+  } catch (err) {
+    throw new DatasetError(join(dir, 'tiles.csv'), `not valid CSV: ${(err as Error).message}`);
+  }
+  if (rows.length === 0) throw new DatasetError(join(dir, 'tiles.csv'), 'empty file');
+  return { dir, meta, tiles: rowsToTiles(dir, rows) };
+}
+
+/** Reads and decodes one tile's pixels. */
+export async function readDatasetTile(ds: TileDataset, tile: TileRow, reader: ShardReader): Promise<RgbImage> {
+  const bytes = await reader.read(join(ds.dir, tile.shard), tile.offset, tile.length);
+  return decodeTile(bytes, ds.meta.encoding, ds.meta.tileSize);
+}
+
+export async function listShards(dir: string): Promise<string[]> {
+  return (await readdir(join(dir, 'shards'))).filter((f) => f.endsWith('.bin'));
+}

@@ -1,0 +1,189 @@
+import type { RgbImage } from '../core/index.ts';
+import type { SlideSource } from './slide.ts';
+import { readThumbnail } from './thumbnail.ts';
+
+export type TissueMethod = 'saturation' | 'od';
+
+export interface TissueMask {
+  readonly width: number;
+  readonly height: number;
+  /** 1 = tissue, 0 = background, row-major. */
+  readonly data: Uint8Array;
+  /** Level-0 pixels per mask pixel. */
+  readonly downsample: number;
+  readonly method: TissueMethod;
+  readonly threshold: number;
+  /** Summed-area table ((w+1) x (h+1)) for O(1) tissue fractions. */
+  readonly integral: Float64Array;
+}
+
+export interface TissueOptions {
+  method?: TissueMethod;
+  /** Long side of the low-resolution view the mask is computed on. */
+  maxSide?: number;
+  /** Objects smaller than this many level-0 square microns (or mask pixels without mpp) are removed. */
+  minObjectArea?: number;
+  /** Background holes smaller than this are filled. */
+  minHoleArea?: number;
+}
+
+/** Otsu's threshold on a 256-bin histogram: the cut maximising between-class variance. */
+export function otsuThreshold(hist: ArrayLike<number>): number {
+  let total = 0;
+  let sum = 0;
+  for (let i = 0; i < hist.length; i++) {
+    total += hist[i];
+    sum += i * hist[i];
+  }
+  let wB = 0;
+  let sumB = 0;
+  let best = 0;
+  let bestVar = -1;
+  for (let t = 0; t < hist.length; t++) {
+    wB += hist[t];
+    if (wB === 0) continue;
+    const wF = total - wB;
+    if (wF === 0) break;
+    sumB += t * hist[t];
+    const mB = sumB / wB;
+    const mF = (sum - sumB) / wF;
+    const v = wB * wF * (mB - mF) * (mB - mF);
+    if (v > bestVar) {
+      bestVar = v;
+      best = t;
+    }
+  }
+  return best;
+}
+
+/** Per-pixel tissue evidence scaled to 0..255: HSV saturation, or summed optical density. */
+export function tissueScore(img: RgbImage, method: TissueMethod): Uint8Array {
+  const n = img.width * img.height;
+  const out = new Uint8Array(n);
+  const d = img.data;
+  for (let i = 0; i < n; i++) {
+    const r = d[i * 3];
+    const g = d[i * 3 + 1];
+    const b = d[i * 3 + 2];
+    if (method === 'saturation') {
+      const mx = Math.max(r, g, b);
+      const mn = Math.min(r, g, b);
+      out[i] = mx === 0 ? 0 : Math.round((255 * (mx - mn)) / mx);
+    } else {
+      const od = (v: number) => -Math.log10(Math.max(v, 1) / 255);
+      // Summed OD of three channels rarely exceeds 3 on tissue; 85 per unit maps it to 0..255.
+      out[i] = Math.min(255, Math.round((od(r) + od(g) + od(b)) * 85));
+    }
+  }
+  return out;
+}
+
+/**
+ * Connected components (8-connectivity) of pixels equal to `value`; components smaller than minArea
+ * are flipped. With touchBorderKeeps, components touching the image border are kept whatever their
+ * size (the outside background is not a hole).
+ */
+export function removeSmallComponents(mask: Uint8Array, width: number, height: number, value: 0 | 1, minArea: number, touchBorderKeeps = false): void {
+  if (minArea <= 1) return;
+  const seen = new Uint8Array(mask.length);
+  const stack: number[] = [];
+  const comp: number[] = [];
+  for (let start = 0; start < mask.length; start++) {
+    if (seen[start] || mask[start] !== value) continue;
+    comp.length = 0;
+    stack.push(start);
+    seen[start] = 1;
+    let border = false;
+    while (stack.length) {
+      const p = stack.pop()!;
+      comp.push(p);
+      const x = p % width;
+      const y = (p - x) / width;
+      if (x === 0 || y === 0 || x === width - 1 || y === height - 1) border = true;
+      for (let dy = -1; dy <= 1; dy++) {
+        const ny = y + dy;
+        if (ny < 0 || ny >= height) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx;
+          if (nx < 0 || nx >= width || (dx === 0 && dy === 0)) continue;
+          const q = ny * width + nx;
+          if (!seen[q] && mask[q] === value) {
+            seen[q] = 1;
+            stack.push(q);
+          }
+        }
+      }
+    }
+    if (comp.length < minArea && !(touchBorderKeeps && border)) {
+      for (const p of comp) mask[p] = value === 1 ? 0 : 1;
+    }
+  }
+}
+
+function integralOf(data: Uint8Array, width: number, height: number): Float64Array {
+  const W = width + 1;
+  const s = new Float64Array(W * (height + 1));
+  for (let y = 0; y < height; y++) {
+    let row = 0;
+    for (let x = 0; x < width; x++) {
+      row += data[y * width + x];
+      s[(y + 1) * W + x + 1] = s[y * W + x + 1] + row;
+    }
+  }
+  return s;
+}
+
+export function maskFromImage(img: RgbImage, downsample: number, options: TissueOptions & { mpp?: number } = {}): TissueMask {
+  const method = options.method ?? 'saturation';
+  const score = tissueScore(img, method);
+  const hist = new Float64Array(256);
+  for (const v of score) hist[v]++;
+  // A floor keeps an all-background slide (glass, dust) from being split in two by Otsu.
+  const floor = method === 'saturation' ? 20 : 25;
+  const threshold = Math.max(otsuThreshold(hist), floor);
+  const data = new Uint8Array(score.length);
+  for (let i = 0; i < score.length; i++) data[i] = score[i] > threshold ? 1 : 0;
+  // Areas are given in square microns at level 0; convert to mask pixels.
+  const umPerMaskPx = options.mpp ? options.mpp * downsample : undefined;
+  const toPx = (um2: number) => (umPerMaskPx ? um2 / (umPerMaskPx * umPerMaskPx) : um2);
+  const minObject = toPx(options.minObjectArea ?? (umPerMaskPx ? 20_000 : 16));
+  const minHole = toPx(options.minHoleArea ?? (umPerMaskPx ? 10_000 : 8));
+  removeSmallComponents(data, img.width, img.height, 1, Math.round(minObject));
+  removeSmallComponents(data, img.width, img.height, 0, Math.round(minHole), true);
+  return { width: img.width, height: img.height, data, downsample, method, threshold, integral: integralOf(data, img.width, img.height) };
+}
+
+/** Tissue mask of a slide computed on a low-resolution view (Otsu + small-object removal). */
+export async function detectTissue(slide: SlideSource, options: TissueOptions = {}): Promise<TissueMask> {
+  const { image, downsample } = await readThumbnail(slide, options.maxSide ?? 2048);
+  return maskFromImage(image, downsample, { ...options, mpp: slide.mpp });
+}
+
+/** Share of tissue in a level-0 rectangle (area-weighted over the mask pixels it covers). */
+export function tissueFraction(mask: TissueMask, x: number, y: number, w: number, h: number): number {
+  const d = mask.downsample;
+  const fx0 = Math.max(0, x / d);
+  const fy0 = Math.max(0, y / d);
+  const fx1 = Math.min(mask.width, (x + w) / d);
+  const fy1 = Math.min(mask.height, (y + h) / d);
+  const area = (w / d) * (h / d);
+  if (fx1 <= fx0 || fy1 <= fy0 || area <= 0) return 0;
+  // Integer mask-pixel bounds, then fractional edge weights via the integral image's bilinear reading.
+  const S = mask.integral;
+  const W = mask.width + 1;
+  const at = (px: number, py: number): number => {
+    const ix = Math.floor(px);
+    const iy = Math.floor(py);
+    const tx = px - ix;
+    const ty = py - iy;
+    const v = (xx: number, yy: number) => S[Math.min(yy, mask.height) * W + Math.min(xx, mask.width)];
+    // Sum over [0,px) x [0,py): exact for the area-weighted mask, since the mask is constant per pixel.
+    const a = v(ix, iy);
+    const b = v(ix + 1, iy);
+    const c = v(ix, iy + 1);
+    const e = v(ix + 1, iy + 1);
+    return a + (b - a) * tx + (c - a) * ty + (e - b - c + a) * tx * ty;
+  };
+  const sum = at(fx1, fy1) - at(fx0, fy1) - at(fx1, fy0) + at(fx0, fy0);
+  return Math.max(0, Math.min(1, sum / area));
+}

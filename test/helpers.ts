@@ -1,0 +1,45 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+import type { RgbImage } from '../src/core/index.ts';
+
+/** A temp folder removed after the test file. */
+export function tempDir(prefix = 'gradelab-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A smooth, tissue-coloured test image: slowly varying so JPEG round trips stay within a few grey
+ * levels, and with values kept inside the range where RGB-plane JPEG needs no clipping.
+ */
+export function smoothImage(width: number, height: number, phase = 0): RgbImage {
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      data[i] = 150 + Math.round(25 * Math.sin((x + phase) / 40));
+      data[i + 1] = 120 + Math.round(20 * Math.cos(y / 35));
+      data[i + 2] = 140 + Math.round(15 * Math.sin((x + y) / 60));
+    }
+  }
+  return { width, height, data };
+}
+
+export function maxAbsDiff(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (d > m) m = d;
+  }
+  return m;
+}
+
+export function crop(img: RgbImage, x: number, y: number, w: number, h: number): Uint8Array {
+  const out = new Uint8Array(w * h * 3);
+  for (let r = 0; r < h; r++) out.set(img.data.subarray(((y + r) * img.width + x) * 3, ((y + r) * img.width + x + w) * 3), r * w * 3);
+  return out;
+}
