@@ -146,8 +146,8 @@ export function maskFromImage(img: RgbImage, downsample: number, options: Tissue
   // Areas are given in square microns at level 0; convert to mask pixels.
   const umPerMaskPx = options.mpp ? options.mpp * downsample : undefined;
   const toPx = (um2: number) => (umPerMaskPx ? um2 / (umPerMaskPx * umPerMaskPx) : um2);
-  const minObject = toPx(options.minObjectArea ?? (umPerMaskPx ? 20_000 : 16));
-  const minHole = toPx(options.minHoleArea ?? (umPerMaskPx ? 10_000 : 8));
+  const minObject = toPx(options.minObjectArea ?? (umPerMaskPx ? 10_000 : 16));
+  const minHole = toPx(options.minHoleArea ?? (umPerMaskPx ? 5_000 : 8));
   removeSmallComponents(data, img.width, img.height, 1, Math.round(minObject));
   removeSmallComponents(data, img.width, img.height, 0, Math.round(minHole), true);
   return { width: img.width, height: img.height, data, downsample, method, threshold, integral: integralOf(data, img.width, img.height) };

@@ -1,0 +1,108 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { smoothImage, tempDir } from '../helpers.ts';
+import { discImage, writeSharpPyramid, writeTestSvs } from '../data/fixtures.ts';
+
+const bin = fileURLToPath(new URL('../../bin/gradelab.mjs', import.meta.url));
+const dir = tempDir();
+
+function gradelab(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir, env: { ...process.env, GRADELAB_LOG: 'info' }, timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(async () => {
+  await writeTestSvs(join(dir, 'a.svs'), smoothImage(700, 500));
+  for (let i = 0; i < 4; i++) await writeSharpPyramid(join(dir, `s${i}.tiff`), discImage(800, 600, [{ cx: 400, cy: 300, r: 260 }]), { mpp: 0.5 });
+  writeFileSync(join(dir, 'm.csv'), `path,patient_id,site,isup_grade\n${[0, 1, 2, 3].map((i) => `s${i}.tiff,p${i},site${i % 2},${i}`).join('\n')}\n`);
+});
+
+describe('gradelab CLI', () => {
+  it('has --help on every command', () => {
+    for (const cmd of [[], ['slide', 'info'], ['slide', 'region'], ['tile'], ['split'], ['dataset', 'info'], ['demo']]) {
+      const r = gradelab(...cmd, '--help');
+      expect(r.code, cmd.join(' ')).toBe(0);
+      expect(r.stdout).toMatch(/Options:/);
+    }
+  });
+
+  it('slide info prints levels, mpp, vendor and associated images (text and JSON)', () => {
+    const r = gradelab('slide', 'info', 'a.svs', '--json');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.vendor).toBe('aperio');
+    expect(info.levels[0]).toEqual({ width: 700, height: 500, downsample: 1 });
+    expect(info.associatedImages).toContain('label');
+    expect(info.objectivePower).toBe(40);
+    const t = gradelab('slide', 'info', 'a.svs');
+    expect(t.stdout).toMatch(/vendor: aperio/);
+    expect(t.stdout).toMatch(/level\s+width\s+height\s+downsample/);
+  });
+
+  it('slide region writes a PNG of the requested size', async () => {
+    const r = gradelab('slide', 'region', 'a.svs', '--level', '1', '--x', '100', '--y', '40', '--width', '60', '--height', '30', '--out', 'r.png');
+    expect(r.code).toBe(0);
+    const meta = await sharp(join(dir, 'r.png')).metadata();
+    expect([meta.width, meta.height]).toEqual([60, 30]);
+  });
+
+  it('tile, split and dataset info from a manifest', () => {
+    const t = gradelab('tile', '--manifest', 'm.csv', '--out', 'ds', '--tile-size', '64', '--mpp', '1', '--min-tissue', '0.5');
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).toMatch(/tiles from 4 slides/);
+    expect(existsSync(join(dir, 'ds', 'tiles.csv'))).toBe(true);
+    const s = gradelab('split', 'ds', '--folds', '2', '--seed', '1');
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stdout).toMatch(/fold\s+patients\s+slides\s+tiles/);
+    const i = gradelab('dataset', 'info', 'ds', '--json');
+    expect(i.code, i.stderr).toBe(0);
+    const info = JSON.parse(i.stdout);
+    expect(info.slides).toBe(4);
+    expect(info.patients).toBe(4);
+    expect(info.split.folds).toBe(2);
+    expect(Object.keys(info.bySite)).toEqual(['site0', 'site1']);
+    const loso = gradelab('split', 'ds', '--by', 'site');
+    expect(loso.code, loso.stderr).toBe(0);
+    expect(loso.stdout).toMatch(/site0/);
+  });
+
+  it('bad input: one line naming the file, exit 2, nothing half-written', () => {
+    writeFileSync(join(dir, 'bad.csv'), 'path,isup_grade\ns0.tiff,7\n');
+    const cases: [string[], RegExp][] = [
+      [['slide', 'info', 'missing.svs'], /missing\.svs: file not found/],
+      [['slide', 'info', 'm.csv'], /m\.csv: not a slide/],
+      [['tile', '--manifest', 'bad.csv', '--out', 'bad-ds'], /bad\.csv, row 2: isup_grade "7"/],
+      [['tile', '--manifest', 'm.csv', '--out', 'ds2', '--min-tissue', '3'], /--min-tissue must be between 0 and 1/],
+      [['dataset', 'info', 'nowhere'], /nowhere: dataset folder does not exist/],
+      [['split', 'ds', '--folds', '9'], /cannot make 9 folds from 4 patients/],
+      [['slide', 'region', 'a.svs', '--x', '0', '--y', '0', '--width', '0', '--height', '5', '--out', 'z.png'], /positive integers/],
+      [['nonsense'], /Unknown argument/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = gradelab(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(pattern);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(existsSync(join(dir, 'bad-ds'))).toBe(false);
+    expect(existsSync(join(dir, 'z.png'))).toBe(false);
+  });
+
+  it('demo says what it will do and exits non-zero until it exists', () => {
+    const r = gradelab('demo');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/synthetic slides/);
+    expect(r.stdout).toMatch(/Not available yet/);
+  });
+
+  it('a re-run of tile resumes without redoing finished slides', () => {
+    const before = readFileSync(join(dir, 'ds', 'tiles.csv'), 'utf8');
+    const r = gradelab('tile', '--manifest', 'm.csv', '--out', 'ds', '--tile-size', '64', '--mpp', '1', '--min-tissue', '0.5');
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(dir, 'ds', 'tiles.csv'), 'utf8')).toBe(before);
+  });
+});

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { createInMemorySlide, detectTissue, maskFromImage, otsuThreshold, planTiles, readThumbnail, removeSmallComponents, tissueDiscs, tissueFraction } from '../../src/data/index.ts';
+
+describe('otsuThreshold', () => {
+  it('splits a bimodal histogram between its modes', () => {
+    const hist = new Array(256).fill(0);
+    for (let i = 0; i < 20; i++) {
+      hist[40 + i] = 100;
+      hist[180 + i] = 50;
+    }
+    const t = otsuThreshold(hist);
+    expect(t).toBeGreaterThanOrEqual(59);
+    expect(t).toBeLessThan(180);
+  });
+});
+
+describe('removeSmallComponents', () => {
+  it('drops objects below the area and fills small holes only', () => {
+    // 6x6: a 1-pixel speck, and a 3x3 block with a 1-pixel hole.
+    const m = Uint8Array.from([
+      1, 0, 0, 0, 0, 0,
+      0, 0, 0, 0, 0, 0,
+      0, 0, 1, 1, 1, 0,
+      0, 0, 1, 0, 1, 0,
+      0, 0, 1, 1, 1, 0,
+      0, 0, 0, 0, 0, 0,
+    ]);
+    removeSmallComponents(m, 6, 6, 1, 2);
+    expect(m[0]).toBe(0);
+    expect(m[14]).toBe(1);
+    removeSmallComponents(m, 6, 6, 0, 2, true);
+    expect(m[21]).toBe(1); // hole filled
+    expect(m[35]).toBe(0); // outside background kept
+  });
+});
+
+describe('tissue detection', () => {
+  const disc = { cx: 20_000, cy: 12_000, r: 8_000 };
+  const slide = createInMemorySlide({ width: 40_000, height: 24_000, mpp: 0.5, downsamples: [1, 4, 16, 64], pixel: tissueDiscs([disc]) });
+
+  it('reads a bounded thumbnail from the right level', async () => {
+    const { image, downsample } = await readThumbnail(slide, 1024);
+    expect(Math.max(image.width, image.height)).toBeLessThanOrEqual(1024);
+    expect(downsample).toBeGreaterThanOrEqual(40_000 / 1024);
+  });
+
+  it('finds a disc with the area of a disc', async () => {
+    const mask = await detectTissue(slide, { maxSide: 1024 });
+    const whole = tissueFraction(mask, 0, 0, 40_000, 24_000);
+    const expected = (Math.PI * disc.r * disc.r) / (40_000 * 24_000);
+    expect(Math.abs(whole - expected) / expected).toBeLessThan(0.03);
+    expect(tissueFraction(mask, disc.cx - 1000, disc.cy - 1000, 2000, 2000)).toBeCloseTo(1, 9);
+    expect(tissueFraction(mask, 0, 0, 3000, 3000)).toBe(0);
+    // A square straddling the disc's left edge: about half tissue.
+    const half = tissueFraction(mask, disc.cx - disc.r - 500, disc.cy - 500, 1000, 1000);
+    expect(half).toBeGreaterThan(0.3);
+    expect(half).toBeLessThan(0.7);
+  });
+
+  it('optical density works too, and an empty slide has no tissue', async () => {
+    const mask = await detectTissue(slide, { maxSide: 512, method: 'od' });
+    expect(tissueFraction(mask, disc.cx - 1000, disc.cy - 1000, 2000, 2000)).toBeCloseTo(1, 9);
+    const glass = createInMemorySlide({ width: 5000, height: 5000, mpp: 0.5, pixel: tissueDiscs([]) });
+    const empty = await detectTissue(glass, { maxSide: 256 });
+    expect(tissueFraction(empty, 0, 0, 5000, 5000)).toBe(0);
+  });
+
+  it('fractions are exact on a hand-made mask, including partial pixels', () => {
+    const img = { width: 4, height: 1, data: Uint8Array.from([245, 245, 245, 200, 100, 190, 200, 100, 190, 245, 245, 245]) };
+    const mask = maskFromImage(img, 10, { minObjectArea: 0, minHoleArea: 0 });
+    expect([...mask.data]).toEqual([0, 1, 1, 0]);
+    expect(tissueFraction(mask, 0, 0, 40, 10)).toBeCloseTo(0.5, 10);
+    expect(tissueFraction(mask, 5, 0, 10, 10)).toBeCloseTo(0.5, 10); // half of pixel 0, half of pixel 1
+  });
+});
+
+describe('planTiles', () => {
+  const slide = createInMemorySlide({ width: 4096, height: 2048, mpp: 0.25, downsamples: [1, 4, 16], pixel: tissueDiscs([{ cx: 1024, cy: 1024, r: 900 }]) });
+
+  it('reads from the most reduced level not coarser than the target', () => {
+    const at05 = planTiles(slide, undefined, { tileSize: 256, mpp: 0.5 });
+    expect([at05.level, at05.readSize, at05.downsample]).toEqual([0, 512, 2]);
+    expect(at05.tiles).toHaveLength(8 * 4);
+    const at1 = planTiles(slide, undefined, { tileSize: 256, mpp: 1.0 });
+    expect([at1.level, at1.readSize]).toEqual([1, 256]);
+    const at2 = planTiles(slide, undefined, { tileSize: 128, mpp: 2.0 });
+    expect([at2.level, at2.readSize]).toEqual([1, 256]);
+  });
+
+  it('honours stride and the tissue threshold', async () => {
+    const overlap = planTiles(slide, undefined, { tileSize: 256, mpp: 0.5, stride: 128 });
+    expect(overlap.tiles).toHaveLength(15 * 7);
+    const mask = await detectTissue(slide, { maxSide: 1024 });
+    const kept = planTiles(slide, mask, { tileSize: 256, mpp: 0.5, minTissue: 0.5 });
+    // Tiles are 512 level-0 px; the disc has r = 900 at (1024, 1024).
+    const inside = (x: number, y: number) => (x - 1024) ** 2 + (y - 1024) ** 2 <= 900 ** 2;
+    for (const t of kept.tiles) {
+      expect(t.tissue).toBeGreaterThanOrEqual(0.5);
+      expect(Math.hypot(t.x + 256 - 1024, t.y + 256 - 1024)).toBeLessThan(900 + 362);
+    }
+    const all = planTiles(slide, undefined, { tileSize: 256, mpp: 0.5 }).tiles;
+    const fullyInside = all.filter((t) => [[0, 0], [512, 0], [0, 512], [512, 512]].every(([dx, dy]) => inside(t.x + dx, t.y + dy)));
+    expect(fullyInside.length).toBeGreaterThan(0);
+    for (const t of fullyInside) expect(kept.tiles.some((k) => k.x === t.x && k.y === t.y)).toBe(true);
+  });
+
+  it('refuses a slide without mpp unless given, and upsampling', () => {
+    const noMpp = createInMemorySlide({ width: 1000, height: 1000, pixel: tissueDiscs([]) });
+    expect(() => planTiles(noMpp, undefined, { tileSize: 256, mpp: 0.5 })).toThrow(/--slide-mpp/);
+    expect(planTiles(noMpp, undefined, { tileSize: 256, mpp: 0.5, slideMpp: 0.5 }).tiles).toHaveLength(9);
+    expect(() => planTiles(slide, undefined, { tileSize: 256, mpp: 0.1 })).toThrow(/does not upsample/);
+  });
+});
