@@ -65,12 +65,15 @@ export function spliceJpegTables(tables: Uint8Array | undefined, tile: Uint8Arra
   if (tile.length < 4 || tile[0] !== 0xff || tile[1] !== SOI) throw new Error('tile is not a JPEG stream (no SOI marker)');
   const needAdobe = rgbComponents && !hasMarker(tile, APP14) && !(tables && hasMarker(tables, APP14));
   const head = tables && tables.length >= 4 ? tables.subarray(0, tables.length - 2) : tile.subarray(0, 2);
-  const parts = [head, ...(needAdobe ? [ADOBE_RGB] : []), tile.subarray(2)];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  return concatBytes([head, ...(needAdobe ? [ADOBE_RGB] : []), tile.subarray(2)]);
+}
+
+function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
   }
   return out;
 }
@@ -84,19 +87,10 @@ export function splitJpegTables(jpeg: Uint8Array): { tables: Uint8Array; abbrevi
   const segs = jpegSegments(jpeg);
   const tableSegs = segs.filter((s) => s.marker === DQT || s.marker === DHT);
   const rest = segs.filter((s) => s.marker !== DQT && s.marker !== DHT && s.marker !== APP0 && s.marker !== SOI);
-  const concat = (chunks: Uint8Array[]): Uint8Array => {
-    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let o = 0;
-    for (const c of chunks) {
-      out.set(c, o);
-      o += c.length;
-    }
-    return out;
-  };
   const soi = Uint8Array.from([0xff, SOI]);
   const eoi = Uint8Array.from([0xff, EOI]);
   return {
-    tables: concat([soi, ...tableSegs.map((s) => jpeg.subarray(s.start, s.end)), eoi]),
-    abbreviated: concat([soi, ...rest.map((s) => jpeg.subarray(s.start, s.end))]),
+    tables: concatBytes([soi, ...tableSegs.map((s) => jpeg.subarray(s.start, s.end)), eoi]),
+    abbreviated: concatBytes([soi, ...rest.map((s) => jpeg.subarray(s.start, s.end))]),
   };
 }

@@ -3,9 +3,9 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { InputError, isupFromGleason, ManifestError, nottinghamGrade, parseGleasonScore, type Task } from '../core/index.ts';
 
-export interface SlideRecord {
+/** Who a slide belongs to and what it is labelled: carried from the manifest to every tile. */
+export interface SlideIdentity {
   slideId: string;
-  path: string;
   patientId: string;
   site: string;
   scanner: string;
@@ -15,6 +15,10 @@ export interface SlideRecord {
   labels: Record<string, string>;
   /** Anomaly class for OOD work ('' when in-distribution). */
   anomaly: string;
+}
+
+export interface SlideRecord extends SlideIdentity {
+  path: string;
   /** Microns per pixel from the manifest, overriding the slide's own when given. */
   mpp?: number;
   /** Grades from several raters (columns rater_*), for agreement analysis. */
@@ -89,10 +93,12 @@ export function readManifest(path: string, options: ReadManifestOptions = {}): M
   if (breast && prostate) throw new ManifestError(path, 1, 'manifest has both prostate (isup_grade/gleason_score) and breast (nottingham_grade) labels');
   const task: Task = breast ? 'breast' : prostate ? 'prostate' : (options.task ?? 'prostate');
   const format: Manifest['format'] = isPanda ? 'panda' : breast ? 'breast' : prostate ? 'prostate' : 'unlabelled';
-  const labelColumns = breast
-    ? ['nottingham_grade', ...['tubules', 'pleomorphism', 'mitoses'].filter(has)]
-    : ['isup_grade', 'gleason_score'].filter(has);
   const raterColumns = header.filter((h) => h.startsWith('rater_'));
+  // Rater grades travel with the labels into tiles.csv, for agreement analysis downstream.
+  const labelColumns = [
+    ...(breast ? ['nottingham_grade', ...['tubules', 'pleomorphism', 'mitoses'].filter(has)] : ['isup_grade', 'gleason_score'].filter(has)),
+    ...raterColumns,
+  ];
 
   const base = dirname(resolve(path));
   const searchDirs = options.imagesDir ? [resolve(options.imagesDir)] : [base, join(base, 'train_images')];
@@ -187,6 +193,7 @@ export function readManifest(path: string, options: ReadManifestOptions = {}): M
       const v = task === 'prostate' ? intIn(t, 0, 5) : intIn(t, 1, 3);
       if (v === undefined) fail(`${rc} "${t}" is not a valid ${task === 'prostate' ? 'ISUP grade 0-5' : 'Nottingham grade 1-3'}`);
       raters[rc.slice('rater_'.length)] = v!;
+      labels[rc] = t;
     }
 
     let mpp: number | undefined;

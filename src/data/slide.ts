@@ -9,13 +9,8 @@ export interface SlideLevel {
 
 export type SlideVendor = 'aperio' | 'generic-tiff' | 'image' | 'synthetic';
 
-/**
- * A whole-slide image. `readRegion` follows OpenSlide: x, y are level-0 coordinates of the top-left
- * corner, w, h the size in pixels of the requested level; regions crossing the edge are padded white.
- */
-export interface SlideSource {
-  readonly id: string;
-  readonly path?: string;
+/** What every slide says about itself, whatever the format. */
+export interface SlideProperties {
   readonly levels: readonly SlideLevel[];
   /** Microns per pixel at level 0 (mean of x and y), when the file says. */
   readonly mpp?: number;
@@ -23,21 +18,23 @@ export interface SlideSource {
   readonly vendor: SlideVendor;
   /** Names of associated images (thumbnail, label, macro): not levels. */
   readonly associatedImages: readonly string[];
-  readRegion(level: number, x: number, y: number, w: number, h: number): Promise<RgbImage>;
   readAssociatedImage(name: string): Promise<RgbImage>;
   close(): Promise<void>;
 }
 
+/**
+ * A whole-slide image. `readRegion` follows OpenSlide: x, y are level-0 coordinates of the top-left
+ * corner, w, h the size in pixels of the requested level; regions crossing the edge are padded white.
+ */
+export interface SlideSource extends SlideProperties {
+  readonly id: string;
+  readonly path?: string;
+  readRegion(level: number, x: number, y: number, w: number, h: number): Promise<RgbImage>;
+}
+
 /** What a format reader implements: rectangles already clipped to the level, in level coordinates. */
-export interface SlideReader {
-  readonly levels: readonly SlideLevel[];
-  readonly mpp?: number;
-  readonly objectivePower?: number;
-  readonly vendor: SlideVendor;
-  readonly associatedImages: readonly string[];
+export interface SlideReader extends SlideProperties {
   readLevelRect(level: number, x: number, y: number, w: number, h: number): Promise<RgbImage>;
-  readAssociatedImage(name: string): Promise<RgbImage>;
-  close(): Promise<void>;
 }
 
 /** The largest region one call may ask for: a guard against a typo allocating gigabytes. */

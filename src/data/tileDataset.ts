@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { DatasetError, isUserError, writeFileAtomic, type Task } from '../core/index.ts';
-import type { Manifest, SlideRecord } from './manifest.ts';
+import type { Manifest, SlideIdentity, SlideRecord } from './manifest.ts';
 import { openSlide } from './openSlide.ts';
 import { decodeTile, encodeTile, ShardReader, ShardWriter, type TileEncoding } from './shards.ts';
 import { detectTissue, type TissueMethod } from './tissue.ts';
@@ -34,15 +34,8 @@ export interface TileDatasetMeta {
   failedSlides: number;
 }
 
-export interface TileRow {
+export interface TileRow extends SlideIdentity {
   index: number;
-  slideId: string;
-  patientId: string;
-  site: string;
-  scanner: string;
-  grade?: number;
-  labels: Record<string, string>;
-  anomaly: string;
   x: number;
   y: number;
   level: number;

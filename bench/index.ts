@@ -1,0 +1,15 @@
+import { benchLoader } from './loader.ts';
+import { benchRegions } from './regions.ts';
+import { benchTiling } from './tiling.ts';
+
+/** npm run bench [-- regions|tiling|loader ...]: prints throughput and memory figures. */
+const all: Record<string, () => Promise<void>> = { regions: benchRegions, tiling: () => benchTiling(), loader: benchLoader };
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+for (const name of wanted.length ? wanted : Object.keys(all)) {
+  const fn = all[name];
+  if (!fn) {
+    console.error(`unknown benchmark "${name}"; known: ${Object.keys(all).join(', ')}`);
+    process.exit(2);
+  }
+  await fn();
+}
