@@ -116,9 +116,9 @@ export class TileLoader {
       const data = await pending.shift()!;
       if (next < batches.length) submit();
       const tiles = batches[i];
-      const size = this.ds.meta.tileSize;
+      const side = Math.round(Math.sqrt(data.length / tiles.length / 3));
       yield {
-        x: { n: tiles.length, height: size, width: size, channels: 3, data },
+        x: { n: tiles.length, height: side, width: side, channels: 3, data },
         labels: Int32Array.from(tiles, (t) => t.grade ?? -1),
         tiles,
       };

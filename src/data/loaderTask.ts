@@ -5,7 +5,7 @@ import { decodeTile, ShardReader, type TileEncoding } from './shards.ts';
 
 /** A tile transform made in the worker from a serialisable spec (workers cannot receive closures). */
 export interface TransformRef {
-  /** Module path or URL exporting `createTransform(spec) => (img, rng) => img`. */
+  /** Module path or URL exporting `createTileTransform(spec) => (img, rng) => img | Promise<img>`. */
   module: string;
   spec: unknown;
 }
@@ -18,7 +18,7 @@ export interface BatchTask {
   transform?: TransformRef;
 }
 
-type TileTransform = (img: RgbImage, rng: Rng) => RgbImage;
+type TileTransform = (img: RgbImage, rng: Rng) => RgbImage | Promise<RgbImage>;
 
 const reader = new ShardReader();
 const transforms = new Map<string, Promise<TileTransform>>();
@@ -28,7 +28,7 @@ function transformFor(ref: TransformRef): Promise<TileTransform> {
   let t = transforms.get(key);
   if (!t) {
     const url = /^[a-z]+:/.test(ref.module) ? ref.module : pathToFileURL(ref.module).href;
-    t = import(url).then((m) => m.createTransform(ref.spec) as TileTransform);
+    t = import(url).then((m) => m.createTileTransform(ref.spec) as TileTransform);
     transforms.set(key, t);
   }
   return t;
@@ -39,21 +39,24 @@ function transformFor(ref: TransformRef): Promise<TileTransform> {
  * from its own seed, so the result does not depend on which worker ran it or in what order.
  */
 export async function decodeBatch(task: BatchTask): Promise<Float32Array> {
-  const per = task.tileSize * task.tileSize * 3;
-  const out = new Float32Array(task.items.length * per);
   const transform = task.transform ? await transformFor(task.transform) : undefined;
-  await Promise.all(
-    task.items.map(async (item, i) => {
+  const images = await Promise.all(
+    task.items.map(async (item) => {
       const bytes = await reader.read(join(task.dir, item.shard), item.offset, item.length);
-      let img = await decodeTile(bytes, task.encoding, task.tileSize);
-      if (transform) {
-        img = transform(img, createRng(item.seed));
-        if (img.width !== task.tileSize || img.height !== task.tileSize) {
-          throw new Error(`transform changed the tile size to ${img.width}x${img.height}; the loader needs ${task.tileSize}x${task.tileSize}`);
-        }
-      }
-      toFloat32(img, out, i * per);
+      const img = await decodeTile(bytes, task.encoding, task.tileSize);
+      return transform ? transform(img, createRng(item.seed)) : img;
     }),
   );
+  // A pipeline may crop (random-crop): every tile of a batch must come out the same size.
+  const { width, height } = images[0];
+  if (width !== height) throw new Error(`the transform gave ${width}x${height} tiles; the loader batches square tiles`);
+  const per = width * height * 3;
+  const out = new Float32Array(images.length * per);
+  images.forEach((img, i) => {
+    if (img.width !== width || img.height !== height) {
+      throw new Error(`the transform gave tiles of different sizes in one batch (${width}x${height} and ${img.width}x${img.height})`);
+    }
+    toFloat32(img, out, i * per);
+  });
   return out;
 }

@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { createImage, type RgbImage, type Rng } from '../core/index.ts';
+import { clampByte, HED_STAINS, hsvToRgb, invert3, OD_LUT, rgbToHsv, tissueWeight } from './colourSpaces.ts';
+import { defineTransform } from './transform.ts';
+
+const HED_FROM_OD = invert3(HED_STAINS);
+
+/**
+ * Scales and shifts H, E and DAB concentrations per pixel: c' = alpha_k c + beta_k, blended by tissue
+ * weight so glass stays exactly white. An all-white tile comes back unchanged.
+ */
+export function scaleStains(img: RgbImage, alpha: readonly number[], beta: readonly number[]): RgbImage {
+  const out = createImage(img.width, img.height, 0);
+  const d = img.data;
+  const m = HED_FROM_OD;
+  const s = HED_STAINS;
+  for (let i = 0; i < d.length; i += 3) {
+    const w = tissueWeight(d[i], d[i + 1], d[i + 2]);
+    if (w === 0) {
+      out.data[i] = d[i];
+      out.data[i + 1] = d[i + 1];
+      out.data[i + 2] = d[i + 2];
+      continue;
+    }
+    const r = OD_LUT[d[i]];
+    const g = OD_LUT[d[i + 1]];
+    const b = OD_LUT[d[i + 2]];
+    let h = r * m[0][0] + g * m[1][0] + b * m[2][0];
+    let e = r * m[0][1] + g * m[1][1] + b * m[2][1];
+    let x = r * m[0][2] + g * m[1][2] + b * m[2][2];
+    h += w * ((alpha[0] - 1) * h + beta[0]);
+    e += w * ((alpha[1] - 1) * e + beta[1]);
+    x += w * ((alpha[2] - 1) * x + beta[2]);
+    for (let c = 0; c < 3; c++) {
+      const od = h * s[0][c] + e * s[1][c] + x * s[2][c];
+      const v = 255 * Math.exp(-od * Math.LN10);
+      // Below OD 0 the deconvolution's rounding would brighten past the original white: keep it.
+      out.data[i + c] = v >= 255 ? 255 : v <= 0 ? 0 : Math.round(v);
+    }
+  }
+  return out;
+}
+
+defineTransform({
+  name: 'hed-jitter',
+  kind: 'stain',
+  description: 'Tellez et al. HED jitter: per stain alpha ~ U(1-sigma, 1+sigma), beta ~ U(-sigma, sigma) on H, E, DAB concentrations; glass untouched',
+  schema: z.object({ sigma: z.number().min(0).max(1).default(0.05) }),
+  presets: { light: { sigma: 0.05 }, strong: { sigma: 0.2 } },
+  make: ({ sigma }) => (img: RgbImage, rng: Rng) => {
+    const alpha = [0, 1, 2].map(() => rng.uniform(1 - sigma, 1 + sigma));
+    const beta = [0, 1, 2].map(() => rng.uniform(-sigma, sigma));
+    return scaleStains(img, alpha, beta);
+  },
+});
+
+/** Applies a per-pixel function to tissue pixels, blending by tissue weight when protecting glass. */
+function perPixel(img: RgbImage, protect: boolean, fn: (r: number, g: number, b: number, out: Uint8Array, o: number) => void): RgbImage {
+  const out = createImage(img.width, img.height, 0);
+  const d = img.data;
+  const tmp = new Uint8Array(3);
+  for (let i = 0; i < d.length; i += 3) {
+    const w = protect ? tissueWeight(d[i], d[i + 1], d[i + 2]) : 1;
+    if (w === 0) {
+      out.data[i] = d[i];
+      out.data[i + 1] = d[i + 1];
+      out.data[i + 2] = d[i + 2];
+      continue;
+    }
+    fn(d[i], d[i + 1], d[i + 2], tmp, 0);
+    if (w === 1) {
+      out.data[i] = tmp[0];
+      out.data[i + 1] = tmp[1];
+      out.data[i + 2] = tmp[2];
+    } else {
+      for (let c = 0; c < 3; c++) out.data[i + c] = Math.round(d[i + c] + w * (tmp[c] - d[i + c]));
+    }
+  }
+  return out;
+}
+
+const protectBackground = z.boolean().default(true);
+
+defineTransform({
+  name: 'hsv-jitter',
+  kind: 'colour',
+  description: 'Hue shift ~ U(-hue, hue) (fraction of the colour wheel), saturation and value scaled by U(1-x, 1+x)',
+  schema: z.object({ hue: z.number().min(0).max(0.5).default(0.04), saturation: z.number().min(0).max(1).default(0.1), value: z.number().min(0).max(1).default(0.1), protectBackground }),
+  make: (p) => (img: RgbImage, rng: Rng) => {
+    const dh = rng.uniform(-p.hue, p.hue);
+    const ks = rng.uniform(1 - p.saturation, 1 + p.saturation);
+    const kv = rng.uniform(1 - p.value, 1 + p.value);
+    const hsv = new Float64Array(3);
+    return perPixel(img, p.protectBackground, (r, g, b, out, o) => {
+      rgbToHsv(r, g, b, hsv);
+      hsvToRgb(hsv[0] + dh, Math.min(1, hsv[1] * ks), Math.min(1, hsv[2] * kv), out, o);
+    });
+  },
+});
+
+/** Lookup-table transforms: brightness, contrast, gamma act per channel value. */
+function applyLut(img: RgbImage, lut: Uint8Array, protect: boolean): RgbImage {
+  return perPixel(img, protect, (r, g, b, out, o) => {
+    out[o] = lut[r];
+    out[o + 1] = lut[g];
+    out[o + 2] = lut[b];
+  });
+}
+
+export function brightnessLut(delta: number): Uint8Array {
+  return Uint8Array.from({ length: 256 }, (_, v) => clampByte(v + 255 * delta));
+}
+
+export function contrastLut(factor: number, mean = 128): Uint8Array {
+  return Uint8Array.from({ length: 256 }, (_, v) => clampByte(mean + (v - mean) * factor));
+}
+
+export function gammaLut(gamma: number): Uint8Array {
+  return Uint8Array.from({ length: 256 }, (_, v) => clampByte(255 * (v / 255) ** gamma));
+}
+
+defineTransform({
+  name: 'brightness',
+  kind: 'colour',
+  description: 'Adds U(-delta, delta) x 255 to every channel',
+  schema: z.object({ delta: z.number().min(0).max(1).default(0.1), protectBackground }),
+  make: (p) => (img: RgbImage, rng: Rng) => applyLut(img, brightnessLut(rng.uniform(-p.delta, p.delta)), p.protectBackground),
+});
+
+defineTransform({
+  name: 'contrast',
+  kind: 'colour',
+  description: 'Scales values about mid-grey by U(1-factor, 1+factor)',
+  schema: z.object({ factor: z.number().min(0).max(1).default(0.2), protectBackground }),
+  make: (p) => (img: RgbImage, rng: Rng) => applyLut(img, contrastLut(rng.uniform(1 - p.factor, 1 + p.factor)), p.protectBackground),
+});
+
+defineTransform({
+  name: 'gamma',
+  kind: 'colour',
+  description: 'Tone curve v^gamma with gamma ~ U(1-range, 1+range)',
+  schema: z.object({ range: z.number().min(0).max(0.9).default(0.2), protectBackground }),
+  make: (p) => (img: RgbImage, rng: Rng) => applyLut(img, gammaLut(rng.uniform(1 - p.range, 1 + p.range)), p.protectBackground),
+});

@@ -1,0 +1,10 @@
+export * from './transform.ts';
+export * from './colourSpaces.ts';
+export { scaleStains, brightnessLut, contrastLut, gammaLut } from './colour.ts';
+export * from './macenko.ts';
+export * from './reinhard.ts';
+export { flipHorizontal, flipVertical, rotate90, zoom, elastic, crop } from './morphology.ts';
+export { addGaussianNoise, addShotNoise, gaussianBlur, defocusBlur, jpegRoundTrip, pixelate, poisson } from './corruptions.ts';
+export * from './scanner.ts';
+export * from './pipeline.ts';
+export { percentile, symmetricEigen3 } from './linalg.ts';

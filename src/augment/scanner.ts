@@ -1,0 +1,159 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, createImage, type RgbImage, type Rng } from '../core/index.ts';
+import { clampByte } from './colourSpaces.ts';
+import { gaussianBlur, jpegRoundTrip, poisson, defocusBlur } from './corruptions.ts';
+import { defineTransform } from './transform.ts';
+
+/**
+ * A simulated scanner: what a whole-slide scanner does to a slide's light, in the order it happens:
+ * resolution (sampling at its own mpp), optics (Gaussian PSF and defocus, in microns), uneven
+ * illumination, sensor noise (Poisson-Gaussian), the colour pipeline (3x3 matrix and tone curve), and
+ * JPEG compression. No vendor publishes these parameters: the shipped profiles span plausible
+ * variation and are named for what they do, not for a vendor.
+ */
+export const scannerProfileSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9-]+$/, 'lower-case letters, digits and dashes'),
+    description: z.string(),
+    colour: z
+      .object({
+        /** Applied to RGB in [0,1]: out = M x in. */
+        matrix: z.array(z.array(z.number()).length(3)).length(3).default([[1, 0, 0], [0, 1, 0], [0, 0, 1]]),
+        /** Tone curve: levels black..white mapped to 0..1 (outside 0..255 lowers contrast), then raised to gamma. */
+        gamma: z.number().positive().default(1),
+        black: z.number().min(-100).max(254).default(0),
+        white: z.number().min(1).max(355).default(255),
+      })
+      .strict()
+      .default({ matrix: [[1, 0, 0], [0, 1, 0], [0, 0, 1]], gamma: 1, black: 0, white: 255 }),
+    optics: z
+      .object({ blurUm: z.number().min(0).default(0), defocusUm: z.number().min(0).default(0) })
+      .strict()
+      .default({ blurUm: 0, defocusUm: 0 }),
+    noise: z
+      .object({
+        /** Photons (electrons) at full white: Poisson noise; 0 disables. */
+        fullWellPhotons: z.number().min(0).default(0),
+        /** Read noise, standard deviation in 8-bit grey levels. */
+        readSigma: z.number().min(0).default(0),
+      })
+      .strict()
+      .default({ fullWellPhotons: 0, readSigma: 0 }),
+    illumination: z
+      .object({
+        /** Darkening at the tile corners relative to the centre (0.05 = 5%). */
+        vignette: z.number().min(0).max(0.9).default(0),
+        /** Linear brightness ramp across the tile in a random direction (0.05 = 5% end to end). */
+        gradient: z.number().min(0).max(0.9).default(0),
+      })
+      .strict()
+      .default({ vignette: 0, gradient: 0 }),
+    /** The scanner's own sampling: the image is resampled to this mpp and back (0: none). */
+    scanMpp: z.number().min(0).default(0),
+    jpegQuality: z.number().int().min(1).max(100).default(95),
+  })
+  .strict();
+
+export type ScannerProfile = z.infer<typeof scannerProfileSchema>;
+
+const PROFILE_DIR = fileURLToPath(new URL('./scanners/', import.meta.url));
+
+function parseProfile(text: string, where: string): ScannerProfile {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${where}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const r = scannerProfileSchema.safeParse(raw);
+  if (!r.success) {
+    throw new ConfigError(`${where}: ${r.error.issues.map((i) => `${i.path.join('.') || 'profile'}: ${i.message}`).join('; ')}`);
+  }
+  return r.data;
+}
+
+/** The shipped profiles, by name. */
+export function shippedScannerProfiles(): ScannerProfile[] {
+  return readdirSync(PROFILE_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => parseProfile(readFileSync(join(PROFILE_DIR, f), 'utf8'), join(PROFILE_DIR, f)));
+}
+
+/** A shipped profile by name, or a YAML file by path. */
+export function loadScannerProfile(nameOrPath: string): ScannerProfile {
+  if (nameOrPath.endsWith('.yaml') || nameOrPath.endsWith('.yml')) {
+    if (!existsSync(nameOrPath)) throw new ConfigError(`${nameOrPath}: scanner profile not found`);
+    return parseProfile(readFileSync(nameOrPath, 'utf8'), nameOrPath);
+  }
+  const found = shippedScannerProfiles().find((p) => p.name === nameOrPath);
+  if (!found) throw new ConfigError(`unknown scanner profile "${nameOrPath}"; shipped: ${shippedScannerProfiles().map((p) => p.name).join(', ')}`);
+  return found;
+}
+
+async function resampleThrough(img: RgbImage, factor: number): Promise<RgbImage> {
+  const w = Math.max(1, Math.round(img.width * factor));
+  const h = Math.max(1, Math.round(img.height * factor));
+  const small = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).resize(w, h, { kernel: 'lanczos3', fit: 'fill' }).raw().toBuffer();
+  const back = await sharp(small, { raw: { width: w, height: h, channels: 3 } }).resize(img.width, img.height, { kernel: 'lanczos3', fit: 'fill' }).raw().toBuffer();
+  return { width: img.width, height: img.height, data: new Uint8Array(back.buffer, back.byteOffset, back.byteLength) };
+}
+
+/** Applies a profile to a tile at the given microns per pixel. */
+export async function simulateScanner(input: RgbImage, profile: ScannerProfile, mpp: number, rng: Rng): Promise<RgbImage> {
+  // Draw every random number first: results must not depend on the await schedule.
+  const angle = rng.uniform(0, 2 * Math.PI);
+  const noiseRng = rng.fork('noise');
+  let img = input;
+  if (profile.scanMpp > mpp * 1.01) img = await resampleThrough(img, mpp / profile.scanMpp);
+  if (profile.optics.defocusUm > 0) img = await defocusBlur(img, profile.optics.defocusUm / mpp, 0);
+  if (profile.optics.blurUm > 0) img = await gaussianBlur(img, profile.optics.blurUm / mpp);
+  const { width: w, height: h } = img;
+  const out = createImage(w, h, 0);
+  const { matrix: m, gamma, black, white } = profile.colour;
+  const { vignette, gradient } = profile.illumination;
+  const { fullWellPhotons, readSigma } = profile.noise;
+  const cx = (w - 1) / 2;
+  const cy = (h - 1) / 2;
+  const rMax = Math.hypot(cx, cy) || 1;
+  const gx = Math.cos(angle);
+  const gy = Math.sin(angle);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 3;
+      const rr = Math.hypot(x - cx, y - cy) / rMax;
+      const ramp = ((x - cx) * gx + (y - cy) * gy) / rMax;
+      const light = (1 - vignette * rr * rr) * (1 + (gradient / 2) * ramp);
+      const v = [0, 0, 0];
+      for (let c = 0; c < 3; c++) {
+        let s = img.data[i + c] * light;
+        if (fullWellPhotons > 0) s = (poisson((s / 255) * fullWellPhotons, noiseRng) / fullWellPhotons) * 255;
+        if (readSigma > 0) s += readSigma * noiseRng.normal();
+        v[c] = Math.max(0, Math.min(255, s)) / 255;
+      }
+      for (let c = 0; c < 3; c++) {
+        let o = m[c][0] * v[0] + m[c][1] * v[1] + m[c][2] * v[2];
+        o = (o * 255 - black) / (white - black);
+        o = o <= 0 ? 0 : o >= 1 ? 1 : o ** gamma;
+        out.data[i + c] = clampByte(o * 255);
+      }
+    }
+  }
+  return profile.jpegQuality < 100 ? jpegRoundTrip(out, profile.jpegQuality) : out;
+}
+
+defineTransform({
+  name: 'scanner',
+  kind: 'scanner',
+  description: 'Simulates a scanner profile (shipped name or YAML path) on a tile of the given mpp: resampling, optics, illumination, Poisson-Gaussian noise, colour matrix and tone, JPEG',
+  schema: z.object({ profile: z.string().default('neutral-reference'), mpp: z.number().positive().default(0.5) }),
+  make: (p) => {
+    const profile = loadScannerProfile(p.profile);
+    return (img: RgbImage, rng: Rng) => simulateScanner(img, profile, p.mpp, rng);
+  },
+});
