@@ -5,38 +5,61 @@ import { defineTransform } from './transform.ts';
 
 const HED_FROM_OD = invert3(HED_STAINS);
 
+/** 10^-od x 255 for od in [OD_MIN, OD_MAX), sampled finely enough that linear interpolation is exact to 0.01 grey levels. */
+const OD_MIN = -2;
+const OD_MAX = 8;
+const OD_STEPS = 8192;
+const OD_SCALE = OD_STEPS / (OD_MAX - OD_MIN);
+const TRANSMIT = Float32Array.from({ length: OD_STEPS + 2 }, (_, i) => 255 * Math.exp(-(OD_MIN + i / OD_SCALE) * Math.LN10));
+
+function transmitted(od: number): number {
+  const f = (od - OD_MIN) * OD_SCALE;
+  if (f <= 0) return 255;
+  if (f >= OD_STEPS) return 0;
+  const i = f | 0;
+  const v = TRANSMIT[i] + (TRANSMIT[i + 1] - TRANSMIT[i]) * (f - i);
+  return v >= 255 ? 255 : v;
+}
+
 /**
  * Scales and shifts H, E and DAB concentrations per pixel: c' = alpha_k c + beta_k, blended by tissue
- * weight so glass stays exactly white. An all-white tile comes back unchanged.
+ * weight so glass stays exactly white. Since deconvolution is linear in optical density, the edit is
+ * one affine map of OD: OD' = OD + w (OD (A - I) + b), with A = M^-1 diag(alpha) M and b = beta M.
+ * An all-white tile comes back unchanged.
  */
 export function scaleStains(img: RgbImage, alpha: readonly number[], beta: readonly number[]): RgbImage {
   const out = createImage(img.width, img.height, 0);
   const d = img.data;
   const m = HED_FROM_OD;
   const s = HED_STAINS;
+  // D = M^-1 diag(alpha - 1) M (3x3), b = beta M: OD delta = OD D + b.
+  const D = [0, 1, 2].map((r) => [0, 1, 2].map((c) => m[r][0] * (alpha[0] - 1) * s[0][c] + m[r][1] * (alpha[1] - 1) * s[1][c] + m[r][2] * (alpha[2] - 1) * s[2][c]));
+  const b = [0, 1, 2].map((c) => beta[0] * s[0][c] + beta[1] * s[1][c] + beta[2] * s[2][c]);
+  const [d00, d01, d02] = D[0];
+  const [d10, d11, d12] = D[1];
+  const [d20, d21, d22] = D[2];
+  const [b0, b1, b2] = b;
+  const o = out.data;
   for (let i = 0; i < d.length; i += 3) {
-    const w = tissueWeight(d[i], d[i + 1], d[i + 2]);
+    const R = d[i];
+    const G = d[i + 1];
+    const B = d[i + 2];
+    const r = OD_LUT[R];
+    const g = OD_LUT[G];
+    const bl = OD_LUT[B];
+    const od = r + g + bl;
+    // tissueWeight, inlined: 0 on glass (OD < 0.05) and on pure black, 1 above OD 0.2.
+    const w = od <= 0.05 || (R | G | B) === 0 ? 0 : od >= 0.2 ? 1 : (od - 0.05) / 0.15;
     if (w === 0) {
-      out.data[i] = d[i];
-      out.data[i + 1] = d[i + 1];
-      out.data[i + 2] = d[i + 2];
+      o[i] = R;
+      o[i + 1] = G;
+      o[i + 2] = B;
       continue;
     }
-    const r = OD_LUT[d[i]];
-    const g = OD_LUT[d[i + 1]];
-    const b = OD_LUT[d[i + 2]];
-    let h = r * m[0][0] + g * m[1][0] + b * m[2][0];
-    let e = r * m[0][1] + g * m[1][1] + b * m[2][1];
-    let x = r * m[0][2] + g * m[1][2] + b * m[2][2];
-    h += w * ((alpha[0] - 1) * h + beta[0]);
-    e += w * ((alpha[1] - 1) * e + beta[1]);
-    x += w * ((alpha[2] - 1) * x + beta[2]);
-    for (let c = 0; c < 3; c++) {
-      const od = h * s[0][c] + e * s[1][c] + x * s[2][c];
-      const v = 255 * Math.exp(-od * Math.LN10);
-      // Below OD 0 the deconvolution's rounding would brighten past the original white: keep it.
-      out.data[i + c] = v >= 255 ? 255 : v <= 0 ? 0 : Math.round(v);
-    }
+    // Uint8Array stores truncate: + 0.5 rounds.
+    o[i] = transmitted(r + w * (r * d00 + g * d10 + bl * d20 + b0)) + 0.5;
+    o[i + 1] = transmitted(g + w * (r * d01 + g * d11 + bl * d21 + b1)) + 0.5;
+    o[i + 2] = transmitted(bl + w * (r * d02 + g * d12 + bl * d22 + b2)) + 0.5;
   }
   return out;
 }
@@ -100,11 +123,34 @@ defineTransform({
 
 /** Lookup-table transforms: brightness, contrast, gamma act per channel value. */
 function applyLut(img: RgbImage, lut: Uint8Array, protect: boolean): RgbImage {
-  return perPixel(img, protect, (r, g, b, out, o) => {
-    out[o] = lut[r];
-    out[o + 1] = lut[g];
-    out[o + 2] = lut[b];
-  });
+  const out = createImage(img.width, img.height, 0);
+  const d = img.data;
+  const o = out.data;
+  for (let i = 0; i < d.length; i += 3) {
+    const R = d[i];
+    const G = d[i + 1];
+    const B = d[i + 2];
+    let w = 1;
+    if (protect) {
+      // tissueWeight, inlined (this loop runs per pixel of every training tile).
+      const od = OD_LUT[R] + OD_LUT[G] + OD_LUT[B];
+      w = od <= 0.05 || (R | G | B) === 0 ? 0 : od >= 0.2 ? 1 : (od - 0.05) / 0.15;
+    }
+    if (w === 1) {
+      o[i] = lut[R];
+      o[i + 1] = lut[G];
+      o[i + 2] = lut[B];
+    } else if (w === 0) {
+      o[i] = R;
+      o[i + 1] = G;
+      o[i + 2] = B;
+    } else {
+      o[i] = R + w * (lut[R] - R) + 0.5;
+      o[i + 1] = G + w * (lut[G] - G) + 0.5;
+      o[i + 2] = B + w * (lut[B] - B) + 0.5;
+    }
+  }
+  return out;
 }
 
 export function brightnessLut(delta: number): Uint8Array {

@@ -8,3 +8,4 @@ export { addGaussianNoise, addShotNoise, gaussianBlur, defocusBlur, jpegRoundTri
 export * from './scanner.ts';
 export * from './pipeline.ts';
 export { percentile, symmetricEigen3 } from './linalg.ts';
+export { contactSheet, previewPipeline, severityGrid, type Cell } from './preview.ts';

@@ -6,14 +6,14 @@ import { defineTransform } from './transform.ts';
 export function flipHorizontal(img: RgbImage): RgbImage {
   const { width: w, height: h } = img;
   const out = createImage(w, h, 0);
+  const src = img.data;
+  const dst = out.data;
   for (let y = 0; y < h; y++) {
     const row = y * w * 3;
-    for (let x = 0; x < w; x++) {
-      const s = row + x * 3;
-      const d = row + (w - 1 - x) * 3;
-      out.data[d] = img.data[s];
-      out.data[d + 1] = img.data[s + 1];
-      out.data[d + 2] = img.data[s + 2];
+    for (let s = row, d = row + (w - 1) * 3; d >= row; s += 3, d -= 3) {
+      dst[d] = src[s];
+      dst[d + 1] = src[s + 1];
+      dst[d + 2] = src[s + 2];
     }
   }
   return out;

@@ -1,5 +1,6 @@
 import yargs from 'yargs';
 import { isUserError } from '../core/index.ts';
+import { augmentCommand } from './commands/augment.ts';
 import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
 import { slideCommand } from './commands/slide.ts';
@@ -35,6 +36,7 @@ export async function main(args: string[]): Promise<number> {
   tileCommand(parser);
   splitCommand(parser);
   datasetCommand(parser);
+  augmentCommand(parser);
   demoCommand(parser);
   try {
     process.exitCode = undefined;

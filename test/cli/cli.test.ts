@@ -106,3 +106,37 @@ describe('gradelab CLI', () => {
     expect(readFileSync(join(dir, 'ds', 'tiles.csv'), 'utf8')).toBe(before);
   });
 });
+
+describe('gradelab augment', () => {
+  it('lists transforms as a table and as JSON', () => {
+    const t = gradelab('augment', 'list');
+    expect(t.code).toBe(0);
+    expect(t.stdout).toMatch(/hed-jitter\s+stain\s+sigma=0.05/);
+    const j = JSON.parse(gradelab('augment', 'list', '--json').stdout);
+    expect(j.find((r: { name: string }) => r.name === 'jpeg').severities).toHaveLength(5);
+  });
+
+  it('writes a contact sheet and a severity grid', async () => {
+    writeFileSync(join(dir, 'p.yaml'), '- {name: hflip, p: 0.5}\n- {name: hed-jitter, preset: strong}\n- {name: jpeg, severity: 2, p: 0.5}\n');
+    const tile = fileURLToPath(new URL('../../experiments/augment/sample-tile.png', import.meta.url));
+    const r = gradelab('augment', 'preview', '--pipeline', 'p.yaml', '--image', tile, '--out', 'grid.png', '--n', '8', '--size', '64');
+    expect(r.code, r.stderr).toBe(0);
+    const grid = await sharp(join(dir, 'grid.png')).metadata();
+    expect(grid.width).toBeGreaterThan(3 * 64);
+    const s = gradelab('augment', 'preview', '--pipeline', 'p.yaml', '--image', tile, '--out', 'sev.png', '--severity-grid', '--size', '64');
+    expect(s.code, s.stderr).toBe(0);
+    const sev = await sharp(join(dir, 'sev.png')).metadata();
+    expect(sev.height).toBeLessThan(2 * (64 + 40));
+  });
+
+  it('bad pipelines: one line naming the file and step', () => {
+    writeFileSync(join(dir, 'bad.yaml'), '- {name: hflip}\n- {name: hed-jitter, sigmaa: 0.1}\n');
+    const tile = fileURLToPath(new URL('../../experiments/augment/sample-tile.png', import.meta.url));
+    const r = gradelab('augment', 'preview', '--pipeline', 'bad.yaml', '--image', tile, '--out', 'x.png');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad\.yaml, step 2: hed-jitter: unknown parameter "sigmaa"/);
+    expect(existsSync(join(dir, 'x.png'))).toBe(false);
+    writeFileSync(join(dir, 'notyaml.yaml'), '- {name: [\n');
+    expect(gradelab('augment', 'preview', '--pipeline', 'notyaml.yaml', '--image', tile, '--out', 'x.png').stderr).toMatch(/notyaml\.yaml: not valid YAML/);
+  });
+});
