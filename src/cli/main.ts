@@ -5,6 +5,7 @@ import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
 import { slideCommand } from './commands/slide.ts';
 import { splitCommand } from './commands/split.ts';
+import { synthCommand } from './commands/synth.ts';
 import { tileCommand } from './commands/tile.ts';
 
 export const EXIT_OK = 0;
@@ -37,6 +38,7 @@ export async function main(args: string[]): Promise<number> {
   splitCommand(parser);
   datasetCommand(parser);
   augmentCommand(parser);
+  synthCommand(parser);
   demoCommand(parser);
   try {
     process.exitCode = undefined;

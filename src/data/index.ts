@@ -14,3 +14,4 @@ export * from './splits.ts';
 export { TileLoader, type LoaderOptions, type Batch } from './loader.ts';
 export type { TransformRef } from './loaderTask.ts';
 export { ShardReader, encodeTile, decodeTile, type TileEncoding } from './shards.ts';
+export * from './synth/index.ts';

@@ -140,3 +140,23 @@ describe('gradelab augment', () => {
     expect(gradelab('augment', 'preview', '--pipeline', 'notyaml.yaml', '--image', tile, '--out', 'x.png').stderr).toMatch(/notyaml\.yaml: not valid YAML/);
   });
 });
+
+describe('gradelab synth', () => {
+  it('makes slides, masks and a manifest that tile straight away', () => {
+    const r = gradelab('synth', '--task', 'breast', '--slides', '3', '--size', '512', '--out', 'syn', '--anomalies', '0.34', '--seed', '2');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/3 slides \(1 with anomalies\)/);
+    const t = gradelab('tile', '--manifest', 'syn/manifest.csv', '--out', 'syn-ds', '--tile-size', '64', '--mpp', '1');
+    expect(t.code, t.stderr).toBe(0);
+    const info = JSON.parse(gradelab('dataset', 'info', 'syn-ds', '--json').stdout);
+    expect(info.slides).toBe(3);
+    expect(Object.keys(info.byAnomaly).length).toBe(2);
+  });
+
+  it('bad flags are one clear line', () => {
+    const r = gradelab('synth', '--task', 'prostate', '--slides', '0', '--out', 'x');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--slides must be a positive integer/);
+    expect(gradelab('synth', '--task', 'liver', '--slides', '1', '--out', 'x').code).toBe(2);
+  });
+});

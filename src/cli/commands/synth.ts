@@ -1,0 +1,49 @@
+import type { Argv } from 'yargs';
+import { log } from '../../core/index.ts';
+import { generateSynthetic } from '../../data/index.ts';
+import { createProgress } from '../progress.ts';
+
+export function synthCommand(y: Argv): Argv {
+  return y.command(
+    'synth',
+    'Generate synthetic prostate or breast slides from several sites, with label masks, a manifest and rare anomalies',
+    (c) =>
+      c
+        .option('task', { choices: ['prostate', 'breast'] as const, demandOption: true })
+        .option('slides', { type: 'number', demandOption: true, describe: 'number of slides' })
+        .option('out', { type: 'string', demandOption: true, describe: 'output folder (slides/, masks/, manifest.csv)' })
+        .option('sites', { type: 'number', default: 3, describe: 'number of sites (1-6), each with its own stain protocol and scanner' })
+        .option('site', { type: 'string', array: true, describe: 'use only these sites by name (e.g. site-D for an unseen site)' })
+        .option('size', { type: 'number', default: 2048, describe: 'slide width in level-0 pixels (prostate slides are half as tall)' })
+        .option('mpp', { type: 'number', default: 0.5, describe: 'microns per pixel at level 0' })
+        .option('anomalies', { type: 'number', default: 0.1, describe: 'share of slides with a rare anomaly (0-1)' })
+        .option('format', { choices: ['tiff', 'svs'] as const, default: 'tiff' as const, describe: 'generic pyramidal TIFF or Aperio SVS structure' })
+        .option('seed', { type: 'number', default: 1 }),
+    async (argv) => {
+      const progress = createProgress('tiles', ' | slide {slide}');
+      const t0 = Date.now();
+      const perSlide = Math.ceil(argv.size / 256) * Math.ceil((argv.task === 'prostate' ? argv.size / 2 : argv.size) / 256);
+      progress.start(perSlide * argv.slides, `synth ${argv.task}`);
+      const { manifest, slides } = await generateSynthetic({
+        task: argv.task,
+        slides: argv.slides,
+        out: argv.out,
+        sites: argv.sites,
+        siteNames: argv.site,
+        size: argv.size,
+        mpp: argv.mpp,
+        anomalies: argv.anomalies,
+        format: argv.format,
+        seed: argv.seed,
+        onTile: () => progress.increment(),
+        onSlide: (done, total, id, tiles) => {
+          if (tiles === 0) progress.increment(perSlide);
+          progress.update({ slide: `${done}/${total} ${id}` });
+        },
+      });
+      progress.stop();
+      const anomalies = slides.filter((s) => s.anomaly).length;
+      log.info(`${slides.length} slides (${anomalies} with anomalies) from ${new Set(slides.map((s) => s.site)).size} sites in ${((Date.now() - t0) / 1000).toFixed(1)} s -> ${manifest}`);
+    },
+  );
+}
