@@ -160,3 +160,33 @@ describe('gradelab synth', () => {
     expect(gradelab('synth', '--task', 'liver', '--slides', '1', '--out', 'x').code).toBe(2);
   });
 });
+
+describe('gradelab runs', () => {
+  it('lists, shows and compares runs of the file store', async () => {
+    const { startRun } = await import('../../src/track/index.ts');
+    const store = join(dir, 'mlruns');
+    const a = await startRun('cli-exp', 'run-a', { trackingDir: store });
+    await a.logParams({ lr: 0.01, model: 'resnet' });
+    await a.logMetrics({ qwk: 0.81 }, 3);
+    await a.end();
+    const b = await startRun('cli-exp', 'run-b', { trackingDir: store });
+    await b.logParams({ lr: 0.001, model: 'resnet' });
+    await b.logMetrics({ qwk: 0.86 }, 3);
+    await b.end();
+    const list = gradelab('runs', 'list', '--tracking-dir', store);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/run-b\s+FINISHED/);
+    const json = JSON.parse(gradelab('runs', 'list', '--tracking-dir', store, '--json').stdout);
+    expect(json).toHaveLength(2);
+    const show = gradelab('runs', 'show', a.runId.slice(0, 8), '--tracking-dir', store);
+    expect(show.stdout).toMatch(/lr\s+0\.01/);
+    const cmp = gradelab('runs', 'compare', 'run-a', 'run-b', '--tracking-dir', store);
+    expect(cmp.code, cmp.stderr).toBe(0);
+    expect(cmp.stdout).toMatch(/params that differ \(1 of 2\)/);
+    expect(cmp.stdout).toMatch(/qwk\s+0\.8100\s+0\.8600/);
+    expect(gradelab('runs', 'show', 'nope', '--tracking-dir', store).code).toBe(2);
+    const sync = gradelab('runs', 'sync');
+    expect(sync.code).toBe(2);
+    expect(sync.stderr).toMatch(/nothing to sync/);
+  });
+});

@@ -1,0 +1,95 @@
+import type { Argv } from 'yargs';
+import { ConfigError } from '../../core/index.ts';
+import { FileStore, JournaledStore, openStore, reapStaleRuns, type RunSummary } from '../../track/index.ts';
+import { printJson, printTable } from '../output.ts';
+
+function fileStore(dir: string | undefined): FileStore {
+  const store = openStore({ trackingDir: dir, trackingUri: dir ? undefined : process.env.MLFLOW_TRACKING_URI && /^https?:/i.test(process.env.MLFLOW_TRACKING_URI) ? undefined : process.env.MLFLOW_TRACKING_URI });
+  if (!(store instanceof FileStore)) throw new ConfigError('runs list/show/compare read the local file store; use the MLflow UI for a server, or pass --tracking-dir');
+  reapStaleRuns(store);
+  return store;
+}
+
+function fmtTime(ms: number | null): string {
+  return ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '';
+}
+
+function fmtNum(v: number): string {
+  return Number.isInteger(v) ? String(v) : Math.abs(v) >= 1000 || Math.abs(v) < 0.001 ? v.toExponential(3) : v.toFixed(4);
+}
+
+function findRun(store: FileStore, id: string): RunSummary {
+  const runs = store.listRuns();
+  const matches = runs.filter((r) => r.runId.startsWith(id) || r.runName === id);
+  if (matches.length === 0) throw new ConfigError(`no run "${id}" in ${store.root}`);
+  if (matches.length > 1) throw new ConfigError(`"${id}" matches ${matches.length} runs; give more of the run id`);
+  return matches[0];
+}
+
+export function runsCommand(y: Argv): Argv {
+  return y.command('runs', 'List, show, compare and sync tracked runs (MLflow layout)', (s) =>
+    s
+      .option('tracking-dir', { type: 'string', describe: 'the file store (default ./mlruns, or MLFLOW_TRACKING_URI when it is a path)' })
+      .command(
+        'list',
+        'Runs, newest first',
+        (c) => c.option('experiment', { type: 'string', describe: 'only this experiment' }).option('json', { type: 'boolean', default: false }),
+        async (argv) => {
+          const runs = fileStore(argv['tracking-dir']).listRuns(argv.experiment);
+          if (argv.json) return printJson(runs);
+          printTable(
+            runs.map((r) => [r.runId.slice(0, 8), r.experimentName, r.runName, r.status, fmtTime(r.startTime), r.tags['mlflow.parentRunId'] ? `child of ${r.tags['mlflow.parentRunId'].slice(0, 8)}` : '', Object.entries(r.metrics).slice(0, 3).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ')]),
+            ['run', 'experiment', 'name', 'status', 'started', 'parent', 'metrics'],
+          );
+        },
+      )
+      .command(
+        'show <run>',
+        'Params, final metrics and tags of one run (id prefix or name)',
+        (c) => c.positional('run', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }),
+        async (argv) => {
+          const run = findRun(fileStore(argv['tracking-dir']), argv.run);
+          if (argv.json) return printJson(run);
+          process.stdout.write(`run ${run.runId} (${run.runName}) in ${run.experimentName}: ${run.status}, ${fmtTime(run.startTime)} -> ${fmtTime(run.endTime)}\nartifacts: ${run.artifactUri}\n`);
+          for (const [title, obj] of [['params', run.params], ['metrics', run.metrics], ['tags', run.tags]] as const) {
+            const entries = Object.entries(obj).sort(([a], [b]) => a.localeCompare(b));
+            if (!entries.length) continue;
+            process.stdout.write(`\n${title}:\n`);
+            printTable(entries.map(([k, v]) => [k, typeof v === 'number' ? fmtNum(v) : String(v).slice(0, 100)]));
+          }
+        },
+      )
+      .command(
+        'compare <runs..>',
+        'Params that differ and final metrics side by side',
+        (c) => c.positional('runs', { type: 'string', array: true, demandOption: true }),
+        async (argv) => {
+          const store = fileStore(argv['tracking-dir']);
+          const runs = (argv.runs as string[]).map((id) => findRun(store, id));
+          if (runs.length < 2) throw new ConfigError('compare needs at least two runs');
+          const header = ['', ...runs.map((r) => `${r.runName} (${r.runId.slice(0, 8)})`)];
+          const paramKeys = [...new Set(runs.flatMap((r) => Object.keys(r.params)))].sort();
+          const differing = paramKeys.filter((k) => new Set(runs.map((r) => r.params[k] ?? '')).size > 1);
+          process.stdout.write(`params that differ (${differing.length} of ${paramKeys.length}):\n`);
+          if (differing.length) printTable(differing.map((k) => [k, ...runs.map((r) => r.params[k] ?? '-')]), header);
+          const metricKeys = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].sort();
+          process.stdout.write('\nfinal metrics:\n');
+          printTable(metricKeys.map((k) => [k, ...runs.map((r) => (r.metrics[k] === undefined ? '-' : fmtNum(r.metrics[k])))]), header);
+        },
+      )
+      .command(
+        'sync',
+        'Send tracking records kept while the MLflow server was unreachable',
+        (c) => c.option('journal-dir', { type: 'string', describe: 'default .gradelab/journal' }),
+        async (argv) => {
+          const store = openStore({ journalDir: argv['journal-dir'] });
+          if (!(store instanceof JournaledStore)) throw new ConfigError('nothing to sync: MLFLOW_TRACKING_URI is not an http(s) MLflow server');
+          const before = store.pending();
+          const left = await store.flush();
+          process.stdout.write(`sent ${before - left} records to ${store.rest.base}; ${left} still pending${left ? ` (${store.lastError})` : ''}\n`);
+          if (left) process.exitCode = 1;
+        },
+      )
+      .demandCommand(1, 'name a runs subcommand: list, show, compare or sync'),
+  );
+}
