@@ -48,3 +48,10 @@ for (const site of SITES) {
 }
 await sharp(await contactSheet(siteCells, 6, { title: 'One 4+3 tile as six sites stain and scan it' })).toFile('docs/synthetic-sites.png');
 console.log('wrote docs/synthetic-tiles.png and docs/synthetic-sites.png');
+
+// The evaluation chart: a simulated grading study (test/fixtures/simulatePredictions.ts).
+const { evaluatePredictions, renderChart, subgroupSpec } = await import('../src/eval/index.ts');
+const { simulatePredictions } = await import('../test/fixtures/simulatePredictions.ts');
+const report = evaluatePredictions({ path: 'simulated', k: 6, rows: simulatePredictions(300, 3) }, { resamples: 1000, seed: 1 });
+await sharp((await renderChart(subgroupSpec(report, 'site'))).png).toFile('docs/per-site-example.png');
+console.log('wrote docs/per-site-example.png');

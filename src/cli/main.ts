@@ -4,6 +4,7 @@ import { augmentCommand } from './commands/augment.ts';
 import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
 import { slideCommand } from './commands/slide.ts';
+import { metricsCommand } from './commands/metrics.ts';
 import { runsCommand } from './commands/runs.ts';
 import { splitCommand } from './commands/split.ts';
 import { synthCommand } from './commands/synth.ts';
@@ -41,6 +42,7 @@ export async function main(args: string[]): Promise<number> {
   augmentCommand(parser);
   synthCommand(parser);
   runsCommand(parser);
+  metricsCommand(parser);
   demoCommand(parser);
   try {
     process.exitCode = undefined;

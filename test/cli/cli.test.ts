@@ -190,3 +190,25 @@ describe('gradelab runs', () => {
     expect(sync.stderr).toMatch(/nothing to sync/);
   });
 });
+
+describe('gradelab metrics', () => {
+  it('writes metrics.json, metrics.md and charts from any predictions CSV', async () => {
+    const { writePredictions } = await import('../../src/eval/index.ts');
+    const { simulatePredictions } = await import('../fixtures/simulatePredictions.ts');
+    await writePredictions(join(dir, 'pred.csv'), simulatePredictions(90, 8), 6);
+    const r = gradelab('metrics', '--pred', 'pred.csv', '--out', 'm', '--resamples', '100');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^QWK 0\.\d+ \(0\.\d+-0\.\d+\)/);
+    const json = JSON.parse(readFileSync(join(dir, 'm', 'metrics.json'), 'utf8'));
+    expect(json.bootstrap.resamples).toBe(100);
+    for (const f of ['metrics.md', 'confusion.png', 'roc.svg', 'reliability.png', 'risk-coverage.png', 'per-site.png']) expect(existsSync(join(dir, 'm', f)), f).toBe(true);
+  });
+
+  it('bad predictions: one line, exit 2, no output folder', () => {
+    writeFileSync(join(dir, 'badpred.csv'), 'slide_id,patient_id,site,scanner,label,pred,prob_0,prob_1\ns,p,A,x,0,0,0.7,0.7\n');
+    const r = gradelab('metrics', '--pred', 'badpred.csv', '--out', 'm2');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/badpred\.csv, row 2: probabilities sum to 1\.4000, not 1/);
+    expect(existsSync(join(dir, 'm2'))).toBe(false);
+  });
+});

@@ -1,0 +1,31 @@
+import { accuracy, quadraticWeightedKappa } from './metrics.ts';
+
+export interface CoveragePoint {
+  /** Share of cases the model keeps (the rest are deferred to a pathologist). */
+  coverage: number;
+  kept: number;
+  qwk: number;
+  accuracy: number;
+  /** Risk = 1 - accuracy on the kept cases. */
+  risk: number;
+}
+
+/**
+ * Risk-coverage analysis: sort cases by uncertainty, defer the least certain to a pathologist, and
+ * measure the model on the rest, at coverages 100%, 95%, ... down to `minCoverage`. AURC is the mean
+ * risk over the curve's points (lower is better).
+ */
+export function riskCoverage(y: ArrayLike<number>, pred: ArrayLike<number>, uncertainty: ArrayLike<number>, k: number, step = 0.05, minCoverage = 0.1): { curve: CoveragePoint[]; aurc: number } {
+  const n = y.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => uncertainty[a] - uncertainty[b] || a - b);
+  const curve: CoveragePoint[] = [];
+  for (let c = 1; c >= minCoverage - 1e-9; c -= step) {
+    const kept = Math.max(1, Math.round(c * n));
+    const idx = order.slice(0, kept);
+    const yy = idx.map((i) => y[i]);
+    const pp = idx.map((i) => pred[i]);
+    const acc = accuracy(yy, pp);
+    curve.push({ coverage: Math.round(c * 100) / 100, kept, qwk: quadraticWeightedKappa(yy, pp, k), accuracy: acc, risk: 1 - acc });
+  }
+  return { curve, aurc: curve.reduce((s, p) => s + p.risk, 0) / curve.length };
+}
