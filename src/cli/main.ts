@@ -5,6 +5,7 @@ import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
 import { slideCommand } from './commands/slide.ts';
 import { metricsCommand } from './commands/metrics.ts';
+import { predictCommand, trainCommand } from './commands/train.ts';
 import { runsCommand } from './commands/runs.ts';
 import { splitCommand } from './commands/split.ts';
 import { synthCommand } from './commands/synth.ts';
@@ -43,6 +44,8 @@ export async function main(args: string[]): Promise<number> {
   synthCommand(parser);
   runsCommand(parser);
   metricsCommand(parser);
+  trainCommand(parser);
+  predictCommand(parser);
   demoCommand(parser);
   try {
     process.exitCode = undefined;

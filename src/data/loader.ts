@@ -18,6 +18,8 @@ export interface LoaderOptions {
   transform?: TransformRef;
   /** Tile order weights for class-balanced sampling: drawn with replacement when given. */
   weights?: number[];
+  /** Tiles per epoch (default: all): a seeded subset of the permutation, or that many weighted draws. */
+  samples?: number;
 }
 
 export interface Batch {
@@ -34,6 +36,8 @@ export interface Batch {
  */
 export class TileLoader {
   private pool: Piscina | undefined;
+  /** Batches submitted and not yet consumed: close() lets them finish before the pool goes. */
+  private readonly inFlight = new Set<Promise<unknown>>();
   readonly workers: number;
 
   constructor(
@@ -51,11 +55,13 @@ export class TileLoader {
         maxThreads: this.workers,
         idleTimeout: 60_000,
       });
+      // A worker failure surfaces through the batch's promise; never as an unhandled 'error' event.
+      this.pool.on('error', () => undefined);
     }
   }
 
   batchesPerEpoch(): number {
-    const n = this.tiles.length / this.options.batchSize;
+    const n = (this.options.samples ?? this.tiles.length) / this.options.batchSize;
     return this.options.dropLast ? Math.floor(n) : Math.ceil(n);
   }
 
@@ -68,7 +74,7 @@ export class TileLoader {
       const cum = new Float64Array(w.length);
       let s = 0;
       for (let i = 0; i < w.length; i++) cum[i] = s += w[i];
-      return this.tiles.map(() => {
+      return Array.from({ length: this.options.samples ?? this.tiles.length }, () => {
         const u = rng.next() * s;
         let lo = 0;
         let hi = cum.length - 1;
@@ -80,7 +86,8 @@ export class TileLoader {
         return this.tiles[lo];
       });
     }
-    return this.options.shuffle === false ? this.tiles.slice() : shuffled(this.tiles, rng);
+    const order = this.options.shuffle === false ? this.tiles.slice() : shuffled(this.tiles, rng);
+    return this.options.samples ? order.slice(0, this.options.samples) : order;
   }
 
   private task(batch: TileRow[], epoch: number): BatchTask {
@@ -108,7 +115,9 @@ export class TileLoader {
     const submit = () => {
       const task = this.task(batches[next++], epoch);
       const p = this.pool ? (this.pool.run(task) as Promise<Float32Array>) : decodeBatch(task);
-      p.catch(() => undefined); // surfaced when awaited below
+      const settled = p.then(() => undefined, () => undefined); // errors surface where p is awaited
+      this.inFlight.add(settled);
+      void settled.then(() => this.inFlight.delete(settled));
       pending.push(p);
     };
     while (next < batches.length && pending.length < prefetch) submit();
@@ -126,6 +135,7 @@ export class TileLoader {
   }
 
   async close(): Promise<void> {
+    await Promise.all([...this.inFlight]);
     await this.pool?.destroy();
     this.pool = undefined;
   }

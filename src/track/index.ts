@@ -4,4 +4,4 @@ export { FileStore, pyFloat } from './fileStore.ts';
 export { RestStore, TrackingServerError, authHeader, splitBatch } from './restStore.ts';
 export { JournaledStore, warnPending } from './journal.ts';
 export { provenanceTags, sha256File, sha256Text } from './provenance.ts';
-export { startRun, openStore, reapStaleRuns, type TrackingOptions } from './tracker.ts';
+export { startRun, resumeRun, openStore, reapStaleRuns, type TrackingOptions } from './tracker.ts';

@@ -128,6 +128,17 @@ export async function startRun(experiment: string, runName: string, options: Tra
   return startRunIn(store, experiment, runName, options.tags ?? {});
 }
 
+/** Reopens a run of the local file store (a resumed training) and marks it RUNNING again. */
+export async function resumeRun(runId: string, options: TrackingOptions = {}): Promise<Tracker> {
+  const store = openStore(options);
+  if (!(store instanceof FileStore)) throw new ConfigError('resuming a tracked run needs the local file store; on a server the resumed training starts a new run');
+  const run = store.getRun(runId);
+  installHooks();
+  await store.updateRun(runId, 'RUNNING', null);
+  await store.logBatch(runId, { tags: { 'gradelab.pid': String(process.pid), 'gradelab.host': hostname(), 'gradelab.resumed': 'true' } });
+  return new RunTracker(store, runId, run.experimentId, run.experimentName);
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

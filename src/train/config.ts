@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../core/index.ts';
+
+/** An experiment file (experiments/*.yaml), validated so a typo is an error with its path. */
+export const trainConfigSchema = z
+  .object({
+    name: z.string().min(1),
+    task: z.enum(['prostate', 'breast']),
+    data: z
+      .object({
+        /** A tile dataset folder (gradelab tile), or a manifest CSV to tile first. */
+        dataset: z.string(),
+        fold: z.number().int().min(0).default(0),
+        /** Make the split if the dataset has none. */
+        folds: z.number().int().min(2).default(5),
+        splitSeed: z.number().int().default(1),
+        /** Train only on these sites (stain-shift experiments); validation and test keep all. */
+        trainSites: z.array(z.string()).optional(),
+        /** Make the dataset when it does not exist: synthetic slides, then tiles. */
+        synth: z
+          .object({
+            slides: z.number().int().min(2),
+            size: z.number().int().min(512).default(1536),
+            sites: z.number().int().min(1).max(6).default(3),
+            anomalies: z.number().min(0).max(1).default(0.1),
+            seed: z.number().int().default(1),
+          })
+          .strict()
+          .optional(),
+        tiling: z
+          .object({
+            tileSize: z.number().int().min(16).default(128),
+            mpp: z.number().positive().default(1.0),
+            stride: z.number().int().min(1).optional(),
+            minTissue: z.number().min(0).max(1).default(0.5),
+          })
+          .strict()
+          .default({ tileSize: 128, mpp: 1.0, minTissue: 0.5 }),
+      })
+      .strict(),
+    model: z
+      .object({
+        backbone: z.string().default('resnet'),
+        width: z.number().positive().default(1),
+        inputSize: z.number().int().min(16).max(1024).default(96),
+        head: z.enum(['softmax', 'ordinal', 'multitask']).default('softmax'),
+        /** Fine-tune from an existing model directory: its backbone, a new head. */
+        init: z.string().optional(),
+        /** Epochs with the backbone frozen before unfreezing (fine-tuning only). */
+        freezeEpochs: z.number().int().min(0).default(1),
+        /** Learning-rate factor once the backbone is unfrozen (fine-tuning only). */
+        unfreezeLrScale: z.number().positive().default(0.1),
+      })
+      .strict()
+      .default({ backbone: 'resnet', width: 1, inputSize: 96, head: 'softmax', freezeEpochs: 1, unfreezeLrScale: 0.1 }),
+    augment: z.array(z.record(z.string(), z.unknown())).default([]),
+    train: z
+      .object({
+        epochs: z.number().int().min(1).default(10),
+        batchSize: z.number().int().min(1).default(32),
+        optimizer: z.enum(['adamw', 'sgd']).default('adamw'),
+        lr: z.number().positive().default(1e-3),
+        weightDecay: z.number().min(0).default(1e-4),
+        momentum: z.number().min(0).max(1).default(0.9),
+        warmupEpochs: z.number().min(0).default(1),
+        labelSmoothing: z.number().min(0).max(0.5).default(0),
+        classBalanced: z.boolean().default(true),
+        gradClip: z.number().positive().optional(),
+        /** Stop after this many epochs without a better validation QWK. */
+        patience: z.number().int().min(1).default(5),
+        /** Tiles per training epoch (sampled); default: all training tiles. */
+        tilesPerEpoch: z.number().int().min(1).optional(),
+        /** Validation tiles per slide (evenly chosen), to bound validation time. */
+        valTilesPerSlide: z.number().int().min(1).default(16),
+        logEvery: z.number().int().min(1).default(10),
+        workers: z.number().int().min(0).default(1),
+      })
+      .strict()
+      .default({ epochs: 10, batchSize: 32, optimizer: 'adamw', lr: 1e-3, weightDecay: 1e-4, momentum: 0.9, warmupEpochs: 1, labelSmoothing: 0, classBalanced: true, patience: 5, valTilesPerSlide: 16, logEvery: 10, workers: 1 }),
+    seed: z.number().int().default(1),
+    backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    tracking: z.object({ experiment: z.string().default('gradelab'), dir: z.string().optional() }).strict().default({ experiment: 'gradelab' }),
+  })
+  .strict();
+
+export type TrainConfig = z.infer<typeof trainConfigSchema>;
+
+export function parseTrainConfig(raw: unknown, where: string): TrainConfig {
+  const r = trainConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const path = issue.path.join('.');
+    const detail = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+    throw new ConfigError(`${where}: ${path ? `${path}: ` : ''}${detail}`);
+  }
+  return r.data;
+}
+
+export function loadTrainConfig(path: string): { config: TrainConfig; text: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new ConfigError(`${path}: experiment file not found`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return { config: parseTrainConfig(raw, path), text };
+}

@@ -1,0 +1,10 @@
+export { selectBackend, type BackendName, type BackendChoice } from './backend.ts';
+export { registerWasmTrainingKernels, conv2dFilterGrad, conv2dInputGrad, depthwiseFilterGrad, depthwiseInputGrad } from './kernels.ts';
+export { registerBatchNormGradient } from './gradients.ts';
+export { modelRegistry, backbone, type BackboneDef } from './models.ts';
+export { buildHead, headLoss, headProbabilities, CoralBias, type HeadName } from './heads.ts';
+export { trainConfigSchema, parseTrainConfig, loadTrainConfig, type TrainConfig } from './config.ts';
+export { saveLayersModel, loadLayersModel, readModelMeta, writeModelMeta, type ModelMeta } from './modelDir.ts';
+export { ModelPredictor, batchTensor } from './predictor.ts';
+export { predictTiles, poolSlides, tileRows, classIndex, type TilePredictions, type SlidePooling } from './predict.ts';
+export { fit, scheduledLr, prepareData, type FitResult, type EpochResult, type FitCallbacks } from './fit.ts';

@@ -1,0 +1,187 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Training kernels the tfjs wasm backend lacks, built from kernels it has (XNNPACK Conv2D, depthwise
+ * conv, pad, transpose), so their cost is that of a forward convolution:
+ *
+ * - Conv2DBackpropFilter: dW[kh,kw,ci,co] = sum_{n,oh,ow} x[n, oh*s + kh*d, ow*s + kw*d, ci] dy[n,oh,ow,co]
+ *   is a forward convolution of x (transposed to [Ci, H, W, N], batch as channels) with dy (as an
+ *   [OH, OW, N, Co] filter) dilated by the stride. (With both stride and dilation above 1, which tfjs
+ *   convolutions do not take together, one matrix product per kernel offset.)
+ * - Conv2DBackpropInput: a forward convolution of the stride-dilated, padded dy with the flipped filter
+ *   (replaces the wasm backend's own, about 10x slower).
+ * - DepthwiseConv2dNativeBackpropFilter / -Input: per-offset products and a flipped depthwise convolution.
+ *
+ * Every kernel is checked against the cpu backend and finite differences in test/train/kernels.test.ts.
+ */
+
+type Pad = { top: number; bottom: number; left: number; right: number };
+
+function convInfo(xShape: number[], filterShape: number[], strides: number | [number, number], dilations: number | [number, number], pad: unknown, dimRoundingMode: unknown, depthwise: boolean) {
+  return tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, dilations, pad as 'same', dimRoundingMode as 'floor', depthwise, 'channelsLast');
+}
+
+/** Inserts s-1 zeros between rows and columns (stride dilation of a gradient). */
+function dilateSpatial(t: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return t;
+  const [n, h, w, c] = t.shape;
+  const expanded = tf.pad(tf.reshape(t, [n, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  return tf.slice(tf.reshape(expanded, [n, h * sh, w * sw, c]), [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]) as tf.Tensor4D;
+}
+
+/** Pads (or, for negative amounts, crops) the spatial dimensions. */
+function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
+  const [n, h, w, c] = t.shape;
+  // Each copy costs as much as a small convolution: skip the ones that change nothing.
+  if (top >= 0 && bottom >= 0 && left >= 0 && right >= 0) {
+    return top || bottom || left || right ? (tf.pad(t, [[0, 0], [top, bottom], [left, right], [0, 0]]) as tf.Tensor4D) : t;
+  }
+  const cropped = tf.slice(t, [0, Math.max(0, -top), Math.max(0, -left), 0], [n, h - Math.max(0, -top) - Math.max(0, -bottom), w - Math.max(0, -left) - Math.max(0, -right), c]);
+  return tf.pad(cropped, [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]]) as tf.Tensor4D;
+}
+
+export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, ci, co] = filterShape;
+    const [sh, sw] = strides;
+    const [dh, dw] = dilations;
+    const [n, oh, ow] = dy.shape;
+    const xp = padOrCrop(x, pad.top, pad.bottom, pad.left, pad.right);
+    if ((sh === 1 || dh === 1) && (sw === 1 || dw === 1) && !(sh > 1 && dw > 1) && !(sw > 1 && dh > 1)) {
+      const xt = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [Ci, Hp, Wp, N]
+      const f = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [OH, OW, N, Co]
+      // Stride of the forward conv becomes dilation here, and dilation becomes stride.
+      const out = tf.conv2d(xt, f, [dh, dw], 'valid', 'NHWC', [sh, sw]); // [Ci, >=KH, >=KW, Co]
+      return tf.transpose(tf.slice(out, [0, 0, 0, 0], [ci, kh, kw, co]), [1, 2, 0, 3]) as tf.Tensor4D;
+    }
+    const dy2 = tf.reshape(dy, [n * oh * ow, co]);
+    const taps: tf.Tensor2D[] = [];
+    for (let a = 0; a < kh; a++) {
+      for (let b = 0; b < kw; b++) {
+        const xs = tf.stridedSlice(xp, [0, a * dh, b * dw, 0], [n, a * dh + (oh - 1) * sh + 1, b * dw + (ow - 1) * sw + 1, ci], [1, sh, sw, 1]);
+        taps.push(tf.matMul(tf.reshape(xs, [n * oh * ow, ci]), dy2, true, false));
+      }
+    }
+    return tf.reshape(tf.stack(taps), [kh, kw, ci, co]) as tf.Tensor4D;
+  });
+}
+
+export function conv2dInputGrad(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [, h, w] = xShape;
+    const [kh, kw] = filter.shape;
+    const [sh, sw] = strides;
+    const [dh, dw] = dilations;
+    const ekh = (kh - 1) * dh + 1;
+    const ekw = (kw - 1) * dw + 1;
+    const dyd = dilateSpatial(dy, sh, sw);
+    const top = ekh - 1 - pad.top;
+    const left = ekw - 1 - pad.left;
+    // Output must be h x w: padded height - ekh + 1 = h.
+    const bottom = h + ekh - 1 - dyd.shape[1] - top;
+    const right = w + ekw - 1 - dyd.shape[2] - left;
+    const padded = padOrCrop(dyd, top, bottom, left, right);
+    const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [KH, KW, Co, Ci]
+    return tf.conv2d(padded, flipped, 1, 'valid', 'NHWC', [dh, dw]);
+  });
+}
+
+export function depthwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, c, m] = filterShape;
+    const [sh, sw] = strides;
+    const [dh, dw] = dilations;
+    const [n, oh, ow] = dy.shape;
+    const xp = padOrCrop(x, pad.top, pad.bottom, pad.left, pad.right);
+    const dy5 = tf.reshape(dy, [n, oh, ow, c, m]);
+    const taps: tf.Tensor[] = [];
+    for (let a = 0; a < kh; a++) {
+      for (let b = 0; b < kw; b++) {
+        const xs = tf.reshape(tf.stridedSlice(xp, [0, a * dh, b * dw, 0], [n, a * dh + (oh - 1) * sh + 1, b * dw + (ow - 1) * sw + 1, c], [1, sh, sw, 1]), [n, oh, ow, c, 1]);
+        taps.push(tf.sum(tf.mul(xs, dy5), [0, 1, 2])); // [C, M]
+      }
+    }
+    return tf.reshape(tf.stack(taps), [kh, kw, c, m]) as tf.Tensor4D;
+  });
+}
+
+export function depthwiseInputGrad(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [, h, w, c] = xShape;
+    const [kh, kw, , m] = filter.shape;
+    const [sh, sw] = strides;
+    const [dh, dw] = dilations;
+    const ekh = (kh - 1) * dh + 1;
+    const ekw = (kw - 1) * dw + 1;
+    const dyd = dilateSpatial(dy, sh, sw);
+    const top = ekh - 1 - pad.top;
+    const left = ekw - 1 - pad.left;
+    const bottom = h + ekh - 1 - dyd.shape[1] - top;
+    const right = w + ekw - 1 - dyd.shape[2] - left;
+    const padded = padOrCrop(dyd, top, bottom, left, right);
+    const flipped = tf.reverse(filter, [0, 1]) as tf.Tensor4D;
+    let total: tf.Tensor4D | undefined;
+    for (let j = 0; j < m; j++) {
+      // Channel multiplier j: dy channels c*m + j against filter [:, :, c, j].
+      const [pn, ph, pw] = padded.shape;
+      const dyj = m === 1 ? padded : (tf.reshape(tf.slice(tf.reshape(padded, [pn, ph, pw, c, m]), [0, 0, 0, 0, j], [pn, ph, pw, c, 1]), [pn, ph, pw, c]) as tf.Tensor4D);
+      const fj = tf.slice(flipped, [0, 0, 0, j], [kh, kw, c, 1]) as tf.Tensor4D;
+      const part = tf.depthwiseConv2d(dyj, fj, 1, 'valid', 'NHWC', [dh, dw]);
+      total = total ? (tf.add(total, part) as tf.Tensor4D) : part;
+    }
+    return total!;
+  });
+}
+
+let registered = false;
+
+/** Registers the training kernels for the wasm backend (idempotent). */
+export function registerWasmTrainingKernels(): void {
+  if (registered) return;
+  registered = true;
+  const asPair = (v: number | number[]): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+  tf.registerKernel({
+    kernelName: 'Conv2DBackpropFilter',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, attrs }) => {
+      const { x, dy } = inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
+      const a = attrs as unknown as { strides: number | [number, number]; pad: unknown; dataFormat: string; dimRoundingMode: unknown; filterShape: [number, number, number, number]; dilations?: number | [number, number] };
+      if (a.dataFormat && a.dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter on wasm: only NHWC');
+      const info = convInfo(x.shape, a.filterShape, a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, false);
+      return conv2dFilterGrad(x, dy, a.filterShape, asPair(a.strides), info.padInfo, asPair(a.dilations ?? 1)) as unknown as tf.TensorInfo;
+    },
+  });
+  // The wasm backend has its own Conv2DBackpropInput, about ten times slower: replace it.
+  if (tf.getKernel('Conv2DBackpropInput', 'wasm')) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Conv2DBackpropInput',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, attrs }) => {
+      const { dy, filter } = inputs as { dy: tf.Tensor4D; filter: tf.Tensor4D };
+      const a = attrs as unknown as { strides: number | [number, number]; pad: unknown; dataFormat: string; dimRoundingMode: unknown; inputShape: [number, number, number, number]; dilations?: number | [number, number] };
+      if (a.dataFormat && a.dataFormat !== 'NHWC') throw new Error('Conv2DBackpropInput on wasm: only NHWC');
+      const info = convInfo(a.inputShape, filter.shape, a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, false);
+      return conv2dInputGrad(a.inputShape, dy, filter, asPair(a.strides), info.padInfo, asPair(a.dilations ?? 1)) as unknown as tf.TensorInfo;
+    },
+  });
+  tf.registerKernel({
+    kernelName: 'DepthwiseConv2dNativeBackpropFilter',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, attrs }) => {
+      const { x, dy } = inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
+      const a = attrs as unknown as { strides: number | [number, number]; pad: unknown; dimRoundingMode: unknown; filterShape: [number, number, number, number]; dilations: number | [number, number] };
+      const info = convInfo(x.shape, a.filterShape, a.strides, a.dilations, a.pad, a.dimRoundingMode, true);
+      return depthwiseFilterGrad(x, dy, a.filterShape, asPair(a.strides), info.padInfo, asPair(a.dilations)) as unknown as tf.TensorInfo;
+    },
+  });
+  tf.registerKernel({
+    kernelName: 'DepthwiseConv2dNativeBackpropInput',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, attrs }) => {
+      const { dy, filter } = inputs as { dy: tf.Tensor4D; filter: tf.Tensor4D };
+      const a = attrs as unknown as { strides: number | [number, number]; pad: unknown; dimRoundingMode: unknown; inputShape: [number, number, number, number]; dilations: number | [number, number] };
+      const info = convInfo(a.inputShape, filter.shape, a.strides, a.dilations, a.pad, a.dimRoundingMode, true);
+      return depthwiseInputGrad(a.inputShape, dy, filter, asPair(a.strides), info.padInfo, asPair(a.dilations)) as unknown as tf.TensorInfo;
+    },
+  });
+}

@@ -1,0 +1,107 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { InputError, writeFileAtomic } from '../core/index.ts';
+import type { HeadName } from './heads.ts';
+
+/** gradelab.json: what every later step needs to use a model correctly. */
+export interface ModelMeta {
+  format: 'gradelab-model/1';
+  task: 'prostate' | 'breast';
+  head: HeadName;
+  /** Class indices map to these grade values (ISUP 0-5, Nottingham 1-3). */
+  classes: number[];
+  backbone: string;
+  width: number;
+  inputSize: number;
+  /** Tile size and mpp the model was trained on. */
+  tileSize: number;
+  mpp: number;
+  augment: unknown[];
+  normaliser: unknown | null;
+  seed: number;
+  backend: string;
+  runId: string | null;
+  datasetHash: string;
+  configHash: string;
+  bestEpoch: number;
+  metrics: Record<string, number>;
+  trainedAt: string;
+  ood?: unknown;
+}
+
+/** Writes a LayersModel in TF.js format (model.json + weights.bin) into a folder. */
+export async function saveLayersModel(model: tfl.LayersModel, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weightData = artifacts.weightData instanceof ArrayBuffer ? artifacts.weightData : tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer[]);
+      await writeFileAtomic(join(dir, 'weights.bin'), new Uint8Array(weightData));
+      await writeFileAtomic(join(dir, 'model.json'), JSON.stringify({ modelTopology: artifacts.modelTopology, format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`, convertedBy: null, weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }] }));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+}
+
+export async function loadLayersModel(dir: string): Promise<tfl.LayersModel> {
+  const jsonPath = join(dir, 'model.json');
+  if (!existsSync(jsonPath)) throw new InputError(`${dir}: not a TF.js model folder (no model.json)`);
+  let json: { modelTopology: unknown; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+  try {
+    json = JSON.parse(readFileSync(jsonPath, 'utf8'));
+  } catch (err) {
+    throw new InputError(`${jsonPath}: not valid JSON: ${(err as Error).message}`);
+  }
+  const specs = json.weightsManifest.flatMap((g) => g.weights);
+  const buffers = json.weightsManifest.flatMap((g) => g.paths.map((p) => {
+    const b = readFileSync(join(dir, p));
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  }));
+  try {
+    return await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs: specs, weightData: tf.io.concatenateArrayBuffers(buffers) }));
+  } catch (err) {
+    throw new InputError(`${dir}: cannot load the TF.js model: ${(err as Error).message}`);
+  }
+}
+
+export function readModelMeta(dir: string): ModelMeta {
+  const p = join(dir, 'gradelab.json');
+  if (!existsSync(p)) throw new InputError(`${dir}: not a gradelab model folder (no gradelab.json); train one with \`gradelab train\``);
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as ModelMeta;
+  } catch (err) {
+    throw new InputError(`${p}: not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export async function writeModelMeta(dir: string, meta: ModelMeta): Promise<void> {
+  await writeFileAtomic(join(dir, 'gradelab.json'), JSON.stringify(meta, null, 2));
+}
+
+/** Replaces a folder atomically: build beside it, then swap. */
+export async function replaceDir(target: string, build: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = `${target}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await build(tmp);
+  const old = `${target}.old-${process.pid}`;
+  if (existsSync(target)) await rename(target, old);
+  await rename(tmp, target);
+  await rm(old, { recursive: true, force: true });
+}
+
+/** Optimizer slots (Adam moments, momentum) as named tensors, encoded like TF.js weights. */
+export async function saveOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
+  const weights = await optimizer.getWeights();
+  const { data, specs } = await tf.io.encodeWeights(weights);
+  await writeFile(join(dir, 'optimizer.bin'), new Uint8Array(data));
+  await writeFile(join(dir, 'optimizer.json'), JSON.stringify(specs));
+}
+
+export async function loadOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
+  const specs = JSON.parse(readFileSync(join(dir, 'optimizer.json'), 'utf8'));
+  const b = readFileSync(join(dir, 'optimizer.bin'));
+  const map = tf.io.decodeWeights(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, specs);
+  await optimizer.setWeights(specs.map((s: { name: string }) => ({ name: s.name, tensor: map[s.name] })));
+}
