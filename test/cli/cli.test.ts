@@ -212,3 +212,36 @@ describe('gradelab metrics', () => {
     expect(existsSync(join(dir, 'm2'))).toBe(false);
   });
 });
+
+describe('gradelab train, predict, eval', () => {
+  it('trains from an experiment file, then predicts and evaluates a partition', async () => {
+    const ds = join(dir, 'train-ds');
+    writeFileSync(join(dir, 'exp.yaml'), [
+      'name: cli-tiny',
+      'task: prostate',
+      'data:',
+      `  dataset: ${ds}`,
+      '  folds: 3',
+      '  synth: {slides: 9, size: 768, sites: 2, anomalies: 0, seed: 4}',
+      '  tiling: {tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5}',
+      'model: {backbone: resnet, width: 0.25, inputSize: 32}',
+      'augment: [{name: hflip, p: 0.5}]',
+      'train: {epochs: 1, batchSize: 16, tilesPerEpoch: 64, valTilesPerSlide: 4, workers: 0}',
+      'backend: wasm',
+    ].join('\n'));
+    const t = gradelab('train', '--config', 'exp.yaml', '--out', 'm-tiny', '--tracking-dir', 'mlruns-train');
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(/best validation QWK -?\d\.\d{3} at epoch 1 \(wasm\)/);
+    for (const f of ['model.json', 'weights.bin', 'gradelab.json', 'training-curves.png']) expect(existsSync(join(dir, 'm-tiny', f)), f).toBe(true);
+    const p = gradelab('predict', '--model', 'm-tiny', '--data', ds, '--split', 'test', '--out', 'tiny-pred.csv');
+    expect(p.code, p.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'tiny-pred.csv'), 'utf8').split('\n')[0]).toMatch(/^slide_id,patient_id,site,scanner,label,pred,prob_0,/);
+    const e = gradelab('eval', '--model', 'm-tiny', '--data', ds, '--split', 'all', '--out', 'tiny-eval', '--resamples', '50');
+    expect(e.code, e.stderr).toBe(0);
+    expect(existsSync(join(dir, 'tiny-eval', 'metrics.json'))).toBe(true);
+    expect(gradelab('models', 'list').stdout).toMatch(/resnet\s+compact ResNet/);
+    const bad = gradelab('train', '--config', 'missing.yaml');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/missing\.yaml: experiment file not found/);
+  });
+});
