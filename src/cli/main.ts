@@ -5,6 +5,7 @@ import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
 import { slideCommand } from './commands/slide.ts';
 import { metricsCommand } from './commands/metrics.ts';
+import { oodCommand } from './commands/ood.ts';
 import { predictCommand, trainCommand } from './commands/train.ts';
 import { runsCommand } from './commands/runs.ts';
 import { splitCommand } from './commands/split.ts';
@@ -46,6 +47,7 @@ export async function main(args: string[]): Promise<number> {
   metricsCommand(parser);
   trainCommand(parser);
   predictCommand(parser);
+  oodCommand(parser);
   demoCommand(parser);
   try {
     process.exitCode = undefined;

@@ -6,3 +6,4 @@ export * from './predictions.ts';
 export * from './evaluate.ts';
 export * from './charts.ts';
 export * from './metricsFiles.ts';
+export * from './oodEval.ts';

@@ -222,7 +222,7 @@ describe('gradelab train, predict, eval', () => {
       'data:',
       `  dataset: ${ds}`,
       '  folds: 3',
-      '  synth: {slides: 9, size: 768, sites: 2, anomalies: 0, seed: 4}',
+      '  synth: {slides: 12, size: 768, sites: 2, anomalies: 0.25, seed: 4}',
       '  tiling: {tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5}',
       'model: {backbone: resnet, width: 0.25, inputSize: 32}',
       'augment: [{name: hflip, p: 0.5}]',
@@ -240,6 +240,19 @@ describe('gradelab train, predict, eval', () => {
     expect(e.code, e.stderr).toBe(0);
     expect(existsSync(join(dir, 'tiny-eval', 'metrics.json'))).toBe(true);
     expect(gradelab('models', 'list').stdout).toMatch(/resnet\s+compact ResNet/);
+    // OOD: fit on the model's features, evaluate against the anomalous slides, then predict with flags.
+    const of = gradelab('ood', 'fit', '--model', 'm-tiny', '--data', ds, '--method', 'energy', 'knn', 'mahalanobis');
+    expect(of.code, of.stderr).toBe(0);
+    const oe = gradelab('ood', 'eval', '--model', 'm-tiny', '--id', ds, '--ood', ds, '--out', 'tiny-ood', '--resamples', '50');
+    expect(oe.code, oe.stderr).toBe(0);
+    const ood = JSON.parse(readFileSync(join(dir, 'tiny-ood', 'ood.json'), 'utf8'));
+    expect(Object.keys(ood.detectors)).toEqual(['energy', 'knn', 'mahalanobis']);
+    expect(ood.detectors.energy.all.slide.auroc.ci95).toHaveLength(2);
+    expect(existsSync(join(dir, 'tiny-ood', 'ood-roc.png'))).toBe(true);
+    const pf = gradelab('predict', '--model', 'm-tiny', '--data', ds, '--split', 'all', '--out', 'tiny-pred-ood.csv');
+    expect(pf.code, pf.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'tiny-pred-ood.csv'), 'utf8').split('\n')[0]).toMatch(/ood_score,ood_flag/);
+    expect(gradelab('ood', 'fit', '--model', 'm-tiny', '--data', ds, '--method', 'magic').stderr).toMatch(/unknown OOD method "magic"/);
     const bad = gradelab('train', '--config', 'missing.yaml');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/missing\.yaml: experiment file not found/);

@@ -9,6 +9,8 @@ import { FileStore, openStore, resumeRun, sha256File, startRun, type Tracker } f
 import { fit, loadTrainConfig, modelRegistry, ModelPredictor, poolSlides, predictTiles, prepareData, readModelMeta, selectBackend, tileRows, type TrainConfig } from '../../train/index.ts';
 import { loadSplit, openTileDataset, tilesOfPartition, type Partition } from '../../data/index.ts';
 import { createProgress } from '../progress.ts';
+import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
+import { featureSet } from './ood.ts';
 import { printTable } from '../output.ts';
 
 /** Makes the experiment's dataset when the config describes a synthetic one that does not exist yet. */
@@ -139,9 +141,28 @@ async function predictRows(modelDir: string, data: string, split: Partition | 'a
   const progress = createProgress('tiles');
   progress.start(tiles.length, 'predict');
   let last = 0;
-  const p = await predictTiles(model, ds, tiles, { batchSize: 64, onBatch: (done) => { progress.increment(done - last); last = done; } });
+  const withOod = hasOodBundle(modelDir);
+  const p = await predictTiles(model, ds, tiles, { batchSize: 64, keepFeatures: withOod, onBatch: (done) => { progress.increment(done - last); last = done; } });
   progress.stop();
   const rows = level === 'slide' ? poolSlides(p, model.meta.classes, pooling) : tileRows(p, model.meta.classes);
+  if (withOod) {
+    // The model directory carries a fitted OOD detector: every row gets its score and flag.
+    const { bundle, detectors } = loadOodBundle(modelDir);
+    const stored = bundle.detectors.find((d) => d.name === bundle.primary)!;
+    const scores = detectors.get(bundle.primary)!.score(featureSet(p, model.meta.classes));
+    if (level === 'slide') {
+      const slide = aggregateScores(scores, p.tiles.map((t) => t.slideId), 'topk', { k: bundle.aggregation.k });
+      for (const r of rows) {
+        r.oodScore = slide.get(r.slideId);
+        r.oodFlag = (r.oodScore ?? 0) > stored.slideThreshold;
+      }
+    } else {
+      rows.forEach((r, i) => {
+        r.oodScore = scores[i];
+        r.oodFlag = scores[i] > stored.threshold;
+      });
+    }
+  }
   return { rows, k: model.k, task: model.meta.task };
 }
 
