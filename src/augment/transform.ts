@@ -59,6 +59,7 @@ function describeIssues(err: z.ZodError): string {
 export function transformFromSpec(spec: Record<string, unknown>, where = 'pipeline'): Transform {
   const name = spec.name;
   if (typeof name !== 'string') throw new ConfigError(`${where}: each step needs a transform "name"`);
+  if (!transformRegistry.has(name)) throw new ConfigError(`${where}: unknown transform "${name}"; known: ${transformRegistry.names().join(', ')}`);
   const def = transformRegistry.get(name);
   const raw: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(spec)) if (!STEP_KEYS.has(k)) raw[k] = v;

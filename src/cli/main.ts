@@ -1,11 +1,13 @@
 import yargs from 'yargs';
 import { isUserError } from '../core/index.ts';
+import { auditCommand } from './commands/audit.ts';
 import { augmentCommand } from './commands/augment.ts';
 import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
 import { slideCommand } from './commands/slide.ts';
 import { metricsCommand } from './commands/metrics.ts';
 import { oodCommand } from './commands/ood.ts';
+import { robustnessCommand } from './commands/robustness.ts';
 import { predictCommand, trainCommand } from './commands/train.ts';
 import { runsCommand } from './commands/runs.ts';
 import { splitCommand } from './commands/split.ts';
@@ -48,6 +50,8 @@ export async function main(args: string[]): Promise<number> {
   trainCommand(parser);
   predictCommand(parser);
   oodCommand(parser);
+  robustnessCommand(parser);
+  auditCommand(parser);
   demoCommand(parser);
   try {
     process.exitCode = undefined;

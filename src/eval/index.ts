@@ -7,3 +7,7 @@ export * from './evaluate.ts';
 export * from './charts.ts';
 export * from './metricsFiles.ts';
 export * from './oodEval.ts';
+export * from './suite.ts';
+export * from './pooling.ts';
+export * from './robustness.ts';
+export * from './shift.ts';

@@ -253,6 +253,27 @@ describe('gradelab train, predict, eval', () => {
     expect(pf.code, pf.stderr).toBe(0);
     expect(readFileSync(join(dir, 'tiny-pred-ood.csv'), 'utf8').split('\n')[0]).toMatch(/ood_score,ood_flag/);
     expect(gradelab('ood', 'fit', '--model', 'm-tiny', '--data', ds, '--method', 'magic').stderr).toMatch(/unknown OOD method "magic"/);
+    // Robustness: a failing criterion exits 3; two shards merge to the unsharded result.
+    writeFileSync(join(dir, 'suite.yaml'), 'name: tiny\ntilesPerSlide: 2\nconditions:\n  - {name: jpeg, transform: {name: jpeg}, severities: [1, 3]}\n  - {name: warm, transform: {name: scanner, profile: warm-bright, mpp: 1.0}}\ncriteria:\n  - qwk >= 0.999\n  - ood_flag_rate <= 1 at severity <= 3\n');
+    const r = gradelab('robustness', '--model', 'm-tiny', '--data', ds, '--suite', 'suite.yaml', '--out', 'rob', '--resamples', '20', '--tracking-dir', 'mlruns-rob');
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stdout).toMatch(/FAIL  qwk >= 0\.999/);
+    for (const f of ['results.json', 'results.csv', 'summary.md', 'qwk-vs-severity.png', 'qwk-drop-heatmap.png']) expect(existsSync(join(dir, 'rob', f)), f).toBe(true);
+    for (const i of [1, 2]) {
+      const sh = gradelab('robustness', '--model', 'm-tiny', '--data', ds, '--suite', 'suite.yaml', '--out', `rob-s${i}`, '--resamples', '20', '--shard', `${i}/2`, '--tracking-dir', 'mlruns-rob');
+      expect(sh.code, sh.stderr).toBe(0);
+    }
+    const m = gradelab('robustness', 'merge', 'rob-s1', 'rob-s2', '--suite', 'suite.yaml', '--out', 'rob-merged');
+    expect(m.code).toBe(3);
+    const strip = (p: string) => JSON.parse(readFileSync(join(dir, p, 'results.json'), 'utf8'), (k, v) => (/seconds$/i.test(k) ? 0 : v));
+    expect(strip('rob-merged')).toEqual(strip('rob'));
+    const runs = JSON.parse(gradelab('runs', 'list', '--tracking-dir', 'mlruns-rob', '--json').stdout);
+    expect(runs.filter((x: any) => x.tags['mlflow.parentRunId']).length).toBeGreaterThanOrEqual(4);
+    // A site audit of the dataset against itself.
+    const a = gradelab('audit', '--model', 'm-tiny', '--site-data', ds, '--train-data', ds, '--out', 'audit', '--resamples', '20');
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/representation shift/);
+    expect(JSON.parse(readFileSync(join(dir, 'audit', 'audit.json'), 'utf8')).findings.length).toBeGreaterThan(3);
     const bad = gradelab('train', '--config', 'missing.yaml');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/missing\.yaml: experiment file not found/);

@@ -1,0 +1,174 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Argv } from 'yargs';
+import { stringify } from 'csv-stringify/sync';
+import { ConfigError, log, writeFileAtomic } from '../../core/index.ts';
+import { loadSplit, openTileDataset, tilesOfPartition } from '../../data/index.ts';
+import { appendUnitResult, fmtEstimate, loadSuite, readUnitResults, runUnit, shardUnits, suiteTiles, suiteUnits, summariseSuite, writeChart, type SuiteScorer, type SuiteSummary, type UnitResult } from '../../eval/index.ts';
+import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
+import { FileStore, openStore, startRun, type Tracker } from '../../track/index.ts';
+import { ModelPredictor, selectBackend } from '../../train/index.ts';
+import { createProgress } from '../progress.ts';
+
+export async function modelScorer(modelDir: string): Promise<SuiteScorer> {
+  const model = await ModelPredictor.load(modelDir);
+  const ood = hasOodBundle(modelDir) ? loadOodBundle(modelDir) : undefined;
+  const detector = ood?.detectors.get(ood.bundle.primary);
+  const stored = ood?.bundle.detectors.find((d) => d.name === ood.bundle.primary);
+  return {
+    classes: model.meta.classes,
+    async score(batch) {
+      const r = await model.run(batch);
+      if (!detector) return { probs: r.probs };
+      const n = batch.n;
+      const oodScores = detector.score({ n, k: model.k, d: r.features.length / n, logits: r.logits, features: r.features });
+      return { probs: r.probs, oodScores };
+    },
+    slideOodFlags: stored
+      ? (tiles, scores) => {
+          const agg = aggregateScores(scores, tiles.map((t) => t.slideId), 'topk', { k: ood!.bundle.aggregation.k });
+          return new Map([...agg.entries()].map(([s, v]) => [s, v > stored.slideThreshold]));
+        }
+      : undefined,
+  };
+}
+
+function parseShard(text?: string): { index: number; count: number } | undefined {
+  if (!text) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new ConfigError(`--shard must be I/N with 1 <= I <= N, got "${text}"`);
+  return { index: Number(m[1]), count: Number(m[2]) };
+}
+
+export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Promise<void> {
+  await writeFileAtomic(join(out, 'results.json'), JSON.stringify(summary, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
+  const rows = summary.units.map((u) => [u.condition, u.severity, u.slides, u.qwk.value.toFixed(4), u.qwk.ci95[0].toFixed(4), u.qwk.ci95[1].toFixed(4), u.qwkDrop.toFixed(4), u.accuracy.value.toFixed(4), u.ece.toFixed(4), u.oodFlagRate === null ? '' : u.oodFlagRate.toFixed(4), u.ce.toFixed(4)]);
+  await writeFileAtomic(join(out, 'results.csv'), stringify([['condition', 'severity', 'slides', 'qwk', 'qwk_ci_low', 'qwk_ci_high', 'qwk_drop', 'accuracy', 'ece', 'ood_flag_rate', 'ce'], ...rows]));
+  const f = (v: number | null) => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(3));
+  const md = [
+    `# Robustness: ${summary.suite}`,
+    '',
+    `**${summary.passed ? 'PASS' : 'FAIL'}**: ${summary.criteria.filter((c) => c.pass).length} of ${summary.criteria.length} criteria pass. Clean: QWK ${fmtEstimate(summary.clean.qwk)}, accuracy ${fmtEstimate(summary.clean.accuracy)} on ${summary.clean.slides} slides.`,
+    '',
+    '| criterion | result | evidence |',
+    '|---|---|---|',
+    ...summary.criteria.map((c) => `| ${c.criterion} | ${c.pass ? 'PASS' : 'FAIL'} | ${c.evidence} |`),
+    '',
+    '| condition | severity | QWK (95% CI) | QWK drop | accuracy | ECE | OOD flag rate |',
+    '|---|---|---|---|---|---|---|',
+    ...summary.units.map((u) => `| ${u.condition} | ${u.severity || '-'} | ${fmtEstimate(u.qwk)} | ${f(u.qwkDrop)} | ${f(u.accuracy.value)} | ${f(u.ece)} | ${f(u.oodFlagRate)} |`),
+    '',
+    `mCE ${f(summary.mCE)}, relative mCE ${f(summary.relativeMCE)} (ImageNet-C definitions; need --baseline).`,
+  ];
+  await writeFileAtomic(join(out, 'summary.md'), `${md.join('\n')}\n`);
+  const curve = summary.units.filter((u) => u.severity > 0).map((u) => ({ condition: u.condition, severity: u.severity, qwk: u.qwk.value }));
+  if (curve.length) {
+    await writeChart(join(out, 'qwk-vs-severity'), { title: `QWK against severity (clean ${summary.clean.qwk.value.toFixed(3)})`, width: 380, height: 260, data: { values: curve }, mark: { type: 'line', point: true }, encoding: { x: { field: 'severity', type: 'ordinal' }, y: { field: 'qwk', type: 'quantitative', scale: { zero: false } }, color: { field: 'condition', type: 'nominal' } } });
+  }
+  const heat = summary.units.map((u) => ({ condition: u.condition, severity: u.severity ? String(u.severity) : 'once', drop: u.qwkDrop }));
+  await writeChart(join(out, 'qwk-drop-heatmap'), { title: 'QWK drop against clean', data: { values: heat }, width: 200, height: Math.max(80, 22 * new Set(summary.units.map((u) => u.condition)).size), encoding: { x: { field: 'severity', type: 'ordinal', sort: ['once', '1', '2', '3', '4', '5'] }, y: { field: 'condition', type: 'nominal' } }, layer: [{ mark: 'rect', encoding: { color: { field: 'drop', type: 'quantitative', scale: { scheme: 'reds', domainMin: 0 } } } }, { mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'drop', type: 'quantitative', format: '.2f' } } }] });
+}
+
+export function robustnessCommand(y: Argv): Argv {
+  return y.command('robustness', 'Run a robustness suite (perturbations at severities, against acceptance criteria); exit 3 when a criterion fails', (s) =>
+    s
+      .command(
+        '$0',
+        'Run a suite on a model and a dataset\'s test partition',
+        (c) =>
+          c
+            .option('model', { type: 'string', demandOption: true })
+            .option('data', { type: 'string', demandOption: true })
+            .option('suite', { type: 'string', demandOption: true, describe: 'suite YAML (experiments/suites/*.yaml)' })
+            .option('out', { type: 'string', demandOption: true })
+            .option('baseline', { type: 'string', describe: 'baseline model directory for corruption error (mCE)' })
+            .option('shard', { type: 'string', describe: 'run the I-th of N shares of the conditions: I/N' })
+            .option('fold', { type: 'number', default: 0 })
+            .option('resamples', { type: 'number', default: 300 })
+            .option('seed', { type: 'number', default: 1 })
+            .option('tracking-dir', { type: 'string' })
+            .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto' as const }),
+        async (argv) => {
+          const { suite, criteria } = loadSuite(argv.suite);
+          const shard = parseShard(argv.shard);
+          await selectBackend(argv.backend);
+          const ds = await openTileDataset(argv.data);
+          const tiles = suiteTiles(tilesOfPartition(ds, await loadSplit(argv.data), 'test', argv.fold).filter((t) => !t.anomaly && t.grade !== undefined), suite.tilesPerSlide);
+          if (!tiles.length) throw new ConfigError(`${argv.data}: no labelled test tiles in fold ${argv.fold}`);
+          await mkdir(argv.out, { recursive: true });
+          const all = [{ condition: 'clean', severity: 0, transform: undefined as Record<string, unknown> | undefined }, ...suiteUnits(suite)];
+          const mine = shard ? shardUnits(all, shard) : all;
+          const models: [string, string][] = [['model', argv.model], ...(argv.baseline ? [['baseline', argv.baseline] as [string, string]] : [])];
+          const meta = JSON.parse(readFileSync(join(argv.model, 'gradelab.json'), 'utf8'));
+          let parent: Tracker | undefined;
+          const store = openStore({ trackingDir: argv['tracking-dir'] });
+          const parentTags: Record<string, string> = { 'gradelab.suite': suite.name, ...(meta.runId && store instanceof FileStore ? { 'mlflow.parentRunId': meta.runId } : {}) };
+          parent = await startRun('robustness', `${suite.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}`, { trackingDir: argv['tracking-dir'], tags: parentTags });
+          const progress = createProgress('conditions', ' | {name}');
+          const total = mine.length * models.length;
+          progress.start(total, `suite ${suite.name}`);
+          try {
+            for (const [role, dir] of models) {
+              const resultsPath = join(argv.out, `${role}${shard ? `.shard-${shard.index}-of-${shard.count}` : ''}.jsonl`);
+              const done = new Set(readUnitResults(resultsPath).map((r) => `${r.condition}/${r.severity}`));
+              const scorer = await modelScorer(dir);
+              for (const unit of mine) {
+                const key = `${unit.condition}/${unit.severity}`;
+                progress.update({ name: `${role} ${key}` });
+                if (done.has(key)) {
+                  progress.increment();
+                  continue;
+                }
+                const r = await runUnit(ds, tiles, scorer, unit, { resamples: argv.resamples, seed: argv.seed });
+                appendUnitResult(resultsPath, r);
+                const child = await parent.startChild(`${role}: ${unit.condition}${unit.severity ? ` severity ${unit.severity}` : ''}`, { 'gradelab.condition': unit.condition, 'gradelab.severity': String(unit.severity), 'gradelab.role': role });
+                await child.logMetrics({ qwk: r.qwk.value, accuracy: r.accuracy.value, ece: r.ece, ...(r.oodFlagRate !== null ? { ood_flag_rate: r.oodFlagRate } : {}) });
+                await child.end();
+                progress.increment();
+              }
+            }
+          } finally {
+            progress.stop();
+          }
+          if (shard) {
+            await parent.end();
+            log.info(`shard ${shard.index}/${shard.count} done: ${mine.length} conditions; join shards with \`gradelab robustness merge ${argv.out} ...\``);
+            return;
+          }
+          const summary = summariseSuite(suite, criteria, readUnitResults(join(argv.out, 'model.jsonl')), argv.baseline ? readUnitResults(join(argv.out, 'baseline.jsonl')) : undefined);
+          await writeSuiteOutputs(argv.out, summary);
+          await writeFileAtomic(join(argv.out, 'suite.json'), JSON.stringify({ suite: argv.suite, model: argv.model, baseline: argv.baseline ?? null, data: argv.data, fold: argv.fold, tiles: tiles.length }, null, 2));
+          await parent.logMetrics({ clean_qwk: summary.clean.qwk.value, criteria_passed: summary.criteria.filter((c) => c.pass).length, criteria_failed: summary.criteria.filter((c) => !c.pass).length });
+          await parent.logArtifact(join(argv.out, 'summary.md'));
+          await parent.end();
+          for (const c of summary.criteria) process.stdout.write(`${c.pass ? 'PASS' : 'FAIL'}  ${c.criterion}  (${c.evidence})\n`);
+          process.stdout.write(`${summary.passed ? 'all criteria pass' : 'some criteria FAIL'}; results in ${argv.out}\n`);
+          if (!summary.passed) process.exitCode = 3;
+        },
+      )
+      .command(
+        'merge <dirs..>',
+        'Join shard results (from --shard I/N runs) into one result identical to an unsharded run',
+        (c) => c.positional('dirs', { type: 'string', array: true, demandOption: true }).option('suite', { type: 'string', demandOption: true }).option('out', { type: 'string', demandOption: true }),
+        async (argv) => {
+          const { suite, criteria } = loadSuite(argv.suite);
+          const collect = (role: string) => {
+            const out: UnitResult[] = [];
+            for (const d of argv.dirs as string[]) {
+              if (!existsSync(d)) throw new ConfigError(`${d}: shard folder not found`);
+              for (const f of readdirSync(d)) if (f.startsWith(`${role}.shard-`) && f.endsWith('.jsonl')) out.push(...readUnitResults(join(d, f)));
+            }
+            return out;
+          };
+          const model = collect('model');
+          const baseline = collect('baseline');
+          await mkdir(argv.out, { recursive: true });
+          const summary = summariseSuite(suite, criteria, model, baseline.length ? baseline : undefined);
+          await writeSuiteOutputs(argv.out, summary);
+          for (const c of summary.criteria) process.stdout.write(`${c.pass ? 'PASS' : 'FAIL'}  ${c.criterion}  (${c.evidence})\n`);
+          if (!summary.passed) process.exitCode = 3;
+        },
+      ),
+  );
+}

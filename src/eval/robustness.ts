@@ -1,0 +1,216 @@
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { transformFromSpec } from '../augment/index.ts';
+import { createRng, type TileBatch } from '../core/index.ts';
+import { ShardReader, readDatasetTile, type TileDataset, type TileRow } from '../data/index.ts';
+import { bootstrapByPatient, type Estimate } from './bootstrap.ts';
+import { accuracy, calibration, quadraticWeightedKappa } from './metrics.ts';
+import { poolSlides } from './pooling.ts';
+import { compare, suiteUnits, type Criterion, type Suite } from './suite.ts';
+
+/** What the runner needs from a model: class probabilities and, when a detector is fitted, OOD scores. */
+export interface SuiteScorer {
+  classes: number[];
+  score(batch: TileBatch): Promise<{ probs: Float32Array; oodScores?: Float64Array }>;
+  /** Slide-level OOD: aggregate tile scores and flag above the calibrated threshold. */
+  slideOodFlags?(tiles: TileRow[], tileScores: Float64Array): Map<string, boolean>;
+}
+
+export interface UnitResult {
+  condition: string;
+  severity: number;
+  slides: number;
+  qwk: Estimate;
+  accuracy: Estimate;
+  ece: number;
+  oodFlagRate: number | null;
+  perSite: Record<string, number>;
+  seconds: number;
+  perturbSeconds: number;
+  inferSeconds: number;
+}
+
+/** Test tiles for a suite: up to n per slide, evenly spread. */
+export function suiteTiles(tiles: TileRow[], perSlide: number): TileRow[] {
+  const by = new Map<string, TileRow[]>();
+  for (const t of tiles) by.set(t.slideId, [...(by.get(t.slideId) ?? []), t]);
+  return [...by.values()].flatMap((l) => (l.length <= perSlide ? l : Array.from({ length: perSlide }, (_, i) => l[Math.floor((i * l.length) / perSlide)])));
+}
+
+/**
+ * Evaluates one unit (condition at a severity; the clean baseline is the unit "clean"/0): each tile is
+ * perturbed with its own seed (tile and condition), scored in batches, pooled per slide, and measured.
+ */
+export async function runUnit(ds: TileDataset, tiles: TileRow[], scorer: SuiteScorer, unit: { condition: string; severity: number; transform?: Record<string, unknown> }, options: { resamples: number; seed: number; batchSize?: number }): Promise<UnitResult> {
+  const started = Date.now();
+  const transform = unit.transform ? transformFromSpec(unit.transform, unit.condition) : undefined;
+  const k = scorer.classes.length;
+  const reader = new ShardReader();
+  const probs = new Float32Array(tiles.length * k);
+  const ood: number[] = [];
+  let perturbMs = 0;
+  let inferMs = 0;
+  const bs = options.batchSize ?? 64;
+  try {
+    for (let i = 0; i < tiles.length; i += bs) {
+      const batch = tiles.slice(i, i + bs);
+      const t0 = Date.now();
+      const images = await Promise.all(
+        batch.map(async (t) => {
+          const img = await readDatasetTile(ds, t, reader);
+          return transform ? transform.apply(img, createRng(`${options.seed}/${unit.condition}/${unit.severity}/${t.slideId}/${t.x}/${t.y}`)) : img;
+        }),
+      );
+      const { width, height } = images[0];
+      const data = new Float32Array(images.length * width * height * 3);
+      images.forEach((img, b) => {
+        for (let p = 0; p < img.data.length; p++) data[b * img.data.length + p] = img.data[p] / 255;
+      });
+      perturbMs += Date.now() - t0;
+      const t1 = Date.now();
+      const r = await scorer.score({ n: images.length, width, height, channels: 3, data });
+      inferMs += Date.now() - t1;
+      probs.set(r.probs, i * k);
+      if (r.oodScores) ood.push(...r.oodScores);
+    }
+  } finally {
+    await reader.close();
+  }
+  const slides = poolSlides({ tiles, k, probs }, scorer.classes, 'mean');
+  const y = slides.map((s) => s.label!);
+  const p = slides.map((s) => s.pred);
+  const patients = slides.map((s) => s.patientId);
+  const boot = (f: (idx: Int32Array) => number, key: string) => bootstrapByPatient(patients, f, { resamples: options.resamples, seed: `${options.seed}/${unit.condition}/${unit.severity}/${key}` });
+  const flags = ood.length && scorer.slideOodFlags ? scorer.slideOodFlags(tiles, Float64Array.from(ood)) : undefined;
+  const perSite: Record<string, number> = {};
+  for (const site of [...new Set(slides.map((s) => s.site))].sort()) {
+    const idx = slides.map((s, i) => (s.site === site ? i : -1)).filter((i) => i >= 0);
+    perSite[site] = quadraticWeightedKappa(idx.map((i) => y[i]), idx.map((i) => p[i]), k);
+  }
+  return {
+    condition: unit.condition,
+    severity: unit.severity,
+    slides: slides.length,
+    qwk: boot((idx) => quadraticWeightedKappa(Array.from(idx, (i) => y[i]), Array.from(idx, (i) => p[i]), k), 'qwk'),
+    accuracy: boot((idx) => accuracy(Array.from(idx, (i) => y[i]), Array.from(idx, (i) => p[i])), 'acc'),
+    ece: calibration(y, Float64Array.from(slides.flatMap((s) => s.probs)), k).ece,
+    oodFlagRate: flags ? [...flags.values()].filter(Boolean).length / flags.size : null,
+    perSite,
+    seconds: (Date.now() - started) / 1000,
+    perturbSeconds: perturbMs / 1000,
+    inferSeconds: inferMs / 1000,
+  };
+}
+
+/** Results are streamed one JSON line per unit, so an interrupted suite resumes where it stopped. */
+export function readUnitResults(path: string): UnitResult[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as UnitResult];
+      } catch {
+        return [];
+      }
+    });
+}
+
+export function appendUnitResult(path: string, r: UnitResult): void {
+  appendFileSync(path, `${JSON.stringify(r)}\n`);
+}
+
+/** The units of a shard: every N-th unit from the I-th (1-based), over the suite's fixed unit order. */
+export function shardUnits<T>(units: T[], shard?: { index: number; count: number }): T[] {
+  if (!shard) return units;
+  return units.filter((_, i) => i % shard.count === shard.index - 1);
+}
+
+export interface CriterionResult {
+  criterion: string;
+  pass: boolean;
+  evidence: string;
+}
+
+export interface SuiteSummary {
+  suite: string;
+  clean: UnitResult;
+  units: (UnitResult & { qwkDrop: number; accuracyDrop: number; ce: number; ceBaseline?: number })[];
+  /** ImageNet-C: CE_c = sum_s E_s,c / sum_s E_s,c(baseline); relative: sum_s (E_s,c - E_clean) / sum_s (E^b_s,c - E^b_clean). */
+  corruptionErrors: { condition: string; ce: number | null; relativeCe: number | null }[];
+  mCE: number | null;
+  relativeMCE: number | null;
+  criteria: CriterionResult[];
+  passed: boolean;
+}
+
+function unitMetric(u: SuiteSummary['units'][number], metric: Criterion['metric']): number | null {
+  switch (metric) {
+    case 'qwk':
+      return u.qwk.value;
+    case 'qwk_drop':
+      return u.qwkDrop;
+    case 'accuracy':
+      return u.accuracy.value;
+    case 'accuracy_drop':
+      return u.accuracyDrop;
+    case 'ece':
+      return u.ece;
+    case 'ood_flag_rate':
+      return u.oodFlagRate;
+    case 'ce':
+      return u.ce;
+  }
+}
+
+/** Joins unit results (from one run or several shards) into the suite's summary, deterministically. */
+export function summariseSuite(suite: Suite, criteria: Criterion[], results: UnitResult[], baseline?: UnitResult[]): SuiteSummary {
+  const order = suiteUnits(suite).map((u) => `${u.condition}/${u.severity}`);
+  const byKey = new Map(results.map((r) => [`${r.condition}/${r.severity}`, r]));
+  const clean = byKey.get('clean/0');
+  if (!clean) throw new Error('no clean results: run the suite (or merge its shards) first');
+  const missing = order.filter((k) => !byKey.has(k));
+  if (missing.length) throw new Error(`results are missing ${missing.length} conditions (${missing.slice(0, 3).join(', ')}...): merge every shard`);
+  const baseByKey = new Map((baseline ?? []).map((r) => [`${r.condition}/${r.severity}`, r]));
+  const baseClean = baseByKey.get('clean/0');
+  const units = order.map((k) => {
+    const u = byKey.get(k)!;
+    const b = baseByKey.get(k);
+    return { ...u, qwkDrop: clean.qwk.value - u.qwk.value, accuracyDrop: clean.accuracy.value - u.accuracy.value, ce: 1 - u.accuracy.value, ceBaseline: b ? 1 - b.accuracy.value : undefined };
+  });
+  const corruptionErrors = suite.conditions.map((c) => {
+    const us = units.filter((u) => u.condition === c.name);
+    if (!baseline || us.some((u) => u.ceBaseline === undefined) || !baseClean) return { condition: c.name, ce: null, relativeCe: null };
+    const num = us.reduce((s, u) => s + u.ce, 0);
+    const den = us.reduce((s, u) => s + u.ceBaseline!, 0);
+    const relNum = us.reduce((s, u) => s + (u.ce - (1 - clean.accuracy.value)), 0);
+    const relDen = us.reduce((s, u) => s + (u.ceBaseline! - (1 - baseClean.accuracy.value)), 0);
+    return { condition: c.name, ce: den > 0 ? num / den : null, relativeCe: relDen !== 0 ? relNum / relDen : null };
+  });
+  const mean = (xs: (number | null)[]) => (xs.length && xs.every((x) => x !== null) ? (xs as number[]).reduce((a, b) => a + b, 0) / xs.length : null);
+  const evaluated: CriterionResult[] = criteria.map((c) => {
+    const applicable = units.filter((u) => (!c.condition || u.condition === c.condition) && (!c.severity || (u.severity > 0 && compare(u.severity, c.severity.op, c.severity.value))));
+    const values = applicable.map((u) => ({ u, v: unitMetric(u, c.metric) })).filter((x): x is { u: typeof x.u; v: number } => x.v !== null && Number.isFinite(x.v));
+    if (!values.length) return { criterion: c.text, pass: false, evidence: 'no condition to judge it on (missing OOD detector or severities)' };
+    const failing = values.filter((x) => !compare(x.v, c.op, c.value));
+    const worst = values.reduce((w, x) => ((c.op.startsWith('<') ? x.v > w.v : x.v < w.v) ? x : w));
+    return {
+      criterion: c.text,
+      pass: failing.length === 0,
+      evidence: failing.length
+        ? `${failing.length} of ${values.length} fail; worst ${c.metric} ${worst.v.toFixed(3)} at ${worst.u.condition}${worst.u.severity ? ` severity ${worst.u.severity}` : ''}`
+        : `all ${values.length} pass; worst ${c.metric} ${worst.v.toFixed(3)} at ${worst.u.condition}${worst.u.severity ? ` severity ${worst.u.severity}` : ''}`,
+    };
+  });
+  return {
+    suite: suite.name,
+    clean,
+    units,
+    corruptionErrors,
+    mCE: mean(corruptionErrors.map((c) => c.ce)),
+    relativeMCE: mean(corruptionErrors.map((c) => c.relativeCe)),
+    criteria: evaluated,
+    passed: evaluated.every((c) => c.pass),
+  };
+}
+
