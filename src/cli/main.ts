@@ -7,6 +7,7 @@ import { demoCommand } from './commands/demo.ts';
 import { slideCommand } from './commands/slide.ts';
 import { metricsCommand } from './commands/metrics.ts';
 import { oodCommand } from './commands/ood.ts';
+import { reportCommand } from './commands/report.ts';
 import { robustnessCommand } from './commands/robustness.ts';
 import { predictCommand, trainCommand } from './commands/train.ts';
 import { runsCommand } from './commands/runs.ts';
@@ -52,7 +53,8 @@ export async function main(args: string[]): Promise<number> {
   oodCommand(parser);
   robustnessCommand(parser);
   auditCommand(parser);
-  demoCommand(parser);
+  reportCommand(parser);
+  demoCommand(parser, main);
   try {
     process.exitCode = undefined;
     await parser.parseAsync();

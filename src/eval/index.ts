@@ -11,3 +11,6 @@ export * from './suite.ts';
 export * from './pooling.ts';
 export * from './robustness.ts';
 export * from './shift.ts';
+export * from './report.ts';
+export * from './reportHtml.ts';
+export * from './reportPdf.ts';

@@ -1,25 +1,113 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
+import { stringify as yamlStringify } from 'yaml';
+import { GradelabError, log } from '../../core/index.ts';
+import { STANDARD_TRAINING_PIPELINE } from '../../augment/index.ts';
 
-export const DEMO_PLAN = `gradelab demo will run the whole workflow on built-in synthetic slides:
-  1. synthesise prostate slides from several sites and scanners (with rare anomalies)
-  2. tile them at 0.5 um/px and split patients into folds
+interface DemoPlan {
+  slides: number;
+  size: number;
+  siteSlides: number;
+  epochs: number;
+  tilesPerEpoch: number;
+  suites: string[];
+}
+
+const PLANS: Record<'quick' | 'full', DemoPlan> = {
+  quick: { slides: 60, size: 1024, siteSlides: 8, epochs: 5, tilesPerEpoch: 960, suites: ['stain-shift'] },
+  full: { slides: 96, size: 1536, siteSlides: 16, epochs: 10, tilesPerEpoch: 2000, suites: ['stain-shift', 'clinical-scanners', 'artifacts'] },
+};
+
+export const DEMO_PLAN = `gradelab demo runs the whole workflow on built-in synthetic slides:
+  1. synthesise prostate slides from three sites and scanners (with rare anomalies), and an unseen fourth site
+  2. tile them at 1.0 um/px and split patients into folds
   3. train a grading network with stain augmentation, and a baseline without
-  4. fit an out-of-distribution detector
+  4. fit out-of-distribution detectors
   5. evaluate with patient-bootstrap confidence intervals
-  6. run the robustness suites and audit an unseen site
-  7. write the report (HTML, PDF, JSON) and print where each output is
+  6. run robustness suites against acceptance criteria, and audit the unseen site
+  7. write the report (HTML, PDF, JSON) and print where each output is`;
 
-Not available yet: the synthetic slide generator, training, OOD, robustness and report stages are still
-being built (issues 3-10). What works today: gradelab slide info|region, tile, split, dataset info.`;
+type Main = (args: string[]) => Promise<number>;
 
-export function demoCommand(y: Argv): Argv {
+/** Runs one CLI step in-process; exit code 3 (a failed acceptance criterion) is a result, not an error. */
+async function step(main: Main, title: string, args: string[], allow: number[] = [0]): Promise<number> {
+  log.info(`\n== ${title}`);
+  const code = await main(args);
+  if (!allow.includes(code)) throw new GradelabError(`demo step "${title}" failed (exit ${code})`);
+  return code;
+}
+
+export function demoCommand(y: Argv, main: Main): Argv {
   return y.command(
     'demo',
-    'Run the end-to-end workflow on synthetic slides (not yet available: prints the plan)',
-    (c) => c.option('quick', { type: 'boolean', default: false }).option('out', { type: 'string', default: 'gradelab-demo' }),
-    async () => {
-      process.stdout.write(`${DEMO_PLAN}\n`);
-      process.exitCode = 1;
+    'Run the end-to-end workflow on synthetic slides: data, training with and without stain augmentation, OOD, evaluation, robustness, site audit, report',
+    (c) => c.option('quick', { type: 'boolean', default: false, describe: 'a smaller run (under 5 minutes on 2 cores)' }).option('out', { type: 'string', default: 'gradelab-demo', describe: 'output folder' }),
+    async (argv) => {
+      const plan = PLANS[argv.quick ? 'quick' : 'full'];
+      const out = resolve(argv.out);
+      const t0 = Date.now();
+      process.stdout.write(`${DEMO_PLAN}\n\n${argv.quick ? 'quick' : 'full'} run into ${out}\n`);
+      await mkdir(join(out, 'configs'), { recursive: true });
+      const tracking = ['--tracking-dir', join(out, 'mlruns')];
+      const data = join(out, 'tiles');
+      const siteData = join(out, 'site-D-tiles');
+      // Slides and tiles: three training sites, then an unseen site with another stain protocol and scanner.
+      if (!existsSync(join(data, 'tiles.csv'))) {
+        await step(main, 'synthetic slides (sites A-C)', ['synth', '--task', 'prostate', '--slides', String(plan.slides), '--size', String(plan.size), '--sites', '3', '--anomalies', '0.15', '--seed', '5', '--out', join(out, 'slides')]);
+        await step(main, 'tiles', ['tile', '--manifest', join(out, 'slides', 'manifest.csv'), '--out', data, '--tile-size', '128', '--mpp', '1.0', '--stride', '64', '--min-tissue', '0.5']);
+      }
+      if (!existsSync(join(siteData, 'tiles.csv'))) {
+        await step(main, 'an unseen site (site-D)', ['synth', '--task', 'prostate', '--slides', String(plan.siteSlides), '--size', String(plan.size), '--site', 'site-D', '--anomalies', '0', '--seed', '11', '--out', join(out, 'site-D-slides')]);
+        await step(main, 'tiles of the unseen site', ['tile', '--manifest', join(out, 'site-D-slides', 'manifest.csv'), '--out', siteData, '--tile-size', '128', '--mpp', '1.0', '--stride', '64', '--min-tissue', '0.5']);
+      }
+      if (!existsSync(join(data, 'splits.json'))) await step(main, 'patient split', ['split', data, '--folds', '5', '--seed', '1']);
+
+      const geometric = STANDARD_TRAINING_PIPELINE.filter((s) => ['hflip', 'vflip', 'rot90'].includes(String(s.name)));
+      const models: Record<string, unknown[]> = {
+        'stain-aug': [...geometric, { name: 'hed-jitter', preset: 'strong' }, { name: 'brightness', delta: 0.1 }, { name: 'contrast', factor: 0.1 }],
+        'no-aug': geometric,
+      };
+      for (const [name, augment] of Object.entries(models)) {
+        const config = {
+          name: `demo-${name}`,
+          task: 'prostate',
+          data: { dataset: data, fold: 0 },
+          model: { backbone: 'resnet', width: 0.5, inputSize: 64, head: 'softmax' },
+          augment,
+          train: { epochs: plan.epochs, batchSize: 32, lr: 0.003, warmupEpochs: 0.5, labelSmoothing: 0.05, gradClip: 5, tilesPerEpoch: plan.tilesPerEpoch, patience: 4 },
+          seed: 1,
+          backend: 'auto',
+          tracking: { experiment: 'gradelab-demo' },
+        };
+        const cfg = join(out, 'configs', `${name}.yaml`);
+        await writeFile(cfg, yamlStringify(config));
+        if (!existsSync(join(out, 'models', name, 'gradelab.json'))) await step(main, `train: ${name}`, ['train', '--config', cfg, '--out', join(out, 'models', name), ...tracking]);
+      }
+      const model = join(out, 'models', 'stain-aug');
+      await step(main, 'OOD detectors', ['ood', 'fit', '--model', model, '--data', data]);
+      await step(main, 'OOD evaluation (near and far)', ['ood', 'eval', '--model', model, '--id', data, '--ood', data, '--out', join(out, 'ood'), '--resamples', '300']);
+      await step(main, 'evaluation (test patients)', ['eval', '--model', model, '--data', data, '--split', 'test', '--out', join(out, 'eval'), '--resamples', '500']);
+      await step(main, 'evaluation of the baseline', ['eval', '--model', join(out, 'models', 'no-aug'), '--data', data, '--split', 'test', '--out', join(out, 'eval-no-aug'), '--resamples', '500']);
+      const suites: string[] = [];
+      for (const suite of plan.suites) {
+        const dir = join(out, 'robustness', suite);
+        suites.push(dir);
+        await step(main, `robustness: ${suite}`, ['robustness', '--model', model, '--data', data, '--suite', `experiments/suites/${suite}.yaml`, '--out', dir, '--baseline', join(out, 'models', 'no-aug'), '--resamples', '200', ...tracking], [0, 3]);
+      }
+      await step(main, 'audit of the unseen site', ['audit', '--model', model, '--site-data', siteData, '--train-data', data, '--out', join(out, 'audit'), '--resamples', '300']);
+      await step(main, 'report', ['report', '--run', model, '--eval', join(out, 'eval'), '--ood', join(out, 'ood'), '--audit', join(out, 'audit'), ...suites.flatMap((s) => ['--robustness', s]), '--intended-use', 'experiments/report/intended-use.yaml', '--out', join(out, 'report'), ...tracking]);
+      const secs = ((Date.now() - t0) / 1000).toFixed(0);
+      process.stdout.write(`\ndemo finished in ${secs} s. Outputs:\n` + [
+        ['report', join(out, 'report', 'report.html'), 'and report.pdf, report.json'],
+        ['models', join(out, 'models'), 'stain-aug (HED-strong augmentation) and no-aug (baseline)'],
+        ['evaluation', join(out, 'eval', 'metrics.md'), 'with charts'],
+        ['OOD', join(out, 'ood', 'ood.md'), ''],
+        ['robustness', join(out, 'robustness'), suites.map((s) => s.split('/').pop()).join(', ')],
+        ['site audit', join(out, 'audit', 'summary.md'), ''],
+        ['tracked runs', join(out, 'mlruns'), `npx gradelab runs list --tracking-dir ${join(out, 'mlruns')}`],
+      ].map(([a, b, c]) => `  ${a.padEnd(13)} ${b}${c ? `  (${c})` : ''}`).join('\n') + '\n');
     },
   );
 }

@@ -1,0 +1,77 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../core/index.ts';
+
+/** What people write for the report; everything else is measured. */
+export const intendedUseSchema = z
+  .object({
+    intendedUse: z.string().optional(),
+    users: z.string().optional(),
+    workflowPosition: z.string().optional(),
+    outOfScope: z.array(z.string()).optional(),
+    referenceStandard: z.string().optional(),
+    inclusionRules: z.string().optional(),
+    limitations: z.array(z.string()).optional(),
+  })
+  .strict();
+
+export type IntendedUse = z.infer<typeof intendedUseSchema>;
+
+export function loadIntendedUse(path: string | undefined): IntendedUse {
+  if (!path) return {};
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(code === 'ENOENT' ? `${path}: file not found` : `${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const r = intendedUseSchema.safeParse(raw ?? {});
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new ConfigError(`${path}: ${i.path.join('.') || 'file'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message}`);
+  }
+  return r.data;
+}
+
+export const MISSING = 'MISSING';
+
+/** A value the report could not find: said as missing, with what would provide it. */
+export function missing(what: string, how: string): { missing: true; what: string; how: string } {
+  return { missing: true, what, how };
+}
+
+export function readJsonIf(path: string | undefined): any {
+  if (!path || !existsSync(path)) return undefined;
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+export interface ReportChart {
+  title: string;
+  section: string;
+  /** Absolute path of a PNG to embed. */
+  png: string;
+}
+
+export interface ReportSection {
+  id: string;
+  title: string;
+  /** Paragraphs (plain text; escaped when rendered). */
+  text: string[];
+  /** Key-value facts. */
+  facts: [string, string][];
+  tables: { caption: string; header: string[]; rows: string[][] }[];
+  charts: ReportChart[];
+  /** Things the report could not fill in. */
+  missing: string[];
+}
+
+export function section(id: string, title: string): ReportSection {
+  return { id, title, text: [], facts: [], tables: [], charts: [], missing: [] };
+}
+
+export function chartIf(s: ReportSection, title: string, dir: string | undefined, file: string): void {
+  if (dir && existsSync(join(dir, file))) s.charts.push({ title, section: s.id, png: join(dir, file) });
+}
