@@ -92,13 +92,6 @@ describe('gradelab CLI', () => {
     expect(existsSync(join(dir, 'z.png'))).toBe(false);
   });
 
-  it('demo says what it will do and exits non-zero until it exists', () => {
-    const r = gradelab('demo');
-    expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/synthetic slides/);
-    expect(r.stdout).toMatch(/Not available yet/);
-  });
-
   it('a re-run of tile resumes without redoing finished slides', () => {
     const before = readFileSync(join(dir, 'ds', 'tiles.csv'), 'utf8');
     const r = gradelab('tile', '--manifest', 'm.csv', '--out', 'ds', '--tile-size', '64', '--mpp', '1', '--min-tissue', '0.5');

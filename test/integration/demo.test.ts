@@ -1,0 +1,70 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers.ts';
+
+const bin = fileURLToPath(new URL('../../bin/gradelab.mjs', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const out = join(tempDir(), 'demo');
+let demo: { code: number | null; stdout: string; stderr: string };
+
+function gradelab(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: root, timeout: 600_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  demo = gradelab('demo', '--quick', '--out', out);
+}, 600_000);
+
+describe('gradelab demo --quick', () => {
+  it('runs end to end and says where each output is', () => {
+    expect(demo.code, demo.stderr.slice(-2000)).toBe(0);
+    expect(demo.stdout).toMatch(/demo finished in \d+ s/);
+    for (const f of ['report/report.html', 'report/report.pdf', 'report/report.json', 'eval/metrics.json', 'ood/ood.json', 'robustness/stain-shift/results.json', 'audit/audit.json', 'models/stain-aug/gradelab.json', 'models/no-aug/gradelab.json']) {
+      expect(existsSync(join(out, f)), f).toBe(true);
+    }
+    const runs = JSON.parse(gradelab('runs', 'list', '--tracking-dir', join(out, 'mlruns'), '--json').stdout);
+    expect(runs.some((r: any) => r.runName === 'demo-stain-aug' && r.status === 'FINISHED')).toBe(true);
+  });
+
+  it('the report carries every section, and its numbers are the evaluation\'s', () => {
+    const report = JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8'));
+    expect(report.sections.map((s: any) => s.id)).toEqual(['intended-use', 'data', 'reference-standard', 'model', 'performance', 'referral', 'robustness', 'ood', 'limitations', 'traceability']);
+    const metrics = JSON.parse(readFileSync(join(out, 'eval', 'metrics.json'), 'utf8'));
+    const perf = report.sections.find((s: any) => s.id === 'performance');
+    const qwkRow = perf.tables[0].rows.find((r: string[]) => r[0] === 'QWK');
+    expect(qwkRow[1]).toBe(`${metrics.qwk.value.toFixed(3)} (${metrics.qwk.ci95[0].toFixed(3)}-${metrics.qwk.ci95[1].toFixed(3)})`);
+    const html = readFileSync(join(out, 'report', 'report.html'), 'utf8');
+    expect(html).toContain(metrics.qwk.value.toFixed(3));
+    expect(html).toMatch(/<img alt="Confusion matrix" src="data:image\/png;base64,/);
+    expect(readFileSync(join(out, 'report', 'report.pdf')).subarray(0, 5).toString()).toBe('%PDF-');
+    expect(report.sections.flatMap((s: any) => s.missing)).toEqual([]);
+  });
+
+  it('a missing input is reported as missing, and user text is escaped', () => {
+    const bare = join(out, 'report-bare');
+    const r = gradelab('report', '--run', join(out, 'models', 'stain-aug'), '--out', bare);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(bare, 'report.json'), 'utf8'));
+    const missing = report.sections.flatMap((s: any) => s.missing);
+    expect(missing.some((m: string) => /intended use/.test(m))).toBe(true);
+    expect(missing.some((m: string) => /performance/.test(m))).toBe(true);
+    expect(readFileSync(join(bare, 'report.html'), 'utf8')).toContain('MISSING: intended use');
+    const { writeFileSync } = require('node:fs') as typeof import('node:fs');
+    writeFileSync(join(out, 'evil.yaml'), 'intendedUse: "<script>alert(1)</script> & more"\n');
+    const e = gradelab('report', '--run', join(out, 'models', 'stain-aug'), '--out', join(out, 'report-evil'), '--intended-use', join(out, 'evil.yaml'));
+    expect(e.code, e.stderr).toBe(0);
+    const html = readFileSync(join(out, 'report-evil', 'report.html'), 'utf8');
+    expect(html).not.toContain('<script>alert(1)</script>');
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &amp; more');
+  });
+
+  it.each(['explore-dataset', 'compare-runs', 'robustness-curves'])('notebook %s executes headless', (name) => {
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'run-ts.mjs'), join(root, 'notebooks', 'run-notebook.ts'), join(root, 'notebooks', `${name}.ipynb`)], { encoding: 'utf8', cwd: root, timeout: 300_000, env: { ...process.env, GRADELAB_DEMO: out } });
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    expect(r.stdout.length).toBeGreaterThan(50);
+  });
+});
