@@ -22,12 +22,14 @@ function randomCurve(w: number, h: number, rng: Rng, segments = 40): Point[] {
   });
 }
 
-/** Coverage (0..1, anti-aliased) of a polyline stroke of the given width, per pixel. */
-function strokeCoverage(w: number, h: number, pts: Point[], width: number, into: Float32Array): void {
+/** Coverage (0..1, anti-aliased) of a polyline stroke of the given width, per pixel; the maximum over segments. */
+export function strokeCoverage(w: number, h: number, pts: Point[], width: number, into: Float32Array, offsetX = 0, offsetY = 0): void {
   const half = width / 2;
   for (let s = 0; s < pts.length - 1; s++) {
-    const [ax, ay] = pts[s];
-    const [bx, by] = pts[s + 1];
+    const ax = pts[s][0] - offsetX;
+    const ay = pts[s][1] - offsetY;
+    const bx = pts[s + 1][0] - offsetX;
+    const by = pts[s + 1][1] - offsetY;
     const x0 = Math.max(0, Math.floor(Math.min(ax, bx) - half - 1));
     const x1 = Math.min(w - 1, Math.ceil(Math.max(ax, bx) + half + 1));
     const y0 = Math.max(0, Math.floor(Math.min(ay, by) - half - 1));

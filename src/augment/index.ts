@@ -9,3 +9,4 @@ export * from './scanner.ts';
 export * from './pipeline.ts';
 export { percentile, symmetricEigen3 } from './linalg.ts';
 export { contactSheet, previewPipeline, severityGrid, type Cell } from './preview.ts';
+export { strokeCoverage } from './artifacts.ts';

@@ -66,23 +66,26 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [
   });
 }
 
+/**
+ * dy dilated by the stride and padded (or cropped) so that a stride-1 convolution with the flipped
+ * filter gives back an input-sized gradient: padded height - effective kernel + 1 = input height.
+ */
+function paddedForInputGrad(h: number, w: number, dy: tf.Tensor4D, kh: number, kw: number, strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
+  const [sh, sw] = strides;
+  const ekh = (kh - 1) * dilations[0] + 1;
+  const ekw = (kw - 1) * dilations[1] + 1;
+  const dyd = dilateSpatial(dy, sh, sw);
+  const top = ekh - 1 - pad.top;
+  const left = ekw - 1 - pad.left;
+  return padOrCrop(dyd, top, h + ekh - 1 - dyd.shape[1] - top, left, w + ekw - 1 - dyd.shape[2] - left);
+}
+
 export function conv2dInputGrad(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
   return tf.tidy(() => {
-    const [, h, w] = xShape;
     const [kh, kw] = filter.shape;
-    const [sh, sw] = strides;
-    const [dh, dw] = dilations;
-    const ekh = (kh - 1) * dh + 1;
-    const ekw = (kw - 1) * dw + 1;
-    const dyd = dilateSpatial(dy, sh, sw);
-    const top = ekh - 1 - pad.top;
-    const left = ekw - 1 - pad.left;
-    // Output must be h x w: padded height - ekh + 1 = h.
-    const bottom = h + ekh - 1 - dyd.shape[1] - top;
-    const right = w + ekw - 1 - dyd.shape[2] - left;
-    const padded = padOrCrop(dyd, top, bottom, left, right);
+    const padded = paddedForInputGrad(xShape[1], xShape[2], dy, kh, kw, strides, pad, dilations);
     const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [KH, KW, Co, Ci]
-    return tf.conv2d(padded, flipped, 1, 'valid', 'NHWC', [dh, dw]);
+    return tf.conv2d(padded, flipped, 1, 'valid', 'NHWC', dilations);
   });
 }
 
@@ -107,18 +110,9 @@ export function depthwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape
 
 export function depthwiseInputGrad(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
   return tf.tidy(() => {
-    const [, h, w, c] = xShape;
+    const c = xShape[3];
     const [kh, kw, , m] = filter.shape;
-    const [sh, sw] = strides;
-    const [dh, dw] = dilations;
-    const ekh = (kh - 1) * dh + 1;
-    const ekw = (kw - 1) * dw + 1;
-    const dyd = dilateSpatial(dy, sh, sw);
-    const top = ekh - 1 - pad.top;
-    const left = ekw - 1 - pad.left;
-    const bottom = h + ekh - 1 - dyd.shape[1] - top;
-    const right = w + ekw - 1 - dyd.shape[2] - left;
-    const padded = padOrCrop(dyd, top, bottom, left, right);
+    const padded = paddedForInputGrad(xShape[1], xShape[2], dy, kh, kw, strides, pad, dilations);
     const flipped = tf.reverse(filter, [0, 1]) as tf.Tensor4D;
     let total: tf.Tensor4D | undefined;
     for (let j = 0; j < m; j++) {
@@ -126,7 +120,7 @@ export function depthwiseInputGrad(xShape: [number, number, number, number], dy:
       const [pn, ph, pw] = padded.shape;
       const dyj = m === 1 ? padded : (tf.reshape(tf.slice(tf.reshape(padded, [pn, ph, pw, c, m]), [0, 0, 0, 0, j], [pn, ph, pw, c, 1]), [pn, ph, pw, c]) as tf.Tensor4D);
       const fj = tf.slice(flipped, [0, 0, 0, j], [kh, kw, c, 1]) as tf.Tensor4D;
-      const part = tf.depthwiseConv2d(dyj, fj, 1, 'valid', 'NHWC', [dh, dw]);
+      const part = tf.depthwiseConv2d(dyj, fj, 1, 'valid', 'NHWC', dilations);
       total = total ? (tf.add(total, part) as tf.Tensor4D) : part;
     }
     return total!;

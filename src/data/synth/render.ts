@@ -1,3 +1,4 @@
+import { strokeCoverage } from '../../augment/index.ts';
 import { createImage, type RgbImage } from '../../core/index.ts';
 import { fillPolygon } from './geometry.ts';
 import { hash2, valueNoise } from './noise.ts';
@@ -192,30 +193,10 @@ export function renderRegion(scene: Scene, site: SiteProtocol, x: number, y: num
 
 function drawPen(rgb: RgbImage, labels: Uint8Array, x: number, y: number, pts: Float32Array, width: number, ink: readonly number[]): void {
   const { width: w, height: h } = rgb;
-  const half = width / 2;
-  // Coverage is the maximum over segments, so overlapping segments do not darken twice.
   const cover = new Float32Array(w * h);
-  for (let s = 0; s + 3 < pts.length; s += 2) {
-    const ax = pts[s] - x;
-    const ay = pts[s + 1] - y;
-    const bx = pts[s + 2] - x;
-    const by = pts[s + 3] - y;
-    const i0 = Math.max(0, Math.floor(Math.min(ax, bx) - half - 1));
-    const i1 = Math.min(w - 1, Math.ceil(Math.max(ax, bx) + half + 1));
-    const j0 = Math.max(0, Math.floor(Math.min(ay, by) - half - 1));
-    const j1 = Math.min(h - 1, Math.ceil(Math.max(ay, by) + half + 1));
-    const dx = bx - ax;
-    const dy = by - ay;
-    const len2 = dx * dx + dy * dy || 1e-9;
-    for (let j = j0; j <= j1; j++) {
-      for (let i = i0; i <= i1; i++) {
-        const t = Math.max(0, Math.min(1, ((i - ax) * dx + (j - ay) * dy) / len2));
-        const d = Math.hypot(i - ax - t * dx, j - ay - t * dy);
-        const a = Math.max(0, Math.min(1, half + 0.5 - d));
-        if (a > cover[j * w + i]) cover[j * w + i] = a;
-      }
-    }
-  }
+  const points: [number, number][] = [];
+  for (let i = 0; i + 1 < pts.length; i += 2) points.push([pts[i], pts[i + 1]]);
+  strokeCoverage(w, h, points, width, cover, x, y);
   for (let p = 0; p < cover.length; p++) {
     const a = cover[p] * 0.8;
     if (a <= 0) continue;
