@@ -16,7 +16,7 @@ export const trainConfigSchema = z
         /** Make the split if the dataset has none. */
         folds: z.number().int().min(2).default(5),
         splitSeed: z.number().int().default(1),
-        /** Train only on these sites (stain-shift experiments); validation and test keep all. */
+        /** Train and validate only on these sites (stain-shift experiments); the test partition keeps all. */
         trainSites: z.array(z.string()).optional(),
         /** Make the dataset when it does not exist: synthetic slides, then tiles. */
         synth: z

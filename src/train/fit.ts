@@ -84,8 +84,12 @@ export async function prepareData(config: TrainConfig): Promise<{ ds: TileDatase
   // Anomalous slides are for out-of-distribution work, never for grading.
   const graded = (t: TileRow) => !t.anomaly && t.grade !== undefined;
   let train = tilesOfPartition(ds, split, 'train', config.data.fold).filter(graded);
-  if (config.data.trainSites) train = train.filter((t) => config.data.trainSites!.includes(t.site));
-  const val = tilesOfPartition(ds, split, 'val', config.data.fold).filter(graded);
+  let val = tilesOfPartition(ds, split, 'val', config.data.fold).filter(graded);
+  // A site-shift experiment trains and selects on the source sites only; the test partition keeps all.
+  if (config.data.trainSites) {
+    train = train.filter((t) => config.data.trainSites!.includes(t.site));
+    val = val.filter((t) => config.data.trainSites!.includes(t.site));
+  }
   const test = tilesOfPartition(ds, split, 'test', config.data.fold).filter(graded);
   if (!train.length) throw new ConfigError(`${config.data.dataset}: no labelled training tiles in fold ${config.data.fold}${config.data.trainSites ? ` for sites ${config.data.trainSites.join(', ')}` : ''}`);
   if (!val.length) throw new ConfigError(`${config.data.dataset}: no labelled validation tiles in fold ${config.data.fold}`);
