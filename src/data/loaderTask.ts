@@ -20,7 +20,6 @@ export interface BatchTask {
 
 type TileTransform = (img: RgbImage, rng: Rng) => RgbImage | Promise<RgbImage>;
 
-const reader = new ShardReader();
 const transforms = new Map<string, Promise<TileTransform>>();
 
 function transformFor(ref: TransformRef): Promise<TileTransform> {
@@ -40,13 +39,21 @@ function transformFor(ref: TransformRef): Promise<TileTransform> {
  */
 export async function decodeBatch(task: BatchTask): Promise<Float32Array> {
   const transform = task.transform ? await transformFor(task.transform) : undefined;
-  const images = await Promise.all(
-    task.items.map(async (item) => {
-      const bytes = await reader.read(join(task.dir, item.shard), item.offset, item.length);
-      const img = await decodeTile(bytes, task.encoding, task.tileSize);
-      return transform ? transform(img, createRng(item.seed)) : img;
-    }),
-  );
+  // Handles are opened per batch and closed with it: a worker thread can be terminated at any time,
+  // and file handles it still held would be closed by the garbage collector (a Node warning).
+  const reader = new ShardReader();
+  let images: RgbImage[];
+  try {
+    images = await Promise.all(
+      task.items.map(async (item) => {
+        const bytes = await reader.read(join(task.dir, item.shard), item.offset, item.length);
+        const img = await decodeTile(bytes, task.encoding, task.tileSize);
+        return transform ? transform(img, createRng(item.seed)) : img;
+      }),
+    );
+  } finally {
+    await reader.close();
+  }
   // A pipeline may crop (random-crop): every tile of a batch must come out the same size.
   const { width, height } = images[0];
   if (width !== height) throw new Error(`the transform gave ${width}x${height} tiles; the loader batches square tiles`);
