@@ -70,6 +70,8 @@ export const trainConfigSchema = z
         gradClip: z.number().positive().optional(),
         /** Stop after this many epochs without a better validation QWK. */
         patience: z.number().int().min(1).default(5),
+        /** Model selection: the epoch with the best validation QWK, or the last epoch (small validation sets). */
+        select: z.enum(['best', 'last']).default('best'),
         /** Tiles per training epoch (sampled); default: all training tiles. */
         tilesPerEpoch: z.number().int().min(1).optional(),
         /** Validation tiles per slide (evenly chosen), to bound validation time. */
@@ -78,7 +80,7 @@ export const trainConfigSchema = z
         workers: z.number().int().min(0).default(1),
       })
       .strict()
-      .default({ epochs: 10, batchSize: 32, optimizer: 'adamw', lr: 1e-3, weightDecay: 1e-4, momentum: 0.9, warmupEpochs: 1, labelSmoothing: 0, classBalanced: true, patience: 5, valTilesPerSlide: 16, logEvery: 10, workers: 1 }),
+      .default({ epochs: 10, batchSize: 32, optimizer: 'adamw', lr: 1e-3, weightDecay: 1e-4, momentum: 0.9, warmupEpochs: 1, labelSmoothing: 0, classBalanced: true, patience: 5, select: 'best', valTilesPerSlide: 16, logEvery: 10, workers: 1 }),
     seed: z.number().int().default(1),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
     tracking: z.object({ experiment: z.string().default('gradelab'), dir: z.string().optional() }).strict().default({ experiment: 'gradelab' }),

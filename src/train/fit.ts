@@ -263,7 +263,7 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
         seconds: (Date.now() - started) / 1000,
       };
       const score = Number.isFinite(valQwk) ? valQwk : -1;
-      if (score > state.bestQwk) {
+      if (score > state.bestQwk || t.select === 'last') {
         state.bestQwk = score;
         state.bestEpoch = epoch;
         state.sinceBest = 0;
@@ -283,7 +283,7 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
       if (options.tracker) {
         await options.tracker.logMetrics({ 'train/loss_epoch': result.trainLoss, 'val/qwk': result.valQwk, 'val/accuracy': result.valAccuracy, 'val/tile_qwk': result.valTileQwk, 'train/tiles_per_second': result.tilesPerSecond }, epoch + 1);
       }
-      if (state.sinceBest >= t.patience && epoch + 1 < t.epochs) {
+      if (t.select === 'best' && state.sinceBest >= t.patience && epoch + 1 < t.epochs) {
         stoppedEarly = true;
         log.info(`early stop: no better validation QWK for ${t.patience} epochs (best ${state.bestQwk.toFixed(3)} at epoch ${state.bestEpoch + 1})`);
         break;
