@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
 import { stringify as yamlStringify } from 'yaml';
 import { GradelabError, log } from '../../core/index.ts';
@@ -30,6 +31,9 @@ export const DEMO_PLAN = `gradelab demo runs the whole workflow on built-in synt
   7. write the report (HTML, PDF, JSON) and print where each output is`;
 
 type Main = (args: string[]) => Promise<number>;
+
+/** The shipped suites and report text, wherever the demo is run from. */
+const EXPERIMENTS = fileURLToPath(new URL('../../../experiments/', import.meta.url));
 
 /** Runs one CLI step in-process; exit code 3 (a failed acceptance criterion) is a result, not an error. */
 async function step(main: Main, title: string, args: string[], allow: number[] = [0]): Promise<number> {
@@ -94,10 +98,10 @@ export function demoCommand(y: Argv, main: Main): Argv {
       for (const suite of plan.suites) {
         const dir = join(out, 'robustness', suite);
         suites.push(dir);
-        await step(main, `robustness: ${suite}`, ['robustness', '--model', model, '--data', data, '--suite', `experiments/suites/${suite}.yaml`, '--out', dir, '--baseline', join(out, 'models', 'no-aug'), '--resamples', '200', ...tracking], [0, 3]);
+        await step(main, `robustness: ${suite}`, ['robustness', '--model', model, '--data', data, '--suite', join(EXPERIMENTS, 'suites', `${suite}.yaml`), '--out', dir, '--baseline', join(out, 'models', 'no-aug'), '--resamples', '200', ...tracking], [0, 3]);
       }
       await step(main, 'audit of the unseen site', ['audit', '--model', model, '--site-data', siteData, '--train-data', data, '--out', join(out, 'audit'), '--resamples', '300']);
-      await step(main, 'report', ['report', '--run', model, '--eval', join(out, 'eval'), '--ood', join(out, 'ood'), '--audit', join(out, 'audit'), ...suites.flatMap((s) => ['--robustness', s]), '--intended-use', 'experiments/report/intended-use.yaml', '--out', join(out, 'report'), ...tracking]);
+      await step(main, 'report', ['report', '--run', model, '--eval', join(out, 'eval'), '--ood', join(out, 'ood'), '--audit', join(out, 'audit'), ...suites.flatMap((s) => ['--robustness', s]), '--intended-use', join(EXPERIMENTS, 'report', 'intended-use.yaml'), '--out', join(out, 'report'), ...tracking]);
       const secs = ((Date.now() - t0) / 1000).toFixed(0);
       process.stdout.write(`\ndemo finished in ${secs} s. Outputs:\n` + [
         ['report', join(out, 'report', 'report.html'), 'and report.pdf, report.json'],
