@@ -6,6 +6,7 @@ import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
 import { slideCommand } from './commands/slide.ts';
 import { metricsCommand } from './commands/metrics.ts';
+import { milCommand } from './commands/mil.ts';
 import { oodCommand } from './commands/ood.ts';
 import { reportCommand } from './commands/report.ts';
 import { robustnessCommand } from './commands/robustness.ts';
@@ -51,6 +52,7 @@ export async function main(args: string[]): Promise<number> {
   trainCommand(parser);
   predictCommand(parser);
   oodCommand(parser);
+  milCommand(parser);
   robustnessCommand(parser);
   auditCommand(parser);
   reportCommand(parser);

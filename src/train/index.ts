@@ -8,3 +8,4 @@ export { saveLayersModel, loadLayersModel, readModelMeta, writeModelMeta, type M
 export { ModelPredictor, batchTensor } from './predictor.ts';
 export { predictTiles, poolSlides, tileRows, classIndex, type TilePredictions, type SlidePooling } from './predict.ts';
 export { fit, scheduledLr, prepareData, type FitResult, type EpochResult, type FitCallbacks } from './fit.ts';
+export { AttentionMil, saveMil, loadMil, hasMil, bagsOf, type Bag, type MilWeights } from './mil.ts';

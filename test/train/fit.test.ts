@@ -73,6 +73,24 @@ describe('training', () => {
     expect(diff).toBeLessThan(0.5);
   });
 
+  it('mil fit trains an attention head on model-a and predict --pooling attention uses it', async () => {
+    const out = join(dir, 'model-a');
+    const fitted = spawnSync(process.execPath, [bin, 'mil', 'fit', '--model', out, '--data', dataset, '--epochs', '3', '--backend', 'wasm'], { encoding: 'utf8', timeout: 120_000 });
+    expect(fitted.status, fitted.stderr).toBe(0);
+    expect(fitted.stdout).toMatch(/validation QWK on \d+ slides: attention -?\d\.\d{3}, mean pooling -?\d\.\d{3}/);
+    const csv = join(dir, 'attention.csv');
+    const pred = spawnSync(process.execPath, [bin, 'predict', '--model', out, '--data', dataset, '--split', 'all', '--pooling', 'attention', '--out', csv, '--backend', 'wasm'], { encoding: 'utf8', timeout: 120_000 });
+    expect(pred.status, pred.stderr).toBe(0);
+    const rows = readFileSync(csv, 'utf8').trim().split('\n');
+    const slides = new Set((await openTileDataset(dataset)).tiles.map((t) => t.slideId));
+    expect(rows).toHaveLength(slides.size + 1);
+    const noHead = spawnSync(process.execPath, [bin, 'predict', '--model', join(dir, 'model-ft'), '--data', dataset, '--pooling', 'attention', '--out', join(dir, 'x.csv'), '--backend', 'wasm'], { encoding: 'utf8', timeout: 120_000 });
+    expect(noHead.status).not.toBe(0);
+    expect(noHead.stderr).toMatch(/no attention-MIL head/);
+    expect(noHead.stderr).not.toMatch(/at .*\.ts:\d+/);
+    expect(existsSync(join(dir, 'x.csv'))).toBe(false);
+  });
+
   it('the same config and seed give the same weights', async () => {
     const c = parseTrainConfig(config({ train: { ...config().train, epochs: 1 } }), 'test');
     await fit(c, { out: join(dir, 'det-1') });

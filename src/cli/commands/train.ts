@@ -6,7 +6,7 @@ import { ConfigError, log } from '../../core/index.ts';
 import { buildTileDataset, generateSynthetic, readManifest } from '../../data/index.ts';
 import { evaluatePredictions, fmtEstimate, readPredictions, trainingCurvesSpec, writeChart, writeMetricCharts, writeMetricsFiles, writePredictions } from '../../eval/index.ts';
 import { FileStore, openStore, resumeRun, sha256File, startRun, type Tracker } from '../../track/index.ts';
-import { fit, loadTrainConfig, modelRegistry, ModelPredictor, poolSlides, predictTiles, prepareData, readModelMeta, selectBackend, tileRows, type TrainConfig } from '../../train/index.ts';
+import { bagsOf, fit, loadMil, loadTrainConfig, modelRegistry, ModelPredictor, poolSlides, predictTiles, prepareData, readModelMeta, selectBackend, tileRows, type TrainConfig } from '../../train/index.ts';
 import { loadSplit, openTileDataset, tilesOfPartition, type Partition } from '../../data/index.ts';
 import { createProgress } from '../progress.ts';
 import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
@@ -131,7 +131,7 @@ export function trainCommand(y: Argv): Argv {
     );
 }
 
-async function predictRows(modelDir: string, data: string, split: Partition | 'all', fold: number, level: 'slide' | 'tile', pooling: 'mean' | 'topk', backend: string) {
+async function predictRows(modelDir: string, data: string, split: Partition | 'all', fold: number, level: 'slide' | 'tile', pooling: 'mean' | 'topk' | 'attention', backend: string) {
   await selectBackend(backend as 'auto');
   const model = await ModelPredictor.load(modelDir);
   const ds = await openTileDataset(data);
@@ -142,9 +142,20 @@ async function predictRows(modelDir: string, data: string, split: Partition | 'a
   progress.start(tiles.length, 'predict');
   let last = 0;
   const withOod = hasOodBundle(modelDir);
-  const p = await predictTiles(model, ds, tiles, { batchSize: 64, keepFeatures: withOod, onBatch: (done) => { progress.increment(done - last); last = done; } });
+  const mil = pooling === 'attention' ? loadMil(modelDir) : undefined;
+  const p = await predictTiles(model, ds, tiles, { batchSize: 64, keepFeatures: withOod || !!mil, onBatch: (done) => { progress.increment(done - last); last = done; } });
   progress.stop();
-  const rows = level === 'slide' ? poolSlides(p, model.meta.classes, pooling) : tileRows(p, model.meta.classes);
+  const rows = level === 'slide' ? poolSlides(p, model.meta.classes, pooling === 'attention' ? 'mean' : pooling) : tileRows(p, model.meta.classes);
+  if (mil && level === 'slide') {
+    // Attention-MIL replaces the pooled probabilities; the rows keep their slide metadata.
+    const bags = new Map(bagsOf(p.tiles, p.features!, p.featureDim, () => undefined).map((b) => [b.slideId, b]));
+    for (const r of rows) {
+      const probs = mil.predict(bags.get(r.slideId)!).probs;
+      r.probs = probs;
+      r.pred = probs.indexOf(Math.max(...probs));
+      r.uncertainty = 1 - Math.max(...probs);
+    }
+  }
   if (withOod) {
     // The model directory carries a fitted OOD detector: every row gets its score and flag.
     const { bundle, detectors } = loadOodBundle(modelDir);
@@ -173,7 +184,7 @@ export function predictCommand(y: Argv): Argv {
       .option('data', { type: 'string', demandOption: true, describe: 'tile dataset folder' })
       .option('split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'test' as const })
       .option('fold', { type: 'number', default: 0 })
-      .option('pooling', { choices: ['mean', 'topk'] as const, default: 'mean' as const, describe: 'tile-to-slide pooling' })
+      .option('pooling', { choices: ['mean', 'topk', 'attention'] as const, default: 'mean' as const, describe: 'tile-to-slide pooling (attention: the attention-MIL head of the model directory, made by gradelab mil fit)' })
       .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto' as const });
   return y
     .command(
