@@ -1,5 +1,5 @@
 /**
- * Seeded random numbers. Never Math.random: every random choice in gradelab comes from an Rng so a seed
+ * Seeded random numbers. Never the global unseeded generator: every random choice in gradelab comes from an Rng so a seed
  * reproduces a run. The generator is sfc32 (Small Fast Chaotic, PractRand-clean, 128-bit state);
  * seeds and fork keys are hashed with cyrb128 so `fork('hed-jitter')` gives an independent stream that
  * does not depend on how many numbers the parent has drawn.
