@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { loadSuite, runUnit, suiteTiles, suiteUnits, type SuiteScorer } from '../src/eval/index.ts';
-import { buildTileDataset, generateSynthetic, openTileDataset, readManifest } from '../src/data/index.ts';
+import { loadSuite, runUnit, suiteUnits, type SuiteScorer } from '../src/eval/index.ts';
+import { buildTileDataset, generateSynthetic, openTileDataset, readManifest, spreadTilesPerSlide } from '../src/data/index.ts';
 import { backbone, buildHead, ModelPredictor, selectBackend } from '../src/train/index.ts';
 import { cached, exists, fmt, header } from './common.ts';
 
@@ -25,7 +25,7 @@ export async function benchRobustness(): Promise<void> {
   const predictor = new ModelPredictor(model, { head: 'softmax', classes: [0, 1, 2, 3, 4, 5], inputSize: 64 });
   const scorer: SuiteScorer = { classes: [0, 1, 2, 3, 4, 5], score: async (b) => ({ probs: await predictor.predict(b) }) };
   const { suite } = loadSuite(new URL('../experiments/suites/stain-shift.yaml', import.meta.url).pathname);
-  const tiles = suiteTiles(ds.tiles, suite.tilesPerSlide);
+  const tiles = spreadTilesPerSlide(ds.tiles, suite.tilesPerSlide);
   const units = suiteUnits(suite);
   const t0 = performance.now();
   let read = 0;

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, createRng, DatasetError, shuffled, writeFileAtomic, type Rng } from '../core/index.ts';
+import { ConfigError, createRng, DatasetError, groupBy, shuffled, writeFileAtomic, type Rng } from '../core/index.ts';
 import type { TileDataset, TileRow } from './tileDataset.ts';
 
 export interface PatientInfo {
@@ -53,8 +53,7 @@ export function patientsOf(tiles: readonly TileRow[]): PatientInfo[] {
 export function stratifiedGroupKFold(patients: readonly PatientInfo[], k: number, rng: Rng): Record<string, number> {
   if (!Number.isInteger(k) || k < 2) throw new ConfigError(`--folds must be an integer of at least 2, got ${k}`);
   if (patients.length < k) throw new ConfigError(`cannot make ${k} folds from ${patients.length} patients`);
-  const byStratum = new Map<string, PatientInfo[]>();
-  for (const p of patients) byStratum.set(p.stratum, [...(byStratum.get(p.stratum) ?? []), p]);
+  const byStratum = groupBy(patients, (p) => p.stratum);
   const total = new Array<number>(k).fill(0);
   const out: Record<string, number> = {};
   for (const stratum of [...byStratum.keys()].sort()) {
@@ -141,4 +140,9 @@ export async function loadSplit(dir: string): Promise<SplitFile> {
   } catch (err) {
     throw new DatasetError(p, `not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** Up to n tiles per slide, evenly spread over each slide's tiles (validation, suites, audits). */
+export function spreadTilesPerSlide<T extends { slideId: string }>(tiles: readonly T[], perSlide: number): T[] {
+  return [...groupBy(tiles, (t) => t.slideId).values()].flatMap((l) => (l.length <= perSlide ? l : Array.from({ length: perSlide }, (_, i) => l[Math.floor((i * l.length) / perSlide)])));
 }

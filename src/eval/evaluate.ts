@@ -1,4 +1,4 @@
-import type { Task } from '../core/index.ts';
+import { groupBy, type Task } from '../core/index.ts';
 import { raterAgreement, type AgreementReport } from './agreement.ts';
 import { bootstrapByPatient, type Estimate } from './bootstrap.ts';
 import { accuracy, auroc, averagePrecision, balancedAccuracy, brierScore, calibration, cohenKappa, confusionMatrix, perClassStats, prCurve, quadraticWeightedKappa, rocCurve, type ReliabilityBin } from './metrics.ts';
@@ -176,8 +176,7 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
   });
 
   const subgroup = (key: (r: PredictionRow) => string, name: string) => {
-    const groups = new Map<string, number[]>();
-    rows.forEach((r, i) => groups.set(key(r), [...(groups.get(key(r)) ?? []), i]));
+    const groups = groupBy(rows, key, (_, i) => i);
     return Object.fromEntries(
       [...groups.entries()].sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })).map(([g, idx]) => [
         g,

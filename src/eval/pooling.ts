@@ -1,3 +1,4 @@
+import { groupBy } from '../core/index.ts';
 import type { TileRow } from '../data/index.ts';
 import type { PredictionRow } from './predictions.ts';
 
@@ -23,8 +24,7 @@ export function classIndex(grade: number | undefined, classes: number[]): number
  */
 export function poolSlides(p: PooledTiles, classes: number[], pooling: SlidePooling = 'mean', topK = 8): PredictionRow[] {
   const k = p.k;
-  const bySlide = new Map<string, number[]>();
-  p.tiles.forEach((t, i) => bySlide.set(t.slideId, [...(bySlide.get(t.slideId) ?? []), i]));
+  const bySlide = groupBy(p.tiles, (t) => t.slideId, (_, i) => i);
   const rows: PredictionRow[] = [];
   for (const [slideId, idx] of bySlide) {
     let use = idx;

@@ -33,12 +33,6 @@ export interface UnitResult {
 
 const unitScale = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
-/** Test tiles for a suite: up to n per slide, evenly spread. */
-export function suiteTiles(tiles: TileRow[], perSlide: number): TileRow[] {
-  const by = new Map<string, TileRow[]>();
-  for (const t of tiles) by.set(t.slideId, [...(by.get(t.slideId) ?? []), t]);
-  return [...by.values()].flatMap((l) => (l.length <= perSlide ? l : Array.from({ length: perSlide }, (_, i) => l[Math.floor((i * l.length) / perSlide)])));
-}
 
 /**
  * Evaluates one unit (condition at a severity; the clean baseline is the unit "clean"/0): each tile is

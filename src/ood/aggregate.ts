@@ -1,9 +1,10 @@
+import { groupBy } from '../core/index.ts';
+
 /** Tile-to-slide aggregation of OOD scores: anomalies are often a small region of a slide. */
 export type Aggregation = 'mean' | 'topk' | 'fraction';
 
 export function aggregateScores(scores: ArrayLike<number>, groups: readonly string[], how: Aggregation = 'topk', options: { k?: number; threshold?: number } = {}): Map<string, number> {
-  const by = new Map<string, number[]>();
-  for (let i = 0; i < groups.length; i++) by.set(groups[i], [...(by.get(groups[i]) ?? []), scores[i]]);
+  const by = groupBy(groups, (g) => g, (_, i) => scores[i]);
   const out = new Map<string, number>();
   for (const [g, v] of by) {
     if (how === 'mean') out.set(g, v.reduce((a, b) => a + b, 0) / v.length);

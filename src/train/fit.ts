@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { buildPipeline } from '../augment/index.ts';
 import { ConfigError, gradeClasses, log } from '../core/index.ts';
-import { loadSplit, makeSplit, openTileDataset, saveSplit, TileLoader, tilesOfPartition, type TileDataset, type TileRow } from '../data/index.ts';
+import { loadSplit, makeSplit, openTileDataset, saveSplit, spreadTilesPerSlide, TileLoader, tilesOfPartition, type TileDataset, type TileRow } from '../data/index.ts';
 import { accuracy, quadraticWeightedKappa } from '../eval/index.ts';
 import { sha256Text, type Tracker } from '../track/index.ts';
 import { selectBackend } from './backend.ts';
@@ -63,12 +63,6 @@ export function scheduledLr(base: number, step: number, warmupSteps: number, tot
   return base * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, t)));
 }
 
-/** Validation tiles: up to n per slide, evenly spread over each slide's tiles. */
-function sampleValidation(tiles: TileRow[], perSlide: number): TileRow[] {
-  const bySlide = new Map<string, TileRow[]>();
-  for (const t of tiles) bySlide.set(t.slideId, [...(bySlide.get(t.slideId) ?? []), t]);
-  return [...bySlide.values()].flatMap((list) => (list.length <= perSlide ? list : Array.from({ length: perSlide }, (_, i) => list[Math.floor((i * list.length) / perSlide)])));
-}
 
 export async function prepareData(config: TrainConfig): Promise<{ ds: TileDataset; train: TileRow[]; val: TileRow[]; test: TileRow[] }> {
   const ds = await openTileDataset(config.data.dataset);
@@ -168,7 +162,7 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
   if (stepsPerEpoch < 1) throw new ConfigError(`fewer training tiles (${samples}) than one batch (${t.batchSize})`);
   const totalSteps = stepsPerEpoch * t.epochs;
   const warmupSteps = Math.round(t.warmupEpochs * stepsPerEpoch);
-  const valTiles = sampleValidation(val, t.valTilesPerSlide);
+  const valTiles = spreadTilesPerSlide(val, t.valTilesPerSlide);
   const componentOf = (tile: TileRow, c: string) => (tile.labels[c] ? Number(tile.labels[c]) - 1 : -1);
 
   const datasetHash = ds.meta.manifestSha256;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, createRng, shuffled, writeFileAtomic } from '../core/index.ts';
+import { ConfigError, createRng, groupBy, shuffled, writeFileAtomic } from '../core/index.ts';
 
 /**
  * Attention-based multiple-instance pooling (Ilse, Tomczak & Welling 2018, gated variant): a slide is a
@@ -113,9 +113,7 @@ export function loadMil(modelDir: string): AttentionMil {
 
 /** Groups tile features into one bag per slide. */
 export function bagsOf(tiles: { slideId: string; grade?: number }[], features: Float32Array, d: number, label: (grade: number | undefined) => number | undefined): Bag[] {
-  const by = new Map<string, number[]>();
-  tiles.forEach((t, i) => by.set(t.slideId, [...(by.get(t.slideId) ?? []), i]));
-  return [...by.entries()].map(([slideId, idx]) => {
+  return [...groupBy(tiles, (t) => t.slideId, (_, i) => i).entries()].map(([slideId, idx]) => {
     const f = new Float32Array(idx.length * d);
     idx.forEach((i, r) => f.set(features.subarray(i * d, (i + 1) * d), r * d));
     return { slideId, label: label(tiles[idx[0]].grade), features: f, n: idx.length };
