@@ -1,25 +1,10 @@
 import { z } from 'zod';
 import { createImage, type RgbImage, type Rng } from '../core/index.ts';
 import { clampByte, HED_STAINS, hsvToRgb, invert3, OD_LUT, rgbToHsv, tissueWeight } from './colourSpaces.ts';
+import { applyPixelOps, type PixelOp } from './fused.ts';
 import { defineTransform } from './transform.ts';
 
 const HED_FROM_OD = invert3(HED_STAINS);
-
-/** 10^-od x 255 for od in [OD_MIN, OD_MAX), sampled finely enough that linear interpolation is exact to 0.01 grey levels. */
-const OD_MIN = -2;
-const OD_MAX = 8;
-const OD_STEPS = 8192;
-const OD_SCALE = OD_STEPS / (OD_MAX - OD_MIN);
-const TRANSMIT = Float32Array.from({ length: OD_STEPS + 2 }, (_, i) => 255 * Math.exp(-(OD_MIN + i / OD_SCALE) * Math.LN10));
-
-function transmitted(od: number): number {
-  const f = (od - OD_MIN) * OD_SCALE;
-  if (f <= 0) return 255;
-  if (f >= OD_STEPS) return 0;
-  const i = f | 0;
-  const v = TRANSMIT[i] + (TRANSMIT[i + 1] - TRANSMIT[i]) * (f - i);
-  return v >= 255 ? 255 : v;
-}
 
 /**
  * Scales and shifts H, E and DAB concentrations per pixel: c' = alpha_k c + beta_k, blended by tissue
@@ -27,41 +12,17 @@ function transmitted(od: number): number {
  * one affine map of OD: OD' = OD + w (OD (A - I) + b), with A = M^-1 diag(alpha) M and b = beta M.
  * An all-white tile comes back unchanged.
  */
-export function scaleStains(img: RgbImage, alpha: readonly number[], beta: readonly number[]): RgbImage {
-  const out = createImage(img.width, img.height, 0);
-  const d = img.data;
+export function stainOp(alpha: readonly number[], beta: readonly number[]): PixelOp {
   const m = HED_FROM_OD;
   const s = HED_STAINS;
-  // D = M^-1 diag(alpha - 1) M (3x3), b = beta M: OD delta = OD D + b.
-  const D = [0, 1, 2].map((r) => [0, 1, 2].map((c) => m[r][0] * (alpha[0] - 1) * s[0][c] + m[r][1] * (alpha[1] - 1) * s[1][c] + m[r][2] * (alpha[2] - 1) * s[2][c]));
+  // M^-1 diag(alpha - 1) M (3x3, row-major), b = beta M: OD delta = OD D + b.
+  const D = [0, 1, 2].flatMap((r) => [0, 1, 2].map((c) => m[r][0] * (alpha[0] - 1) * s[0][c] + m[r][1] * (alpha[1] - 1) * s[1][c] + m[r][2] * (alpha[2] - 1) * s[2][c]));
   const b = [0, 1, 2].map((c) => beta[0] * s[0][c] + beta[1] * s[1][c] + beta[2] * s[2][c]);
-  const [d00, d01, d02] = D[0];
-  const [d10, d11, d12] = D[1];
-  const [d20, d21, d22] = D[2];
-  const [b0, b1, b2] = b;
-  const o = out.data;
-  for (let i = 0; i < d.length; i += 3) {
-    const R = d[i];
-    const G = d[i + 1];
-    const B = d[i + 2];
-    const r = OD_LUT[R];
-    const g = OD_LUT[G];
-    const bl = OD_LUT[B];
-    const od = r + g + bl;
-    // tissueWeight, inlined: 0 on glass (OD < 0.05) and on pure black, 1 above OD 0.2.
-    const w = od <= 0.05 || (R | G | B) === 0 ? 0 : od >= 0.2 ? 1 : (od - 0.05) / 0.15;
-    if (w === 0) {
-      o[i] = R;
-      o[i + 1] = G;
-      o[i + 2] = B;
-      continue;
-    }
-    // Uint8Array stores truncate: + 0.5 rounds.
-    o[i] = transmitted(r + w * (r * d00 + g * d10 + bl * d20 + b0)) + 0.5;
-    o[i + 1] = transmitted(g + w * (r * d01 + g * d11 + bl * d21 + b1)) + 0.5;
-    o[i + 2] = transmitted(bl + w * (r * d02 + g * d12 + bl * d22 + b2)) + 0.5;
-  }
-  return out;
+  return { kind: 'od-affine', m: D, b };
+}
+
+export function scaleStains(img: RgbImage, alpha: readonly number[], beta: readonly number[]): RgbImage {
+  return applyPixelOps(img, [stainOp(alpha, beta)]);
 }
 
 defineTransform({
@@ -70,10 +31,10 @@ defineTransform({
   description: 'Tellez et al. HED jitter: per stain alpha ~ U(1-sigma, 1+sigma), beta ~ U(-sigma, sigma) on H, E, DAB concentrations; glass untouched',
   schema: z.object({ sigma: z.number().min(0).max(1).default(0.05) }),
   presets: { light: { sigma: 0.05 }, strong: { sigma: 0.2 } },
-  make: ({ sigma }) => (img: RgbImage, rng: Rng) => {
+  fuse: ({ sigma }) => (rng: Rng) => {
     const alpha = [0, 1, 2].map(() => rng.uniform(1 - sigma, 1 + sigma));
     const beta = [0, 1, 2].map(() => rng.uniform(-sigma, sigma));
-    return scaleStains(img, alpha, beta);
+    return stainOp(alpha, beta);
   },
 });
 
@@ -121,38 +82,6 @@ defineTransform({
   },
 });
 
-/** Lookup-table transforms: brightness, contrast, gamma act per channel value. */
-function applyLut(img: RgbImage, lut: Uint8Array, protect: boolean): RgbImage {
-  const out = createImage(img.width, img.height, 0);
-  const d = img.data;
-  const o = out.data;
-  for (let i = 0; i < d.length; i += 3) {
-    const R = d[i];
-    const G = d[i + 1];
-    const B = d[i + 2];
-    let w = 1;
-    if (protect) {
-      // tissueWeight, inlined (this loop runs per pixel of every training tile).
-      const od = OD_LUT[R] + OD_LUT[G] + OD_LUT[B];
-      w = od <= 0.05 || (R | G | B) === 0 ? 0 : od >= 0.2 ? 1 : (od - 0.05) / 0.15;
-    }
-    if (w === 1) {
-      o[i] = lut[R];
-      o[i + 1] = lut[G];
-      o[i + 2] = lut[B];
-    } else if (w === 0) {
-      o[i] = R;
-      o[i + 1] = G;
-      o[i + 2] = B;
-    } else {
-      o[i] = R + w * (lut[R] - R) + 0.5;
-      o[i + 1] = G + w * (lut[G] - G) + 0.5;
-      o[i + 2] = B + w * (lut[B] - B) + 0.5;
-    }
-  }
-  return out;
-}
-
 export function brightnessLut(delta: number): Uint8Array {
   return Uint8Array.from({ length: 256 }, (_, v) => clampByte(v + 255 * delta));
 }
@@ -170,7 +99,7 @@ defineTransform({
   kind: 'colour',
   description: 'Adds U(-delta, delta) x 255 to every channel',
   schema: z.object({ delta: z.number().min(0).max(1).default(0.1), protectBackground }),
-  make: (p) => (img: RgbImage, rng: Rng) => applyLut(img, brightnessLut(rng.uniform(-p.delta, p.delta)), p.protectBackground),
+  fuse: (p) => (rng: Rng): PixelOp => ({ kind: 'lut', lut: brightnessLut(rng.uniform(-p.delta, p.delta)), protect: p.protectBackground }),
 });
 
 defineTransform({
@@ -178,7 +107,7 @@ defineTransform({
   kind: 'colour',
   description: 'Scales values about mid-grey by U(1-factor, 1+factor)',
   schema: z.object({ factor: z.number().min(0).max(1).default(0.2), protectBackground }),
-  make: (p) => (img: RgbImage, rng: Rng) => applyLut(img, contrastLut(rng.uniform(1 - p.factor, 1 + p.factor)), p.protectBackground),
+  fuse: (p) => (rng: Rng): PixelOp => ({ kind: 'lut', lut: contrastLut(rng.uniform(1 - p.factor, 1 + p.factor)), protect: p.protectBackground }),
 });
 
 defineTransform({
@@ -186,5 +115,5 @@ defineTransform({
   kind: 'colour',
   description: 'Tone curve v^gamma with gamma ~ U(1-range, 1+range)',
   schema: z.object({ range: z.number().min(0).max(0.9).default(0.2), protectBackground }),
-  make: (p) => (img: RgbImage, rng: Rng) => applyLut(img, gammaLut(rng.uniform(1 - p.range, 1 + p.range)), p.protectBackground),
+  fuse: (p) => (rng: Rng): PixelOp => ({ kind: 'lut', lut: gammaLut(rng.uniform(1 - p.range, 1 + p.range)), protect: p.protectBackground }),
 });

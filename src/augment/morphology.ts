@@ -1,51 +1,20 @@
 import { z } from 'zod';
 import { createImage, type RgbImage, type Rng } from '../core/index.ts';
 import { blurField } from './filters.ts';
+import { applyGeometric, flipHorizontalOp, flipVerticalOp, rotationOp } from './fused.ts';
 import { defineTransform } from './transform.ts';
 
 export function flipHorizontal(img: RgbImage): RgbImage {
-  const { width: w, height: h } = img;
-  const out = createImage(w, h, 0);
-  const src = img.data;
-  const dst = out.data;
-  for (let y = 0; y < h; y++) {
-    const row = y * w * 3;
-    for (let s = row, d = row + (w - 1) * 3; d >= row; s += 3, d -= 3) {
-      dst[d] = src[s];
-      dst[d + 1] = src[s + 1];
-      dst[d + 2] = src[s + 2];
-    }
-  }
-  return out;
+  return applyGeometric(img, [flipHorizontalOp]);
 }
 
 export function flipVertical(img: RgbImage): RgbImage {
-  const { width: w, height: h } = img;
-  const out = createImage(w, h, 0);
-  for (let y = 0; y < h; y++) out.data.set(img.data.subarray(y * w * 3, (y + 1) * w * 3), (h - 1 - y) * w * 3);
-  return out;
+  return applyGeometric(img, [flipVerticalOp]);
 }
 
 /** Rotates by k x 90 degrees counter-clockwise. */
 export function rotate90(img: RgbImage, k: number): RgbImage {
-  const q = ((k % 4) + 4) % 4;
-  if (q === 0) return { width: img.width, height: img.height, data: img.data.slice() };
-  if (q === 2) return flipVertical(flipHorizontal(img));
-  const { width: w, height: h } = img;
-  const out = createImage(h, w, 0);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      // ccw: (x, y) -> (y, w-1-x); cw: (x, y) -> (h-1-y, x)
-      const nx = q === 1 ? y : h - 1 - y;
-      const ny = q === 1 ? w - 1 - x : x;
-      const s = (y * w + x) * 3;
-      const d = (ny * h + nx) * 3;
-      out.data[d] = img.data[s];
-      out.data[d + 1] = img.data[s + 1];
-      out.data[d + 2] = img.data[s + 2];
-    }
-  }
-  return out;
+  return applyGeometric(img, [rotationOp(k)]);
 }
 
 /** Bilinear sample at (fx, fy) with white outside the image. */
@@ -80,7 +49,7 @@ defineTransform({
   kind: 'morphology',
   description: 'Mirror left-right (use p: 0.5 for a random flip)',
   schema: z.object({}),
-  make: () => (img: RgbImage) => flipHorizontal(img),
+  fuse: () => () => flipHorizontalOp,
 });
 
 defineTransform({
@@ -88,7 +57,7 @@ defineTransform({
   kind: 'morphology',
   description: 'Mirror top-bottom (use p: 0.5 for a random flip)',
   schema: z.object({}),
-  make: () => (img: RgbImage) => flipVertical(img),
+  fuse: () => () => flipVerticalOp,
 });
 
 defineTransform({
@@ -96,7 +65,7 @@ defineTransform({
   kind: 'morphology',
   description: 'Rotation by a random multiple of 90 degrees (0, 90, 180, 270)',
   schema: z.object({}),
-  make: () => (img: RgbImage, rng: Rng) => rotate90(img, rng.int(4)),
+  fuse: () => (rng: Rng) => rotationOp(rng.int(4)),
 });
 
 defineTransform({

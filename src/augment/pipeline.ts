@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, type RgbImage, type Rng } from '../core/index.ts';
+import { applyFused, type FusedOp } from './fused.ts';
 import { transformFromSpec, type Transform } from './transform.ts';
 import './colour.ts';
 import './macenko.ts';
@@ -30,16 +31,27 @@ interface Step {
 export class Pipeline {
   constructor(readonly steps: readonly Step[], readonly spec: PipelineSpec) {}
 
+  /**
+   * Consecutive fusable steps (flips and rotations; stain, brightness, contrast, gamma) run fused, one
+   * pass per run instead of one per step, with the same bytes as running them one by one.
+   */
   async apply(img: RgbImage, rng: Rng): Promise<RgbImage> {
     let out = img;
+    const pending: FusedOp[] = [];
     for (let i = 0; i < this.steps.length; i++) {
       const step = this.steps[i];
       const r = rng.fork(`${i}:${step.label}`);
       if (step.p < 1 && r.next() >= step.p) continue;
       const t = step.choices.length === 1 ? step.choices[0] : step.choices[r.int(step.choices.length)];
-      out = await t.apply(out, r.fork(t.name));
+      const tr = r.fork(t.name);
+      if (t.fusedOp) {
+        pending.push(t.fusedOp(tr));
+        continue;
+      }
+      if (pending.length) out = applyFused(out, pending.splice(0));
+      out = await t.apply(out, tr);
     }
-    return out;
+    return pending.length ? applyFused(out, pending) : out;
   }
 }
 

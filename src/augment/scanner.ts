@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, createImage, type RgbImage, type Rng } from '../core/index.ts';
 import { clampByte } from './colourSpaces.ts';
-import { gaussianBlur, jpegRoundTrip, poisson, defocusBlur } from './corruptions.ts';
+import { gaussianBlur, jpegCorruption, poisson, defocusBlur } from './corruptions.ts';
 import { defineTransform } from './transform.ts';
 
 /**
@@ -144,7 +144,7 @@ export async function simulateScanner(input: RgbImage, profile: ScannerProfile, 
       }
     }
   }
-  return profile.jpegQuality < 100 ? jpegRoundTrip(out, profile.jpegQuality) : out;
+  return profile.jpegQuality < 100 ? jpegCorruption(out, profile.jpegQuality, 'simulated') : out;
 }
 
 defineTransform({

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, Registry, type RgbImage, type Rng } from '../core/index.ts';
+import { applyFused, type FusedOp } from './fused.ts';
 
 /**
  * A pure image transform: `apply` never mutates its input and takes all randomness from `rng`, so the
@@ -12,6 +13,8 @@ export interface Transform<P = Record<string, unknown>> {
   readonly name: string;
   readonly params: Readonly<P>;
   apply(img: RgbImage, rng: Rng): Promise<RgbImage>;
+  /** For fusable transforms: the random parameters drawn as an op (what apply would do), see fused.ts. */
+  fusedOp?(rng: Rng): FusedOp;
 }
 
 export type TransformKind = 'colour' | 'stain' | 'normalise' | 'morphology' | 'scanner' | 'corruption' | 'artifact';
@@ -28,7 +31,9 @@ export interface TransformDef<S extends z.ZodObject = z.ZodObject> {
   severities?: Partial<z.infer<S>>[];
   /** Named parameter sets (e.g. hed-jitter light/strong). */
   presets?: Record<string, Partial<z.infer<S>>>;
-  make(params: z.infer<S>): Apply;
+  make?(params: z.infer<S>): Apply;
+  /** Fusable transforms give their drawn op instead of make (apply is then the op on its own). */
+  fuse?(params: z.infer<S>): (rng: Rng) => FusedOp;
 }
 
 export const transformRegistry = new Registry<TransformDef>('transform');
@@ -78,6 +83,18 @@ export function transformFromSpec(spec: Record<string, unknown>, where = 'pipeli
   const parsed = def.schema.strict().safeParse({ ...base, ...raw });
   if (!parsed.success) throw new ConfigError(`${where}: ${name}: ${describeIssues(parsed.error)}`);
   const params = Object.freeze(parsed.data as Record<string, unknown>);
+  const fuse = def.fuse?.(params as never);
+  if (fuse) {
+    return {
+      name,
+      params,
+      async apply(img, rng) {
+        return applyFused(img, [fuse(rng)]);
+      },
+      fusedOp: fuse,
+    };
+  }
+  if (!def.make) throw new Error(`transform ${name} defines neither make nor fuse`);
   const fn = def.make(params as never);
   return {
     name,

@@ -149,13 +149,15 @@ describe('synthetic breast slides', () => {
       const q = (f: number) => sizes[Math.floor(f * (sizes.length - 1))];
       median.push(q(0.5));
       spread.push((q(0.75) - q(0.25)) / q(0.5));
-      mitotic.push(componentSizes(condensed, img.width, img.height).filter((n) => n >= 10).length);
+      // Area of condensed chromatin (the star-shaped figures break into small pieces at this level).
+      mitotic.push(condensed.reduce((a, v) => a + v, 0));
     }
     expect(median[1]).toBeGreaterThan(median[0]);
     expect(median[2]).toBeGreaterThan(median[1]);
     expect(spread[1]).toBeGreaterThan(spread[0]);
     expect(spread[2]).toBeGreaterThan(spread[1]);
-    expect(mitotic[2]).toBeGreaterThan(mitotic[0]);
+    expect(mitotic[1]).toBeGreaterThan(mitotic[0]);
+    expect(mitotic[2]).toBeGreaterThan(mitotic[1]);
   });
 });
 
