@@ -6,6 +6,7 @@ export { buildHead, headLoss, headProbabilities, CoralBias, type HeadName } from
 export { trainConfigSchema, parseTrainConfig, loadTrainConfig, type TrainConfig } from './config.ts';
 export { saveLayersModel, loadLayersModel, readModelMeta, writeModelMeta, type ModelMeta } from './modelDir.ts';
 export { ModelPredictor, batchTensor } from './predictor.ts';
+export { foldBatchNorm } from './fold.ts';
 export { predictTiles, poolSlides, tileRows, classIndex, type TilePredictions, type SlidePooling } from './predict.ts';
 export { fit, scheduledLr, prepareData, type FitResult, type EpochResult, type FitCallbacks } from './fit.ts';
 export { AttentionMil, saveMil, loadMil, hasMil, bagsOf, type Bag, type MilWeights } from './mil.ts';

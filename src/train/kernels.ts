@@ -8,8 +8,8 @@ import * as tf from '@tensorflow/tfjs-core';
  *   is a forward convolution of x (transposed to [Ci, H, W, N], batch as channels) with dy (as an
  *   [OH, OW, N, Co] filter) dilated by the stride. (With both stride and dilation above 1, which tfjs
  *   convolutions do not take together, one matrix product per kernel offset.)
- * - Conv2DBackpropInput: a forward convolution of the stride-dilated, padded dy with the flipped filter
- *   (replaces the wasm backend's own, about 10x slower).
+ * - Conv2DBackpropInput: a forward convolution of the padded dy with the flipped filter at stride 1,
+ *   one per sub-pixel phase at larger strides (replaces the wasm backend's own, about 10x slower).
  * - DepthwiseConv2dNativeBackpropFilter / -Input: per-offset products and a flipped depthwise convolution.
  *
  * Every kernel is checked against the cpu backend and finite differences in test/train/kernels.test.ts.
@@ -40,20 +40,32 @@ function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, ri
   return tf.pad(cropped, [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]]) as tf.Tensor4D;
 }
 
+/**
+ * A convolution of t padded (or, for negative amounts, cropped) spatially: the padding goes to the
+ * convolution itself (XNNPACK pads as it reads), since a separate pad copies the tensor at about the
+ * cost of a small convolution.
+ */
+function convPadded(t: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], top: number, bottom: number, left: number, right: number, dilations: [number, number]): tf.Tensor4D {
+  const [n, h, w, c] = t.shape;
+  const cropped = top < 0 || bottom < 0 || left < 0 || right < 0 ? tf.slice(t, [0, Math.max(0, -top), Math.max(0, -left), 0], [n, h - Math.max(0, -top) - Math.max(0, -bottom), w - Math.max(0, -left) - Math.max(0, -right), c]) : t;
+  const pads: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]];
+  return tf.conv2d(cropped as tf.Tensor4D, filter, strides, pads, 'NHWC', dilations);
+}
+
 export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, ci, co] = filterShape;
     const [sh, sw] = strides;
     const [dh, dw] = dilations;
     const [n, oh, ow] = dy.shape;
-    const xp = padOrCrop(x, pad.top, pad.bottom, pad.left, pad.right);
     if ((sh === 1 || dh === 1) && (sw === 1 || dw === 1) && !(sh > 1 && dw > 1) && !(sw > 1 && dh > 1)) {
-      const xt = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [Ci, Hp, Wp, N]
+      const xt = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D; // [Ci, H, W, N]
       const f = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [OH, OW, N, Co]
       // Stride of the forward conv becomes dilation here, and dilation becomes stride.
-      const out = tf.conv2d(xt, f, [dh, dw], 'valid', 'NHWC', [sh, sw]); // [Ci, >=KH, >=KW, Co]
+      const out = convPadded(xt, f, [dh, dw], pad.top, pad.bottom, pad.left, pad.right, [sh, sw]); // [Ci, >=KH, >=KW, Co]
       return tf.transpose(tf.slice(out, [0, 0, 0, 0], [ci, kh, kw, co]), [1, 2, 0, 3]) as tf.Tensor4D;
     }
+    const xp = padOrCrop(x, pad.top, pad.bottom, pad.left, pad.right);
     const dy2 = tf.reshape(dy, [n * oh * ow, co]);
     const taps: tf.Tensor2D[] = [];
     for (let a = 0; a < kh; a++) {
@@ -69,6 +81,7 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [
 /**
  * dy dilated by the stride and padded (or cropped) so that a stride-1 convolution with the flipped
  * filter gives back an input-sized gradient: padded height - effective kernel + 1 = input height.
+ * (The depthwise input gradient's route; see stridedInputGrad for why it is slow at stride 2.)
  */
 function paddedForInputGrad(h: number, w: number, dy: tf.Tensor4D, kh: number, kw: number, strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
   const [sh, sw] = strides;
@@ -80,12 +93,65 @@ function paddedForInputGrad(h: number, w: number, dy: tf.Tensor4D, kh: number, k
   return padOrCrop(dyd, top, h + ekh - 1 - dyd.shape[1] - top, left, w + ekw - 1 - dyd.shape[2] - left);
 }
 
+/**
+ * The stride-1 input gradient: a convolution of dy, padded (or cropped) so that padded height -
+ * effective kernel + 1 = input height, with the flipped filter.
+ */
+function unitStrideInputGrad(h: number, w: number, dy: tf.Tensor4D, filter: tf.Tensor4D, pad: Pad, dilations: [number, number]): tf.Tensor4D {
+  const [kh, kw] = filter.shape;
+  const ekh = (kh - 1) * dilations[0] + 1;
+  const ekw = (kw - 1) * dilations[1] + 1;
+  const top = ekh - 1 - pad.top;
+  const left = ekw - 1 - pad.left;
+  const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [KH, KW, Co, Ci]
+  return convPadded(dy, flipped, [1, 1], top, h + ekh - 1 - dy.shape[1] - top, left, w + ekw - 1 - dy.shape[2] - left, dilations);
+}
+
+/**
+ * The input gradient of a strided convolution by sub-pixel decomposition: input rows i = ph + s j
+ * (phase ph) receive only the taps a = rh + s t with rh = (ph + pad) mod s, so each of the s_h x s_w
+ * phases is a stride-1 convolution of dy with that sub-filter, flipped, and the phases interleave
+ * into dx. Dilating dy with zeros instead (paddedForInputGrad) multiplies by s_h s_w the work,
+ * three quarters of it on zeros at stride 2: this measured 3-11x a forward convolution per layer.
+ */
+function stridedInputGrad(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], pad: Pad): tf.Tensor4D {
+  const [n, h, w, ci] = xShape;
+  const [kh, kw, , co] = filter.shape;
+  const [sh, sw] = strides;
+  const [, oh, ow] = dy.shape;
+  const hq = Math.ceil(h / sh);
+  const wq = Math.ceil(w / sw);
+  const rows: tf.Tensor[] = [];
+  for (let ph = 0; ph < sh; ph++) {
+    const cols: tf.Tensor[] = [];
+    for (let pw = 0; pw < sw; pw++) {
+      const rh = (ph + pad.top) % sh;
+      const rw = (pw + pad.left) % sw;
+      const krh = rh < kh ? Math.ceil((kh - rh) / sh) : 0;
+      const krw = rw < kw ? Math.ceil((kw - rw) / sw) : 0;
+      if (!krh || !krw) {
+        cols.push(tf.zeros([n, hq, wq, ci]));
+        continue;
+      }
+      // dx[ph + s j] = sum_t dy[j + q0 - t] w[rh + s t]: a valid correlation with the flipped
+      // sub-filter over dy shifted by krh - 1 - q0 and sized to give hq rows.
+      const top = krh - 1 - Math.floor((ph + pad.top) / sh);
+      const left = krw - 1 - Math.floor((pw + pad.left) / sw);
+      const sub = tf.stridedSlice(filter, [rh, rw, 0, 0], [kh, kw, ci, co], [sh, sw, 1, 1]) as tf.Tensor4D;
+      const flipped = tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+      cols.push(convPadded(dy, flipped, [1, 1], top, hq + krh - 1 - oh - top, left, wq + krw - 1 - ow - left, [1, 1]));
+    }
+    rows.push(tf.stack(cols, 3)); // [n, hq, wq, sw, ci]
+  }
+  const interleaved = tf.reshape(tf.stack(rows, 2), [n, hq * sh, wq * sw, ci]);
+  return (hq * sh === h && wq * sw === w ? interleaved : tf.slice(interleaved, [0, 0, 0, 0], [n, h, w, ci])) as tf.Tensor4D;
+}
+
 export function conv2dInputGrad(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
   return tf.tidy(() => {
-    const [kh, kw] = filter.shape;
-    const padded = paddedForInputGrad(xShape[1], xShape[2], dy, kh, kw, strides, pad, dilations);
-    const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [KH, KW, Co, Ci]
-    return tf.conv2d(padded, flipped, 1, 'valid', 'NHWC', dilations);
+    // tfjs convolutions never combine stride and dilation above 1.
+    if (strides[0] > 1 || strides[1] > 1) return stridedInputGrad(xShape, dy, filter, strides, pad);
+    return unitStrideInputGrad(xShape[1], xShape[2], dy, filter, pad, dilations);
   });
 }
 

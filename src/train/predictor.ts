@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Predictor, TileBatch } from '../core/index.ts';
 import { headProbabilities, type HeadName } from './heads.ts';
+import { foldBatchNorm } from './fold.ts';
 import { loadLayersModel, readModelMeta, type ModelMeta } from './modelDir.ts';
 
 /** Batch to model input: NHWC float in [0,1], resized to the model's input size. */
@@ -19,13 +20,22 @@ export function batchTensor(batch: TileBatch, inputSize: number): tf.Tensor4D {
 export class ModelPredictor implements Predictor {
   private readonly both: tfl.LayersModel;
 
-  constructor(readonly model: tfl.LayersModel, readonly meta: Pick<ModelMeta, 'head' | 'classes' | 'inputSize'> & Partial<ModelMeta>) {
-    this.both = tfl.model({ inputs: model.inputs, outputs: [model.getLayer('features').output as tfl.SymbolicTensor, model.outputs[0]] });
+  /**
+   * With fold (a model that will not train again) the predictor runs a copy with batch norms folded
+   * into the convolutions (see fold.ts); without, it runs the model as it is, as validation during
+   * training must.
+   */
+  constructor(readonly model: tfl.LayersModel, readonly meta: Pick<ModelMeta, 'head' | 'classes' | 'inputSize'> & Partial<ModelMeta>, options: { fold?: boolean } = {}) {
+    const both = tfl.model({ inputs: model.inputs, outputs: [model.getLayer('features').output as tfl.SymbolicTensor, model.outputs[0]] });
+    this.both = options.fold ? foldBatchNorm(both) : both;
+    this.folded = this.both !== both;
   }
+
+  private readonly folded: boolean;
 
   static async load(dir: string): Promise<ModelPredictor> {
     const meta = readModelMeta(dir);
-    return new ModelPredictor(await loadLayersModel(dir), meta);
+    return new ModelPredictor(await loadLayersModel(dir), meta, { fold: true });
   }
 
   get k(): number {
@@ -52,6 +62,9 @@ export class ModelPredictor implements Predictor {
   }
 
   dispose(): void {
+    // A folded copy applied the model's other layers again (a second reference each): release it
+    // first, so that the model's own dispose frees those layers' weights.
+    if (this.folded) this.both.dispose();
     this.model.dispose();
   }
 }
