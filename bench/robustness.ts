@@ -22,7 +22,7 @@ export async function benchRobustness(): Promise<void> {
   const ds = await openTileDataset(dir);
   const input = tfl.input({ shape: [64, 64, 3] });
   const model = tfl.model({ inputs: input, outputs: buildHead(backbone('resnet').build(input, { inputSize: 64, width: 0.5, seed: 1 }), 'softmax', 6, 1) });
-  const predictor = new ModelPredictor(model, { head: 'softmax', classes: [0, 1, 2, 3, 4, 5], inputSize: 64 });
+  const predictor = new ModelPredictor(model, { head: 'softmax', classes: [0, 1, 2, 3, 4, 5], inputSize: 64 }, { fold: true });
   const scorer: SuiteScorer = { classes: [0, 1, 2, 3, 4, 5], score: async (b) => ({ probs: await predictor.predict(b) }) };
   const { suite } = loadSuite(new URL('../experiments/suites/stain-shift.yaml', import.meta.url).pathname);
   const tiles = spreadTilesPerSlide(ds.tiles, suite.tilesPerSlide);
