@@ -62,49 +62,56 @@ describe('wasm training kernels against the cpu backend', () => {
   });
 });
 
+/**
+ * Runs the backprop kernels directly against central finite differences of the forward convolution
+ * (cpu backend): loss = sum(conv(x, w) * dy), so dL/dw is the filter kernel at (x, dy) and dL/dx the
+ * input kernel at (dy, w).
+ */
+async function finiteDifferenceCheck(depthwise: boolean, s: number, d: number, pad: 'same' | 'valid', xs: [number, number, number, number], ws: [number, number, number, number], wIdx: number[], xIdx: number[]) {
+  const xv = values(xs.reduce((a, b) => a * b), depthwise ? 6 : 3);
+  const wv = values(ws.reduce((a, b) => a * b), depthwise ? 7 : 4);
+  const conv = (x: tf.Tensor4D, w: tf.Tensor4D) => (depthwise ? tf.depthwiseConv2d(x, w, s, pad, 'NHWC', d) : tf.conv2d(x, w, s, pad, 'NHWC', d));
+  const forward = (xa: Float32Array, wa: Float32Array) => onBackend('cpu', async () => tf.tidy(() => conv(tf.tensor4d(xa, xs), tf.tensor4d(wa, ws))));
+  const y = await forward(xv, wv);
+  const dyv = values(y.size, depthwise ? 8 : 5);
+  const dyShape = y.shape as [number, number, number, number];
+  y.dispose();
+  const loss = async (xa: Float32Array, wa: Float32Array) => {
+    const out = await forward(xa, wa);
+    const v = await out.data();
+    out.dispose();
+    let sum = 0;
+    for (let i = 0; i < v.length; i++) sum += v[i] * dyv[i];
+    return sum;
+  };
+  const attrs = { strides: [s, s], pad, dataFormat: 'NHWC', dimRoundingMode: undefined, dilations: [d, d] };
+  const prefix = depthwise ? 'DepthwiseConv2dNativeBackprop' : 'Conv2DBackprop';
+  const dW = await (tf.engine().runKernel(`${prefix}Filter`, { x: tf.tensor4d(xv, xs), dy: tf.tensor4d(dyv, dyShape) }, { ...attrs, filterShape: ws } as never) as tf.Tensor).data();
+  const dX = await (tf.engine().runKernel(`${prefix}Input`, { dy: tf.tensor4d(dyv, dyShape), filter: tf.tensor4d(wv, ws) }, { ...attrs, inputShape: xs } as never) as tf.Tensor).data();
+  const h = 1e-2;
+  const central = async (which: 'x' | 'w', i: number) => {
+    const base = which === 'x' ? xv : wv;
+    const plus = base.slice();
+    const minus = base.slice();
+    plus[i] += h;
+    minus[i] -= h;
+    const [lp, lm] = which === 'x' ? [await loss(plus, wv), await loss(minus, wv)] : [await loss(xv, plus), await loss(xv, minus)];
+    return (lp - lm) / (2 * h);
+  };
+  for (const i of wIdx.map((v) => (v < 0 ? wv.length + v : v))) expect(dW[i]).toBeCloseTo(await central('w', i), 2);
+  for (const i of xIdx.map((v) => (v < 0 ? xv.length + v : v))) expect(dX[i]).toBeCloseTo(await central('x', i), 2);
+}
+
 describe('finite differences, dilation included', () => {
-  // Kernels called directly: loss = sum(conv(x, w) * dy), so dL/dw is Conv2DBackpropFilter(x, dy).
+  // tfjs convolutions refuse stride and dilation both above 1, so that case cannot reach a kernel.
   const configs = [
-    // tfjs convolutions refuse stride and dilation both above 1, so that case cannot reach a kernel.
     { s: 1, d: 1, pad: 'same' }, { s: 2, d: 1, pad: 'same' }, { s: 1, d: 2, pad: 'same' }, { s: 1, d: 2, pad: 'valid' }, { s: 3, d: 1, pad: 'valid' },
   ] as const;
   it.each(configs)('conv2d stride=$s dilation=$d pad=$pad: filter and input gradients', async ({ s, d, pad }) => {
-    const xs: [number, number, number, number] = [1, 9, 8, 2];
-    const ws: [number, number, number, number] = [3, 3, 2, 3];
-    const xv = values(xs.reduce((a, b) => a * b), 3);
-    const wv = values(ws.reduce((a, b) => a * b), 4);
-    const forward = (xa: Float32Array, wa: Float32Array) => onBackend('cpu', async () => tf.tidy(() => tf.conv2d(tf.tensor4d(xa, xs), tf.tensor4d(wa, ws), s, pad, 'NHWC', d)));
-    const y = await forward(xv, wv);
-    const dyv = values(y.size, 5);
-    const dyShape = y.shape as [number, number, number, number];
-    y.dispose();
-    const loss = async (xa: Float32Array, wa: Float32Array) => {
-      const out = await forward(xa, wa);
-      const v = await out.data();
-      out.dispose();
-      let sum = 0;
-      for (let i = 0; i < v.length; i++) sum += v[i] * dyv[i];
-      return sum;
-    };
-    const attrs = { strides: [s, s], pad, dataFormat: 'NHWC', dimRoundingMode: undefined, dilations: [d, d] };
-    const dW = await (tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor4d(xv, xs), dy: tf.tensor4d(dyv, dyShape) }, { ...attrs, filterShape: ws } as never) as tf.Tensor).data();
-    const dX = await (tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor4d(dyv, dyShape), filter: tf.tensor4d(wv, ws) }, { ...attrs, inputShape: xs } as never) as tf.Tensor).data();
-    const h = 1e-2;
-    for (const i of [0, 7, 13, wv.length - 1]) {
-      const plus = wv.slice();
-      const minus = wv.slice();
-      plus[i] += h;
-      minus[i] -= h;
-      const fd = ((await loss(xv, plus)) - (await loss(xv, minus))) / (2 * h);
-      expect(dW[i]).toBeCloseTo(fd, 2);
-    }
-    for (const i of [0, 11, 40, xv.length - 1]) {
-      const plus = xv.slice();
-      const minus = xv.slice();
-      plus[i] += h;
-      minus[i] -= h;
-      const fd = ((await loss(plus, wv)) - (await loss(minus, wv))) / (2 * h);
-      expect(dX[i]).toBeCloseTo(fd, 2);
-    }
+    await finiteDifferenceCheck(false, s, d, pad, [1, 9, 8, 2], [3, 3, 2, 3], [0, 7, 13, -1], [0, 11, 40, -1]);
+  });
+  const depthwise = [{ s: 1, d: 2, pad: 'same' }, { s: 1, d: 2, pad: 'valid' }, { s: 2, d: 1, pad: 'same' }, { s: 3, d: 1, pad: 'valid' }] as const;
+  it.each(depthwise)('depthwise (multiplier 2) stride=$s dilation=$d pad=$pad: filter and input gradients', async ({ s, d, pad }) => {
+    await finiteDifferenceCheck(true, s, d, pad, [2, 9, 8, 3], [3, 3, 3, 2], [0, 5, 17, -1], [0, 19, 100, -1]);
   });
 });
