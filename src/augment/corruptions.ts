@@ -48,8 +48,11 @@ export function addShotNoise(img: RgbImage, photonsAtWhite: number, rng: Rng): R
   return out;
 }
 
-/** Above this many pixels the WebAssembly kernels hand over to libvips, which streams. */
-const WASM_MAX_PIXELS = 4096 * 4096;
+/**
+ * Above this many pixels (4 MP) the WebAssembly kernels hand over to libvips, which streams: their
+ * linear memory, which never shrinks, stays under about 100 MB per thread.
+ */
+const WASM_MAX_PIXELS = 2048 * 2048;
 
 /**
  * Gaussian blur with the kernel truncated at 3 sigma, edges replicated. WebAssembly SIMD for tiles:

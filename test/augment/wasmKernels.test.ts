@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { blurRgb, jpegQuantTable, jpegRoundTrip, jpegRoundTripSimulated, transformFromSpec } from '../../src/augment/index.ts';
+import { blurRgb, gaussianBlur, jpegQuantTable, jpegRoundTrip, jpegRoundTripSimulated, transformFromSpec } from '../../src/augment/index.ts';
 import { blurField, gaussianKernel } from '../../src/augment/filters.ts';
 import { createRng, type RgbImage } from '../../src/core/index.ts';
 import { stainedTile } from './tiles.ts';
@@ -47,6 +47,23 @@ describe('blurRgb (WebAssembly)', () => {
     // Centre row: 255 k[3] k[i]; the pixel 4 away (outside radius 3) stays 0.
     for (let i = 0; i < 7; i++) expect(out.data[(7 * 15 + 4 + i) * 3]).toBe(Math.round(255 * k[3] * k[i]));
     expect(out.data[(7 * 15 + 3) * 3]).toBe(0);
+  });
+});
+
+describe('gaussianBlur above 4 MP (libvips, same kernel truncation)', () => {
+  it('agrees with the WebAssembly blur to a grey level', async () => {
+    const w = 2100;
+    const h = 2100;
+    const rng = createRng('big');
+    const img = { width: w, height: h, data: new Uint8Array(w * h * 3) };
+    // Smooth content with some texture, so that rounding, not the kernel, is all that can differ.
+    for (let i = 0; i < w * h; i++) img.data.fill(128 + Math.round(100 * Math.sin((i % w) / 9) * Math.cos(Math.floor(i / w) / 13)) + rng.int(8), i * 3, i * 3 + 3);
+    const big = await gaussianBlur(img, 2);
+    const wasm = blurRgb(img, 2);
+    let worst = 0;
+    for (let i = 0; i < big.data.length; i++) worst = Math.max(worst, Math.abs(big.data[i] - wasm.data[i]));
+    expect(worst).toBeLessThanOrEqual(1);
+    expect(big.data).not.toEqual(img.data);
   });
 });
 
