@@ -5,9 +5,9 @@ import { OD_LUT } from './colourSpaces.ts';
  * Transforms that can run fused with their neighbours. A pipeline draws each step's random
  * parameters as a FusedOp, then runs a run of consecutive geometric ops as one remapping pass (a
  * flip, a flip and a rotation become one element of the dihedral group) and a run of consecutive
- * pixel ops as one loop with the pixel in registers. The bytes are those of running the steps one by
- * one: each pixel op rounds to 8 bits exactly where the separate step would have stored a byte
- * (test/augment/fused.test.ts checks fused against sequential on random images).
+ * pixel ops into one output buffer (the first op reads the input, the rest work in place). The bytes
+ * are those of running the steps one by one (test/augment/fused.test.ts checks fused against
+ * sequential on random images).
  */
 export type FusedOp = GeometricOp | PixelOp;
 
