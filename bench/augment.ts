@@ -26,9 +26,9 @@ export async function benchAugment(): Promise<void> {
 
   // The standard pipeline, and the same with JPEG through the real codec (sharp) instead of the
   // simulation of libjpeg's lossy stages, so the figure does not rest on the simulation alone.
+  const rounds = 8;
   const measure = async (spec: PipelineSpec) => {
     const pipeline = buildPipeline(spec);
-    const rounds = 8;
     for (let i = 0; i < tiles.length; i++) await pipeline.apply(tiles[i], createRng(`warm${i}`));
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -40,9 +40,6 @@ export async function benchAugment(): Promise<void> {
   };
   const ours = await measure(STANDARD_TRAINING_PIPELINE);
   const oursLibjpeg = await measure(STANDARD_TRAINING_PIPELINE.map((s) => (s.name === 'jpeg' ? { ...s, codec: 'libjpeg' } : s)));
-  const rounds = 8;
-  const oursWall = ours.wall;
-  const oursCpu = ours.cpu;
 
   let ref: { wall: number; cpu: number } | undefined;
   if (hasPython('skimage') && hasPython('PIL')) {
@@ -79,11 +76,11 @@ print(json.dumps({'wall': n / (time.perf_counter() - w0), 'cpu': n / (time.proce
     const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
     ref = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script, tilesPath, String(rounds)], { encoding: 'utf8', env }));
   }
-  process.stdout.write(`gradelab: ${fmt(oursWall)} tiles/s wall, ${fmt(oursCpu)} tiles per CPU-second\n`);
+  process.stdout.write(`gradelab: ${fmt(ours.wall)} tiles/s wall, ${fmt(ours.cpu)} tiles per CPU-second\n`);
   process.stdout.write(`gradelab, jpeg codec libjpeg (sharp): ${fmt(oursLibjpeg.wall)} tiles/s wall, ${fmt(oursLibjpeg.cpu)} tiles per CPU-second\n`);
   if (ref) {
     process.stdout.write(`NumPy + scikit-image + Pillow: ${fmt(ref.wall)} tiles/s wall, ${fmt(ref.cpu)} tiles per CPU-second\n`);
-    process.stdout.write(`ratio: ${fmt(oursWall / ref.wall, 2)}x wall, ${fmt(oursCpu / ref.cpu, 2)}x per CPU-second (target 2x); with the libjpeg codec ${fmt(oursLibjpeg.cpu / ref.cpu, 2)}x per CPU-second\n`);
+    process.stdout.write(`ratio: ${fmt(ours.wall / ref.wall, 2)}x wall, ${fmt(ours.cpu / ref.cpu, 2)}x per CPU-second (target 2x); with the libjpeg codec ${fmt(oursLibjpeg.cpu / ref.cpu, 2)}x per CPU-second\n`);
   } else {
     process.stdout.write('reference not run: apt-get install python3-skimage python3-pil\n');
   }

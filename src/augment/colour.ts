@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { createImage, type RgbImage, type Rng } from '../core/index.ts';
-import { clampByte, HED_STAINS, hsvToRgb, invert3, OD_LUT, rgbToHsv, tissueWeight } from './colourSpaces.ts';
+import { clampByte, HED_STAINS, hsvToRgb, invert3, rgbToHsv, tissueWeight } from './colourSpaces.ts';
 import { applyPixelOps, type PixelOp } from './fused.ts';
 import { defineTransform } from './transform.ts';
 

@@ -39,6 +39,22 @@ function reserve(k: Exports, sizes: number[]): number[] {
 }
 
 /**
+ * Runs a kernel on an image: the image goes to the first reserved buffer, the result is read from the
+ * second (both w x h x 3 bytes); `sizes` are the bytes of the kernel's other buffers.
+ */
+function runOnImage(img: RgbImage, sizes: number[], run: (k: Exports, src: number, dst: number, rest: number[]) => void): RgbImage {
+  const k = kernels();
+  const n = img.width * img.height * 3;
+  const [src, dst, ...rest] = reserve(k, [n, n, ...sizes]);
+  new Uint8Array(k.memory.buffer, src, n).set(img.data);
+  run(k, src, dst, rest);
+  const out = createImage(img.width, img.height, 0);
+  // memory.buffer is read again: growing linear memory replaces it.
+  out.data.set(new Uint8Array(k.memory.buffer, dst, n));
+  return out;
+}
+
+/**
  * Gaussian blur of an RGB image with the kernel of gaussianKernel(sigma) (radius ceil(3 sigma)),
  * edges replicated, float arithmetic, rounded to bytes.
  */
@@ -46,16 +62,10 @@ export function blurRgb(img: RgbImage, sigma: number): RgbImage {
   const { width: w, height: h } = img;
   const taps = gaussianKernel(sigma);
   const r = (taps.length - 1) / 2;
-  const k = kernels();
-  const n = w * h * 3;
-  const [src, dst, tmp, line, kern] = reserve(k, [n, n, n * 4, Math.max(w + 2 * r, w) * 12, taps.length * 4]);
-  const mem = k.memory.buffer;
-  new Uint8Array(mem, src, n).set(img.data);
-  new Float32Array(mem, kern, taps.length).set(taps);
-  k.blur_rgb(src, dst, tmp, line, w, h, kern, r);
-  const out = createImage(w, h, 0);
-  out.data.set(new Uint8Array(k.memory.buffer, dst, n));
-  return out;
+  return runOnImage(img, [w * h * 3 * 4, (w + 2 * r) * 3 * 4, taps.length * 4], (k, src, dst, [tmp, line, kern]) => {
+    new Float32Array(k.memory.buffer, kern, taps.length).set(taps);
+    k.blur_rgb(src, dst, tmp, line, w, h, kern, r);
+  });
 }
 
 /** JPEG Annex K tables (natural order): luminance, then chrominance. */
@@ -97,19 +107,12 @@ export function jpegRoundTripSimulated(img: RgbImage, quality: number): RgbImage
   const { width: w, height: h } = img;
   const pw = (w + 15) & ~15;
   const ph = (h + 15) & ~15;
-  const k = kernels();
-  const n = w * h * 3;
-  const [src, dst, yp, cbp, crp, rows, divY, mulY, divC, mulC] = reserve(k, [n, n, pw * ph * 4, pw * ph, pw * ph, (2 * pw * ph + 3 * (pw + 4)) * 4, 256, 256, 256, 256]);
-  const mem = k.memory.buffer;
-  new Uint8Array(mem, src, n).set(img.data);
   const luma = aanTables(jpegQuantTable(BASE_LUMA, quality));
   const chroma = aanTables(jpegQuantTable(BASE_CHROMA, quality));
-  new Float32Array(mem, divY, 64).set(luma.div);
-  new Float32Array(mem, mulY, 64).set(luma.mul);
-  new Float32Array(mem, divC, 64).set(chroma.div);
-  new Float32Array(mem, mulC, 64).set(chroma.mul);
-  k.jpeg_round_trip(src, dst, w, h, yp, cbp, crp, rows, divY, mulY, divC, mulC);
-  const out = createImage(w, h, 0);
-  out.data.set(new Uint8Array(k.memory.buffer, dst, n));
-  return out;
+  const tables = [luma.div, luma.mul, chroma.div, chroma.mul];
+  // Y plane, Cb and Cr planes (floats), int scratch (see kernels.c), the four 64-entry tables.
+  return runOnImage(img, [pw * ph * 4, pw * ph, pw * ph, (2 * pw * ph + 3 * (pw + 4)) * 4, 256, 256, 256, 256], (k, src, dst, [yp, cbp, crp, scratch, ...at]) => {
+    tables.forEach((t, i) => new Float32Array(k.memory.buffer, at[i], 64).set(t));
+    k.jpeg_round_trip(src, dst, w, h, yp, cbp, crp, scratch, at[0], at[1], at[2], at[3]);
+  });
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { groupBy } from '../core/index.ts';
 
 /**
  * An inference copy of a model with every convolution -> batch norm (-> ReLU) chain folded into one
@@ -10,35 +11,30 @@ import * as tfl from '@tensorflow/tfjs-layers';
  * folded kernels; it must not be trained (its batch norms are gone).
  */
 export function foldBatchNorm(model: tfl.LayersModel): tfl.LayersModel {
-  const consumers = new Map<string, number>();
-  for (const layer of model.layers) {
-    for (const node of layer.inboundNodes) for (const inbound of node.inboundLayers) consumers.set(inbound.name, (consumers.get(inbound.name) ?? 0) + 1);
-  }
-  for (const out of model.outputLayers) consumers.set(out.name, (consumers.get(out.name) ?? 0) + 1);
-  const only = (l: tfl.layers.Layer) => l.inboundNodes.length === 1 && consumers.get(l.name) === 1;
+  const edges = model.layers.flatMap((layer) => layer.inboundNodes.flatMap((node) => node.inboundLayers.map((inbound) => ({ from: inbound.name, layer }))));
+  const consumersOf = groupBy(edges, (e) => e.from, (e) => e.layer);
+  const outputs = new Set(model.outputLayers.map((l) => l.name));
+  // The single consumer of a layer used once, whose output is not a model output.
+  const soleConsumer = (l: tfl.layers.Layer) => {
+    const next = consumersOf.get(l.name) ?? [];
+    return l.inboundNodes.length === 1 && next.length === 1 && !outputs.has(l.name) && next[0].inboundNodes.length === 1 ? next[0] : undefined;
+  };
 
-  // Which batch norms (and ReLUs after them) fold into which convolution.
-  const foldInto = new Map<string, { conv: tfl.layers.Layer; bn: tfl.layers.Layer; relu?: tfl.layers.Layer }>();
-  const byInput = new Map<string, tfl.layers.Layer[]>();
-  for (const layer of model.layers) {
-    for (const node of layer.inboundNodes) for (const inbound of node.inboundLayers) byInput.set(inbound.name, [...(byInput.get(inbound.name) ?? []), layer]);
-  }
+  // Which batch norms (and ReLUs after them) fold into which convolution, with which activation.
+  type Fold = { conv: tfl.layers.Layer; bn: tfl.layers.Layer; relu?: tfl.layers.Layer; activation: 'linear' | 'relu' | 'relu6' };
+  const foldInto = new Map<string, Fold>();
   for (const layer of model.layers) {
     const cls = layer.getClassName();
-    if ((cls !== 'Conv2D' && cls !== 'DepthwiseConv2D') || !only(layer)) continue;
-    const [bn] = byInput.get(layer.name) ?? [];
-    if (!bn || bn.getClassName() !== 'BatchNormalization' || bn.inboundNodes.length !== 1) continue;
-    const bnConfig = bn.getConfig() as { axis: number | number[] };
-    if (bnConfig.axis !== -1 && bnConfig.axis !== 3 && !(Array.isArray(bnConfig.axis) && bnConfig.axis.length === 1 && (bnConfig.axis[0] === -1 || bnConfig.axis[0] === 3))) continue;
-    const convConfig = layer.getConfig() as { activation: string };
-    if (convConfig.activation !== 'linear') continue;
-    let relu: tfl.layers.Layer | undefined;
-    const [next] = only(bn) ? (byInput.get(bn.name) ?? []) : [];
-    if (next && next.getClassName() === 'ReLU' && next.inboundNodes.length === 1) {
-      const rc = next.getConfig() as { maxValue?: number | null };
-      if (rc.maxValue === null || rc.maxValue === undefined || rc.maxValue === 6) relu = next;
-    }
-    foldInto.set(layer.name, { conv: layer, bn, relu });
+    if (cls !== 'Conv2D' && cls !== 'DepthwiseConv2D') continue;
+    if ((layer.getConfig() as { activation: string }).activation !== 'linear') continue;
+    const bn = soleConsumer(layer);
+    if (!bn || bn.getClassName() !== 'BatchNormalization') continue;
+    const axes = [(bn.getConfig() as { axis: number | number[] }).axis].flat();
+    if (axes.length !== 1 || (axes[0] !== -1 && axes[0] !== 3)) continue;
+    const next = soleConsumer(bn);
+    const maxValue = next?.getClassName() === 'ReLU' ? ((next.getConfig() as { maxValue?: number | null }).maxValue ?? null) : undefined;
+    const relu = maxValue === null || maxValue === 6 ? next : undefined;
+    foldInto.set(layer.name, { conv: layer, bn, relu, activation: !relu ? 'linear' : maxValue === 6 ? 'relu6' : 'relu' });
   }
   if (!foldInto.size) return model;
 
@@ -70,13 +66,11 @@ export function foldBatchNorm(model: tfl.LayersModel): tfl.LayersModel {
       (Array.isArray(y) ? y : [y]).forEach((t, i) => mapped.set(outs[i].id, t));
       continue;
     }
-    const activation = !f.relu ? 'linear' : (f.relu.getConfig() as { maxValue?: number | null }).maxValue === 6 ? 'relu6' : 'relu';
     const c = f.conv.getConfig() as Record<string, unknown>;
-    const common = { kernelSize: c.kernelSize as [number, number], strides: c.strides as [number, number], padding: c.padding as 'same', dilationRate: c.dilationRate as [number, number], useBias: true, activation: activation as 'relu', name: `${f.conv.name}_folded`, trainable: false };
+    const common = { kernelSize: c.kernelSize as [number, number], strides: c.strides as [number, number], padding: c.padding as 'same', dilationRate: c.dilationRate as [number, number], useBias: true, activation: f.activation as 'relu', name: `${f.conv.name}_folded`, trainable: false };
     const folded = f.conv.getClassName() === 'Conv2D' ? tfl.layers.conv2d({ ...common, filters: c.filters as number }) : tfl.layers.depthwiseConv2d({ ...common, depthMultiplier: c.depthMultiplier as number });
-    const y = folded.apply(ins[0]) as tfl.SymbolicTensor;
-    mapped.set((f.relu ?? f.bn).inboundNodes[0].outputTensors[0].id, y);
-    mapped.set(outs[0].id, y);
+    // The batch norm and ReLU after it pass this output on as they are skipped.
+    mapped.set(outs[0].id, folded.apply(ins[0]) as tfl.SymbolicTensor);
     newWeights.push([folded, foldedWeights(f.conv, f.bn)]);
   }
   const folded = tfl.model({ inputs, outputs: model.outputs.map((t) => mapped.get(t.id)!), name: `${model.name}_folded` });

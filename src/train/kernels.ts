@@ -30,15 +30,20 @@ function dilateSpatial(t: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
   return tf.slice(tf.reshape(expanded, [n, h * sh, w * sw, c]), [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]) as tf.Tensor4D;
 }
 
+type Pads4 = [[number, number], [number, number], [number, number], [number, number]];
+
+/** t with the negative spatial amounts cropped off, and the padding the positive ones still ask for. */
+function cropNegative(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number): { cropped: tf.Tensor4D; pads: Pads4 } {
+  const [n, h, w, c] = t.shape;
+  const cropped = top < 0 || bottom < 0 || left < 0 || right < 0 ? (tf.slice(t, [0, Math.max(0, -top), Math.max(0, -left), 0], [n, h - Math.max(0, -top) - Math.max(0, -bottom), w - Math.max(0, -left) - Math.max(0, -right), c]) as tf.Tensor4D) : t;
+  return { cropped, pads: [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]] };
+}
+
 /** Pads (or, for negative amounts, crops) the spatial dimensions. */
 function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
-  const [n, h, w, c] = t.shape;
+  const { cropped, pads } = cropNegative(t, top, bottom, left, right);
   // Each copy costs as much as a small convolution: skip the ones that change nothing.
-  if (top >= 0 && bottom >= 0 && left >= 0 && right >= 0) {
-    return top || bottom || left || right ? (tf.pad(t, [[0, 0], [top, bottom], [left, right], [0, 0]]) as tf.Tensor4D) : t;
-  }
-  const cropped = tf.slice(t, [0, Math.max(0, -top), Math.max(0, -left), 0], [n, h - Math.max(0, -top) - Math.max(0, -bottom), w - Math.max(0, -left) - Math.max(0, -right), c]);
-  return tf.pad(cropped, [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]]) as tf.Tensor4D;
+  return pads.some(([a, b]) => a || b) ? (tf.pad(cropped, pads) as tf.Tensor4D) : cropped;
 }
 
 /**
@@ -47,10 +52,20 @@ function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, ri
  * cost of a small convolution.
  */
 function convPadded(t: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], top: number, bottom: number, left: number, right: number, dilations: [number, number], depthwise = false): tf.Tensor4D {
-  const [n, h, w, c] = t.shape;
-  const cropped = top < 0 || bottom < 0 || left < 0 || right < 0 ? tf.slice(t, [0, Math.max(0, -top), Math.max(0, -left), 0], [n, h - Math.max(0, -top) - Math.max(0, -bottom), w - Math.max(0, -left) - Math.max(0, -right), c]) : t;
-  const pads: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]];
-  return depthwise ? tf.depthwiseConv2d(cropped as tf.Tensor4D, filter, strides, pads as never, 'NHWC', dilations) : tf.conv2d(cropped as tf.Tensor4D, filter, strides, pads, 'NHWC', dilations);
+  const { cropped, pads } = cropNegative(t, top, bottom, left, right);
+  return depthwise ? tf.depthwiseConv2d(cropped, filter, strides, pads as never, 'NHWC', dilations) : tf.conv2d(cropped, filter, strides, pads, 'NHWC', dilations);
+}
+
+/**
+ * How much to pad (negative: crop) a stride-1 dy so that a convolution with the flipped filter gives
+ * back an input-sized gradient: padded height - effective kernel + 1 = input height.
+ */
+function inputGradPadding(h: number, w: number, dyH: number, dyW: number, kh: number, kw: number, pad: Pad, dilations: [number, number]): [number, number, number, number] {
+  const ekh = (kh - 1) * dilations[0] + 1;
+  const ekw = (kw - 1) * dilations[1] + 1;
+  const top = ekh - 1 - pad.top;
+  const left = ekw - 1 - pad.left;
+  return [top, h + ekh - 1 - dyH - top, left, w + ekw - 1 - dyW - left];
 }
 
 export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
@@ -80,32 +95,19 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [
 }
 
 /**
- * dy dilated by the stride and padded (or cropped) so that a stride-1 convolution with the flipped
- * filter gives back an input-sized gradient: padded height - effective kernel + 1 = input height.
- * (The depthwise input gradient's route; see stridedInputGrad for why it is slow at stride 2.)
+ * dy dilated by the stride and padded (or cropped) for a stride-1 convolution with the flipped filter
+ * (the depthwise input gradient's route; see stridedInputGrad for why it is slow at stride 2).
  */
 function paddedForInputGrad(h: number, w: number, dy: tf.Tensor4D, kh: number, kw: number, strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
-  const [sh, sw] = strides;
-  const ekh = (kh - 1) * dilations[0] + 1;
-  const ekw = (kw - 1) * dilations[1] + 1;
-  const dyd = dilateSpatial(dy, sh, sw);
-  const top = ekh - 1 - pad.top;
-  const left = ekw - 1 - pad.left;
-  return padOrCrop(dyd, top, h + ekh - 1 - dyd.shape[1] - top, left, w + ekw - 1 - dyd.shape[2] - left);
+  const dyd = dilateSpatial(dy, strides[0], strides[1]);
+  return padOrCrop(dyd, ...inputGradPadding(h, w, dyd.shape[1], dyd.shape[2], kh, kw, pad, dilations));
 }
 
-/**
- * The stride-1 input gradient: a convolution of dy, padded (or cropped) so that padded height -
- * effective kernel + 1 = input height, with the flipped filter.
- */
+/** The stride-1 input gradient: a convolution of the padded (or cropped) dy with the flipped filter. */
 function unitStrideInputGrad(h: number, w: number, dy: tf.Tensor4D, filter: tf.Tensor4D, pad: Pad, dilations: [number, number]): tf.Tensor4D {
   const [kh, kw] = filter.shape;
-  const ekh = (kh - 1) * dilations[0] + 1;
-  const ekw = (kw - 1) * dilations[1] + 1;
-  const top = ekh - 1 - pad.top;
-  const left = ekw - 1 - pad.left;
   const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [KH, KW, Co, Ci]
-  return convPadded(dy, flipped, [1, 1], top, h + ekh - 1 - dy.shape[1] - top, left, w + ekw - 1 - dy.shape[2] - left, dilations);
+  return convPadded(dy, flipped, [1, 1], ...inputGradPadding(h, w, dy.shape[1], dy.shape[2], kh, kw, pad, dilations), dilations);
 }
 
 /**

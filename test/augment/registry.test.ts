@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng, type RgbImage } from '../../src/core/index.ts';
 import { buildPipeline, describeTransforms, transformFromSpec, transformRegistry } from '../../src/augment/index.ts';
-import { stainedTile } from './tiles.ts';
+import { psnr, stainedTile } from './tiles.ts';
 
 /** Params that make each transform runnable without user data. */
 const REQUIRED: Record<string, Record<string, unknown>> = {
@@ -72,14 +72,9 @@ describe('transform registry', () => {
 
   it('JPEG PSNR falls with severity', async () => {
     const tile = stainedTile(96, 4, { glass: false });
-    const psnr = [];
-    for (let s = 1; s <= 5; s++) {
-      const out = await transformFromSpec({ name: 'jpeg', severity: s }).apply(tile, createRng(1));
-      let mse = 0;
-      for (let i = 0; i < tile.data.length; i++) mse += (tile.data[i] - out.data[i]) ** 2;
-      psnr.push(10 * Math.log10((255 * 255) / (mse / tile.data.length)));
-    }
-    for (let s = 1; s < 5; s++) expect(psnr[s]).toBeLessThan(psnr[s - 1]);
+    const scores = [];
+    for (let s = 1; s <= 5; s++) scores.push(psnr(tile.data, (await transformFromSpec({ name: 'jpeg', severity: s }).apply(tile, createRng(1))).data));
+    for (let s = 1; s < 5; s++) expect(scores[s]).toBeLessThan(scores[s - 1]);
   });
 
   it('says clearly what is wrong with a spec', () => {

@@ -35,3 +35,10 @@ export function stainedTile(size = 96, seed = 1, options: { Io?: number; h?: num
   }
   return { width: size, height: size, data };
 }
+
+/** Peak signal-to-noise ratio of two 8-bit images in dB (Infinity when identical). */
+export function psnr(a: Uint8Array, b: Uint8Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
+  return s === 0 ? Infinity : 10 * Math.log10((255 * 255) / (s / a.length));
+}

@@ -4,13 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { blurRgb, gaussianBlur, jpegQuantTable, jpegRoundTrip, jpegRoundTripSimulated, transformFromSpec } from '../../src/augment/index.ts';
 import { blurField, gaussianKernel } from '../../src/augment/filters.ts';
 import { createRng, type RgbImage } from '../../src/core/index.ts';
-import { stainedTile } from './tiles.ts';
-
-const psnr = (a: Uint8Array, b: Uint8Array) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
-  return s === 0 ? Infinity : 10 * Math.log10((255 * 255) / (s / a.length));
-};
+import { psnr, stainedTile } from './tiles.ts';
 
 function noiseTile(w: number, h: number, seed: string): RgbImage {
   const rng = createRng(seed);

@@ -305,7 +305,7 @@ static void fancy_row(const int *near, const int *far, int cw, int *colsum, int 
 }
 
 // src, dst: w x h RGB bytes. yp: pw x ph floats, pw and ph the size rounded up to 16; cbp, crp:
-// (pw/2) x (ph/2) floats each; scratch: 2 pw ph + 4 pw + 8 ints. div/mul: see quantise_plane.
+// (pw/2) x (ph/2) floats each; scratch: 2 pw ph + 3 (pw + 4) ints. div/mul: see quantise_plane.
 void jpeg_round_trip(const uint8_t *src, uint8_t *dst, int w, int h, float *yp, float *cbp, float *crp, int *scratch,
                      const float *div_y, const float *mul_y, const float *div_c, const float *mul_c) {
   const int pw = (w + 15) & ~15, ph = (h + 15) & ~15, cpw = pw / 2, cph = ph / 2;
