@@ -8,6 +8,5 @@ export { addGaussianNoise, addShotNoise, gaussianBlur, defocusBlur, jpegCorrupti
 export { blurRgb, jpegQuantTable, jpegRoundTripSimulated } from './wasmKernels.ts';
 export * from './scanner.ts';
 export * from './pipeline.ts';
-export { percentile, symmetricEigen3 } from './linalg.ts';
 export { contactSheet, previewPipeline, severityGrid, type Cell } from './preview.ts';
 export { strokeCoverage } from './artifacts.ts';

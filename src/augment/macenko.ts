@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, createImage, type RgbImage, type Rng } from '../core/index.ts';
-import { symmetricEigen3, percentile } from './linalg.ts';
+import { ConfigError, createImage, selectQuantile, sortedQuantile, symmetricEigen, type RgbImage, type Rng } from '../core/index.ts';
 import { defineTransform } from './transform.ts';
 
 /**
@@ -33,15 +32,32 @@ function odOf(v: number, Io: number): number {
   return -Math.log((v + 1) / Io);
 }
 
-/** The stain vectors and maximum concentrations of an image, or undefined with too little tissue. */
+/** OD per byte value for an Io: a table, since every pixel channel is one of 256 values. */
+function odTable(Io: number): Float64Array {
+  return Float64Array.from({ length: 256 }, (_, v) => odOf(v, Io));
+}
+
+/**
+ * The stain vectors and maximum concentrations of an image, or undefined with too little tissue. As in
+ * Macenko's code and torchstain, the stain plane and angles come from tissue pixels (every channel's OD
+ * at least beta) while maxC, the 99th percentile of each concentration, is taken over all pixels: the
+ * reference maxCRef was computed that way, so the two must agree for normalised tiles to keep their
+ * intensity.
+ */
 export function estimateStainsMacenko(img: RgbImage, options: { Io?: number; alpha?: number; beta?: number } = {}): StainEstimate | undefined {
+  return estimateWithConcentrations(img, options)?.estimate;
+}
+
+/** The estimate and every pixel's concentrations under it (normalisation needs both; computed once). */
+function estimateWithConcentrations(img: RgbImage, options: { Io?: number; alpha?: number; beta?: number }): { estimate: StainEstimate; conc: Float32Array } | undefined {
   const Io = options.Io ?? MACENKO_DEFAULTS.Io;
   const alpha = options.alpha ?? MACENKO_DEFAULTS.alpha;
   const beta = options.beta ?? MACENKO_DEFAULTS.beta;
-  const lut = Float64Array.from({ length: 256 }, (_, v) => odOf(v, Io));
+  const lut = odTable(Io);
   const d = img.data;
   const n = d.length / 3;
-  const kept: number[] = [];
+  const kept = new Int32Array(n);
+  let k = 0;
   let mr = 0;
   let mg = 0;
   let mb = 0;
@@ -50,43 +66,51 @@ export function estimateStainsMacenko(img: RgbImage, options: { Io?: number; alp
     const g = lut[d[i * 3 + 1]];
     const b = lut[d[i * 3 + 2]];
     if (r < beta || g < beta || b < beta) continue;
-    kept.push(i);
+    kept[k++] = i;
     mr += r;
     mg += g;
     mb += b;
   }
-  if (kept.length < MIN_PIXELS) return undefined;
-  const k = kept.length;
+  if (k < MIN_PIXELS) return undefined;
   mr /= k;
   mg /= k;
   mb /= k;
-  const cov = [
-    [0, 0, 0],
-    [0, 0, 0],
-    [0, 0, 0],
-  ];
-  for (const i of kept) {
-    const x = [lut[d[i * 3]] - mr, lut[d[i * 3 + 1]] - mg, lut[d[i * 3 + 2]] - mb];
-    for (let a = 0; a < 3; a++) for (let b = a; b < 3; b++) cov[a][b] += x[a] * x[b];
+  let rr = 0;
+  let rg = 0;
+  let rb = 0;
+  let gg = 0;
+  let gb = 0;
+  let bb = 0;
+  for (let j = 0; j < k; j++) {
+    const i = kept[j] * 3;
+    const r = lut[d[i]] - mr;
+    const g = lut[d[i + 1]] - mg;
+    const b = lut[d[i + 2]] - mb;
+    rr += r * r;
+    rg += r * g;
+    rb += r * b;
+    gg += g * g;
+    gb += g * b;
+    bb += b * b;
   }
-  for (let a = 0; a < 3; a++) for (let b = 0; b < a; b++) cov[a][b] = cov[b][a];
-  for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) cov[a][b] /= k - 1;
-  const { vectors } = symmetricEigen3(cov);
+  const cov = [rr, rg, rb, rg, gg, gb, rb, gb, bb].map((v) => v / (k - 1));
+  const { vectors } = symmetricEigen(cov, 3);
   // The two largest eigenvectors span the stain plane; orient them so most OD projects positively.
-  const e1 = [vectors[0][0], vectors[1][0], vectors[2][0]];
-  const e2 = [vectors[0][1], vectors[1][1], vectors[2][1]];
+  const e1 = [vectors[0], vectors[3], vectors[6]];
+  const e2 = [vectors[1], vectors[4], vectors[7]];
   if (e1[0] + e1[1] + e1[2] < 0) e1.forEach((_, i) => (e1[i] = -e1[i]));
   if (e2[0] + e2[1] + e2[2] < 0) e2.forEach((_, i) => (e2[i] = -e2[i]));
   const phi = new Float64Array(k);
   for (let j = 0; j < k; j++) {
-    const i = kept[j];
-    const r = lut[d[i * 3]];
-    const g = lut[d[i * 3 + 1]];
-    const b = lut[d[i * 3 + 2]];
+    const i = kept[j] * 3;
+    const r = lut[d[i]];
+    const g = lut[d[i + 1]];
+    const b = lut[d[i + 2]];
     phi[j] = Math.atan2(r * e2[0] + g * e2[1] + b * e2[2], r * e1[0] + g * e1[1] + b * e1[2]);
   }
-  const minPhi = percentile(phi, alpha);
-  const maxPhi = percentile(phi, 100 - alpha);
+  phi.sort();
+  const minPhi = sortedQuantile(phi, alpha / 100);
+  const maxPhi = sortedQuantile(phi, 1 - alpha / 100);
   const vec = (a: number) => {
     const v = [0, 1, 2].map((c) => e1[c] * Math.cos(a) + e2[c] * Math.sin(a));
     const nrm = Math.hypot(v[0], v[1], v[2]);
@@ -100,13 +124,13 @@ export function estimateStainsMacenko(img: RgbImage, options: { Io?: number; alp
   const cos = stains[0][0] * stains[1][0] + stains[0][1] * stains[1][1] + stains[0][2] * stains[1][2];
   if (!(cos < Math.cos((1 * Math.PI) / 180))) return undefined;
   const conc = concentrations(img, stains, Io);
-  const h = new Float64Array(k);
-  const e = new Float64Array(k);
-  for (let j = 0; j < k; j++) {
-    h[j] = conc[kept[j] * 2];
-    e[j] = conc[kept[j] * 2 + 1];
+  const h = new Float64Array(n);
+  const e = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    h[j] = conc[j * 2];
+    e[j] = conc[j * 2 + 1];
   }
-  return { stains, maxC: [percentile(h, 99), percentile(e, 99)], pixels: k };
+  return { estimate: { stains, maxC: [selectQuantile(h, 0.99), selectQuantile(e, 0.99)], pixels: k }, conc };
 }
 
 /** Least-squares H and E concentrations per pixel (interleaved pairs) for given stain vectors. */
@@ -117,7 +141,7 @@ export function concentrations(img: RgbImage, stains: readonly (readonly number[
   const b = h[0] * e[0] + h[1] * e[1] + h[2] * e[2];
   const c = e[0] * e[0] + e[1] * e[1] + e[2] * e[2];
   const det = a * c - b * b;
-  const lut = Float64Array.from({ length: 256 }, (_, v) => odOf(v, Io));
+  const lut = odTable(Io);
   const d = img.data;
   const out = new Float32Array((d.length / 3) * 2);
   for (let i = 0, j = 0; i < d.length; i += 3, j += 2) {
@@ -140,7 +164,7 @@ export function recompose(src: RgbImage, conc: Float32Array, stains: readonly (r
   const out = createImage(src.width, src.height, 0);
   const d = src.data;
   const [h, e] = stains;
-  const lut = Float64Array.from({ length: 256 }, (_, v) => odOf(v, Io));
+  const lut = odTable(Io);
   for (let i = 0, j = 0; i < d.length; i += 3, j += 2) {
     const odSum = lut[d[i]] + lut[d[i + 1]] + lut[d[i + 2]];
     // Fade from copy (summed OD below beta) to recomposed (above 2 beta): no seams at tissue edges.
@@ -188,9 +212,9 @@ export class MacenkoNormalizer {
 
   transform(img: RgbImage): RgbImage {
     const { Io, beta } = this.state;
-    const est = estimateStainsMacenko(img, this.state);
-    if (!est) return { width: img.width, height: img.height, data: img.data.slice() };
-    const conc = concentrations(img, est.stains, Io);
+    const found = estimateWithConcentrations(img, this.state);
+    if (!found) return { width: img.width, height: img.height, data: img.data.slice() };
+    const { estimate: est, conc } = found;
     const s0 = this.state.maxC[0] / est.maxC[0];
     const s1 = this.state.maxC[1] / est.maxC[1];
     for (let j = 0; j < conc.length; j += 2) {
@@ -217,9 +241,9 @@ defineTransform({
   make: (p) => (img: RgbImage, rng: Rng) => {
     const alpha = [rng.uniform(1 - p.sigma1, 1 + p.sigma1), rng.uniform(1 - p.sigma1, 1 + p.sigma1)];
     const beta = [rng.uniform(-p.sigma2, p.sigma2), rng.uniform(-p.sigma2, p.sigma2)];
-    const est = estimateStainsMacenko(img);
-    if (!est) return { width: img.width, height: img.height, data: img.data.slice() };
-    const conc = concentrations(img, est.stains, MACENKO_DEFAULTS.Io);
+    const found = estimateWithConcentrations(img, {});
+    if (!found) return { width: img.width, height: img.height, data: img.data.slice() };
+    const { estimate: est, conc } = found;
     for (let j = 0; j < conc.length; j += 2) {
       conc[j] = conc[j] * alpha[0] + beta[0];
       conc[j + 1] = conc[j + 1] * alpha[1] + beta[1];

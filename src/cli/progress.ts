@@ -27,6 +27,7 @@ export function createProgress(unit: string, extraFormat = ''): Progress {
     );
     let started = 0;
     let done = 0;
+    let stopped = false;
     const rate = () => ((done / Math.max(1e-3, (Date.now() - started) / 1000)) || 0).toFixed(1);
     return {
       start(total, label) {
@@ -39,7 +40,11 @@ export function createProgress(unit: string, extraFormat = ''): Progress {
         bar.increment(n, { ...payload, rate: rate() });
       },
       update: (payload) => bar.update(payload),
-      stop: () => bar.stop(),
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        bar.stop();
+      },
     };
   }
   let total = 0;
@@ -47,6 +52,7 @@ export function createProgress(unit: string, extraFormat = ''): Progress {
   let started = 0;
   let lastPrint = 0;
   let label = '';
+  let stopped = false;
   const quiet = process.env.GRADELAB_LOG === 'quiet';
   const print = (force = false) => {
     const now = Date.now();
@@ -70,6 +76,10 @@ export function createProgress(unit: string, extraFormat = ''): Progress {
       print();
     },
     update: () => undefined,
-    stop: () => print(true),
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      print(true);
+    },
   };
 }

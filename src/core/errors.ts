@@ -31,8 +31,8 @@ export class InvalidSlideError extends InputError {
 
 /** A slide in a format we recognise but cannot decode (JPEG 2000 SVS, exotic compressions). */
 export class UnsupportedSlideError extends InvalidSlideError {
-  constructor(path: string, problem: string) {
-    super(path, problem, { code: 'UNSUPPORTED_SLIDE' });
+  constructor(path: string, problem: string, options: { cause?: unknown } = {}) {
+    super(path, problem, { code: 'UNSUPPORTED_SLIDE', cause: options.cause });
   }
 }
 
@@ -45,15 +45,15 @@ export class ConfigError extends InputError {
 
 /** A manifest (CSV) with a missing column, a bad value or a path that does not exist; names the row. */
 export class ManifestError extends InputError {
-  constructor(readonly path: string, readonly row: number | undefined, problem: string) {
-    super(row === undefined ? `${path}: ${problem}` : `${path}, row ${row}: ${problem}`, { code: 'MANIFEST_ERROR' });
+  constructor(readonly path: string, readonly row: number | undefined, problem: string, options: { cause?: unknown } = {}) {
+    super(row === undefined ? `${path}: ${problem}` : `${path}, row ${row}: ${problem}`, { code: 'MANIFEST_ERROR', cause: options.cause });
   }
 }
 
 /** A tile dataset folder that is missing pieces or inconsistent. */
 export class DatasetError extends InputError {
-  constructor(readonly path: string, problem: string) {
-    super(`${path}: ${problem}`, { code: 'DATASET_ERROR' });
+  constructor(readonly path: string, problem: string, options: { cause?: unknown } = {}) {
+    super(`${path}: ${problem}`, { code: 'DATASET_ERROR', cause: options.cause });
   }
 }
 

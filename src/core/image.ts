@@ -77,3 +77,19 @@ export function toFloat32(img: RgbImage, out?: Float32Array, offset = 0): Float3
   for (let i = 0; i < n; i++) dst[offset + i] = img.data[i] * scale;
   return dst;
 }
+
+const UNIT_SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
+/** Same-size RGB images as one model batch: Float32 NHWC in [0, 1]. */
+export function imagesToBatch(images: readonly RgbImage[]): { n: number; width: number; height: number; channels: 3; data: Float32Array } {
+  const { width, height } = images[0];
+  const per = width * height * 3;
+  const data = new Float32Array(images.length * per);
+  images.forEach((img, j) => {
+    if (img.width !== width || img.height !== height) throw new InputError(`batch images differ in size: ${img.width}x${img.height} vs ${width}x${height}`);
+    const src = img.data;
+    const off = j * per;
+    for (let q = 0; q < per; q++) data[off + q] = UNIT_SCALE[src[q]];
+  });
+  return { n: images.length, width, height, channels: 3, data };
+}

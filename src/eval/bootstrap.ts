@@ -1,5 +1,5 @@
 import { createRng } from '../core/index.ts';
-import { percentile } from '../augment/index.ts';
+import { percentile } from '../core/index.ts';
 
 export interface Estimate {
   value: number;

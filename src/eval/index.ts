@@ -14,3 +14,5 @@ export * from './shift.ts';
 export * from './report.ts';
 export * from './reportHtml.ts';
 export * from './reportPdf.ts';
+export * from './predictTiles.ts';
+export * from './suiteRunner.ts';

@@ -1,4 +1,4 @@
-import { groupBy } from '../core/index.ts';
+import { groupBy, predictedClass, type HeadKind } from '../core/index.ts';
 import type { TileRow } from '../data/index.ts';
 import type { PredictionRow } from './predictions.ts';
 
@@ -7,6 +7,8 @@ export interface PooledTiles {
   tiles: readonly TileRow[];
   k: number;
   probs: Float32Array;
+  /** The head that made the probabilities: it decides how a class is predicted from them. */
+  head: HeadKind;
 }
 
 export type SlidePooling = 'mean' | 'topk';
@@ -42,7 +44,7 @@ export function poolSlides(p: PooledTiles, classes: number[], pooling: SlidePool
       site: t.site,
       scanner: t.scanner,
       label: classIndex(t.grade, classes),
-      pred: norm.indexOf(Math.max(...norm)),
+      pred: predictedClass(norm, p.head),
       probs: norm,
       uncertainty: 1 - Math.max(...norm),
       raters: Object.fromEntries(Object.entries(t.labels).filter(([c, v]) => c.startsWith('rater_') && v !== '').map(([c, v]) => [c.slice(6), classIndex(Number(v), classes) ?? 0])),
@@ -63,7 +65,7 @@ export function tileRows(p: PooledTiles, classes: number[]): PredictionRow[] {
       site: t.site,
       scanner: t.scanner,
       label: classIndex(t.grade, classes),
-      pred: probs.indexOf(Math.max(...probs)),
+      pred: predictedClass(probs, p.head),
       probs,
       uncertainty: 1 - Math.max(...probs),
       raters: {},

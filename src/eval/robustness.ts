@@ -1,7 +1,6 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { transformFromSpec } from '../augment/index.ts';
-import { createRng, type TileBatch } from '../core/index.ts';
-import { ShardReader, readDatasetTile, type TileDataset, type TileRow } from '../data/index.ts';
+import type { HeadKind, RgbImage } from '../core/index.ts';
+import type { TileRow } from '../data/index.ts';
 import { bootstrapByPatient, type Estimate } from './bootstrap.ts';
 import { accuracy, calibration, quadraticWeightedKappa } from './metrics.ts';
 import { poolSlides } from './pooling.ts';
@@ -10,7 +9,9 @@ import { compare, suiteUnits, type Criterion, type Suite } from './suite.ts';
 /** What the runner needs from a model: class probabilities and, when a detector is fitted, OOD scores. */
 export interface SuiteScorer {
   classes: number[];
-  score(batch: TileBatch): Promise<{ probs: Float32Array; oodScores?: Float64Array }>;
+  head: HeadKind;
+  /** Scores same-size 8-bit tiles (the perturbed batch). */
+  score(images: readonly RgbImage[]): Promise<{ probs: Float32Array; oodScores?: Float64Array }>;
   /** Slide-level OOD: aggregate tile scores and flag above the calibrated threshold. */
   slideOodFlags?(tiles: TileRow[], tileScores: Float64Array): Map<string, boolean>;
 }
@@ -25,62 +26,37 @@ export interface UnitResult {
   oodFlagRate: number | null;
   perSite: Record<string, number>;
   seconds: number;
-  /** Reading and decoding the clean tiles: needed with or without a perturbation, so kept apart. */
+  /** Reading and decoding the clean tiles (shared by every unit of a run, so charged to the first). */
   readSeconds?: number;
   perturbSeconds: number;
   inferSeconds: number;
 }
 
-const unitScale = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+export interface SuiteUnit {
+  condition: string;
+  severity: number;
+  transform?: Record<string, unknown>;
+}
 
+export interface UnitTiming {
+  seconds: number;
+  readSeconds: number;
+  perturbSeconds: number;
+  inferSeconds: number;
+}
 
 /**
- * Evaluates one unit (condition at a severity; the clean baseline is the unit "clean"/0): each tile is
- * perturbed with its own seed (tile and condition), scored in batches, pooled per slide, and measured.
+ * A unit's metrics from its tile probabilities (tiles in order): slides by mean pooling, QWK and
+ * accuracy with patient-bootstrap CIs, ECE, OOD flag rate from the slide flags, per-site QWK.
  */
-export async function runUnit(ds: TileDataset, tiles: TileRow[], scorer: SuiteScorer, unit: { condition: string; severity: number; transform?: Record<string, unknown> }, options: { resamples: number; seed: number; batchSize?: number }): Promise<UnitResult> {
-  const started = Date.now();
-  const transform = unit.transform ? transformFromSpec(unit.transform, unit.condition) : undefined;
+export function unitResult(unit: SuiteUnit, tiles: readonly TileRow[], scorer: Pick<SuiteScorer, 'classes' | 'head' | 'slideOodFlags'>, probs: Float32Array, oodScores: Float64Array | undefined, timing: UnitTiming, options: { resamples: number; seed: number }): UnitResult {
   const k = scorer.classes.length;
-  const reader = new ShardReader();
-  const probs = new Float32Array(tiles.length * k);
-  const ood: number[] = [];
-  let readMs = 0;
-  let perturbMs = 0;
-  let inferMs = 0;
-  const bs = options.batchSize ?? 64;
-  try {
-    for (let i = 0; i < tiles.length; i += bs) {
-      const batch = tiles.slice(i, i + bs);
-      const t0 = performance.now();
-      const clean = await Promise.all(batch.map((t) => readDatasetTile(ds, t, reader)));
-      const t1 = performance.now();
-      readMs += t1 - t0;
-      const images = transform ? await Promise.all(clean.map((img, j) => transform.apply(img, createRng(`${options.seed}/${unit.condition}/${unit.severity}/${batch[j].slideId}/${batch[j].x}/${batch[j].y}`)))) : clean;
-      // Scaling to [0, 1] is the model's input preparation, so it counts as inference.
-      const t2 = performance.now();
-      perturbMs += t2 - t1;
-      const { width, height } = images[0];
-      const data = new Float32Array(images.length * width * height * 3);
-      images.forEach((img, j) => {
-        const src = img.data;
-        const off = j * src.length;
-        for (let q = 0; q < src.length; q++) data[off + q] = unitScale[src[q]];
-      });
-      const r = await scorer.score({ n: images.length, width, height, channels: 3, data });
-      inferMs += performance.now() - t2;
-      probs.set(r.probs, i * k);
-      if (r.oodScores) ood.push(...r.oodScores);
-    }
-  } finally {
-    await reader.close();
-  }
-  const slides = poolSlides({ tiles, k, probs }, scorer.classes, 'mean');
+  const slides = poolSlides({ tiles, k, probs, head: scorer.head }, scorer.classes, 'mean');
   const y = slides.map((s) => s.label!);
   const p = slides.map((s) => s.pred);
   const patients = slides.map((s) => s.patientId);
   const boot = (f: (idx: Int32Array) => number, key: string) => bootstrapByPatient(patients, f, { resamples: options.resamples, seed: `${options.seed}/${unit.condition}/${unit.severity}/${key}` });
-  const flags = ood.length && scorer.slideOodFlags ? scorer.slideOodFlags(tiles, Float64Array.from(ood)) : undefined;
+  const flags = oodScores && scorer.slideOodFlags ? scorer.slideOodFlags([...tiles], oodScores) : undefined;
   const perSite: Record<string, number> = {};
   for (const site of [...new Set(slides.map((s) => s.site))].sort()) {
     const idx = slides.map((s, i) => (s.site === site ? i : -1)).filter((i) => i >= 0);
@@ -95,10 +71,7 @@ export async function runUnit(ds: TileDataset, tiles: TileRow[], scorer: SuiteSc
     ece: calibration(y, Float64Array.from(slides.flatMap((s) => s.probs)), k).ece,
     oodFlagRate: flags ? [...flags.values()].filter(Boolean).length / flags.size : null,
     perSite,
-    seconds: (Date.now() - started) / 1000,
-    readSeconds: readMs / 1000,
-    perturbSeconds: perturbMs / 1000,
-    inferSeconds: inferMs / 1000,
+    ...timing,
   };
 }
 

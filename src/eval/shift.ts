@@ -1,3 +1,4 @@
+import { sortedQuantile } from '../core/index.ts';
 /**
  * Representation shift (Stacke et al. 2021): the mean over feature channels of the 1-D Wasserstein
  * distance between reference and new-site activations. W1 of two 1-D samples is the area between their
@@ -7,15 +8,10 @@ export function wasserstein1d(a: ArrayLike<number>, b: ArrayLike<number>, grid =
   if (!a.length || !b.length) return NaN;
   const sa = Float64Array.from(a).sort();
   const sb = Float64Array.from(b).sort();
-  const q = (s: Float64Array, t: number) => {
-    const pos = t * (s.length - 1);
-    const lo = Math.floor(pos);
-    return s[lo] + (s[Math.min(s.length - 1, lo + 1)] - s[lo]) * (pos - lo);
-  };
   let sum = 0;
   for (let i = 0; i < grid; i++) {
     const t = (i + 0.5) / grid;
-    sum += Math.abs(q(sa, t) - q(sb, t));
+    sum += Math.abs(sortedQuantile(sa, t) - sortedQuantile(sb, t));
   }
   return sum / grid;
 }

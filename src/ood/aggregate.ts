@@ -1,4 +1,4 @@
-import { groupBy } from '../core/index.ts';
+import { groupBy, quantile } from '../core/index.ts';
 
 /** Tile-to-slide aggregation of OOD scores: anomalies are often a small region of a slide. */
 export type Aggregation = 'mean' | 'topk' | 'fraction';
@@ -19,9 +19,5 @@ export function aggregateScores(scores: ArrayLike<number>, groups: readonly stri
 
 /** The threshold accepting `accept` of in-distribution scores (flag above it). */
 export function calibrateThreshold(idScores: ArrayLike<number>, accept = 0.95): number {
-  const s = Float64Array.from(idScores).sort();
-  if (!s.length) return Infinity;
-  const pos = accept * (s.length - 1);
-  const lo = Math.floor(pos);
-  return s[lo] + (s[Math.min(s.length - 1, lo + 1)] - s[lo]) * (pos - lo);
+  return idScores.length ? quantile(idScores, accept) : Infinity;
 }

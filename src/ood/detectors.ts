@@ -1,5 +1,6 @@
 import { ConfigError, createRng, Registry, shuffled } from '../core/index.ts';
-import { cholesky, forwardSolve, logSumExp, meanRows, symmetricEigen } from './linalg.ts';
+import { symmetricEigen } from '../core/index.ts';
+import { cholesky, forwardSolve, logSumExp, meanRows } from './linalg.ts';
 
 /**
  * What a detector sees of a model: logits (n x K) and penultimate features (n x d) of tiles, and for

@@ -1,4 +1,4 @@
 export * from './detectors.ts';
 export * from './aggregate.ts';
-export { symmetricEigen, cholesky } from './linalg.ts';
+export { cholesky } from './linalg.ts';
 export * from './store.ts';

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GRADELAB_VERSION } from '../core/index.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -13,17 +13,6 @@ function git(args: string[], cwd: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  if (statSync(path).isDirectory()) throw new Error(`${path} is a folder`);
-  await new Promise<void>((res, rej) => createReadStream(path).on('data', (c) => h.update(c)).on('end', () => res()).on('error', rej));
-  return h.digest('hex');
-}
-
-export function sha256Text(text: string | Uint8Array): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 function packageVersion(name: string): string | undefined {
@@ -49,8 +38,7 @@ export function provenanceTags(cwd = process.cwd()): Record<string, string> {
     const branch = git(['rev-parse', '--abbrev-ref', 'HEAD'], repo);
     if (branch) tags['mlflow.source.git.branch'] = branch;
   }
-  const pkg = existsSync(join(ROOT, 'package.json')) ? JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) : {};
-  tags['gradelab.version'] = pkg.version ?? 'unknown';
+  tags['gradelab.version'] = GRADELAB_VERSION;
   tags['gradelab.node'] = process.version;
   for (const dep of ['sharp', 'geotiff', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu']) {
     const v = packageVersion(dep);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../core/index.ts';
+import { ConfigError, encoderSpecSchema, zodProblem } from '../core/index.ts';
 
 /** An experiment file (experiments/*.yaml), validated so a typo is an error with its path. */
 export const trainConfigSchema = z
@@ -42,7 +42,8 @@ export const trainConfigSchema = z
       .strict(),
     model: z
       .object({
-        backbone: z.string().default('resnet'),
+        /** A registry network trained end to end (resnet, mobilenetv2), or a frozen ONNX encoder. */
+        backbone: z.union([z.string(), encoderSpecSchema]).default('resnet'),
         width: z.number().positive().default(1),
         inputSize: z.number().int().min(16).max(1024).default(96),
         head: z.enum(['softmax', 'ordinal', 'multitask']).default('softmax'),
@@ -91,16 +92,50 @@ export type TrainConfig = z.infer<typeof trainConfigSchema>;
 
 export function parseTrainConfig(raw: unknown, where: string): TrainConfig {
   const r = trainConfigSchema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const path = issue.path.join('.');
-    const detail = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
-    throw new ConfigError(`${where}: ${path ? `${path}: ` : ''}${detail}`);
-  }
+  if (!r.success) throw new ConfigError(`${where}: ${zodProblem(r.error)}`, { cause: r.error });
   return r.data;
 }
 
-export function loadTrainConfig(path: string): { config: TrainConfig; text: string } {
+/**
+ * Applies `key.path=value` overrides (Hydra/OmegaConf style) to a parsed experiment file; values are read
+ * as YAML, so `train.epochs=5`, `train.select=last` and `augment=[]` keep their types. The schema then
+ * validates the result, so an override of an unknown key is an error with its path, like a typo in the file.
+ */
+export function applyOverrides(raw: unknown, sets: readonly string[]): Record<string, unknown> {
+  const root = structuredClone((raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>);
+  for (const set of sets) {
+    const eq = set.indexOf('=');
+    const path = eq > 0 ? set.slice(0, eq).split('.') : [];
+    if (!path.length || path.some((k) => !/^[A-Za-z_][\w-]*$/.test(k))) throw new ConfigError(`--set ${set}: expected key.path=value (e.g. train.epochs=5)`);
+    let value: unknown;
+    try {
+      value = parseYaml(set.slice(eq + 1));
+    } catch (err) {
+      throw new ConfigError(`--set ${set}: the value is not valid YAML (${(err as Error).message.split('\n')[0]})`, { cause: err });
+    }
+    let node = root;
+    for (const key of path.slice(0, -1)) {
+      const next = node[key];
+      if (next !== undefined && (typeof next !== 'object' || next === null || Array.isArray(next))) throw new ConfigError(`--set ${set}: ${key} is not a section`);
+      node = (node[key] ??= {}) as Record<string, unknown>;
+    }
+    node[path[path.length - 1]] = value;
+  }
+  return root;
+}
+
+export interface ConfigOverrides {
+  /** --set key.path=value, in order. */
+  sets?: readonly string[];
+  /** --data: an existing tile dataset instead of the file's (its synth block no longer applies). */
+  dataset?: string;
+}
+
+/**
+ * Reads, overrides and validates an experiment file. `text` is the effective experiment (the file as
+ * written when nothing is overridden), which the model directory keeps so a resume reproduces it.
+ */
+export function loadTrainConfig(path: string, overrides: ConfigOverrides = {}): { config: TrainConfig; text: string } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -111,7 +146,17 @@ export function loadTrainConfig(path: string): { config: TrainConfig; text: stri
   try {
     raw = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
-  return { config: parseTrainConfig(raw, path), text };
+  const sets = [...(overrides.sets ?? [])];
+  if (!sets.length && !overrides.dataset) return { config: parseTrainConfig(raw, path), text };
+  const effective = applyOverrides(raw, sets);
+  if (overrides.dataset) {
+    const data = (effective.data ??= {}) as Record<string, unknown>;
+    data.dataset = overrides.dataset;
+    delete data.synth;
+  }
+  const config = parseTrainConfig(effective, `${path} (with ${[...(overrides.dataset ? [`--data ${overrides.dataset}`] : []), ...sets.map((s) => `--set ${s}`)].join(', ')})`);
+  const header = `# ${path}${overrides.dataset ? ` --data ${overrides.dataset}` : ''}${sets.map((s) => ` --set ${s}`).join('')}\n`;
+  return { config, text: header + stringifyYaml(effective) };
 }

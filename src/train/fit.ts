@@ -5,17 +5,19 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { buildPipeline } from '../augment/index.ts';
-import { ConfigError, gradeClasses, log } from '../core/index.ts';
+import { ConfigError, gradeClasses, log, predictedClass, readModelMeta, sha256File, writeFileAtomic, writeModelMeta, type ModelMeta } from '../core/index.ts';
 import { loadSplit, makeSplit, openTileDataset, saveSplit, spreadTilesPerSlide, TileLoader, tilesOfPartition, type TileDataset, type TileRow } from '../data/index.ts';
-import { accuracy, quadraticWeightedKappa } from '../eval/index.ts';
+import { accuracy, classIndex, poolSlides, predictTiles, quadraticWeightedKappa } from '../eval/index.ts';
+import { contractOf } from '../onnx/index.ts';
 import { sha256Text, type Tracker } from '../track/index.ts';
 import { selectBackend } from './backend.ts';
 import type { TrainConfig } from './config.ts';
 import { buildHead, headLoss, MULTITASK_OUTPUTS } from './heads.ts';
-import { loadLayersModel, loadOptimizer, readModelMeta, replaceDir, saveLayersModel, saveOptimizer, writeModelMeta, type ModelMeta } from './modelDir.ts';
+import { loadLayersModel, loadOptimizer, replaceDir, saveLayersModel, saveOptimizer } from './modelDir.ts';
+import { exportOnnx } from './onnxExport.ts';
 import { backbone } from './models.ts';
-import { batchTensor, ModelPredictor } from './predictor.ts';
-import { classIndex, poolSlides, predictTiles } from './predict.ts';
+import { batchTensor, TfjsPredictor } from './predictor.ts';
+import { scheduledLr } from './schedule.ts';
 
 export interface FitCallbacks {
   onEpochStart?: (epoch: number, epochs: number, steps: number) => void;
@@ -56,14 +58,6 @@ export interface FitResult {
 
 const PIPELINE_MODULE = fileURLToPath(new URL('../augment/pipeline.ts', import.meta.url));
 
-/** Learning rate at a step: linear warm-up, then cosine decay to zero. */
-export function scheduledLr(base: number, step: number, warmupSteps: number, totalSteps: number): number {
-  if (step < warmupSteps) return (base * (step + 1)) / warmupSteps;
-  const t = (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps);
-  return base * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, t)));
-}
-
-
 export async function prepareData(config: TrainConfig): Promise<{ ds: TileDataset; train: TileRow[]; val: TileRow[]; test: TileRow[] }> {
   const ds = await openTileDataset(config.data.dataset);
   if (ds.meta.task !== config.task) throw new ConfigError(`${config.data.dataset} is a ${ds.meta.task} dataset but the experiment's task is ${config.task}`);
@@ -94,13 +88,20 @@ function buildModel(config: TrainConfig, k: number, init?: tfl.LayersModel): tfl
   const size = config.model.inputSize;
   if (init) {
     // Fine-tuning: keep everything up to the features layer, put a new head on it.
-    const features = init.getLayer('features').output as tfl.SymbolicTensor;
+    const features = init.getLayer('features').getOutputAt(0) as tfl.SymbolicTensor;
     const out = buildHead(features, config.model.head, k, config.seed);
     return tfl.model({ inputs: init.inputs, outputs: out });
   }
   const input = tfl.input({ shape: [size, size, 3], name: 'tiles' });
-  const features = backbone(config.model.backbone).build(input, { inputSize: size, width: config.model.width, seed: config.seed });
+  const features = backbone(registryBackbone(config)).build(input, { inputSize: size, width: config.model.width, seed: config.seed });
   return tfl.model({ inputs: input, outputs: buildHead(features, config.model.head, k, config.seed) });
+}
+
+/** The registry network of an experiment that trains its backbone (a frozen encoder trains only a head). */
+function registryBackbone(config: TrainConfig): string {
+  const b = config.model.backbone;
+  if (typeof b !== 'string') throw new ConfigError('model.backbone is a frozen ONNX encoder: its head trains on cached embeddings (gradelab train does this), not through fit()');
+  return b;
 }
 
 function isHeadLayer(name: string): boolean {
@@ -168,7 +169,7 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
   const datasetHash = ds.meta.manifestSha256;
   const configHash = sha256Text(options.configText ?? JSON.stringify(config));
   if (options.tracker && !options.resume) {
-    await options.tracker.logParams(flatten(config));
+    await options.tracker.logParams(flattenParams(config));
     await options.tracker.setTags({
       'gradelab.backend': backend.name,
       'gradelab.seed': String(config.seed),
@@ -234,16 +235,13 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
       }
       const trainSeconds = (Date.now() - started) / 1000;
 
-      const predictor = new ModelPredictor(model, { head: config.model.head, classes, inputSize: config.model.inputSize });
+      const predictor = new TfjsPredictor(model, { head: config.model.head, classes, inputSize: config.model.inputSize });
       const vp = await predictTiles(predictor, ds, valTiles, { batchSize: 64 });
       const slides = poolSlides(vp, classes, 'mean');
       const ys = slides.map((r) => r.label!);
       const ps = slides.map((r) => r.pred);
       const tileLabels = valTiles.map((tile) => classIndex(tile.grade, classes)!);
-      const tilePred = Array.from({ length: valTiles.length }, (_, i) => {
-        const row = Array.from(vp.probs.subarray(i * k, (i + 1) * k));
-        return row.indexOf(Math.max(...row));
-      });
+      const tilePred = Array.from({ length: valTiles.length }, (_, i) => predictedClass(vp.probs.subarray(i * k, (i + 1) * k), config.model.head));
       const valQwk = quadraticWeightedKappa(ys, ps, k);
       const result: EpochResult = {
         epoch,
@@ -291,13 +289,12 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
   const bestDir = join(out, 'best');
   const best = await loadLayersModel(bestDir);
   await saveLayersModel(best, out);
-  best.dispose();
   const meta: ModelMeta = {
     format: 'gradelab-model/1',
     task: config.task,
     head: config.model.head,
     classes,
-    backbone: config.model.backbone,
+    backbone: registryBackbone(config),
     width: config.model.width,
     inputSize: config.model.inputSize,
     tileSize: ds.meta.tileSize,
@@ -312,18 +309,24 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
     bestEpoch: state.bestEpoch + 1,
     metrics: { 'val/qwk': state.bestQwk, ...Object.fromEntries(Object.entries(state.history[state.bestEpoch] ?? {}).filter(([, v]) => typeof v === 'number')) },
     trainedAt: new Date().toISOString(),
+    weightsSha256: await sha256File(join(out, 'weights.bin')),
+    featureDim: best.getLayer('features').outputShape[1] as number,
   };
   await writeModelMeta(out, meta);
+  // Every model directory carries its ONNX form: inference runs there (src/engine).
+  await writeFileAtomic(join(out, 'model.onnx'), exportOnnx(best, contractOf(meta)));
+  best.dispose();
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'history.json'), JSON.stringify(state.history, null, 2));
   model.dispose();
   return { out, bestEpoch: state.bestEpoch + 1, bestQwk: state.bestQwk, history: state.history, backend: backend.name, stoppedEarly };
 }
 
-function flatten(obj: unknown, prefix = ''): Record<string, string> {
+/** A config as MLflow params: dotted keys, arrays as JSON (within MLflow's 6000-character limit). */
+export function flattenParams(obj: unknown, prefix = ''): Record<string, string> {
   const out: Record<string, string> = {};
   if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
-    for (const [k, v] of Object.entries(obj)) Object.assign(out, flatten(v, prefix ? `${prefix}.${k}` : k));
+    for (const [k, v] of Object.entries(obj)) Object.assign(out, flattenParams(v, prefix ? `${prefix}.${k}` : k));
   } else {
     out[prefix] = Array.isArray(obj) ? JSON.stringify(obj).slice(0, 6000) : String(obj);
   }

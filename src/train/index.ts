@@ -3,10 +3,12 @@ export { registerWasmTrainingKernels, conv2dFilterGrad, conv2dInputGrad, depthwi
 export { registerBatchNormGradient } from './gradients.ts';
 export { modelRegistry, backbone, type BackboneDef } from './models.ts';
 export { buildHead, headLoss, headProbabilities, CoralBias, type HeadName } from './heads.ts';
-export { trainConfigSchema, parseTrainConfig, loadTrainConfig, type TrainConfig } from './config.ts';
-export { saveLayersModel, loadLayersModel, readModelMeta, writeModelMeta, type ModelMeta } from './modelDir.ts';
-export { ModelPredictor, batchTensor } from './predictor.ts';
+export { trainConfigSchema, parseTrainConfig, loadTrainConfig, applyOverrides, type TrainConfig, type ConfigOverrides } from './config.ts';
+export { saveLayersModel, loadLayersModel } from './modelDir.ts';
+export { TfjsPredictor, batchTensor } from './predictor.ts';
+export { exportOnnx, ONNX_OPSETS } from './onnxExport.ts';
 export { foldBatchNorm } from './fold.ts';
-export { predictTiles, poolSlides, tileRows, classIndex, type TilePredictions, type SlidePooling } from './predict.ts';
-export { fit, scheduledLr, prepareData, type FitResult, type EpochResult, type FitCallbacks } from './fit.ts';
+export { scheduledLr } from './schedule.ts';
+export { fitHeadOnEmbeddings, type EmbeddingSet, type HeadEpoch, type HeadFitResult } from './embeddingHead.ts';
+export { fit, flattenParams, prepareData, type FitResult, type EpochResult, type FitCallbacks } from './fit.ts';
 export { AttentionMil, saveMil, loadMil, hasMil, bagsOf, type Bag, type MilWeights } from './mil.ts';

@@ -4,33 +4,6 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { InputError, writeFileAtomic } from '../core/index.ts';
-import type { HeadName } from './heads.ts';
-
-/** gradelab.json: what every later step needs to use a model correctly. */
-export interface ModelMeta {
-  format: 'gradelab-model/1';
-  task: 'prostate' | 'breast';
-  head: HeadName;
-  /** Class indices map to these grade values (ISUP 0-5, Nottingham 1-3). */
-  classes: number[];
-  backbone: string;
-  width: number;
-  inputSize: number;
-  /** Tile size and mpp the model was trained on. */
-  tileSize: number;
-  mpp: number;
-  augment: unknown[];
-  normaliser: unknown | null;
-  seed: number;
-  backend: string;
-  runId: string | null;
-  datasetHash: string;
-  configHash: string;
-  bestEpoch: number;
-  metrics: Record<string, number>;
-  trainedAt: string;
-  ood?: unknown;
-}
 
 /** Writes a LayersModel in TF.js format (model.json + weights.bin) into a folder. */
 export async function saveLayersModel(model: tfl.LayersModel, dir: string): Promise<void> {
@@ -64,20 +37,6 @@ export async function loadLayersModel(dir: string): Promise<tfl.LayersModel> {
   } catch (err) {
     throw new InputError(`${dir}: cannot load the TF.js model: ${(err as Error).message}`);
   }
-}
-
-export function readModelMeta(dir: string): ModelMeta {
-  const p = join(dir, 'gradelab.json');
-  if (!existsSync(p)) throw new InputError(`${dir}: not a gradelab model folder (no gradelab.json); train one with \`gradelab train\``);
-  try {
-    return JSON.parse(readFileSync(p, 'utf8')) as ModelMeta;
-  } catch (err) {
-    throw new InputError(`${p}: not valid JSON: ${(err as Error).message}`);
-  }
-}
-
-export async function writeModelMeta(dir: string, meta: ModelMeta): Promise<void> {
-  await writeFileAtomic(join(dir, 'gradelab.json'), JSON.stringify(meta, null, 2));
 }
 
 /** Replaces a folder atomically: build beside it, then swap. */

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { Predictor, TileBatch } from '../core/index.ts';
-import { headProbabilities, type HeadName } from './heads.ts';
+import { readModelMeta, type ModelPredictor, type PredictorMeta, type TileBatch, type TileOutputs } from '../core/index.ts';
+import { headProbabilities } from './heads.ts';
 import { foldBatchNorm } from './fold.ts';
-import { loadLayersModel, readModelMeta, type ModelMeta } from './modelDir.ts';
+import { loadLayersModel } from './modelDir.ts';
 
 /** Batch to model input: NHWC float in [0,1], resized to the model's input size. */
 export function batchTensor(batch: TileBatch, inputSize: number): tf.Tensor4D {
@@ -14,10 +14,11 @@ export function batchTensor(batch: TileBatch, inputSize: number): tf.Tensor4D {
 }
 
 /**
- * A trained model behind the Predictor interface: class probabilities, penultimate features
- * (the "features" layer) and raw logits, computed in one pass.
+ * A trained model on TensorFlow.js behind the Predictor interface: class probabilities, penultimate
+ * features (the "features" layer) and raw logits, computed in one pass. Validation during training uses
+ * it; inference elsewhere runs model.onnx through src/engine unless asked for this engine.
  */
-export class ModelPredictor implements Predictor {
+export class TfjsPredictor implements ModelPredictor {
   private readonly both: tfl.LayersModel;
 
   /**
@@ -25,28 +26,32 @@ export class ModelPredictor implements Predictor {
    * into the convolutions (see fold.ts); without, it runs the model as it is, as validation during
    * training must.
    */
-  constructor(readonly model: tfl.LayersModel, readonly meta: Pick<ModelMeta, 'head' | 'classes' | 'inputSize'> & Partial<ModelMeta>, options: { fold?: boolean } = {}) {
-    const both = tfl.model({ inputs: model.inputs, outputs: [model.getLayer('features').output as tfl.SymbolicTensor, model.outputs[0]] });
+  constructor(readonly model: tfl.LayersModel, readonly meta: PredictorMeta, options: { fold?: boolean } = {}) {
+    const both = tfl.model({ inputs: model.inputs, outputs: [model.getLayer('features').getOutputAt(0) as tfl.SymbolicTensor, model.outputs[0]] });
     this.both = options.fold ? foldBatchNorm(both) : both;
     this.folded = this.both !== both;
   }
 
   private readonly folded: boolean;
 
-  static async load(dir: string): Promise<ModelPredictor> {
+  static async load(dir: string): Promise<TfjsPredictor> {
     const meta = readModelMeta(dir);
-    return new ModelPredictor(await loadLayersModel(dir), meta, { fold: true });
+    return new TfjsPredictor(await loadLayersModel(dir), meta, { fold: true });
+  }
+
+  get engine(): string {
+    return `tfjs (${tf.getBackend()}${this.folded ? ', batch norms folded' : ''})`;
   }
 
   get k(): number {
     return this.meta.classes.length;
   }
 
-  async run(batch: TileBatch): Promise<{ probs: Float32Array; features: Float32Array; logits: Float32Array }> {
+  async run(batch: TileBatch): Promise<TileOutputs> {
     const [features, out, probs] = tf.tidy(() => {
       const x = batchTensor(batch, this.meta.inputSize);
       const [f, o] = this.both.predict(x) as tf.Tensor[];
-      return [f, o, headProbabilities(o as tf.Tensor2D, this.meta.head as HeadName, this.k)];
+      return [f, o, headProbabilities(o as tf.Tensor2D, this.meta.head, this.k)];
     });
     const result = { probs: (await probs.data()) as Float32Array, features: (await features.data()) as Float32Array, logits: (await out.data()) as Float32Array };
     tf.dispose([features, out, probs]);

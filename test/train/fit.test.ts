@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTileDataset, generateSynthetic, openTileDataset, readManifest } from '../../src/data/index.ts';
 import { FileStore } from '../../src/track/index.ts';
-import { fit, loadLayersModel, ModelPredictor, parseTrainConfig, predictTiles, scheduledLr } from '../../src/train/index.ts';
+import { predictTiles } from '../../src/eval/index.ts';
+import { fit, loadLayersModel, TfjsPredictor, parseTrainConfig, scheduledLr } from '../../src/train/index.ts';
 import { tempDir } from '../helpers.ts';
 
 const dir = tempDir();
@@ -52,7 +53,7 @@ describe('training', () => {
     expect(meta.augment).toHaveLength(2);
 
     const ds = await openTileDataset(dataset);
-    const model = await ModelPredictor.load(out);
+    const model = await TfjsPredictor.load(out);
     const p = await predictTiles(model, ds, ds.tiles.slice(0, 20), { keepFeatures: true });
     for (let i = 0; i < 20; i++) expect(Array.from(p.probs.subarray(i * 6, i * 6 + 6)).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
     expect(p.featureDim).toBe(32);
@@ -60,7 +61,7 @@ describe('training', () => {
     // Fine-tune: the backbone from model-a, a new ordinal head, frozen for the first epoch.
     const ft = await fit(parseTrainConfig(config({ name: 'ft', model: { backbone: 'resnet', width: 0.25, inputSize: 32, head: 'ordinal', init: out, freezeEpochs: 1 } }), 'test'), { out: join(dir, 'model-ft') });
     expect(ft.history).toHaveLength(2);
-    const ftModel = await ModelPredictor.load(join(dir, 'model-ft'));
+    const ftModel = await TfjsPredictor.load(join(dir, 'model-ft'));
     expect(ftModel.meta.head).toBe('ordinal');
     // The last epoch's weights (the best epoch may be the frozen one).
     const last = await loadLayersModel(join(dir, 'model-ft', 'checkpoint'));

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { backbone, buildHead, ModelPredictor, selectBackend } from '../../src/train/index.ts';
+import { backbone, buildHead, TfjsPredictor, selectBackend } from '../../src/train/index.ts';
 import { foldBatchNorm } from '../../src/train/fold.ts';
 
 beforeAll(async () => {
@@ -51,15 +51,15 @@ describe('foldBatchNorm', () => {
     });
   }
 
-  it('a folding ModelPredictor gives the unfolded probabilities and frees every tensor it made', async () => {
+  it('a folding TfjsPredictor gives the unfolded probabilities and frees every tensor it made', async () => {
     const before = tf.memory().numTensors;
     const make = () => {
       const input = tfl.input({ shape: [32, 32, 3] });
       return tfl.model({ inputs: input, outputs: buildHead(backbone('resnet').build(input, { inputSize: 32, width: 0.5, seed: 2 }), 'softmax', 3, 2) });
     };
     const meta = { head: 'softmax' as const, classes: [0, 1, 2], inputSize: 32 };
-    const plain = new ModelPredictor(make(), meta);
-    const folded = new ModelPredictor(make(), meta, { fold: true });
+    const plain = new TfjsPredictor(make(), meta);
+    const folded = new TfjsPredictor(make(), meta, { fold: true });
     const batch = { n: 2, width: 32, height: 32, channels: 3 as const, data: Float32Array.from({ length: 2 * 32 * 32 * 3 }, (_, i) => (i % 97) / 97) };
     const a = await plain.run(batch);
     const b = await folded.run(batch);

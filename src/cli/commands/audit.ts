@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Argv } from 'yargs';
 import { estimateStainsMacenko, MacenkoNormalizer, rgbToHed, tissueWeight } from '../../augment/index.ts';
-import { ConfigError, createRng, log, shuffled, writeFileAtomic, type RgbImage } from '../../core/index.ts';
+import { ConfigError, createRng, log, shuffled, writeFileAtomic, type ModelPredictor, type RgbImage } from '../../core/index.ts';
+import { openModel } from '../../engine/index.ts';
+import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { loadSplit, openTileDataset, readDatasetTile, ShardReader, spreadTilesPerSlide, tilesOfPartition, type TileDataset, type TileRow } from '../../data/index.ts';
-import { evaluatePredictions, fmtEstimate, poolSlides, representationShift, writeChart, type MetricsReport } from '../../eval/index.ts';
+import { evaluatePredictions, fmtEstimate, poolSlides, representationShift, writeChart, type MetricsReport, type TilePredictions } from '../../eval/index.ts';
 import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
-import { ModelPredictor, selectBackend, type TilePredictions } from '../../train/index.ts';
 import { featureSet } from './ood.ts';
 
 interface Colour {
@@ -77,7 +78,7 @@ async function predictImages(model: ModelPredictor, tiles: TileRow[], images: Rg
     for (const v of r.features) feats.push(v);
     for (const v of r.logits) logits.push(v);
   }
-  return { tiles, k, probs, features: Float32Array.from(feats), featureDim: d, logits: Float32Array.from(logits) };
+  return { tiles, k, probs, head: model.meta.head, features: Float32Array.from(feats), featureDim: d, logits: Float32Array.from(logits) };
 }
 
 function sample(tiles: TileRow[], max: number, key: string): TileRow[] {
@@ -89,20 +90,18 @@ export function auditCommand(y: Argv): Argv {
     'audit',
     "Audit a model on a new hospital's slides: representation shift, OOD rate, stain statistics, grade distribution, performance if labelled, and what stain normalisation would change",
     (c) =>
-      c
+      engineFlags(c)
         .option('model', { type: 'string', demandOption: true })
         .option('site-data', { type: 'string', demandOption: true, describe: "tile dataset of the new site's slides (labels optional)" })
         .option('train-data', { type: 'string', describe: "the model's training dataset (default: from the model's config.yaml)" })
         .option('out', { type: 'string', demandOption: true })
         .option('max-tiles', { type: 'number', default: 1500 })
-        .option('resamples', { type: 'number', default: 500 })
-        .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto' as const }),
+        .option('resamples', { type: 'number', default: 500 }),
     async (argv) => {
       let trainData = argv['train-data'];
       if (!trainData && existsSync(join(argv.model, 'config.yaml'))) trainData = (parseYaml(readFileSync(join(argv.model, 'config.yaml'), 'utf8')) as { data?: { dataset?: string } }).data?.dataset;
       if (!trainData) throw new ConfigError('--train-data is needed (the model directory has no config.yaml naming its dataset)');
-      await selectBackend(argv.backend);
-      const model = await ModelPredictor.load(argv.model);
+      const model = await openModel(argv.model, engineOptions(argv));
       const classes = model.meta.classes;
       const trainDs = await openTileDataset(trainData);
       const siteDs = await openTileDataset(argv['site-data']);
@@ -156,6 +155,7 @@ export function auditCommand(y: Argv): Argv {
       const normaliser = new MacenkoNormalizer().fit(mosaic(refImages));
       const normImages = siteImages.map((img) => normaliser.transform(img));
       const normP = await predictImages(model, siteTiles, normImages);
+      await model.dispose();
       const shiftAfter = representationShift(refP.features!, refTiles.length, normP.features!, siteTiles.length, d);
       const normSlides = poolSlides(normP, classes);
       const perfAfter = labelled ? evaluatePredictions({ path: 'normalised', k: classes.length, rows: normSlides }, { resamples: argv.resamples }) : undefined;

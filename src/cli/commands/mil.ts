@@ -1,8 +1,10 @@
 import type { Argv } from 'yargs';
 import { ConfigError, log } from '../../core/index.ts';
 import { loadSplit, openTileDataset, tilesOfPartition } from '../../data/index.ts';
-import { quadraticWeightedKappa } from '../../eval/index.ts';
-import { AttentionMil, bagsOf, classIndex, ModelPredictor, poolSlides, predictTiles, saveMil, selectBackend } from '../../train/index.ts';
+import { classIndex, poolSlides, predictTiles, quadraticWeightedKappa } from '../../eval/index.ts';
+import { openModel } from '../../engine/index.ts';
+import { engineFlags, engineOptions } from '../engineOptions.ts';
+import { AttentionMil, bagsOf, saveMil, selectBackend } from '../../train/index.ts';
 
 export function milCommand(y: Argv): Argv {
   return y.command('mil', 'Attention-based multiple-instance pooling (Ilse et al. 2018) of tile embeddings, trained from slide labels', (s) =>
@@ -11,17 +13,15 @@ export function milCommand(y: Argv): Argv {
         'fit',
         "Train the attention-MIL head on a model's frozen tile features; `predict`/`eval --pooling attention` use it",
         (c) =>
-          c
+          engineFlags(c)
             .option('model', { type: 'string', demandOption: true })
             .option('data', { type: 'string', demandOption: true })
             .option('fold', { type: 'number', default: 0 })
             .option('epochs', { type: 'number', default: 40 })
-            .option('seed', { type: 'number', default: 1 })
-            .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto' as const }),
+            .option('seed', { type: 'number', default: 1 }),
         async (argv) => {
           if (!Number.isInteger(argv.epochs) || argv.epochs < 1) throw new ConfigError(`--epochs must be a positive integer, got ${argv.epochs}`);
-          await selectBackend(argv.backend);
-          const model = await ModelPredictor.load(argv.model);
+          const model = await openModel(argv.model, engineOptions(argv));
           const ds = await openTileDataset(argv.data);
           const split = await loadSplit(argv.data);
           const graded = (t: { anomaly: string; grade?: number }) => !t.anomaly && t.grade !== undefined;
@@ -31,6 +31,9 @@ export function milCommand(y: Argv): Argv {
           const label = (g: number | undefined) => classIndex(g, classes);
           const tp = await predictTiles(model, ds, train, { keepFeatures: true });
           const vp = await predictTiles(model, ds, val, { keepFeatures: true });
+          await model.dispose();
+          // The MIL head trains on TensorFlow.js (a small model on the main thread), whatever ran the backbone.
+          await selectBackend(argv.backend);
           const mil = new AttentionMil(tp.featureDim, classes.length, 32, argv.seed);
           mil.fit(bagsOf(train, tp.features!, tp.featureDim, label), { epochs: argv.epochs, seed: argv.seed, onEpoch: (e, loss) => (e + 1) % 10 === 0 && log.info(`epoch ${e + 1}: loss ${loss.toFixed(3)}`) });
           const valBags = bagsOf(val, vp.features!, vp.featureDim, label);

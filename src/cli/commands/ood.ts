@@ -1,11 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
-import { ConfigError, createRng, log, shuffled, writeFileAtomic } from '../../core/index.ts';
+import { ConfigError, createRng, log, shuffled, writeFileAtomic, type ModelPredictor } from '../../core/index.ts';
+import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { loadSplit, NEAR_OOD, openTileDataset, tilesOfPartition, type TileDataset, type TileRow } from '../../data/index.ts';
-import { fmtEstimate, oodMetrics, quadraticWeightedKappa, accuracy, writeChart, type OodMetrics } from '../../eval/index.ts';
+import { accuracy, classIndex, fmtEstimate, oodMetrics, poolSlides, predictTiles, quadraticWeightedKappa, writeChart, type OodMetrics, type TilePredictions } from '../../eval/index.ts';
+import { openModel } from '../../engine/index.ts';
 import { aggregateScores, calibrateThreshold, createDetector, DEFAULT_DETECTORS, detectorRegistry, loadOodBundle, saveOodBundle, type FeatureSet } from '../../ood/index.ts';
-import { classIndex, ModelPredictor, poolSlides, predictTiles, selectBackend, type TilePredictions } from '../../train/index.ts';
 import { printTable } from '../output.ts';
 import { createProgress } from '../progress.ts';
 
@@ -47,20 +48,18 @@ export function oodCommand(y: Argv): Argv {
         'fit',
         'Fit detectors on in-distribution training tiles, calibrate thresholds on validation tiles, save them in the model directory',
         (c) =>
-          c
+          engineFlags(c)
             .option('model', { type: 'string', demandOption: true })
             .option('data', { type: 'string', demandOption: true, describe: 'the in-distribution tile dataset (with its split)' })
             .option('method', { type: 'string', array: true, describe: `detectors (default: all): ${DEFAULT_DETECTORS.join(', ')}` })
             .option('fold', { type: 'number', default: 0 })
             .option('accept', { type: 'number', default: 0.95, describe: 'share of in-distribution validation tiles to accept' })
-            .option('max-tiles', { type: 'number', default: 4000, describe: 'training tiles used (seeded sample)' })
-            .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto' as const }),
+            .option('max-tiles', { type: 'number', default: 4000, describe: 'training tiles used (seeded sample)' }),
         async (argv) => {
           if (!(argv.accept > 0 && argv.accept < 1)) throw new ConfigError(`--accept must be between 0 and 1, got ${argv.accept}`);
           const methods = argv.method ?? DEFAULT_DETECTORS;
           for (const m of methods) if (!detectorRegistry.has(m)) throw new ConfigError(`unknown OOD method "${m}"; known: ${detectorRegistry.names().join(', ')}`);
-          await selectBackend(argv.backend);
-          const model = await ModelPredictor.load(argv.model);
+          const model = await openModel(argv.model, engineOptions(argv));
           const ds = await openTileDataset(argv.data);
           const split = await loadSplit(argv.data);
           const id = (t: TileRow) => !t.anomaly && t.grade !== undefined;
@@ -70,6 +69,7 @@ export function oodCommand(y: Argv): Argv {
           const classes = model.meta.classes;
           const trainSet = featureSet(await embed(model, ds, train, 'embed train'), classes);
           const valP = await embed(model, ds, val, 'embed val');
+          await model.dispose();
           const valSet = featureSet(valP, classes);
           const fitted = [];
           for (const m of methods) {
@@ -89,19 +89,17 @@ export function oodCommand(y: Argv): Argv {
         'eval',
         'AUROC, FPR@95TPR, AUPR-In/Out per detector, per anomaly class, near and far, tile and slide level, with CIs',
         (c) =>
-          c
+          engineFlags(c)
             .option('model', { type: 'string', demandOption: true })
             .option('id', { type: 'string', demandOption: true, describe: 'in-distribution dataset (its test partition)' })
             .option('ood', { type: 'string', demandOption: true, describe: 'dataset whose anomalous tiles (or all, if none is marked) are OOD' })
             .option('out', { type: 'string', demandOption: true })
             .option('fold', { type: 'number', default: 0 })
             .option('resamples', { type: 'number', default: 500 })
-            .option('seed', { type: 'number', default: 1 })
-            .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto' as const }),
+            .option('seed', { type: 'number', default: 1 }),
         async (argv) => {
-          await selectBackend(argv.backend);
           const { bundle, detectors } = loadOodBundle(argv.model);
-          const model = await ModelPredictor.load(argv.model);
+          const model = await openModel(argv.model, engineOptions(argv));
           const idDs = await openTileDataset(argv.id);
           const idTiles = tilesOfPartition(idDs, await loadSplit(argv.id), 'test', argv.fold).filter((t) => !t.anomaly);
           const oodDs = argv.ood === argv.id ? idDs : await openTileDataset(argv.ood);
@@ -110,6 +108,7 @@ export function oodCommand(y: Argv): Argv {
           if (!idTiles.length || !oodTiles.length) throw new ConfigError('need in-distribution test tiles and OOD tiles');
           const idP = await embed(model, idDs, idTiles, 'embed ID');
           const oodP = await embed(model, oodDs, oodTiles, 'embed OOD');
+          await model.dispose();
           const classes = model.meta.classes;
           const idSet = featureSet(idP, classes);
           const oodSet = featureSet(oodP, classes);

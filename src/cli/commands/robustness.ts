@@ -3,25 +3,28 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { stringify } from 'csv-stringify/sync';
-import { ConfigError, log, writeFileAtomic } from '../../core/index.ts';
+import { ConfigError, imagesToBatch, log, writeFileAtomic } from '../../core/index.ts';
 import { loadSplit, openTileDataset, spreadTilesPerSlide, tilesOfPartition } from '../../data/index.ts';
-import { appendUnitResult, fmtEstimate, loadSuite, readUnitResults, runUnit, shardUnits, suiteUnits, summariseSuite, writeChart, type SuiteScorer, type SuiteSummary, type UnitResult } from '../../eval/index.ts';
+import { appendUnitResult, fmtEstimate, loadSuite, readUnitResults, runSuiteUnits, shardUnits, suiteUnits, summariseSuite, writeChart, type SuiteRole, type SuiteScorer, type SuiteSummary, type UnitResult } from '../../eval/index.ts';
 import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
 import { FileStore, openStore, startRun, type Tracker } from '../../track/index.ts';
-import { ModelPredictor, selectBackend } from '../../train/index.ts';
+import { openModel, type ModelOpenOptions } from '../../engine/index.ts';
+import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { createProgress } from '../progress.ts';
+import { parseShard } from '../shard.ts';
 
-export async function modelScorer(modelDir: string): Promise<SuiteScorer> {
-  const model = await ModelPredictor.load(modelDir);
+export async function modelScorer(modelDir: string, options: ModelOpenOptions = {}): Promise<SuiteScorer & { dispose(): Promise<void> | void }> {
+  const model = await openModel(modelDir, options);
   const ood = hasOodBundle(modelDir) ? loadOodBundle(modelDir) : undefined;
   const detector = ood?.detectors.get(ood.bundle.primary);
   const stored = ood?.bundle.detectors.find((d) => d.name === ood.bundle.primary);
   return {
     classes: model.meta.classes,
-    async score(batch) {
-      const r = await model.run(batch);
+    head: model.meta.head,
+    async score(images) {
+      const r = model.runImages ? await model.runImages(images) : await model.run(imagesToBatch(images));
       if (!detector) return { probs: r.probs };
-      const n = batch.n;
+      const n = images.length;
       const oodScores = detector.score({ n, k: model.k, d: r.features.length / n, logits: r.logits, features: r.features });
       return { probs: r.probs, oodScores };
     },
@@ -31,14 +34,8 @@ export async function modelScorer(modelDir: string): Promise<SuiteScorer> {
           return new Map([...agg.entries()].map(([s, v]) => [s, v > stored.slideThreshold]));
         }
       : undefined,
+    dispose: () => model.dispose(),
   };
-}
-
-function parseShard(text?: string): { index: number; count: number } | undefined {
-  if (!text) return undefined;
-  const m = /^(\d+)\/(\d+)$/.exec(text);
-  if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new ConfigError(`--shard must be I/N with 1 <= I <= N, got "${text}"`);
-  return { index: Number(m[1]), count: Number(m[2]) };
 }
 
 export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Promise<void> {
@@ -77,7 +74,7 @@ export function robustnessCommand(y: Argv): Argv {
         '$0',
         'Run a suite on a model and a dataset\'s test partition',
         (c) =>
-          c
+          engineFlags(c)
             .option('model', { type: 'string', demandOption: true })
             .option('data', { type: 'string', demandOption: true })
             .option('suite', { type: 'string', demandOption: true, describe: 'suite YAML (experiments/suites/*.yaml)' })
@@ -87,18 +84,16 @@ export function robustnessCommand(y: Argv): Argv {
             .option('fold', { type: 'number', default: 0 })
             .option('resamples', { type: 'number', default: 300 })
             .option('seed', { type: 'number', default: 1 })
-            .option('tracking-dir', { type: 'string' })
-            .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto' as const }),
+            .option('tracking-dir', { type: 'string' }),
         async (argv) => {
           const { suite, criteria } = loadSuite(argv.suite);
           const shard = parseShard(argv.shard);
-          await selectBackend(argv.backend);
           const ds = await openTileDataset(argv.data);
           const tiles = spreadTilesPerSlide(tilesOfPartition(ds, await loadSplit(argv.data), 'test', argv.fold).filter((t) => !t.anomaly && t.grade !== undefined), suite.tilesPerSlide);
           if (!tiles.length) throw new ConfigError(`${argv.data}: no labelled test tiles in fold ${argv.fold}`);
           await mkdir(argv.out, { recursive: true });
           const all = [{ condition: 'clean', severity: 0, transform: undefined as Record<string, unknown> | undefined }, ...suiteUnits(suite)];
-          const mine = shard ? shardUnits(all, shard) : all;
+          const mine = shardUnits(all, shard);
           const models: [string, string][] = [['model', argv.model], ...(argv.baseline ? [['baseline', argv.baseline] as [string, string]] : [])];
           const meta = JSON.parse(readFileSync(join(argv.model, 'gradelab.json'), 'utf8'));
           let parent: Tracker | undefined;
@@ -106,30 +101,34 @@ export function robustnessCommand(y: Argv): Argv {
           const parentTags: Record<string, string> = { 'gradelab.suite': suite.name, ...(meta.runId && store instanceof FileStore ? { 'mlflow.parentRunId': meta.runId } : {}) };
           parent = await startRun('robustness', `${suite.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}`, { trackingDir: argv['tracking-dir'], tags: parentTags });
           const progress = createProgress('conditions', ' | {name}');
-          const total = mine.length * models.length;
-          progress.start(total, `suite ${suite.name}`);
+          const resultsPath = (role: string) => join(argv.out, `${role}${shard ? `.shard-${shard.index}-of-${shard.count}` : ''}.jsonl`);
+          const roles: (SuiteRole & { dispose(): Promise<void> | void })[] = [];
           try {
             for (const [role, dir] of models) {
-              const resultsPath = join(argv.out, `${role}${shard ? `.shard-${shard.index}-of-${shard.count}` : ''}.jsonl`);
-              const done = new Set(readUnitResults(resultsPath).map((r) => `${r.condition}/${r.severity}`));
-              const scorer = await modelScorer(dir);
-              for (const unit of mine) {
-                const key = `${unit.condition}/${unit.severity}`;
-                progress.update({ name: `${role} ${key}` });
-                if (done.has(key)) {
-                  progress.increment();
-                  continue;
-                }
-                const r = await runUnit(ds, tiles, scorer, unit, { resamples: argv.resamples, seed: argv.seed });
-                appendUnitResult(resultsPath, r);
-                const child = await parent.startChild(`${role}: ${unit.condition}${unit.severity ? ` severity ${unit.severity}` : ''}`, { 'gradelab.condition': unit.condition, 'gradelab.severity': String(unit.severity), 'gradelab.role': role });
+              const done = new Set(readUnitResults(resultsPath(role)).map((r) => `${r.condition}/${r.severity}`));
+              const scorer = await modelScorer(dir, engineOptions(argv));
+              roles.push({ role, scorer, pending: mine.filter((u) => !done.has(`${u.condition}/${u.severity}`)), dispose: scorer.dispose });
+            }
+            const pending = new Set(roles.flatMap((r) => r.pending.map((u) => `${u.condition}/${u.severity}`)));
+            progress.start(mine.length, `suite ${suite.name}`);
+            progress.increment(mine.length - pending.size);
+            await runSuiteUnits(ds, tiles, roles, {
+              resamples: argv.resamples,
+              seed: argv.seed,
+              onStep: (unit, block, blocks) => {
+                progress.update({ name: `${unit.condition}${unit.severity ? ` ${unit.severity}` : ''}${blocks > 1 ? ` (block ${block + 1}/${blocks})` : ''}` });
+                if (block === blocks - 1) progress.increment();
+              },
+              onUnit: async (role, r) => {
+                appendUnitResult(resultsPath(role), r);
+                const child = await parent.startChild(`${role}: ${r.condition}${r.severity ? ` severity ${r.severity}` : ''}`, { 'gradelab.condition': r.condition, 'gradelab.severity': String(r.severity), 'gradelab.role': role });
                 await child.logMetrics({ qwk: r.qwk.value, accuracy: r.accuracy.value, ece: r.ece, ...(r.oodFlagRate !== null ? { ood_flag_rate: r.oodFlagRate } : {}) });
                 await child.end();
-                progress.increment();
-              }
-            }
+              },
+            });
           } finally {
             progress.stop();
+            for (const r of roles) await r.dispose();
           }
           if (shard) {
             await parent.end();

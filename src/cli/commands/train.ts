@@ -1,17 +1,18 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Argv } from 'yargs';
-import { ConfigError, log } from '../../core/index.ts';
+import { AFFINE_HEAD_FILE, ConfigError, gradeClasses, log, sha256File, writeAffineHead, writeFileAtomic, writeModelMeta, readModelMeta, type EncoderSpec, type ModelMeta } from '../../core/index.ts';
 import { buildTileDataset, generateSynthetic, readManifest } from '../../data/index.ts';
-import { evaluatePredictions, fmtEstimate, readPredictions, trainingCurvesSpec, writeChart, writeMetricCharts, writeMetricsFiles, writePredictions } from '../../eval/index.ts';
-import { FileStore, openStore, resumeRun, sha256File, startRun, type Tracker } from '../../track/index.ts';
-import { bagsOf, fit, loadMil, loadTrainConfig, modelRegistry, ModelPredictor, poolSlides, predictTiles, prepareData, readModelMeta, selectBackend, tileRows, type TrainConfig } from '../../train/index.ts';
-import { loadSplit, openTileDataset, tilesOfPartition, type Partition } from '../../data/index.ts';
-import { createProgress } from '../progress.ts';
-import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
-import { featureSet } from './ood.ts';
+import { composeEncoderHead, OnnxEncoder } from '../../engine/index.ts';
+import { trainingCurvesSpec, writeChart } from '../../eval/index.ts';
+import { contractOf } from '../../onnx/index.ts';
+import { FileStore, openStore, resumeRun, sha256Text, startRun, type Tracker } from '../../track/index.ts';
+import { fit, fitHeadOnEmbeddings, flattenParams, loadTrainConfig, modelRegistry, prepareData, selectBackend, type TrainConfig } from '../../train/index.ts';
+import { extractEmbeddings } from '../embeddings.ts';
 import { printTable } from '../output.ts';
+import { createProgress } from '../progress.ts';
+import { BACKENDS } from '../engineOptions.ts';
 
 /** Makes the experiment's dataset when the config describes a synthetic one that does not exist yet. */
 export async function ensureDataset(config: TrainConfig): Promise<void> {
@@ -29,8 +30,96 @@ export async function ensureDataset(config: TrainConfig): Promise<void> {
   await buildTileDataset(readManifest(manifest), { out: dir, tileSize: tl.tileSize, mpp: tl.mpp, stride: tl.stride, minTissue: tl.minTissue });
 }
 
-async function weightsHash(dir: string): Promise<string> {
-  return sha256File(join(dir, 'weights.bin'));
+async function writeCurves(out: string, name: string, history: { epoch: number; trainLoss: number; valQwk: number | null; valTileQwk: number | null }[]): Promise<void> {
+  const points = (f: (h: (typeof history)[number]) => number | null) => history.flatMap((h) => (f(h) === null ? [] : [{ step: h.epoch + 1, value: f(h)! }]));
+  await writeChart(join(out, 'training-curves'), trainingCurvesSpec({ 'train loss': points((h) => h.trainLoss), 'val QWK (slides)': points((h) => h.valQwk), 'val QWK (tiles)': points((h) => h.valTileQwk) }, `Training curves: ${name}`));
+}
+
+/** Trains the backbone end to end (fit), with checkpoints, resume and the progress bar. */
+async function trainNetwork(config: TrainConfig, out: string, tracker: Tracker, text: string, resume: boolean): Promise<string> {
+  const progress = createProgress('steps', ' | epoch {epoch} | loss {loss} | {tps} tiles/s');
+  let started = false;
+  try {
+    const result = await fit(config, {
+      out,
+      resume,
+      tracker,
+      configText: text,
+      callbacks: {
+        onEpochStart: (epoch, epochs, steps) => {
+          if (!started) progress.start(epochs * steps, `train ${config.name}`);
+          started = true;
+          progress.setTotal(epochs * steps);
+          progress.update({ epoch: `${epoch + 1}/${epochs}` });
+        },
+        onStep: (s) => progress.increment(1, { loss: s.loss.toFixed(3), tps: s.tilesPerSecond.toFixed(0) }),
+        onEpochEnd: (e) => log.info(`epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(3)}, val QWK ${fmt(e.valQwk)} (slides), ${fmt(e.valTileQwk)} (tiles), ${e.tilesPerSecond.toFixed(0)} tiles/s${e.best ? ' *best' : ''}`),
+      },
+    });
+    progress.stop();
+    await writeCurves(out, config.name, result.history);
+    return `best validation QWK ${fmt(result.bestQwk)} at epoch ${result.bestEpoch} (${result.backend})`;
+  } finally {
+    progress.stop();
+  }
+}
+
+const fmt = (v: number | null) => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(3));
+
+/**
+ * A head on a frozen ONNX encoder: the encoder embeds every tile of the dataset once (cached beside it),
+ * the head trains on the embeddings in seconds, and model.onnx joins encoder and head into one graph.
+ */
+async function trainHeadOnEncoder(config: TrainConfig, spec: EncoderSpec, out: string, tracker: Tracker, text: string): Promise<string> {
+  if (config.augment.length) throw new ConfigError(`${config.name}: augment must be empty for a frozen encoder (its embeddings are computed once from the tiles as they are)`);
+  if (!existsSync(spec.onnx)) throw new ConfigError(`model.backbone.onnx: ${spec.onnx} not found`);
+  const { ds, train, val } = await prepareData(config);
+  if (Math.abs(ds.meta.mpp - spec.mpp) > 0.05 * spec.mpp) log.warn(`the encoder expects tiles at ${spec.mpp} um/px, ${config.data.dataset} holds tiles at ${ds.meta.mpp}`);
+  const { cache, engine } = await extractEmbeddings(ds, spec);
+  const backend = await selectBackend(config.backend);
+  const classes = gradeClasses(config.task);
+  await tracker.logParams(flattenParams(config));
+  await tracker.setTags({ 'gradelab.backend': backend.name, 'gradelab.engine': engine, 'gradelab.seed': String(config.seed), 'gradelab.config.sha256': sha256Text(text), 'gradelab.dataset.sha256': ds.meta.manifestSha256, 'gradelab.encoder.sha256': cache.index.encoder.sha256, 'gradelab.out_dir': out, 'gradelab.task': config.task });
+  const result = await fitHeadOnEmbeddings(config, { tiles: train, features: cache.read(train) }, { tiles: val, features: cache.read(val) }, cache.dim, (e) => {
+    log.info(`epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(3)}, val QWK ${fmt(e.valQwk)} (slides), ${fmt(e.valTileQwk)} (tiles)${e.best ? ' *best' : ''}`);
+    void tracker.logMetrics({ 'train/loss_epoch': e.trainLoss, ...(e.valQwk !== null ? { 'val/qwk': e.valQwk } : {}), ...(e.valTileQwk !== null ? { 'val/tile_qwk': e.valTileQwk } : {}) }, e.epoch + 1);
+  });
+  await writeAffineHead(out, result.head);
+  const best = result.history[result.bestEpoch - 1];
+  const meta: ModelMeta = {
+    format: 'gradelab-model/1',
+    task: config.task,
+    head: config.model.head,
+    classes,
+    backbone: `onnx:${spec.onnx.split('/').pop()}`,
+    width: 1,
+    inputSize: spec.inputSize,
+    tileSize: ds.meta.tileSize,
+    mpp: ds.meta.mpp,
+    augment: [],
+    normaliser: null,
+    seed: config.seed,
+    backend: backend.name,
+    runId: tracker.runId,
+    datasetHash: ds.meta.manifestSha256,
+    configHash: sha256Text(text),
+    bestEpoch: result.bestEpoch,
+    metrics: { 'val/qwk': result.bestQwk, 'val/tile_qwk': best.valTileQwk, trainLoss: best.trainLoss },
+    trainedAt: new Date().toISOString(),
+    weightsSha256: await sha256File(join(out, AFFINE_HEAD_FILE)),
+    featureDim: cache.dim,
+    encoder: { ...spec, sha256: cache.index.encoder.sha256 },
+  };
+  await writeModelMeta(out, meta);
+  const encoder = await OnnxEncoder.open(spec.onnx, spec);
+  try {
+    await writeFileAtomic(join(out, 'model.onnx'), composeEncoderHead(spec.onnx, encoder.shape, spec, result.head, contractOf(meta)));
+  } finally {
+    await encoder.close();
+  }
+  await writeFile(join(out, 'history.json'), JSON.stringify(result.history, null, 2));
+  await writeCurves(out, config.name, result.history);
+  return `best validation QWK ${fmt(result.bestQwk)} at epoch ${result.bestEpoch} (head on ${spec.onnx}, ${cache.dim} features)`;
 }
 
 export function trainCommand(y: Argv): Argv {
@@ -43,15 +132,14 @@ export function trainCommand(y: Argv): Argv {
           .option('config', { type: 'string', describe: 'experiment YAML (experiments/*.yaml)' })
           .option('out', { type: 'string', describe: 'model directory (default: models/<experiment name>)' })
           .option('epochs', { type: 'number', describe: 'override train.epochs' })
-          .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'] as const, describe: 'override the backend' })
+          .option('backend', { choices: BACKENDS, describe: 'override the backend' })
           .option('seed', { type: 'number', describe: 'override the seed' })
+          .option('data', { type: 'string', describe: "train on this tile dataset instead of the experiment file's" })
+          .option('set', { type: 'string', array: true, describe: 'override a key of the experiment file: --set train.lr=0.001 (repeatable; validated like the file)' })
           .option('resume', { type: 'string', describe: 'continue an interrupted run: its model directory or run id' })
-          .option('tracking-dir', { type: 'string', describe: 'MLflow file store (default ./mlruns)' })
-          .check((a) => {
-            if (!a.config && !a.resume) throw new Error('give --config, or --resume to continue a run');
-            return true;
-          }),
+          .option('tracking-dir', { type: 'string', describe: 'MLflow file store (default ./mlruns)' }),
       async (argv) => {
+        if (!argv.config && !argv.resume) throw new ConfigError('give --config, or --resume to continue a run');
         let out = argv.out;
         let configPath = argv.config;
         let tracker: Tracker | undefined;
@@ -68,7 +156,8 @@ export function trainCommand(y: Argv): Argv {
           configPath = join(out!, 'config.yaml');
           if (state.runId && openStore({ trackingDir: argv['tracking-dir'] }) instanceof FileStore) tracker = await resumeRun(state.runId, { trackingDir: argv['tracking-dir'] });
         }
-        const { config: loaded, text } = loadTrainConfig(configPath!);
+        if (argv.resume && (argv.set?.length || argv.data)) throw new ConfigError('--resume continues a run with its own experiment; --set and --data apply to new runs');
+        const { config: loaded, text } = loadTrainConfig(configPath!, { sets: argv.set, dataset: argv.data });
         const config: TrainConfig = {
           ...loaded,
           seed: argv.seed ?? loaded.seed,
@@ -77,47 +166,19 @@ export function trainCommand(y: Argv): Argv {
         };
         out ??= join('models', config.name);
         await mkdir(out, { recursive: true });
-        if (!argv.resume) {
-          const { writeFileAtomic } = await import('../../core/index.ts');
-          await writeFileAtomic(join(out, 'config.yaml'), text);
-        }
+        if (!argv.resume) await writeFileAtomic(join(out, 'config.yaml'), text);
         await ensureDataset(config);
         tracker ??= await startRun(config.tracking.experiment, config.name, { trackingDir: argv['tracking-dir'] ?? config.tracking.dir });
-        const progress = createProgress('steps', ' | epoch {epoch} | loss {loss} | {tps} tiles/s');
-        let started = false;
         try {
-          const result = await fit(config, {
-            out,
-            resume: !!argv.resume,
-            tracker,
-            configText: text,
-            callbacks: {
-              onEpochStart: (epoch, epochs, steps) => {
-                if (!started) progress.start(epochs * steps, `train ${config.name}`);
-                started = true;
-                progress.setTotal(epochs * steps);
-                progress.update({ epoch: `${epoch + 1}/${epochs}` });
-              },
-              onStep: (s) => progress.increment(1, { loss: s.loss.toFixed(3), tps: s.tilesPerSecond.toFixed(0) }),
-              onEpochEnd: (e) => log.info(`epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(3)}, val QWK ${e.valQwk.toFixed(3)} (slides), ${e.valTileQwk.toFixed(3)} (tiles), ${e.tilesPerSecond.toFixed(0)} tiles/s${e.best ? ' *best' : ''}`),
-            },
-          });
-          progress.stop();
-          await tracker.setTags({ 'gradelab.weights.sha256': await weightsHash(out), 'gradelab.best_epoch': String(result.bestEpoch) });
-          const { writeFileAtomic } = await import('../../core/index.ts');
+          const encoder = typeof config.model.backbone === 'string' ? undefined : config.model.backbone;
+          const summary = encoder ? await trainHeadOnEncoder(config, encoder, out, tracker, text) : await trainNetwork(config, out, tracker, text, !!argv.resume);
           const meta = readModelMeta(out);
-          meta.runId = tracker.runId;
-          await writeFileAtomic(join(out, 'gradelab.json'), JSON.stringify(meta, null, 2));
-          await writeChart(join(out, 'training-curves'), trainingCurvesSpec({
-            'train loss': result.history.map((h) => ({ step: h.epoch + 1, value: h.trainLoss })),
-            'val QWK (slides)': result.history.map((h) => ({ step: h.epoch + 1, value: h.valQwk })),
-            'val QWK (tiles)': result.history.map((h) => ({ step: h.epoch + 1, value: h.valTileQwk })),
-          }, `Training curves: ${config.name}`));
+          if (meta.runId !== tracker.runId) await writeModelMeta(out, { ...meta, runId: tracker.runId });
+          await tracker.setTags({ 'gradelab.weights.sha256': meta.weightsSha256 ?? '', 'gradelab.onnx.sha256': await sha256File(join(out, 'model.onnx')), 'gradelab.best_epoch': String(meta.bestEpoch) });
           for (const f of ['gradelab.json', 'history.json', 'config.yaml', 'training-curves.png']) await tracker.logArtifact(join(out, f), 'model');
           await tracker.end('FINISHED');
-          process.stdout.write(`best validation QWK ${result.bestQwk.toFixed(3)} at epoch ${result.bestEpoch} (${result.backend}); model: ${out}; run ${tracker.runId}\n`);
+          process.stdout.write(`${summary}; model: ${out}; run ${tracker.runId}\n`);
         } catch (err) {
-          progress.stop();
           await tracker.end('FAILED');
           throw err;
         }
@@ -126,97 +187,7 @@ export function trainCommand(y: Argv): Argv {
     .command('models', 'List the model registry', (s) =>
       s.command('list', 'Backbones that gradelab train can build', () => undefined, async () => {
         printTable(modelRegistry.values().map(([n, d]) => [n, d.description]), ['model', 'architecture']);
-        process.stdout.write('\nheads: softmax (classification), ordinal (CORAL cumulative link), multitask (breast: grade + tubules, pleomorphism, mitoses)\noptions: model.width (channel multiplier), model.inputSize (pixels), model.init (fine-tune from a model directory)\n');
+        process.stdout.write('\nheads: softmax (classification), ordinal (CORAL cumulative link), multitask (breast: grade + tubules, pleomorphism, mitoses)\noptions: model.width (channel multiplier), model.inputSize (pixels), model.init (fine-tune from a model directory)\nfrozen encoders: model.backbone: {onnx: PATH, inputSize, mean, std, mpp} trains a head on cached embeddings of an ONNX encoder (a pathology foundation model)\n');
       }).demandCommand(1),
     );
 }
-
-async function predictRows(modelDir: string, data: string, split: Partition | 'all', fold: number, level: 'slide' | 'tile', pooling: 'mean' | 'topk' | 'attention', backend: string) {
-  await selectBackend(backend as 'auto');
-  const model = await ModelPredictor.load(modelDir);
-  const ds = await openTileDataset(data);
-  if (ds.meta.task !== model.meta.task) throw new ConfigError(`${data} is a ${ds.meta.task} dataset but the model grades ${model.meta.task}`);
-  const tiles = split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(data), split, fold);
-  if (!tiles.length) throw new ConfigError(`${data}: no tiles in the ${split} partition of fold ${fold}`);
-  const progress = createProgress('tiles');
-  progress.start(tiles.length, 'predict');
-  let last = 0;
-  const withOod = hasOodBundle(modelDir);
-  const mil = pooling === 'attention' ? loadMil(modelDir) : undefined;
-  const p = await predictTiles(model, ds, tiles, { batchSize: 64, keepFeatures: withOod || !!mil, onBatch: (done) => { progress.increment(done - last); last = done; } });
-  progress.stop();
-  const rows = level === 'slide' ? poolSlides(p, model.meta.classes, pooling === 'attention' ? 'mean' : pooling) : tileRows(p, model.meta.classes);
-  if (mil && level === 'slide') {
-    // Attention-MIL replaces the pooled probabilities; the rows keep their slide metadata.
-    const bags = new Map(bagsOf(p.tiles, p.features!, p.featureDim, () => undefined).map((b) => [b.slideId, b]));
-    for (const r of rows) {
-      const probs = mil.predict(bags.get(r.slideId)!).probs;
-      r.probs = probs;
-      r.pred = probs.indexOf(Math.max(...probs));
-      r.uncertainty = 1 - Math.max(...probs);
-    }
-  }
-  if (withOod) {
-    // The model directory carries a fitted OOD detector: every row gets its score and flag.
-    const { bundle, detectors } = loadOodBundle(modelDir);
-    const stored = bundle.detectors.find((d) => d.name === bundle.primary)!;
-    const scores = detectors.get(bundle.primary)!.score(featureSet(p, model.meta.classes));
-    if (level === 'slide') {
-      const slide = aggregateScores(scores, p.tiles.map((t) => t.slideId), 'topk', { k: bundle.aggregation.k });
-      for (const r of rows) {
-        r.oodScore = slide.get(r.slideId);
-        r.oodFlag = (r.oodScore ?? 0) > stored.slideThreshold;
-      }
-    } else {
-      rows.forEach((r, i) => {
-        r.oodScore = scores[i];
-        r.oodFlag = scores[i] > stored.threshold;
-      });
-    }
-  }
-  return { rows, k: model.k, task: model.meta.task };
-}
-
-export function predictCommand(y: Argv): Argv {
-  const common = (c: Argv) =>
-    c
-      .option('model', { type: 'string', demandOption: true, describe: 'model directory (gradelab train)' })
-      .option('data', { type: 'string', demandOption: true, describe: 'tile dataset folder' })
-      .option('split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'test' as const })
-      .option('fold', { type: 'number', default: 0 })
-      .option('pooling', { choices: ['mean', 'topk', 'attention'] as const, default: 'mean' as const, describe: 'tile-to-slide pooling (attention: the attention-MIL head of the model directory, made by gradelab mil fit)' })
-      .option('backend', { choices: ['auto', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto' as const });
-  return y
-    .command(
-      'predict',
-      'Predict grades for a dataset partition and write the predictions CSV (slide or tile level)',
-      (c) => common(c).option('out', { type: 'string', demandOption: true, describe: 'predictions CSV' }).option('level', { choices: ['slide', 'tile'] as const, default: 'slide' as const }),
-      async (argv) => {
-        const { rows, k } = await predictRows(argv.model, argv.data, argv.split, argv.fold, argv.level, argv.pooling, argv.backend);
-        await writePredictions(argv.out, rows, k);
-        log.info(`${rows.length} ${argv.level} predictions -> ${argv.out}`);
-      },
-    )
-    .command(
-      'eval',
-      'Predict a partition, then compute the full metrics with patient-bootstrap CIs and charts',
-      (c) => common(c).option('out', { type: 'string', demandOption: true, describe: 'output folder' }).option('resamples', { type: 'number', default: 1000 }).option('seed', { type: 'number', default: 1 }),
-      async (argv) => {
-        const { rows, k, task } = await predictRows(argv.model, argv.data, argv.split, argv.fold, 'slide', argv.pooling, argv.backend);
-        await mkdir(argv.out, { recursive: true });
-        const predPath = join(argv.out, 'predictions.csv');
-        await writePredictions(predPath, rows, k);
-        const report = evaluatePredictions(readPredictions(predPath), { task, resamples: argv.resamples, seed: argv.seed });
-        await writeMetricsFiles(argv.out, report, `${argv.model} on ${argv.data} (${argv.split})`);
-        await writeMetricCharts(argv.out, report);
-        const historyPath = join(argv.model, 'history.json');
-        if (existsSync(historyPath)) {
-          const h = JSON.parse(readFileSync(historyPath, 'utf8')) as { epoch: number; trainLoss: number; valQwk: number }[];
-          await writeChart(join(argv.out, 'training-curves'), trainingCurvesSpec({ 'train loss': h.map((e) => ({ step: e.epoch + 1, value: e.trainLoss })), 'val QWK': h.map((e) => ({ step: e.epoch + 1, value: e.valQwk })) }));
-        }
-        process.stdout.write(`${argv.split}: QWK ${fmtEstimate(report.metrics.qwk)}, accuracy ${fmtEstimate(report.metrics.accuracy)} on ${report.n} slides (${report.patients} patients); ${resolve(argv.out)}\n`);
-      },
-    );
-}
-
-export { prepareData };

@@ -1,10 +1,11 @@
+import type { HeadKind, ModelPredictor } from '../core/index.ts';
 import { TileLoader, type TileDataset, type TileRow } from '../data/index.ts';
-import type { ModelPredictor } from './predictor.ts';
 
 export interface TilePredictions {
   tiles: TileRow[];
   k: number;
   probs: Float32Array;
+  head: HeadKind;
   features?: Float32Array;
   featureDim: number;
   logits?: Float32Array;
@@ -15,8 +16,8 @@ export async function predictTiles(model: ModelPredictor, ds: TileDataset, tiles
   const k = model.k;
   const loader = new TileLoader(ds, tiles, { batchSize: options.batchSize ?? 64, seed: 0, shuffle: false, workers: 0 });
   const probs = new Float32Array(tiles.length * k);
-  const logitsOut: number[] = [];
-  const feats: Float32Array[] = [];
+  let features: Float32Array | undefined;
+  let logits: Float32Array | undefined;
   let featureDim = 0;
   let done = 0;
   try {
@@ -24,9 +25,12 @@ export async function predictTiles(model: ModelPredictor, ds: TileDataset, tiles
       const r = await model.run(batch.x);
       probs.set(r.probs, done * k);
       if (options.keepFeatures) {
-        feats.push(r.features);
-        featureDim = r.features.length / batch.x.n;
-        for (const v of r.logits) logitsOut.push(v);
+        const n = batch.x.n;
+        featureDim = r.features.length / n;
+        features ??= new Float32Array(tiles.length * featureDim);
+        logits ??= new Float32Array(tiles.length * (r.logits.length / n));
+        features.set(r.features, done * featureDim);
+        logits.set(r.logits, done * (r.logits.length / n));
       }
       done += batch.x.n;
       options.onBatch?.(done, tiles.length);
@@ -34,16 +38,5 @@ export async function predictTiles(model: ModelPredictor, ds: TileDataset, tiles
   } finally {
     await loader.close();
   }
-  let features: Float32Array | undefined;
-  if (options.keepFeatures) {
-    features = new Float32Array(tiles.length * featureDim);
-    let o = 0;
-    for (const f of feats) {
-      features.set(f, o);
-      o += f.length;
-    }
-  }
-  return { tiles, k, probs, features, featureDim, logits: options.keepFeatures ? Float32Array.from(logitsOut) : undefined };
+  return { tiles, k, probs, head: model.meta.head, features, featureDim, logits };
 }
-
-export { classIndex, poolSlides, tileRows, type SlidePooling } from '../eval/pooling.ts';

@@ -1,0 +1,38 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, InputError, log, readModelMeta, type ModelPredictor } from '../core/index.ts';
+import { MODEL_ONNX, OnnxPredictor } from './onnxPredictor.ts';
+import type { EngineOptions } from './session.ts';
+
+export const ENGINES = ['auto', 'onnx', 'tfjs'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+export interface ModelOpenOptions extends EngineOptions {
+  engine?: EngineName;
+  /** TensorFlow.js backend when the tfjs engine runs (auto, tensorflow, wasm, cpu). */
+  backend?: string;
+}
+
+/**
+ * Opens a model directory for inference. `auto` runs model.onnx through ONNX Runtime when the directory
+ * has one and TensorFlow.js otherwise; `onnx` and `tfjs` insist. TensorFlow.js is imported only when it
+ * runs, so ONNX-only work never loads it. Says once which engine runs and how.
+ */
+export async function openModel(dir: string, options: ModelOpenOptions = {}): Promise<ModelPredictor> {
+  const engine = options.engine ?? 'auto';
+  if (!(ENGINES as readonly string[]).includes(engine)) throw new ConfigError(`--engine must be one of ${ENGINES.join(', ')}, got "${engine}"`);
+  const meta = readModelMeta(dir);
+  const hasOnnx = existsSync(join(dir, MODEL_ONNX));
+  let model: ModelPredictor;
+  if (engine === 'onnx' || (engine === 'auto' && hasOnnx)) {
+    model = await OnnxPredictor.load(dir, meta, options);
+  } else {
+    if (meta.encoder) throw new InputError(`${dir}: a head on the frozen encoder ${meta.encoder.onnx} runs on ONNX Runtime only${hasOnnx ? ' (use --engine onnx or auto)' : `, and ${MODEL_ONNX} is missing: retrain it`}`);
+    if (engine === 'auto') log.info(`${dir} has no ${MODEL_ONNX}: running TensorFlow.js (\`gradelab export --model ${dir}\` makes inference several times faster)`);
+    const train = await import('../train/index.ts');
+    await train.selectBackend((options.backend ?? 'auto') as 'auto');
+    model = await train.TfjsPredictor.load(dir);
+  }
+  log.info(`engine: ${model.engine}`);
+  return model;
+}
