@@ -21,7 +21,7 @@ if (mode === 'before' || mode === 'after') {
   // Before: TensorFlow.js, and each condition reads and decodes its own tiles (one call per unit).
   const scorer = await modelScorer(model, mode === 'before' ? { engine: 'tfjs', backend: 'wasm' } : { engine: 'onnx' });
   const results: UnitResult[] = [];
-  const run = (pending: SuiteRole['pending']) => runSuiteUnits(ds, tiles, [{ role: 'model', scorer, pending }], { resamples: 100, seed: 1, onUnit: (_, r) => void results.push(r) });
+  const run = (pending: SuiteRole['pending']) => runSuiteUnits(ds, tiles, [{ role: 'model', scorer, pending }], { resamples: 100, seed: 1, workers: mode === 'before' ? 0 : undefined, onUnit: (_, r) => void results.push(r) });
   const t0 = performance.now();
   if (mode === 'before') for (const u of units) await run([u]);
   else await run(units);

@@ -23,7 +23,7 @@ export async function extractEmbeddings(ds: TileDataset, spec: EncoderSpec, opti
     const cache = await EmbeddingCache.create(ds, {
       encoder: { path: spec.onnx, sha256, inputSize: spec.inputSize, mean: spec.mean, std: spec.std, layout: encoder.shape.layout.layout, output: encoder.shape.output },
       dim: encoder.dim,
-      dtype: options.dtype ?? 'float32',
+      dtype: options.dtype,
     });
     const wanted = new Set((options.tiles ?? ds.tiles).map((t) => t.slideId));
     const pending = cache.slides().filter((s) => wanted.has(s) && !cache.has(s));

@@ -56,14 +56,18 @@ export class EmbeddingCache {
     for (const [slide, tiles] of this.slideTiles) tiles.forEach((t, at) => this.position.set(t.index, { slide, at }));
   }
 
-  /** Opens (or starts) the cache for an encoder; an existing one must match its encoder, width and tiles. */
-  static async create(ds: TileDataset, index: Omit<EmbeddingIndex, 'format' | 'tilesSha256' | 'slides' | 'tiles' | 'createdAt'>): Promise<EmbeddingCache> {
+  /**
+   * Opens (or starts) the cache for an encoder; an existing one must match its encoder, width and tiles.
+   * Without a dtype an existing cache keeps its own (float32 for a new one).
+   */
+  static async create(ds: TileDataset, index: Omit<EmbeddingIndex, 'format' | 'tilesSha256' | 'slides' | 'tiles' | 'createdAt' | 'dtype'> & { dtype?: EmbeddingDtype }): Promise<EmbeddingCache> {
     const dir = embeddingDir(ds, embeddingKey(index.encoder));
-    const full: EmbeddingIndex = { format: 'gradelab-embeddings/1', ...index, tilesSha256: tileListSha256(ds), slides: new Set(ds.tiles.map((t) => t.slideId)).size, tiles: ds.tiles.length, createdAt: new Date().toISOString() };
+    const full: EmbeddingIndex = { format: 'gradelab-embeddings/1', ...index, dtype: index.dtype ?? 'float32', tilesSha256: tileListSha256(ds), slides: new Set(ds.tiles.map((t) => t.slideId)).size, tiles: ds.tiles.length, createdAt: new Date().toISOString() };
     const path = join(dir, 'index.json');
     if (existsSync(path)) {
       const prev = loadJsonFile(path, indexSchema, 'embedding index');
       if (prev.tilesSha256 !== full.tilesSha256) throw new DatasetError(dir, 'holds embeddings of another tiling of this dataset; remove the folder and extract again');
+      if (!index.dtype) full.dtype = prev.dtype;
       if (prev.dim !== full.dim || prev.dtype !== full.dtype) throw new DatasetError(dir, `holds ${prev.dtype} embeddings of width ${prev.dim}, not ${full.dtype} of width ${full.dim}; remove the folder or use --dtype ${prev.dtype}`);
       return new EmbeddingCache(ds, dir, prev);
     }

@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ConfigError, InputError, log } from '../core/index.ts';
 
@@ -16,10 +19,43 @@ export interface OpenSession {
   description: string;
 }
 
-/** First line of an error, without ORT's source locations: what a user can act on. */
+// ONNX Runtime's own logger would print its errors to stderr a second time (with C++ locations); they
+// reach the user once, through the exceptions below.
+ort.env.logLevel = 'fatal';
+
+/**
+ * The first line of an ONNX Runtime error without its C++ location and signature
+ * ("/onnxruntime_src/.../model.cc:187 onnxruntime::Model::Model(...) ModelProto does not have a graph."
+ * becomes "ModelProto does not have a graph."): what a user can act on.
+ */
 export function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n').map((l) => l.trim()).find((l) => l) ?? msg;
+  const line = (msg.split('\n').map((l) => l.trim()).find((l) => l) ?? msg).replace(/failed:(?=\S)/, 'failed: ');
+  const at = /\/\S*\.(?:cc|cpp|h):\d+ /.exec(line);
+  if (!at) return line;
+  const rest = line.slice(at.index + at[0].length);
+  // Skip the C++ signature: up to the parenthesis that closes its argument list.
+  const open = rest.indexOf('(');
+  let depth = 0;
+  for (let i = open; open >= 0 && i < rest.length; i++) {
+    if (rest[i] === '(') depth++;
+    else if (rest[i] === ')' && --depth === 0) return `${line.slice(0, at.index)} ${rest.slice(i + 1).trim()}`.trim();
+  }
+  return `${line.slice(0, at.index)} ${rest}`.trim();
+}
+
+/** Where onnxruntime-node keeps its native libraries, the CUDA provider among them when installed. */
+function ortBinDir(): string {
+  const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json');
+  return join(dirname(pkg), 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/** Why CUDA cannot run, when the provider's libraries are not even there (the usual case offline). */
+function missingCudaProvider(): string | undefined {
+  const dir = ortBinDir();
+  const missing = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'].filter((f) => !existsSync(join(dir, f)));
+  if (!missing.length) return undefined;
+  return `the CUDA provider is not installed (${missing.join(', ')} missing in ${dir}); install it with \`npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12\` on a machine with internet and CUDA 12`;
 }
 
 export function resolveThreads(threads?: number): number {
@@ -51,7 +87,9 @@ async function create(path: string, providers: ort.InferenceSession.ExecutionPro
 export async function openSession(path: string, options: EngineOptions = {}): Promise<OpenSession> {
   const threads = resolveThreads(options.threads);
   if (options.device === 'cuda') {
-    try {
+    const missing = missingCudaProvider();
+    if (missing) log.warn(`CUDA unavailable, running on the CPU: ${missing}`);
+    else try {
       const session = await create(path, [{ name: 'cuda', deviceId: 0 }], threads);
       return { session, description: 'onnx (cuda)' };
     } catch (err) {

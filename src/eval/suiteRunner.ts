@@ -1,5 +1,7 @@
-import { transformFromSpec, type Transform } from '../augment/index.ts';
-import { createRng, type RgbImage } from '../core/index.ts';
+import { availableParallelism } from 'node:os';
+import { transformFromSpec } from '../augment/index.ts';
+import type { RgbImage } from '../core/index.ts';
+import { Perturber } from './perturber.ts';
 import { readDatasetTile, ShardReader, type TileDataset, type TileRow } from '../data/index.ts';
 import { unitResult, type SuiteScorer, type SuiteUnit, type UnitResult, type UnitTiming } from './robustness.ts';
 
@@ -20,15 +22,17 @@ export interface SuiteRunOptions {
   blockBytes?: number;
   /** Called as each unit of each role completes (append its result, log a tracked run). */
   onUnit?: (role: string, result: UnitResult) => Promise<void> | void;
+  /** Perturbation worker threads (0: on the calling thread; default: see defaultWorkers). */
+  workers?: number;
   /** Called after each unit's block has been scored by every role that needed it. */
   onStep?: (unit: SuiteUnit, block: number, blocks: number) => void;
 }
 
 const key = (u: SuiteUnit) => `${u.condition}/${u.severity}`;
 
-/** The tile-specific seed: a tile is perturbed the same way whichever run, shard or block reaches it. */
-function tileRng(seed: number, unit: SuiteUnit, t: TileRow) {
-  return createRng(`${seed}/${unit.condition}/${unit.severity}/${t.slideId}/${t.x}/${t.y}`);
+/** The tile-specific seed: a tile is perturbed the same way whichever run, shard, block or thread reaches it. */
+function tileSeed(seed: number, unit: SuiteUnit, t: TileRow): string {
+  return `${seed}/${unit.condition}/${unit.severity}/${t.slideId}/${t.x}/${t.y}`;
 }
 
 async function decodeBlock(ds: TileDataset, tiles: readonly TileRow[]): Promise<RgbImage[]> {
@@ -48,15 +52,35 @@ async function decodeBlock(ds: TileDataset, tiles: readonly TileRow[]): Promise<
  * one block (the usual case) that is right after the unit, so an interrupted run loses at most one unit.
  */
 export async function runSuiteUnits(ds: TileDataset, tiles: readonly TileRow[], roles: SuiteRole[], options: SuiteRunOptions): Promise<void> {
+  const units = new Map<string, SuiteUnit>();
+  for (const r of roles) for (const u of r.pending) units.set(key(u), u);
+  if (!units.size) return;
+  // Transforms are built once here so a bad spec fails before any work, whichever thread runs them.
+  for (const u of units.values()) if (u.transform) transformFromSpec(u.transform, u.condition);
+  const perturber = new Perturber(options.workers ?? defaultWorkers(units.size * tiles.length));
+  try {
+    await runBlocks(ds, tiles, roles, units, perturber, options);
+  } finally {
+    await perturber.close();
+  }
+}
+
+/**
+ * Perturbation threads for a run of this many tile perturbations: a worker costs about a second to start
+ * (tsx, the augmentation modules, WebAssembly), which pays off only when there is more than a few
+ * seconds of perturbation to share out (about 0.1-2 ms a tile).
+ */
+export function defaultWorkers(tilePerturbations: number): number {
+  return tilePerturbations < 20_000 ? 0 : Math.max(1, availableParallelism() - 1);
+}
+
+type Acc = { probs: Float32Array; ood: Float64Array | undefined; timing: UnitTiming };
+
+async function runBlocks(ds: TileDataset, tiles: readonly TileRow[], roles: SuiteRole[], units: Map<string, SuiteUnit>, perturber: Perturber, options: SuiteRunOptions): Promise<void> {
   const bytesPerTile = ds.meta.tileSize * ds.meta.tileSize * 3;
   const perBlock = Math.max(1, Math.floor((options.blockBytes ?? SUITE_BLOCK_BYTES) / bytesPerTile));
   const blocks = Math.ceil(tiles.length / perBlock);
   const bs = options.batchSize ?? 32;
-  const units = new Map<string, SuiteUnit>();
-  for (const r of roles) for (const u of r.pending) units.set(key(u), u);
-  if (!units.size) return;
-  const transforms = new Map<string, Transform | undefined>([...units].map(([k, u]) => [k, u.transform ? transformFromSpec(u.transform, u.condition) : undefined]));
-  type Acc = { probs: Float32Array; ood: Float64Array | undefined; timing: UnitTiming };
   const acc = new Map<string, Acc>();
   for (const r of roles) {
     const k = r.scorer.classes.length;
@@ -69,47 +93,45 @@ export async function runSuiteUnits(ds: TileDataset, tiles: readonly TileRow[], 
     const t0 = performance.now();
     const clean = await decodeBlock(ds, blockTiles);
     readSeconds += (performance.now() - t0) / 1000;
-    for (const [k, unit] of units) {
+    // Every (unit, batch) of the block in order; perturbations run ahead in worker threads, across unit
+    // boundaries, while the main thread scores (ONNX Runtime's run blocks it, so overlap needs threads).
+    const jobs = [...units].flatMap(([k, unit]) => Array.from({ length: Math.ceil(blockTiles.length / bs) }, (_, j) => ({ k, unit, i: j * bs })));
+    const perturb = (job: (typeof jobs)[number]): Promise<RgbImage[]> => {
+      const images = clean.slice(job.i, job.i + bs);
+      if (!job.unit.transform) return Promise.resolve(images);
+      return perturber.run(images, job.unit, blockTiles.slice(job.i, job.i + bs).map((t) => tileSeed(options.seed, job.unit, t)));
+    };
+    const ahead = Math.max(2, perturber.threads + 1);
+    const queue = jobs.slice(0, ahead).map(perturb);
+    let unitStarted = performance.now();
+    const inferMs = new Map<string, number>();
+    for (let j = 0; j < jobs.length; j++) {
+      const { k, unit, i } = jobs[j];
       const needed = roles.filter((r) => r.pending.some((u) => key(u) === k));
-      const transform = transforms.get(k);
-      const started = performance.now();
-      let perturbMs = 0;
-      const inferMs = new Map(needed.map((r) => [r.role, 0]));
-      const perturb = (i: number) => {
-        const t1 = performance.now();
-        const images = transform ? clean.slice(i, i + bs).map((img, j) => transform.apply(img, tileRng(options.seed, unit, blockTiles[i + j]))) : clean.slice(i, i + bs);
-        perturbMs += performance.now() - t1;
-        return images;
-      };
-      // Pipelined: while the engine scores one batch (its own threads), the next is perturbed here.
-      let next = perturb(0);
-      for (let i = 0; i < blockTiles.length; i += bs) {
-        const t1 = performance.now();
-        const images = await Promise.all(next);
-        perturbMs += performance.now() - t1;
-        const scoring = Promise.all(needed.map(async (r) => {
-          const t3 = performance.now();
-          const out = await r.scorer.score(images);
-          inferMs.set(r.role, inferMs.get(r.role)! + performance.now() - t3);
-          return out;
-        }));
-        if (i + bs < blockTiles.length) next = perturb(i + bs);
-        const outs = await scoring;
-        needed.forEach((r, j) => {
-          const a = acc.get(`${r.role}|${k}`)!;
-          a.probs.set(outs[j].probs, (lo + i) * r.scorer.classes.length);
-          if (a.ood && outs[j].oodScores) a.ood.set(outs[j].oodScores!, lo + i);
-        });
+      const images = await queue.shift()!;
+      if (j + ahead < jobs.length) queue.push(perturb(jobs[j + ahead]));
+      for (const r of needed) {
+        const t0 = performance.now();
+        const out = await r.scorer.score(images);
+        inferMs.set(r.role, (inferMs.get(r.role) ?? 0) + performance.now() - t0);
+        const a = acc.get(`${r.role}|${k}`)!;
+        a.probs.set(out.probs, (lo + i) * r.scorer.classes.length);
+        if (a.ood && out.oodScores) a.ood.set(out.oodScores, lo + i);
       }
-      const wall = (performance.now() - started) / 1000;
+      if (jobs[j + 1]?.k === k) continue;
+      // The unit's last batch of this block: account its time and, after the last block, report it.
+      const wall = (performance.now() - unitStarted) / 1000;
+      const perturbMs = perturber.takeMs();
+      unitStarted = performance.now();
       for (const r of needed) {
         const a = acc.get(`${r.role}|${k}`)!;
-        // Perturbation is shared by the roles (each is charged its share); it overlaps inference, so the
-        // parts add up to more than the wall time.
+        // Perturbation is shared by the roles (each is charged its share) and runs in other threads,
+        // so the parts add up to more than the wall time.
         a.timing.perturbSeconds += perturbMs / 1000 / needed.length;
-        a.timing.inferSeconds += inferMs.get(r.role)! / 1000;
+        a.timing.inferSeconds += (inferMs.get(r.role) ?? 0) / 1000;
         a.timing.seconds += wall / needed.length;
       }
+      inferMs.clear();
       options.onStep?.(unit, b, blocks);
       if (b === blocks - 1) {
         for (const r of needed) {

@@ -4,5 +4,4 @@ export { FileStore, pyFloat } from './fileStore.ts';
 export { RestStore, TrackingServerError, authHeader, splitBatch } from './restStore.ts';
 export { JournaledStore, warnPending } from './journal.ts';
 export { provenanceTags } from './provenance.ts';
-export { sha256File, sha256Text } from '../core/index.ts';
 export { startRun, resumeRun, openStore, reapStaleRuns, type TrackingOptions } from './tracker.ts';

@@ -5,6 +5,9 @@ import { ConfigError, log } from '../core/index.ts';
 import { registerBatchNormGradient } from './gradients.ts';
 import { registerWasmTrainingKernels } from './kernels.ts';
 
+// tfjs's console banners ("install our node backend") would repeat what selectBackend says in one line.
+tf.env().set('PROD', true);
+
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface BackendChoice {

@@ -17,12 +17,11 @@ export function exportCommand(y: Argv): Argv {
       if (meta.encoder) throw new InputError(`${argv.model}: a head on a frozen encoder is exported when it is trained (its model.onnx holds the encoder); retrain to rewrite it`);
       const out = argv.out ?? join(argv.model, 'model.onnx');
       // TensorFlow.js loads only here: reading the LayersModel needs it, running the ONNX file does not.
-      const { exportOnnx, loadLayersModel, selectBackend, ONNX_OPSETS } = await import('../../train/index.ts');
+      const { exportOnnx, loadLayersModel, ONNX_OPSETS } = await import('../../train/index.ts');
       if (argv.opset !== undefined && !(Number.isInteger(argv.opset) && argv.opset >= ONNX_OPSETS.min && argv.opset <= ONNX_OPSETS.max)) throw new InputError(`--opset must be an integer from ${ONNX_OPSETS.min} to ${ONNX_OPSETS.max}, got ${argv.opset}`);
       const weights = await sha256File(join(argv.model, 'weights.bin')).catch(() => {
         throw new InputError(`${argv.model}: no weights.bin to export`);
       });
-      await selectBackend('cpu');
       const model = await loadLayersModel(argv.model);
       try {
         const bytes = exportOnnx(model, contractOf({ ...meta, weightsSha256: meta.weightsSha256 ?? weights }), { opset: argv.opset });

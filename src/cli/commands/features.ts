@@ -34,7 +34,7 @@ export function featuresCommand(y: Argv): Argv {
         .option('mpp', { type: 'number', describe: 'microns per pixel the encoder was trained at (default 0.5)' })
         .option('split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'all' as const })
         .option('fold', { type: 'number', default: 0 })
-        .option('dtype', { choices: ['float32', 'float16'] as const, default: 'float32' as const, describe: 'stored precision (float16 halves the disk)' })
+        .option('dtype', { choices: ['float32', 'float16'] as const, describe: 'stored precision: float32 (default for a new cache) or float16 (half the disk)' })
         .option('shard', { type: 'string', describe: 'embed the I-th of N shares of the slides: I/N (shards write disjoint files into one cache)' }),
     async (argv) => {
       const spec = encoderOf(argv);

@@ -3,10 +3,10 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Argv } from 'yargs';
-import { ConfigError, log, writeFileAtomic } from '../../core/index.ts';
+import { ConfigError, log, readModelMeta, sha256File, writeFileAtomic } from '../../core/index.ts';
 import { loadSplit, openTileDataset, partitionOf } from '../../data/index.ts';
 import { chartIf, loadIntendedUse, readJsonIf, renderReportHtml, renderReportPdf, section, type ReportSection } from '../../eval/index.ts';
-import { FileStore, openStore, provenanceTags, sha256File } from '../../track/index.ts';
+import { FileStore, openStore, provenanceTags } from '../../track/index.ts';
 
 const est = (e: any, d = 3) => (e && typeof e.value === 'number' ? `${e.value.toFixed(d)} (${e.ci95?.[0] === null || e.ci95?.[0] === undefined ? 'n/a' : e.ci95[0].toFixed(d)}-${e.ci95?.[1] === null || e.ci95?.[1] === undefined ? 'n/a' : e.ci95[1].toFixed(d)})` : 'n/a');
 
@@ -36,7 +36,7 @@ export function reportCommand(y: Argv): Argv {
         .option('tracking-dir', { type: 'string' }),
     async (argv) => {
       const modelDir = resolveModelDir(argv.run, argv['tracking-dir']);
-      const meta = JSON.parse(readFileSync(join(modelDir, 'gradelab.json'), 'utf8'));
+      const meta = readModelMeta(modelDir);
       const config = existsSync(join(modelDir, 'config.yaml')) ? parseYaml(readFileSync(join(modelDir, 'config.yaml'), 'utf8')) : undefined;
       const use = loadIntendedUse(argv['intended-use']);
       const metrics = readJsonIf(argv.eval && join(argv.eval, 'metrics.json'));
@@ -152,7 +152,10 @@ export function reportCommand(y: Argv): Argv {
 
       const trace = section('traceability', 'Traceability');
       const prov = provenanceTags();
-      trace.facts.push(['Git commit', prov['mlflow.source.git.commit'] ?? 'not a git checkout'], ['Working tree dirty', prov['gradelab.git.dirty'] ?? 'unknown'], ['gradelab', prov['gradelab.version']], ['Node', prov['gradelab.node']], ['Training run', meta.runId ?? 'not tracked'], ['Config SHA-256', meta.configHash], ['Dataset manifest SHA-256', meta.datasetHash], ['Weights SHA-256', await sha256File(join(modelDir, 'weights.bin'))]);
+      trace.facts.push(['Git commit', prov['mlflow.source.git.commit'] ?? 'not a git checkout'], ['Working tree dirty', prov['gradelab.git.dirty'] ?? 'unknown'], ['gradelab', prov['gradelab.version']], ['Node', prov['gradelab.node']], ['Training run', meta.runId ?? 'not tracked'], ['Config SHA-256', meta.configHash], ['Dataset manifest SHA-256', meta.datasetHash], ['Weights SHA-256', meta.weightsSha256 ?? (await sha256File(join(modelDir, 'weights.bin')))]);
+      const onnxPath = join(modelDir, 'model.onnx');
+      trace.facts.push(['model.onnx SHA-256 (the inference artifact)', existsSync(onnxPath) ? await sha256File(onnxPath) : 'MISSING (gradelab export --model DIR writes it)']);
+      if (meta.encoder) trace.facts.push(['Frozen encoder', `${meta.encoder.onnx}, SHA-256 ${meta.encoder.sha256}`]);
       for (const [k, v] of Object.entries(prov).filter(([k]) => k.startsWith('gradelab.pkg.'))) trace.facts.push([k.replace('gradelab.pkg.', 'package '), v]);
       sections.push(trace);
 
