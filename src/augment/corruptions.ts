@@ -101,31 +101,43 @@ export async function defocusBlur(img: RgbImage, radius: number, aliasSigma: num
   return gaussianBlur(blurred, aliasSigma);
 }
 
-/** A one-sided Gaussian streak of the given radius along angle degrees (ImageMagick's motion blur). */
-export function motionKernel(radius: number, sigma: number, angleDeg: number): { kernel: Float64Array; size: number } {
-  const r = Math.ceil(radius);
-  const size = 2 * r + 1;
-  const kernel = new Float64Array(size * size);
+/**
+ * ImageMagick's MotionBlurImage, as ImageNet-C calls it through Wand: 2 ceil(radius) + 1 taps along the
+ * angle, all on one side of the pixel (a streak, not a symmetric blur), tap i at the pixel offset
+ * (round(i cos a), round(i sin a)) with weight exp(-i^2 / (2 sigma^2)), normalised; image edges
+ * replicated (ImageMagick's default virtual pixels).
+ */
+export function motionBlur(img: RgbImage, radius: number, sigma: number, angleDeg: number): RgbImage {
+  const taps = 2 * Math.ceil(radius) + 1;
   const a = (angleDeg * Math.PI) / 180;
-  const steps = r * 4;
-  for (let s = 0; s <= steps; s++) {
-    const t = (s / steps) * r;
-    const w = Math.exp(-(t * t) / (2 * sigma * sigma));
-    const x = t * Math.cos(a);
-    const y = t * Math.sin(a);
-    const x0 = Math.floor(x);
-    const y0 = Math.floor(y);
-    const fx = x - x0;
-    const fy = y - y0;
-    const add = (xx: number, yy: number, ww: number) => {
-      if (Math.abs(xx) <= r && Math.abs(yy) <= r) kernel[(yy + r) * size + xx + r] += ww;
-    };
-    add(x0, y0, w * (1 - fx) * (1 - fy));
-    add(x0 + 1, y0, w * fx * (1 - fy));
-    add(x0, y0 + 1, w * (1 - fx) * fy);
-    add(x0 + 1, y0 + 1, w * fx * fy);
+  const weights = Float64Array.from({ length: taps }, (_, i) => Math.exp(-(i * i) / (2 * sigma * sigma)));
+  const total = weights.reduce((x, y) => x + y, 0);
+  for (let i = 0; i < taps; i++) weights[i] /= total;
+  // ImageMagick rounds with ceil(v - 0.5).
+  const dx = Int32Array.from({ length: taps }, (_, i) => Math.ceil(i * Math.cos(a) - 0.5));
+  const dy = Int32Array.from({ length: taps }, (_, i) => Math.ceil(i * Math.sin(a) - 0.5));
+  const { width: w, height: h, data } = img;
+  const out = createImage(w, h, 0);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (let i = 0; i < taps; i++) {
+        const sx = Math.min(w - 1, Math.max(0, x + dx[i]));
+        const sy = Math.min(h - 1, Math.max(0, y + dy[i]));
+        const o = (sy * w + sx) * 3;
+        r += weights[i] * data[o];
+        g += weights[i] * data[o + 1];
+        b += weights[i] * data[o + 2];
+      }
+      const o = (y * w + x) * 3;
+      out.data[o] = clampByte(r);
+      out.data[o + 1] = clampByte(g);
+      out.data[o + 2] = clampByte(b);
+    }
   }
-  return { kernel, size };
+  return out;
 }
 
 export async function jpegRoundTrip(img: RgbImage, quality: number): Promise<RgbImage> {
@@ -188,12 +200,11 @@ defineTransform({
 defineTransform({
   name: 'motion-blur',
   kind: 'corruption',
-  description: 'Streak of radius pixels with Gaussian weights sigma at a random angle in [-45, 45] degrees (ImageNet-C: (10,3) (15,5) (15,8) (15,12) (20,15))',
+  description: 'ImageMagick\'s motion blur: a one-sided streak of 2 radius + 1 taps with Gaussian weights sigma at a random angle in [-45, 45] degrees (ImageNet-C: (10,3) (15,5) (15,8) (15,12) (20,15))',
   schema: z.object({ radius: z.number().min(1).max(50).default(10), sigma: z.number().min(0.5).max(50).default(3) }),
   severities: severity([[10, 3], [15, 5], [15, 8], [15, 12], [20, 15]].map(([radius, sigma]) => ({ radius, sigma }))),
   make: (p) => (img: RgbImage, rng: Rng) => {
-    const { kernel, size } = motionKernel(p.radius, p.sigma, rng.uniform(-45, 45));
-    return convolve(img, kernel, size);
+    return motionBlur(img, p.radius, p.sigma, rng.uniform(-45, 45));
   },
 });
 
@@ -233,17 +244,23 @@ defineTransform({
 defineTransform({
   name: 'contrast-loss',
   kind: 'corruption',
-  description: 'Values pulled toward the image mean: (x - mean) x factor + mean (ImageNet-C: .4 .3 .2 .1 .05)',
+  description: 'Values pulled toward each channel\'s mean: (x - mean_c) x factor + mean_c (ImageNet-C: .4 .3 .2 .1 .05)',
   schema: z.object({ factor: z.number().min(0).max(2).default(0.4) }),
   severities: severity([0.4, 0.3, 0.2, 0.1, 0.05].map((factor) => ({ factor }))),
   make: ({ factor }) => (img: RgbImage) => {
-    let s = 0;
-    for (const v of img.data) s += v;
-    const lut = contrastLut(factor, s / img.data.length);
+    // ImageNet-C: means = np.mean(x, axis=(0, 1)), one per channel, so the colour balance is kept.
+    const sums = [0, 0, 0];
+    for (let i = 0; i < img.data.length; i += 3) {
+      sums[0] += img.data[i];
+      sums[1] += img.data[i + 1];
+      sums[2] += img.data[i + 2];
+    }
+    const n = img.data.length / 3;
+    const [lr, lg, lb] = sums.map((v) => contrastLut(factor, v / n));
     return mapPixels(img, (r, g, b, out, o) => {
-      out[o] = lut[r];
-      out[o + 1] = lut[g];
-      out[o + 2] = lut[b];
+      out[o] = lr[r];
+      out[o + 1] = lg[g];
+      out[o + 2] = lb[b];
     });
   },
 });

@@ -148,6 +148,24 @@ export function averagePrecision(labels: ArrayLike<number>, scores: ArrayLike<nu
   return ap;
 }
 
+/**
+ * Area under the precision-recall curve by the trapezoid rule, as OpenOOD reports AUPR-In and AUPR-Out
+ * (scikit-learn's precision_recall_curve, then auc): the curve runs from (recall 0, precision 1) through
+ * each distinct threshold to the first reaching full recall. Differs from average precision, a step sum.
+ */
+export function auprTrapezoid(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
+  const pts = prCurve(labels, scores);
+  if (!pts.length || pts[pts.length - 1].recall === 0) return NaN;
+  const full = pts.findIndex((p) => p.recall >= 1);
+  let area = 0;
+  let prev = { recall: 0, precision: 1 };
+  for (const p of pts.slice(0, full + 1)) {
+    area += (p.recall - prev.recall) * (p.precision + prev.precision) / 2;
+    prev = p;
+  }
+  return area;
+}
+
 /** Multi-class Brier score: mean over cases of the squared distance between probabilities and the one-hot label. */
 export function brierScore(y: ArrayLike<number>, probs: Float32Array | Float64Array, k: number): number {
   let s = 0;

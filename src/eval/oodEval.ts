@@ -1,10 +1,11 @@
 import { bootstrapByPatient, type Estimate } from './bootstrap.ts';
-import { auroc, averagePrecision, rocCurve } from './metrics.ts';
+import { auprTrapezoid, auroc, rocCurve } from './metrics.ts';
 
 /**
  * OOD metrics as OpenOOD computes them, with OOD as the positive class and "higher score = more OOD":
  * AUROC; FPR at 95% TPR (the share of in-distribution cases flagged when 95% of OOD cases are caught);
- * AUPR-In (in-distribution positive, score negated) and AUPR-Out (OOD positive).
+ * AUPR-In (in-distribution positive, score negated) and AUPR-Out (OOD positive), both trapezoidal areas
+ * under scikit-learn's precision-recall curve as OpenOOD computes them (not average precision).
  */
 export function fprAtTpr(isOod: ArrayLike<number>, scores: ArrayLike<number>, tpr = 0.95): number {
   const roc = rocCurve(isOod, scores);
@@ -35,7 +36,7 @@ export function oodMetrics(isOod: Int32Array, scores: Float64Array, patients: st
     nOod: isOod.reduce((a, b) => a + b, 0),
     auroc: boot((idx) => auroc(pick(isOod, idx), pick(scores, idx)), 'auroc'),
     fpr95: boot((idx) => fprAtTpr(pick(isOod, idx), pick(scores, idx)), 'fpr95'),
-    aupr_in: boot((idx) => averagePrecision(pick(inLabels, idx), pick(neg, idx)), 'aupr-in'),
-    aupr_out: boot((idx) => averagePrecision(pick(isOod, idx), pick(scores, idx)), 'aupr-out'),
+    aupr_in: boot((idx) => auprTrapezoid(pick(inLabels, idx), pick(neg, idx)), 'aupr-in'),
+    aupr_out: boot((idx) => auprTrapezoid(pick(isOod, idx), pick(scores, idx)), 'aupr-out'),
   };
 }

@@ -110,10 +110,18 @@ export interface SuiteSummary {
   suite: string;
   clean: UnitResult;
   units: (UnitResult & { qwkDrop: number; accuracyDrop: number; ce: number; ceBaseline?: number })[];
-  /** ImageNet-C: CE_c = sum_s E_s,c / sum_s E_s,c(baseline); relative: sum_s (E_s,c - E_clean) / sum_s (E^b_s,c - E^b_clean). */
-  corruptionErrors: { condition: string; ce: number | null; relativeCe: number | null }[];
+  /**
+   * ImageNet-C (Hendrycks & Dietterich 2019): CE_c = sum_s E_s,c / sum_s E_s,c(baseline) over severities
+   * 1-5; relative CE_c = sum_s (E_s,c - E_clean) / sum_s (E^b_s,c - E^b_clean). `oneOff` marks conditions
+   * applied once (a scanner profile, a normalisation): reported here, never averaged into mCE.
+   */
+  corruptionErrors: { condition: string; oneOff: boolean; ce: number | null; relativeCe: number | null }[];
+  /** Mean CE over the corruptions (conditions with severities) only; null without a baseline. */
   mCE: number | null;
+  /** Mean relative CE over the corruptions whose relative CE is defined (baseline error moved with severity). */
   relativeMCE: number | null;
+  /** Corruptions left out of relativeMCE because the baseline's errors equal its clean error (0 / 0). */
+  relativeUndefined: string[];
   criteria: CriterionResult[];
   passed: boolean;
 }
@@ -153,15 +161,18 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
     return { ...u, qwkDrop: clean.qwk.value - u.qwk.value, accuracyDrop: clean.accuracy.value - u.accuracy.value, ce: 1 - u.accuracy.value, ceBaseline: b ? 1 - b.accuracy.value : undefined };
   });
   const corruptionErrors = suite.conditions.map((c) => {
+    const oneOff = !c.severities?.length;
     const us = units.filter((u) => u.condition === c.name);
-    if (!baseline || us.some((u) => u.ceBaseline === undefined) || !baseClean) return { condition: c.name, ce: null, relativeCe: null };
+    if (!baseline || us.some((u) => u.ceBaseline === undefined) || !baseClean) return { condition: c.name, oneOff, ce: null, relativeCe: null };
     const num = us.reduce((s, u) => s + u.ce, 0);
     const den = us.reduce((s, u) => s + u.ceBaseline!, 0);
     const relNum = us.reduce((s, u) => s + (u.ce - (1 - clean.accuracy.value)), 0);
     const relDen = us.reduce((s, u) => s + (u.ceBaseline! - (1 - baseClean.accuracy.value)), 0);
-    return { condition: c.name, ce: den > 0 ? num / den : null, relativeCe: relDen !== 0 ? relNum / relDen : null };
+    return { condition: c.name, oneOff, ce: den > 0 ? num / den : null, relativeCe: relDen !== 0 ? relNum / relDen : null };
   });
   const mean = (xs: (number | null)[]) => (xs.length && xs.every((x) => x !== null) ? (xs as number[]).reduce((a, b) => a + b, 0) / xs.length : null);
+  const corruptions = baseline ? corruptionErrors.filter((c) => !c.oneOff) : [];
+  const relDefined = corruptions.filter((c) => c.relativeCe !== null);
   const evaluated: CriterionResult[] = criteria.map((c) => {
     const applicable = units.filter((u) => (!c.condition || u.condition === c.condition) && (!c.severity || (u.severity > 0 && compare(u.severity, c.severity.op, c.severity.value))));
     const values = applicable.map((u) => ({ u, v: unitMetric(u, c.metric) })).filter((x): x is { u: typeof x.u; v: number } => x.v !== null && Number.isFinite(x.v));
@@ -181,8 +192,9 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
     clean,
     units,
     corruptionErrors,
-    mCE: mean(corruptionErrors.map((c) => c.ce)),
-    relativeMCE: mean(corruptionErrors.map((c) => c.relativeCe)),
+    mCE: corruptions.length ? mean(corruptions.map((c) => c.ce)) : null,
+    relativeMCE: relDefined.length ? mean(relDefined.map((c) => c.relativeCe)) : null,
+    relativeUndefined: corruptions.filter((c) => c.relativeCe === null).map((c) => c.condition),
     criteria: evaluated,
     passed: evaluated.every((c) => c.pass),
   };

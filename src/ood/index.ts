@@ -1,4 +1,6 @@
 export * from './detectors.ts';
+import './vim.ts';
+export { recoverLinearHead, vimOrigin, pinvSymmetric } from './linearHead.ts';
 export * from './aggregate.ts';
 export { cholesky } from './linalg.ts';
 export * from './store.ts';

@@ -58,3 +58,20 @@ describe('Reinhard', () => {
     expect(() => transformFromSpec({ name: 'reinhard-normalize' })).toThrow(/means/);
   });
 });
+
+describe('Macenko against torchstain (its numpy normaliser, re-run by test/fixtures/reference/make-references.py)', () => {
+  it('finds the same stain vectors and maxC, the 99th percentile over all pixels', async () => {
+    const { referenceTile, references } = await import('../fixtures/reference/references.ts');
+    const tile = await referenceTile();
+    const est = estimateStainsMacenko(tile)!;
+    const ref = references.macenko as { HE: number[][]; maxC: number[]; tissuePixels: number };
+    expect(est.pixels).toBe(ref.tissuePixels);
+    for (let s = 0; s < 2; s++) {
+      // Eigenvector signs are arbitrary in NumPy: compare up to sign.
+      const dot = est.stains[s].reduce((acc, v, c) => acc + v * ref.HE[s][c], 0);
+      expect(Math.abs(dot)).toBeGreaterThan(1 - 1e-6);
+    }
+    expect(est.maxC[0]).toBeCloseTo(ref.maxC[0], 4);
+    expect(est.maxC[1]).toBeCloseTo(ref.maxC[1], 4);
+  });
+});

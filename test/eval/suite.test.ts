@@ -46,6 +46,19 @@ describe('suites', () => {
     // CE_jpeg = (0.22 + 0.25 + 0.40) / (0.40 + 0.45 + 0.50); relative = (0.02+0.05+0.20)/(0.10+0.15+0.20).
     expect(s.corruptionErrors[0].ce).toBeCloseTo(0.87 / 1.35, 10);
     expect(s.corruptionErrors[0].relativeCe).toBeCloseTo(0.27 / 0.45, 10);
+    // The one-off scanner condition is reported beside (CE 0.21 / 0.35, relative 0.01 / 0.05) and never
+    // averaged in: mCE is jpeg's alone, as ImageNet-C averages corruptions over severities only.
+    expect(s.corruptionErrors[1]).toMatchObject({ condition: 'warm', oneOff: true });
+    expect(s.corruptionErrors[1].ce).toBeCloseTo(0.21 / 0.35, 10);
+    expect(s.corruptionErrors[1].relativeCe).toBeCloseTo(0.01 / 0.05, 10);
+    expect(s.mCE).toBeCloseTo(0.87 / 1.35, 10);
+    expect(s.relativeMCE).toBeCloseTo(0.27 / 0.45, 10);
+    // A baseline whose error does not move under a corruption leaves its relative CE undefined (0 / 0).
+    const flat = base.map((b) => (b.condition === 'jpeg' ? unit('jpeg', b.severity, 0.85, 0.7) : b));
+    const f = summariseSuite(suite, criteria, model, flat);
+    expect(f.relativeMCE).toBeNull();
+    expect(f.relativeUndefined).toEqual(['jpeg']);
+    expect(f.mCE).toBeCloseTo(0.87 / 0.9, 10);
     const units = [{ condition: 'clean', severity: 0 }, ...suiteUnits(suite)];
     const shard1 = shardUnits(units, { index: 1, count: 2 }).map((u) => model.find((m) => m.condition === u.condition && m.severity === u.severity)!);
     const shard2 = shardUnits(units, { index: 2, count: 2 }).map((u) => model.find((m) => m.condition === u.condition && m.severity === u.severity)!);

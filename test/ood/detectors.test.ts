@@ -16,8 +16,9 @@ function clusters(n: number, seed: string, ood: boolean): FeatureSet {
     const c = i % k;
     labels[i] = c;
     for (let j = 0; j < d; j++) features[i * d + j] = (ood ? (j === 7 ? 6 : 0) : j === c ? 4 : 0) + rng.normal() * 0.7;
-    // Logits: confident for in-distribution, flat for OOD.
-    for (let q = 0; q < k; q++) logits[i * k + q] = ood ? rng.normal() * 0.3 : (q === c ? 5 : 0) + rng.normal() * 0.5;
+    // Logits from a linear head, as every gradelab head is (ViM needs it): 1.25 x the class's channel, so
+    // confident for in-distribution (about 5 for its class) and flat for OOD.
+    for (let q = 0; q < k; q++) logits[i * k + q] = 1.25 * features[i * d + q] - 0.5;
   }
   return { n, k, d, features, logits, labels };
 }

@@ -38,6 +38,20 @@ export async function modelScorer(modelDir: string, options: ModelOpenOptions = 
   };
 }
 
+/** Corruption errors against the baseline: mCE over the corruptions, one-off conditions beside it. */
+function corruptionLines(summary: SuiteSummary, f: (v: number | null) => string): string[] {
+  const corruptions = summary.corruptionErrors.filter((c) => !c.oneOff);
+  const oneOffs = summary.corruptionErrors.filter((c) => c.oneOff);
+  if (summary.corruptionErrors.every((c) => c.ce === null)) return ['Corruption errors need a baseline model (--baseline).'];
+  return [
+    `mCE ${f(summary.mCE)} and relative mCE ${f(summary.relativeMCE)}: ImageNet-C's definitions, averaged over the ${corruptions.length} corruptions at severities 1-5 only${summary.relativeUndefined.length ? ` (relative CE undefined for ${summary.relativeUndefined.join(', ')}: the baseline's error did not move from clean)` : ''}. One-off conditions are reported beside, never averaged in.`,
+    '',
+    '| condition | kind | CE | relative CE |',
+    '|---|---|---|---|',
+    ...[...corruptions, ...oneOffs].map((c) => `| ${c.condition} | ${c.oneOff ? 'one-off' : 'corruption (severities)'} | ${f(c.ce)} | ${f(c.relativeCe)} |`),
+  ];
+}
+
 export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Promise<void> {
   await writeFileAtomic(join(out, 'results.json'), JSON.stringify(summary, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
   const rows = summary.units.map((u) => [u.condition, u.severity, u.slides, u.qwk.value.toFixed(4), u.qwk.ci95[0].toFixed(4), u.qwk.ci95[1].toFixed(4), u.qwkDrop.toFixed(4), u.accuracy.value.toFixed(4), u.ece.toFixed(4), u.oodFlagRate === null ? '' : u.oodFlagRate.toFixed(4), u.ce.toFixed(4)]);
@@ -56,7 +70,7 @@ export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Pro
     '|---|---|---|---|---|---|---|',
     ...summary.units.map((u) => `| ${u.condition} | ${u.severity || '-'} | ${fmtEstimate(u.qwk)} | ${f(u.qwkDrop)} | ${f(u.accuracy.value)} | ${f(u.ece)} | ${f(u.oodFlagRate)} |`),
     '',
-    `mCE ${f(summary.mCE)}, relative mCE ${f(summary.relativeMCE)} (ImageNet-C definitions; need --baseline).`,
+    ...corruptionLines(summary, f),
   ];
   await writeFileAtomic(join(out, 'summary.md'), `${md.join('\n')}\n`);
   const curve = summary.units.filter((u) => u.severity > 0).map((u) => ({ condition: u.condition, severity: u.severity, qwk: u.qwk.value }));
