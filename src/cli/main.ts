@@ -14,6 +14,7 @@ import { trainCommand } from './commands/train.ts';
 import { predictCommand } from './commands/predict.ts';
 import { exportCommand } from './commands/export.ts';
 import { featuresCommand } from './commands/features.ts';
+import { compareCommand } from './commands/compare.ts';
 import { runsCommand } from './commands/runs.ts';
 import { splitCommand } from './commands/split.ts';
 import { synthCommand } from './commands/synth.ts';
@@ -52,6 +53,7 @@ export async function main(args: string[]): Promise<number> {
   synthCommand(parser);
   runsCommand(parser);
   metricsCommand(parser);
+  compareCommand(parser);
   trainCommand(parser);
   predictCommand(parser);
   exportCommand(parser);

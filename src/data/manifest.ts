@@ -23,6 +23,11 @@ export interface SlideRecord extends SlideIdentity {
   mpp?: number;
   /** Grades from several raters (columns rater_*), for agreement analysis. */
   raters: Record<string, number>;
+  /**
+   * A label mask of the slide (column mask_path, relative to the manifest), same size as level 0, value
+   * in the first channel: gradelab's synthetic slides write PANDA Radboud's values with 6 for anomalies.
+   */
+  maskPath?: string;
 }
 
 export interface Manifest {
@@ -202,9 +207,17 @@ export function readManifest(path: string, options: ReadManifestOptions = {}): M
       if (!Number.isFinite(mpp) || mpp <= 0 || mpp > 100) fail(`mpp "${get('mpp')}" is not a positive number of microns per pixel`);
     }
 
+    let maskPath: string | undefined;
+    if (has('mask_path') && get('mask_path') !== '') {
+      const m = get('mask_path');
+      maskPath = isAbsolute(m) ? m : resolve(base, m);
+      if (!options.skipPathCheck && !existsSync(maskPath)) fail(`mask file does not exist: ${maskPath}`);
+    }
+
     records.push({
       slideId,
       path: slidePath,
+      maskPath,
       patientId: get('patient_id') || slideId,
       site: get('site') || get('data_provider') || 'unknown',
       scanner: get('scanner') || 'unknown',

@@ -7,9 +7,10 @@ import { stringify } from 'csv-stringify/sync';
 import { DatasetError, isUserError, writeFileAtomic, type Task } from '../core/index.ts';
 import type { Manifest, SlideIdentity, SlideRecord } from './manifest.ts';
 import { openSlide } from './openSlide.ts';
+import type { SlideSource } from './slide.ts';
 import { decodeTile, encodeTile, ShardReader, ShardWriter, type TileEncoding } from './shards.ts';
 import { detectTissue, type TissueMethod } from './tissue.ts';
-import { planTiles, readTile, type TilingOptions } from './tiling.ts';
+import { maskFraction, planTiles, readTile, type TilingOptions } from './tiling.ts';
 import type { RgbImage } from '../core/index.ts';
 
 export const DATASET_VERSION = 1;
@@ -44,6 +45,8 @@ export interface TileRow extends SlideIdentity {
   shard: string;
   offset: number;
   length: number;
+  /** Share of the tile that the slide's label mask marks anomalous (when the manifest gives masks). */
+  anomalyFraction?: number;
 }
 
 export interface TileDataset {
@@ -74,6 +77,8 @@ export interface SlideResult {
 
 const FIXED_COLUMNS = ['slide_id', 'patient_id', 'site', 'scanner', 'grade'];
 const POSITION_COLUMNS = ['anomaly', 'x', 'y', 'level', 'mpp', 'tissue', 'shard', 'offset', 'length'];
+/** Columns that datasets tiled by older versions lack. */
+const OPTIONAL_COLUMNS = ['anomaly_fraction'];
 
 function safeName(slideId: string): string {
   const base = slideId.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -126,7 +131,7 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
   await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
   await rm(join(out, 'tiles.csv'), { force: true });
 
-  const header = [...FIXED_COLUMNS, ...manifest.labelColumns, ...POSITION_COLUMNS];
+  const header = [...FIXED_COLUMNS, ...manifest.labelColumns, ...POSITION_COLUMNS, ...OPTIONAL_COLUMNS];
   const slideRows: string[][] = [];
   const concurrency = Math.max(1, options.concurrency ?? 4);
 
@@ -146,9 +151,12 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
     let shard: ShardWriter | undefined;
     try {
       const slide = await openSlide(rec.path, { id: rec.slideId });
+      let labelMask: SlideSource | undefined;
       try {
         const mask = await detectTissue(slide, { method: meta.tissueMethod });
         const grid = planTiles(slide, mask, { ...options, slideMpp: rec.mpp ?? options.slideMpp });
+        // Anomalous slides with a label mask: each tile's anomalous share, for tile-level OOD truth.
+        if (rec.anomaly && rec.maskPath) labelMask = await openSlide(rec.maskPath, { id: `${rec.slideId}-mask` });
         options.onSlideStart?.(rec, si, manifest.records.length, grid.tiles.length);
         shard = await ShardWriter.create(join(out, shardRel));
         const rows: string[][] = [];
@@ -161,11 +169,12 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
           for (let k = 0; k < batch.length; k++) {
             const t = batch[k];
             const { offset, length } = await shard.append(encoded[k]);
+            const fraction = labelMask ? (await maskFraction(labelMask, t.x, t.y, meta.tileSize * grid.downsample)).toFixed(3) : rec.anomaly ? '' : '0';
             rows.push([
               rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''),
               ...manifest.labelColumns.map((c) => rec.labels[c] ?? ''),
               rec.anomaly, String(t.x), String(t.y), String(t.level), tileMpp.toFixed(4), t.tissue.toFixed(3),
-              shardRel, String(offset), String(length),
+              shardRel, String(offset), String(length), fraction,
             ]);
             options.onTile?.();
           }
@@ -177,6 +186,7 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
         slideRows.push([rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''), 'done', String(rows.length), '']);
         options.onSlideDone?.(rec, { status: 'done', tiles: rows.length });
       } finally {
+        await labelMask?.close();
         await slide.close();
       }
     } catch (err) {
@@ -211,7 +221,8 @@ function rowsToTiles(dir: string, rows: string[][]): TileRow[] {
   for (const c of [...FIXED_COLUMNS, ...POSITION_COLUMNS]) {
     if (idx(c) < 0) throw new DatasetError(join(dir, 'tiles.csv'), `missing column "${c}"`);
   }
-  const labelCols = header.filter((h) => !FIXED_COLUMNS.includes(h) && !POSITION_COLUMNS.includes(h));
+  const labelCols = header.filter((h) => !FIXED_COLUMNS.includes(h) && !POSITION_COLUMNS.includes(h) && !OPTIONAL_COLUMNS.includes(h));
+  const fractionAt = idx('anomaly_fraction');
   return rows.slice(1).map((r, i) => {
     const num = (name: string) => {
       const v = Number(r[idx(name)]);
@@ -236,6 +247,7 @@ function rowsToTiles(dir: string, rows: string[][]): TileRow[] {
       shard: r[idx('shard')],
       offset: num('offset'),
       length: num('length'),
+      anomalyFraction: fractionAt < 0 || r[fractionAt] === '' ? undefined : Number(r[fractionAt]),
     };
   });
 }

@@ -85,6 +85,21 @@ export function planTiles(slide: SlideSource, mask: TissueMask | undefined, opti
   return { tiles, downsample, level, readSize, slideMpp, candidates };
 }
 
+/** Mask value gradelab's synthetic slides (and any mask following them) use for anomalous tissue. */
+export const ANOMALY_MASK_VALUE = 6;
+
+/**
+ * The share of a tile's level-0 footprint that a label mask marks anomalous: the tile's truth for
+ * tile-level OOD evaluation (an anomaly covers part of a slide, so the slide's label is not the tile's).
+ */
+export async function maskFraction(mask: SlideSource, x: number, y: number, span: number, value = ANOMALY_MASK_VALUE): Promise<number> {
+  const side = Math.max(1, Math.round(span));
+  const region = await mask.readRegion(0, x, y, side, side);
+  let hits = 0;
+  for (let i = 0; i < region.data.length; i += 3) if (region.data[i] === value) hits++;
+  return hits / (side * side);
+}
+
 /** Reads one planned tile and resamples it to tileSize x tileSize. */
 export async function readTile(slide: SlideSource, plan: TilePlan, tileSize: number): Promise<RgbImage> {
   const region = await slide.readRegion(plan.level, plan.x, plan.y, plan.readSize, plan.readSize);

@@ -13,25 +13,64 @@ export interface Estimate {
  * and 97.5th percentiles. Seeded; resamples where the statistic is undefined (NaN) are dropped.
  */
 export function bootstrapByPatient(patients: readonly string[], statistic: (rows: Int32Array) => number, options: { resamples: number; seed: number | string }): Estimate {
+  const value = statistic(Int32Array.from(patients.keys()));
+  const stats: number[] = [];
+  for (const rows of patientResamples(patients, options)) {
+    const s = statistic(rows);
+    if (Number.isFinite(s)) stats.push(s);
+  }
+  if (stats.length < options.resamples * 0.5 || new Set(patients).size < 2) return { value, ci95: [NaN, NaN] };
+  return { value, ci95: [percentile(stats, 2.5), percentile(stats, 97.5)] };
+}
+
+/** The row sets of a seeded patient bootstrap: patients drawn with replacement, each with all its rows. */
+export function* patientResamples(patients: readonly string[], options: { resamples: number; seed: number | string }): Generator<Int32Array> {
   const groups = new Map<string, number[]>();
   patients.forEach((p, i) => {
     const g = groups.get(p);
     if (g) g.push(i);
     else groups.set(p, [i]);
   });
-  const all = Int32Array.from(patients.keys());
-  const value = statistic(all);
   const lists = [...groups.values()];
-  if (lists.length < 2 || options.resamples < 1) return { value, ci95: [NaN, NaN] };
+  if (lists.length < 2) return;
   const rng = createRng(options.seed);
-  const stats: number[] = [];
   const buffer: number[] = [];
   for (let b = 0; b < options.resamples; b++) {
     buffer.length = 0;
     for (let i = 0; i < lists.length; i++) buffer.push(...lists[rng.int(lists.length)]);
-    const s = statistic(Int32Array.from(buffer));
-    if (Number.isFinite(s)) stats.push(s);
+    yield Int32Array.from(buffer);
   }
-  if (stats.length < options.resamples * 0.5) return { value, ci95: [NaN, NaN] };
-  return { value, ci95: [percentile(stats, 2.5), percentile(stats, 97.5)] };
+}
+
+export interface PairedEstimate {
+  a: number;
+  b: number;
+  /** B minus A on the same cases, with its percentile interval over the same patient resamples. */
+  difference: Estimate;
+  /** Share of resamples in which B is better than A (higher, or lower where lower is better). */
+  shareBBetter: number;
+  /** Whether the interval of the difference excludes 0. */
+  significant: boolean;
+}
+
+/**
+ * A paired patient bootstrap of the difference of a statistic between two sets of predictions of the
+ * same cases: each resample draws patients once and evaluates both on them, so case difficulty cancels
+ * (two unpaired intervals overlap long after the paired difference excludes 0).
+ */
+export function pairedBootstrap(patients: readonly string[], statA: (rows: Int32Array) => number, statB: (rows: Int32Array) => number, options: { resamples: number; seed: number | string; lowerIsBetter?: boolean }): PairedEstimate {
+  const all = Int32Array.from(patients.keys());
+  const a = statA(all);
+  const b = statB(all);
+  const diffs: number[] = [];
+  let better = 0;
+  for (const rows of patientResamples(patients, options)) {
+    const d = statB(rows) - statA(rows);
+    if (!Number.isFinite(d)) continue;
+    diffs.push(d);
+    if (options.lowerIsBetter ? d < 0 : d > 0) better++;
+  }
+  const ok = diffs.length >= options.resamples * 0.5;
+  const ci95: [number, number] = ok ? [percentile(diffs, 2.5), percentile(diffs, 97.5)] : [NaN, NaN];
+  return { a, b, difference: { value: b - a, ci95 }, shareBBetter: diffs.length ? better / diffs.length : NaN, significant: ok && (ci95[0] > 0 || ci95[1] < 0) };
 }

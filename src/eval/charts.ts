@@ -110,7 +110,10 @@ export function riskCoverageSpec(r: MetricsReport): VegaLiteSpec {
 }
 
 export function subgroupSpec(r: MetricsReport, key: 'site' | 'scanner' | 'grade', metric: 'qwk' | 'accuracy' = 'qwk'): VegaLiteSpec {
-  const values = Object.entries(r.subgroups[key]).map(([group, s]) => ({ group, value: s[metric].value, low: s[metric].ci95[0], high: s[metric].ci95[1], n: s.n }));
+  const values = Object.entries(r.subgroups[key]).flatMap(([group, s]) => {
+    const e = s[metric];
+    return e ? [{ group, value: e.value, low: e.ci95[0], high: e.ci95[1], n: s.n }] : [];
+  });
   return {
     title: `${metric === 'qwk' ? 'QWK' : 'Accuracy'} per ${key} with 95% CI (patient bootstrap)`,
     width: Math.max(160, 60 * values.length),

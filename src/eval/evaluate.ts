@@ -28,7 +28,8 @@ export interface CutoffResult {
 export interface SubgroupResult {
   n: number;
   patients: number;
-  qwk: Estimate;
+  /** Undefined for a group of one true grade, where kappa measures nothing (its expected agreement is its observed). */
+  qwk?: Estimate;
   accuracy: Estimate;
   /** Mean absolute grade error. */
   mae: Estimate;
@@ -175,7 +176,7 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
     };
   });
 
-  const subgroup = (key: (r: PredictionRow) => string, name: string) => {
+  const subgroup = (key: (r: PredictionRow) => string, name: string, withQwk = true) => {
     const groups = groupBy(rows, key, (_, i) => i);
     return Object.fromEntries(
       [...groups.entries()].sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })).map(([g, idx]) => [
@@ -183,7 +184,7 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
         {
           n: idx.length,
           patients: new Set(idx.map((i) => patients[i])).size,
-          qwk: boot((s) => quadraticWeightedKappa(ys(s), ps(s), k), `${name}-${g}-qwk`, idx),
+          ...(withQwk ? { qwk: boot((s) => quadraticWeightedKappa(ys(s), ps(s), k), `${name}-${g}-qwk`, idx) } : {}),
           accuracy: boot((s) => accuracy(ys(s), ps(s)), `${name}-${g}-acc`, idx),
           mae: boot(mae, `${name}-${g}-mae`, idx),
         },
@@ -235,7 +236,7 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
     subgroups: {
       site: subgroup((r) => r.site, 'site'),
       scanner: subgroup((r) => r.scanner, 'scanner'),
-      grade: subgroup((r) => classNames(task, k)[r.label!], 'grade'),
+      grade: subgroup((r) => classNames(task, k)[r.label!], 'grade', false),
     },
     agreement,
     referral: { uncertainty: hasU ? 'column' : '1 - max probability', ...referral },

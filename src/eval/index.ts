@@ -16,3 +16,6 @@ export * from './reportHtml.ts';
 export * from './reportPdf.ts';
 export * from './predictTiles.ts';
 export * from './suiteRunner.ts';
+export * from './qualityFeatures.ts';
+export * from './oodStudy.ts';
+export * from './compare.ts';

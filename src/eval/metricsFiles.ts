@@ -63,10 +63,13 @@ export function metricsMarkdown(r: MetricsReport, source: string): string {
     `|---|${r.classNames.map(() => '---').join('|')}|`,
     ...r.confusion.map((row, i) => `| ${r.classNames[i]} | ${row.join(' | ')} |`),
   ];
-  for (const key of ['site', 'scanner', 'grade'] as const) {
+  for (const key of ['site', 'scanner'] as const) {
     lines.push('', `## Per ${key}`, '', '| group | cases | patients | QWK | accuracy | MAE |', '|---|---|---|---|---|---|');
-    for (const [g, s] of Object.entries(r.subgroups[key])) lines.push(`| ${g} | ${s.n} | ${s.patients} | ${fmtEstimate(s.qwk)} | ${fmtEstimate(s.accuracy)} | ${fmtEstimate(s.mae)} |`);
+    for (const [g, s] of Object.entries(r.subgroups[key])) lines.push(`| ${g} | ${s.n} | ${s.patients} | ${s.qwk ? fmtEstimate(s.qwk) : 'n/a'} | ${fmtEstimate(s.accuracy)} | ${fmtEstimate(s.mae)} |`);
   }
+  // Within one true grade kappa is undefined: the share graded right and how far off the rest are.
+  lines.push('', '## Per grade (reference)', '', '| grade | cases | patients | accuracy | mean absolute grade error |', '|---|---|---|---|---|');
+  for (const [g, s] of Object.entries(r.subgroups.grade)) lines.push(`| ${g} | ${s.n} | ${s.patients} | ${fmtEstimate(s.accuracy)} | ${fmtEstimate(s.mae)} |`);
   if (r.agreement) {
     const a = r.agreement;
     lines.push('', '## Agreement', '', `${a.raters.length} raters; ${a.cases} cases rated by all. Fleiss' kappa ${f(a.fleiss)}; mean pairwise QWK among raters ${f(a.meanRaterQwk)}.`, '', '| pair | kappa | QWK |', '|---|---|---|');

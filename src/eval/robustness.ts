@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import type { HeadKind, RgbImage } from '../core/index.ts';
 import type { TileRow } from '../data/index.ts';
-import { bootstrapByPatient, type Estimate } from './bootstrap.ts';
+import { bootstrapByPatient, pairedBootstrap, type Estimate, type PairedEstimate } from './bootstrap.ts';
 import { accuracy, calibration, quadraticWeightedKappa } from './metrics.ts';
 import { poolSlides } from './pooling.ts';
 import { compare, suiteUnits, type Criterion, type Suite } from './suite.ts';
@@ -25,6 +25,10 @@ export interface UnitResult {
   ece: number;
   oodFlagRate: number | null;
   perSite: Record<string, number>;
+  /** Per slide: [slide, patient, label, predicted], so units can be compared case by case (paired). */
+  slidePreds?: [string, string, number, number][];
+  /** Number of classes (for kappa of the paired comparisons). */
+  k?: number;
   seconds: number;
   /** Reading and decoding the clean tiles (shared by every unit of a run, so charged to the first). */
   readSeconds?: number;
@@ -71,8 +75,26 @@ export function unitResult(unit: SuiteUnit, tiles: readonly TileRow[], scorer: P
     ece: calibration(y, Float64Array.from(slides.flatMap((s) => s.probs)), k).ece,
     oodFlagRate: flags ? [...flags.values()].filter(Boolean).length / flags.size : null,
     perSite,
+    slidePreds: slides.map((s) => [s.slideId, s.patientId, s.label!, s.pred]),
+    k,
     ...timing,
   };
+}
+
+/**
+ * QWK of B minus QWK of A on the slides both units scored, by a paired patient bootstrap (the same
+ * resampled patients for both): how sure a drop, or a difference between severities, is.
+ */
+export function pairedQwk(a: UnitResult, b: UnitResult, k: number, options: { resamples: number; seed: string }): PairedEstimate | undefined {
+  if (!a.slidePreds || !b.slidePreds) return undefined;
+  const mb = new Map(b.slidePreds.map((r) => [r[0], r]));
+  const both = a.slidePreds.filter((r) => mb.has(r[0]));
+  if (both.length < 2) return undefined;
+  const y = both.map((r) => r[2]);
+  const pa = both.map((r) => r[3]);
+  const pb = both.map((r) => mb.get(r[0])![3]);
+  const q = (p: number[]) => (idx: Int32Array) => quadraticWeightedKappa(Array.from(idx, (i) => y[i]), Array.from(idx, (i) => p[i]), k);
+  return pairedBootstrap(both.map((r) => r[1]), q(pa), q(pb), options);
 }
 
 /** Results are streamed one JSON line per unit, so an interrupted suite resumes where it stopped. */
@@ -109,7 +131,9 @@ export interface CriterionResult {
 export interface SuiteSummary {
   suite: string;
   clean: UnitResult;
-  units: (UnitResult & { qwkDrop: number; accuracyDrop: number; ce: number; ceBaseline?: number })[];
+  units: (UnitResult & { qwkDrop: number; accuracyDrop: number; ce: number; ceBaseline?: number; qwkDropCi?: [number, number]; dropSignificant?: boolean })[];
+  /** Per corruption: QWK at severity 5 minus at severity 1 (paired), to tell whether severity matters at all. */
+  severitySeparation: { condition: string; low: number; high: number; difference: Estimate; significant: boolean }[];
   /**
    * ImageNet-C (Hendrycks & Dietterich 2019): CE_c = sum_s E_s,c / sum_s E_s,c(baseline) over severities
    * 1-5; relative CE_c = sum_s (E_s,c - E_clean) / sum_s (E^b_s,c - E^b_clean). `oneOff` marks conditions
@@ -145,6 +169,9 @@ function unitMetric(u: SuiteSummary['units'][number], metric: Criterion['metric'
   }
 }
 
+/** Resamples of the paired comparisons in a suite summary (per unit: against clean; per corruption: severities). */
+const PAIRED_RESAMPLES = 500;
+
 /** Joins unit results (from one run or several shards) into the suite's summary, deterministically. */
 export function summariseSuite(suite: Suite, criteria: Criterion[], results: UnitResult[], baseline?: UnitResult[]): SuiteSummary {
   const order = suiteUnits(suite).map((u) => `${u.condition}/${u.severity}`);
@@ -158,7 +185,18 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
   const units = order.map((k) => {
     const u = byKey.get(k)!;
     const b = baseByKey.get(k);
-    return { ...u, qwkDrop: clean.qwk.value - u.qwk.value, accuracyDrop: clean.accuracy.value - u.accuracy.value, ce: 1 - u.accuracy.value, ceBaseline: b ? 1 - b.accuracy.value : undefined };
+    // The drop's interval from a paired bootstrap against clean on the same slides (CI of clean - unit).
+    const paired = u.k ? pairedQwk(clean, u, u.k, { resamples: PAIRED_RESAMPLES, seed: `suite/${k}/drop` }) : undefined;
+    const qwkDropCi: [number, number] | undefined = paired ? [-paired.difference.ci95[1], -paired.difference.ci95[0]] : undefined;
+    return { ...u, qwkDrop: clean.qwk.value - u.qwk.value, accuracyDrop: clean.accuracy.value - u.accuracy.value, ce: 1 - u.accuracy.value, ceBaseline: b ? 1 - b.accuracy.value : undefined, qwkDropCi, dropSignificant: paired?.significant };
+  });
+  const severitySeparation = suite.conditions.flatMap((c) => {
+    const sev = [...(c.severities ?? [])].sort((x, y) => x - y);
+    if (sev.length < 2) return [];
+    const lo = byKey.get(`${c.name}/${sev[0]}`)!;
+    const hi = byKey.get(`${c.name}/${sev[sev.length - 1]}`)!;
+    const p = lo.k ? pairedQwk(lo, hi, lo.k, { resamples: PAIRED_RESAMPLES, seed: `suite/${c.name}/severity` }) : undefined;
+    return p ? [{ condition: c.name, low: sev[0], high: sev[sev.length - 1], difference: p.difference, significant: p.significant }] : [];
   });
   const corruptionErrors = suite.conditions.map((c) => {
     const oneOff = !c.severities?.length;
@@ -192,6 +230,7 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
     clean,
     units,
     corruptionErrors,
+    severitySeparation,
     mCE: corruptions.length ? mean(corruptions.map((c) => c.ce)) : null,
     relativeMCE: relDefined.length ? mean(relDefined.map((c) => c.relativeCe)) : null,
     relativeUndefined: corruptions.filter((c) => c.relativeCe === null).map((c) => c.condition),

@@ -14,6 +14,8 @@ export interface FeatureSet {
   logits: Float32Array;
   features: Float32Array;
   labels?: Int32Array;
+  /** Slide-quality features of the tiles, n x QUALITY_DIM (quality.ts), for the qc-* detectors. */
+  quality?: Float32Array;
 }
 
 export interface OodDetector {

@@ -33,7 +33,7 @@ describe('embedding cache', () => {
   const vector = (t: { index: number }, d: number) => Float32Array.from({ length: d }, (_, j) => t.index * 10 + j + 0.25);
 
   beforeAll(async () => {
-    const { manifest } = await generateSynthetic({ task: 'prostate', slides: 3, out: join(dir, 'slides'), size: 512, sites: 1, anomalies: 0, seed: 2 });
+    const { manifest } = await generateSynthetic({ task: 'prostate', slides: 3, out: join(dir, 'slides'), size: 768, sites: 1, anomalies: 0, seed: 2 });
     ds = await buildTileDataset(readManifest(manifest), { out: join(dir, 'tiles'), tileSize: 64, mpp: 1, stride: 64, minTissue: 0.3 });
   }, 60_000);
 

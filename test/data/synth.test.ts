@@ -4,7 +4,8 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rgbToHed } from '../../src/augment/index.ts';
 import type { RgbImage } from '../../src/core/index.ts';
-import { designSlides, generateSynthetic, openSlide, readManifest, renderSlide, type SynthSlide } from '../../src/data/index.ts';
+import { buildScene, designSlides, generateSynthetic, openSlide, readManifest, renderSlide, type SynthSlide } from '../../src/data/index.ts';
+import { epitheliumAreas } from '../../src/data/synth/scene.ts';
 import { tempDir } from '../helpers.ts';
 
 const dir = tempDir();
@@ -76,21 +77,22 @@ function design(over: Partial<SynthSlide> & { id: string }): SynthSlide {
 }
 
 describe('synthetic prostate slides', () => {
+  const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8];
   const byPattern: Record<string, ReturnType<typeof stats>[]> = {};
   beforeAll(async () => {
     for (const [name, primary, grade] of [['benign', 0, 0], ['g3', 3, 1], ['g4', 4, 4], ['g5', 5, 5]] as const) {
       byPattern[name] = [];
-      for (const seed of [1, 2]) {
+      for (const seed of SEEDS) {
         const s = design({ id: `${name}-${seed}`, primary, secondary: primary, grade, seed: `t/${name}/${seed}`, site: 'site-A', scanner: 'neutral-reference' });
         await renderSlide(s, dir);
         byPattern[name].push(stats(await level0(join(dir, s.path)), await mask(join(dir, s.maskPath))));
       }
     }
-  });
+  }, 120_000);
 
   const mean = (name: string, key: 'lumenShare' | 'nuclearShare') => byPattern[name].reduce((a, s) => a + s[key], 0) / byPattern[name].length;
 
-  it('lumen area falls from benign through patterns 3, 4 and 5 (measured on pixels)', () => {
+  it(`lumen area falls from benign through patterns 3, 4 and 5 (means of ${8} seeds each, measured on pixels)`, () => {
     const l = ['benign', 'g3', 'g4', 'g5'].map((n) => mean(n, 'lumenShare'));
     expect(l[0]).toBeGreaterThan(l[1]);
     expect(l[1]).toBeGreaterThan(l[2]);
@@ -98,11 +100,39 @@ describe('synthetic prostate slides', () => {
     expect(l[3]).toBeLessThan(0.01);
   });
 
-  it('nuclear density rises with pattern', () => {
+  it('nuclear density rises from benign through patterns 3, 4 and 5 (the full chain)', () => {
     const n = ['benign', 'g3', 'g4', 'g5'].map((x) => mean(x, 'nuclearShare'));
     expect(n[1]).toBeGreaterThan(n[0]);
     expect(n[2]).toBeGreaterThan(n[1]);
-    expect(n[3]).toBeGreaterThan(n[1]);
+    expect(n[3]).toBeGreaterThan(n[2]);
+  });
+
+  it('every graded slide holds its primary and secondary patterns, the primary the more extensive (every seed, every size)', () => {
+    for (const size of [768, 1024, 1536]) {
+      for (const seed of SEEDS) {
+        for (const d of designSlides({ task: 'prostate', slides: 18, out: dir, size, sites: 3, anomalies: 0.2, seed })) {
+          const a = epitheliumAreas(buildScene(d));
+          const at = `${size} px, seed ${seed}, ${d.id} (${d.primary}+${d.secondary})`;
+          if (!d.primary) {
+            expect([3, 4, 5].some((p) => a.has(p)), at).toBe(false);
+            continue;
+          }
+          expect(a.get(d.primary) ?? 0, at).toBeGreaterThan(0);
+          expect(a.get(d.secondary!) ?? 0, at).toBeGreaterThan(0);
+          if (d.secondary !== d.primary) expect(a.get(d.primary)!, at).toBeGreaterThan(a.get(d.secondary!)!);
+          for (const other of [3, 4, 5].filter((p) => p !== d.primary && p !== d.secondary)) expect(a.has(other), at).toBe(false);
+        }
+      }
+    }
+  }, 60_000);
+
+  it('slides of one dataset differ in layout (the pattern field is seeded by the whole seed, not its length)', () => {
+    const [a, b] = designSlides({ task: 'prostate', slides: 2, out: dir, size: 1024, sites: 1, anomalies: 0, seed: 3 });
+    // Same grade and same seed length, different seed: the pattern regions must not coincide.
+    const one = buildScene({ ...a, primary: 3, secondary: 4, seed: 'layout/a' });
+    const two = buildScene({ ...b, primary: 3, secondary: 4, seed: 'layout/b', width: a.width, height: a.height });
+    const centres = (sc: ReturnType<typeof buildScene>) => sc.regions.filter((r) => r.label === 4).map((r) => `${Math.round(r.box[0] / 50)},${Math.round(r.box[1] / 50)}`).sort().join(' ');
+    expect(centres(one)).not.toEqual(centres(two));
   });
 
   it('the mask lines up with the pixels: background is glass, tissue is stained', async () => {

@@ -45,7 +45,9 @@ describe('evaluatePredictions', () => {
     expect(r.metrics.qwk.ci95[1]).toBeGreaterThan(r.metrics.qwk.value);
     expect(Object.keys(r.subgroups.site)).toEqual(['A', 'B', 'C']);
     // The simulated model is worse at site C.
-    expect(r.subgroups.site.C.qwk.value).toBeLessThan(r.subgroups.site.A.qwk.value);
+    expect(r.subgroups.site.C.qwk!.value).toBeLessThan(r.subgroups.site.A.qwk!.value);
+    // Kappa within one reference grade measures nothing: per grade, accuracy and the mean grade error.
+    expect(Object.values(r.subgroups.grade).every((g) => g.qwk === undefined && Number.isFinite(g.accuracy.value) && Number.isFinite(g.mae.value))).toBe(true);
     expect(r.cutoffs.map((c) => c.name)).toEqual(['cancer (ISUP >= 1)', 'ISUP >= 2', 'ISUP >= 3']);
     expect(r.agreement!.raters).toEqual(['a', 'b', 'c']);
     expect(r.referral.curve[0].coverage).toBe(1);

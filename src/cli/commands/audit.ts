@@ -8,9 +8,9 @@ import { ConfigError, createRng, log, shuffled, writeFileAtomic, type ModelPredi
 import { openModel } from '../../engine/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { loadSplit, openTileDataset, readDatasetTile, ShardReader, spreadTilesPerSlide, tilesOfPartition, type TileDataset, type TileRow } from '../../data/index.ts';
-import { evaluatePredictions, fmtEstimate, poolSlides, representationShift, writeChart, type MetricsReport, type TilePredictions } from '../../eval/index.ts';
+import { evaluatePredictions, fmtEstimate, imagesQuality, poolSlides, representationShift, writeChart, type MetricsReport, type TilePredictions } from '../../eval/index.ts';
 import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
-import { featureSet } from './ood.ts';
+import { featureSet, needsQuality } from './ood.ts';
 
 interface Colour {
   hVector: number[];
@@ -123,7 +123,7 @@ export function auditCommand(y: Argv): Argv {
       if (hasOodBundle(argv.model)) {
         const { bundle, detectors } = loadOodBundle(argv.model);
         const stored = bundle.detectors.find((x) => x.name === bundle.primary)!;
-        const scores = detectors.get(bundle.primary)!.score(featureSet(siteP, classes));
+        const scores = detectors.get(bundle.primary)!.score(featureSet(siteP, classes, needsQuality([bundle.primary]) ? imagesQuality(siteImages) : undefined));
         const slide = aggregateScores(scores, siteTiles.map((t) => t.slideId), 'topk', { k: bundle.aggregation.k });
         oodRate = [...slide.values()].filter((v) => v > stored.slideThreshold).length / slide.size;
       }

@@ -1,35 +1,49 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
-import { ConfigError, createRng, log, shuffled, writeFileAtomic, type ModelPredictor } from '../../core/index.ts';
-import { engineFlags, engineOptions } from '../engineOptions.ts';
+import { ConfigError, createRng, log, shuffled, writeFileAtomic, type HeadKind, type ModelPredictor } from '../../core/index.ts';
 import { loadSplit, NEAR_OOD, openTileDataset, tilesOfPartition, type TileDataset, type TileRow } from '../../data/index.ts';
-import { accuracy, classIndex, fmtEstimate, oodMetrics, poolSlides, predictTiles, quadraticWeightedKappa, writeChart, type OodMetrics, type TilePredictions } from '../../eval/index.ts';
 import { openModel } from '../../engine/index.ts';
-import { aggregateScores, calibrateThreshold, createDetector, DEFAULT_DETECTORS, detectorRegistry, loadOodBundle, saveOodBundle, type FeatureSet } from '../../ood/index.ts';
+import { accuracy, bestDetectorPerGroup, classIndex, datasetQuality, fmtEstimate, oodStudy, poolSlides, quadraticWeightedKappa, rocCurve, writeChart, type OodMetrics, type OodStudy, type TilePredictions } from '../../eval/index.ts';
+import { aggregateScores, calibrateThreshold, createDetector, DEFAULT_DETECTORS, detectorRegistry, loadOodBundle, QUALITY_DETECTORS, saveOodBundle, type FeatureSet } from '../../ood/index.ts';
+import { engineFlags, engineOptions } from '../engineOptions.ts';
+import { modelOutputs } from '../modelOutputs.ts';
 import { printTable } from '../output.ts';
-import { createProgress } from '../progress.ts';
 
 const TOPK = 5;
 
-export function featureSet(p: TilePredictions, classes: number[]): FeatureSet {
+export const needsQuality = (names: Iterable<string>) => [...names].some((n) => n.startsWith('qc-'));
+
+/**
+ * What detectors see of tiles: features, the grade's logits (for the breast multitask head, the first
+ * three of its 4 x 3 outputs, not the components' logits), class labels and quality features.
+ */
+export function featureSet(p: TilePredictions, classes: number[], quality?: Float32Array): FeatureSet {
+  const n = p.tiles.length;
+  const { k, logits } = gradeLogits(p.logits!, n, p.head);
   return {
-    n: p.tiles.length,
-    k: p.k,
+    n,
+    k,
     d: p.featureDim,
-    logits: p.logits!,
+    logits,
     features: p.features!,
     labels: Int32Array.from(p.tiles, (t) => classIndex(t.grade, classes) ?? 0),
+    quality,
   };
 }
 
-async function embed(model: ModelPredictor, ds: TileDataset, tiles: TileRow[], label: string): Promise<TilePredictions> {
-  const progress = createProgress('tiles');
-  progress.start(tiles.length, label);
-  let last = 0;
-  const p = await predictTiles(model, ds, tiles, { batchSize: 64, keepFeatures: true, onBatch: (done) => { progress.increment(done - last); last = done; } });
-  progress.stop();
-  return p;
+/** The grade's logits of n tiles: all of them, or the first three of the breast multitask head's 4 x 3. */
+export function gradeLogits(all: Float32Array, n: number, head: HeadKind): { k: number; logits: Float32Array } {
+  const width = all.length / n;
+  const k = head === 'multitask' ? 3 : width;
+  return { k, logits: k === width ? all : Float32Array.from({ length: n * k }, (_, i) => all[Math.floor(i / k) * width + (i % k)]) };
+}
+
+/** A model's features and logits of tiles, with the tiles' quality features when a qc-* detector needs them. */
+async function inputs(model: ModelPredictor, modelDir: string, ds: TileDataset, tiles: TileRow[], label: string, quality: boolean): Promise<{ p: TilePredictions; set: FeatureSet }> {
+  const p = await modelOutputs(model, modelDir, ds, tiles, { label, keepFeatures: true });
+  const q = quality ? await datasetQuality(ds, tiles) : undefined;
+  return { p, set: featureSet(p, model.meta.classes, q) };
 }
 
 function sample(tiles: TileRow[], max: number, key: string): TileRow[] {
@@ -41,8 +55,40 @@ export function oodGroup(anomaly: string): 'near' | 'far' {
   return (NEAR_OOD as readonly string[]).includes(anomaly) ? 'near' : 'far';
 }
 
+async function writeStudy(out: string, header: string, study: OodStudy, grading: string, charts: { hist: Record<string, unknown>[]; rocs: Record<string, unknown>[] }): Promise<string[][]> {
+  const f = (m: OodMetrics | null | undefined, key: 'auroc' | 'fpr95' = 'auroc') => (m ? fmtEstimate(m[key]) : '-');
+  const names = Object.keys(study.detectors);
+  const rows = names.map((n) => {
+    const r = study.detectors[n];
+    return [n, f(r.all.tile), f(r.all.tile, 'fpr95'), f(r.all.slide), f(r.groups.near?.slide), f(r.groups.far?.slide), f(r.groups.far?.tile)];
+  });
+  const head = ['detector', 'AUROC (tiles)', 'FPR@95TPR (tiles)', 'AUROC (slides)', 'near-OOD AUROC (slides)', 'far-OOD AUROC (slides)', 'far-OOD AUROC (tiles)'];
+  const summary = ['near', 'far', 'unlabelled'];
+  const groups = [...new Set(names.flatMap((n) => Object.keys(study.detectors[n].groups)))].sort((a, b) => summary.indexOf(a) - summary.indexOf(b) || a.localeCompare(b));
+  const best = bestDetectorPerGroup(study);
+  const families = groups.map((g) => [g, ...names.map((n) => {
+    const m = study.detectors[n].groups[g];
+    const v = m?.slide.auroc.value;
+    return v === undefined || !Number.isFinite(v) ? '-' : `${best[g]?.detector === n ? '**' : ''}${v.toFixed(2)}${best[g]?.detector === n ? '**' : ''}`;
+  })]);
+  const truth = study.tileTruth === 'mask'
+    ? `Tile level: a tile is OOD when its label mask marks at least ${study.tileThreshold * 100}% of it anomalous (${study.oodTilesUsed} tiles); ${study.tilesExcluded} tiles of OOD slides below that are left out.`
+    : 'Tile level: no label masks, so every tile of an OOD slide counts as OOD (anomalies cover part of a slide: this understates tile-level detection).';
+  const md = [
+    header, '', truth, '',
+    `| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`), '',
+    '## Which detector catches which anomaly', '', 'Slide-level AUROC per anomaly class (best in bold). qc-* detectors read the tiles\' pixels (focus, ink, folds and bubbles, stain); the others read the model\'s features and logits.', '',
+    `| anomaly | ${names.join(' | ')} |`, `|---|${names.map(() => '---').join('|')}|`, ...families.map((r) => `| ${r.join(' | ')} |`), '',
+    grading, '',
+  ];
+  await writeFileAtomic(join(out, 'ood.md'), `${md.join('\n')}\n`);
+  await writeChart(join(out, 'ood-histograms'), { title: 'OOD scores: in-distribution vs OOD tiles', data: { values: charts.hist }, mark: { type: 'bar', opacity: 0.6 }, encoding: { x: { field: 'score', type: 'quantitative', bin: { maxbins: 40 } }, y: { aggregate: 'count', type: 'quantitative', stack: null }, color: { field: 'set', type: 'nominal' }, facet: { field: 'detector', type: 'nominal', columns: 4 } }, resolve: { scale: { x: 'independent', y: 'independent' } }, width: 180, height: 110 });
+  await writeChart(join(out, 'ood-roc'), { title: 'ROC per detector (tiles; OOD positive)', data: { values: charts.rocs }, mark: { type: 'line', interpolate: 'step-after' }, width: 320, height: 320, encoding: { x: { field: 'fpr', type: 'quantitative', title: 'false positive rate (ID flagged)' }, y: { field: 'tpr', type: 'quantitative', title: 'true positive rate (OOD caught)' }, color: { field: 'detector', type: 'nominal' } } });
+  return [head, ...rows];
+}
+
 export function oodCommand(y: Argv): Argv {
-  return y.command('ood', 'Out-of-distribution detectors: fit on a model\'s features, evaluate near and far OOD', (s) =>
+  return y.command('ood', 'Out-of-distribution detectors: fit on a model\'s features (and tiles\' quality), evaluate near and far', (s) =>
     s
       .command(
         'fit',
@@ -51,26 +97,28 @@ export function oodCommand(y: Argv): Argv {
           engineFlags(c)
             .option('model', { type: 'string', demandOption: true })
             .option('data', { type: 'string', demandOption: true, describe: 'the in-distribution tile dataset (with its split)' })
-            .option('method', { type: 'string', array: true, describe: `detectors (default: all): ${DEFAULT_DETECTORS.join(', ')}` })
+            .option('method', { type: 'string', array: true, describe: `detectors (default: all): ${[...DEFAULT_DETECTORS, ...QUALITY_DETECTORS].join(', ')}` })
             .option('fold', { type: 'number', default: 0 })
             .option('accept', { type: 'number', default: 0.95, describe: 'share of in-distribution validation tiles to accept' })
-            .option('max-tiles', { type: 'number', default: 4000, describe: 'training tiles used (seeded sample)' }),
+            .option('max-tiles', { type: 'number', default: 4000, describe: 'training tiles used (seeded sample)' })
+            .option('primary', { type: 'string', describe: 'the detector predict, robustness and audit report (default: qc-all when fitted, else the first)' }),
         async (argv) => {
           if (!(argv.accept > 0 && argv.accept < 1)) throw new ConfigError(`--accept must be between 0 and 1, got ${argv.accept}`);
-          const methods = argv.method ?? DEFAULT_DETECTORS;
+          const methods = argv.method ?? [...DEFAULT_DETECTORS, ...QUALITY_DETECTORS];
           for (const m of methods) if (!detectorRegistry.has(m)) throw new ConfigError(`unknown OOD method "${m}"; known: ${detectorRegistry.names().join(', ')}`);
-          const model = await openModel(argv.model, engineOptions(argv));
+          const primary = argv.primary ?? (methods.includes('qc-all') ? 'qc-all' : methods[0]);
+          if (!methods.includes(primary)) throw new ConfigError(`--primary ${primary} is not among the fitted methods (${methods.join(', ')})`);
           const ds = await openTileDataset(argv.data);
           const split = await loadSplit(argv.data);
           const id = (t: TileRow) => !t.anomaly && t.grade !== undefined;
           const train = sample(tilesOfPartition(ds, split, 'train', argv.fold).filter(id), argv['max-tiles'], 'ood-train');
           const val = tilesOfPartition(ds, split, 'val', argv.fold).filter(id);
           if (!train.length || !val.length) throw new ConfigError(`${argv.data}: needs in-distribution training and validation tiles in fold ${argv.fold}`);
-          const classes = model.meta.classes;
-          const trainSet = featureSet(await embed(model, ds, train, 'embed train'), classes);
-          const valP = await embed(model, ds, val, 'embed val');
+          const model = await openModel(argv.model, engineOptions(argv));
+          const quality = needsQuality(methods);
+          const trainSet = (await inputs(model, argv.model, ds, train, 'embed train', quality)).set;
+          const valSet = (await inputs(model, argv.model, ds, val, 'embed val', quality)).set;
           await model.dispose();
-          const valSet = featureSet(valP, classes);
           const fitted = [];
           for (const m of methods) {
             const t0 = Date.now();
@@ -81,13 +129,13 @@ export function oodCommand(y: Argv): Argv {
             fitted.push({ detector: det, params: {}, threshold: calibrateThreshold(scores, argv.accept), slideThreshold: calibrateThreshold([...slide.values()], argv.accept) });
             log.info(`fitted ${m} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
           }
-          await saveOodBundle(argv.model, { format: 'gradelab-ood/1', accept: argv.accept, primary: methods[0], aggregation: { method: 'topk', k: TOPK } }, fitted);
-          process.stdout.write(`fitted ${methods.length} detectors on ${train.length} tiles (d = ${trainSet.d}), thresholds accept ${(argv.accept * 100).toFixed(0)}% of ${val.length} validation tiles; saved in ${join(argv.model, 'ood')}\n`);
+          await saveOodBundle(argv.model, { format: 'gradelab-ood/1', accept: argv.accept, primary, aggregation: { method: 'topk', k: TOPK } }, fitted);
+          process.stdout.write(`fitted ${methods.length} detectors (primary ${primary}) on ${train.length} tiles (d = ${trainSet.d}), thresholds accept ${(argv.accept * 100).toFixed(0)}% of ${val.length} validation tiles; saved in ${join(argv.model, 'ood')}\n`);
         },
       )
       .command(
         'eval',
-        'AUROC, FPR@95TPR, AUPR-In/Out per detector, per anomaly class, near and far, tile and slide level, with CIs',
+        'AUROC, FPR@95TPR, AUPR-In/Out per detector, per anomaly class, near and far, tile (mask truth) and slide level, with CIs',
         (c) =>
           engineFlags(c)
             .option('model', { type: 'string', demandOption: true })
@@ -95,79 +143,47 @@ export function oodCommand(y: Argv): Argv {
             .option('ood', { type: 'string', demandOption: true, describe: 'dataset whose anomalous tiles (or all, if none is marked) are OOD' })
             .option('out', { type: 'string', demandOption: true })
             .option('fold', { type: 'number', default: 0 })
+            .option('tile-threshold', { type: 'number', default: 0.5, describe: 'a tile is OOD when its label mask marks at least this share anomalous' })
             .option('resamples', { type: 'number', default: 500 })
             .option('seed', { type: 'number', default: 1 }),
         async (argv) => {
+          if (!(argv['tile-threshold'] > 0 && argv['tile-threshold'] <= 1)) throw new ConfigError(`--tile-threshold must be in (0, 1], got ${argv['tile-threshold']}`);
           const { bundle, detectors } = loadOodBundle(argv.model);
-          const model = await openModel(argv.model, engineOptions(argv));
           const idDs = await openTileDataset(argv.id);
           const idTiles = tilesOfPartition(idDs, await loadSplit(argv.id), 'test', argv.fold).filter((t) => !t.anomaly);
           const oodDs = argv.ood === argv.id ? idDs : await openTileDataset(argv.ood);
           const marked = oodDs.tiles.filter((t) => t.anomaly);
           const oodTiles = marked.length ? marked : oodDs.tiles;
           if (!idTiles.length || !oodTiles.length) throw new ConfigError('need in-distribution test tiles and OOD tiles');
-          const idP = await embed(model, idDs, idTiles, 'embed ID');
-          const oodP = await embed(model, oodDs, oodTiles, 'embed OOD');
+          const model = await openModel(argv.model, engineOptions(argv));
+          const quality = needsQuality(detectors.keys());
+          const idIn = await inputs(model, argv.model, idDs, idTiles, 'embed ID', quality);
+          const oodIn = await inputs(model, argv.model, oodDs, oodTiles, 'embed OOD', quality);
           await model.dispose();
-          const classes = model.meta.classes;
-          const idSet = featureSet(idP, classes);
-          const oodSet = featureSet(oodP, classes);
-          const groupsOf = (t: TileRow) => (t.anomaly ? [t.anomaly, oodGroup(t.anomaly)] : ['unlabelled']);
-          const results: Record<string, Record<string, unknown>> = {};
+          const scores = new Map([...detectors].map(([name, det]) => [name, { id: det.score(idIn.set), ood: det.score(oodIn.set) }]));
+          const study = oodStudy({ idTiles, oodTiles, scores, tileThreshold: argv['tile-threshold'], topK: TOPK, groupOf: oodGroup, resamples: argv.resamples, seed: argv.seed });
           const hist: Record<string, unknown>[] = [];
           const rocs: Record<string, unknown>[] = [];
-          const opts = { resamples: argv.resamples, seed: argv.seed };
-          for (const [name, det] of detectors) {
-            const si = det.score(idSet);
-            const so = det.score(oodSet);
-            const evalSubset = (oodIdx: number[], level: 'tile' | 'slide'): OodMetrics => {
-              if (level === 'tile') {
-                const scores = Float64Array.from([...si, ...oodIdx.map((i) => so[i])]);
-                const isOod = Int32Array.from([...Array(si.length).fill(0), ...oodIdx.map(() => 1)]);
-                const patients = [...idTiles.map((t) => t.patientId), ...oodIdx.map((i) => `ood:${oodTiles[i].patientId}`)];
-                return oodMetrics(isOod, scores, patients, opts);
-              }
-              const idS = aggregateScores(si, idTiles.map((t) => t.slideId), 'topk', { k: TOPK });
-              const oodS = aggregateScores(oodIdx.map((i) => so[i]), oodIdx.map((i) => oodTiles[i].slideId), 'topk', { k: TOPK });
-              const pat = new Map([...idTiles, ...oodTiles].map((t) => [t.slideId, t.patientId]));
-              return oodMetrics(Int32Array.from([...idS.keys()].map(() => 0).concat([...oodS.keys()].map(() => 1))), Float64Array.from([...idS.values(), ...oodS.values()]), [...idS.keys(), ...oodS.keys()].map((s) => pat.get(s)!), opts);
-            };
-            const all = oodTiles.map((_, i) => i);
-            const byGroup: Record<string, { tile: OodMetrics; slide: OodMetrics }> = {};
-            const groups = [...new Set(oodTiles.flatMap(groupsOf))].sort();
-            for (const g of groups) {
-              const idx = all.filter((i) => groupsOf(oodTiles[i]).includes(g));
-              byGroup[g] = { tile: evalSubset(idx, 'tile'), slide: evalSubset(idx, 'slide') };
-            }
-            results[name] = { all: { tile: evalSubset(all, 'tile'), slide: evalSubset(all, 'slide') }, groups: byGroup };
-            for (const v of si) hist.push({ detector: name, set: 'in-distribution', score: v });
-            for (const v of so) hist.push({ detector: name, set: 'OOD', score: v });
-            const { rocCurve } = await import('../../eval/index.ts');
-            for (const p of rocCurve([...Array(si.length).fill(0), ...Array(so.length).fill(1)], [...si, ...so])) rocs.push({ detector: name, fpr: p.fpr, tpr: p.tpr });
+          for (const [name, { id, ood }] of scores) {
+            for (const v of id) hist.push({ detector: name, set: 'in-distribution', score: v });
+            for (const v of ood) hist.push({ detector: name, set: 'OOD', score: v });
+            for (const p of rocCurve([...Array(id.length).fill(0), ...Array(ood.length).fill(1)], [...id, ...ood])) rocs.push({ detector: name, fpr: p.fpr, tpr: p.tpr });
           }
           // Grading of the in-distribution slides the primary detector accepts.
-          const primary = detectors.get(bundle.primary)!;
           const primaryStored = bundle.detectors.find((d) => d.name === bundle.primary)!;
-          const slideScores = aggregateScores(primary.score(idSet), idTiles.map((t) => t.slideId), 'topk', { k: TOPK });
-          const slides = poolSlides(idP, classes);
+          const classes = model.meta.classes;
+          const slideScores = aggregateScores(scores.get(bundle.primary)!.id, idTiles.map((t) => t.slideId), 'topk', { k: TOPK });
+          const slides = poolSlides(idIn.p, classes);
           const accepted = slides.filter((r) => (slideScores.get(r.slideId) ?? 0) <= primaryStored.slideThreshold);
-          const grading = {
-            all: { slides: slides.length, qwk: quadraticWeightedKappa(slides.map((r) => r.label!), slides.map((r) => r.pred), classes.length), accuracy: accuracy(slides.map((r) => r.label!), slides.map((r) => r.pred)) },
-            accepted: { slides: accepted.length, qwk: quadraticWeightedKappa(accepted.map((r) => r.label!), accepted.map((r) => r.pred), classes.length), accuracy: accuracy(accepted.map((r) => r.label!), accepted.map((r) => r.pred)) },
-          };
+          const score = (rs: typeof slides) => ({ slides: rs.length, qwk: quadraticWeightedKappa(rs.map((r) => r.label!), rs.map((r) => r.pred), classes.length), accuracy: accuracy(rs.map((r) => r.label!), rs.map((r) => r.pred)) });
+          const grading = { all: score(slides), accepted: score(accepted) };
           await mkdir(argv.out, { recursive: true });
-          const report = { model: argv.model, id: argv.id, ood: argv.ood, idTiles: idTiles.length, oodTiles: oodTiles.length, primary: bundle.primary, accept: bundle.accept, bootstrap: { unit: 'patient', resamples: argv.resamples, seed: argv.seed }, detectors: results, gradingAfterRejection: grading };
+          const report = { model: argv.model, id: argv.id, ood: argv.ood, idTiles: idTiles.length, oodTiles: oodTiles.length, primary: bundle.primary, accept: bundle.accept, bootstrap: { unit: 'patient', resamples: argv.resamples, seed: argv.seed }, tileTruth: study.tileTruth, tileThreshold: study.tileThreshold, oodTilesUsed: study.oodTilesUsed, tilesExcluded: study.tilesExcluded, detectors: study.detectors, bestPerAnomaly: bestDetectorPerGroup(study), gradingAfterRejection: grading };
           await writeFileAtomic(join(argv.out, 'ood.json'), JSON.stringify(report, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
-          const rows = [...detectors.keys()].map((n) => {
-            const r = results[n] as { all: { tile: OodMetrics; slide: OodMetrics }; groups: Record<string, { tile: OodMetrics; slide: OodMetrics }> };
-            return [n, fmtEstimate(r.all.tile.auroc), fmtEstimate(r.all.tile.fpr95), fmtEstimate(r.all.slide.auroc), r.groups.near ? fmtEstimate(r.groups.near.slide.auroc) : '-', r.groups.far ? fmtEstimate(r.groups.far.slide.auroc) : '-'];
-          });
-          const header = ['detector', 'AUROC (tiles)', 'FPR@95TPR (tiles)', 'AUROC (slides)', 'near-OOD AUROC (slides)', 'far-OOD AUROC (slides)'];
-          const md = [`# OOD detection: ${argv.model}`, '', `${idTiles.length} in-distribution test tiles vs ${oodTiles.length} OOD tiles; slide scores are top-${TOPK} tile means. 95% CIs by patient bootstrap (${argv.resamples} resamples). OOD is the positive class.`, '', `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`), '', `Grading after rejection by ${bundle.primary} (accepting ${(bundle.accept * 100).toFixed(0)}% of validation slides): QWK ${grading.all.qwk.toFixed(3)} on all ${grading.all.slides} test slides, ${grading.accepted.qwk.toFixed(3)} on the ${grading.accepted.slides} accepted.`, ''];
-          await writeFileAtomic(join(argv.out, 'ood.md'), `${md.join('\n')}\n`);
-          await writeChart(join(argv.out, 'ood-histograms'), { title: 'OOD scores: in-distribution vs OOD tiles', data: { values: hist }, mark: { type: 'bar', opacity: 0.6 }, encoding: { x: { field: 'score', type: 'quantitative', bin: { maxbins: 40 } }, y: { aggregate: 'count', type: 'quantitative', stack: null }, color: { field: 'set', type: 'nominal' }, facet: { field: 'detector', type: 'nominal', columns: 4 } }, resolve: { scale: { x: 'independent', y: 'independent' } }, width: 180, height: 110 });
-          await writeChart(join(argv.out, 'ood-roc'), { title: 'ROC per detector (tiles; OOD positive)', data: { values: rocs }, mark: { type: 'line', interpolate: 'step-after' }, width: 320, height: 320, encoding: { x: { field: 'fpr', type: 'quantitative', title: 'false positive rate (ID flagged)' }, y: { field: 'tpr', type: 'quantitative', title: 'true positive rate (OOD caught)' }, color: { field: 'detector', type: 'nominal' } } });
-          printTable(rows, header);
+          const header = `# OOD detection: ${argv.model}\n\n${idTiles.length} in-distribution test tiles vs ${oodTiles.length} tiles of OOD slides; slide scores are top-${TOPK} tile means. 95% CIs by patient bootstrap (${argv.resamples} resamples). OOD is the positive class.`;
+          const gradingLine = `Grading after rejection by ${bundle.primary} (accepting ${(bundle.accept * 100).toFixed(0)}% of validation slides): QWK ${grading.all.qwk.toFixed(3)} on all ${grading.all.slides} test slides, ${grading.accepted.qwk.toFixed(3)} on the ${grading.accepted.slides} accepted.`;
+          const [head, ...rows] = await writeStudy(argv.out, header, study, gradingLine, { hist, rocs });
+          printTable(rows, head);
           log.info(`wrote ood.json, ood.md and charts to ${argv.out}`);
         },
       )

@@ -3,15 +3,15 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { ConfigError, InputError, log } from '../../core/index.ts';
-import { loadSplit, openTileDataset, tilesOfPartition, type Partition } from '../../data/index.ts';
+import { loadSplit, openTileDataset, tilesOfPartition, type Partition, type TileDataset } from '../../data/index.ts';
 import { openModel, type ModelOpenOptions } from '../../engine/index.ts';
-import { evaluatePredictions, fmtEstimate, poolSlides, readPredictions, tileRows, trainingCurvesSpec, writeChart, writeMetricCharts, writeMetricsFiles, writePredictions, type PredictionRow } from '../../eval/index.ts';
+import { datasetQuality, evaluatePredictions, fmtEstimate, poolSlides, readPredictions, tileRows, trainingCurvesSpec, writeChart, writeMetricCharts, writeMetricsFiles, writePredictions, type PredictionRow } from '../../eval/index.ts';
 import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
 import { bagsOf, loadMil } from '../../train/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { modelOutputs } from '../modelOutputs.ts';
 import { parseShard, tilesOfShard, type Shard } from '../shard.ts';
-import { featureSet } from './ood.ts';
+import { featureSet, needsQuality } from './ood.ts';
 
 interface PredictRequest {
   modelDir: string;
@@ -25,10 +25,11 @@ interface PredictRequest {
 }
 
 /** Adds each row's OOD score and flag from the detector fitted in the model directory. */
-function addOodScores(rows: PredictionRow[], modelDir: string, p: Parameters<typeof featureSet>[0], classes: number[], level: 'slide' | 'tile'): void {
+async function addOodScores(rows: PredictionRow[], modelDir: string, ds: TileDataset, p: Parameters<typeof featureSet>[0], classes: number[], level: 'slide' | 'tile'): Promise<void> {
   const { bundle, detectors } = loadOodBundle(modelDir);
   const stored = bundle.detectors.find((d) => d.name === bundle.primary)!;
-  const scores = detectors.get(bundle.primary)!.score(featureSet(p, classes));
+  const quality = needsQuality([bundle.primary]) ? await datasetQuality(ds, p.tiles) : undefined;
+  const scores = detectors.get(bundle.primary)!.score(featureSet(p, classes, quality));
   if (level === 'slide') {
     const slide = aggregateScores(scores, p.tiles.map((t) => t.slideId), 'topk', { k: bundle.aggregation.k });
     for (const r of rows) {
@@ -66,7 +67,7 @@ export async function predictRows(req: PredictRequest) {
         r.uncertainty = 1 - Math.max(...probs);
       }
     }
-    if (withOod) addOodScores(rows, req.modelDir, p, classes, req.level);
+    if (withOod) await addOodScores(rows, req.modelDir, ds, p, classes, req.level);
     return { rows, k: model.k, task: model.meta.task!, engine: model.engine };
   } finally {
     await model.dispose();

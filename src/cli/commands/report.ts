@@ -9,6 +9,7 @@ import { chartIf, loadIntendedUse, readJsonIf, renderReportHtml, renderReportPdf
 import { FileStore, openStore, provenanceTags } from '../../track/index.ts';
 
 const est = (e: any, d = 3) => (e && typeof e.value === 'number' ? `${e.value.toFixed(d)} (${e.ci95?.[0] === null || e.ci95?.[0] === undefined ? 'n/a' : e.ci95[0].toFixed(d)}-${e.ci95?.[1] === null || e.ci95?.[1] === undefined ? 'n/a' : e.ci95[1].toFixed(d)})` : 'n/a');
+const width = (e: any) => (e && Number.isFinite(e.ci95?.[0]) && Number.isFinite(e.ci95?.[1]) ? (e.ci95[1] - e.ci95[0]).toFixed(3) : 'n/a');
 
 function resolveModelDir(run: string, trackingDir?: string): string {
   if (existsSync(join(run, 'gradelab.json'))) return run;
@@ -104,9 +105,13 @@ export function reportCommand(y: Argv): Argv {
       const perf = section('performance', 'Performance');
       if (metrics) {
         perf.text.push(`${metrics.n} test slides from ${metrics.patients} patients. 95% confidence intervals: percentile bootstrap over patients, ${metrics.bootstrap.resamples} resamples, seed ${metrics.bootstrap.seed}.`);
-        perf.tables.push({ caption: 'Overall', header: ['metric', 'value (95% CI)'], rows: [['QWK', est(metrics.qwk)], ["Cohen's kappa", est(metrics.kappa)], ['accuracy', est(metrics.accuracy)], ['balanced accuracy', est(metrics.balanced_accuracy)], ['mean absolute error', est(metrics.mae)], ['AUROC (one-vs-rest)', est(metrics.auroc)], ['Brier score', est(metrics.brier)], ['ECE', est(metrics.ece)]] });
+        perf.tables.push({ caption: 'Overall', header: ['metric', 'value (95% CI)', 'CI width'], rows: [['QWK', metrics.qwk], ["Cohen's kappa", metrics.kappa], ['accuracy', metrics.accuracy], ['balanced accuracy', metrics.balanced_accuracy], ['mean absolute error', metrics.mae], ['AUROC (one-vs-rest)', metrics.auroc], ['Brier score', metrics.brier], ['ECE', metrics.ece]].map(([n, e]) => [n, est(e), width(e)]) });
+        const qwkWidth = metrics.qwk.ci95[1] - metrics.qwk.ci95[0];
+        if (Number.isFinite(qwkWidth) && qwkWidth / 2 > 0.1) perf.text.push(`Warning: the QWK interval is ${qwkWidth.toFixed(3)} wide (half-width ${(qwkWidth / 2).toFixed(3)} > 0.10): too few test patients to pin the model's QWK down; evaluate on more.`);
         perf.tables.push({ caption: 'Clinical cut-offs', header: ['cut-off', 'prevalence', 'AUROC', 'sensitivity', 'specificity'], rows: metrics.cutoffs.map((c: any) => [c.name, c.prevalence.toFixed(3), est(c.auroc), est(c.sensitivity), est(c.specificity)]) });
-        for (const key of ['site', 'scanner', 'grade']) perf.tables.push({ caption: `Per ${key}`, header: [key, 'slides', 'QWK', 'accuracy'], rows: Object.entries(metrics.subgroups[key]).map(([g, s]: [string, any]) => [g, String(s.n), est(s.qwk), est(s.accuracy)]) });
+        for (const key of ['site', 'scanner']) perf.tables.push({ caption: `Per ${key}`, header: [key, 'slides', 'QWK', 'accuracy', 'QWK CI width'], rows: Object.entries(metrics.subgroups[key]).map(([g, s]: [string, any]) => [g, String(s.n), est(s.qwk), est(s.accuracy), width(s.qwk)]) });
+        // Kappa within one reference grade is undefined: accuracy and mean grade error there.
+        perf.tables.push({ caption: 'Per reference grade', header: ['grade', 'slides', 'accuracy', 'mean absolute grade error'], rows: Object.entries(metrics.subgroups.grade).map(([g, s]: [string, any]) => [g, String(s.n), est(s.accuracy), est(s.mae)]) });
         for (const [t, f] of [['Confusion matrix', 'confusion.png'], ['ROC at the clinical cut-offs', 'roc.png'], ['Reliability (calibration)', 'reliability.png'], ['QWK per site', 'per-site.png']]) chartIf(perf, t, argv.eval, f);
       } else perf.missing.push('performance (run `gradelab eval` and pass --eval)');
       sections.push(perf);

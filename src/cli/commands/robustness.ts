@@ -5,11 +5,12 @@ import type { Argv } from 'yargs';
 import { stringify } from 'csv-stringify/sync';
 import { ConfigError, imagesToBatch, log, writeFileAtomic } from '../../core/index.ts';
 import { loadSplit, openTileDataset, spreadTilesPerSlide, tilesOfPartition } from '../../data/index.ts';
-import { appendUnitResult, fmtEstimate, loadSuite, readUnitResults, runSuiteUnits, shardUnits, suiteUnits, summariseSuite, writeChart, type SuiteRole, type SuiteScorer, type SuiteSummary, type UnitResult } from '../../eval/index.ts';
+import { appendUnitResult, fmtEstimate, imagesQuality, loadSuite, readUnitResults, runSuiteUnits, shardUnits, suiteUnits, summariseSuite, writeChart, type SuiteRole, type SuiteScorer, type SuiteSummary, type UnitResult } from '../../eval/index.ts';
 import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
 import { FileStore, openStore, startRun, type Tracker } from '../../track/index.ts';
 import { openModel, type ModelOpenOptions } from '../../engine/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
+import { gradeLogits, needsQuality } from './ood.ts';
 import { createProgress } from '../progress.ts';
 import { parseShard } from '../shard.ts';
 
@@ -25,7 +26,9 @@ export async function modelScorer(modelDir: string, options: ModelOpenOptions = 
       const r = model.runImages ? await model.runImages(images) : await model.run(imagesToBatch(images));
       if (!detector) return { probs: r.probs };
       const n = images.length;
-      const oodScores = detector.score({ n, k: model.k, d: r.features.length / n, logits: r.logits, features: r.features });
+      const quality = needsQuality([ood!.bundle.primary]) ? imagesQuality(images) : undefined;
+      const { k, logits } = gradeLogits(r.logits, n, model.meta.head);
+      const oodScores = detector.score({ n, k, d: r.features.length / n, logits, features: r.features, quality });
       return { probs: r.probs, oodScores };
     },
     slideOodFlags: stored
@@ -66,10 +69,20 @@ export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Pro
     '|---|---|---|',
     ...summary.criteria.map((c) => `| ${c.criterion} | ${c.pass ? 'PASS' : 'FAIL'} | ${c.evidence} |`),
     '',
-    '| condition | severity | QWK (95% CI) | QWK drop | accuracy | ECE | OOD flag rate |',
-    '|---|---|---|---|---|---|---|',
-    ...summary.units.map((u) => `| ${u.condition} | ${u.severity || '-'} | ${fmtEstimate(u.qwk)} | ${f(u.qwkDrop)} | ${f(u.accuracy.value)} | ${f(u.ece)} | ${f(u.oodFlagRate)} |`),
+    'QWK drops carry a paired 95% CI (the same slides, clean and perturbed, resampled by patient); a drop whose interval includes 0 is marked "n.s.": the data do not show it.',
     '',
+    '| condition | severity | QWK (95% CI) | QWK drop (paired 95% CI) | accuracy | ECE | OOD flag rate |',
+    '|---|---|---|---|---|---|---|',
+    ...summary.units.map((u) => `| ${u.condition} | ${u.severity || '-'} | ${fmtEstimate(u.qwk)} | ${f(u.qwkDrop)}${u.qwkDropCi ? ` (${f(u.qwkDropCi[0])} to ${f(u.qwkDropCi[1])})${u.dropSignificant ? '' : ' n.s.'}` : ''} | ${f(u.accuracy.value)} | ${f(u.ece)} | ${f(u.oodFlagRate)} |`),
+    '',
+    ...(summary.severitySeparation.length ? [
+      'Does severity matter? QWK at the highest severity minus at the lowest, paired on the same slides:',
+      '',
+      '| corruption | severities | QWK difference (95% CI) | separated |',
+      '|---|---|---|---|',
+      ...summary.severitySeparation.map((s) => `| ${s.condition} | ${s.low} vs ${s.high} | ${fmtEstimate(s.difference)} | ${s.significant ? 'yes' : 'no: more slides needed to tell them apart'} |`),
+      '',
+    ] : []),
     ...corruptionLines(summary, f),
   ];
   await writeFileAtomic(join(out, 'summary.md'), `${md.join('\n')}\n`);

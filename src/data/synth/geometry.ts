@@ -117,3 +117,13 @@ export function pointInPolygon(poly: Polygon, x: number, y: number): boolean {
   }
   return inside;
 }
+
+/** Area of a simple polygon (shoelace formula). */
+export function polygonArea(poly: Polygon): number {
+  let a = 0;
+  for (let i = 0; i < poly.length; i += 2) {
+    const j = (i + 2) % poly.length;
+    a += poly[i] * poly[j + 1] - poly[j] * poly[i + 1];
+  }
+  return Math.abs(a) / 2;
+}

@@ -1,0 +1,99 @@
+import { OD_LUT, rgbToHed, rgbToHsv } from '../augment/index.ts';
+import type { RgbImage } from '../core/index.ts';
+import { readDatasetTile, ShardReader, type TileDataset, type TileRow } from '../data/index.ts';
+import { QUALITY_DIM } from '../ood/index.ts';
+
+export { QUALITY_FEATURES, QUALITY_DIM } from '../ood/index.ts';
+
+/**
+ * Slide-quality features of a tile (ood/quality.ts lists them), as quality-control tools measure them
+ * (HistoQC, GrandQC): focus, ink colour, darkness and saturation, edges, stain amounts and glass.
+ */
+export function qualityFeatures(img: RgbImage, out = new Float32Array(QUALITY_DIM)): Float32Array {
+  const { width: w, height: h, data } = img;
+  const n = w * h;
+  const grey = new Float32Array(n);
+  const hed = rgbToHed(img);
+  const hsv = new Float64Array(3);
+  const ods = new Float32Array(n);
+  let tissue = 0;
+  let ink = 0;
+  let dark = 0;
+  let sat = 0;
+  let od = 0;
+  let hSum = 0;
+  let eSum = 0;
+  for (let p = 0; p < n; p++) {
+    const r = data[p * 3];
+    const g = data[p * 3 + 1];
+    const b = data[p * 3 + 2];
+    grey[p] = 0.299 * r + 0.587 * g + 0.114 * b;
+    const o = OD_LUT[r] + OD_LUT[g] + OD_LUT[b];
+    if (o < 0.15) continue;
+    ods[tissue++] = o;
+    rgbToHsv(r, g, b, hsv);
+    const hue = hsv[0] * 360;
+    // Marker ink: green (no stain is), blue more saturated than haematoxylin (whose hue, about 247
+    // degrees, is blue too), near-black, or a saturation no stain reaches (red ink).
+    if ((hsv[1] > 0.2 && hue > 70 && hue < 200) || (hsv[1] > 0.6 && hue >= 200 && hue < 260) || hsv[2] < 0.2 || hsv[1] > 0.75) ink++;
+    if (hsv[2] < 0.35) dark++;
+    sat += hsv[1];
+    od += o;
+    hSum += hed[p * 3];
+    eSum += hed[p * 3 + 1];
+  }
+  let lapSum = 0;
+  let lapSq = 0;
+  let lapN = 0;
+  let edges = 0;
+  for (let y = 1; y < h - 1; y++) {
+    for (let x = 1; x < w - 1; x++) {
+      const p = y * w + x;
+      const lap = grey[p - 1] + grey[p + 1] + grey[p - w] + grey[p + w] - 4 * grey[p];
+      lapSum += lap;
+      lapSq += lap * lap;
+      lapN++;
+      const gx = grey[p - w + 1] + 2 * grey[p + 1] + grey[p + w + 1] - grey[p - w - 1] - 2 * grey[p - 1] - grey[p + w - 1];
+      const gy = grey[p + w - 1] + 2 * grey[p + w] + grey[p + w + 1] - grey[p - w - 1] - 2 * grey[p - w] - grey[p - w + 1];
+      if (Math.hypot(gx, gy) > 60 * 4) edges++;
+    }
+  }
+  const lapVar = lapN ? lapSq / lapN - (lapSum / lapN) ** 2 : 0;
+  const t = Math.max(1, tissue);
+  const sorted = ods.subarray(0, tissue).sort();
+  out[0] = Math.log1p(Math.max(0, lapVar));
+  out[1] = ink / t;
+  out[2] = dark / t;
+  out[3] = sat / t;
+  out[4] = od / t;
+  out[5] = tissue ? sorted[Math.floor(0.95 * (tissue - 1))] : 0;
+  out[6] = edges / Math.max(1, lapN);
+  out[7] = hSum / t;
+  out[8] = eSum / t;
+  out[9] = 1 - tissue / n;
+  return out;
+}
+
+/** Quality features of dataset tiles (n x QUALITY_DIM), tiles read and decoded in chunks. */
+export async function datasetQuality(ds: TileDataset, tiles: readonly TileRow[], onProgress?: (done: number) => void): Promise<Float32Array> {
+  const out = new Float32Array(tiles.length * QUALITY_DIM);
+  const reader = new ShardReader();
+  try {
+    for (let i = 0; i < tiles.length; i += 64) {
+      const chunk = tiles.slice(i, i + 64);
+      const images = await Promise.all(chunk.map((t) => readDatasetTile(ds, t, reader)));
+      images.forEach((img, j) => qualityFeatures(img, out.subarray((i + j) * QUALITY_DIM, (i + j + 1) * QUALITY_DIM)));
+      onProgress?.(i + chunk.length);
+    }
+  } finally {
+    await reader.close();
+  }
+  return out;
+}
+
+/** Quality features of images in memory (perturbed tiles of a robustness suite, a site audit). */
+export function imagesQuality(images: readonly RgbImage[]): Float32Array {
+  const out = new Float32Array(images.length * QUALITY_DIM);
+  images.forEach((img, j) => qualityFeatures(img, out.subarray(j * QUALITY_DIM, (j + 1) * QUALITY_DIM)));
+  return out;
+}
