@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, type RgbImage, type Rng } from '../core/index.ts';
+import { ConfigError, GradelabError, type RgbImage, type Rng } from '../core/index.ts';
 import { applyFused, type FusedOp } from './fused.ts';
 import { transformFromSpec, type Transform } from './transform.ts';
 import './colour.ts';
@@ -49,7 +49,12 @@ export class Pipeline {
         continue;
       }
       if (pending.length) out = applyFused(out, pending.splice(0));
-      out = await t.apply(out, tr);
+      try {
+        out = await t.apply(out, tr);
+      } catch (err) {
+        // Which step failed, and how: a pipeline of ten steps must not leave the user guessing.
+        throw new GradelabError(`augmentation step ${i + 1} (${t.name}) failed: ${(err as Error).message}`, { cause: err, userError: (err as GradelabError).userError ?? false });
+      }
     }
     return pending.length ? applyFused(out, pending) : out;
   }

@@ -1,5 +1,5 @@
-import yargs from 'yargs';
-import { isUserError } from '../core/index.ts';
+import yargs, { type Argv } from 'yargs';
+import { ConfigError, isUserError } from '../core/index.ts';
 import { auditCommand } from './commands/audit.ts';
 import { augmentCommand } from './commands/augment.ts';
 import { datasetCommand } from './commands/dataset.ts';
@@ -24,13 +24,19 @@ export const EXIT_OK = 0;
 export const EXIT_INTERNAL = 1;
 export const EXIT_BAD_INPUT = 2;
 
-/**
- * The CLI entry: parses, runs one command, and maps errors to exit codes. A user's mistake prints one
- * line naming the file and the problem (exit 2); anything else is our fault (exit 1), with the stack
- * only under GRADELAB_LOG=debug.
- */
-export async function main(args: string[]): Promise<number> {
-  let usageError: string | undefined;
+const COMMANDS = [slideCommand, tileCommand, splitCommand, datasetCommand, augmentCommand, synthCommand, runsCommand, metricsCommand, compareCommand, trainCommand, predictCommand, exportCommand, featuresCommand, oodCommand, milCommand, robustnessCommand, auditCommand, reportCommand];
+
+/** A number option given something else parses as NaN: that is the user's mistake, said before any work. */
+function rejectNaN(argv: Record<string, unknown>): void {
+  for (const [key, v] of Object.entries(argv)) {
+    if (key === '$0' || key === '_' || /[A-Z]/.test(key)) continue;
+    if ((typeof v === 'number' && Number.isNaN(v)) || (Array.isArray(v) && v.some((x) => typeof x === 'number' && Number.isNaN(x)))) throw new ConfigError(`--${key} must be a number`);
+  }
+}
+
+type Main = (args: string[]) => Promise<number>;
+
+function buildParser(args: string[], onUsageError: (msg: string) => void, dryRun: boolean, run: Main): Argv {
   const parser = yargs(args)
     .scriptName('gradelab')
     .usage('$0 <command> [options]\n\nA workbench for AI that grades cancer on histopathology slides.')
@@ -39,38 +45,60 @@ export async function main(args: string[]): Promise<number> {
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .fail((msg, err) => {
       if (err) throw err;
-      usageError = msg;
+      onUsageError(msg);
     })
+    .middleware(rejectNaN as never, true)
     .demandCommand(1, 'name a command (gradelab --help lists them)')
     .help()
     .alias('help', 'h')
     .version();
-  slideCommand(parser);
-  tileCommand(parser);
-  splitCommand(parser);
-  datasetCommand(parser);
-  augmentCommand(parser);
-  synthCommand(parser);
-  runsCommand(parser);
-  metricsCommand(parser);
-  compareCommand(parser);
-  trainCommand(parser);
-  predictCommand(parser);
-  exportCommand(parser);
-  featuresCommand(parser);
-  oodCommand(parser);
-  milCommand(parser);
-  robustnessCommand(parser);
-  auditCommand(parser);
-  reportCommand(parser);
-  demoCommand(parser, main);
+  if (dryRun) {
+    // The checking pass: every command is registered as usual, but its handler does nothing.
+    const command = parser.command.bind(parser) as (...a: unknown[]) => Argv;
+    (parser as unknown as { command: (...a: unknown[]) => Argv }).command = (...a: unknown[]) => command(...a.map((x, i) => (i === 3 && typeof x === 'function' ? () => undefined : x)));
+  }
+  for (const register of COMMANDS) register(parser);
+  demoCommand(parser, run);
+  return parser;
+}
+
+/** One line: what is wrong, and where the options are listed. */
+function usageFailure(message: string, args: string[]): number {
+  const line = message.replace(/\n+/g, '; ');
+  if (/--help/.test(line)) {
+    process.stderr.write(`gradelab: ${line}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  // The command (and subcommand) typed, for the pointer to its options.
+  const words = args.slice(0, args.findIndex((a) => a.startsWith('-')) >>> 0);
+  const command = words.slice(0, WITH_SUBCOMMANDS.has(words[0]) ? 2 : 1).join(' ');
+  process.stderr.write(`gradelab: ${line} (gradelab ${command ? `${command} ` : ''}--help lists the options)\n`);
+  return EXIT_BAD_INPUT;
+}
+
+const WITH_SUBCOMMANDS = new Set(['slide', 'dataset', 'augment', 'runs', 'models', 'ood', 'mil', 'robustness', 'predict']);
+
+/**
+ * The CLI entry: parses, runs one command, and maps errors to exit codes. The whole command line
+ * (unknown options, missing required ones, choices, numbers) is checked in a first pass whose handlers
+ * do nothing, because yargs validates an async command only after its handler has run: a typo must not
+ * cost a full run. A user's mistake prints one line naming the file and the problem (exit 2); anything
+ * else is our fault (exit 1), with the stack only under GRADELAB_LOG=debug.
+ */
+export async function main(args: string[]): Promise<number> {
+  let usageError: string | undefined;
+  const capture = (msg: string) => {
+    usageError ??= msg;
+  };
+  const helpOrVersion = args.some((a) => a === '--help' || a === '-h' || a === '--version');
   try {
     process.exitCode = undefined;
-    await parser.parseAsync();
-    if (usageError) {
-      process.stderr.write(`gradelab: ${usageError}\n(run with --help for usage)\n`);
-      return EXIT_BAD_INPUT;
+    if (!helpOrVersion) {
+      await buildParser(args, capture, true, main).parseAsync();
+      if (usageError) return usageFailure(usageError, args);
     }
+    await buildParser(args, capture, false, main).parseAsync();
+    if (usageError) return usageFailure(usageError, args);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (err) {
     if (isUserError(err)) {

@@ -75,3 +75,25 @@ export function readModelMeta(dir: string): ModelMeta {
 export async function writeModelMeta(dir: string, meta: ModelMeta): Promise<void> {
   await writeFileAtomic(modelMetaPath(dir), `${JSON.stringify(modelMetaSchema.parse(meta), null, 2)}\n`);
 }
+
+/** What a detector, MIL head or cache was fitted on: the model's weights and feature width. */
+export const fittedOnSchema = z.object({ weightsSha256: z.string(), featureDim: z.number().int().positive() });
+export type FittedOn = z.infer<typeof fittedOnSchema>;
+
+export function fittedOnOf(meta: ModelMeta): FittedOn | undefined {
+  return meta.weightsSha256 && meta.featureDim ? { weightsSha256: meta.weightsSha256, featureDim: meta.featureDim } : undefined;
+}
+
+/**
+ * Refuses a part of a model directory (OOD detectors, an attention-MIL head) fitted on other weights or
+ * features than the directory's model now has, as after retraining into the same folder.
+ */
+export function checkFittedOn(file: string, recorded: FittedOn | undefined, meta: ModelMeta, refit: string): void {
+  const now = fittedOnOf(meta);
+  if (!recorded || !now) {
+    if (!recorded) throw new InputError(`${file} does not record the model it was fitted on (made by an older gradelab); refit with \`${refit}\``);
+    return;
+  }
+  if (recorded.featureDim !== now.featureDim) throw new InputError(`${file} was fitted on ${recorded.featureDim} features, the model has ${now.featureDim}; refit with \`${refit}\``);
+  if (recorded.weightsSha256 !== now.weightsSha256) throw new InputError(`${file} was fitted on other weights (SHA-256 ${recorded.weightsSha256.slice(0, 12)}, the model's are ${now.weightsSha256.slice(0, 12)}); refit with \`${refit}\``);
+}

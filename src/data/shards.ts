@@ -1,6 +1,6 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import sharp from 'sharp';
-import { tempPathFor, type RgbImage } from '../core/index.ts';
+import { DatasetError, tempPathFor, type RgbImage } from '../core/index.ts';
 
 /**
  * Tile pixels live in one shard file per slide: tiles appended back to back, each found by the
@@ -82,7 +82,7 @@ export class ShardReader {
     const fh = await h;
     const buf = new Uint8Array(length);
     const { bytesRead } = await fh.read(buf, 0, length, offset);
-    if (bytesRead !== length) throw new Error(`${path}: short read at ${offset} (${bytesRead} of ${length} bytes); the shard is truncated`);
+    if (bytesRead !== length) throw new DatasetError(path, `short read at byte ${offset} (${bytesRead} of ${length} bytes): the shard is truncated; tile the slide again`);
     return buf;
   }
 

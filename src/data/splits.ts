@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
 import { join } from 'node:path';
-import { ConfigError, createRng, DatasetError, groupBy, shuffled, writeFileAtomic, type Rng } from '../core/index.ts';
+import { ConfigError, createRng, DatasetError, groupBy, loadJsonFile, shuffled, writeFileAtomic, type Rng } from '../core/index.ts';
 import type { TileDataset, TileRow } from './tileDataset.ts';
 
 export interface PatientInfo {
@@ -132,14 +132,28 @@ export async function saveSplit(dir: string, split: SplitFile): Promise<void> {
   await writeFileAtomic(join(dir, 'splits.json'), JSON.stringify(split, null, 2));
 }
 
+const splitSchema = z.object({
+  version: z.literal(1),
+  seed: z.number(),
+  by: z.enum(['patient', 'site']),
+  folds: z.number().int().min(1),
+  foldNames: z.array(z.string()),
+  patientFold: z.record(z.string(), z.number().int().min(0)),
+  valPatients: z.record(z.string(), z.array(z.string())).optional(),
+});
+
+export function hasSplit(dir: string): boolean {
+  return existsSync(join(dir, 'splits.json'));
+}
+
+/** The dataset's split; a missing one says how to make it, a damaged one is refused (never replaced silently). */
 export async function loadSplit(dir: string): Promise<SplitFile> {
   const p = join(dir, 'splits.json');
   if (!existsSync(p)) throw new DatasetError(dir, 'has no splits.json; run `gradelab split DIR --folds 5 --seed 1` first');
-  try {
-    return JSON.parse(await readFile(p, 'utf8')) as SplitFile;
-  } catch (err) {
-    throw new DatasetError(p, `not valid JSON: ${(err as Error).message}`);
-  }
+  const split = loadJsonFile(p, splitSchema, 'patient split') as SplitFile;
+  const bad = Object.entries(split.patientFold).find(([, f]) => f >= split.folds);
+  if (bad) throw new DatasetError(p, `patient ${bad[0]} is in fold ${bad[1]}, but the split has ${split.folds} folds`);
+  return split;
 }
 
 /** Up to n tiles per slide, evenly spread over each slide's tiles (validation, suites, audits). */

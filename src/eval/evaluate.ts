@@ -1,4 +1,4 @@
-import { groupBy, type Task } from '../core/index.ts';
+import { groupBy, InputError, type Task } from '../core/index.ts';
 import { raterAgreement, type AgreementReport } from './agreement.ts';
 import { bootstrapByPatient, type Estimate } from './bootstrap.ts';
 import { accuracy, auroc, averagePrecision, balancedAccuracy, brierScore, calibration, cohenKappa, confusionMatrix, perClassStats, prCurve, quadraticWeightedKappa, rocCurve, type ReliabilityBin } from './metrics.ts';
@@ -94,7 +94,7 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
   const resamples = options.resamples ?? 1000;
   const seed = options.seed ?? 1;
   const rows = preds.rows.filter((r) => r.label !== undefined);
-  if (rows.length === 0) throw new Error('no labelled rows to evaluate');
+  if (rows.length === 0) throw new InputError(`${preds.path}: no labelled rows to evaluate (every label is empty)`);
   const n = rows.length;
   const y = Int32Array.from(rows, (r) => r.label!);
   const pred = Int32Array.from(rows, (r) => r.pred);

@@ -1,5 +1,5 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import type { HeadKind, RgbImage } from '../core/index.ts';
+import { InputError, type HeadKind, type RgbImage } from '../core/index.ts';
 import type { TileRow } from '../data/index.ts';
 import { bootstrapByPatient, pairedBootstrap, type Estimate, type PairedEstimate } from './bootstrap.ts';
 import { accuracy, calibration, quadraticWeightedKappa } from './metrics.ts';
@@ -177,9 +177,9 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
   const order = suiteUnits(suite).map((u) => `${u.condition}/${u.severity}`);
   const byKey = new Map(results.map((r) => [`${r.condition}/${r.severity}`, r]));
   const clean = byKey.get('clean/0');
-  if (!clean) throw new Error('no clean results: run the suite (or merge its shards) first');
+  if (!clean) throw new InputError('no clean results: run the suite (or merge every shard, the one holding "clean" among them) first');
   const missing = order.filter((k) => !byKey.has(k));
-  if (missing.length) throw new Error(`results are missing ${missing.length} conditions (${missing.slice(0, 3).join(', ')}...): merge every shard`);
+  if (missing.length) throw new InputError(`results are missing ${missing.length} conditions (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}): merge every shard of the suite`);
   const baseByKey = new Map((baseline ?? []).map((r) => [`${r.condition}/${r.severity}`, r]));
   const baseClean = baseByKey.get('clean/0');
   const units = order.map((k) => {

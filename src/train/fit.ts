@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { buildPipeline } from '../augment/index.ts';
 import { ConfigError, gradeClasses, log, predictedClass, readModelMeta, sha256File, sha256Text, writeFileAtomic, writeModelMeta, type ModelMeta } from '../core/index.ts';
-import { loadSplit, makeSplit, openTileDataset, saveSplit, spreadTilesPerSlide, TileLoader, tilesOfPartition, type TileDataset, type TileRow } from '../data/index.ts';
+import { hasSplit, loadSplit, makeSplit, openTileDataset, saveSplit, spreadTilesPerSlide, TileLoader, tilesOfPartition, type TileDataset, type TileRow } from '../data/index.ts';
 import { accuracy, classIndex, poolSlides, predictTiles, quadraticWeightedKappa } from '../eval/index.ts';
 import { contractOf } from '../onnx/index.ts';
 import type { Tracker } from '../track/index.ts';
@@ -50,7 +50,8 @@ interface LoopState {
 export interface FitResult {
   out: string;
   bestEpoch: number;
-  bestQwk: number;
+  /** Validation QWK of the kept epoch; null where it was undefined. */
+  bestQwk: number | null;
   history: EpochResult[];
   backend: string;
   stoppedEarly: boolean;
@@ -61,10 +62,11 @@ const PIPELINE_MODULE = fileURLToPath(new URL('../augment/pipeline.ts', import.m
 export async function prepareData(config: TrainConfig): Promise<{ ds: TileDataset; train: TileRow[]; val: TileRow[]; test: TileRow[] }> {
   const ds = await openTileDataset(config.data.dataset);
   if (ds.meta.task !== config.task) throw new ConfigError(`${config.data.dataset} is a ${ds.meta.task} dataset but the experiment's task is ${config.task}`);
+  // A new split only where there is none: a damaged splits.json is an error, never silently replaced
+  // (fold membership must not change between runs without anyone noticing).
   let split;
-  try {
-    split = await loadSplit(config.data.dataset);
-  } catch {
+  if (hasSplit(config.data.dataset)) split = await loadSplit(config.data.dataset);
+  else {
     split = makeSplit(ds.tiles, { folds: config.data.folds, seed: config.data.splitSeed });
     await saveSplit(config.data.dataset, split);
     log.info(`made a ${config.data.folds}-fold patient split (seed ${config.data.splitSeed}) in ${config.data.dataset}/splits.json`);
@@ -103,6 +105,14 @@ function registryBackbone(config: TrainConfig): string {
   if (typeof b !== 'string') throw new ConfigError('model.backbone is a frozen ONNX encoder: its head trains on cached embeddings (gradelab train does this), not through fit()');
   return b;
 }
+
+/** The kept epoch's validation QWK, null where undefined (NaN) or no epoch ran. */
+function bestQwkOf(state: LoopState): number | null {
+  const v = state.history[state.bestEpoch]?.valQwk;
+  return v !== undefined && v !== null && Number.isFinite(v) ? v : null;
+}
+
+const fmtQwk = (v: number | null) => (v === null ? 'n/a' : v.toFixed(3));
 
 function isHeadLayer(name: string): boolean {
   return name.startsWith('head_');
@@ -254,7 +264,8 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
         best: false,
         seconds: (Date.now() - started) / 1000,
       };
-      const score = Number.isFinite(valQwk) ? valQwk : -1;
+      // Selection only: an undefined QWK (one class in validation) ranks below any defined one.
+      const score = Number.isFinite(valQwk) ? valQwk : -2;
       if (score > state.bestQwk || t.select === 'last') {
         state.bestQwk = score;
         state.bestEpoch = epoch;
@@ -277,7 +288,7 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
       }
       if (t.select === 'best' && state.sinceBest >= t.patience && epoch + 1 < t.epochs) {
         stoppedEarly = true;
-        log.info(`early stop: no better validation QWK for ${t.patience} epochs (best ${state.bestQwk.toFixed(3)} at epoch ${state.bestEpoch + 1})`);
+        log.info(`early stop: no better validation QWK for ${t.patience} epochs (best ${fmtQwk(bestQwkOf(state))} at epoch ${state.bestEpoch + 1})`);
         break;
       }
     }
@@ -307,7 +318,8 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
     datasetHash,
     configHash,
     bestEpoch: state.bestEpoch + 1,
-    metrics: { 'val/qwk': state.bestQwk, ...Object.fromEntries(Object.entries(state.history[state.bestEpoch] ?? {}).filter(([, v]) => typeof v === 'number')) },
+    // NaN is stored as null, never as a number that looks measured.
+    metrics: { ...Object.fromEntries(Object.entries(state.history[state.bestEpoch] ?? {}).filter(([, v]) => typeof v === 'number').map(([k, v]) => [k, Number.isFinite(v) ? (v as number) : null])), 'val/qwk': bestQwkOf(state) },
     trainedAt: new Date().toISOString(),
     weightsSha256: await sha256File(join(out, 'weights.bin')),
     featureDim: best.getLayer('features').outputShape[1] as number,
@@ -319,7 +331,7 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'history.json'), JSON.stringify(state.history, null, 2));
   model.dispose();
-  return { out, bestEpoch: state.bestEpoch + 1, bestQwk: state.bestQwk, history: state.history, backend: backend.name, stoppedEarly };
+  return { out, bestEpoch: state.bestEpoch + 1, bestQwk: bestQwkOf(state), history: state.history, backend: backend.name, stoppedEarly };
 }
 
 /** A config as MLflow params: dotted keys, arrays as JSON (within MLflow's 6000-character limit). */

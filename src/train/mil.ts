@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, createRng, groupBy, shuffled, writeFileAtomic } from '../core/index.ts';
+import { checkFittedOn, ConfigError, createRng, fittedOnOf, fittedOnSchema, groupBy, InputError, loadJsonFile, readModelMeta, shuffled, writeFileAtomic, type FittedOn } from '../core/index.ts';
+import { z } from 'zod';
 
 /**
  * Attention-based multiple-instance pooling (Ilse, Tomczak & Welling 2018, gated variant): a slide is a
@@ -29,7 +30,24 @@ export interface MilWeights {
   bc: number[];
   epochs: number;
   seed: number;
+  /** The model whose features the head was trained on. */
+  fittedOn?: FittedOn;
 }
+
+const milSchema = z.object({
+  format: z.literal('gradelab-mil/1'),
+  d: z.number().int().positive(),
+  hidden: z.number().int().positive(),
+  k: z.number().int().min(2),
+  V: z.array(z.number()),
+  U: z.array(z.number()),
+  w: z.array(z.number()),
+  Wc: z.array(z.number()),
+  bc: z.array(z.number()),
+  epochs: z.number().int(),
+  seed: z.number(),
+  fittedOn: fittedOnSchema.optional(),
+});
 
 export class AttentionMil {
   private readonly vars: Record<'V' | 'U' | 'w' | 'Wc' | 'bc', tf.Variable>;
@@ -97,7 +115,7 @@ export class AttentionMil {
 }
 
 export async function saveMil(modelDir: string, mil: AttentionMil, epochs: number, seed: number): Promise<void> {
-  await writeFileAtomic(join(modelDir, 'mil.json'), JSON.stringify(mil.weights(epochs, seed)));
+  await writeFileAtomic(join(modelDir, 'mil.json'), JSON.stringify({ ...mil.weights(epochs, seed), fittedOn: fittedOnOf(readModelMeta(modelDir)) }));
 }
 
 export function hasMil(modelDir: string): boolean {
@@ -107,7 +125,9 @@ export function hasMil(modelDir: string): boolean {
 export function loadMil(modelDir: string): AttentionMil {
   const p = join(modelDir, 'mil.json');
   if (!existsSync(p)) throw new ConfigError(`${modelDir}: no attention-MIL head (run \`gradelab mil fit --model ${modelDir} --data DATASET\`)`);
-  const w = JSON.parse(readFileSync(p, 'utf8')) as MilWeights;
+  const w = loadJsonFile(p, milSchema, 'attention-MIL head') as MilWeights;
+  checkFittedOn(p, w.fittedOn, readModelMeta(modelDir), `gradelab mil fit --model ${modelDir} --data DATASET`);
+  if (w.V.length !== w.d * w.hidden || w.Wc.length !== w.d * w.k) throw new InputError(`${p}: weights do not match d ${w.d}, hidden ${w.hidden}, k ${w.k}`);
   return new AttentionMil(w.d, w.k, w.hidden, w.seed, w);
 }
 

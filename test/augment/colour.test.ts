@@ -60,5 +60,13 @@ describe('HED jitter (Tellez)', () => {
     const nucleus = { width: 1, height: 1, data: Uint8Array.from([90, 60, 150]) };
     const out = scaleStains(nucleus, [1.5, 1, 1], [0, 0, 0]);
     expect(out.data[0]).toBeLessThan(90);
+    // An eosin-only pixel rendered by Beer-Lambert from Ruifrok's E vector (concentration 0.8):
+    // I = 255 x 10^(-0.8 e), e = (0.07, 0.99, 0.11) / |.|. It holds no haematoxylin to scale.
+    const e = [0.07, 0.99, 0.11].map((v, _, a) => v / Math.hypot(...a));
+    const eosin = { width: 1, height: 1, data: Uint8Array.from(e, (v) => Math.round(255 * 10 ** (-0.8 * v))) };
+    const after = scaleStains(eosin, [1.5, 1, 1], [0, 0, 0]);
+    for (let c = 0; c < 3; c++) expect(Math.abs(after.data[c] - eosin.data[c])).toBeLessThanOrEqual(1);
+    // Scaling E instead does change it: the test can tell.
+    expect(Math.abs(scaleStains(eosin, [1, 1.5, 1], [0, 0, 0]).data[1] - eosin.data[1])).toBeGreaterThan(10);
   });
 });

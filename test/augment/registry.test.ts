@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng, type RgbImage } from '../../src/core/index.ts';
-import { buildPipeline, describeTransforms, transformFromSpec, transformRegistry } from '../../src/augment/index.ts';
+import { buildPipeline, describeTransforms, flipHorizontal, transformFromSpec, transformRegistry } from '../../src/augment/index.ts';
 import { psnr, stainedTile } from './tiles.ts';
 
 /** Params that make each transform runnable without user data. */
@@ -114,7 +114,9 @@ describe('pipelines', () => {
   it('p: 0 never applies, p: 1 always applies', async () => {
     const tile = stainedTile(32, 1);
     expect((await buildPipeline([{ name: 'hflip', p: 0 }]).apply(tile, createRng(1))).data).toEqual(tile.data);
-    expect((await buildPipeline([{ name: 'hflip', p: 1 }, { name: 'hflip', p: 1 }]).apply(tile, createRng(1))).data).toEqual(tile.data);
+    // One flip on an asymmetric tile: ignoring p (or drawing it wrongly) would show in some of the seeds.
+    for (let s = 0; s < 20; s++) expect((await buildPipeline([{ name: 'hflip', p: 1 }]).apply(tile, createRng(s))).data).toEqual(flipHorizontal(tile).data);
+    expect(flipHorizontal(tile).data).not.toEqual(tile.data);
   });
 
   it('rejects malformed steps with their position', () => {

@@ -1,5 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { blurRgb, gaussianBlur, jpegQuantTable, jpegRoundTrip, jpegRoundTripSimulated, transformFromSpec } from '../../src/augment/index.ts';
 import { blurField, gaussianKernel } from '../../src/augment/filters.ts';
@@ -109,10 +113,26 @@ describe('simulated JPEG (libjpeg lossy stages in WebAssembly)', () => {
   });
 });
 
+const WASM_DIR = fileURLToPath(new URL('../../src/augment/wasm/', import.meta.url));
+const clang = ['/usr/bin/clang-14', '/usr/bin/clang'].find((c) => existsSync(c));
+const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
 describe('the committed kernels.wasm', () => {
-  it('was built from the kernels.c beside it (rebuild with src/augment/wasm/build.sh after editing)', () => {
-    const dir = new URL('../../src/augment/wasm/', import.meta.url);
-    const source = createHash('sha256').update(readFileSync(new URL('kernels.c', dir))).digest('hex');
-    expect(readFileSync(new URL('kernels.c.sha256', dir), 'utf8').trim()).toBe(source);
+  it('is the binary build.sh recorded, built from the kernels.c beside it', () => {
+    const stamp = Object.fromEntries(readFileSync(join(WASM_DIR, 'kernels.c.sha256'), 'utf8').trim().split('\n').map((l) => l.split(' ').reverse()));
+    expect(stamp['kernels.c'], 'kernels.c changed since the build: run src/augment/wasm/build.sh').toBe(sha(join(WASM_DIR, 'kernels.c')));
+    expect(stamp['kernels.wasm'], 'kernels.wasm is not the binary build.sh made').toBe(sha(join(WASM_DIR, 'kernels.wasm')));
+  });
+
+  it.skipIf(!clang)('rebuilds byte for byte from kernels.c (clang-14 and lld-14 installed)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wasm-'));
+    try {
+      cpSync(join(WASM_DIR, 'kernels.c'), join(dir, 'kernels.c'));
+      cpSync(join(WASM_DIR, 'build.sh'), join(dir, 'build.sh'));
+      execFileSync('sh', [join(dir, 'build.sh')], { stdio: 'ignore', env: { ...process.env, CC: clang } });
+      expect(sha(join(dir, 'kernels.wasm'))).toBe(sha(join(WASM_DIR, 'kernels.wasm')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

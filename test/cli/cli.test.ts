@@ -256,7 +256,7 @@ describe('gradelab train, predict, eval', () => {
       const sh = gradelab('robustness', '--model', 'm-tiny', '--data', ds, '--suite', 'suite.yaml', '--out', `rob-s${i}`, '--resamples', '20', '--shard', `${i}/2`, '--tracking-dir', 'mlruns-rob');
       expect(sh.code, sh.stderr).toBe(0);
     }
-    const m = gradelab('robustness', 'merge', 'rob-s1', 'rob-s2', '--suite', 'suite.yaml', '--out', 'rob-merged');
+    const m = gradelab('robustness', 'merge', 'rob-s1', 'rob-s2', '--out', 'rob-merged');
     expect(m.code).toBe(3);
     const strip = (p: string) => JSON.parse(readFileSync(join(dir, p, 'results.json'), 'utf8'), (k, v) => (/seconds$/i.test(k) ? 0 : v));
     expect(strip('rob-merged')).toEqual(strip('rob'));

@@ -207,8 +207,9 @@ describe('generateSynthetic', () => {
   });
 
   it('is deterministic per seed', async () => {
-    const a = await generateSynthetic({ task: 'prostate', slides: 2, out: join(dir, 'det-a'), size: 512, anomalies: 0.5, seed: 4 });
-    await generateSynthetic({ task: 'prostate', slides: 2, out: join(dir, 'det-b'), size: 512, anomalies: 0.5, seed: 4 });
+    const a = await generateSynthetic({ task: 'prostate', slides: 2, out: join(dir, 'det-a'), size: 512, anomalies: 0.5, seed: 4, workers: 2 });
+    // The same slides whether worker threads or this thread render them.
+    await generateSynthetic({ task: 'prostate', slides: 2, out: join(dir, 'det-b'), size: 512, anomalies: 0.5, seed: 4, workers: 1 });
     for (const s of a.slides) {
       expect(readFileSync(join(dir, 'det-a', s.path)).equals(readFileSync(join(dir, 'det-b', s.path)))).toBe(true);
       expect(readFileSync(join(dir, 'det-a', s.maskPath)).equals(readFileSync(join(dir, 'det-b', s.maskPath)))).toBe(true);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/core/index.ts';
 import { auroc, fprAtTpr, oodMetrics } from '../../src/eval/index.ts';
 import { aggregateScores, calibrateThreshold, createDetector, DEFAULT_DETECTORS, kthNeighbourDistance, loadOodBundle, saveOodBundle, type FeatureSet } from '../../src/ood/index.ts';
-import { tempDir } from '../helpers.ts';
+import { writeModelMeta } from '../../src/core/index.ts';
+import { modelMeta, tempDir } from '../helpers.ts';
 
 /** Three in-distribution classes as Gaussian clusters; OOD points in a region no class occupies. */
 function clusters(n: number, seed: string, ood: boolean): FeatureSet {
@@ -37,6 +38,7 @@ describe('OOD detectors', () => {
 
   it.each(DEFAULT_DETECTORS)('%s: fitted state survives save and load', async (name) => {
     const dir = tempDir();
+    await writeModelMeta(dir, modelMeta({ weightsSha256: 'a'.repeat(64), featureDim: 8 }));
     const det = createDetector(name);
     det.fit(train);
     await saveOodBundle(dir, { format: 'gradelab-ood/1', accept: 0.95, primary: name, aggregation: { method: 'topk', k: 5 } }, [{ detector: det, params: {}, threshold: 1, slideThreshold: 2 }]);
@@ -92,5 +94,20 @@ describe('OOD metrics (OpenOOD conventions, OOD positive)', () => {
     expect(aggregateScores([1, 5, 3], ['a', 'a', 'a'], 'fraction', { threshold: 2 }).get('a')).toBeCloseTo(2 / 3);
     const t = calibrateThreshold(Array.from({ length: 101 }, (_, i) => i), 0.95);
     expect(t).toBe(95);
+  });
+});
+
+describe('stored detectors know their model', () => {
+  it('are refused once the model directory holds other weights or another feature width', async () => {
+    const dir = tempDir();
+    await writeModelMeta(dir, modelMeta({ weightsSha256: 'a'.repeat(64), featureDim: 8 }));
+    const det = createDetector('knn');
+    det.fit(clusters(50, 't', false));
+    await saveOodBundle(dir, { format: 'gradelab-ood/1', accept: 0.95, primary: 'knn', aggregation: { method: 'topk', k: 5 } }, [{ detector: det, params: {}, threshold: 1, slideThreshold: 2 }]);
+    expect(loadOodBundle(dir).detectors.has('knn')).toBe(true);
+    await writeModelMeta(dir, modelMeta({ weightsSha256: 'b'.repeat(64), featureDim: 8 }));
+    expect(() => loadOodBundle(dir)).toThrow(/detectors\.json was fitted on other weights .*refit with `gradelab ood fit/);
+    await writeModelMeta(dir, modelMeta({ weightsSha256: 'a'.repeat(64), featureDim: 16 }));
+    expect(() => loadOodBundle(dir)).toThrow(/was fitted on 8 features, the model has 16/);
   });
 });

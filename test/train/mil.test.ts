@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AttentionMil, type Bag, bagsOf, loadMil, saveMil, selectBackend } from '../../src/train/index.ts';
 import { createRng } from '../../src/core/index.ts';
-import { tempDir } from '../helpers.ts';
+import { writeModelMeta } from '../../src/core/index.ts';
+import { modelMeta, tempDir } from '../helpers.ts';
 
 const d = 6;
 
@@ -61,11 +62,15 @@ describe('attention MIL', () => {
 
   it('round-trips through mil.json and groups tiles into bags by slide', async () => {
     const dir = tempDir();
+    await writeModelMeta(dir, modelMeta({ weightsSha256: 'c'.repeat(64), featureDim: d }));
     const mil = new AttentionMil(d, 3, 8, 1);
     await saveMil(dir, mil, 5, 1);
     const back = loadMil(dir);
     const [bag] = bags(1, 'rt');
     expect(back.predict(bag).probs).toEqual(mil.predict(bag).probs);
+    // Retrained into the same folder: the head belongs to the old weights and is refused.
+    await writeModelMeta(dir, modelMeta({ weightsSha256: 'e'.repeat(64), featureDim: d }));
+    expect(() => loadMil(dir)).toThrow(/mil\.json was fitted on other weights .*refit with `gradelab mil fit/);
     expect(() => loadMil(tempDir())).toThrow(/no attention-MIL head/);
     const f = Float32Array.from({ length: 3 * 2 }, (_, i) => i);
     const grouped = bagsOf([{ slideId: 'a', grade: 1 }, { slideId: 'b', grade: 2 }, { slideId: 'a', grade: 1 }], f, 2, (g) => g);

@@ -10,6 +10,8 @@ import { STANDARD_TRAINING_PIPELINE } from '../../augment/index.ts';
 interface DemoPlan {
   slides: number;
   size: number;
+  /** A held-out test set from the training sites (new patients): inference only, so it can be large. */
+  testSlides: number;
   siteSlides: number;
   epochs: number;
   tilesPerEpoch: number;
@@ -17,16 +19,17 @@ interface DemoPlan {
 }
 
 const PLANS: Record<'quick' | 'full', DemoPlan> = {
-  quick: { slides: 60, size: 1024, siteSlides: 8, epochs: 5, tilesPerEpoch: 960, suites: ['stain-shift'] },
-  full: { slides: 96, size: 1536, siteSlides: 16, epochs: 10, tilesPerEpoch: 2000, suites: ['stain-shift', 'clinical-scanners', 'artifacts'] },
+  quick: { slides: 60, size: 1024, testSlides: 24, siteSlides: 8, epochs: 5, tilesPerEpoch: 960, suites: ['stain-shift'] },
+  full: { slides: 96, size: 1536, testSlides: 150, siteSlides: 60, epochs: 10, tilesPerEpoch: 2000, suites: ['stain-shift', 'clinical-scanners', 'artifacts'] },
 };
 
 export const DEMO_PLAN = `gradelab demo runs the whole workflow on built-in synthetic slides:
   1. synthesise prostate slides from three sites and scanners (with rare anomalies), and an unseen fourth site
-  2. tile them at 1.0 um/px and split patients into folds
+  2. tile them at 1.0 um/px and split patients into folds; a larger held-out test set of new patients
   3. train a grading network with stain augmentation, and a baseline without
-  4. fit out-of-distribution detectors
-  5. evaluate with patient-bootstrap confidence intervals
+  4. fit out-of-distribution detectors (feature-space and slide-quality)
+  5. evaluate on the held-out set with patient-bootstrap confidence intervals, and compare the two
+     models paired, on the held-out set and on the unseen site
   6. run robustness suites against acceptance criteria, and audit the unseen site
   7. write the report (HTML, PDF, JSON) and print where each output is`;
 
@@ -38,7 +41,9 @@ const EXPERIMENTS = fileURLToPath(new URL('../../../experiments/', import.meta.u
 /** Runs one CLI step in-process; exit code 3 (a failed acceptance criterion) is a result, not an error. */
 async function step(main: Main, title: string, args: string[], allow: number[] = [0]): Promise<number> {
   log.info(`\n== ${title}`);
+  const t0 = performance.now();
   const code = await main(args);
+  log.info(`(${title}: ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   if (!allow.includes(code)) throw new GradelabError(`demo step "${title}" failed (exit ${code})`);
   return code;
 }
@@ -57,14 +62,22 @@ export function demoCommand(y: Argv, main: Main): Argv {
       const tracking = ['--tracking-dir', join(out, 'mlruns')];
       const data = join(out, 'tiles');
       const siteData = join(out, 'site-D-tiles');
+      const heldOut = join(out, 'held-out-tiles');
+      const tiling = ['--tile-size', '128', '--mpp', '1.0', '--stride', '64', '--min-tissue', '0.5'];
       // Slides and tiles: three training sites, then an unseen site with another stain protocol and scanner.
       if (!existsSync(join(data, 'tiles.csv'))) {
         await step(main, 'synthetic slides (sites A-C)', ['synth', '--task', 'prostate', '--slides', String(plan.slides), '--size', String(plan.size), '--sites', '3', '--anomalies', '0.15', '--seed', '5', '--out', join(out, 'slides')]);
-        await step(main, 'tiles', ['tile', '--manifest', join(out, 'slides', 'manifest.csv'), '--out', data, '--tile-size', '128', '--mpp', '1.0', '--stride', '64', '--min-tissue', '0.5']);
+        await step(main, 'tiles', ['tile', '--manifest', join(out, 'slides', 'manifest.csv'), '--out', data, ...tiling]);
+      }
+      // The held-out set and the unseen site are only ever predicted, so they can be large enough for
+      // narrow intervals; 1024 px slides (smaller biopsies) keep their making quick.
+      if (!existsSync(join(heldOut, 'tiles.csv'))) {
+        await step(main, 'a held-out test set (sites A-C, new patients)', ['synth', '--task', 'prostate', '--slides', String(plan.testSlides), '--size', '1024', '--sites', '3', '--anomalies', '0.2', '--seed', '23', '--out', join(out, 'held-out-slides')]);
+        await step(main, 'tiles of the held-out set', ['tile', '--manifest', join(out, 'held-out-slides', 'manifest.csv'), '--out', heldOut, ...tiling]);
       }
       if (!existsSync(join(siteData, 'tiles.csv'))) {
-        await step(main, 'an unseen site (site-D)', ['synth', '--task', 'prostate', '--slides', String(plan.siteSlides), '--size', String(plan.size), '--site', 'site-D', '--anomalies', '0', '--seed', '11', '--out', join(out, 'site-D-slides')]);
-        await step(main, 'tiles of the unseen site', ['tile', '--manifest', join(out, 'site-D-slides', 'manifest.csv'), '--out', siteData, '--tile-size', '128', '--mpp', '1.0', '--stride', '64', '--min-tissue', '0.5']);
+        await step(main, 'an unseen site (site-D)', ['synth', '--task', 'prostate', '--slides', String(plan.siteSlides), '--size', '1024', '--site', 'site-D', '--anomalies', '0', '--seed', '11', '--out', join(out, 'site-D-slides')]);
+        await step(main, 'tiles of the unseen site', ['tile', '--manifest', join(out, 'site-D-slides', 'manifest.csv'), '--out', siteData, ...tiling]);
       }
       if (!existsSync(join(data, 'splits.json'))) await step(main, 'patient split', ['split', data, '--folds', '5', '--seed', '1']);
 
@@ -91,22 +104,33 @@ export function demoCommand(y: Argv, main: Main): Argv {
       }
       const model = join(out, 'models', 'stain-aug');
       await step(main, 'OOD detectors', ['ood', 'fit', '--model', model, '--data', data]);
-      await step(main, 'OOD evaluation (near and far)', ['ood', 'eval', '--model', model, '--id', data, '--ood', data, '--out', join(out, 'ood'), '--resamples', '300']);
-      await step(main, 'evaluation (test patients)', ['eval', '--model', model, '--data', data, '--split', 'test', '--out', join(out, 'eval'), '--resamples', '500']);
-      await step(main, 'evaluation of the baseline', ['eval', '--model', join(out, 'models', 'no-aug'), '--data', data, '--split', 'test', '--out', join(out, 'eval-no-aug'), '--resamples', '500']);
+      const baseline = join(out, 'models', 'no-aug');
+      await step(main, 'OOD evaluation (near and far; tile truth from the masks)', ['ood', 'eval', '--model', model, '--id', heldOut, '--id-split', 'all', '--ood', heldOut, '--out', join(out, 'ood'), '--resamples', '300']);
+      await step(main, 'evaluation (held-out patients)', ['eval', '--model', model, '--data', heldOut, '--split', 'all', '--out', join(out, 'eval'), '--resamples', '1000']);
+      await step(main, 'evaluation of the baseline', ['eval', '--model', baseline, '--data', heldOut, '--split', 'all', '--out', join(out, 'eval-no-aug'), '--resamples', '1000']);
+      // Stain augmentation against none, paired on the same cases: the held-out set and the unseen site.
+      const compares: string[] = [];
+      await step(main, 'stain-aug vs no-aug, paired (held-out set)', ['compare', '--pred', join(out, 'eval-no-aug', 'predictions.csv'), '--pred', join(out, 'eval', 'predictions.csv'), '--name', 'no-aug', '--name', 'stain-aug', '--out', join(out, 'compare', 'held-out')]);
+      compares.push(join(out, 'compare', 'held-out'));
+      for (const [name, dir] of [['stain-aug', model], ['no-aug', baseline]]) {
+        await step(main, `predict the unseen site: ${name}`, ['predict', '--model', dir, '--data', siteData, '--split', 'all', '--out', join(out, 'site-D-predictions', `${name}.csv`)]);
+      }
+      await step(main, 'stain-aug vs no-aug, paired (unseen site-D)', ['compare', '--pred', join(out, 'site-D-predictions', 'no-aug.csv'), '--pred', join(out, 'site-D-predictions', 'stain-aug.csv'), '--name', 'no-aug', '--name', 'stain-aug', '--out', join(out, 'compare', 'site-D')]);
+      compares.push(join(out, 'compare', 'site-D'));
       const suites: string[] = [];
       for (const suite of plan.suites) {
         const dir = join(out, 'robustness', suite);
         suites.push(dir);
-        await step(main, `robustness: ${suite}`, ['robustness', '--model', model, '--data', data, '--suite', join(EXPERIMENTS, 'suites', `${suite}.yaml`), '--out', dir, '--baseline', join(out, 'models', 'no-aug'), '--resamples', '200', ...tracking], [0, 3]);
+        await step(main, `robustness: ${suite}`, ['robustness', '--model', model, '--data', heldOut, '--split', 'all', '--suite', join(EXPERIMENTS, 'suites', `${suite}.yaml`), '--out', dir, '--baseline', baseline, '--resamples', '300', ...tracking], [0, 3]);
       }
       await step(main, 'audit of the unseen site', ['audit', '--model', model, '--site-data', siteData, '--train-data', data, '--out', join(out, 'audit'), '--resamples', '300']);
-      await step(main, 'report', ['report', '--run', model, '--eval', join(out, 'eval'), '--ood', join(out, 'ood'), '--audit', join(out, 'audit'), ...suites.flatMap((s) => ['--robustness', s]), '--intended-use', join(EXPERIMENTS, 'report', 'intended-use.yaml'), '--out', join(out, 'report'), ...tracking]);
+      await step(main, 'report', ['report', '--run', model, '--eval', join(out, 'eval'), '--ood', join(out, 'ood'), '--audit', join(out, 'audit'), ...suites.flatMap((s) => ['--robustness', s]), ...compares.flatMap((c) => ['--compare', c]), '--intended-use', join(EXPERIMENTS, 'report', 'intended-use.yaml'), '--out', join(out, 'report'), ...tracking]);
       const secs = ((Date.now() - t0) / 1000).toFixed(0);
       process.stdout.write(`\ndemo finished in ${secs} s. Outputs:\n` + [
         ['report', join(out, 'report', 'report.html'), 'and report.pdf, report.json'],
         ['models', join(out, 'models'), 'stain-aug (HED-strong augmentation) and no-aug (baseline)'],
-        ['evaluation', join(out, 'eval', 'metrics.md'), 'with charts'],
+        ['evaluation', join(out, 'eval', 'metrics.md'), 'held-out patients, with charts'],
+        ['comparisons', join(out, 'compare'), 'stain-aug vs no-aug, paired: held-out and site-D'],
         ['OOD', join(out, 'ood', 'ood.md'), ''],
         ['robustness', join(out, 'robustness'), suites.map((s) => s.split('/').pop()).join(', ')],
         ['site audit', join(out, 'audit', 'summary.md'), ''],

@@ -142,6 +142,7 @@ export function oodCommand(y: Argv): Argv {
             .option('id', { type: 'string', demandOption: true, describe: 'in-distribution dataset (its test partition)' })
             .option('ood', { type: 'string', demandOption: true, describe: 'dataset whose anomalous tiles (or all, if none is marked) are OOD' })
             .option('out', { type: 'string', demandOption: true })
+            .option('id-split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'test' as const, describe: 'partition of --id that is in-distribution (all: a held-out test set)' })
             .option('fold', { type: 'number', default: 0 })
             .option('tile-threshold', { type: 'number', default: 0.5, describe: 'a tile is OOD when its label mask marks at least this share anomalous' })
             .option('resamples', { type: 'number', default: 500 })
@@ -150,7 +151,7 @@ export function oodCommand(y: Argv): Argv {
           if (!(argv['tile-threshold'] > 0 && argv['tile-threshold'] <= 1)) throw new ConfigError(`--tile-threshold must be in (0, 1], got ${argv['tile-threshold']}`);
           const { bundle, detectors } = loadOodBundle(argv.model);
           const idDs = await openTileDataset(argv.id);
-          const idTiles = tilesOfPartition(idDs, await loadSplit(argv.id), 'test', argv.fold).filter((t) => !t.anomaly);
+          const idTiles = (argv['id-split'] === 'all' ? idDs.tiles : tilesOfPartition(idDs, await loadSplit(argv.id), argv['id-split'], argv.fold)).filter((t) => !t.anomaly);
           const oodDs = argv.ood === argv.id ? idDs : await openTileDataset(argv.ood);
           const marked = oodDs.tiles.filter((t) => t.anomaly);
           const oodTiles = marked.length ? marked : oodDs.tiles;

@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Argv } from 'yargs';
 import { ConfigError, log, readModelMeta, sha256File, writeFileAtomic } from '../../core/index.ts';
 import { loadSplit, openTileDataset, partitionOf } from '../../data/index.ts';
-import { chartIf, loadIntendedUse, readJsonIf, renderReportHtml, renderReportPdf, section, type ReportSection } from '../../eval/index.ts';
+import { chartIf, loadIntendedUse, type Comparison, readJsonIf, renderReportHtml, renderReportPdf, section, type ReportSection } from '../../eval/index.ts';
 import { FileStore, openStore, provenanceTags } from '../../track/index.ts';
 
 const est = (e: any, d = 3) => (e && typeof e.value === 'number' ? `${e.value.toFixed(d)} (${e.ci95?.[0] === null || e.ci95?.[0] === undefined ? 'n/a' : e.ci95[0].toFixed(d)}-${e.ci95?.[1] === null || e.ci95?.[1] === undefined ? 'n/a' : e.ci95[1].toFixed(d)})` : 'n/a');
@@ -33,6 +33,7 @@ export function reportCommand(y: Argv): Argv {
         .option('ood', { type: 'string', describe: 'gradelab ood eval output folder' })
         .option('robustness', { type: 'string', array: true, describe: 'robustness output folders' })
         .option('audit', { type: 'string', describe: 'gradelab audit output folder' })
+        .option('compare', { type: 'string', array: true, describe: 'gradelab compare output folders (paired comparisons)' })
         .option('intended-use', { type: 'string', describe: 'YAML with intendedUse, users, workflowPosition, outOfScope, referenceStandard, limitations' })
         .option('tracking-dir', { type: 'string' }),
     async (argv) => {
@@ -44,6 +45,8 @@ export function reportCommand(y: Argv): Argv {
       const ood = readJsonIf(argv.ood && join(argv.ood, 'ood.json'));
       const audit = readJsonIf(argv.audit && join(argv.audit, 'audit.json'));
       const suites = (argv.robustness ?? []).map((d) => ({ dir: d, r: readJsonIf(join(d, 'results.json')) }));
+      const comparisons = (argv.compare ?? []).map((d) => ({ dir: d, c: readJsonIf(join(d, 'compare.json')) as Comparison | undefined }));
+      for (const { dir, c } of comparisons) if (!c) throw new ConfigError(`--compare ${dir}: no compare.json there (run gradelab compare)`);
       for (const [flag, dir, v] of [['--eval', argv.eval, metrics], ['--ood', argv.ood, ood], ['--audit', argv.audit, audit]] as const) {
         if (dir && !v) throw new ConfigError(`${flag} ${dir}: no results there`);
       }
@@ -116,6 +119,18 @@ export function reportCommand(y: Argv): Argv {
       } else perf.missing.push('performance (run `gradelab eval` and pass --eval)');
       sections.push(perf);
 
+      if (comparisons.length) {
+        const cmp = section('comparisons', 'Paired comparisons');
+        cmp.text.push('Differences between two models (or conditions) on the same cases, with 95% CIs from a paired patient bootstrap: each resample draws patients once and scores both. Two separate intervals that overlap say little; the paired interval of the difference is the evidence.');
+        for (const { dir, c } of comparisons) {
+          cmp.tables.push({ caption: `${c!.nameB} vs ${c!.nameA} (${c!.slides} slides, ${c!.patients} patients)`, header: ['metric', c!.nameA, c!.nameB, 'difference (95% CI)', 'B better in', 'verdict'], rows: c!.metrics.map((m) => [m.metric, m.a.toFixed(3), m.b.toFixed(3), `${m.difference.value.toFixed(3)} (${m.difference.ci95[0]?.toFixed?.(3) ?? 'n/a'} to ${m.difference.ci95[1]?.toFixed?.(3) ?? 'n/a'})`, `${(m.shareBBetter * 100).toFixed(0)}%`, m.significant ? 'difference shown' : 'CI includes 0: no evidence of a difference']) });
+          const unclear = c!.metrics.filter((m) => !m.significant).map((m) => m.metric);
+          if (unclear.length) cmp.text.push(`Warning (${c!.nameB} vs ${c!.nameA}): the paired CI includes 0 for ${unclear.join(', ')}: these data do not show a difference there.`);
+          chartIf(cmp, `${c!.nameB} minus ${c!.nameA}`, dir, 'compare-forest.png');
+        }
+        sections.push(cmp);
+      }
+
       const referral = section('referral', 'Referral analysis');
       if (metrics) {
         referral.text.push(`Deferring the least certain cases (uncertainty: ${metrics.referral.uncertainty}) to a pathologist; area under the risk-coverage curve ${metrics.referral.aurc.toFixed(3)}.`);
@@ -131,6 +146,9 @@ export function reportCommand(y: Argv): Argv {
           continue;
         }
         rob.text.push(`Suite ${r.suite}: ${r.passed ? 'all criteria pass' : 'some criteria FAIL'}; clean QWK ${est(r.clean.qwk)}; mCE ${r.mCE === null ? 'n/a' : r.mCE.toFixed(3)}, relative mCE ${r.relativeMCE === null ? 'n/a' : r.relativeMCE.toFixed(3)} against the baseline.`);
+        const drops = r.units.filter((u: any) => u.qwkDropCi);
+        if (drops.length) rob.text.push(`${drops.filter((u: any) => u.dropSignificant).length} of ${drops.length} conditions show a QWK drop (or gain) whose paired 95% CI excludes 0; the others are within what ${r.clean.slides} slides can resolve.`);
+        for (const s of r.severitySeparation ?? []) if (!s.significant) rob.text.push(`${r.suite}, ${s.condition}: severity ${s.low} and ${s.high} are not told apart (paired QWK difference ${est(s.difference)}).`);
         rob.tables.push({ caption: `${r.suite}: acceptance criteria`, header: ['criterion', 'result', 'evidence'], rows: r.criteria.map((c: any) => [c.criterion, c.pass ? 'PASS' : 'FAIL', c.evidence]) });
         chartIf(rob, `${r.suite}: QWK drop per condition and severity`, dir, 'qwk-drop-heatmap.png');
       }

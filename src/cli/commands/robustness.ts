@@ -55,6 +55,9 @@ function corruptionLines(summary: SuiteSummary, f: (v: number | null) => string)
   ];
 }
 
+/** Where a run keeps a copy of its suite file. */
+const SUITE_COPY = 'suite.yaml';
+
 export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Promise<void> {
   await writeFileAtomic(join(out, 'results.json'), JSON.stringify(summary, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
   const rows = summary.units.map((u) => [u.condition, u.severity, u.slides, u.qwk.value.toFixed(4), u.qwk.ci95[0].toFixed(4), u.qwk.ci95[1].toFixed(4), u.qwkDrop.toFixed(4), u.accuracy.value.toFixed(4), u.ece.toFixed(4), u.oodFlagRate === null ? '' : u.oodFlagRate.toFixed(4), u.ce.toFixed(4)]);
@@ -108,6 +111,7 @@ export function robustnessCommand(y: Argv): Argv {
             .option('out', { type: 'string', demandOption: true })
             .option('baseline', { type: 'string', describe: 'baseline model directory for corruption error (mCE)' })
             .option('shard', { type: 'string', describe: 'run the I-th of N shares of the conditions: I/N' })
+            .option('split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'test' as const, describe: 'partition of --data to run on (all: a held-out test set)' })
             .option('fold', { type: 'number', default: 0 })
             .option('resamples', { type: 'number', default: 300 })
             .option('seed', { type: 'number', default: 1 })
@@ -115,9 +119,13 @@ export function robustnessCommand(y: Argv): Argv {
         async (argv) => {
           const { suite, criteria } = loadSuite(argv.suite);
           const shard = parseShard(argv.shard);
+          // The suite travels with its results, so merging shards needs no --suite and cannot mix suites.
+          await mkdir(argv.out, { recursive: true });
+          await writeFileAtomic(join(argv.out, SUITE_COPY), readFileSync(argv.suite, 'utf8'));
           const ds = await openTileDataset(argv.data);
-          const tiles = spreadTilesPerSlide(tilesOfPartition(ds, await loadSplit(argv.data), 'test', argv.fold).filter((t) => !t.anomaly && t.grade !== undefined), suite.tilesPerSlide);
-          if (!tiles.length) throw new ConfigError(`${argv.data}: no labelled test tiles in fold ${argv.fold}`);
+          const partition = argv.split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(argv.data), argv.split, argv.fold);
+          const tiles = spreadTilesPerSlide(partition.filter((t) => !t.anomaly && t.grade !== undefined), suite.tilesPerSlide);
+          if (!tiles.length) throw new ConfigError(`${argv.data}: no labelled ${argv.split === 'all' ? '' : `${argv.split} `}tiles${argv.split === 'all' ? '' : ` in fold ${argv.fold}`}`);
           await mkdir(argv.out, { recursive: true });
           const all = [{ condition: 'clean', severity: 0, transform: undefined as Record<string, unknown> | undefined }, ...suiteUnits(suite)];
           const mine = shardUnits(all, shard);
@@ -176,13 +184,17 @@ export function robustnessCommand(y: Argv): Argv {
       .command(
         'merge <dirs..>',
         'Join shard results (from --shard I/N runs) into one result identical to an unsharded run',
-        (c) => c.positional('dirs', { type: 'string', array: true, demandOption: true }).option('suite', { type: 'string', demandOption: true }).option('out', { type: 'string', demandOption: true }),
+        (c) => c.positional('dirs', { type: 'string', array: true, demandOption: true }).option('suite', { type: 'string', describe: 'suite YAML (default: the copy each shard folder keeps)' }).option('out', { type: 'string', demandOption: true }),
         async (argv) => {
-          const { suite, criteria } = loadSuite(argv.suite);
+          const dirs = argv.dirs as string[];
+          for (const d of dirs) if (!existsSync(d)) throw new ConfigError(`${d}: shard folder not found`);
+          const copies = dirs.map((d) => join(d, SUITE_COPY)).filter((p) => existsSync(p));
+          if (!argv.suite && !copies.length) throw new ConfigError(`${dirs[0]}: no ${SUITE_COPY} in the shard folders (made by an older gradelab); give --suite`);
+          if (!argv.suite && new Set(copies.map((p) => readFileSync(p, 'utf8'))).size > 1) throw new ConfigError(`the shard folders ran different suites (their ${SUITE_COPY} differ)`);
+          const { suite, criteria } = loadSuite(argv.suite ?? copies[0]);
           const collect = (role: string) => {
             const out: UnitResult[] = [];
-            for (const d of argv.dirs as string[]) {
-              if (!existsSync(d)) throw new ConfigError(`${d}: shard folder not found`);
+            for (const d of dirs) {
               for (const f of readdirSync(d)) if (f.startsWith(`${role}.shard-`) && f.endsWith('.jsonl')) out.push(...readUnitResults(join(d, f)));
             }
             return out;

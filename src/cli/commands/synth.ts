@@ -18,7 +18,8 @@ export function synthCommand(y: Argv): Argv {
         .option('mpp', { type: 'number', default: 0.5, describe: 'microns per pixel at level 0' })
         .option('anomalies', { type: 'number', default: 0.1, describe: 'share of slides with a rare anomaly (0-1)' })
         .option('format', { choices: ['tiff', 'svs'] as const, default: 'tiff' as const, describe: 'generic pyramidal TIFF or Aperio SVS structure' })
-        .option('seed', { type: 'number', default: 1 }),
+        .option('seed', { type: 'number', default: 1 })
+        .option('workers', { type: 'number', describe: 'slides rendered at once in worker threads (default: every core)' }),
     async (argv) => {
       const progress = createProgress('tiles', ' | slide {slide}');
       const t0 = Date.now();
@@ -37,9 +38,11 @@ export function synthCommand(y: Argv): Argv {
         seed: argv.seed,
         onTile: () => progress.increment(),
         onSlide: (done, total, id, tiles) => {
-          if (tiles === 0) progress.increment(perSlide);
+          // Worker threads report whole slides; this thread reports tiles as it renders them.
+          if (tiles === 0 || argv.workers !== 1) progress.increment(perSlide);
           progress.update({ slide: `${done}/${total} ${id}` });
         },
+        workers: argv.workers,
       });
       progress.stop();
       const anomalies = slides.filter((s) => s.anomaly).length;

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { AFFINE_HEAD_FILE, ConfigError, gradeClasses, log, sha256File, sha256Text, writeAffineHead, writeFileAtomic, writeModelMeta, readModelMeta, type EncoderSpec, type ModelMeta } from '../../core/index.ts';
@@ -122,6 +122,18 @@ async function trainHeadOnEncoder(config: TrainConfig, spec: EncoderSpec, out: s
   return `best validation QWK ${fmt(result.bestQwk)} at epoch ${result.bestEpoch} (head on ${spec.onnx}, ${cache.dim} features)`;
 }
 
+/**
+ * Parts of a model directory fitted on the model's features (OOD detectors, an attention-MIL head) are
+ * meaningless for new weights: a run that writes weights removes those a previous run left.
+ */
+async function removeStaleParts(out: string): Promise<void> {
+  for (const part of ['ood', 'mil.json']) {
+    if (!existsSync(join(out, part))) continue;
+    await rm(join(out, part), { recursive: true, force: true });
+    log.info(`removed ${join(out, part)}: it was fitted on the previous weights (refit it for the new ones)`);
+  }
+}
+
 export function trainCommand(y: Argv): Argv {
   return y
     .command(
@@ -174,6 +186,7 @@ export function trainCommand(y: Argv): Argv {
           const summary = encoder ? await trainHeadOnEncoder(config, encoder, out, tracker, text) : await trainNetwork(config, out, tracker, text, !!argv.resume);
           const meta = readModelMeta(out);
           if (meta.runId !== tracker.runId) await writeModelMeta(out, { ...meta, runId: tracker.runId });
+          await removeStaleParts(out);
           await tracker.setTags({ 'gradelab.weights.sha256': meta.weightsSha256 ?? '', 'gradelab.onnx.sha256': await sha256File(join(out, 'model.onnx')), 'gradelab.best_epoch': String(meta.bestEpoch) });
           for (const f of ['gradelab.json', 'history.json', 'config.yaml', 'training-curves.png']) await tracker.logArtifact(join(out, f), 'model');
           await tracker.end('FINISHED');

@@ -1,6 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
 import sharp from 'sharp';
 import { stringify } from 'csv-stringify/sync';
 import { loadScannerProfile, simulateScanner, type ScannerProfile } from '../../augment/index.ts';
@@ -25,6 +28,9 @@ export interface SynthOptions {
   format?: 'tiff' | 'svs';
   /** Use only these sites (by name), e.g. to make an unseen site's data. */
   siteNames?: string[];
+  /** Slides rendered at once in worker threads (default: every core; 1 renders on this thread). */
+  workers?: number;
+  /** Per rendered tile, when slides render on this thread (workers 1). */
   onTile?: () => void;
   onSlide?: (done: number, total: number, id: string, tiles: number) => void;
 }
@@ -245,12 +251,26 @@ export async function generateSynthetic(options: SynthOptions): Promise<{ manife
   }
   await writeFileAtomic(settingsPath, settings);
   let done = 0;
-  for (const s of slides) {
-    let tiles = 0;
-    if (!(existsSync(join(options.out, s.path)) && existsSync(join(options.out, s.maskPath)))) {
-      tiles = await renderSlide(s, options.out, { format: options.format, onTile: options.onTile });
+  const pending = slides.filter((s) => !(existsSync(join(options.out, s.path)) && existsSync(join(options.out, s.maskPath))));
+  for (const s of slides) if (!pending.includes(s)) options.onSlide?.(++done, slides.length, s.id, 0);
+  if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) throw new ConfigError(`--workers must be a positive integer, got ${options.workers}`);
+  const workers = Math.min(options.workers ?? availableParallelism(), pending.length);
+  if (workers > 1) {
+    // Slides are independent and each is deterministic from its own seed: render several at once.
+    const pool = new Piscina({ filename: fileURLToPath(new URL('./renderWorker.mjs', import.meta.url)), minThreads: workers, maxThreads: workers });
+    try {
+      await Promise.all(pending.map(async (s) => {
+        const tiles = (await pool.run({ slide: s, out: options.out, format: options.format })) as number;
+        options.onSlide?.(++done, slides.length, s.id, tiles);
+      }));
+    } finally {
+      await pool.destroy();
     }
-    options.onSlide?.(++done, slides.length, s.id, tiles);
+  } else {
+    for (const s of pending) {
+      const tiles = await renderSlide(s, options.out, { format: options.format, onTile: options.onTile });
+      options.onSlide?.(++done, slides.length, s.id, tiles);
+    }
   }
   const manifest = join(options.out, SYNTH_MANIFEST);
   await writeFileAtomic(manifest, stringify(manifestRows(options.task, slides)));
