@@ -64,7 +64,7 @@ function buildParser(args: string[], onUsageError: (msg: string) => void, dryRun
 
 /** One line: what is wrong, and where the options are listed. */
 function usageFailure(message: string, args: string[]): number {
-  const line = message.replace(/\n+/g, '; ');
+  const line = message.replace(/:\s*\n\s*/g, ': ').replace(/\s*\n\s*/g, '; ');
   if (/--help/.test(line)) {
     process.stderr.write(`gradelab: ${line}\n`);
     return EXIT_BAD_INPUT;

@@ -173,6 +173,29 @@ export class FileStore implements TrackingStore {
     this.endRunSync(runId, status, endTime);
   }
 
+  /**
+   * When a run last recorded anything: the newest of its start time, metric timestamps and the files
+   * it wrote (params, tags, artifacts), so a reaped run ends when its process stopped writing.
+   */
+  lastActivity(runId: string): number {
+    const dir = this.runDir(runId);
+    let last = Number(readYaml(join(dir, 'meta.yaml')).start_time) || 0;
+    const walk = (d: string) => {
+      if (!existsSync(d)) return;
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else last = Math.max(last, Math.floor(statSync(p).mtimeMs));
+      }
+    };
+    for (const sub of ['metrics', 'params', 'tags', 'artifacts']) walk(join(dir, sub));
+    for (const key of existsSync(join(dir, 'metrics')) ? readdirSync(join(dir, 'metrics'), { recursive: true }) as string[] : []) {
+      if (statSync(join(dir, 'metrics', key)).isDirectory()) continue;
+      for (const m of this.metricHistory(runId, key)) last = Math.max(last, m.timestamp);
+    }
+    return last;
+  }
+
   endRunSync(runId: string, status: RunStatus, endTime: number | null): void {
     const dir = this.runDir(runId);
     const meta = readYaml(join(dir, 'meta.yaml'));

@@ -158,7 +158,7 @@ export function reapStaleRuns(store: FileStore): number {
     if (run.status !== 'RUNNING' || run.tags['gradelab.host'] !== hostname()) continue;
     const pid = Number(run.tags['gradelab.pid']);
     if (!pid || pidAlive(pid)) continue;
-    store.endRunSync(run.runId, 'FAILED', run.startTime);
+    store.endRunSync(run.runId, 'FAILED', store.lastActivity(run.runId));
     n++;
   }
   return n;

@@ -64,6 +64,11 @@ describe('tracker on the file store', () => {
       if (signal === 'SIGKILL') {
         expect(store.getRun(runId).status).toBe('RUNNING');
         expect(reapStaleRuns(store)).toBe(1);
+        // Ended at its last recorded activity (the metric logged 300 ms after the start), not at its start.
+        const run = store.getRun(runId);
+        const last = store.metricHistory(runId, 'loss').find((m) => m.step === 1)!.timestamp;
+        expect(run.endTime).toBeGreaterThanOrEqual(last);
+        expect(run.endTime! - run.startTime).toBeGreaterThanOrEqual(250);
       }
       expect(store.getRun(runId).status).toBe(status);
     }
