@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
-import { ConfigError, GradelabError, type RgbImage, type Rng } from '../core/index.ts';
+import { z } from 'zod';
+import { ConfigError, GradelabError, loadYamlFile, type RgbImage, type Rng } from '../core/index.ts';
 import { applyFused, type FusedOp } from './fused.ts';
 import { transformFromSpec, type Transform } from './transform.ts';
 import './colour.ts';
@@ -94,18 +93,7 @@ export function buildPipeline(spec: unknown, where = 'pipeline'): Pipeline {
 
 /** Reads a pipeline YAML: a list, or a mapping with a `pipeline:` (or `augment:`) list. */
 export function loadPipeline(path: string): Pipeline {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    throw new ConfigError(`${path}: pipeline file not found`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const { value: doc } = loadYamlFile(path, z.unknown(), 'pipeline file');
   const list = Array.isArray(doc) ? doc : doc && typeof doc === 'object' ? ((doc as Record<string, unknown>).pipeline ?? (doc as Record<string, unknown>).augment) : undefined;
   if (!Array.isArray(list)) throw new ConfigError(`${path}: expected a list of steps (or a "pipeline:" list)`);
   return buildPipeline(list, path);

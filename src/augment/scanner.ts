@@ -2,9 +2,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, createImage, type RgbImage, type Rng } from '../core/index.ts';
+import { ConfigError, createImage, parseYamlWith, type RgbImage, type Rng } from '../core/index.ts';
 import { clampByte } from './colourSpaces.ts';
 import { gaussianBlur, jpegCorruption, poisson, defocusBlur } from './corruptions.ts';
 import { defineTransform } from './transform.ts';
@@ -64,17 +63,7 @@ export type ScannerProfile = z.infer<typeof scannerProfileSchema>;
 const PROFILE_DIR = fileURLToPath(new URL('./scanners/', import.meta.url));
 
 function parseProfile(text: string, where: string): ScannerProfile {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`${where}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  const r = scannerProfileSchema.safeParse(raw);
-  if (!r.success) {
-    throw new ConfigError(`${where}: ${r.error.issues.map((i) => `${i.path.join('.') || 'profile'}: ${i.message}`).join('; ')}`);
-  }
-  return r.data;
+  return parseYamlWith(text, scannerProfileSchema, where);
 }
 
 /** The shipped profiles, by name. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, Registry, type RgbImage, type Rng } from '../core/index.ts';
+import { ConfigError, Registry, zodProblem, type RgbImage, type Rng } from '../core/index.ts';
 import { applyFused, type FusedOp } from './fused.ts';
 
 /**
@@ -46,16 +46,6 @@ export function defineTransform<S extends z.ZodObject>(def: TransformDef<S>): Tr
 /** The reserved keys of a pipeline step that are not the transform's own params. */
 const STEP_KEYS = new Set(['name', 'p', 'severity', 'preset']);
 
-function describeIssues(err: z.ZodError): string {
-  return err.issues
-    .map((i) => {
-      const path = i.path.join('.');
-      if (i.code === 'unrecognized_keys') return `unknown parameter${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
-      return `${path ? `${path}: ` : ''}${i.message}`;
-    })
-    .join('; ');
-}
-
 /**
  * Builds a transform from a spec such as {name: hed-jitter, sigma: 0.05}, {name: jpeg, severity: 3} or
  * {name: hed-jitter, preset: strong}. Unknown names and params, bad values and severities outside 1..5
@@ -81,7 +71,7 @@ export function transformFromSpec(spec: Record<string, unknown>, where = 'pipeli
     base = { ...base, ...def.severities[s - 1] };
   }
   const parsed = def.schema.strict().safeParse({ ...base, ...raw });
-  if (!parsed.success) throw new ConfigError(`${where}: ${name}: ${describeIssues(parsed.error)}`);
+  if (!parsed.success) throw new ConfigError(`${where}: ${name}: ${zodProblem(parsed.error, 'parameter')}`);
   const params = Object.freeze(parsed.data as Record<string, unknown>);
   const fuse = def.fuse?.(params as never);
   if (fuse) {

@@ -21,14 +21,18 @@ function readText(path: string, what: string, errorClass: typeof InputError): st
   }
 }
 
-/** Parses YAML text and validates it; a ConfigError naming `where` and the key path otherwise. */
-export function parseYamlWith<S extends z.ZodType>(text: string, schema: S, where: string): z.infer<S> {
-  let raw: unknown;
+/** Parses YAML text; a ConfigError naming `where` and the first line of the parser's complaint otherwise. */
+export function parseYamlText(text: string, where: string): unknown {
   try {
-    raw = parseYaml(text);
+    return parseYaml(text);
   } catch (err) {
     throw new ConfigError(`${where}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
+}
+
+/** Parses YAML text and validates it; a ConfigError naming `where` and the key path otherwise. */
+export function parseYamlWith<S extends z.ZodType>(text: string, schema: S, where: string): z.infer<S> {
+  const raw = parseYamlText(text, where);
   const r = schema.safeParse(raw ?? {});
   if (!r.success) throw new ConfigError(`${where}: ${zodProblem(r.error)}`, { cause: r.error });
   return r.data;

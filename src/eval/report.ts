@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../core/index.ts';
+import { loadYamlFile } from '../core/index.ts';
 
 /** What people write for the report; everything else is measured. */
 export const intendedUseSchema = z
@@ -21,19 +20,7 @@ export type IntendedUse = z.infer<typeof intendedUseSchema>;
 
 export function loadIntendedUse(path: string | undefined): IntendedUse {
   if (!path) return {};
-  let raw: unknown;
-  try {
-    raw = parseYaml(readFileSync(path, 'utf8'));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(code === 'ENOENT' ? `${path}: file not found` : `${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  const r = intendedUseSchema.safeParse(raw ?? {});
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new ConfigError(`${path}: ${i.path.join('.') || 'file'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message}`);
-  }
-  return r.data;
+  return loadYamlFile(path, intendedUseSchema, 'intended-use file').value;
 }
 
 export const MISSING = 'MISSING';

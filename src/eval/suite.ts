@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../core/index.ts';
+import { ConfigError, loadYamlFile } from '../core/index.ts';
 import { transformFromSpec } from '../augment/index.ts';
 
 /**
@@ -63,27 +61,16 @@ export function compare(a: number, op: string, b: number): boolean {
 }
 
 export function loadSuite(path: string): { suite: Suite; criteria: Criterion[] } {
-  let raw: unknown;
-  try {
-    raw = parseYaml(readFileSync(path, 'utf8'));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(code === 'ENOENT' ? `${path}: suite file not found` : `${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  const r = suiteSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new ConfigError(`${path}: ${i.path.join('.')}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message}`);
-  }
+  const suite = loadYamlFile(path, suiteSchema, 'suite file').value;
   const names = new Set<string>();
-  for (const c of r.data.conditions) {
+  for (const c of suite.conditions) {
     if (names.has(c.name)) throw new ConfigError(`${path}: condition "${c.name}" appears twice`);
     names.add(c.name);
     for (const s of c.severities ?? [undefined]) transformFromSpec({ ...c.transform, ...(s ? { severity: s } : {}) }, `${path}, condition ${c.name}`);
   }
-  const criteria = r.data.criteria.map((t) => parseCriterion(t, path));
+  const criteria = suite.criteria.map((t) => parseCriterion(t, path));
   for (const c of criteria) if (c.condition && !names.has(c.condition)) throw new ConfigError(`${path}: criterion "${c.text}" names unknown condition "${c.condition}"`);
-  return { suite: r.data, criteria };
+  return { suite, criteria };
 }
 
 /** The units of work: one per condition and severity (severity 0 = a condition without levels). */

@@ -1,5 +1,4 @@
 import { ConfigError, createRng, Registry, shuffled } from '../core/index.ts';
-import { symmetricEigen } from '../core/index.ts';
 import { cholesky, forwardSolve, logSumExp, meanRows } from './linalg.ts';
 
 /**

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, encoderSpecSchema, zodProblem } from '../core/index.ts';
+import { ConfigError, encoderSpecSchema, loadYamlFile, zodProblem } from '../core/index.ts';
 
 /** An experiment file (experiments/*.yaml), validated so a typo is an error with its path. */
 export const trainConfigSchema = z
@@ -136,18 +135,7 @@ export interface ConfigOverrides {
  * written when nothing is overridden), which the model directory keeps so a resume reproduces it.
  */
 export function loadTrainConfig(path: string, overrides: ConfigOverrides = {}): { config: TrainConfig; text: string } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    throw new ConfigError(`${path}: experiment file not found`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, { cause: err });
-  }
+  const { value: raw, text } = loadYamlFile(path, z.unknown(), 'experiment file');
   const sets = [...(overrides.sets ?? [])];
   if (!sets.length && !overrides.dataset) return { config: parseTrainConfig(raw, path), text };
   const effective = applyOverrides(raw, sets);

@@ -4,8 +4,8 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rgbToHed } from '../../src/augment/index.ts';
 import type { RgbImage } from '../../src/core/index.ts';
-import { buildScene, designSlides, generateSynthetic, openSlide, readManifest, renderSlide, type SynthSlide } from '../../src/data/index.ts';
-import { epitheliumAreas } from '../../src/data/synth/scene.ts';
+import { buildScene, designSlides, epitheliumAreas, generateSynthetic, openSlide, readManifest, renderSlide, type SynthSlide } from '../../src/data/index.ts';
+
 import { tempDir } from '../helpers.ts';
 
 const dir = tempDir();

@@ -10,7 +10,8 @@ import { loadScannerProfile, simulateScanner, type ScannerProfile } from '../../
 import { ConfigError, createImage, createRng, isupFromGleason, nottinghamGrade, shuffled, writeFileAtomic, type RgbImage, type Rng, type Task } from '../../core/index.ts';
 import { writeTiff, type TiffPageSpec } from '../tiffWriter.ts';
 import { renderRegion } from './render.ts';
-import { ANOMALY_KINDS, buildScene, NEAR_OOD, type AnomalyKind, type SlideDesign } from './scene.ts';
+import { buildScene } from './layout.ts';
+import { ANOMALY_KINDS, NEAR_OOD, type AnomalyKind, type SlideDesign } from './scene.ts';
 import { SITES, type SiteProtocol } from './sites.ts';
 
 export interface SynthOptions {
