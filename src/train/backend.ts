@@ -16,17 +16,40 @@ export interface BackendChoice {
   reason: string;
 }
 
-async function tryTensorflow(): Promise<string | undefined> {
-  // Optional dependencies: present only where their install could download libtensorflow.
-  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+/** What happened when a native package was imported: loaded, absent, or present but failing to load. */
+export type NativeAttempt = { pkg: string; loaded: true } | { pkg: string; loaded: false; installed: boolean; error: string };
+
+function isNotInstalled(err: unknown, pkg: string): boolean {
+  const e = err as { code?: string; message?: string };
+  return (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') && !!e.message?.includes(pkg);
+}
+
+/** The first line of a load error, which names the missing library or the version mismatch. */
+const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
+
+/** Optional dependencies: present only where their install could download libtensorflow. */
+export const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+
+export async function tryTensorflow(packages = NATIVE_PACKAGES): Promise<NativeAttempt[]> {
+  const attempts: NativeAttempt[] = [];
+  for (const pkg of packages) {
     try {
       await import(pkg);
-      if (tf.findBackend('tensorflow')) return pkg;
-    } catch {
-      // Not installed, or libtensorflow failed to load (CUDA/cuDNN mismatch): try the next.
+      if (tf.findBackend('tensorflow')) return [...attempts, { pkg, loaded: true }];
+      attempts.push({ pkg, loaded: false, installed: true, error: 'it loaded but registered no tensorflow backend' });
+    } catch (err) {
+      // Installed but unloadable (libtensorflow missing, CUDA or cuDNN mismatch) is said as such.
+      attempts.push({ pkg, loaded: false, installed: !isNotInstalled(err, pkg), error: firstLine(err) });
     }
   }
-  return undefined;
+  return attempts;
+}
+
+/** Why no native backend: each installed package with its own load error, or that none is installed. */
+export function nativeFailure(attempts: NativeAttempt[]): string {
+  const failed = attempts.filter((a): a is Extract<NativeAttempt, { loaded: false }> => !a.loaded && a.installed);
+  if (!failed.length) return 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (optional: their install downloads libtensorflow; the GPU build needs CUDA 11.2 and cuDNN 8.1)';
+  return failed.map((a) => `${a.pkg} is installed but fails to load: ${a.error}`).join('; ');
 }
 
 let current: BackendChoice | undefined;
@@ -36,20 +59,20 @@ let current: BackendChoice | undefined;
  * dependencies, CUDA 11.2 / cuDNN 8.1 for the GPU build), else `wasm` (XNNPACK, single-threaded in
  * Node, with gradelab's training kernels registered), else `cpu` (pure JS, about 50x slower).
  */
-export async function selectBackend(want: BackendName = 'auto'): Promise<BackendChoice> {
+export async function selectBackend(want: BackendName = 'auto', options: { quiet?: boolean } = {}): Promise<BackendChoice> {
   if (current && (want === 'auto' || want === current.name)) return current;
   let choice: BackendChoice | undefined;
   if (want === 'auto' || want === 'tensorflow') {
-    const pkg = await tryTensorflow();
-    if (pkg) choice = { name: 'tensorflow', reason: `${pkg} loaded (native TensorFlow${pkg.endsWith('gpu') ? ' with CUDA' : ''})` };
-    else if (want === 'tensorflow') {
-      throw new ConfigError('--backend tensorflow: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed or loads (they download libtensorflow at install time; the GPU build needs CUDA 11.2 and cuDNN 8.1). Use --backend wasm');
-    }
+    const attempts = await tryTensorflow();
+    const loaded = attempts.find((a) => a.loaded);
+    if (loaded) choice = { name: 'tensorflow', reason: `${loaded.pkg} loaded (native TensorFlow${loaded.pkg.endsWith('gpu') ? ' with CUDA' : ''})` };
+    else if (want === 'tensorflow') throw new ConfigError(`--backend tensorflow: ${nativeFailure(attempts)}. Use --backend wasm`);
+    else if (!options.quiet && attempts.some((a) => !a.loaded && a.installed)) log.warn(`native backend unavailable: ${nativeFailure(attempts)}; using wasm`);
   }
   if (!choice && (want === 'auto' || want === 'wasm')) {
     await import('@tensorflow/tfjs-backend-wasm');
     registerWasmTrainingKernels();
-    choice = { name: 'wasm', reason: want === 'wasm' ? 'requested' : 'no native TensorFlow package installed (@tensorflow/tfjs-node[-gpu] are optional); wasm runs XNNPACK kernels on one thread' };
+    choice = { name: 'wasm', reason: want === 'wasm' ? 'requested' : 'no native TensorFlow loaded (@tensorflow/tfjs-node[-gpu] are optional); wasm runs XNNPACK kernels, one thread per replica' };
   }
   if (!choice) choice = { name: 'cpu', reason: 'requested (pure JavaScript kernels: slow)' };
   // Backend-independent (it only changes how the gradient is composed), so every backend gets it.
@@ -58,6 +81,6 @@ export async function selectBackend(want: BackendName = 'auto'): Promise<Backend
   if (!ok) throw new ConfigError(`backend ${choice.name} failed to initialise`);
   await tf.ready();
   current = choice;
-  log.info(`backend: ${choice.name} (${choice.reason})`);
+  if (!options.quiet) log.info(`backend: ${choice.name} (${choice.reason})`);
   return choice;
 }

@@ -78,9 +78,11 @@ export const trainConfigSchema = z
         valTilesPerSlide: z.number().int().min(1).default(16),
         logEvery: z.number().int().min(1).default(10),
         workers: z.number().int().min(0).default(1),
+        /** Data-parallel model replicas in worker threads (wasm); auto: one per core. */
+        replicas: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default('auto'),
       })
       .strict()
-      .default({ epochs: 10, batchSize: 32, optimizer: 'adamw', lr: 1e-3, weightDecay: 1e-4, momentum: 0.9, warmupEpochs: 1, labelSmoothing: 0, classBalanced: true, patience: 5, select: 'best', valTilesPerSlide: 16, logEvery: 10, workers: 1 }),
+      .default({ epochs: 10, batchSize: 32, optimizer: 'adamw', lr: 1e-3, weightDecay: 1e-4, momentum: 0.9, warmupEpochs: 1, labelSmoothing: 0, classBalanced: true, patience: 5, select: 'best', valTilesPerSlide: 16, logEvery: 10, workers: 1, replicas: 'auto' }),
     seed: z.number().int().default(1),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
     tracking: z.object({ experiment: z.string().default('gradelab'), dir: z.string().optional() }).strict().default({ experiment: 'gradelab' }),

@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { buildPipeline } from '../augment/index.ts';
 import { ConfigError, gradeClasses, log, predictedClass, readModelMeta, sha256File, sha256Text, writeFileAtomic, writeModelMeta, type ModelMeta } from '../core/index.ts';
@@ -12,11 +11,13 @@ import { contractOf } from '../onnx/index.ts';
 import type { Tracker } from '../track/index.ts';
 import { selectBackend } from './backend.ts';
 import type { TrainConfig } from './config.ts';
-import { buildHead, headLoss, MULTITASK_OUTPUTS } from './heads.ts';
-import { loadLayersModel, loadOptimizer, replaceDir, saveLayersModel, saveOptimizer } from './modelDir.ts';
+import { buildHead, MULTITASK_OUTPUTS } from './heads.ts';
+import { loadLayersModel, replaceDir, saveLayersModel } from './modelDir.ts';
+import { ReplicaTrainer, shardSizes } from './replicas.ts';
+import { LocalTrainer, replicaCount, type Trainer } from './trainer.ts';
 import { exportOnnx } from './onnxExport.ts';
 import { backbone } from './models.ts';
-import { batchTensor, TfjsPredictor } from './predictor.ts';
+import { TfjsPredictor } from './predictor.ts';
 import { scheduledLr } from './schedule.ts';
 
 export interface FitCallbacks {
@@ -45,6 +46,8 @@ interface LoopState {
   sinceBest: number;
   history: EpochResult[];
   runId: string | null;
+  /** Replicas the run trains on (absent in checkpoints written before replicas existed). */
+  replicas?: number;
 }
 
 export interface FitResult {
@@ -54,6 +57,7 @@ export interface FitResult {
   bestQwk: number | null;
   history: EpochResult[];
   backend: string;
+  replicas: number;
   stoppedEarly: boolean;
 }
 
@@ -118,193 +122,82 @@ function isHeadLayer(name: string): boolean {
   return name.startsWith('head_');
 }
 
-/**
- * Trains a grading model: seeded data order and augmentation, AdamW or SGD with momentum, warm-up and
- * cosine decay, label smoothing, class-balanced sampling, gradient clipping, validation QWK per epoch
- * (slide level, mean-pooled tiles), best-epoch selection and early stopping. A checkpoint is written
- * atomically after every epoch; `resume` continues from it to the same result as an uninterrupted run.
- */
-export async function fit(config: TrainConfig, options: { out: string; resume?: boolean; tracker?: Tracker; configText?: string; callbacks?: FitCallbacks }): Promise<FitResult> {
-  const { out } = options;
-  const backend = await selectBackend(config.backend);
-  const { ds, train, val } = await prepareData(config);
-  const classes = gradeClasses(config.task);
-  const k = classes.length;
-  if (config.model.head === 'multitask' && config.task !== 'breast') throw new ConfigError('model.head multitask is for the breast task');
-  buildPipeline(config.augment, 'augment');
-
+/** A fresh model, the model to fine-tune from, or the checkpoint of an interrupted run with its loop state. */
+async function startingPoint(config: TrainConfig, k: number, out: string, resume: boolean, runId: string | null): Promise<{ model: tfl.LayersModel; state: LoopState }> {
   const ckpt = join(out, 'checkpoint');
-  let state: LoopState = { epoch: 0, step: 0, bestQwk: -Infinity, bestEpoch: -1, sinceBest: 0, history: [], runId: options.tracker?.runId ?? null };
+  if (resume) {
+    if (!existsSync(join(ckpt, 'state.json'))) throw new ConfigError(`${out}: no checkpoint to resume from`);
+    return { model: await loadLayersModel(ckpt), state: JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8')) };
+  }
   let init: tfl.LayersModel | undefined;
-  if (config.model.init && !options.resume) {
+  if (config.model.init) {
     readModelMeta(config.model.init);
     init = await loadLayersModel(config.model.init);
   }
-  let model: tfl.LayersModel;
-  if (options.resume) {
-    if (!existsSync(join(ckpt, 'state.json'))) throw new ConfigError(`${out}: no checkpoint to resume from`);
-    model = await loadLayersModel(ckpt);
-    state = JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8'));
-  } else {
-    model = buildModel(config, k, init);
-  }
+  return { model: buildModel(config, k, init), state: { epoch: 0, step: 0, bestQwk: -Infinity, bestEpoch: -1, sinceBest: 0, history: [], runId } };
+}
 
+/** The seeded training loader: class-balanced sampling and augmentation in its worker threads. */
+function trainingLoader(config: TrainConfig, ds: TileDataset, train: TileRow[]): TileLoader {
   const t = config.train;
-  const makeOptimizer = () => (t.optimizer === 'adamw' ? tf.train.adam(t.lr) : tf.train.momentum(t.lr, t.momentum));
-  // One optimizer per phase: unfreezing the backbone changes the variable set, and Adam's moments are
-  // kept per variable position. A resumed run restores the moments of the phase it stopped in.
-  let optimizer: tf.Optimizer | undefined;
-  let optimizerPhase: string | undefined;
-  let restoreOptimizer = !!options.resume;
-
   const counts = new Map<number, number>();
   for (const tile of train) counts.set(tile.grade!, (counts.get(tile.grade!) ?? 0) + 1);
-  const samples = t.tilesPerEpoch ?? train.length;
-  const loader = new TileLoader(ds, train, {
+  return new TileLoader(ds, train, {
     batchSize: t.batchSize,
     seed: config.seed,
     dropLast: true,
     workers: t.workers,
-    samples,
+    samples: t.tilesPerEpoch ?? train.length,
     transform: config.augment.length ? { module: PIPELINE_MODULE, spec: config.augment } : undefined,
     weights: t.classBalanced ? train.map((tile) => 1 / counts.get(tile.grade!)!) : undefined,
   });
-  const stepsPerEpoch = loader.batchesPerEpoch();
-  if (stepsPerEpoch < 1) throw new ConfigError(`fewer training tiles (${samples}) than one batch (${t.batchSize})`);
-  const totalSteps = stepsPerEpoch * t.epochs;
-  const warmupSteps = Math.round(t.warmupEpochs * stepsPerEpoch);
-  const valTiles = spreadTilesPerSlide(val, t.valTilesPerSlide);
-  const componentOf = (tile: TileRow, c: string) => (tile.labels[c] ? Number(tile.labels[c]) - 1 : -1);
+}
 
-  const datasetHash = ds.meta.manifestSha256;
-  const configHash = sha256Text(options.configText ?? JSON.stringify(config));
-  if (options.tracker && !options.resume) {
-    await options.tracker.logParams(flattenParams(config));
-    await options.tracker.setTags({
-      'gradelab.backend': backend.name,
-      'gradelab.seed': String(config.seed),
-      'gradelab.config.sha256': configHash,
-      'gradelab.dataset.sha256': datasetHash,
-      'gradelab.out_dir': out,
-      'gradelab.task': config.task,
-    });
+/** Validation after an epoch: slide QWK from mean-pooled tile probabilities, tile QWK and accuracy. */
+async function validate(model: tfl.LayersModel, config: TrainConfig, ds: TileDataset, valTiles: TileRow[]): Promise<Pick<EpochResult, 'valQwk' | 'valAccuracy' | 'valTileQwk'>> {
+  const classes = gradeClasses(config.task);
+  const k = classes.length;
+  const predictor = new TfjsPredictor(model, { head: config.model.head, classes, inputSize: config.model.inputSize });
+  const vp = await predictTiles(predictor, ds, valTiles, { batchSize: 64 });
+  const slides = poolSlides(vp, classes, 'mean');
+  const ys = slides.map((r) => r.label!);
+  const ps = slides.map((r) => r.pred);
+  const tileLabels = valTiles.map((tile) => classIndex(tile.grade, classes)!);
+  const tilePred = Array.from({ length: valTiles.length }, (_, i) => predictedClass(vp.probs.subarray(i * k, (i + 1) * k), config.model.head));
+  return { valQwk: quadraticWeightedKappa(ys, ps, k), valAccuracy: accuracy(ys, ps), valTileQwk: quadraticWeightedKappa(tileLabels, tilePred, k) };
+}
+
+/** Keeps the epoch's weights when they are the best so far, then checkpoints model, optimizer and loop state. */
+async function saveEpoch(out: string, model: tfl.LayersModel, trainer: Trainer, state: LoopState, result: EpochResult, select: 'best' | 'last'): Promise<void> {
+  // Selection only: an undefined QWK (one class in validation) ranks below any defined one.
+  const score = Number.isFinite(result.valQwk) ? result.valQwk : -2;
+  if (score > state.bestQwk || select === 'last') {
+    state.bestQwk = score;
+    state.bestEpoch = result.epoch;
+    state.sinceBest = 0;
+    result.best = true;
+    await replaceDir(join(out, 'best'), async (tmp) => saveLayersModel(model, tmp));
+  } else {
+    state.sinceBest++;
   }
+  state.history.push(result);
+  state.epoch = result.epoch + 1;
+  await replaceDir(join(out, 'checkpoint'), async (tmp) => {
+    await saveLayersModel(model, tmp);
+    await trainer.saveOptimizer(tmp);
+    await writeFile(join(tmp, 'state.json'), JSON.stringify(state));
+  });
+}
 
-  let stoppedEarly = false;
-  try {
-    for (let epoch = state.epoch; epoch < t.epochs; epoch++) {
-      const started = Date.now();
-      // Fine-tuning: the backbone stays frozen for the first epochs, then trains at a lower rate.
-      const frozen = !!config.model.init && epoch < config.model.freezeEpochs;
-      const lrScale = config.model.init && !frozen ? config.model.unfreezeLrScale : 1;
-      for (const layer of model.layers) layer.trainable = !frozen || isHeadLayer(layer.name);
-      const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-      const phase = frozen ? 'frozen' : 'full';
-      if (phase !== optimizerPhase) {
-        optimizer?.dispose();
-        optimizer = makeOptimizer();
-        optimizerPhase = phase;
-        if (restoreOptimizer) await loadOptimizer(optimizer, ckpt);
-      }
-      restoreOptimizer = false;
-      const opt = optimizer!;
-      options.callbacks?.onEpochStart?.(epoch, t.epochs, stepsPerEpoch);
-      let lossSum = 0;
-      let seen = 0;
-      let lr = 0;
-      let s = 0;
-      for await (const batch of loader.epoch(epoch)) {
-        lr = scheduledLr(t.lr, state.step, warmupSteps, totalSteps) * lrScale;
-        (opt as unknown as { learningRate: number }).learningRate = lr;
-        const labels = Int32Array.from(batch.tiles, (tile) => classIndex(tile.grade, classes)!);
-        const extra = config.model.head === 'multitask' ? MULTITASK_OUTPUTS.slice(1).map((c) => Int32Array.from(batch.tiles, (tile) => componentOf(tile, c))) : undefined;
-        const loss = tf.tidy(() => {
-          const x = batchTensor(batch.x, config.model.inputSize);
-          const { value, grads } = tf.variableGrads(() => headLoss(model.apply(x, { training: true }) as tf.Tensor2D, config.model.head, k, labels, t.labelSmoothing, extra), vars);
-          let g = grads;
-          if (t.gradClip) {
-            const norm = tf.sqrt(tf.addN(Object.values(grads).map((v) => tf.sum(tf.square(v)))));
-            const scale = tf.minimum(1, tf.div(t.gradClip, tf.maximum(norm, 1e-12)));
-            g = Object.fromEntries(Object.entries(grads).map(([n, v]) => [n, tf.mul(v, scale)]));
-          }
-          opt.applyGradients(g as unknown as Parameters<typeof opt.applyGradients>[0]);
-          // AdamW / SGDW: weight decay decoupled from the gradient, on kernels only (not BN or biases).
-          if (t.weightDecay > 0) {
-            for (const v of vars) if (/kernel|depthwise/.test(v.name)) v.assign(tf.mul(v, 1 - lr * t.weightDecay));
-          }
-          return value.dataSync()[0];
-        });
-        if (!Number.isFinite(loss)) throw new Error(`training diverged at epoch ${epoch + 1}, step ${s + 1} (loss ${loss}); lower the learning rate`);
-        lossSum += loss * batch.x.n;
-        seen += batch.x.n;
-        state.step++;
-        s++;
-        const tps = seen / Math.max(1e-3, (Date.now() - started) / 1000);
-        options.callbacks?.onStep?.({ epoch, step: s, loss, tilesPerSecond: tps });
-        if (options.tracker && state.step % t.logEvery === 0) await options.tracker.logMetrics({ 'train/loss': loss, 'train/lr': lr }, state.step);
-      }
-      const trainSeconds = (Date.now() - started) / 1000;
-
-      const predictor = new TfjsPredictor(model, { head: config.model.head, classes, inputSize: config.model.inputSize });
-      const vp = await predictTiles(predictor, ds, valTiles, { batchSize: 64 });
-      const slides = poolSlides(vp, classes, 'mean');
-      const ys = slides.map((r) => r.label!);
-      const ps = slides.map((r) => r.pred);
-      const tileLabels = valTiles.map((tile) => classIndex(tile.grade, classes)!);
-      const tilePred = Array.from({ length: valTiles.length }, (_, i) => predictedClass(vp.probs.subarray(i * k, (i + 1) * k), config.model.head));
-      const valQwk = quadraticWeightedKappa(ys, ps, k);
-      const result: EpochResult = {
-        epoch,
-        trainLoss: lossSum / Math.max(1, seen),
-        valQwk,
-        valAccuracy: accuracy(ys, ps),
-        valTileQwk: quadraticWeightedKappa(tileLabels, tilePred, k),
-        lr,
-        tilesPerSecond: seen / trainSeconds,
-        best: false,
-        seconds: (Date.now() - started) / 1000,
-      };
-      // Selection only: an undefined QWK (one class in validation) ranks below any defined one.
-      const score = Number.isFinite(valQwk) ? valQwk : -2;
-      if (score > state.bestQwk || t.select === 'last') {
-        state.bestQwk = score;
-        state.bestEpoch = epoch;
-        state.sinceBest = 0;
-        result.best = true;
-        await replaceDir(join(out, 'best'), async (tmp) => saveLayersModel(model, tmp));
-      } else {
-        state.sinceBest++;
-      }
-      state.history.push(result);
-      state.epoch = epoch + 1;
-      await replaceDir(ckpt, async (tmp) => {
-        await saveLayersModel(model, tmp);
-        await saveOptimizer(optimizer!, tmp);
-        await writeFile(join(tmp, 'state.json'), JSON.stringify(state));
-      });
-      options.callbacks?.onEpochEnd?.(result);
-      if (options.tracker) {
-        await options.tracker.logMetrics({ 'train/loss_epoch': result.trainLoss, 'val/qwk': result.valQwk, 'val/accuracy': result.valAccuracy, 'val/tile_qwk': result.valTileQwk, 'train/tiles_per_second': result.tilesPerSecond }, epoch + 1);
-      }
-      if (t.select === 'best' && state.sinceBest >= t.patience && epoch + 1 < t.epochs) {
-        stoppedEarly = true;
-        log.info(`early stop: no better validation QWK for ${t.patience} epochs (best ${fmtQwk(bestQwkOf(state))} at epoch ${state.bestEpoch + 1})`);
-        break;
-      }
-    }
-  } finally {
-    await loader.close();
-  }
-
-  // The model directory: the best epoch's weights and everything needed to use them.
-  const bestDir = join(out, 'best');
-  const best = await loadLayersModel(bestDir);
+/** The model directory: the best epoch's weights, gradelab.json, model.onnx and the history. */
+async function writeModelDir(out: string, config: TrainConfig, ds: TileDataset, state: LoopState, backend: string, configHash: string): Promise<void> {
+  const best = await loadLayersModel(join(out, 'best'));
   await saveLayersModel(best, out);
   const meta: ModelMeta = {
     format: 'gradelab-model/1',
     task: config.task,
     head: config.model.head,
-    classes,
+    classes: gradeClasses(config.task),
     backbone: registryBackbone(config),
     width: config.model.width,
     inputSize: config.model.inputSize,
@@ -313,9 +206,9 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
     augment: config.augment,
     normaliser: null,
     seed: config.seed,
-    backend: backend.name,
+    backend,
     runId: state.runId,
-    datasetHash,
+    datasetHash: ds.meta.manifestSha256,
     configHash,
     bestEpoch: state.bestEpoch + 1,
     // NaN is stored as null, never as a number that looks measured.
@@ -328,10 +221,99 @@ export async function fit(config: TrainConfig, options: { out: string; resume?: 
   // Every model directory carries its ONNX form: inference runs there (src/engine).
   await writeFileAtomic(join(out, 'model.onnx'), exportOnnx(best, contractOf(meta)));
   best.dispose();
-  await mkdir(out, { recursive: true });
   await writeFile(join(out, 'history.json'), JSON.stringify(state.history, null, 2));
+}
+
+/**
+ * Trains a grading model: seeded data order and augmentation, AdamW or SGD with momentum, warm-up and
+ * cosine decay, label smoothing, class-balanced sampling, gradient clipping, validation QWK per epoch
+ * (slide level, mean-pooled tiles), best-epoch selection and early stopping, on one thread or on
+ * data-parallel replicas (train.replicas). A checkpoint is written atomically after every epoch;
+ * `resume` continues from it to the same result as an uninterrupted run.
+ */
+export async function fit(config: TrainConfig, options: { out: string; resume?: boolean; tracker?: Tracker; configText?: string; callbacks?: FitCallbacks; replicaWorker?: URL }): Promise<FitResult> {
+  const { out } = options;
+  const backend = await selectBackend(config.backend);
+  const { ds, train, val } = await prepareData(config);
+  const classes = gradeClasses(config.task);
+  const k = classes.length;
+  if (config.model.head === 'multitask' && config.task !== 'breast') throw new ConfigError('model.head multitask is for the breast task');
+  buildPipeline(config.augment, 'augment');
+  const { model, state } = await startingPoint(config, k, out, !!options.resume, options.tracker?.runId ?? null);
+  const t = config.train;
+  // A resumed run keeps the replica count it started with: shards decide the numbers.
+  const replicas = state.replicas ?? replicaCount(t.replicas, backend.name, t.batchSize);
+  state.replicas = replicas;
+
+  const loader = trainingLoader(config, ds, train);
+  const stepsPerEpoch = loader.batchesPerEpoch();
+  if (stepsPerEpoch < 1) {
+    await loader.close();
+    throw new ConfigError(`fewer training tiles (${t.tilesPerEpoch ?? train.length}) than one batch (${t.batchSize})`);
+  }
+  const totalSteps = stepsPerEpoch * t.epochs;
+  const warmupSteps = Math.round(t.warmupEpochs * stepsPerEpoch);
+  const valTiles = spreadTilesPerSlide(val, t.valTilesPerSlide);
+  const componentOf = (tile: TileRow, c: string) => (tile.labels[c] ? Number(tile.labels[c]) - 1 : -1);
+
+  const configHash = sha256Text(options.configText ?? JSON.stringify(config));
+  let trainer: Trainer | undefined;
+  let stoppedEarly = false;
+  try {
+    trainer = replicas > 1 ? await ReplicaTrainer.start(model, config, k, replicas, options.replicaWorker) : new LocalTrainer(model, config, k);
+    log.info(`training on ${trainer.description}${replicas > 1 ? ` (batch ${t.batchSize} split ${shardSizes(t.batchSize, replicas).join('+')})` : ''}`);
+    if (options.tracker && !options.resume) {
+      await options.tracker.logParams(flattenParams(config));
+      await options.tracker.setTags({ 'gradelab.backend': backend.name, 'gradelab.replicas': String(replicas), 'gradelab.seed': String(config.seed), 'gradelab.config.sha256': configHash, 'gradelab.dataset.sha256': ds.meta.manifestSha256, 'gradelab.out_dir': out, 'gradelab.task': config.task });
+    }
+    let restore = options.resume ? join(out, 'checkpoint') : undefined;
+    for (let epoch = state.epoch; epoch < t.epochs; epoch++) {
+      const started = Date.now();
+      // Fine-tuning: the backbone stays frozen for the first epochs, then trains at a lower rate.
+      const frozen = !!config.model.init && epoch < config.model.freezeEpochs;
+      const lrScale = config.model.init && !frozen ? config.model.unfreezeLrScale : 1;
+      await trainer.setPhase(frozen ? 'frozen' : 'full', (name) => !frozen || isHeadLayer(name), restore);
+      restore = undefined;
+      options.callbacks?.onEpochStart?.(epoch, t.epochs, stepsPerEpoch);
+      let lossSum = 0;
+      let seen = 0;
+      let lr = 0;
+      let s = 0;
+      for await (const batch of loader.epoch(epoch)) {
+        lr = scheduledLr(t.lr, state.step, warmupSteps, totalSteps) * lrScale;
+        const labels = Int32Array.from(batch.tiles, (tile) => classIndex(tile.grade, classes)!);
+        const extra = config.model.head === 'multitask' ? MULTITASK_OUTPUTS.slice(1).map((c) => Int32Array.from(batch.tiles, (tile) => componentOf(tile, c))) : undefined;
+        const loss = await trainer.step({ x: batch.x, labels, extra }, lr);
+        if (!Number.isFinite(loss)) throw new ConfigError(`training diverged at epoch ${epoch + 1}, step ${s + 1} (loss ${loss}); lower the learning rate`);
+        lossSum += loss * batch.x.n;
+        seen += batch.x.n;
+        state.step++;
+        s++;
+        options.callbacks?.onStep?.({ epoch, step: s, loss, tilesPerSecond: seen / Math.max(1e-3, (Date.now() - started) / 1000) });
+        if (options.tracker && state.step % t.logEvery === 0) await options.tracker.logMetrics({ 'train/loss': loss, 'train/lr': lr }, state.step);
+      }
+      const trainSeconds = (Date.now() - started) / 1000;
+      await trainer.sync(model);
+      const result: EpochResult = { epoch, trainLoss: lossSum / Math.max(1, seen), ...(await validate(model, config, ds, valTiles)), lr, tilesPerSecond: seen / trainSeconds, best: false, seconds: 0 };
+      result.seconds = (Date.now() - started) / 1000;
+      await saveEpoch(out, model, trainer, state, result, t.select);
+      options.callbacks?.onEpochEnd?.(result);
+      if (options.tracker) {
+        await options.tracker.logMetrics({ 'train/loss_epoch': result.trainLoss, 'val/qwk': result.valQwk, 'val/accuracy': result.valAccuracy, 'val/tile_qwk': result.valTileQwk, 'train/tiles_per_second': result.tilesPerSecond }, epoch + 1);
+      }
+      if (t.select === 'best' && state.sinceBest >= t.patience && epoch + 1 < t.epochs) {
+        stoppedEarly = true;
+        log.info(`early stop: no better validation QWK for ${t.patience} epochs (best ${fmtQwk(bestQwkOf(state))} at epoch ${state.bestEpoch + 1})`);
+        break;
+      }
+    }
+  } finally {
+    await trainer?.close();
+    await loader.close();
+  }
+  await writeModelDir(out, config, ds, state, backend.name, configHash);
   model.dispose();
-  return { out, bestEpoch: state.bestEpoch + 1, bestQwk: bestQwkOf(state), history: state.history, backend: backend.name, stoppedEarly };
+  return { out, bestEpoch: state.bestEpoch + 1, bestQwk: bestQwkOf(state), history: state.history, backend: backend.name, replicas, stoppedEarly };
 }
 
 /** A config as MLflow params: dotted keys, arrays as JSON (within MLflow's 6000-character limit). */

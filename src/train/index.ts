@@ -12,3 +12,7 @@ export { scheduledLr } from './schedule.ts';
 export { fitHeadOnEmbeddings, type EmbeddingSet, type HeadEpoch, type HeadFitResult } from './embeddingHead.ts';
 export { fit, flattenParams, prepareData, type FitResult, type EpochResult, type FitCallbacks } from './fit.ts';
 export { AttentionMil, saveMil, loadMil, hasMil, bagsOf, type Bag, type MilWeights } from './mil.ts';
+export { LocalTrainer, replicaCount, type Trainer } from './trainer.ts';
+export { ReplicaTrainer, ReplicaError, shardSizes } from './replicas.ts';
+export type { StepReport } from './replicaTask.ts';
+export { lossAndGradients, applyGradients, makeOptimizer, trainableVariables, type StepBatch } from './step.ts';

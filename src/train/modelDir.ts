@@ -51,16 +51,32 @@ export async function replaceDir(target: string, build: (tmp: string) => Promise
 }
 
 /** Optimizer slots (Adam moments, momentum) as named tensors, encoded like TF.js weights. */
-export async function saveOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
-  const weights = await optimizer.getWeights();
-  const { data, specs } = await tf.io.encodeWeights(weights);
+export interface EncodedTensors {
+  specs: tf.io.WeightsManifestEntry[];
+  data: ArrayBuffer;
+}
+
+export async function writeOptimizerFiles(dir: string, { specs, data }: EncodedTensors): Promise<void> {
   await writeFile(join(dir, 'optimizer.bin'), new Uint8Array(data));
   await writeFile(join(dir, 'optimizer.json'), JSON.stringify(specs));
 }
 
-export async function loadOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
-  const specs = JSON.parse(readFileSync(join(dir, 'optimizer.json'), 'utf8'));
+export function readOptimizerFiles(dir: string): EncodedTensors {
   const b = readFileSync(join(dir, 'optimizer.bin'));
-  const map = tf.io.decodeWeights(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, specs);
-  await optimizer.setWeights(specs.map((s: { name: string }) => ({ name: s.name, tensor: map[s.name] })));
+  return { specs: JSON.parse(readFileSync(join(dir, 'optimizer.json'), 'utf8')), data: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer };
+}
+
+export async function saveOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
+  const { data, specs } = await tf.io.encodeWeights(await optimizer.getWeights());
+  await writeOptimizerFiles(dir, { specs, data: data as ArrayBuffer });
+}
+
+/** Loads saved slots into an optimizer; Adam and momentum match them to variables by position. */
+export async function restoreOptimizer(optimizer: tf.Optimizer, { specs, data }: EncodedTensors): Promise<void> {
+  const map = tf.io.decodeWeights(data, specs);
+  await optimizer.setWeights(specs.map((s) => ({ name: s.name, tensor: map[s.name] })));
+}
+
+export async function loadOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
+  await restoreOptimizer(optimizer, readOptimizerFiles(dir));
 }

@@ -93,6 +93,27 @@ modelRegistry.register('mobilenetv2', {
   },
 });
 
+/**
+ * A plain VGG-style network (Simonyan & Zisserman 2015) without batch norm: per stage a stride-2 3x3
+ * convolution and a 3x3 convolution, with biases and ReLU, at 16w, 32w, 64w, 128w channels, then GAP.
+ * With no batch statistics, its training is the same for any number of replicas (within rounding).
+ */
+modelRegistry.register('plain', {
+  name: 'plain',
+  description: 'plain VGG-style CNN without batch norm: 4 stages of two 3x3 conv + ReLU (16w..128w), GAP',
+  build(input, { width, seed }) {
+    const seeds = new Seeds(seed);
+    const ch = [16, 32, 64, 128].map((c) => Math.max(8, Math.round(c * width)));
+    let x = input;
+    ch.forEach((c, i) => {
+      for (const [j, stride] of [[0, 2], [1, 1]] as const) {
+        x = tfl.layers.conv2d({ filters: c, kernelSize: 3, strides: stride, padding: 'same', activation: 'relu', kernelInitializer: seeds.he(), name: `stage${i + 1}_conv${j + 1}` }).apply(x) as tfl.SymbolicTensor;
+      }
+    });
+    return tfl.layers.globalAveragePooling2d({ name: 'features' }).apply(x) as tfl.SymbolicTensor;
+  },
+});
+
 export function backbone(name: string): BackboneDef {
   if (!modelRegistry.has(name)) throw new ConfigError(`unknown model "${name}"; known: ${modelRegistry.names().join(', ')}`);
   return modelRegistry.get(name);

@@ -224,7 +224,7 @@ describe('gradelab train, predict, eval', () => {
     ].join('\n'));
     const t = gradelab('train', '--config', 'exp.yaml', '--out', 'm-tiny', '--tracking-dir', 'mlruns-train');
     expect(t.code, t.stderr).toBe(0);
-    expect(t.stdout).toMatch(/best validation QWK -?\d\.\d{3} at epoch 1 \(wasm\)/);
+    expect(t.stdout).toMatch(/best validation QWK -?\d\.\d{3} at epoch 1 \(wasm, (one thread|\d replicas)\)/);
     for (const f of ['model.json', 'weights.bin', 'gradelab.json', 'training-curves.png']) expect(existsSync(join(dir, 'm-tiny', f)), f).toBe(true);
     const p = gradelab('predict', '--model', 'm-tiny', '--data', ds, '--split', 'test', '--out', 'tiny-pred.csv');
     expect(p.code, p.stderr).toBe(0);

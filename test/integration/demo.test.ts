@@ -32,7 +32,7 @@ describe('gradelab demo --quick', () => {
 
   it('the report carries every section, and its numbers are the evaluation\'s', () => {
     const report = JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8'));
-    expect(report.sections.map((s: any) => s.id)).toEqual(['intended-use', 'data', 'reference-standard', 'model', 'performance', 'referral', 'robustness', 'ood', 'limitations', 'traceability']);
+    expect(report.sections.map((s: any) => s.id)).toEqual(['intended-use', 'data', 'reference-standard', 'model', 'performance', 'comparisons', 'referral', 'robustness', 'ood', 'limitations', 'traceability']);
     const metrics = JSON.parse(readFileSync(join(out, 'eval', 'metrics.json'), 'utf8'));
     const perf = report.sections.find((s: any) => s.id === 'performance');
     const qwkRow = perf.tables[0].rows.find((r: string[]) => r[0] === 'QWK');
@@ -42,6 +42,12 @@ describe('gradelab demo --quick', () => {
     expect(html).toMatch(/<img alt="Confusion matrix" src="data:image\/png;base64,/);
     expect(readFileSync(join(out, 'report', 'report.pdf')).subarray(0, 5).toString()).toBe('%PDF-');
     expect(report.sections.flatMap((s: any) => s.missing)).toEqual([]);
+    // The paired comparison on the held-out set, as compare wrote it.
+    const compared = JSON.parse(readFileSync(join(out, 'compare', 'held-out', 'compare.json'), 'utf8'));
+    const qwk = compared.metrics.find((m: any) => m.metric === 'qwk');
+    const table = report.sections.find((s: any) => s.id === 'comparisons').tables.find((t: any) => t.caption.includes(`${compared.slides} slides`));
+    const row = table.rows.find((r: string[]) => r[0] === 'qwk');
+    expect(row[3]).toBe(`${qwk.difference.value.toFixed(3)} (${qwk.difference.ci95[0].toFixed(3)} to ${qwk.difference.ci95[1].toFixed(3)})`);
   });
 
   it('a missing input is reported as missing, and user text is escaped', () => {

@@ -92,8 +92,8 @@ describe('training', () => {
     expect(existsSync(join(dir, 'x.csv'))).toBe(false);
   });
 
-  it('the same config and seed give the same weights', async () => {
-    const c = parseTrainConfig(config({ train: { ...config().train, epochs: 1 } }), 'test');
+  it('the same config, seed and replica count give the same weights', async () => {
+    const c = parseTrainConfig(config({ train: { ...config().train, epochs: 1, replicas: 2 } }), 'test');
     await fit(c, { out: join(dir, 'det-1') });
     await fit(c, { out: join(dir, 'det-2') });
     expect(readFileSync(join(dir, 'det-1', 'weights.bin')).equals(readFileSync(join(dir, 'det-2', 'weights.bin')))).toBe(true);
@@ -101,7 +101,8 @@ describe('training', () => {
 
   it('a run killed with SIGKILL resumes to the same weights and metrics as an uninterrupted one', async () => {
     const cfg = join(dir, 'resume.yaml');
-    const body = config({ name: 'resume', train: { ...config().train, epochs: 4, tilesPerEpoch: 160 } });
+    // On replicas: the resumed workers start from the checkpoint and reproduce the uninterrupted run.
+    const body = config({ name: 'resume', train: { ...config().train, epochs: 4, tilesPerEpoch: 160, replicas: 2 } });
     writeFileSync(cfg, JSON.stringify(body));
     const store = join(dir, 'mlruns');
     const straight = spawnSync(process.execPath, [bin, 'train', '--config', cfg, '--out', join(dir, 'straight'), '--tracking-dir', store], { encoding: 'utf8', timeout: 300_000 });

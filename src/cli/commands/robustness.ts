@@ -111,6 +111,7 @@ export function robustnessCommand(y: Argv): Argv {
             .option('out', { type: 'string', demandOption: true })
             .option('baseline', { type: 'string', describe: 'baseline model directory for corruption error (mCE)' })
             .option('shard', { type: 'string', describe: 'run the I-th of N shares of the conditions: I/N' })
+            .option('tiles-per-slide', { type: 'number', describe: "test tiles per slide (default: the suite's tilesPerSlide)" })
             .option('split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'test' as const, describe: 'partition of --data to run on (all: a held-out test set)' })
             .option('fold', { type: 'number', default: 0 })
             .option('resamples', { type: 'number', default: 300 })
@@ -124,7 +125,9 @@ export function robustnessCommand(y: Argv): Argv {
           await writeFileAtomic(join(argv.out, SUITE_COPY), readFileSync(argv.suite, 'utf8'));
           const ds = await openTileDataset(argv.data);
           const partition = argv.split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(argv.data), argv.split, argv.fold);
-          const tiles = spreadTilesPerSlide(partition.filter((t) => !t.anomaly && t.grade !== undefined), suite.tilesPerSlide);
+          const perSlide = argv['tiles-per-slide'] ?? suite.tilesPerSlide;
+          if (!Number.isInteger(perSlide) || perSlide < 1) throw new ConfigError(`--tiles-per-slide must be a positive integer, got ${perSlide}`);
+          const tiles = spreadTilesPerSlide(partition.filter((t) => !t.anomaly && t.grade !== undefined), perSlide);
           if (!tiles.length) throw new ConfigError(`${argv.data}: no labelled ${argv.split === 'all' ? '' : `${argv.split} `}tiles${argv.split === 'all' ? '' : ` in fold ${argv.fold}`}`);
           await mkdir(argv.out, { recursive: true });
           const all = [{ condition: 'clean', severity: 0, transform: undefined as Record<string, unknown> | undefined }, ...suiteUnits(suite)];

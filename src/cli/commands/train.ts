@@ -58,10 +58,17 @@ async function trainNetwork(config: TrainConfig, out: string, tracker: Tracker, 
     });
     progress.stop();
     await writeCurves(out, config.name, result.history);
-    return `best validation QWK ${fmt(result.bestQwk)} at epoch ${result.bestEpoch} (${result.backend})`;
+    return `best validation QWK ${fmt(result.bestQwk)} at epoch ${result.bestEpoch} (${result.backend}, ${result.replicas === 1 ? 'one thread' : `${result.replicas} replicas`})`;
   } finally {
     progress.stop();
   }
+}
+
+function parseReplicas(v: string): number | 'auto' {
+  if (v === 'auto') return v;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--replicas: expected a positive integer or auto, got "${v}"`);
+  return n;
 }
 
 const fmt = (v: number | null) => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(3));
@@ -146,6 +153,7 @@ export function trainCommand(y: Argv): Argv {
           .option('epochs', { type: 'number', describe: 'override train.epochs' })
           .option('backend', { choices: BACKENDS, describe: 'override the backend' })
           .option('seed', { type: 'number', describe: 'override the seed' })
+          .option('replicas', { type: 'string', describe: 'override train.replicas: data-parallel replicas on wasm, a number or auto (one per core)' })
           .option('data', { type: 'string', describe: "train on this tile dataset instead of the experiment file's" })
           .option('set', { type: 'string', array: true, describe: 'override a key of the experiment file: --set train.lr=0.001 (repeatable; validated like the file)' })
           .option('resume', { type: 'string', describe: 'continue an interrupted run: its model directory or run id' })
@@ -174,7 +182,7 @@ export function trainCommand(y: Argv): Argv {
           ...loaded,
           seed: argv.seed ?? loaded.seed,
           backend: argv.backend ?? loaded.backend,
-          train: { ...loaded.train, epochs: argv.epochs ?? loaded.train.epochs },
+          train: { ...loaded.train, epochs: argv.epochs ?? loaded.train.epochs, replicas: argv.replicas === undefined ? loaded.train.replicas : parseReplicas(argv.replicas) },
         };
         out ??= join('models', config.name);
         await mkdir(out, { recursive: true });
