@@ -29,7 +29,7 @@ export function invert3(m: readonly (readonly number[])[]): number[][] {
   ];
 }
 
-const HED_FROM_OD = invert3(HED_STAINS);
+export const HED_FROM_OD = invert3(HED_STAINS);
 
 /** OD = -log10(max(I,1)/255) for every 8-bit value: a lookup, not a log per pixel. */
 export const OD_LUT = Float32Array.from({ length: 256 }, (_, v) => -Math.log10(Math.max(v, 1) / 255));

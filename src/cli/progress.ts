@@ -41,7 +41,8 @@ export function createProgress(unit: string, extraFormat = ''): Progress {
       },
       update: (payload) => bar.update(payload),
       stop: () => {
-        if (stopped) return;
+        // A bar that never started (the command failed first) leaves no trace.
+        if (stopped || !started) return;
         stopped = true;
         bar.stop();
       },
@@ -77,7 +78,7 @@ export function createProgress(unit: string, extraFormat = ''): Progress {
     },
     update: () => undefined,
     stop: () => {
-      if (stopped) return;
+      if (stopped || !started) return;
       stopped = true;
       print(true);
     },

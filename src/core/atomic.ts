@@ -2,9 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
-/** A temp name beside `path` (same filesystem, so rename is atomic). */
+/** The longest file name (bytes) of the common Linux, macOS and Windows file systems. */
+export const MAX_NAME_BYTES = 255;
+
+/**
+ * A temp name beside `path` (same filesystem, so rename is atomic). The name's own part is shortened
+ * where needed so the temp name stays within MAX_NAME_BYTES: a file whose name is already near the
+ * limit (an MLflow key of 250 characters) must still be writable.
+ */
 export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const suffix = `.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const chars = [...basename(path)];
+  const room = MAX_NAME_BYTES - 1 - Buffer.byteLength(suffix);
+  while (Buffer.byteLength(chars.join('')) > room) chars.pop();
+  return join(dirname(path), `.${chars.join('')}${suffix}`);
 }
 
 /**

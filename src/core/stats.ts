@@ -39,6 +39,11 @@ export function selectQuantile(values: Float64Array, q: number): number {
   return a + (b - a) * (pos - lo);
 }
 
+/** The k-th smallest value (0-based) by quickselect; reorders `v` in place. */
+export function selectKth(v: Float64Array, k: number): number {
+  return select(v, k);
+}
+
 function select(v: Float64Array, k: number): number {
   let left = 0;
   let right = v.length - 1;

@@ -1,9 +1,17 @@
-import { OD_LUT, rgbToHed, rgbToHsv } from '../augment/index.ts';
-import type { RgbImage } from '../core/index.ts';
+import { HED_FROM_OD, OD_LUT } from '../augment/index.ts';
+import { selectKth, type RgbImage } from '../core/index.ts';
 import { readDatasetTile, ShardReader, type TileDataset, type TileRow } from '../data/index.ts';
 import { QUALITY_DIM } from '../ood/index.ts';
 
 export { QUALITY_FEATURES, QUALITY_DIM } from '../ood/index.ts';
+
+/** Scratch buffers reused across tiles (a suite scores tens of thousands). */
+let scratchGrey = new Float32Array(0);
+let scratchOd = new Float64Array(0);
+
+const [HE0, HE1, HE2] = [0, 1, 2].map((c) => [HED_FROM_OD[c][0], HED_FROM_OD[c][1]]);
+/** Edge threshold on the Sobel magnitude, squared (60 grey levels on each of the 4-weight taps). */
+const EDGE2 = (60 * 4) ** 2;
 
 /**
  * Slide-quality features of a tile (ood/quality.ts lists them), as quality-control tools measure them
@@ -12,10 +20,12 @@ export { QUALITY_FEATURES, QUALITY_DIM } from '../ood/index.ts';
 export function qualityFeatures(img: RgbImage, out = new Float32Array(QUALITY_DIM)): Float32Array {
   const { width: w, height: h, data } = img;
   const n = w * h;
-  const grey = new Float32Array(n);
-  const hed = rgbToHed(img);
-  const hsv = new Float64Array(3);
-  const ods = new Float32Array(n);
+  if (scratchGrey.length < n) {
+    scratchGrey = new Float32Array(n);
+    scratchOd = new Float64Array(n);
+  }
+  const grey = scratchGrey;
+  const ods = scratchOd;
   let tissue = 0;
   let ink = 0;
   let dark = 0;
@@ -28,19 +38,37 @@ export function qualityFeatures(img: RgbImage, out = new Float32Array(QUALITY_DI
     const g = data[p * 3 + 1];
     const b = data[p * 3 + 2];
     grey[p] = 0.299 * r + 0.587 * g + 0.114 * b;
-    const o = OD_LUT[r] + OD_LUT[g] + OD_LUT[b];
+    const odR = OD_LUT[r];
+    const odG = OD_LUT[g];
+    const odB = OD_LUT[b];
+    const o = odR + odG + odB;
     if (o < 0.15) continue;
-    ods[tissue++] = o;
-    rgbToHsv(r, g, b, hsv);
-    const hue = hsv[0] * 360;
+    ods[tissue++] = Math.fround(o);
+    // HSV as rgbToHsv computes it, the hue only where a rule needs it.
+    const mx = r > g ? (r > b ? r : b) : g > b ? g : b;
+    const mn = r < g ? (r < b ? r : b) : g < b ? g : b;
+    const d = mx - mn;
+    const s = mx === 0 ? 0 : d / mx;
+    const v = mx / 255;
     // Marker ink: green (no stain is), blue more saturated than haematoxylin (whose hue, about 247
     // degrees, is blue too), near-black, or a saturation no stain reaches (red ink).
-    if ((hsv[1] > 0.2 && hue > 70 && hue < 200) || (hsv[1] > 0.6 && hue >= 200 && hue < 260) || hsv[2] < 0.2 || hsv[1] > 0.75) ink++;
-    if (hsv[2] < 0.35) dark++;
-    sat += hsv[1];
+    if (v < 0.2 || s > 0.75) ink++;
+    else if (s > 0.2) {
+      let hue = 0;
+      if (d > 0) {
+        if (mx === r) hue = ((g - b) / d + 6) % 6;
+        else if (mx === g) hue = (b - r) / d + 2;
+        else hue = (r - g) / d + 4;
+        hue = (hue / 6) * 360;
+      }
+      if ((hue > 70 && hue < 200) || (s > 0.6 && hue >= 200 && hue < 260)) ink++;
+    }
+    if (v < 0.35) dark++;
+    sat += s;
     od += o;
-    hSum += hed[p * 3];
-    eSum += hed[p * 3 + 1];
+    // Haematoxylin and eosin as rgbToHed computes them (float32, as it stores them).
+    hSum += Math.fround(odR * HE0[0] + odG * HE1[0] + odB * HE2[0]);
+    eSum += Math.fround(odR * HE0[1] + odG * HE1[1] + odB * HE2[1]);
   }
   let lapSum = 0;
   let lapSq = 0;
@@ -55,18 +83,17 @@ export function qualityFeatures(img: RgbImage, out = new Float32Array(QUALITY_DI
       lapN++;
       const gx = grey[p - w + 1] + 2 * grey[p + 1] + grey[p + w + 1] - grey[p - w - 1] - 2 * grey[p - 1] - grey[p + w - 1];
       const gy = grey[p + w - 1] + 2 * grey[p + w] + grey[p + w + 1] - grey[p - w - 1] - 2 * grey[p - w] - grey[p - w + 1];
-      if (Math.hypot(gx, gy) > 60 * 4) edges++;
+      if (gx * gx + gy * gy > EDGE2) edges++;
     }
   }
   const lapVar = lapN ? lapSq / lapN - (lapSum / lapN) ** 2 : 0;
   const t = Math.max(1, tissue);
-  const sorted = ods.subarray(0, tissue).sort();
   out[0] = Math.log1p(Math.max(0, lapVar));
   out[1] = ink / t;
   out[2] = dark / t;
   out[3] = sat / t;
   out[4] = od / t;
-  out[5] = tissue ? sorted[Math.floor(0.95 * (tissue - 1))] : 0;
+  out[5] = tissue ? selectKth(ods.subarray(0, tissue), Math.floor(0.95 * (tissue - 1))) : 0;
   out[6] = edges / Math.max(1, lapN);
   out[7] = hSum / t;
   out[8] = eSum / t;

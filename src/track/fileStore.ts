@@ -1,59 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError, InputError, tempPathFor } from '../core/index.ts';
+import { filesUnder } from './artifacts.ts';
+import { osUser, parsePyFloat, pyFloat, readYaml, writeAtomicSync, writeYaml } from './metaYaml.ts';
 import { RUN_STATUS_CODE, type Metric, type RunStatus, type RunSummary, type TrackingStore } from './types.ts';
-import { validateArtifactPath, validateExperimentName } from './validation.ts';
-
-/** Python's str(float), as MLflow's file store writes metric values. */
-export function pyFloat(v: number): string {
-  if (Number.isNaN(v)) return 'nan';
-  if (v === Infinity) return 'inf';
-  if (v === -Infinity) return '-inf';
-  if (v === 0) return Object.is(v, -0) ? '-0.0' : '0.0';
-  const [mant, expText] = v.toExponential().split('e');
-  const e = Number(expText);
-  if (e < -4 || e >= 16) return `${mant}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
-  const s = v.toString();
-  return s.includes('.') ? s : `${s}.0`;
-}
-
-/** A YAML scalar as PyYAML's safe_dump writes it (MLflow's meta.yaml). */
-function yamlScalar(v: string | number | null): string {
-  if (v === null) return 'null';
-  if (typeof v === 'number') return String(v);
-  if (v === '') return "''";
-  const ambiguous = /^(?:[-+]?(?:\d[\d_]*)?\.?\d+(?:[eE][-+]?\d+)?|[-+]?\.inf|\.nan|true|false|yes|no|on|off|null|~|y|n)$/i.test(v);
-  const special = /^[-?:,[\]{}#&*!|>'"%@`\s]|[\n\r\t]|: |\s#|\s$/.test(v);
-  return ambiguous || special ? `'${v.replace(/'/g, "''")}'` : v;
-}
-
-function writeYaml(path: string, obj: Record<string, string | number | null | []>): void {
-  const lines = Object.keys(obj)
-    .sort()
-    .map((k) => `${k}: ${Array.isArray(obj[k]) ? '[]' : yamlScalar(obj[k] as string | number | null)}`);
-  writeAtomicSync(path, `${lines.join('\n')}\n`);
-}
-
-function readYaml(path: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const m = /^([a-z_]+): ?(.*)$/.exec(line);
-    if (!m) continue;
-    let v = m[2];
-    if (v.startsWith("'") && v.endsWith("'")) v = v.slice(1, -1).replace(/''/g, "'");
-    out[m[1]] = v === 'null' ? '' : v;
-  }
-  return out;
-}
-
-function writeAtomicSync(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = tempPathFor(path);
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
+import { validateArtifactName, validateArtifactPath, validateExperimentName } from './validation.ts';
 
 const STATUS_BY_CODE = Object.fromEntries(Object.entries(RUN_STATUS_CODE).map(([k, v]) => [String(v), k])) as Record<string, RunStatus>;
 
@@ -93,6 +46,15 @@ export class FileStore implements TrackingStore {
       .map((d) => d.name);
   }
 
+  private trashedIds(): string[] {
+    const trash = join(this.root, '.trash');
+    return existsSync(trash) ? readdirSync(trash, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name) : [];
+  }
+
+  private experimentMeta(id: string): Record<string, string> {
+    return readYaml(join(this.root, id, 'meta.yaml'));
+  }
+
   experimentName(id: string): string {
     return readYaml(join(this.root, id, 'meta.yaml')).name;
   }
@@ -100,9 +62,14 @@ export class FileStore implements TrackingStore {
   async getOrCreateExperiment(name: string): Promise<string> {
     validateExperimentName(name);
     const ids = this.experimentIds();
-    const found = ids.find((id) => this.experimentName(id) === name);
+    const found = ids.find((id) => this.experimentName(id) === name && this.experimentMeta(id).lifecycle_stage !== 'deleted');
     if (found) return found;
-    const id = String(Math.max(0, ...ids.map(Number).filter(Number.isFinite)) + 1);
+    // MLflow 2.x makes 18-19 digit ids: compared and incremented as BigInt (a Number loses digits), and
+    // past the ids of deleted experiments in .trash, which MLflow still reserves.
+    const taken = [...ids, ...this.trashedIds()].filter((id) => /^\d+$/.test(id)).map(BigInt);
+    let next = taken.reduce((a, b) => (b > a ? b : a), 0n) + 1n;
+    while (existsSync(join(this.root, String(next))) || existsSync(join(this.root, '.trash', String(next)))) next++;
+    const id = String(next);
     this.createExperimentWithId(id, name);
     return id;
   }
@@ -125,19 +92,23 @@ export class FileStore implements TrackingStore {
     const runId = randomUUID().replace(/-/g, '');
     const dir = join(this.root, experimentId, runId);
     for (const sub of ['metrics', 'params', 'tags', 'artifacts']) mkdirSync(join(dir, sub), { recursive: true });
-    this.writeRunMeta(dir, { runId, experimentId, runName, startTime, endTime: null, status: 'RUNNING' });
+    // As MLflow: <experiment's artifact_location>/<run id>/artifacts, wherever the experiment keeps them.
+    const location = this.experimentMeta(experimentId).artifact_location || pathToFileURL(join(this.root, experimentId)).href;
+    const artifactUri = `${location.replace(/\/+$/, '')}/${runId}/artifacts`;
+    this.writeRunMeta(dir, { runId, experimentId, runName, startTime, endTime: null, status: 'RUNNING', artifactUri, lifecycleStage: 'active' });
     this.runDirs.set(runId, dir);
     await this.logBatch(runId, { tags: { 'mlflow.runName': runName, ...tags } });
     return runId;
   }
 
-  private writeRunMeta(dir: string, m: { runId: string; experimentId: string; runName: string; startTime: number; endTime: number | null; status: RunStatus; userId?: string }): void {
+  private writeRunMeta(dir: string, m: { runId: string; experimentId: string; runName: string; startTime: number; endTime: number | null; status: RunStatus; artifactUri: string; lifecycleStage: string; userId?: string; deletedTime?: string }): void {
     writeYaml(join(dir, 'meta.yaml'), {
-      artifact_uri: pathToFileURL(join(dir, 'artifacts')).href,
+      artifact_uri: m.artifactUri,
+      deleted_time: m.deletedTime ? Number(m.deletedTime) : null,
       end_time: m.endTime,
       entry_point_name: '',
       experiment_id: m.experimentId,
-      lifecycle_stage: 'active',
+      lifecycle_stage: m.lifecycleStage,
       run_id: m.runId,
       run_name: m.runName,
       run_uuid: m.runId,
@@ -147,7 +118,7 @@ export class FileStore implements TrackingStore {
       start_time: m.startTime,
       status: RUN_STATUS_CODE[m.status],
       tags: [],
-      user_id: m.userId ?? process.env.USER ?? process.env.LOGNAME ?? 'unknown',
+      user_id: m.userId || osUser(),
     });
   }
 
@@ -207,35 +178,52 @@ export class FileStore implements TrackingStore {
       endTime,
       status,
       userId: meta.user_id,
+      // Everything else is kept as it is, as MLflow's update_run_info does.
+      artifactUri: meta.artifact_uri || pathToFileURL(join(dir, 'artifacts')).href,
+      lifecycleStage: meta.lifecycle_stage || 'active',
+      deletedTime: meta.deleted_time,
     });
+  }
+
+  /** The local folder of a run's artifact_uri; refused where it is not on this file system. */
+  artifactDir(runId: string): string {
+    const uri = readYaml(join(this.runDir(runId), 'meta.yaml')).artifact_uri;
+    if (!uri) return join(this.runDir(runId), 'artifacts');
+    if (/^file:/i.test(uri)) return fileURLToPath(uri);
+    if (isAbsolute(uri)) return uri;
+    throw new ConfigError(`run ${runId} keeps its artifacts at ${uri}, which the file store cannot write to (log to an MLflow server that serves that location)`);
   }
 
   async logArtifact(runId: string, localPath: string, artifactPath: string): Promise<void> {
     const rel = validateArtifactPath(artifactPath);
     if (!existsSync(localPath)) throw new InputError(`${localPath}: artifact file not found`);
-    const base = join(this.runDir(runId), 'artifacts');
-    const copy = (src: string, dst: string) => {
-      if (statSync(src).isDirectory()) {
-        for (const e of readdirSync(src)) copy(join(src, e), join(dst, e));
-        return;
-      }
+    const base = this.artifactDir(runId);
+    // Every name is checked before anything is copied.
+    const files = filesUnder(localPath, [rel, basename(localPath)].filter(Boolean).join('/'));
+    for (const [, relative] of files) validateArtifactName(relative);
+    for (const [file, relative] of files) {
+      const dst = join(base, ...relative.split('/'));
       mkdirSync(dirname(dst), { recursive: true });
       const tmp = tempPathFor(dst);
-      copyFileSync(src, tmp);
+      copyFileSync(file, tmp);
       renameSync(tmp, dst);
-    };
-    copy(localPath, join(base, rel, basename(localPath)));
+    }
   }
 
-  /** Every run, newest first, with latest metric values. */
-  listRuns(experimentName?: string): RunSummary[] {
+  /**
+   * Every run, newest first, with latest metric values. Runs deleted in MLflow (lifecycle_stage
+   * deleted, or in a deleted experiment) are left out unless `all` is set, as MLflow's own lists do.
+   */
+  listRuns(experimentName?: string, options: { all?: boolean } = {}): RunSummary[] {
     const out: RunSummary[] = [];
     for (const exp of this.experimentIds()) {
       const name = this.experimentName(exp);
       if (experimentName && name !== experimentName) continue;
+      if (!options.all && this.experimentMeta(exp).lifecycle_stage === 'deleted') continue;
       for (const d of readdirSync(join(this.root, exp), { withFileTypes: true })) {
         if (!d.isDirectory() || !/^[0-9a-f]{32}$/.test(d.name) || !existsSync(join(this.root, exp, d.name, 'meta.yaml'))) continue;
-        out.push(this.readRun(join(this.root, exp, d.name), name));
+        const run = this.readRun(join(this.root, exp, d.name), name);
+        if (options.all || run.lifecycleStage !== 'deleted') out.push(run);
       }
     }
     return out.sort((a, b) => b.startTime - a.startTime);
@@ -255,7 +243,7 @@ export class FileStore implements TrackingStore {
       .filter((l) => l.trim())
       .map((l) => {
         const [t, v, s] = l.trim().split(/\s+/);
-        return { key, timestamp: Number(t), value: Number(v === 'nan' ? NaN : v), step: Number(s ?? 0) };
+        return { key, timestamp: Number(t), value: parsePyFloat(v), step: Number(s ?? 0) };
       });
   }
 
@@ -292,6 +280,8 @@ export class FileStore implements TrackingStore {
       tags: readTree(join(dir, 'tags')),
       metrics,
       artifactUri: meta.artifact_uri,
+      lifecycleStage: meta.lifecycle_stage === 'deleted' ? 'deleted' : 'active',
+      userId: meta.user_id,
     };
   }
 }

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GRADELAB_VERSION } from '../core/index.ts';
+import { osUser } from './metaYaml.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -46,7 +47,7 @@ export function provenanceTags(cwd = process.cwd()): Record<string, string> {
   }
   tags['gradelab.host'] = hostname();
   tags['gradelab.pid'] = String(process.pid);
-  tags['mlflow.user'] = process.env.USER ?? process.env.LOGNAME ?? 'unknown';
+  tags['mlflow.user'] = osUser();
   tags['mlflow.source.name'] = process.argv[1] ? process.argv.slice(1, 3).join(' ').replace(/^.*[\\/]/, '') : 'gradelab';
   tags['mlflow.source.type'] = 'LOCAL';
   return tags;

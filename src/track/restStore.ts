@@ -1,9 +1,11 @@
 import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
+import { filesUnder } from './artifacts.ts';
 import got, { HTTPError, RequestError } from 'got';
 import { GradelabError } from '../core/index.ts';
 import type { Metric, RunStatus, TrackingStore } from './types.ts';
-import { MLFLOW_LIMITS, validateArtifactPath } from './validation.ts';
+import { osUser } from './metaYaml.ts';
+import { MLFLOW_LIMITS, validateArtifactName, validateArtifactPath } from './validation.ts';
 
 export class TrackingServerError extends GradelabError {
   constructor(message: string, readonly status?: number, readonly retryable = false) {
@@ -63,7 +65,8 @@ export class RestStore implements TrackingStore {
   private readonly attempts: number;
   private readonly timeoutMs: number;
   private readonly backoffMs: number;
-  private readonly runExperiment = new Map<string, string>();
+  /** Each run's artifact_uri as the server reported it. */
+  private readonly runArtifacts = new Map<string, string>();
 
   constructor(uri: string, options: RestStoreOptions = {}) {
     this.base = uri.replace(/\/+$/, '');
@@ -107,6 +110,16 @@ export class RestStore implements TrackingStore {
     return new TrackingServerError(`MLflow server unreachable for ${method} ${endpoint} (${code ?? (err as Error).name})`, undefined, true);
   }
 
+  /** Whether the server answers its health check (MLflow's GET /health). */
+  async healthy(): Promise<boolean> {
+    try {
+      const r = await got(`${this.base}/health`, { headers: this.auth ? { authorization: this.auth } : {}, timeout: { request: this.timeoutMs }, retry: { limit: 0 }, throwHttpErrors: false });
+      return r.statusCode === 200;
+    } catch {
+      return false;
+    }
+  }
+
   async getOrCreateExperiment(name: string): Promise<string> {
     try {
       const r = await this.call<{ experiment: { experiment_id: string } }>('GET', 'experiments/get-by-name', undefined, { experiment_name: name });
@@ -119,14 +132,24 @@ export class RestStore implements TrackingStore {
   }
 
   async createRun(experimentId: string, runName: string, startTime: number, tags: Record<string, string>): Promise<string> {
-    const r = await this.call<{ run: { info: { run_id: string } } }>('POST', 'runs/create', {
+    const r = await this.call<{ run: { info: { run_id: string; artifact_uri?: string } } }>('POST', 'runs/create', {
       experiment_id: experimentId,
       run_name: runName,
       start_time: startTime,
-      tags: Object.entries({ 'mlflow.runName': runName, ...tags }).map(([key, value]) => ({ key, value })),
+      // As MLflow's client: the OS user, also as the mlflow.user tag the UI shows.
+      user_id: osUser(),
+      tags: Object.entries({ 'mlflow.runName': runName, 'mlflow.user': osUser(), ...tags }).map(([key, value]) => ({ key, value })),
     });
-    this.runExperiment.set(r.run.info.run_id, experimentId);
+    if (r.run.info.artifact_uri) this.runArtifacts.set(r.run.info.run_id, r.run.info.artifact_uri);
     return r.run.info.run_id;
+  }
+
+  /** A run's info and latest metric values (runs/get). */
+  async getRun(runId: string): Promise<{ artifactUri: string; status: string; metrics: Metric[] }> {
+    const r = await this.call<{ run: { info: { artifact_uri?: string; status: string }; data?: { metrics?: Metric[] } } }>('GET', 'runs/get', undefined, { run_id: runId });
+    const artifactUri = r.run.info.artifact_uri ?? '';
+    if (artifactUri) this.runArtifacts.set(runId, artifactUri);
+    return { artifactUri, status: r.run.info.status, metrics: (r.run.data?.metrics ?? []).map((m) => ({ key: m.key, value: Number(m.value), timestamp: Number(m.timestamp), step: Number(m.step ?? 0) })) };
   }
 
   async findRunByTag(experimentId: string, key: string, value: string): Promise<string | undefined> {
@@ -135,14 +158,13 @@ export class RestStore implements TrackingStore {
       filter: `tags.\`${key}\` = '${value.replace(/'/g, "\\'")}'`,
       max_results: 1,
     });
-    const id = r.runs?.[0]?.info.run_id;
-    if (id) this.runExperiment.set(id, experimentId);
-    return id;
+    return r.runs?.[0]?.info.run_id;
   }
 
   async logBatch(runId: string, batch: { metrics?: Metric[]; params?: Record<string, string>; tags?: Record<string, string> }): Promise<void> {
     const requests = splitBatch({
-      metrics: batch.metrics ?? [],
+      // JSON has no NaN or infinities: MLflow's protobuf parser takes them as these strings.
+      metrics: (batch.metrics ?? []).map((m) => (Number.isFinite(m.value) ? m : { ...m, value: nonFinite(m.value) as unknown as number })),
       params: Object.entries(batch.params ?? {}).map(([key, value]) => ({ key, value })),
       tags: Object.entries(batch.tags ?? {}).map(([key, value]) => ({ key, value })),
     });
@@ -164,26 +186,50 @@ export class RestStore implements TrackingStore {
     await this.call('POST', 'runs/update', { run_id: runId, status, ...(endTime === null ? {} : { end_time: endTime }) });
   }
 
-  async logArtifact(runId: string, localPath: string, artifactPath: string, experimentId?: string, name = basename(localPath)): Promise<void> {
+  /**
+   * Uploads a file, or a folder's files under its name, to the run's artifact_uri through the server's
+   * artifact proxy (mlflow-artifacts:/..., a server started with --serve-artifacts, MLflow's default
+   * since 2.0). Paths are checked as MLflow's server checks them.
+   */
+  async logArtifact(runId: string, localPath: string, artifactPath: string, name = basename(localPath)): Promise<void> {
     const rel = validateArtifactPath(artifactPath);
-    const exp = experimentId ?? this.runExperiment.get(runId);
-    if (!exp) throw new TrackingServerError(`unknown experiment for run ${runId}: cannot upload artifacts`);
-    const path = [rel, name].filter(Boolean).map(encodeURIComponent).join('/');
-    const url = `${this.base}/api/2.0/mlflow-artifacts/artifacts/${encodeURIComponent(exp)}/${encodeURIComponent(runId)}/artifacts/${path}`;
+    const files = filesUnder(localPath, [rel, name].filter(Boolean).join('/'));
+    for (const [, relative] of files) validateArtifactName(relative);
+    const root = await this.proxiedArtifactPath(runId);
+    for (const [file, relative] of files) {
+      await this.upload(`${root}/${relative.split('/').map(encodeURIComponent).join('/')}`, file);
+    }
+  }
+
+  /** The path under /api/2.0/mlflow-artifacts/artifacts/ of a run's artifact_uri. */
+  private async proxiedArtifactPath(runId: string): Promise<string> {
+    const uri = this.runArtifacts.get(runId) ?? (await this.getRun(runId)).artifactUri;
+    const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/?(.*)$/.exec(uri);
+    if (!m) throw new TrackingServerError(`run ${runId} keeps its artifacts at ${uri}, which the server does not proxy; start the MLflow server with --serve-artifacts (the default since MLflow 2.0) to upload through it`);
+    return m[1].replace(/\/+$/, '').split('/').map(encodeURIComponent).join('/');
+  }
+
+  private async upload(path: string, file: string): Promise<void> {
+    const url = `${this.base}/api/2.0/mlflow-artifacts/artifacts/${path}`;
     for (let attempt = 0; attempt < this.attempts; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, this.backoffMs * 2 ** (attempt - 1)));
       try {
         await got.put(url, {
-          body: createReadStream(localPath),
-          headers: { ...(this.auth ? { authorization: this.auth } : {}), 'content-length': String(statSync(localPath).size) },
+          body: createReadStream(file),
+          headers: { ...(this.auth ? { authorization: this.auth } : {}), 'content-length': String(statSync(file).size) },
           timeout: { request: this.timeoutMs * 4 },
           retry: { limit: 0 },
         });
         return;
       } catch (err) {
-        const e = this.describe('PUT', `mlflow-artifacts/.../${path}`, err);
+        const e = this.describe('PUT', `mlflow-artifacts/artifacts/${path}`, err);
         if (!e.retryable || attempt === this.attempts - 1) throw e;
       }
     }
   }
+}
+
+/** MLflow's JSON spelling of a non-finite double. */
+function nonFinite(v: number): string {
+  return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
 }

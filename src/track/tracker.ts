@@ -139,7 +139,8 @@ export async function resumeRun(runId: string, options: TrackingOptions = {}): P
   return new RunTracker(store, runId, run.experimentId, run.experimentName);
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process of this host is alive (EPERM: alive, someone else's). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -23,6 +23,9 @@ export interface RunSummary {
   /** Latest value per metric key (highest step, then latest timestamp). */
   metrics: Record<string, number>;
   artifactUri: string;
+  /** MLflow's soft delete: deleted runs are hidden unless asked for. */
+  lifecycleStage: 'active' | 'deleted';
+  userId: string;
 }
 
 /** What the tracker writes to: the local MLflow file store or an MLflow server. */

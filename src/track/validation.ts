@@ -72,3 +72,40 @@ export function validateArtifactPath(path: string): string {
   }
   return norm === '.' ? '' : norm.replace(/\/$/, '');
 }
+
+/** Python's urllib.parse.unquote, repeated until stable, as MLflow decodes artifact paths. */
+function unquoteRepeatedly(path: string): string {
+  let url = path;
+  for (let i = 0; i < 10; i++) {
+    const decoded = url.replace(/(%[0-9A-Fa-f]{2})+/g, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run;
+      }
+    });
+    if (decoded === url) return url;
+    url = decoded;
+  }
+  throw new ConfigError(`artifact path '${path}' does not decode to a stable path`);
+}
+
+/**
+ * MLflow's validate_path_is_safe (mlflow/utils/uri.py), which its artifact server applies to every
+ * upload and listing: after URL-decoding, no '#', no '..' part, not absolute (POSIX or Windows). Checked
+ * when an artifact is logged, so a name MLflow would refuse never reaches a journal.
+ */
+export function validateArtifactName(path: string): string {
+  const decoded = unquoteRepeatedly(path);
+  const why = decoded.includes('#')
+    ? "contains '#'"
+    : decoded.split('/').includes('..')
+      ? "has a '..' part"
+      : decoded.startsWith('/') || /^[A-Za-z]:[\\/]/.test(decoded) || decoded.startsWith('\\\\')
+        ? 'is absolute'
+        : decoded.includes('\0')
+          ? 'contains a NUL character'
+          : undefined;
+  if (why) throw new ConfigError(`artifact '${path}' ${why}: MLflow refuses such artifact paths (rename the file)`);
+  return path;
+}

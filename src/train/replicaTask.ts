@@ -81,17 +81,28 @@ async function setPhase(m: Extract<ReplicaMessage, { type: 'phase' }>): Promise<
   }
 }
 
+let sums = new Float64Array(0);
+/** A reusable double-precision accumulator for this replica's segment. */
+function accumulator(n: number): Float64Array {
+  if (sums.length !== n) sums = new Float64Array(n);
+  return sums;
+}
+
 /** The part [lo, hi) of the gradient vector that replica `r` of `n` reduces. */
 export function segment(size: number, r: number, n: number): [number, number] {
   return [Math.floor((size * r) / n), Math.floor((size * (r + 1)) / n)];
 }
 
-/** A step's loss and where its time went: computing, waiting for slower replicas, and the all-reduce. */
+/**
+ * A step's loss and where its time went: computing, waiting at the barrier for slower replicas, summing
+ * its segment (memory-bound work), and the second barrier (synchronisation latency).
+ */
 export interface StepReport {
   loss: number;
   computeMs: number;
   waitMs: number;
-  allReduceMs: number;
+  reduceMs: number;
+  syncMs: number;
 }
 
 function step(m: Extract<ReplicaMessage, { type: 'step' }>): StepReport {
@@ -111,14 +122,19 @@ function step(m: Extract<ReplicaMessage, { type: 'step' }>): StepReport {
   // precision) into the result area, so every element is computed once and every replica reads the
   // same float32 values. Each replica moves about three gradient-sized arrays whatever the count.
   const total = m.sizes.reduce((a, b) => a + b, 0);
-  const weights = m.sizes.map((n) => n / total);
-  const result = grads.subarray(replicas * size, (replicas + 1) * size);
   const [lo, hi] = segment(size, index, replicas);
-  for (let j = lo; j < hi; j++) {
-    let s = 0;
-    for (let r = 0; r < replicas; r++) s += weights[r] * grads[r * size + j];
-    result[j] = s;
+  const shared = grads;
+  const acc = accumulator(hi - lo);
+  acc.fill(0);
+  // Shard-outer, element-inner: sequential reads of each slot (memory-bound, so this order matters).
+  for (let r = 0; r < replicas; r++) {
+    const w = m.sizes[r] / total;
+    const base = r * size + lo;
+    for (let j = 0; j < acc.length; j++) acc[j] += w * shared[base + j];
   }
+  const result = shared.subarray(replicas * size, (replicas + 1) * size);
+  result.set(acc, lo);
+  const reduced = performance.now();
   barrier();
   const t3 = performance.now();
   const tensors = vars.map((v, i) => tf.tensor(result.subarray(offsets[i], offsets[i] + v.size), v.shape));
@@ -128,7 +144,7 @@ function step(m: Extract<ReplicaMessage, { type: 'step' }>): StepReport {
     tf.dispose(tensors);
   }
   const t4 = performance.now();
-  return { loss, computeMs: t1 - t0 + (t4 - t3), waitMs: t2 - t1, allReduceMs: t3 - t2 };
+  return { loss, computeMs: t1 - t0 + (t4 - t3), waitMs: t2 - t1, reduceMs: reduced - t2, syncMs: t3 - reduced };
 }
 
 async function state(): Promise<{ specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer; optSpecs: tf.io.WeightsManifestEntry[]; optData: ArrayBuffer }> {

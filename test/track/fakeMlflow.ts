@@ -83,7 +83,19 @@ export class FakeMlflow {
         const id = (this.nextRun++).toString(16).padStart(32, '0');
         const tags = Object.fromEntries((body.tags ?? []).map((t: any) => [t.key, t.value]));
         this.runs.set(id, { experimentId: body.experiment_id, tags, params: {}, metrics: [], status: 'RUNNING' });
-        return this.send(res, 200, { run: { info: { run_id: id, experiment_id: body.experiment_id, status: 'RUNNING' }, data: {} } });
+        return this.send(res, 200, { run: { info: { run_id: id, experiment_id: body.experiment_id, status: 'RUNNING', artifact_uri: `mlflow-artifacts:/${body.experiment_id}/${id}/artifacts` }, data: {} } });
+      }
+      case 'GET runs/get': {
+        const id = url.searchParams.get('run_id') ?? '';
+        const run = this.runs.get(id);
+        if (!run) return this.send(res, 404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'no run' });
+        // MLflow's latest value per key: highest step, then timestamp, then value.
+        const latest = new Map<string, (typeof run.metrics)[number]>();
+        for (const m of run.metrics) {
+          const a = latest.get(m.key);
+          if (!a || m.step > a.step || (m.step === a.step && (m.timestamp > a.timestamp || (m.timestamp === a.timestamp && m.value > a.value)))) latest.set(m.key, m);
+        }
+        return this.send(res, 200, { run: { info: { run_id: id, status: run.status, artifact_uri: `mlflow-artifacts:/${run.experimentId}/${id}/artifacts` }, data: { metrics: [...latest.values()] } } });
       }
       case 'POST runs/search': {
         const m = /^tags\.`([^`]+)` = '(.*)'$/.exec(body?.filter ?? '');
@@ -99,7 +111,7 @@ export class FakeMlflow {
         if (metrics.length > 1000 || params.length > 100 || tags.length > 100 || metrics.length + params.length + tags.length > 1000) return bad('batch too large');
         if (raw.length > 1_000_000) return bad('request too large');
         for (const m of metrics) {
-          if (typeof m.key !== 'string' || typeof m.value !== 'number' || typeof m.timestamp !== 'number' || typeof m.step !== 'number') return bad('bad metric');
+          if (typeof m.key !== 'string' || !(typeof m.value === 'number' || ['NaN', 'Infinity', '-Infinity'].includes(m.value)) || typeof m.timestamp !== 'number' || typeof m.step !== 'number') return bad('bad metric');
         }
         for (const prm of params) {
           if (run.params[prm.key] !== undefined && run.params[prm.key] !== prm.value) return bad(`param ${prm.key} changed`);

@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,7 +62,7 @@ describe('FileStore layout', () => {
     await store.updateRun(run, 'FINISHED', 1_700_000_001_000);
     const dir = join(root, exp, run);
     expect(readFileSync(join(dir, 'meta.yaml'), 'utf8')).toBe(
-      `artifact_uri: ${url(`1/${run}/artifacts`)}\nend_time: 1700000001000\nentry_point_name: ''\nexperiment_id: '1'\nlifecycle_stage: active\nrun_id: ${run}\nrun_name: resnet-fold0\nrun_uuid: ${run}\nsource_name: ''\nsource_type: 4\nsource_version: ''\nstart_time: 1700000000123\nstatus: 3\ntags: []\nuser_id: ${process.env.USER ?? process.env.LOGNAME ?? 'unknown'}\n`,
+      `artifact_uri: ${url(`1/${run}/artifacts`)}\ndeleted_time: null\nend_time: 1700000001000\nentry_point_name: ''\nexperiment_id: '1'\nlifecycle_stage: active\nrun_id: ${run}\nrun_name: resnet-fold0\nrun_uuid: ${run}\nsource_name: ''\nsource_type: 4\nsource_version: ''\nstart_time: 1700000000123\nstatus: 3\ntags: []\nuser_id: ${userInfo().username}\n`,
     );
     expect(readFileSync(join(dir, 'metrics', 'val', 'qwk'), 'utf8')).toBe('1700000000500 0.8125 1\n1700000000900 0.85 2\n');
     expect(readFileSync(join(dir, 'metrics', 'loss'), 'utf8')).toBe('1700000000501 2.0 0\n');

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { stringify } from 'csv-stringify/sync';
-import { ConfigError, imagesToBatch, log, writeFileAtomic } from '../../core/index.ts';
+import { ConfigError, imagesToBatch, log, readModelMeta, writeFileAtomic } from '../../core/index.ts';
 import { loadSplit, openTileDataset, spreadTilesPerSlide, tilesOfPartition } from '../../data/index.ts';
 import { appendUnitResult, fmtEstimate, imagesQuality, loadSuite, readUnitResults, runSuiteUnits, shardUnits, suiteUnits, summariseSuite, writeChart, type SuiteRole, type SuiteScorer, type SuiteSummary, type UnitResult } from '../../eval/index.ts';
 import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
@@ -120,20 +120,24 @@ export function robustnessCommand(y: Argv): Argv {
         async (argv) => {
           const { suite, criteria } = loadSuite(argv.suite);
           const shard = parseShard(argv.shard);
-          // The suite travels with its results, so merging shards needs no --suite and cannot mix suites.
-          await mkdir(argv.out, { recursive: true });
-          await writeFileAtomic(join(argv.out, SUITE_COPY), readFileSync(argv.suite, 'utf8'));
           const ds = await openTileDataset(argv.data);
           const partition = argv.split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(argv.data), argv.split, argv.fold);
           const perSlide = argv['tiles-per-slide'] ?? suite.tilesPerSlide;
           if (!Number.isInteger(perSlide) || perSlide < 1) throw new ConfigError(`--tiles-per-slide must be a positive integer, got ${perSlide}`);
           const tiles = spreadTilesPerSlide(partition.filter((t) => !t.anomaly && t.grade !== undefined), perSlide);
           if (!tiles.length) throw new ConfigError(`${argv.data}: no labelled ${argv.split === 'all' ? '' : `${argv.split} `}tiles${argv.split === 'all' ? '' : ` in fold ${argv.fold}`}`);
+          const models: [string, string][] = [['model', argv.model], ...(argv.baseline ? [['baseline', argv.baseline] as [string, string]] : [])];
+          // Every model directory and its detectors are checked before anything is written.
+          for (const [, dir] of models) {
+            readModelMeta(dir);
+            if (hasOodBundle(dir)) loadOodBundle(dir);
+          }
+          // The suite travels with its results, so merging shards needs no --suite and cannot mix suites.
           await mkdir(argv.out, { recursive: true });
+          await writeFileAtomic(join(argv.out, SUITE_COPY), readFileSync(argv.suite, 'utf8'));
           const all = [{ condition: 'clean', severity: 0, transform: undefined as Record<string, unknown> | undefined }, ...suiteUnits(suite)];
           const mine = shardUnits(all, shard);
-          const models: [string, string][] = [['model', argv.model], ...(argv.baseline ? [['baseline', argv.baseline] as [string, string]] : [])];
-          const meta = JSON.parse(readFileSync(join(argv.model, 'gradelab.json'), 'utf8'));
+          const meta = readModelMeta(argv.model);
           let parent: Tracker | undefined;
           const store = openStore({ trackingDir: argv['tracking-dir'] });
           const parentTags: Record<string, string> = { 'gradelab.suite': suite.name, ...(meta.runId && store instanceof FileStore ? { 'mlflow.parentRunId': meta.runId } : {}) };

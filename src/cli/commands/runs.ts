@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
-import { ConfigError } from '../../core/index.ts';
-import { FileStore, JournaledStore, openStore, reapStaleRuns, type RunSummary } from '../../track/index.ts';
+import { ConfigError, log } from '../../core/index.ts';
+import { FileStore, JournaledStore, openStore, pidAlive, reapStaleRuns, type RunSummary } from '../../track/index.ts';
 import { printJson, printTable } from '../output.ts';
 
 function fileStore(dir: string | undefined): FileStore {
@@ -18,9 +18,11 @@ function fmtNum(v: number): string {
   return Number.isInteger(v) ? String(v) : Math.abs(v) >= 1000 || Math.abs(v) < 0.001 ? v.toExponential(3) : v.toFixed(4);
 }
 
+/** A run by id prefix or name; deleted runs are found too when named, and say so. */
 function findRun(store: FileStore, id: string): RunSummary {
-  const runs = store.listRuns();
-  const matches = runs.filter((r) => r.runId.startsWith(id) || r.runName === id);
+  const runs = store.listRuns(undefined, { all: true });
+  let matches = runs.filter((r) => r.runId.startsWith(id) || r.runName === id);
+  if (matches.length > 1 && matches.filter((r) => r.lifecycleStage === 'active').length === 1) matches = matches.filter((r) => r.lifecycleStage === 'active');
   if (matches.length === 0) throw new ConfigError(`no run "${id}" in ${store.root}`);
   if (matches.length > 1) throw new ConfigError(`"${id}" matches ${matches.length} runs; give more of the run id`);
   return matches[0];
@@ -33,12 +35,12 @@ export function runsCommand(y: Argv): Argv {
       .command(
         'list',
         'Runs, newest first',
-        (c) => c.option('experiment', { type: 'string', describe: 'only this experiment' }).option('json', { type: 'boolean', default: false }),
+        (c) => c.option('experiment', { type: 'string', describe: 'only this experiment' }).option('all', { type: 'boolean', default: false, describe: 'include runs deleted in MLflow' }).option('json', { type: 'boolean', default: false }),
         async (argv) => {
-          const runs = fileStore(argv['tracking-dir']).listRuns(argv.experiment);
+          const runs = fileStore(argv['tracking-dir']).listRuns(argv.experiment, { all: argv.all });
           if (argv.json) return printJson(runs);
           printTable(
-            runs.map((r) => [r.runId.slice(0, 8), r.experimentName, r.runName, r.status, fmtTime(r.startTime), r.tags['mlflow.parentRunId'] ? `child of ${r.tags['mlflow.parentRunId'].slice(0, 8)}` : '', Object.entries(r.metrics).slice(0, 3).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ')]),
+            runs.map((r) => [r.runId.slice(0, 8), r.experimentName, r.runName, r.lifecycleStage === 'deleted' ? `${r.status} (deleted)` : r.status, fmtTime(r.startTime), r.tags['mlflow.parentRunId'] ? `child of ${r.tags['mlflow.parentRunId'].slice(0, 8)}` : '', Object.entries(r.metrics).slice(0, 3).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ')]),
             ['run', 'experiment', 'name', 'status', 'started', 'parent', 'metrics'],
           );
         },
@@ -50,7 +52,7 @@ export function runsCommand(y: Argv): Argv {
         async (argv) => {
           const run = findRun(fileStore(argv['tracking-dir']), argv.run);
           if (argv.json) return printJson(run);
-          process.stdout.write(`run ${run.runId} (${run.runName}) in ${run.experimentName}: ${run.status}, ${fmtTime(run.startTime)} -> ${fmtTime(run.endTime)}\nartifacts: ${run.artifactUri}\n`);
+          process.stdout.write(`run ${run.runId} (${run.runName}) in ${run.experimentName}: ${run.status}${run.lifecycleStage === 'deleted' ? ' (deleted in MLflow)' : ''}, ${fmtTime(run.startTime)} -> ${fmtTime(run.endTime)}, user ${run.userId}\nartifacts: ${run.artifactUri}\n`);
           for (const [title, obj] of [['params', run.params], ['metrics', run.metrics], ['tags', run.tags]] as const) {
             const entries = Object.entries(obj).sort(([a], [b]) => a.localeCompare(b));
             if (!entries.length) continue;
@@ -84,9 +86,17 @@ export function runsCommand(y: Argv): Argv {
         async (argv) => {
           const store = openStore({ journalDir: argv['journal-dir'] });
           if (!(store instanceof JournaledStore)) throw new ConfigError('nothing to sync: MLFLOW_TRACKING_URI is not an http(s) MLflow server');
+          const reaped = store.reapStale(pidAlive);
+          if (reaped) log.info(`${reaped} run${reaped === 1 ? '' : 's'} whose process died without ending ${reaped === 1 ? 'it' : 'them'} will be marked FAILED on the server`);
+          const quarantinedBefore = store.quarantined().length;
           const before = store.pending();
           const left = await store.flush();
-          process.stdout.write(`sent ${before - left} records to ${store.rest.base}; ${left} still pending${left ? ` (${store.lastError})` : ''}\n`);
+          const quarantined = store.quarantined();
+          process.stdout.write(`sent ${before - left - (quarantined.length - quarantinedBefore)} records to ${store.rest.base}; ${left} still pending${left ? ` (${store.lastError})` : ''}\n`);
+          if (quarantined.length) {
+            process.stdout.write(`${quarantined.length} record${quarantined.length === 1 ? '' : 's'} the server refused, kept in ${store.dir}/*.quarantine.jsonl (delete them once read):\n`);
+            for (const q of quarantined) process.stdout.write(`  run ${q.localId} record ${q.seq} (${q.op}): ${q.error}\n`);
+          }
           if (left) process.exitCode = 1;
         },
       )
