@@ -77,10 +77,14 @@ print(json.dumps({'wall': n / (time.perf_counter() - w0), 'cpu': n / (time.proce
     ref = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script, tilesPath, String(rounds)], { encoding: 'utf8', env }));
   }
   process.stdout.write(`gradelab: ${fmt(ours.wall)} tiles/s wall, ${fmt(ours.cpu)} tiles per CPU-second\n`);
-  process.stdout.write(`gradelab, jpeg codec libjpeg (sharp): ${fmt(oursLibjpeg.wall)} tiles/s wall, ${fmt(oursLibjpeg.cpu)} tiles per CPU-second\n`);
+  process.stdout.write(
+    `gradelab, jpeg codec libjpeg (sharp): ${fmt(oursLibjpeg.wall)} tiles/s wall, ${fmt(oursLibjpeg.cpu)} tiles per CPU-second\n`,
+  );
   if (ref) {
     process.stdout.write(`NumPy + scikit-image + Pillow: ${fmt(ref.wall)} tiles/s wall, ${fmt(ref.cpu)} tiles per CPU-second\n`);
-    process.stdout.write(`ratio: ${fmt(ours.wall / ref.wall, 2)}x wall, ${fmt(ours.cpu / ref.cpu, 2)}x per CPU-second (target 2x); with the libjpeg codec ${fmt(oursLibjpeg.cpu / ref.cpu, 2)}x per CPU-second\n`);
+    process.stdout.write(
+      `ratio: ${fmt(ours.wall / ref.wall, 2)}x wall, ${fmt(ours.cpu / ref.cpu, 2)}x per CPU-second (target 2x); with the libjpeg codec ${fmt(oursLibjpeg.cpu / ref.cpu, 2)}x per CPU-second\n`,
+    );
   } else {
     process.stdout.write('reference not run: apt-get install python3-skimage python3-pil\n');
   }

@@ -9,7 +9,17 @@ import { benchTrain } from './train.ts';
 import { benchTiling } from './tiling.ts';
 
 /** npm run bench [-- regions|tiling|loader ...]: prints throughput and memory figures. */
-const all: Record<string, () => Promise<void>> = { regions: benchRegions, augment: benchAugment, loader: benchLoader, synth: benchSynth, train: benchTrain, inference: benchInference, knn: benchKnn, robustness: benchRobustness, tiling: () => benchTiling() };
+const all: Record<string, () => Promise<void>> = {
+  regions: benchRegions,
+  augment: benchAugment,
+  loader: benchLoader,
+  synth: benchSynth,
+  train: benchTrain,
+  inference: benchInference,
+  knn: benchKnn,
+  robustness: benchRobustness,
+  tiling: () => benchTiling(),
+};
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const name of wanted.length ? wanted : Object.keys(all)) {
   const fn = all[name];

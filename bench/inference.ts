@@ -68,11 +68,31 @@ export async function benchInference(): Promise<void> {
   const x = randomBatch(BATCH, SIZE);
   const torch = hasPython('torch');
   const results: Record<string, unknown>[] = [];
-  for (const [name, width] of [['resnet', 1], ['mobilenetv2', 1]] as const) {
+  for (const [name, width] of [
+    ['resnet', 1],
+    ['mobilenetv2', 1],
+  ] as const) {
     const input = tfl.input({ shape: [SIZE, SIZE, 3] });
-    const model = tfl.model({ inputs: input, outputs: buildHead(backbone(name).build(input, { inputSize: SIZE, width, seed: 1 }), 'softmax', 6, 1) });
+    const model = tfl.model({
+      inputs: input,
+      outputs: buildHead(backbone(name).build(input, { inputSize: SIZE, width, seed: 1 }), 'softmax', 6, 1),
+    });
     const path = cached(`${name}-${SIZE}.onnx`);
-    writeFileSync(path, exportOnnx(model, { task: 'prostate', head: 'softmax', classes: [0, 1, 2, 3, 4, 5], inputSize: SIZE, tileSize: SIZE, mpp: 1, backbone: name, normalisation: { mean: [0, 0, 0], std: [1, 1, 1] }, weightsSha256: '0'.repeat(64), gradelabVersion: 'bench' }));
+    writeFileSync(
+      path,
+      exportOnnx(model, {
+        task: 'prostate',
+        head: 'softmax',
+        classes: [0, 1, 2, 3, 4, 5],
+        inputSize: SIZE,
+        tileSize: SIZE,
+        mpp: 1,
+        backbone: name,
+        normalisation: { mean: [0, 0, 0], std: [1, 1, 1] },
+        weightsSha256: '0'.repeat(64),
+        gradelabVersion: 'bench',
+      }),
+    );
     const folded = foldBatchNorm(model);
     const xt = tf.tensor4d(x.data, [BATCH, SIZE, SIZE, 3]);
     const tfjsSecs = await timeIt(async () => tf.tidy(() => void (folded.predict(xt) as tf.Tensor).dataSync()), 5);
@@ -93,12 +113,16 @@ with torch.no_grad():
     m(x); m(x); t0 = time.perf_counter()
     for _ in range(10): m(x)
 print(json.dumps({'ips': 10 * ${BATCH} / (time.perf_counter() - t0)}))`;
-        torchIps = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(t) } })).ips;
+        torchIps = JSON.parse(
+          execFileSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(t) } }),
+        ).ips;
       }
       const ort = BATCH / ortSecs;
       const tfjs = BATCH / tfjsSecs;
       results.push({ model: name, threads: t, ort, ortWithPrep: BATCH / (ortSecs + prepSecs), torch: torchIps, tfjs });
-      process.stdout.write(`${name.padEnd(12)} ${t} thread${t > 1 ? 's' : ' '}: ONNX Runtime ${fmt(ort)} img/s (${fmt(BATCH / (ortSecs + prepSecs))} with input preparation) | PyTorch ${torchIps ? fmt(torchIps) : 'n/a'} | tfjs-wasm (1 thread) ${fmt(tfjs)} | ONNX Runtime / PyTorch ${torchIps ? `${fmt(ort / torchIps, 2)}x` : 'n/a'}, / tfjs ${fmt(ort / tfjs, 2)}x\n`);
+      process.stdout.write(
+        `${name.padEnd(12)} ${t} thread${t > 1 ? 's' : ' '}: ONNX Runtime ${fmt(ort)} img/s (${fmt(BATCH / (ortSecs + prepSecs))} with input preparation) | PyTorch ${torchIps ? fmt(torchIps) : 'n/a'} | tfjs-wasm (1 thread) ${fmt(tfjs)} | ONNX Runtime / PyTorch ${torchIps ? `${fmt(ort / torchIps, 2)}x` : 'n/a'}, / tfjs ${fmt(ort / tfjs, 2)}x\n`,
+      );
     }
     if (folded !== model) folded.dispose();
     model.dispose();
@@ -128,9 +152,13 @@ with torch.no_grad():
     m(x); m(x); t0 = time.perf_counter()
     for _ in range(20): m(x)
 print(json.dumps({'ips': 20 * 64 / (time.perf_counter() - t0)}))`;
-      torchIps = JSON.parse(execFileSync('/usr/bin/python3', ['-c', py], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(t) } })).ips;
+      torchIps = JSON.parse(
+        execFileSync('/usr/bin/python3', ['-c', py], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(t) } }),
+      ).ips;
     }
     const ort = 64 / secs;
-    process.stdout.write(`tiny ViT features, ${t} thread${t > 1 ? 's' : ' '}: ONNX Runtime ${fmt(ort)} tiles/s (input preparation included) | PyTorch ${torchIps ? fmt(torchIps) : 'n/a'} | ratio ${torchIps ? `${fmt(ort / torchIps, 2)}x` : 'n/a'}\n`);
+    process.stdout.write(
+      `tiny ViT features, ${t} thread${t > 1 ? 's' : ' '}: ONNX Runtime ${fmt(ort)} tiles/s (input preparation included) | PyTorch ${torchIps ? fmt(torchIps) : 'n/a'} | ratio ${torchIps ? `${fmt(ort / torchIps, 2)}x` : 'n/a'}\n`,
+    );
   }
 }

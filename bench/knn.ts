@@ -22,5 +22,7 @@ export async function benchKnn(): Promise<void> {
   const t0 = performance.now();
   kthNeighbourDistance(ref, n, queries, q, d, 10);
   const secs = (performance.now() - t0) / 1000;
-  process.stdout.write(`${fmt(q / secs)} queries/s (${fmt((secs / q) * 1000)} ms per query; ${fmt((n * d * 2 * q) / secs / 1e9, 2)} GFLOP/s), one thread, exact\n`);
+  process.stdout.write(
+    `${fmt(q / secs)} queries/s (${fmt((secs / q) * 1000)} ms per query; ${fmt((n * d * 2 * q) / secs / 1e9, 2)} GFLOP/s), one thread, exact\n`,
+  );
 }

@@ -19,15 +19,28 @@ export async function benchLoader(): Promise<void> {
   }
   const ds = await openTileDataset(dir);
   const transform = { module: fileURLToPath(new URL('../src/augment/pipeline.ts', import.meta.url)), spec: STANDARD_TRAINING_PIPELINE };
-  for (const [workers, augment] of [[0, false], [0, true], [1, true], [2, true]] as const) {
-    const loader = new TileLoader(ds, ds.tiles, { batchSize: 32, seed: 1, workers, dropLast: true, transform: augment ? transform : undefined });
+  for (const [workers, augment] of [
+    [0, false],
+    [0, true],
+    [1, true],
+    [2, true],
+  ] as const) {
+    const loader = new TileLoader(ds, ds.tiles, {
+      batchSize: 32,
+      seed: 1,
+      workers,
+      dropLast: true,
+      transform: augment ? transform : undefined,
+    });
     // A whole warm-up epoch: every worker thread compiles its modules (tsx) and the page cache fills.
     for await (const _ of loader.epoch(0));
     const t0 = performance.now();
     let n = 0;
     for await (const _ of loader.epoch(1)) n++;
     const secs = (performance.now() - t0) / 1000;
-    process.stdout.write(`${augment ? 'decode + standard augmentation' : 'decode only'}, ${workers} worker thread${workers === 1 ? '' : 's'}${workers === 0 ? ' (main thread)' : ''}: ${fmt(n / secs)} batches/s = ${fmt((n * 32) / secs, 0)} tiles/s over ${n} batches\n`);
+    process.stdout.write(
+      `${augment ? 'decode + standard augmentation' : 'decode only'}, ${workers} worker thread${workers === 1 ? '' : 's'}${workers === 0 ? ' (main thread)' : ''}: ${fmt(n / secs)} batches/s = ${fmt((n * 32) / secs, 0)} tiles/s over ${n} batches\n`,
+    );
     await loader.close();
   }
   process.stdout.write('(the model step time to compare with comes with the training engine)\n');

@@ -53,8 +53,11 @@ print(json.dumps(out))`;
   }
   for (const name of ['random', 'sliding']) {
     const ref = reference?.[name];
-    const line = `${name.padEnd(8)} gradelab ${fmt(ours[`${name}/1`])} regions/s (4 in flight: ${fmt(ours[`${name}/4`])})` +
-      (ref ? ` | OpenSlide ${fmt(ref)} regions/s | ratio ${fmt(ours[`${name}/1`] / ref, 2)}x sequential, ${fmt(ours[`${name}/4`] / ref, 2)}x with 4 in flight` : ' | OpenSlide not installed (apt-get install python3-openslide)');
+    const line =
+      `${name.padEnd(8)} gradelab ${fmt(ours[`${name}/1`])} regions/s (4 in flight: ${fmt(ours[`${name}/4`])})` +
+      (ref
+        ? ` | OpenSlide ${fmt(ref)} regions/s | ratio ${fmt(ours[`${name}/1`] / ref, 2)}x sequential, ${fmt(ours[`${name}/4`] / ref, 2)}x with 4 in flight`
+        : ' | OpenSlide not installed (apt-get install python3-openslide)');
     process.stdout.write(`${line}\n`);
   }
 }

@@ -19,9 +19,34 @@ async function modelDir(): Promise<string> {
   if (exists(join(dir, 'model.onnx'))) return dir;
   await selectBackend('wasm');
   const input = tfl.input({ shape: [64, 64, 3] });
-  const model = tfl.model({ inputs: input, outputs: buildHead(backbone('resnet').build(input, { inputSize: 64, width: 0.5, seed: 1 }), 'softmax', 6, 1) });
+  const model = tfl.model({
+    inputs: input,
+    outputs: buildHead(backbone('resnet').build(input, { inputSize: 64, width: 0.5, seed: 1 }), 'softmax', 6, 1),
+  });
   await saveLayersModel(model, dir);
-  const meta = { format: 'gradelab-model/1' as const, task: 'prostate' as const, head: 'softmax' as const, classes: [0, 1, 2, 3, 4, 5], backbone: 'resnet', width: 0.5, inputSize: 64, tileSize: 128, mpp: 1, augment: [], normaliser: null, seed: 1, backend: 'wasm', runId: null, datasetHash: '', configHash: '', bestEpoch: 1, metrics: {}, trainedAt: new Date().toISOString(), weightsSha256: await sha256File(join(dir, 'weights.bin')), featureDim: 64 };
+  const meta = {
+    format: 'gradelab-model/1' as const,
+    task: 'prostate' as const,
+    head: 'softmax' as const,
+    classes: [0, 1, 2, 3, 4, 5],
+    backbone: 'resnet',
+    width: 0.5,
+    inputSize: 64,
+    tileSize: 128,
+    mpp: 1,
+    augment: [],
+    normaliser: null,
+    seed: 1,
+    backend: 'wasm',
+    runId: null,
+    datasetHash: '',
+    configHash: '',
+    bestEpoch: 1,
+    metrics: {},
+    trainedAt: new Date().toISOString(),
+    weightsSha256: await sha256File(join(dir, 'weights.bin')),
+    featureDim: 64,
+  };
   await writeModelMeta(dir, meta);
   await writeFileAtomic(join(dir, 'model.onnx'), exportOnnx(model, contractOf(meta)));
   model.dispose();
@@ -39,13 +64,26 @@ export async function benchRobustness(): Promise<void> {
   const dir = cached('robustness-ds');
   if (!exists(`${dir}/tiles.csv`)) {
     rmSync(dir, { recursive: true, force: true });
-    const { manifest } = await generateSynthetic({ task: 'prostate', slides: 12, out: cached('robustness-slides'), size: 1024, anomalies: 0, seed: 3 });
+    const { manifest } = await generateSynthetic({
+      task: 'prostate',
+      slides: 12,
+      out: cached('robustness-slides'),
+      size: 1024,
+      anomalies: 0,
+      seed: 3,
+    });
     await buildTileDataset(readManifest(manifest), { out: dir, tileSize: 128, mpp: 1.0, stride: 64 });
   }
   const model = await modelDir();
   // Each configuration in its own process: one engine's threads and heap must not slow the other.
-  const measure = (mode: 'before' | 'after') => JSON.parse(execFileSync(process.execPath, [RUN_TS, CHILD, mode, dir, model], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Measure;
-  const line = (label: string, m: Measure) => process.stdout.write(`${label}: ${m.units} conditions x ${m.tiles} tiles in ${fmt(m.secs)} s: ${fmt((m.units / m.secs) * 60)} conditions/min, ${fmt((m.units * m.tiles) / m.secs)} tiles/s; reading ${fmt(m.read, 2)} s, perturbation ${fmt(m.perturb, 2)} s, inference ${fmt(m.infer, 2)} s (perturbation and inference overlap)\n`);
+  const measure = (mode: 'before' | 'after') =>
+    JSON.parse(
+      execFileSync(process.execPath, [RUN_TS, CHILD, mode, dir, model], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+    ) as Measure;
+  const line = (label: string, m: Measure) =>
+    process.stdout.write(
+      `${label}: ${m.units} conditions x ${m.tiles} tiles in ${fmt(m.secs)} s: ${fmt((m.units / m.secs) * 60)} conditions/min, ${fmt((m.units * m.tiles) / m.secs)} tiles/s; reading ${fmt(m.read, 2)} s, perturbation ${fmt(m.perturb, 2)} s, inference ${fmt(m.infer, 2)} s (perturbation and inference overlap)\n`,
+    );
   const before = measure('before');
   line('before (decode per condition, tfjs-wasm)', before);
   const after = measure('after');

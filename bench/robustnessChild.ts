@@ -21,13 +21,26 @@ if (mode === 'before' || mode === 'after') {
   // Before: TensorFlow.js, and each condition reads and decodes its own tiles (one call per unit).
   const scorer = await modelScorer(model, mode === 'before' ? { engine: 'tfjs', backend: 'wasm' } : { engine: 'onnx' });
   const results: UnitResult[] = [];
-  const run = (pending: SuiteRole['pending']) => runSuiteUnits(ds, tiles, [{ role: 'model', scorer, pending }], { resamples: 100, seed: 1, workers: mode === 'before' ? 0 : undefined, onUnit: (_, r) => void results.push(r) });
+  const run = (pending: SuiteRole['pending']) =>
+    runSuiteUnits(ds, tiles, [{ role: 'model', scorer, pending }], {
+      resamples: 100,
+      seed: 1,
+      workers: mode === 'before' ? 0 : undefined,
+      onUnit: (_, r) => void results.push(r),
+    });
   const t0 = performance.now();
   if (mode === 'before') for (const u of units) await run([u]);
   else await run(units);
   const secs = (performance.now() - t0) / 1000;
   await scorer.dispose();
   const sum = (f: (r: UnitResult) => number) => results.reduce((s, r) => s + f(r), 0);
-  const m: Measure = { units: units.length, tiles: tiles.length, secs, read: sum((r) => r.readSeconds ?? 0), perturb: sum((r) => r.perturbSeconds), infer: sum((r) => r.inferSeconds) };
+  const m: Measure = {
+    units: units.length,
+    tiles: tiles.length,
+    secs,
+    read: sum((r) => r.readSeconds ?? 0),
+    perturb: sum((r) => r.perturbSeconds),
+    infer: sum((r) => r.inferSeconds),
+  };
   process.stdout.write(JSON.stringify(m));
 }

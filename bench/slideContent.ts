@@ -9,7 +9,7 @@ export async function writeBenchSlide(path: string, side: number, scale: number,
   const base = Math.ceil(side / scale);
   const data = new Uint8Array(base * base * 3);
   let s = 12345;
-  const rand = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rand = () => (s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   const blobs = Array.from({ length: 6 }, () => ({ cx: rand() * base, cy: rand() * base, r: (0.12 + rand() * 0.15) * base }));
   for (let y = 0; y < base; y++) {
     for (let x = 0; x < base; x++) {
@@ -30,6 +30,17 @@ export async function writeBenchSlide(path: string, side: number, scale: number,
   }
   await sharp(data, { raw: { width: base, height: base, channels: 3 } })
     .resize(side, side, { kernel: 'cubic' })
-    .tiff({ tile: true, tileWidth: 256, tileHeight: 256, pyramid: true, compression: 'jpeg', quality: 80, bigtiff: side > 30000, xres: 1000 / mpp, yres: 1000 / mpp, resolutionUnit: 'cm' })
+    .tiff({
+      tile: true,
+      tileWidth: 256,
+      tileHeight: 256,
+      pyramid: true,
+      compression: 'jpeg',
+      quality: 80,
+      bigtiff: side > 30000,
+      xres: 1000 / mpp,
+      yres: 1000 / mpp,
+      resolutionUnit: 'cm',
+    })
     .toFile(path);
 }

@@ -25,7 +25,10 @@ export async function benchTiling(side = 50_000): Promise<void> {
     const code = await main(['tile', '--manifest', ${JSON.stringify(manifest)}, '--out', ${JSON.stringify(out)}, '--tile-size', '256', '--mpp', '0.5']);
     const secs = (performance.now() - t0) / 1000;
     console.log(JSON.stringify({ code, secs, maxRssKb: process.resourceUsage().maxRSS }));`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, GRADELAB_LOG: 'info' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, GRADELAB_LOG: 'info' },
+  });
   void bin;
   const last = r.stdout.trim().split('\n').pop() ?? '';
   let res: { code: number; secs: number; maxRssKb: number };
@@ -36,5 +39,7 @@ export async function benchTiling(side = 50_000): Promise<void> {
     return;
   }
   const tiles = Number(/(\d+) tiles from/.exec(r.stderr)?.[1] ?? 0);
-  process.stdout.write(`${tiles} tiles in ${fmt(res.secs)} s = ${fmt(tiles / res.secs)} tiles/s; peak RSS ${fmt(res.maxRssKb / 1024, 0)} MB (target < 1024 MB)\n`);
+  process.stdout.write(
+    `${tiles} tiles in ${fmt(res.secs)} s = ${fmt(tiles / res.secs)} tiles/s; peak RSS ${fmt(res.maxRssKb / 1024, 0)} MB (target < 1024 MB)\n`,
+  );
 }

@@ -1,7 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { backbone, buildHead, foldBatchNorm, LocalTrainer, parseTrainConfig, ReplicaTrainer, selectBackend, type StepBatch, type StepReport, type Trainer, type TrainConfig } from '../src/train/index.ts';
+import {
+  backbone,
+  buildHead,
+  foldBatchNorm,
+  LocalTrainer,
+  parseTrainConfig,
+  ReplicaTrainer,
+  selectBackend,
+  type StepBatch,
+  type StepReport,
+  type Trainer,
+  type TrainConfig,
+} from '../src/train/index.ts';
 import { fmt, hasPython, header } from './common.ts';
 
 const SIZE = 128;
@@ -11,17 +23,33 @@ const WARMUP = 8;
 const STEPS = 6;
 
 function resnetConfig(): TrainConfig {
-  return parseTrainConfig({ name: 'bench', task: 'prostate', data: { dataset: '-' }, model: { backbone: 'resnet', width: 1, inputSize: SIZE }, train: { batchSize: BATCH, weightDecay: 0 }, backend: 'wasm' }, 'bench');
+  return parseTrainConfig(
+    {
+      name: 'bench',
+      task: 'prostate',
+      data: { dataset: '-' },
+      model: { backbone: 'resnet', width: 1, inputSize: SIZE },
+      train: { batchSize: BATCH, weightDecay: 0 },
+      backend: 'wasm',
+    },
+    'bench',
+  );
 }
 
 function resnet(config: TrainConfig): tfl.LayersModel {
   const input = tfl.input({ shape: [SIZE, SIZE, 3] });
-  return tfl.model({ inputs: input, outputs: buildHead(backbone('resnet').build(input, { inputSize: SIZE, width: config.model.width, seed: 1 }), 'softmax', 6, 1) });
+  return tfl.model({
+    inputs: input,
+    outputs: buildHead(backbone('resnet').build(input, { inputSize: SIZE, width: config.model.width, seed: 1 }), 'softmax', 6, 1),
+  });
 }
 
 function randomBatch(): StepBatch {
   const data = tf.tidy(() => tf.randomUniform([BATCH * SIZE * SIZE * 3], 0, 1, 'float32', 1).dataSync() as Float32Array);
-  return { x: { n: BATCH, height: SIZE, width: SIZE, channels: 3, data: Float32Array.from(data) }, labels: Int32Array.from({ length: BATCH }, (_, i) => i % 6) };
+  return {
+    x: { n: BATCH, height: SIZE, width: SIZE, channels: 3, data: Float32Array.from(data) },
+    labels: Int32Array.from({ length: BATCH }, (_, i) => i % 6),
+  };
 }
 
 /** Training images/s of a Trainer (one thread or replicas) over STEPS steps after WARMUP. */
@@ -39,7 +67,9 @@ async function trainerIps(trainer: Trainer, batch: StepBatch): Promise<number> {
  * counts, same run; then where a replica step's time goes and what that projects for bigger machines.
  */
 export async function benchTrain(): Promise<void> {
-  header(`Compact ResNet (width 1), ${SIZE}x${SIZE}, batch ${BATCH}, Adam: training images/s on 1 thread and on replicas; inference on 1 thread`);
+  header(
+    `Compact ResNet (width 1), ${SIZE}x${SIZE}, batch ${BATCH}, Adam: training images/s on 1 thread and on replicas; inference on 1 thread`,
+  );
   const choice = await selectBackend('wasm');
   const config = resnetConfig();
   const model = resnet(config);
@@ -71,9 +101,13 @@ export async function benchTrain(): Promise<void> {
   for (let i = 0; i < 10; i++) tf.tidy(() => void (inference.predict(x) as tf.Tensor).dataSync());
   const inferIps = (10 * BATCH) / ((performance.now() - t0) / 1000);
   x.dispose();
-  process.stdout.write(`gradelab (${choice.name}), ${params} parameters: train ${fmt(oneIps)} img/s on 1 thread, ${fmt(twoIps)} img/s on ${replicas} replicas (${fmt(twoIps / oneIps, 2)}x, target 1.7x); inference ${fmt(inferIps)} img/s on 1 thread\n`);
+  process.stdout.write(
+    `gradelab (${choice.name}), ${params} parameters: train ${fmt(oneIps)} img/s on 1 thread, ${fmt(twoIps)} img/s on ${replicas} replicas (${fmt(twoIps / oneIps, 2)}x, target 1.7x); inference ${fmt(inferIps)} img/s on 1 thread\n`,
+  );
   const share = (ms: number) => `${fmt(ms, 1)} ms (${fmt((100 * ms) / stepMs, 1)}%)`;
-  process.stdout.write(`replica step ${fmt(stepMs, 0)} ms: all-reduce ${share(reduceMs + syncMs)} = summing ${share(reduceMs)} + barrier ${share(syncMs)}; waiting for the slower replica's gradients ${share(waitMs)}\n`);
+  process.stdout.write(
+    `replica step ${fmt(stepMs, 0)} ms: all-reduce ${share(reduceMs + syncMs)} = summing ${share(reduceMs)} + barrier ${share(syncMs)}; waiting for the slower replica's gradients ${share(waitMs)}\n`,
+  );
   projectReplicas(params, replicas, reduceMs, syncMs, (BATCH * 1000) / oneIps);
 
   if (!hasPython('torch')) {
@@ -81,8 +115,13 @@ export async function benchTrain(): Promise<void> {
     return;
   }
   const ref = [1, 2].map((threads) => pytorchResnet(threads));
-  for (const [i, r] of ref.entries()) process.stdout.write(`PyTorch ${i + 1} thread${i ? 's' : ''}: train ${fmt(r.train)} img/s, inference ${fmt(r.infer)} img/s (${r.params} parameters)\n`);
-  process.stdout.write(`ratio: training ${fmt(oneIps / ref[0].train, 2)}x PyTorch at 1 thread, ${fmt(twoIps / ref[1].train, 2)}x at 2 (target 0.3x); inference ${fmt(inferIps / ref[0].infer, 2)}x at 1 thread\n`);
+  for (const [i, r] of ref.entries())
+    process.stdout.write(
+      `PyTorch ${i + 1} thread${i ? 's' : ''}: train ${fmt(r.train)} img/s, inference ${fmt(r.infer)} img/s (${r.params} parameters)\n`,
+    );
+  process.stdout.write(
+    `ratio: training ${fmt(oneIps / ref[0].train, 2)}x PyTorch at 1 thread, ${fmt(twoIps / ref[1].train, 2)}x at 2 (target 0.3x); inference ${fmt(inferIps / ref[0].infer, 2)}x at 1 thread\n`,
+  );
 }
 
 /**
@@ -95,11 +134,15 @@ export async function benchTrain(): Promise<void> {
 function projectReplicas(params: number, measuredAt: number, reduceMs: number, syncMs: number, oneStepMs: number): void {
   const bytes = (n: number) => n * (params + params / n) * 4;
   const bandwidth = bytes(measuredAt) / (reduceMs / 1000);
-  process.stdout.write(`summing moves ${fmt(bytes(measuredAt) / 1e6, 1)} MB per step at ${measuredAt} replicas: ${fmt(bandwidth / 1e9, 2)} GB/s; barrier ${fmt(syncMs, 1)} ms\n`);
+  process.stdout.write(
+    `summing moves ${fmt(bytes(measuredAt) / 1e6, 1)} MB per step at ${measuredAt} replicas: ${fmt(bandwidth / 1e9, 2)} GB/s; barrier ${fmt(syncMs, 1)} ms\n`,
+  );
   for (const n of [8, 16, 32]) {
     const allReduceMs = (bytes(n) / bandwidth) * 1000 + syncMs;
     const stepMs = oneStepMs / n + allReduceMs;
-    process.stdout.write(`  projected ${n} replicas (batch ${BATCH}, ${fmt(BATCH / n, 0)} tile${n === BATCH ? '' : 's'} each): all-reduce ${fmt(allReduceMs, 1)} ms of a ${fmt(stepMs, 0)} ms step (${fmt((100 * allReduceMs) / stepMs, 0)}%), ${fmt(oneStepMs / stepMs, 1)}x one thread\n`);
+    process.stdout.write(
+      `  projected ${n} replicas (batch ${BATCH}, ${fmt(BATCH / n, 0)} tile${n === BATCH ? '' : 's'} each): all-reduce ${fmt(allReduceMs, 1)} ms of a ${fmt(stepMs, 0)} ms step (${fmt((100 * allReduceMs) / stepMs, 0)}%), ${fmt(oneStepMs / stepMs, 1)}x one thread\n`,
+    );
   }
 }
 
@@ -131,5 +174,7 @@ with torch.no_grad():
     for _ in range(10): m(x)
 inf = 10 * ${BATCH} / (time.perf_counter() - t)
 print(json.dumps({'train': tr, 'infer': inf, 'params': sum(p.numel() for p in m.parameters())}))`;
-  return JSON.parse(execFileSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } }));
+  return JSON.parse(
+    execFileSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } }),
+  );
 }

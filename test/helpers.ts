@@ -46,5 +46,26 @@ export function crop(img: RgbImage, x: number, y: number, w: number, h: number):
 
 /** A model description as gradelab train writes it, with the fields a test cares about overridden. */
 export function modelMeta(over: Partial<import('../src/core/index.ts').ModelMeta> = {}): import('../src/core/index.ts').ModelMeta {
-  return { format: 'gradelab-model/1', task: 'prostate', head: 'softmax', classes: [0, 1, 2, 3, 4, 5], backbone: 'resnet', width: 1, inputSize: 32, tileSize: 64, mpp: 1, augment: [], normaliser: null, seed: 1, backend: 'cpu', runId: null, datasetHash: '', configHash: '', bestEpoch: 1, metrics: {}, trainedAt: '2026-01-01T00:00:00Z', ...over };
+  return {
+    format: 'gradelab-model/1',
+    task: 'prostate',
+    head: 'softmax',
+    classes: [0, 1, 2, 3, 4, 5],
+    backbone: 'resnet',
+    width: 1,
+    inputSize: 32,
+    tileSize: 64,
+    mpp: 1,
+    augment: [],
+    normaliser: null,
+    seed: 1,
+    backend: 'cpu',
+    runId: null,
+    datasetHash: '',
+    configHash: '',
+    bestEpoch: 1,
+    metrics: {},
+    trainedAt: '2026-01-01T00:00:00Z',
+    ...over,
+  };
 }

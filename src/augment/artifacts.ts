@@ -70,8 +70,18 @@ defineTransform({
   name: 'pen-marks',
   kind: 'artifact',
   description: 'Marker ink strokes (green, blue, black or red) across the tile: count strokes of width pixels',
-  schema: z.object({ count: z.number().int().min(1).max(20).default(1), width: z.number().min(1).max(64).default(3), opacity: z.number().min(0).max(1).default(0.75) }),
-  severities: [[1, 3], [1, 6], [2, 8], [2, 12], [3, 16]].map(([count, width]) => ({ count, width })),
+  schema: z.object({
+    count: z.number().int().min(1).max(20).default(1),
+    width: z.number().min(1).max(64).default(3),
+    opacity: z.number().min(0).max(1).default(0.75),
+  }),
+  severities: [
+    [1, 3],
+    [1, 6],
+    [2, 8],
+    [2, 12],
+    [3, 16],
+  ].map(([count, width]) => ({ count, width })),
   make: (p) => (img: RgbImage, rng: Rng) => {
     const ink = INKS[Object.keys(INKS)[rng.int(4)]];
     const cov = new Float32Array(img.width * img.height);
@@ -87,7 +97,13 @@ defineTransform({
   kind: 'artifact',
   description: 'Thin dark fibres (lint, threads) lying on the section: count curves of width pixels',
   schema: z.object({ count: z.number().int().min(1).max(20).default(1), width: z.number().min(0.5).max(8).default(1) }),
-  severities: [[1, 1], [1, 1.5], [2, 2], [3, 2.5], [4, 3]].map(([count, width]) => ({ count, width })),
+  severities: [
+    [1, 1],
+    [1, 1.5],
+    [2, 2],
+    [3, 2.5],
+    [4, 3],
+  ].map(([count, width]) => ({ count, width })),
   make: (p) => (img: RgbImage, rng: Rng) => {
     const cov = new Float32Array(img.width * img.height);
     const curves = Array.from({ length: 20 }, () => randomCurve(img.width, img.height, rng, 60));
@@ -104,8 +120,22 @@ defineTransform({
   severities: [3, 8, 16, 30, 50].map((count) => ({ count })),
   make: (p) => (img: RgbImage, rng: Rng) => {
     const cov = new Float32Array(img.width * img.height);
-    const blobs = Array.from({ length: 500 }, () => ({ x: rng.uniform(0, img.width), y: rng.uniform(0, img.height), r: rng.uniform(1, 4) }));
-    for (const b of blobs.slice(0, p.count)) strokeCoverage(img.width, img.height, [[b.x, b.y], [b.x + 0.01, b.y]], 2 * b.r, cov);
+    const blobs = Array.from({ length: 500 }, () => ({
+      x: rng.uniform(0, img.width),
+      y: rng.uniform(0, img.height),
+      r: rng.uniform(1, 4),
+    }));
+    for (const b of blobs.slice(0, p.count))
+      strokeCoverage(
+        img.width,
+        img.height,
+        [
+          [b.x, b.y],
+          [b.x + 0.01, b.y],
+        ],
+        2 * b.r,
+        cov,
+      );
     return absorb(img, cov, [0.18, 0.17, 0.16], 0.9);
   },
 });
@@ -113,9 +143,16 @@ defineTransform({
 defineTransform({
   name: 'air-bubbles',
   kind: 'artifact',
-  description: 'Air trapped under the coverslip: circles of radius (fraction of the tile) with a dark refractive rim and a washed-out interior',
+  description:
+    'Air trapped under the coverslip: circles of radius (fraction of the tile) with a dark refractive rim and a washed-out interior',
   schema: z.object({ count: z.number().int().min(1).max(10).default(1), radius: z.number().min(0.02).max(1).default(0.12) }),
-  severities: [[1, 0.12], [1, 0.2], [1, 0.3], [2, 0.35], [2, 0.45]].map(([count, radius]) => ({ count, radius })),
+  severities: [
+    [1, 0.12],
+    [1, 0.2],
+    [1, 0.3],
+    [2, 0.35],
+    [2, 0.45],
+  ].map(([count, radius]) => ({ count, radius })),
   make: (p) => (img: RgbImage, rng: Rng) => {
     const { width: w, height: h } = img;
     const centres = Array.from({ length: 10 }, () => [rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h]);
@@ -171,7 +208,13 @@ defineTransform({
   kind: 'artifact',
   description: 'A fold: a band of doubled-over tissue where optical density is multiplied by odFactor, width a fraction of the tile',
   schema: z.object({ width: z.number().min(0.01).max(1).default(0.08), odFactor: z.number().min(1).max(5).default(1.6) }),
-  severities: [[0.08, 1.6], [0.12, 1.8], [0.18, 2.0], [0.25, 2.2], [0.33, 2.5]].map(([width, odFactor]) => ({ width, odFactor })),
+  severities: [
+    [0.08, 1.6],
+    [0.12, 1.8],
+    [0.18, 2.0],
+    [0.25, 2.2],
+    [0.33, 2.5],
+  ].map(([width, odFactor]) => ({ width, odFactor })),
   make: (p) => (img: RgbImage, rng: Rng) => {
     const { width: w, height: h } = img;
     const angle = rng.uniform(0, Math.PI);

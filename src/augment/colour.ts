@@ -16,7 +16,9 @@ export function stainOp(alpha: readonly number[], beta: readonly number[]): Pixe
   const m = HED_FROM_OD;
   const s = HED_STAINS;
   // M^-1 diag(alpha - 1) M (3x3, row-major), b = beta M: OD delta = OD D + b.
-  const D = [0, 1, 2].flatMap((r) => [0, 1, 2].map((c) => m[r][0] * (alpha[0] - 1) * s[0][c] + m[r][1] * (alpha[1] - 1) * s[1][c] + m[r][2] * (alpha[2] - 1) * s[2][c]));
+  const D = [0, 1, 2].flatMap((r) =>
+    [0, 1, 2].map((c) => m[r][0] * (alpha[0] - 1) * s[0][c] + m[r][1] * (alpha[1] - 1) * s[1][c] + m[r][2] * (alpha[2] - 1) * s[2][c]),
+  );
   const b = [0, 1, 2].map((c) => beta[0] * s[0][c] + beta[1] * s[1][c] + beta[2] * s[2][c]);
   return { kind: 'od-affine', m: D, b };
 }
@@ -28,14 +30,17 @@ export function scaleStains(img: RgbImage, alpha: readonly number[], beta: reado
 defineTransform({
   name: 'hed-jitter',
   kind: 'stain',
-  description: 'Tellez et al. HED jitter: per stain alpha ~ U(1-sigma, 1+sigma), beta ~ U(-sigma, sigma) on H, E, DAB concentrations; glass untouched',
+  description:
+    'Tellez et al. HED jitter: per stain alpha ~ U(1-sigma, 1+sigma), beta ~ U(-sigma, sigma) on H, E, DAB concentrations; glass untouched',
   schema: z.object({ sigma: z.number().min(0).max(1).default(0.05) }),
   presets: { light: { sigma: 0.05 }, strong: { sigma: 0.2 } },
-  fuse: ({ sigma }) => (rng: Rng) => {
-    const alpha = [0, 1, 2].map(() => rng.uniform(1 - sigma, 1 + sigma));
-    const beta = [0, 1, 2].map(() => rng.uniform(-sigma, sigma));
-    return stainOp(alpha, beta);
-  },
+  fuse:
+    ({ sigma }) =>
+    (rng: Rng) => {
+      const alpha = [0, 1, 2].map(() => rng.uniform(1 - sigma, 1 + sigma));
+      const beta = [0, 1, 2].map(() => rng.uniform(-sigma, sigma));
+      return stainOp(alpha, beta);
+    },
 });
 
 /** Applies a per-pixel function to tissue pixels, blending by tissue weight when protecting glass. */
@@ -69,7 +74,12 @@ defineTransform({
   name: 'hsv-jitter',
   kind: 'colour',
   description: 'Hue shift ~ U(-hue, hue) (fraction of the colour wheel), saturation and value scaled by U(1-x, 1+x)',
-  schema: z.object({ hue: z.number().min(0).max(0.5).default(0.04), saturation: z.number().min(0).max(1).default(0.1), value: z.number().min(0).max(1).default(0.1), protectBackground }),
+  schema: z.object({
+    hue: z.number().min(0).max(0.5).default(0.04),
+    saturation: z.number().min(0).max(1).default(0.1),
+    value: z.number().min(0).max(1).default(0.1),
+    protectBackground,
+  }),
   make: (p) => (img: RgbImage, rng: Rng) => {
     const dh = rng.uniform(-p.hue, p.hue);
     const ks = rng.uniform(1 - p.saturation, 1 + p.saturation);
@@ -99,7 +109,9 @@ defineTransform({
   kind: 'colour',
   description: 'Adds U(-delta, delta) x 255 to every channel',
   schema: z.object({ delta: z.number().min(0).max(1).default(0.1), protectBackground }),
-  fuse: (p) => (rng: Rng): PixelOp => ({ kind: 'lut', lut: brightnessLut(rng.uniform(-p.delta, p.delta)), protect: p.protectBackground }),
+  fuse:
+    (p) =>
+    (rng: Rng): PixelOp => ({ kind: 'lut', lut: brightnessLut(rng.uniform(-p.delta, p.delta)), protect: p.protectBackground }),
 });
 
 defineTransform({
@@ -107,7 +119,9 @@ defineTransform({
   kind: 'colour',
   description: 'Scales values about mid-grey by U(1-factor, 1+factor)',
   schema: z.object({ factor: z.number().min(0).max(1).default(0.2), protectBackground }),
-  fuse: (p) => (rng: Rng): PixelOp => ({ kind: 'lut', lut: contrastLut(rng.uniform(1 - p.factor, 1 + p.factor)), protect: p.protectBackground }),
+  fuse:
+    (p) =>
+    (rng: Rng): PixelOp => ({ kind: 'lut', lut: contrastLut(rng.uniform(1 - p.factor, 1 + p.factor)), protect: p.protectBackground }),
 });
 
 defineTransform({
@@ -115,5 +129,7 @@ defineTransform({
   kind: 'colour',
   description: 'Tone curve v^gamma with gamma ~ U(1-range, 1+range)',
   schema: z.object({ range: z.number().min(0).max(0.9).default(0.2), protectBackground }),
-  fuse: (p) => (rng: Rng): PixelOp => ({ kind: 'lut', lut: gammaLut(rng.uniform(1 - p.range, 1 + p.range)), protect: p.protectBackground }),
+  fuse:
+    (p) =>
+    (rng: Rng): PixelOp => ({ kind: 'lut', lut: gammaLut(rng.uniform(1 - p.range, 1 + p.range)), protect: p.protectBackground }),
 });

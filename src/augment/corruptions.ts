@@ -142,7 +142,9 @@ export function motionBlur(img: RgbImage, radius: number, sigma: number, angleDe
 
 export async function jpegRoundTrip(img: RgbImage, quality: number): Promise<RgbImage> {
   // No Huffman optimisation, as Pillow (ImageNet-C's encoder) does by default; it is also 0.3 ms faster.
-  const encoded = await raw(img).jpeg({ quality: Math.round(quality), optimiseCoding: false }).toBuffer();
+  const encoded = await raw(img)
+    .jpeg({ quality: Math.round(quality), optimiseCoding: false })
+    .toBuffer();
   return fromSharp(sharp(encoded));
 }
 
@@ -150,7 +152,9 @@ export async function pixelate(img: RgbImage, factor: number): Promise<RgbImage>
   const w = Math.max(1, Math.round(img.width * factor));
   const h = Math.max(1, Math.round(img.height * factor));
   const small = await raw(img).resize(w, h, { kernel: 'linear', fit: 'fill' }).raw().toBuffer();
-  return fromSharp(sharp(small, { raw: { width: w, height: h, channels: 3 } }).resize(img.width, img.height, { kernel: 'nearest', fit: 'fill' }));
+  return fromSharp(
+    sharp(small, { raw: { width: w, height: h, channels: 3 } }).resize(img.width, img.height, { kernel: 'nearest', fit: 'fill' }),
+  );
 }
 
 function mapPixels(img: RgbImage, fn: (r: number, g: number, b: number, out: Uint8Array, o: number) => void): RgbImage {
@@ -167,7 +171,10 @@ defineTransform({
   description: 'Additive Gaussian noise, sigma as a fraction of 255 (ImageNet-C: .08 .12 .18 .26 .38)',
   schema: z.object({ sigma: z.number().min(0).max(1).default(0.08) }),
   severities: severity([0.08, 0.12, 0.18, 0.26, 0.38].map((sigma) => ({ sigma }))),
-  make: ({ sigma }) => (img: RgbImage, rng: Rng) => addGaussianNoise(img, sigma * 255, rng),
+  make:
+    ({ sigma }) =>
+    (img: RgbImage, rng: Rng) =>
+      addGaussianNoise(img, sigma * 255, rng),
 });
 
 defineTransform({
@@ -176,7 +183,10 @@ defineTransform({
   description: 'Poisson photon noise, photons at full white (ImageNet-C: 60 25 12 5 3)',
   schema: z.object({ photons: z.number().positive().default(60) }),
   severities: severity([60, 25, 12, 5, 3].map((photons) => ({ photons }))),
-  make: ({ photons }) => (img: RgbImage, rng: Rng) => addShotNoise(img, photons, rng),
+  make:
+    ({ photons }) =>
+    (img: RgbImage, rng: Rng) =>
+      addShotNoise(img, photons, rng),
 });
 
 defineTransform({
@@ -185,7 +195,10 @@ defineTransform({
   description: 'Gaussian blur, sigma in pixels (ImageNet-C: 1 2 3 4 6)',
   schema: z.object({ sigma: z.number().min(0).max(50).default(1) }),
   severities: severity([1, 2, 3, 4, 6].map((sigma) => ({ sigma }))),
-  make: ({ sigma }) => (img: RgbImage) => gaussianBlur(img, sigma),
+  make:
+    ({ sigma }) =>
+    (img: RgbImage) =>
+      gaussianBlur(img, sigma),
 });
 
 defineTransform({
@@ -193,16 +206,33 @@ defineTransform({
   kind: 'corruption',
   description: 'Disk (out-of-focus) blur of radius pixels, then a Gaussian of aliasSigma (ImageNet-C: (3,.1) (4,.5) (6,.5) (8,.5) (10,.5))',
   schema: z.object({ radius: z.number().min(0.5).max(50).default(3), aliasSigma: z.number().min(0).max(10).default(0.1) }),
-  severities: severity([[3, 0.1], [4, 0.5], [6, 0.5], [8, 0.5], [10, 0.5]].map(([radius, aliasSigma]) => ({ radius, aliasSigma }))),
+  severities: severity(
+    [
+      [3, 0.1],
+      [4, 0.5],
+      [6, 0.5],
+      [8, 0.5],
+      [10, 0.5],
+    ].map(([radius, aliasSigma]) => ({ radius, aliasSigma })),
+  ),
   make: (p) => (img: RgbImage) => defocusBlur(img, p.radius, p.aliasSigma),
 });
 
 defineTransform({
   name: 'motion-blur',
   kind: 'corruption',
-  description: 'ImageMagick\'s motion blur: a one-sided streak of 2 radius + 1 taps with Gaussian weights sigma at a random angle in [-45, 45] degrees (ImageNet-C: (10,3) (15,5) (15,8) (15,12) (20,15))',
+  description:
+    "ImageMagick's motion blur: a one-sided streak of 2 radius + 1 taps with Gaussian weights sigma at a random angle in [-45, 45] degrees (ImageNet-C: (10,3) (15,5) (15,8) (15,12) (20,15))",
   schema: z.object({ radius: z.number().min(1).max(50).default(10), sigma: z.number().min(0.5).max(50).default(3) }),
-  severities: severity([[10, 3], [15, 5], [15, 8], [15, 12], [20, 15]].map(([radius, sigma]) => ({ radius, sigma }))),
+  severities: severity(
+    [
+      [10, 3],
+      [15, 5],
+      [15, 8],
+      [15, 12],
+      [20, 15],
+    ].map(([radius, sigma]) => ({ radius, sigma })),
+  ),
   make: (p) => (img: RgbImage, rng: Rng) => {
     return motionBlur(img, p.radius, p.sigma, rng.uniform(-45, 45));
   },
@@ -211,10 +241,14 @@ defineTransform({
 defineTransform({
   name: 'jpeg',
   kind: 'corruption',
-  description: 'JPEG compression at the given quality, 4:2:0 (ImageNet-C: 25 18 15 10 7); codec simulated: libjpeg\'s lossy stages in WebAssembly (4x faster, 50-58 dB from a real round trip), libjpeg: a real encode and decode through sharp',
+  description:
+    "JPEG compression at the given quality, 4:2:0 (ImageNet-C: 25 18 15 10 7); codec simulated: libjpeg's lossy stages in WebAssembly (4x faster, 50-58 dB from a real round trip), libjpeg: a real encode and decode through sharp",
   schema: z.object({ quality: z.number().int().min(1).max(100).default(25), codec: z.enum(['simulated', 'libjpeg']).default('simulated') }),
   severities: severity([25, 18, 15, 10, 7].map((quality) => ({ quality }))),
-  make: ({ quality, codec }) => (img: RgbImage) => jpegCorruption(img, quality, codec),
+  make:
+    ({ quality, codec }) =>
+    (img: RgbImage) =>
+      jpegCorruption(img, quality, codec),
 });
 
 defineTransform({
@@ -223,7 +257,10 @@ defineTransform({
   description: 'Resolution loss: area-downsample by factor, nearest-upsample back (ImageNet-C: .6 .5 .4 .3 .25)',
   schema: z.object({ factor: z.number().min(0.02).max(1).default(0.6) }),
   severities: severity([0.6, 0.5, 0.4, 0.3, 0.25].map((factor) => ({ factor }))),
-  make: ({ factor }) => (img: RgbImage) => pixelate(img, factor),
+  make:
+    ({ factor }) =>
+    (img: RgbImage) =>
+      pixelate(img, factor),
 });
 
 defineTransform({
@@ -234,53 +271,61 @@ defineTransform({
   severities: severity([0.1, 0.2, 0.3, 0.4, 0.5].map((delta) => ({ delta }))),
   make: ({ delta }) => {
     const hsv = new Float64Array(3);
-    return (img: RgbImage) => mapPixels(img, (r, g, b, out, o) => {
-      rgbToHsv(r, g, b, hsv);
-      hsvToRgb(hsv[0], hsv[1], Math.max(0, Math.min(1, hsv[2] + delta)), out, o);
-    });
+    return (img: RgbImage) =>
+      mapPixels(img, (r, g, b, out, o) => {
+        rgbToHsv(r, g, b, hsv);
+        hsvToRgb(hsv[0], hsv[1], Math.max(0, Math.min(1, hsv[2] + delta)), out, o);
+      });
   },
 });
 
 defineTransform({
   name: 'contrast-loss',
   kind: 'corruption',
-  description: 'Values pulled toward each channel\'s mean: (x - mean_c) x factor + mean_c (ImageNet-C: .4 .3 .2 .1 .05)',
+  description: "Values pulled toward each channel's mean: (x - mean_c) x factor + mean_c (ImageNet-C: .4 .3 .2 .1 .05)",
   schema: z.object({ factor: z.number().min(0).max(2).default(0.4) }),
   severities: severity([0.4, 0.3, 0.2, 0.1, 0.05].map((factor) => ({ factor }))),
-  make: ({ factor }) => (img: RgbImage) => {
-    // ImageNet-C: means = np.mean(x, axis=(0, 1)), one per channel, so the colour balance is kept.
-    const sums = [0, 0, 0];
-    for (let i = 0; i < img.data.length; i += 3) {
-      sums[0] += img.data[i];
-      sums[1] += img.data[i + 1];
-      sums[2] += img.data[i + 2];
-    }
-    const n = img.data.length / 3;
-    const [lr, lg, lb] = sums.map((v) => contrastLut(factor, v / n));
-    return mapPixels(img, (r, g, b, out, o) => {
-      out[o] = lr[r];
-      out[o + 1] = lg[g];
-      out[o + 2] = lb[b];
-    });
-  },
+  make:
+    ({ factor }) =>
+    (img: RgbImage) => {
+      // ImageNet-C: means = np.mean(x, axis=(0, 1)), one per channel, so the colour balance is kept.
+      const sums = [0, 0, 0];
+      for (let i = 0; i < img.data.length; i += 3) {
+        sums[0] += img.data[i];
+        sums[1] += img.data[i + 1];
+        sums[2] += img.data[i + 2];
+      }
+      const n = img.data.length / 3;
+      const [lr, lg, lb] = sums.map((v) => contrastLut(factor, v / n));
+      return mapPixels(img, (r, g, b, out, o) => {
+        out[o] = lr[r];
+        out[o + 1] = lg[g];
+        out[o + 2] = lb[b];
+      });
+    },
 });
 
 defineTransform({
   name: 'desaturate',
   kind: 'corruption',
-  description: 'Saturation multiplied by factor (ImageNet-C\'s saturate goes both ways and is not monotone; here only fading: .75 .55 .4 .25 .1)',
+  description:
+    "Saturation multiplied by factor (ImageNet-C's saturate goes both ways and is not monotone; here only fading: .75 .55 .4 .25 .1)",
   schema: z.object({ factor: z.number().min(0).max(1).default(0.75) }),
   severities: severity([0.75, 0.55, 0.4, 0.25, 0.1].map((factor) => ({ factor }))),
   make: ({ factor }) => {
     const hsv = new Float64Array(3);
-    return (img: RgbImage) => mapPixels(img, (r, g, b, out, o) => {
-      rgbToHsv(r, g, b, hsv);
-      hsvToRgb(hsv[0], hsv[1] * factor, hsv[2], out, o);
-    });
+    return (img: RgbImage) =>
+      mapPixels(img, (r, g, b, out, o) => {
+        rgbToHsv(r, g, b, hsv);
+        hsvToRgb(hsv[0], hsv[1] * factor, hsv[2], out, o);
+      });
   },
 });
 
-for (const [name, index, stain] of [['stain-h', 0, 'haematoxylin'], ['stain-e', 1, 'eosin']] as const) {
+for (const [name, index, stain] of [
+  ['stain-h', 0, 'haematoxylin'],
+  ['stain-e', 1, 'eosin'],
+] as const) {
   defineTransform({
     name,
     kind: 'corruption',
@@ -294,4 +339,3 @@ for (const [name, index, stain] of [['stain-h', 0, 'haematoxylin'], ['stain-e', 
     },
   });
 }
-

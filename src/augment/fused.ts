@@ -95,7 +95,9 @@ const OD_MIN = -1;
 const OD_MAX = 4;
 const OD_STEPS = 65536;
 const OD_SCALE = OD_STEPS / (OD_MAX - OD_MIN);
-const TRANSMIT_BYTE = Uint8Array.from({ length: OD_STEPS + 1 }, (_, i) => Math.min(255, Math.round(255 * Math.exp(-(OD_MIN + i / OD_SCALE) * Math.LN10))));
+const TRANSMIT_BYTE = Uint8Array.from({ length: OD_STEPS + 1 }, (_, i) =>
+  Math.min(255, Math.round(255 * Math.exp(-(OD_MIN + i / OD_SCALE) * Math.LN10))),
+);
 
 /** The transmitted 8-bit intensity for an optical density (clamped to the table's range). */
 function transmittedByte(od: number): number {

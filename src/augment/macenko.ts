@@ -44,12 +44,18 @@ function odTable(Io: number): Float64Array {
  * reference maxCRef was computed that way, so the two must agree for normalised tiles to keep their
  * intensity.
  */
-export function estimateStainsMacenko(img: RgbImage, options: { Io?: number; alpha?: number; beta?: number } = {}): StainEstimate | undefined {
+export function estimateStainsMacenko(
+  img: RgbImage,
+  options: { Io?: number; alpha?: number; beta?: number } = {},
+): StainEstimate | undefined {
   return estimateWithConcentrations(img, options)?.estimate;
 }
 
 /** The estimate and every pixel's concentrations under it (normalisation needs both; computed once). */
-function estimateWithConcentrations(img: RgbImage, options: { Io?: number; alpha?: number; beta?: number }): { estimate: StainEstimate; conc: Float32Array } | undefined {
+function estimateWithConcentrations(
+  img: RgbImage,
+  options: { Io?: number; alpha?: number; beta?: number },
+): { estimate: StainEstimate; conc: Float32Array } | undefined {
   const Io = options.Io ?? MACENKO_DEFAULTS.Io;
   const alpha = options.alpha ?? MACENKO_DEFAULTS.alpha;
   const beta = options.beta ?? MACENKO_DEFAULTS.beta;
@@ -236,7 +242,8 @@ export class MacenkoNormalizer {
 defineTransform({
   name: 'macenko-augment',
   kind: 'stain',
-  description: 'Stain augmentation on the tile\'s own Macenko stain vectors: concentrations scaled by U(1-sigma1, 1+sigma1) and shifted by U(-sigma2, sigma2) per stain',
+  description:
+    "Stain augmentation on the tile's own Macenko stain vectors: concentrations scaled by U(1-sigma1, 1+sigma1) and shifted by U(-sigma2, sigma2) per stain",
   schema: z.object({ sigma1: z.number().min(0).max(1).default(0.2), sigma2: z.number().min(0).max(1).default(0.2) }),
   make: (p) => (img: RgbImage, rng: Rng) => {
     const alpha = [rng.uniform(1 - p.sigma1, 1 + p.sigma1), rng.uniform(1 - p.sigma1, 1 + p.sigma1)];

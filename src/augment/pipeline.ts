@@ -28,7 +28,10 @@ interface Step {
 }
 
 export class Pipeline {
-  constructor(readonly steps: readonly Step[], readonly spec: PipelineSpec) {}
+  constructor(
+    readonly steps: readonly Step[],
+    readonly spec: PipelineSpec,
+  ) {}
 
   /**
    * Consecutive fusable steps (flips and rotations; stain, brightness, contrast, gamma) run fused, one
@@ -52,7 +55,10 @@ export class Pipeline {
         out = await t.apply(out, tr);
       } catch (err) {
         // Which step failed, and how: a pipeline of ten steps must not leave the user guessing.
-        throw new GradelabError(`augmentation step ${i + 1} (${t.name}) failed: ${(err as Error).message}`, { cause: err, userError: (err as GradelabError).userError ?? false });
+        throw new GradelabError(`augmentation step ${i + 1} (${t.name}) failed: ${(err as Error).message}`, {
+          cause: err,
+          userError: (err as GradelabError).userError ?? false,
+        });
       }
     }
     return pending.length ? applyFused(out, pending) : out;
@@ -61,7 +67,8 @@ export class Pipeline {
 
 function probability(v: unknown, where: string): number {
   if (v === undefined) return 1;
-  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ConfigError(`${where}: p must be a number between 0 and 1, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+    throw new ConfigError(`${where}: p must be a number between 0 and 1, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -70,7 +77,8 @@ export function buildPipeline(spec: unknown, where = 'pipeline'): Pipeline {
   if (!Array.isArray(spec)) throw new ConfigError(`${where}: a pipeline is a list of steps`);
   const steps = spec.map((raw, i): Step => {
     const at = `${where}, step ${i + 1}`;
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${at}: each step is a mapping like {name: hflip, p: 0.5}`);
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+      throw new ConfigError(`${at}: each step is a mapping like {name: hflip, p: 0.5}`);
     const s = raw as Record<string, unknown>;
     if ('one-of' in s) {
       const extra = Object.keys(s).filter((k) => k !== 'one-of' && k !== 'p');
@@ -94,7 +102,11 @@ export function buildPipeline(spec: unknown, where = 'pipeline'): Pipeline {
 /** Reads a pipeline YAML: a list, or a mapping with a `pipeline:` (or `augment:`) list. */
 export function loadPipeline(path: string): Pipeline {
   const { value: doc } = loadYamlFile(path, z.unknown(), 'pipeline file');
-  const list = Array.isArray(doc) ? doc : doc && typeof doc === 'object' ? ((doc as Record<string, unknown>).pipeline ?? (doc as Record<string, unknown>).augment) : undefined;
+  const list = Array.isArray(doc)
+    ? doc
+    : doc && typeof doc === 'object'
+      ? ((doc as Record<string, unknown>).pipeline ?? (doc as Record<string, unknown>).augment)
+      : undefined;
   if (!Array.isArray(list)) throw new ConfigError(`${path}: expected a list of steps (or a "pipeline:" list)`);
   return buildPipeline(list, path);
 }

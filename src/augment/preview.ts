@@ -16,7 +16,11 @@ export interface Cell {
  * A contact sheet: cells in rows of `columns`, each with its label underneath, on a light grey page,
  * encoded as PNG. Labels are SVG text rendered by librsvg (DejaVu Sans where installed).
  */
-export async function contactSheet(cells: Cell[], columns: number, options: { rowLabels?: string[]; title?: string } = {}): Promise<Buffer> {
+export async function contactSheet(
+  cells: Cell[],
+  columns: number,
+  options: { rowLabels?: string[]; title?: string } = {},
+): Promise<Buffer> {
   const cw = Math.max(...cells.map((c) => c.image.width));
   const ch = Math.max(...cells.map((c) => c.image.height));
   const pad = 8;
@@ -31,7 +35,12 @@ export async function contactSheet(cells: Cell[], columns: number, options: { ro
   cells.forEach((cell, i) => {
     const x = left + pad + (i % columns) * (cw + pad);
     const y = top + pad + Math.floor(i / columns) * (ch + labelH + pad);
-    composites.push({ input: Buffer.from(cell.image.data), raw: { width: cell.image.width, height: cell.image.height, channels: 3 }, left: x, top: y });
+    composites.push({
+      input: Buffer.from(cell.image.data),
+      raw: { width: cell.image.width, height: cell.image.height, channels: 3 },
+      left: x,
+      top: y,
+    });
     texts.push(`<text x="${x + cw / 2}" y="${y + ch + 13}" text-anchor="middle">${escapeXml(cell.label)}</text>`);
   });
   options.rowLabels?.forEach((label, r) => {
@@ -60,13 +69,17 @@ export async function previewPipeline(pipeline: Pipeline, image: RgbImage, n: nu
  * only by severity.
  */
 export async function severityGrid(spec: unknown, image: RgbImage, seed: number): Promise<{ cells: Cell[]; rowLabels: string[] }> {
-  const names = Array.isArray(spec) && spec.length
-    ? buildPipeline(spec).steps.flatMap((s) => s.choices.map((c) => c.name)).filter((n) => transformRegistry.get(n).severities)
-    : transformRegistry.names().filter((n) => transformRegistry.get(n).severities);
+  const names =
+    Array.isArray(spec) && spec.length
+      ? buildPipeline(spec)
+          .steps.flatMap((s) => s.choices.map((c) => c.name))
+          .filter((n) => transformRegistry.get(n).severities)
+      : transformRegistry.names().filter((n) => transformRegistry.get(n).severities);
   const cells: Cell[] = [];
   for (const name of names) {
     cells.push({ image, label: 'clean' });
-    for (let s = 1; s <= 5; s++) cells.push({ image: await transformFromSpec({ name, severity: s }).apply(image, createRng(seed)), label: `severity ${s}` });
+    for (let s = 1; s <= 5; s++)
+      cells.push({ image: await transformFromSpec({ name, severity: s }).apply(image, createRng(seed)), label: `severity ${s}` });
   }
   return { cells, rowLabels: names };
 }

@@ -81,7 +81,11 @@ defineTransform({
     stds: z.array(z.number().nonnegative()).length(3),
   }),
   make: (p) => {
-    const n = new ReinhardNormalizer({ method: 'reinhard', means: p.means as [number, number, number], stds: p.stds as [number, number, number] });
+    const n = new ReinhardNormalizer({
+      method: 'reinhard',
+      means: p.means as [number, number, number],
+      stds: p.stds as [number, number, number],
+    });
     return (img: RgbImage) => n.transform(img);
   },
 });

@@ -22,14 +22,30 @@ export const scannerProfileSchema = z
     colour: z
       .object({
         /** Applied to RGB in [0,1]: out = M x in. */
-        matrix: z.array(z.array(z.number()).length(3)).length(3).default([[1, 0, 0], [0, 1, 0], [0, 0, 1]]),
+        matrix: z
+          .array(z.array(z.number()).length(3))
+          .length(3)
+          .default([
+            [1, 0, 0],
+            [0, 1, 0],
+            [0, 0, 1],
+          ]),
         /** Tone curve: levels black..white mapped to 0..1 (outside 0..255 lowers contrast), then raised to gamma. */
         gamma: z.number().positive().default(1),
         black: z.number().min(-100).max(254).default(0),
         white: z.number().min(1).max(355).default(255),
       })
       .strict()
-      .default({ matrix: [[1, 0, 0], [0, 1, 0], [0, 0, 1]], gamma: 1, black: 0, white: 255 }),
+      .default({
+        matrix: [
+          [1, 0, 0],
+          [0, 1, 0],
+          [0, 0, 1],
+        ],
+        gamma: 1,
+        black: 0,
+        white: 255,
+      }),
     optics: z
       .object({ blurUm: z.number().min(0).default(0), defocusUm: z.number().min(0).default(0) })
       .strict()
@@ -81,15 +97,26 @@ export function loadScannerProfile(nameOrPath: string): ScannerProfile {
     return parseProfile(readFileSync(nameOrPath, 'utf8'), nameOrPath);
   }
   const found = shippedScannerProfiles().find((p) => p.name === nameOrPath);
-  if (!found) throw new ConfigError(`unknown scanner profile "${nameOrPath}"; shipped: ${shippedScannerProfiles().map((p) => p.name).join(', ')}`);
+  if (!found)
+    throw new ConfigError(
+      `unknown scanner profile "${nameOrPath}"; shipped: ${shippedScannerProfiles()
+        .map((p) => p.name)
+        .join(', ')}`,
+    );
   return found;
 }
 
 async function resampleThrough(img: RgbImage, factor: number): Promise<RgbImage> {
   const w = Math.max(1, Math.round(img.width * factor));
   const h = Math.max(1, Math.round(img.height * factor));
-  const small = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).resize(w, h, { kernel: 'lanczos3', fit: 'fill' }).raw().toBuffer();
-  const back = await sharp(small, { raw: { width: w, height: h, channels: 3 } }).resize(img.width, img.height, { kernel: 'lanczos3', fit: 'fill' }).raw().toBuffer();
+  const small = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(w, h, { kernel: 'lanczos3', fit: 'fill' })
+    .raw()
+    .toBuffer();
+  const back = await sharp(small, { raw: { width: w, height: h, channels: 3 } })
+    .resize(img.width, img.height, { kernel: 'lanczos3', fit: 'fill' })
+    .raw()
+    .toBuffer();
   return { width: img.width, height: img.height, data: new Uint8Array(back.buffer, back.byteOffset, back.byteLength) };
 }
 
@@ -139,7 +166,8 @@ export async function simulateScanner(input: RgbImage, profile: ScannerProfile, 
 defineTransform({
   name: 'scanner',
   kind: 'scanner',
-  description: 'Simulates a scanner profile (shipped name or YAML path) on a tile of the given mpp: resampling, optics, illumination, Poisson-Gaussian noise, colour matrix and tone, JPEG',
+  description:
+    'Simulates a scanner profile (shipped name or YAML path) on a tile of the given mpp: resampling, optics, illumination, Poisson-Gaussian noise, colour matrix and tone, JPEG',
   schema: z.object({ profile: z.string().default('neutral-reference'), mpp: z.number().positive().default(0.5) }),
   make: (p) => {
     const profile = loadScannerProfile(p.profile);

@@ -54,20 +54,25 @@ const STEP_KEYS = new Set(['name', 'p', 'severity', 'preset']);
 export function transformFromSpec(spec: Record<string, unknown>, where = 'pipeline'): Transform {
   const name = spec.name;
   if (typeof name !== 'string') throw new ConfigError(`${where}: each step needs a transform "name"`);
-  if (!transformRegistry.has(name)) throw new ConfigError(`${where}: unknown transform "${name}"; known: ${transformRegistry.names().join(', ')}`);
+  if (!transformRegistry.has(name))
+    throw new ConfigError(`${where}: unknown transform "${name}"; known: ${transformRegistry.names().join(', ')}`);
   const def = transformRegistry.get(name);
   const raw: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(spec)) if (!STEP_KEYS.has(k)) raw[k] = v;
   let base: Record<string, unknown> = {};
   if (spec.preset !== undefined) {
     const preset = def.presets?.[String(spec.preset)];
-    if (!preset) throw new ConfigError(`${where}: ${name} has no preset "${spec.preset}"${def.presets ? ` (presets: ${Object.keys(def.presets).join(', ')})` : ''}`);
+    if (!preset)
+      throw new ConfigError(
+        `${where}: ${name} has no preset "${spec.preset}"${def.presets ? ` (presets: ${Object.keys(def.presets).join(', ')})` : ''}`,
+      );
     base = { ...preset };
   }
   if (spec.severity !== undefined) {
     if (!def.severities) throw new ConfigError(`${where}: ${name} has no severity levels`);
     const s = spec.severity;
-    if (typeof s !== 'number' || !Number.isInteger(s) || s < 1 || s > 5) throw new ConfigError(`${where}: ${name} severity must be an integer 1-5, got ${JSON.stringify(s)}`);
+    if (typeof s !== 'number' || !Number.isInteger(s) || s < 1 || s > 5)
+      throw new ConfigError(`${where}: ${name} severity must be an integer 1-5, got ${JSON.stringify(s)}`);
     base = { ...base, ...def.severities[s - 1] };
   }
   const parsed = def.schema.strict().safeParse({ ...base, ...raw });
@@ -106,7 +111,14 @@ export function defaultsOf(def: TransformDef): Record<string, unknown> {
 }
 
 /** Documentation rows for `gradelab augment list` and the README table. */
-export function describeTransforms(): { name: string; kind: TransformKind; description: string; params: Record<string, unknown>; severities?: unknown[]; presets?: Record<string, unknown> }[] {
+export function describeTransforms(): {
+  name: string;
+  kind: TransformKind;
+  description: string;
+  params: Record<string, unknown>;
+  severities?: unknown[];
+  presets?: Record<string, unknown>;
+}[] {
   return transformRegistry.values().map(([name, def]) => ({
     name,
     kind: def.kind,

@@ -12,7 +12,20 @@ interface Exports {
   memory: WebAssembly.Memory;
   __heap_base: WebAssembly.Global;
   blur_rgb(src: number, dst: number, tmp: number, line: number, w: number, h: number, k: number, r: number): void;
-  jpeg_round_trip(src: number, dst: number, w: number, h: number, yp: number, cbp: number, crp: number, rows: number, divY: number, mulY: number, divC: number, mulC: number): void;
+  jpeg_round_trip(
+    src: number,
+    dst: number,
+    w: number,
+    h: number,
+    yp: number,
+    cbp: number,
+    crp: number,
+    rows: number,
+    divY: number,
+    mulY: number,
+    divC: number,
+    mulC: number,
+  ): void;
 }
 
 let instance: Exports | undefined;
@@ -27,7 +40,7 @@ function kernels(): Exports {
 
 /** Carves 16-byte aligned buffers out of linear memory after the module's own data, growing it. */
 function reserve(k: Exports, sizes: number[]): number[] {
-  let at = (k.__heap_base.value as number + 15) & ~15;
+  let at = ((k.__heap_base.value as number) + 15) & ~15;
   const offsets = sizes.map((s) => {
     const o = at;
     at = (at + s + 15) & ~15;
@@ -69,9 +82,12 @@ export function blurRgb(img: RgbImage, sigma: number): RgbImage {
 }
 
 /** JPEG Annex K tables (natural order): luminance, then chrominance. */
-const BASE_LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99];
+const BASE_LUMA = [
+  16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22,
+  37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+];
 const CHROMA_CORNER = [17, 18, 24, 47, 18, 21, 26, 66, 24, 26, 56, 99, 47, 66, 99, 99];
-const BASE_CHROMA = Array.from({ length: 64 }, (_, i) => ((i >> 3) < 4 && (i & 7) < 4 ? CHROMA_CORNER[(i >> 3) * 4 + (i & 7)] : 99));
+const BASE_CHROMA = Array.from({ length: 64 }, (_, i) => (i >> 3 < 4 && (i & 7) < 4 ? CHROMA_CORNER[(i >> 3) * 4 + (i & 7)] : 99));
 
 /** The IJG quality scaling (jcparam.c jpeg_quality_scaling + jpeg_add_quant_table, baseline). */
 export function jpegQuantTable(base: readonly number[], quality: number): Float32Array {
@@ -80,7 +96,7 @@ export function jpegQuantTable(base: readonly number[], quality: number): Float3
   return Float32Array.from(base, (b) => Math.min(255, Math.max(1, Math.floor((b * scale + 50) / 100))));
 }
 
-const AAN = [1.0, 1.387039845, 1.306562965, 1.175875602, 1.0, 0.785694958, 0.541196100, 0.275899379];
+const AAN = [1.0, 1.387039845, 1.306562965, 1.175875602, 1.0, 0.785694958, 0.5411961, 0.275899379];
 
 /**
  * The quantisation and dequantisation multipliers kernels.c wants: scaled for its AAN DCT, laid out
@@ -111,8 +127,12 @@ export function jpegRoundTripSimulated(img: RgbImage, quality: number): RgbImage
   const chroma = aanTables(jpegQuantTable(BASE_CHROMA, quality));
   const tables = [luma.div, luma.mul, chroma.div, chroma.mul];
   // Y plane, Cb and Cr planes (floats), int scratch (see kernels.c), the four 64-entry tables.
-  return runOnImage(img, [pw * ph * 4, pw * ph, pw * ph, (2 * pw * ph + 3 * (pw + 4)) * 4, 256, 256, 256, 256], (k, src, dst, [yp, cbp, crp, scratch, ...at]) => {
-    tables.forEach((t, i) => new Float32Array(k.memory.buffer, at[i], 64).set(t));
-    k.jpeg_round_trip(src, dst, w, h, yp, cbp, crp, scratch, at[0], at[1], at[2], at[3]);
-  });
+  return runOnImage(
+    img,
+    [pw * ph * 4, pw * ph, pw * ph, (2 * pw * ph + 3 * (pw + 4)) * 4, 256, 256, 256, 256],
+    (k, src, dst, [yp, cbp, crp, scratch, ...at]) => {
+      tables.forEach((t, i) => new Float32Array(k.memory.buffer, at[i], 64).set(t));
+      k.jpeg_round_trip(src, dst, w, h, yp, cbp, crp, scratch, at[0], at[1], at[2], at[3]);
+    },
+  );
 }

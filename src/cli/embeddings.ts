@@ -16,12 +16,24 @@ export interface ExtractOptions {
  * (data/embeddings.ts), slide by slide: slides already cached are skipped, so an interrupted run or
  * another shard's work is never redone. Returns the cache and how many slides it computed.
  */
-export async function extractEmbeddings(ds: TileDataset, spec: EncoderSpec, options: ExtractOptions = {}): Promise<{ cache: EmbeddingCache; computed: number; engine: string }> {
+export async function extractEmbeddings(
+  ds: TileDataset,
+  spec: EncoderSpec,
+  options: ExtractOptions = {},
+): Promise<{ cache: EmbeddingCache; computed: number; engine: string }> {
   const sha256 = await sha256File(spec.onnx);
   const encoder = await OnnxEncoder.open(spec.onnx, spec, options.engine);
   try {
     const cache = await EmbeddingCache.create(ds, {
-      encoder: { path: spec.onnx, sha256, inputSize: spec.inputSize, mean: spec.mean, std: spec.std, layout: encoder.shape.layout.layout, output: encoder.shape.output },
+      encoder: {
+        path: spec.onnx,
+        sha256,
+        inputSize: spec.inputSize,
+        mean: spec.mean,
+        std: spec.std,
+        layout: encoder.shape.layout.layout,
+        output: encoder.shape.output,
+      },
       dim: encoder.dim,
       dtype: options.dtype,
     });

@@ -24,13 +24,33 @@ export const EXIT_OK = 0;
 export const EXIT_INTERNAL = 1;
 export const EXIT_BAD_INPUT = 2;
 
-const COMMANDS = [slideCommand, tileCommand, splitCommand, datasetCommand, augmentCommand, synthCommand, runsCommand, metricsCommand, compareCommand, trainCommand, predictCommand, exportCommand, featuresCommand, oodCommand, milCommand, robustnessCommand, auditCommand, reportCommand];
+const COMMANDS = [
+  slideCommand,
+  tileCommand,
+  splitCommand,
+  datasetCommand,
+  augmentCommand,
+  synthCommand,
+  runsCommand,
+  metricsCommand,
+  compareCommand,
+  trainCommand,
+  predictCommand,
+  exportCommand,
+  featuresCommand,
+  oodCommand,
+  milCommand,
+  robustnessCommand,
+  auditCommand,
+  reportCommand,
+];
 
 /** A number option given something else parses as NaN: that is the user's mistake, said before any work. */
 function rejectNaN(argv: Record<string, unknown>): void {
   for (const [key, v] of Object.entries(argv)) {
     if (key === '$0' || key === '_' || /[A-Z]/.test(key)) continue;
-    if ((typeof v === 'number' && Number.isNaN(v)) || (Array.isArray(v) && v.some((x) => typeof x === 'number' && Number.isNaN(x)))) throw new ConfigError(`--${key} must be a number`);
+    if ((typeof v === 'number' && Number.isNaN(v)) || (Array.isArray(v) && v.some((x) => typeof x === 'number' && Number.isNaN(x))))
+      throw new ConfigError(`--${key} must be a number`);
   }
 }
 
@@ -55,7 +75,8 @@ function buildParser(args: string[], onUsageError: (msg: string) => void, dryRun
   if (dryRun) {
     // The checking pass: every command is registered as usual, but its handler does nothing.
     const command = parser.command.bind(parser) as (...a: unknown[]) => Argv;
-    (parser as unknown as { command: (...a: unknown[]) => Argv }).command = (...a: unknown[]) => command(...a.map((x, i) => (i === 3 && typeof x === 'function' ? () => undefined : x)));
+    (parser as unknown as { command: (...a: unknown[]) => Argv }).command = (...a: unknown[]) =>
+      command(...a.map((x, i) => (i === 3 && typeof x === 'function' ? () => undefined : x)));
   }
   for (const register of COMMANDS) register(parser);
   demoCommand(parser, run);

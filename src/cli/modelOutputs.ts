@@ -8,20 +8,41 @@ import { createProgress } from './progress.ts';
  * cached (gradelab features) reads them from the cache and applies its head (the encoder, nearly all of
  * the work, does not run again); otherwise the model runs through its engine with a progress bar.
  */
-export async function modelOutputs(model: ModelPredictor, modelDir: string, ds: TileDataset, tiles: TileRow[], options: { label: string; keepFeatures?: boolean }): Promise<TilePredictions> {
+export async function modelOutputs(
+  model: ModelPredictor,
+  modelDir: string,
+  ds: TileDataset,
+  tiles: TileRow[],
+  options: { label: string; keepFeatures?: boolean },
+): Promise<TilePredictions> {
   const enc = model.meta.encoder;
   const cache = enc ? EmbeddingCache.open(ds, enc) : undefined;
   if (cache && cache.dim === model.meta.featureDim && !cache.missing(tiles).length) {
     const features = cache.read(tiles);
     const logits = applyAffineHead(readAffineHead(modelDir), features, tiles.length);
     log.info(`${options.label}: ${tiles.length} tiles from the embedding cache (${cache.dir})`);
-    return { tiles, k: model.k, probs: headProbabilities(logits, tiles.length, model.meta.head, model.k), head: model.meta.head, features, featureDim: cache.dim, logits };
+    return {
+      tiles,
+      k: model.k,
+      probs: headProbabilities(logits, tiles.length, model.meta.head, model.k),
+      head: model.meta.head,
+      features,
+      featureDim: cache.dim,
+      logits,
+    };
   }
   const progress = createProgress('tiles');
   progress.start(tiles.length, options.label);
   let last = 0;
   try {
-    return await predictTiles(model, ds, tiles, { batchSize: 64, keepFeatures: options.keepFeatures, onBatch: (done) => { progress.increment(done - last); last = done; } });
+    return await predictTiles(model, ds, tiles, {
+      batchSize: 64,
+      keepFeatures: options.keepFeatures,
+      onBatch: (done) => {
+        progress.increment(done - last);
+        last = done;
+      },
+    });
   } finally {
     progress.stop();
   }

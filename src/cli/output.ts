@@ -6,7 +6,11 @@ export function printJson(value: unknown): void {
 export function printTable(rows: (string | number)[][], header?: string[]): void {
   const all = header ? [header, ...rows] : rows;
   const widths = all[0].map((_, c) => Math.max(...all.map((r) => String(r[c] ?? '').length)));
-  const line = (r: (string | number)[]) => r.map((v, c) => String(v ?? '').padEnd(widths[c])).join('  ').trimEnd();
+  const line = (r: (string | number)[]) =>
+    r
+      .map((v, c) => String(v ?? '').padEnd(widths[c]))
+      .join('  ')
+      .trimEnd();
   const out: string[] = [];
   if (header) {
     out.push(line(header));

@@ -28,7 +28,7 @@ export function createProgress(unit: string, extraFormat = ''): Progress {
     let started = 0;
     let done = 0;
     let stopped = false;
-    const rate = () => ((done / Math.max(1e-3, (Date.now() - started) / 1000)) || 0).toFixed(1);
+    const rate = () => (done / Math.max(1e-3, (Date.now() - started) / 1000) || 0).toFixed(1);
     return {
       start(total, label) {
         started = Date.now();

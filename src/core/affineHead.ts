@@ -23,12 +23,23 @@ const headSchema = z
     weights: z.array(z.number()),
     bias: z.array(z.number()),
   })
-  .refine((h) => h.weights.length === h.dim * h.outputs && h.bias.length === h.outputs, { message: 'weights must be dim x outputs and bias outputs long' });
+  .refine((h) => h.weights.length === h.dim * h.outputs && h.bias.length === h.outputs, {
+    message: 'weights must be dim x outputs and bias outputs long',
+  });
 
 export const AFFINE_HEAD_FILE = 'head.json';
 
 export async function writeAffineHead(dir: string, head: AffineHead): Promise<void> {
-  await writeFileAtomic(join(dir, AFFINE_HEAD_FILE), JSON.stringify({ format: 'gradelab-head/1', dim: head.dim, outputs: head.outputs, weights: Array.from(head.weights), bias: Array.from(head.bias) }));
+  await writeFileAtomic(
+    join(dir, AFFINE_HEAD_FILE),
+    JSON.stringify({
+      format: 'gradelab-head/1',
+      dim: head.dim,
+      outputs: head.outputs,
+      weights: Array.from(head.weights),
+      bias: Array.from(head.bias),
+    }),
+  );
 }
 
 export function readAffineHead(dir: string): AffineHead {

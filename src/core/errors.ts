@@ -24,7 +24,11 @@ export class InputError extends GradelabError {
 
 /** A slide file that cannot be read: bad magic, truncated, impossible sizes, unsupported compression. */
 export class InvalidSlideError extends InputError {
-  constructor(readonly path: string, problem: string, options: { code?: string; cause?: unknown } = {}) {
+  constructor(
+    readonly path: string,
+    problem: string,
+    options: { code?: string; cause?: unknown } = {},
+  ) {
     super(`${path}: ${problem}`, { code: options.code ?? 'INVALID_SLIDE', cause: options.cause });
   }
 }
@@ -45,14 +49,23 @@ export class ConfigError extends InputError {
 
 /** A manifest (CSV) with a missing column, a bad value or a path that does not exist; names the row. */
 export class ManifestError extends InputError {
-  constructor(readonly path: string, readonly row: number | undefined, problem: string, options: { cause?: unknown } = {}) {
+  constructor(
+    readonly path: string,
+    readonly row: number | undefined,
+    problem: string,
+    options: { cause?: unknown } = {},
+  ) {
     super(row === undefined ? `${path}: ${problem}` : `${path}, row ${row}: ${problem}`, { code: 'MANIFEST_ERROR', cause: options.cause });
   }
 }
 
 /** A tile dataset folder that is missing pieces or inconsistent. */
 export class DatasetError extends InputError {
-  constructor(readonly path: string, problem: string, options: { cause?: unknown } = {}) {
+  constructor(
+    readonly path: string,
+    problem: string,
+    options: { cause?: unknown } = {},
+  ) {
     super(`${path}: ${problem}`, { code: 'DATASET_ERROR', cause: options.cause });
   }
 }

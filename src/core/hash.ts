@@ -6,7 +6,12 @@ import { InputError } from './errors.ts';
 export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   if (statSync(path).isDirectory()) throw new InputError(`${path} is a folder, not a file`);
-  await new Promise<void>((res, rej) => createReadStream(path).on('data', (c) => h.update(c)).on('end', () => res()).on('error', rej));
+  await new Promise<void>((res, rej) =>
+    createReadStream(path)
+      .on('data', (c) => h.update(c))
+      .on('end', () => res())
+      .on('error', rej),
+  );
   return h.digest('hex');
 }
 

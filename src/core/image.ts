@@ -86,7 +86,8 @@ export function imagesToBatch(images: readonly RgbImage[]): { n: number; width: 
   const per = width * height * 3;
   const data = new Float32Array(images.length * per);
   images.forEach((img, j) => {
-    if (img.width !== width || img.height !== height) throw new InputError(`batch images differ in size: ${img.width}x${img.height} vs ${width}x${height}`);
+    if (img.width !== width || img.height !== height)
+      throw new InputError(`batch images differ in size: ${img.width}x${img.height} vs ${width}x${height}`);
     const src = img.data;
     const off = j * per;
     for (let q = 0; q < per; q++) data[off + q] = UNIT_SCALE[src[q]];

@@ -50,7 +50,10 @@ export const modelMetaSchema = z
     metrics: z.record(z.string(), metricValue),
     trainedAt: z.string(),
     /** SHA-256 of the weights (weights.bin, or head.json for a head on a frozen encoder). */
-    weightsSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    weightsSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
     /** Length of the penultimate feature vector: detectors and MIL heads are checked against it. */
     featureDim: z.number().int().positive().optional(),
     /** A frozen external encoder, with the SHA-256 of the file the head was trained on. */
@@ -91,9 +94,14 @@ export function fittedOnOf(meta: ModelMeta): FittedOn | undefined {
 export function checkFittedOn(file: string, recorded: FittedOn | undefined, meta: ModelMeta, refit: string): void {
   const now = fittedOnOf(meta);
   if (!recorded || !now) {
-    if (!recorded) throw new InputError(`${file} does not record the model it was fitted on (made by an older gradelab); refit with \`${refit}\``);
+    if (!recorded)
+      throw new InputError(`${file} does not record the model it was fitted on (made by an older gradelab); refit with \`${refit}\``);
     return;
   }
-  if (recorded.featureDim !== now.featureDim) throw new InputError(`${file} was fitted on ${recorded.featureDim} features, the model has ${now.featureDim}; refit with \`${refit}\``);
-  if (recorded.weightsSha256 !== now.weightsSha256) throw new InputError(`${file} was fitted on other weights (SHA-256 ${recorded.weightsSha256.slice(0, 12)}, the model's are ${now.weightsSha256.slice(0, 12)}); refit with \`${refit}\``);
+  if (recorded.featureDim !== now.featureDim)
+    throw new InputError(`${file} was fitted on ${recorded.featureDim} features, the model has ${now.featureDim}; refit with \`${refit}\``);
+  if (recorded.weightsSha256 !== now.weightsSha256)
+    throw new InputError(
+      `${file} was fitted on other weights (SHA-256 ${recorded.weightsSha256.slice(0, 12)}, the model's are ${now.weightsSha256.slice(0, 12)}); refit with \`${refit}\``,
+    );
 }

@@ -7,7 +7,8 @@ import { ConfigError, InputError } from './errors.ts';
 export function zodProblem(err: z.ZodError, noun = 'key'): string {
   const i = err.issues[0];
   const path = i.path.map(String).join('.');
-  const detail = i.code === 'unrecognized_keys' ? `unknown ${noun}${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message;
+  const detail =
+    i.code === 'unrecognized_keys' ? `unknown ${noun}${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message;
   const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more)` : '';
   return `${path ? `${path}: ` : ''}${detail}${more}`;
 }
@@ -17,7 +18,10 @@ function readText(path: string, what: string, errorClass: typeof InputError): st
     return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new errorClass(code === 'ENOENT' ? `${path}: ${what} not found` : `${path}: cannot read the ${what} (${code ?? (err as Error).message})`, { cause: err });
+    throw new errorClass(
+      code === 'ENOENT' ? `${path}: ${what} not found` : `${path}: cannot read the ${what} (${code ?? (err as Error).message})`,
+      { cause: err },
+    );
   }
 }
 

@@ -11,7 +11,9 @@ export type EmbeddingDtype = 'float32' | 'float16';
 const indexSchema = z.object({
   format: z.literal('gradelab-embeddings/1'),
   /** What made the embeddings: the encoder file's SHA-256 and how tiles were fed to it. */
-  encoder: z.object({ path: z.string(), sha256: z.string(), inputSize: z.number().int(), mean: z.array(z.number()), std: z.array(z.number()) }).loose(),
+  encoder: z
+    .object({ path: z.string(), sha256: z.string(), inputSize: z.number().int(), mean: z.array(z.number()), std: z.array(z.number()) })
+    .loose(),
   dim: z.number().int().positive(),
   dtype: z.enum(['float32', 'float16']),
   /** SHA-256 of the dataset's tile list: re-tiling the dataset invalidates the cache. */
@@ -26,7 +28,10 @@ export type EncoderIdentity = EmbeddingIndex['encoder'];
 
 /** A cache folder per encoder and input preparation, so two encoders (or normalisations) never mix. */
 export function embeddingKey(encoder: Pick<EncoderIdentity, 'sha256' | 'inputSize' | 'mean' | 'std'>): string {
-  return createHash('sha256').update(JSON.stringify([encoder.sha256, encoder.inputSize, encoder.mean, encoder.std])).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify([encoder.sha256, encoder.inputSize, encoder.mean, encoder.std]))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export function embeddingDir(ds: TileDataset, key: string): string {
@@ -51,7 +56,11 @@ export class EmbeddingCache {
   private readonly slideTiles: Map<string, TileRow[]>;
   private readonly position = new Map<number, { slide: string; at: number }>();
 
-  private constructor(readonly ds: TileDataset, readonly dir: string, readonly index: EmbeddingIndex) {
+  private constructor(
+    readonly ds: TileDataset,
+    readonly dir: string,
+    readonly index: EmbeddingIndex,
+  ) {
     this.slideTiles = groupBy(ds.tiles, (t) => t.slideId);
     for (const [slide, tiles] of this.slideTiles) tiles.forEach((t, at) => this.position.set(t.index, { slide, at }));
   }
@@ -60,15 +69,31 @@ export class EmbeddingCache {
    * Opens (or starts) the cache for an encoder; an existing one must match its encoder, width and tiles.
    * Without a dtype an existing cache keeps its own (float32 for a new one).
    */
-  static async create(ds: TileDataset, index: Omit<EmbeddingIndex, 'format' | 'tilesSha256' | 'slides' | 'tiles' | 'createdAt' | 'dtype'> & { dtype?: EmbeddingDtype }): Promise<EmbeddingCache> {
+  static async create(
+    ds: TileDataset,
+    index: Omit<EmbeddingIndex, 'format' | 'tilesSha256' | 'slides' | 'tiles' | 'createdAt' | 'dtype'> & { dtype?: EmbeddingDtype },
+  ): Promise<EmbeddingCache> {
     const dir = embeddingDir(ds, embeddingKey(index.encoder));
-    const full: EmbeddingIndex = { format: 'gradelab-embeddings/1', ...index, dtype: index.dtype ?? 'float32', tilesSha256: tileListSha256(ds), slides: new Set(ds.tiles.map((t) => t.slideId)).size, tiles: ds.tiles.length, createdAt: new Date().toISOString() };
+    const full: EmbeddingIndex = {
+      format: 'gradelab-embeddings/1',
+      ...index,
+      dtype: index.dtype ?? 'float32',
+      tilesSha256: tileListSha256(ds),
+      slides: new Set(ds.tiles.map((t) => t.slideId)).size,
+      tiles: ds.tiles.length,
+      createdAt: new Date().toISOString(),
+    };
     const path = join(dir, 'index.json');
     if (existsSync(path)) {
       const prev = loadJsonFile(path, indexSchema, 'embedding index');
-      if (prev.tilesSha256 !== full.tilesSha256) throw new DatasetError(dir, 'holds embeddings of another tiling of this dataset; remove the folder and extract again');
+      if (prev.tilesSha256 !== full.tilesSha256)
+        throw new DatasetError(dir, 'holds embeddings of another tiling of this dataset; remove the folder and extract again');
       if (!index.dtype) full.dtype = prev.dtype;
-      if (prev.dim !== full.dim || prev.dtype !== full.dtype) throw new DatasetError(dir, `holds ${prev.dtype} embeddings of width ${prev.dim}, not ${full.dtype} of width ${full.dim}; remove the folder or use --dtype ${prev.dtype}`);
+      if (prev.dim !== full.dim || prev.dtype !== full.dtype)
+        throw new DatasetError(
+          dir,
+          `holds ${prev.dtype} embeddings of width ${prev.dim}, not ${full.dtype} of width ${full.dim}; remove the folder or use --dtype ${prev.dtype}`,
+        );
       return new EmbeddingCache(ds, dir, prev);
     }
     await writeFileAtomic(path, `${JSON.stringify(full, null, 2)}\n`);
@@ -110,7 +135,8 @@ export class EmbeddingCache {
 
   async write(slide: string, vectors: Float32Array): Promise<void> {
     const n = this.tilesOf(slide).length;
-    if (vectors.length !== n * this.dim) throw new DatasetError(this.dir, `slide ${slide}: ${vectors.length} values for ${n} tiles x ${this.dim}`);
+    if (vectors.length !== n * this.dim)
+      throw new DatasetError(this.dir, `slide ${slide}: ${vectors.length} values for ${n} tiles x ${this.dim}`);
     const data = this.index.dtype === 'float16' ? floatToHalf(vectors) : vectors;
     await writeFileAtomic(this.file(slide), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
@@ -122,7 +148,11 @@ export class EmbeddingCache {
   /** n x dim embeddings of the given tiles (any subset, any order); refuses when a slide is missing. */
   read(tiles: readonly TileRow[]): Float32Array {
     const missing = this.missing(tiles);
-    if (missing.length) throw new DatasetError(this.dir, `embeddings of ${missing.length} slide(s) are missing (${missing.slice(0, 3).join(', ')}); run \`gradelab features\` over every shard`);
+    if (missing.length)
+      throw new DatasetError(
+        this.dir,
+        `embeddings of ${missing.length} slide(s) are missing (${missing.slice(0, 3).join(', ')}); run \`gradelab features\` over every shard`,
+      );
     const d = this.dim;
     const out = new Float32Array(tiles.length * d);
     const loaded = new Map<string, Float32Array>();

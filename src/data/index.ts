@@ -15,5 +15,13 @@ export { TileLoader, type LoaderOptions, type Batch } from './loader.ts';
 export type { TransformRef } from './loaderTask.ts';
 export { ShardReader, encodeTile, decodeTile, type TileEncoding } from './shards.ts';
 export * from './synth/index.ts';
-export { EmbeddingCache, embeddingKey, embeddingDir, tileListSha256, type EmbeddingIndex, type EmbeddingDtype, type EncoderIdentity } from './embeddings.ts';
+export {
+  EmbeddingCache,
+  embeddingKey,
+  embeddingDir,
+  tileListSha256,
+  type EmbeddingIndex,
+  type EmbeddingDtype,
+  type EncoderIdentity,
+} from './embeddings.ts';
 export { floatToHalf, halfToFloat, toHalfBits, fromHalfBits } from './float16.ts';

@@ -45,7 +45,8 @@ export class TileLoader {
     private readonly tiles: readonly TileRow[],
     private readonly options: LoaderOptions,
   ) {
-    if (!Number.isInteger(options.batchSize) || options.batchSize <= 0) throw new ConfigError(`batch size must be a positive integer, got ${options.batchSize}`);
+    if (!Number.isInteger(options.batchSize) || options.batchSize <= 0)
+      throw new ConfigError(`batch size must be a positive integer, got ${options.batchSize}`);
     if (tiles.length === 0) throw new ConfigError(`${ds.dir}: no tiles to load (empty partition?)`);
     this.workers = options.workers ?? Math.max(1, availableParallelism() - 1);
     if (this.workers > 0) {
@@ -115,7 +116,10 @@ export class TileLoader {
     const submit = () => {
       const task = this.task(batches[next++], epoch);
       const p = this.pool ? (this.pool.run(task) as Promise<Float32Array>) : decodeBatch(task);
-      const settled = p.then(() => undefined, () => undefined); // errors surface where p is awaited
+      const settled = p.then(
+        () => undefined,
+        () => undefined,
+      ); // errors surface where p is awaited
       this.inFlight.add(settled);
       void settled.then(() => this.inFlight.delete(settled));
       pending.push(p);

@@ -95,7 +95,8 @@ export function readManifest(path: string, options: ReadManifestOptions = {}): M
   if (isPanda && !has('gleason_score')) throw new ManifestError(path, 1, 'PANDA manifest is missing column "gleason_score"');
   const breast = has('nottingham_grade');
   const prostate = has('isup_grade') || has('gleason_score');
-  if (breast && prostate) throw new ManifestError(path, 1, 'manifest has both prostate (isup_grade/gleason_score) and breast (nottingham_grade) labels');
+  if (breast && prostate)
+    throw new ManifestError(path, 1, 'manifest has both prostate (isup_grade/gleason_score) and breast (nottingham_grade) labels');
   const task: Task = breast ? 'breast' : prostate ? 'prostate' : (options.task ?? 'prostate');
   const format: Manifest['format'] = isPanda ? 'panda' : breast ? 'breast' : prostate ? 'prostate' : 'unlabelled';
   const raterColumns = header.filter((h) => h.startsWith('rater_'));
@@ -124,7 +125,10 @@ export function readManifest(path: string, options: ReadManifestOptions = {}): M
       slideId = get('image_id');
       if (!slideId) fail('empty image_id');
       const found = searchDirs.flatMap((d) => PANDA_EXTENSIONS.map((e) => join(d, slideId + e))).find((p) => existsSync(p));
-      if (!found && !options.skipPathCheck) fail(`no slide file for image_id "${slideId}" in ${searchDirs.join(' or ')} (looked for ${PANDA_EXTENSIONS.join(', ')}; use --images DIR)`);
+      if (!found && !options.skipPathCheck)
+        fail(
+          `no slide file for image_id "${slideId}" in ${searchDirs.join(' or ')} (looked for ${PANDA_EXTENSIONS.join(', ')}; use --images DIR)`,
+        );
       slidePath = found ?? join(searchDirs[0], `${slideId}.tiff`);
     } else {
       const p = get('path');
@@ -187,7 +191,10 @@ export function readManifest(path: string, options: ReadManifestOptions = {}): M
       }
       if (comps.length === 3 && grade !== undefined) {
         const g = nottinghamGrade(comps[0], comps[1], comps[2]);
-        if (g !== grade) fail(`tubules+pleomorphism+mitoses = ${comps[0] + comps[1] + comps[2]} means Nottingham grade ${g} but nottingham_grade is ${grade}`);
+        if (g !== grade)
+          fail(
+            `tubules+pleomorphism+mitoses = ${comps[0] + comps[1] + comps[2]} means Nottingham grade ${g} but nottingham_grade is ${grade}`,
+          );
       }
     }
 

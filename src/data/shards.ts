@@ -52,7 +52,8 @@ export async function encodeTile(img: RgbImage, encoding: TileEncoding, quality:
 
 export async function decodeTile(bytes: Uint8Array, encoding: TileEncoding, tileSize: number): Promise<RgbImage> {
   if (encoding === 'raw') {
-    if (bytes.length !== tileSize * tileSize * 3) throw new Error(`raw tile has ${bytes.length} bytes, expected ${tileSize * tileSize * 3}`);
+    if (bytes.length !== tileSize * tileSize * 3)
+      throw new Error(`raw tile has ${bytes.length} bytes, expected ${tileSize * tileSize * 3}`);
     return { width: tileSize, height: tileSize, data: bytes };
   }
   const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
@@ -91,7 +92,11 @@ export class ShardReader {
       const fh = await entry.handle;
       const buf = new Uint8Array(length);
       const { bytesRead } = await fh.read(buf, 0, length, offset);
-      if (bytesRead !== length) throw new DatasetError(path, `short read at byte ${offset} (${bytesRead} of ${length} bytes): the shard is truncated; tile the slide again`);
+      if (bytesRead !== length)
+        throw new DatasetError(
+          path,
+          `short read at byte ${offset} (${bytesRead} of ${length} bytes): the shard is truncated; tile the slide again`,
+        );
       return buf;
     } finally {
       entry.users--;

@@ -92,11 +92,15 @@ export function makeSplit(tiles: readonly TileRow[], options: MakeSplitOptions):
   }
   // Leave-one-site-out: fold i tests on site i; validation patients are a stratified fifth of the rest.
   const sites = [...new Set(patients.map((p) => p.site))].sort();
-  if (sites.length < 2) throw new ConfigError(`leave-one-site-out needs at least 2 sites, the dataset has ${sites.length} (${sites.join(', ')})`);
+  if (sites.length < 2)
+    throw new ConfigError(`leave-one-site-out needs at least 2 sites, the dataset has ${sites.length} (${sites.join(', ')})`);
   const multiSite = new Map<string, Set<string>>();
   for (const t of tiles) multiSite.set(t.patientId, (multiSite.get(t.patientId) ?? new Set()).add(t.site));
   const straddler = [...multiSite.entries()].find(([, s]) => s.size > 1);
-  if (straddler) throw new ConfigError(`patient ${straddler[0]} has slides from several sites (${[...straddler[1]].join(', ')}); leave-one-site-out needs one site per patient`);
+  if (straddler)
+    throw new ConfigError(
+      `patient ${straddler[0]} has slides from several sites (${[...straddler[1]].join(', ')}); leave-one-site-out needs one site per patient`,
+    );
   const patientFold: Record<string, number> = {};
   for (const p of patients) patientFold[p.patientId] = sites.indexOf(p.site);
   const valPatients: Record<string, string[]> = {};
@@ -158,5 +162,7 @@ export async function loadSplit(dir: string): Promise<SplitFile> {
 
 /** Up to n tiles per slide, evenly spread over each slide's tiles (validation, suites, audits). */
 export function spreadTilesPerSlide<T extends { slideId: string }>(tiles: readonly T[], perSlide: number): T[] {
-  return [...groupBy(tiles, (t) => t.slideId).values()].flatMap((l) => (l.length <= perSlide ? l : Array.from({ length: perSlide }, (_, i) => l[Math.floor((i * l.length) / perSlide)])));
+  return [...groupBy(tiles, (t) => t.slideId).values()].flatMap((l) =>
+    l.length <= perSlide ? l : Array.from({ length: perSlide }, (_, i) => l[Math.floor((i * l.length) / perSlide)]),
+  );
 }

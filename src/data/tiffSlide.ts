@@ -13,9 +13,20 @@ export const MAX_SLIDE_SIDE = 1 << 21;
 const MAX_IFDS = 256;
 
 const COMPRESSION_NAMES: Record<number, string> = {
-  1: 'none', 5: 'LZW', 6: 'old-style JPEG', 7: 'JPEG', 8: 'Deflate', 32946: 'Deflate', 32773: 'PackBits',
-  33003: 'JPEG 2000 (Aperio YCbCr)', 33005: 'JPEG 2000 (Aperio RGB)', 34712: 'JPEG 2000', 34713: 'JPEG 2000',
-  50000: 'Zstandard', 34887: 'LERC', 50001: 'WebP',
+  1: 'none',
+  5: 'LZW',
+  6: 'old-style JPEG',
+  7: 'JPEG',
+  8: 'Deflate',
+  32946: 'Deflate',
+  32773: 'PackBits',
+  33003: 'JPEG 2000 (Aperio YCbCr)',
+  33005: 'JPEG 2000 (Aperio RGB)',
+  34712: 'JPEG 2000',
+  34713: 'JPEG 2000',
+  50000: 'Zstandard',
+  34887: 'LERC',
+  50001: 'WebP',
 };
 /** Decoded by sharp's libtiff: everything libvips reads that slides use. */
 const SHARP_COMPRESSIONS = new Set([1, 5, 8, 32946, 32773, 50000, 50001]);
@@ -84,7 +95,10 @@ async function readIfds(path: string, tiff: GeoTIFF, fileSize: number): Promise<
       throw new InvalidSlideError(path, `directory ${i} declares an image of ${width}x${height} pixels`);
     }
     if (width > MAX_SLIDE_SIDE || height > MAX_SLIDE_SIDE) {
-      throw new InvalidSlideError(path, `directory ${i} declares ${width}x${height} pixels, beyond the ${MAX_SLIDE_SIDE} pixel limit per side`);
+      throw new InvalidSlideError(
+        path,
+        `directory ${i} declares ${width}x${height} pixels, beyond the ${MAX_SLIDE_SIDE} pixel limit per side`,
+      );
     }
     const tileWidth = Number((await tag(image, 'TileWidth')) ?? 0);
     const tileHeight = Number((await tag(image, 'TileLength')) ?? 0);
@@ -113,7 +127,10 @@ async function readIfds(path: string, tiff: GeoTIFF, fileSize: number): Promise<
     });
     if (next === 0) break;
     if (seen.has(next) || next >= fileSize) {
-      throw new InvalidSlideError(path, seen.has(next) ? 'TIFF directory chain loops back on itself' : `directory ${i} points past the end of the file`);
+      throw new InvalidSlideError(
+        path,
+        seen.has(next) ? 'TIFF directory chain loops back on itself' : `directory ${i} points past the end of the file`,
+      );
     }
     seen.add(next);
   }
@@ -135,7 +152,10 @@ async function loadTileIndex(path: string, level: TiffLevel, fileSize: number): 
   const tilesDown = Math.ceil(ifd.height / ifd.tileHeight);
   const expected = level.tilesAcross * tilesDown;
   if (expected * 4 > fileSize) {
-    throw new InvalidSlideError(path, `directory ${ifd.index} needs ${expected} tiles but the file is only ${fileSize} bytes (truncated or corrupt)`);
+    throw new InvalidSlideError(
+      path,
+      `directory ${ifd.index} needs ${expected} tiles but the file is only ${fileSize} bytes (truncated or corrupt)`,
+    );
   }
   let offsets: ArrayLike<number | bigint>;
   let counts: ArrayLike<number | bigint>;
@@ -154,7 +174,10 @@ async function loadTileIndex(path: string, level: TiffLevel, fileSize: number): 
     o[i] = Number(offsets[i]);
     n[i] = Number(counts[i]);
     if (n[i] > 0 && (o[i] < 0 || o[i] + n[i] > fileSize)) {
-      throw new InvalidSlideError(path, `tile ${i} of directory ${ifd.index} lies past the end of the file (offset ${o[i]} + ${n[i]} bytes > ${fileSize}); the file is truncated or corrupt`);
+      throw new InvalidSlideError(
+        path,
+        `tile ${i} of directory ${ifd.index} lies past the end of the file (offset ${o[i]} + ${n[i]} bytes > ${fileSize}); the file is truncated or corrupt`,
+      );
     }
   }
   level.offsets = o;
@@ -255,7 +278,10 @@ export async function openTiffSlide(path: string, fileSize: number, options: Tif
       throw new InvalidSlideError(path, `cannot decode JPEG tile ${tileIndex} of level ${li}: ${(err as Error).message}`, { cause: err });
     }
     if (decoded.info.width !== ifd.tileWidth || decoded.info.height !== ifd.tileHeight || decoded.info.channels !== 3) {
-      throw new InvalidSlideError(path, `tile ${tileIndex} of level ${li} decodes to ${decoded.info.width}x${decoded.info.height}x${decoded.info.channels}, expected ${ifd.tileWidth}x${ifd.tileHeight}x3`);
+      throw new InvalidSlideError(
+        path,
+        `tile ${tileIndex} of level ${li} decodes to ${decoded.info.width}x${decoded.info.height}x${decoded.info.channels}, expected ${ifd.tileWidth}x${ifd.tileHeight}x3`,
+      );
     }
     return new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength);
   }
@@ -273,9 +299,11 @@ export async function openTiffSlide(path: string, fileSize: number, options: Tif
       for (let tx = tx0; tx <= tx1; tx++) {
         const index = ty * level.tilesAcross + tx;
         jobs.push(
-          cache.get(`${li}:${index}`, () => decodeJpegTile(level, li, index)).then((data) => {
-            blit(out, { width: tw, height: th, data }, tx * tw - x, ty * th - y);
-          }),
+          cache
+            .get(`${li}:${index}`, () => decodeJpegTile(level, li, index))
+            .then((data) => {
+              blit(out, { width: tw, height: th, data }, tx * tw - x, ty * th - y);
+            }),
         );
       }
     }

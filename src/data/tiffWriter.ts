@@ -95,7 +95,10 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 class BlockWriter {
   pos: number;
-  constructor(private readonly fh: FileHandle, start: number) {
+  constructor(
+    private readonly fh: FileHandle,
+    start: number,
+  ) {
     this.pos = start;
   }
   async write(bytes: Uint8Array): Promise<number> {
@@ -336,7 +339,15 @@ export async function writeSvs(path: string, img: RgbImage, options: SvsOptions 
   });
   const thumbFactor = Math.max(1, Math.ceil(Math.max(img.width, img.height) / 768));
   const thumb = await downsampleImage(img, thumbFactor);
-  const pages: TiffPageSpec[] = [level(img, desc), strip(thumb, `${lib}\r\n${img.width}x${img.height} -> ${thumb.width}x${thumb.height} - |AppMag = ${mag}|MPP = ${mpp.toFixed(4)}`, 0, 'jpeg')];
+  const pages: TiffPageSpec[] = [
+    level(img, desc),
+    strip(
+      thumb,
+      `${lib}\r\n${img.width}x${img.height} -> ${thumb.width}x${thumb.height} - |AppMag = ${mag}|MPP = ${mpp.toFixed(4)}`,
+      0,
+      'jpeg',
+    ),
+  ];
   for (const f of options.downsamples ?? [4]) {
     const lv = await downsampleImage(img, f);
     pages.push(level(lv, `${lib}\r\n${img.width}x${img.height} -> ${lv.width}x${lv.height} - |AppMag = ${mag}|MPP = ${mpp.toFixed(4)}`));

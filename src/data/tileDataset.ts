@@ -123,7 +123,10 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
     const a = JSON.stringify(settingsOf(prev));
     const b = JSON.stringify(settingsOf(meta));
     if (a !== b) {
-      throw new DatasetError(out, `already holds a dataset tiled with other settings or another manifest (${a} vs ${b}); choose a new --out or remove it`);
+      throw new DatasetError(
+        out,
+        `already holds a dataset tiled with other settings or another manifest (${a} vs ${b}); choose a new --out or remove it`,
+      );
     }
   }
   await mkdir(join(out, 'shards'), { recursive: true });
@@ -169,12 +172,28 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
           for (let k = 0; k < batch.length; k++) {
             const t = batch[k];
             const { offset, length } = await shard.append(encoded[k]);
-            const fraction = labelMask ? (await maskFraction(labelMask, t.x, t.y, meta.tileSize * grid.downsample)).toFixed(3) : rec.anomaly ? '' : '0';
+            const fraction = labelMask
+              ? (await maskFraction(labelMask, t.x, t.y, meta.tileSize * grid.downsample)).toFixed(3)
+              : rec.anomaly
+                ? ''
+                : '0';
             rows.push([
-              rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''),
+              rec.slideId,
+              rec.patientId,
+              rec.site,
+              rec.scanner,
+              String(rec.grade ?? ''),
               ...manifest.labelColumns.map((c) => rec.labels[c] ?? ''),
-              rec.anomaly, String(t.x), String(t.y), String(t.level), tileMpp.toFixed(4), t.tissue.toFixed(3),
-              shardRel, String(offset), String(length), fraction,
+              rec.anomaly,
+              String(t.x),
+              String(t.y),
+              String(t.level),
+              tileMpp.toFixed(4),
+              t.tissue.toFixed(3),
+              shardRel,
+              String(offset),
+              String(length),
+              fraction,
             ]);
             options.onTile?.();
           }
@@ -207,7 +226,10 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
     const rows = parse(await readFile(p, 'utf8')) as string[][];
     all.push(...rows.slice(1));
   }
-  await writeFileAtomic(join(out, 'slides.csv'), stringify([['slide_id', 'patient_id', 'site', 'scanner', 'grade', 'status', 'tiles', 'error'], ...slideRows]));
+  await writeFileAtomic(
+    join(out, 'slides.csv'),
+    stringify([['slide_id', 'patient_id', 'site', 'scanner', 'grade', 'status', 'tiles', 'error'], ...slideRows]),
+  );
   await writeFileAtomic(join(out, 'tiles.csv'), stringify(all));
   meta.complete = true;
   meta.tiles = all.length - 1;
@@ -263,7 +285,8 @@ export async function openTileDataset(dir: string): Promise<TileDataset> {
   } catch (err) {
     throw new DatasetError(metaPath, `not valid JSON: ${(err as Error).message}`);
   }
-  if (meta.version !== DATASET_VERSION) throw new DatasetError(metaPath, `dataset version ${meta.version} is not supported (expected ${DATASET_VERSION})`);
+  if (meta.version !== DATASET_VERSION)
+    throw new DatasetError(metaPath, `dataset version ${meta.version} is not supported (expected ${DATASET_VERSION})`);
   if (!meta.complete || !existsSync(join(dir, 'tiles.csv'))) {
     throw new DatasetError(dir, 'tiling did not finish; run the same `gradelab tile` command again to resume');
   }

@@ -40,7 +40,9 @@ export interface TileGrid {
 export function slideMppOrFail(slide: SlideSource, override?: number): number {
   const mpp = override ?? slide.mpp;
   if (!mpp) {
-    throw new InputError(`${slide.path ?? slide.id}: the slide does not record its microns per pixel; give it with --slide-mpp or an mpp column in the manifest`);
+    throw new InputError(
+      `${slide.path ?? slide.id}: the slide does not record its microns per pixel; give it with --slide-mpp or an mpp column in the manifest`,
+    );
   }
   return mpp;
 }
@@ -52,7 +54,8 @@ export function slideMppOrFail(slide: SlideSource, override?: number): number {
  */
 export function planTiles(slide: SlideSource, mask: TissueMask | undefined, options: TilingOptions): TileGrid {
   const { tileSize } = options;
-  if (!Number.isInteger(tileSize) || tileSize < 8 || tileSize > 4096) throw new InputError(`tile size must be an integer 8-4096, got ${tileSize}`);
+  if (!Number.isInteger(tileSize) || tileSize < 8 || tileSize > 4096)
+    throw new InputError(`tile size must be an integer 8-4096, got ${tileSize}`);
   const stride = options.stride ?? tileSize;
   if (!Number.isInteger(stride) || stride <= 0) throw new InputError(`stride must be a positive integer, got ${stride}`);
   if (!(options.mpp > 0)) throw new InputError(`target mpp must be positive, got ${options.mpp}`);
@@ -60,7 +63,9 @@ export function planTiles(slide: SlideSource, mask: TissueMask | undefined, opti
   const slideMpp = slideMppOrFail(slide, options.slideMpp);
   const downsample = options.mpp / slideMpp;
   if (downsample < 0.99) {
-    throw new InputError(`${slide.path ?? slide.id}: target ${options.mpp} um/px is finer than the slide's ${slideMpp.toFixed(4)} um/px; gradelab does not upsample`);
+    throw new InputError(
+      `${slide.path ?? slide.id}: target ${options.mpp} um/px is finer than the slide's ${slideMpp.toFixed(4)} um/px; gradelab does not upsample`,
+    );
   }
   const level = bestLevelForDownsample(slide.levels, downsample);
   const readSize = Math.round((tileSize * downsample) / slide.levels[level].downsample);

@@ -83,7 +83,14 @@ export function tissueScore(img: RgbImage, method: TissueMethod): Uint8Array {
  * are flipped. With touchBorderKeeps, components touching the image border are kept whatever their
  * size (the outside background is not a hole).
  */
-export function removeSmallComponents(mask: Uint8Array, width: number, height: number, value: 0 | 1, minArea: number, touchBorderKeeps = false): void {
+export function removeSmallComponents(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  value: 0 | 1,
+  minArea: number,
+  touchBorderKeeps = false,
+): void {
   if (minArea <= 1) return;
   const seen = new Uint8Array(mask.length);
   const stack: number[] = [];

@@ -1,5 +1,16 @@
 import { InputError, type AffineHead, type EncoderSpec } from '../core/index.ts';
-import { encodeModel, floatValueInfo, GraphBuilder, MODEL_FEATURES, MODEL_INPUT, MODEL_LOGITS, readModel, writeContract, type GraphProto, type ModelContract } from '../onnx/index.ts';
+import {
+  encodeModel,
+  floatValueInfo,
+  GraphBuilder,
+  MODEL_FEATURES,
+  MODEL_INPUT,
+  MODEL_LOGITS,
+  readModel,
+  writeContract,
+  type GraphProto,
+  type ModelContract,
+} from '../onnx/index.ts';
 import type { EncoderShape } from './encoder.ts';
 
 /** Renames a value everywhere in a graph (nodes, initialisers, inputs, outputs, value infos). */
@@ -9,7 +20,8 @@ function renameValue(graph: GraphProto, from: string, to: string): void {
     node.input = (node.input ?? []).map(swap);
     node.output = (node.output ?? []).map(swap);
   }
-  for (const list of [graph.initializer, graph.input, graph.output, graph.valueInfo]) for (const v of list ?? []) if (v.name === from) v.name = to;
+  for (const list of [graph.initializer, graph.input, graph.output, graph.valueInfo])
+    for (const v of list ?? []) if (v.name === from) v.name = to;
 }
 
 /**
@@ -18,10 +30,17 @@ function renameValue(graph: GraphProto, from: string, to: string): void {
  * a transpose for NHWC encoders) inside the graph; outputs `features` (the embedding) and `logits`. The
  * encoder's nodes, weights, opsets and metadata are kept as they are.
  */
-export function composeEncoderHead(encoderPath: string, shape: EncoderShape, spec: EncoderSpec, head: AffineHead, contract: ModelContract): Uint8Array {
+export function composeEncoderHead(
+  encoderPath: string,
+  shape: EncoderShape,
+  spec: EncoderSpec,
+  head: AffineHead,
+  contract: ModelContract,
+): Uint8Array {
   const model = readModel(encoderPath);
   const graph = model.graph!;
-  if (head.weights.length !== shape.dim * head.outputs) throw new InputError(`head of ${head.weights.length / head.outputs} features does not fit the encoder's ${shape.dim}`);
+  if (head.weights.length !== shape.dim * head.outputs)
+    throw new InputError(`head of ${head.weights.length / head.outputs} features does not fit the encoder's ${shape.dim}`);
   for (const name of [MODEL_INPUT, MODEL_FEATURES, MODEL_LOGITS]) renameValue(graph, name, `encoder/${name}`);
   const encoderInput = shape.input === MODEL_INPUT ? `encoder/${MODEL_INPUT}` : shape.input;
   const encoderOutput = [MODEL_FEATURES, MODEL_LOGITS, MODEL_INPUT].includes(shape.output) ? `encoder/${shape.output}` : shape.output;
@@ -35,7 +54,11 @@ export function composeEncoderHead(encoderPath: string, shape: EncoderShape, spe
   if (shape.layout.layout === 'NHWC') x = pre.node('Transpose', [x], 'normalise/nhwc', { perm: [0, 2, 3, 1] });
   pre.identity(x, encoderInput);
 
-  const post = new GraphBuilder({ ...graph, node: [...(graph.node ?? []), ...pre.nodes], initializer: [...(graph.initializer ?? []), ...pre.initializers] });
+  const post = new GraphBuilder({
+    ...graph,
+    node: [...(graph.node ?? []), ...pre.nodes],
+    initializer: [...(graph.initializer ?? []), ...pre.initializers],
+  });
   const w = post.constant('head/weights', head.weights, [shape.dim, head.outputs]);
   const b = post.constant('head/bias', head.bias, [head.outputs]);
   post.identity(post.node('Gemm', [encoderOutput, w, b], 'head/gemm'), MODEL_LOGITS);

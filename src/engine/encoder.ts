@@ -20,19 +20,29 @@ const show = (dims: readonly (number | string)[]) => `[${dims.join(', ')}]`;
  * inputSize resolves them); a symbolic channel dim cannot be resolved.
  */
 function checkInput(path: string, spec: EncoderSpec, inputs: readonly Meta[]): { name: string; layout: InputLayout } {
-  if (inputs.length !== 1) throw new InputError(`${path}: the encoder has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}); gradelab feeds one image batch`);
+  if (inputs.length !== 1)
+    throw new InputError(
+      `${path}: the encoder has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}); gradelab feeds one image batch`,
+    );
   const m = inputs[0];
-  if (!m.isTensor || m.type !== 'float32') throw new InputError(`${path}: input "${m.name}" is ${m.isTensor ? m.type : 'not a tensor'}; gradelab feeds float32 images`);
+  if (!m.isTensor || m.type !== 'float32')
+    throw new InputError(`${path}: input "${m.name}" is ${m.isTensor ? m.type : 'not a tensor'}; gradelab feeds float32 images`);
   const dims = m.shape;
-  if (dims.length !== 4) throw new InputError(`${path}: input "${m.name}" has rank ${dims.length} ${show(dims)}; an image encoder takes [N, 3, H, W] or [N, H, W, 3]`);
+  if (dims.length !== 4)
+    throw new InputError(
+      `${path}: input "${m.name}" has rank ${dims.length} ${show(dims)}; an image encoder takes [N, 3, H, W] or [N, H, W, 3]`,
+    );
   const layout = dims[1] === 3 ? 'NCHW' : dims[3] === 3 ? 'NHWC' : undefined;
   if (!layout) {
     const symbolic = typeof dims[1] === 'string' || typeof dims[3] === 'string';
-    throw new InputError(`${path}: input "${m.name}" ${show(dims)} has no channel dim of 3${symbolic ? ' (a symbolic channel dim cannot be resolved; export with 3 channels fixed)' : ''}`);
+    throw new InputError(
+      `${path}: input "${m.name}" ${show(dims)} has no channel dim of 3${symbolic ? ' (a symbolic channel dim cannot be resolved; export with 3 channels fixed)' : ''}`,
+    );
   }
   const spatial = layout === 'NCHW' ? [dims[2], dims[3]] : [dims[1], dims[2]];
   for (const d of spatial) {
-    if (typeof d === 'number' && d > 0 && d !== spec.inputSize) throw new InputError(`${path}: the encoder takes ${spatial.join(' x ')} pixels but inputSize is ${spec.inputSize}`);
+    if (typeof d === 'number' && d > 0 && d !== spec.inputSize)
+      throw new InputError(`${path}: the encoder takes ${spatial.join(' x ')} pixels but inputSize is ${spec.inputSize}`);
   }
   return { name: m.name, layout: { size: spec.inputSize, layout, mean: spec.mean, std: spec.std } };
 }
@@ -43,7 +53,12 @@ function checkInput(path: string, spec: EncoderSpec, inputs: readonly Meta[]): {
  * probe tile to learn the embedding width and refuse outputs that are not one vector per tile.
  */
 export class OnnxEncoder {
-  private constructor(private readonly session: ort.InferenceSession, readonly path: string, readonly shape: EncoderShape, readonly engine: string) {}
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly path: string,
+    readonly shape: EncoderShape,
+    readonly engine: string,
+  ) {}
 
   static async open(path: string, spec: EncoderSpec, options: EngineOptions = {}): Promise<OnnxEncoder> {
     const { session, description } = await openSession(path, options);
@@ -52,7 +67,10 @@ export class OnnxEncoder {
       const outputs = session.outputMetadata;
       const out = outputs[0];
       const declared = shapeOf(out);
-      if (declared.length && declared.length !== 2) throw new InputError(`${path}: output "${out.name}" ${show(declared)} is not a feature vector per tile; export the pooled embedding (e.g. the class token), shape [N, d]`);
+      if (declared.length && declared.length !== 2)
+        throw new InputError(
+          `${path}: output "${out.name}" ${show(declared)} is not a feature vector per tile; export the pooled embedding (e.g. the class token), shape [N, d]`,
+        );
       const probe = new Float32Array(3 * spec.inputSize * spec.inputSize).fill(0.5);
       const dims = inputDims(1, input.layout);
       let result: ort.Tensor;
@@ -61,10 +79,18 @@ export class OnnxEncoder {
       } catch (err) {
         throw new InputError(`${path}: the encoder fails on a ${show(dims)} input: ${firstLine(err)}`, { cause: err });
       }
-      if (result.dims.length !== 2 || result.dims[0] !== 1) throw new InputError(`${path}: output "${out.name}" has shape ${show(result.dims)} for one tile; gradelab needs one feature vector per tile, [N, d]`);
+      if (result.dims.length !== 2 || result.dims[0] !== 1)
+        throw new InputError(
+          `${path}: output "${out.name}" has shape ${show(result.dims)} for one tile; gradelab needs one feature vector per tile, [N, d]`,
+        );
       const y = result.data as Float32Array;
       if (!y.every(Number.isFinite)) throw new InputError(`${path}: the encoder returns non-finite values on a grey tile`);
-      return new OnnxEncoder(session, path, { input: input.name, output: out.name, layout: input.layout, dim: result.dims[1] }, description);
+      return new OnnxEncoder(
+        session,
+        path,
+        { input: input.name, output: out.name, layout: input.layout, dim: result.dims[1] },
+        description,
+      );
     } catch (err) {
       await session.release();
       throw err;
@@ -78,7 +104,14 @@ export class OnnxEncoder {
   /** n x d embeddings of a tile batch (NHWC in [0, 1], any tile size: resized to the encoder's). */
   async embed(batch: TileBatch): Promise<Float32Array> {
     const input = prepareInput(batch, this.shape.layout);
-    const [y] = await runSession(this.session, this.shape.input, input, inputDims(batch.n, this.shape.layout), [this.shape.output], this.path);
+    const [y] = await runSession(
+      this.session,
+      this.shape.input,
+      input,
+      inputDims(batch.n, this.shape.layout),
+      [this.shape.output],
+      this.path,
+    );
     return y;
   }
 

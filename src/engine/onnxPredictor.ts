@@ -1,6 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { headProbabilities, InputError, type ModelMeta, type ModelPredictor, type RgbImage, type TileBatch, type TileOutputs } from '../core/index.ts';
+import {
+  headProbabilities,
+  InputError,
+  type ModelMeta,
+  type ModelPredictor,
+  type RgbImage,
+  type TileBatch,
+  type TileOutputs,
+} from '../core/index.ts';
 import { MODEL_FEATURES, MODEL_INPUT, MODEL_LOGITS, readContract } from '../onnx/index.ts';
 import { inputDims, prepareImages, prepareInput, type InputLayout } from './preprocess.ts';
 import { openSession, runSession, type EngineOptions, type ort } from './session.ts';
@@ -19,18 +27,27 @@ export class OnnxPredictor implements ModelPredictor {
   readonly k: number;
   private readonly layout: InputLayout;
 
-  private constructor(private readonly session: ort.InferenceSession, readonly meta: ModelMeta, readonly engine: string, private readonly path: string) {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly meta: ModelMeta,
+    readonly engine: string,
+    private readonly path: string,
+  ) {
     this.k = meta.classes.length;
     this.layout = { size: meta.inputSize, layout: 'NCHW' };
   }
 
   static async load(dir: string, meta: ModelMeta, options: EngineOptions = {}): Promise<OnnxPredictor> {
     const path = join(dir, MODEL_ONNX);
-    if (!existsSync(path)) throw new InputError(`${dir}: no ${MODEL_ONNX}; write it with \`gradelab export --model ${dir}\` or use --engine tfjs`);
+    if (!existsSync(path))
+      throw new InputError(`${dir}: no ${MODEL_ONNX}; write it with \`gradelab export --model ${dir}\` or use --engine tfjs`);
     const contract = readContract(path);
-    if (!contract) throw new InputError(`${path}: not written by gradelab (no gradelab metadata); export it with \`gradelab export --model ${dir}\``);
+    if (!contract)
+      throw new InputError(`${path}: not written by gradelab (no gradelab metadata); export it with \`gradelab export --model ${dir}\``);
     if (meta.weightsSha256 && contract.weightsSha256 !== meta.weightsSha256) {
-      throw new InputError(`${path} was exported from other weights than ${dir}'s (weights SHA-256 ${contract.weightsSha256.slice(0, 12)} vs ${meta.weightsSha256.slice(0, 12)}); re-export with \`gradelab export --model ${dir}\``);
+      throw new InputError(
+        `${path} was exported from other weights than ${dir}'s (weights SHA-256 ${contract.weightsSha256.slice(0, 12)} vs ${meta.weightsSha256.slice(0, 12)}); re-export with \`gradelab export --model ${dir}\``,
+      );
     }
     if (contract.inputSize !== meta.inputSize || contract.head !== meta.head || contract.classes.join() !== meta.classes.join()) {
       throw new InputError(`${path} does not match ${dir}/gradelab.json (input size, head or classes differ); re-export it`);
@@ -50,12 +67,20 @@ export class OnnxPredictor implements ModelPredictor {
 
   async runImages(images: readonly RgbImage[]): Promise<TileOutputs> {
     const parts: TileOutputs[] = [];
-    for (let i = 0; i < images.length; i += MAX_BATCH) parts.push(await this.infer(prepareImages(images.slice(i, i + MAX_BATCH), this.layout), Math.min(MAX_BATCH, images.length - i)));
+    for (let i = 0; i < images.length; i += MAX_BATCH)
+      parts.push(await this.infer(prepareImages(images.slice(i, i + MAX_BATCH), this.layout), Math.min(MAX_BATCH, images.length - i)));
     return parts.length === 1 ? parts[0] : concatOutputs(parts);
   }
 
   private async infer(input: Float32Array, n: number): Promise<TileOutputs> {
-    const [features, logits] = await runSession(this.session, MODEL_INPUT, input, inputDims(n, this.layout), [MODEL_FEATURES, MODEL_LOGITS], this.path);
+    const [features, logits] = await runSession(
+      this.session,
+      MODEL_INPUT,
+      input,
+      inputDims(n, this.layout),
+      [MODEL_FEATURES, MODEL_LOGITS],
+      this.path,
+    );
     return { probs: headProbabilities(logits, n, this.meta.head, this.k), features, logits };
   }
 

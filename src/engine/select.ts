@@ -20,15 +20,22 @@ export interface ModelOpenOptions extends EngineOptions {
  */
 export async function openModel(dir: string, options: ModelOpenOptions = {}): Promise<ModelPredictor> {
   const engine = options.engine ?? 'auto';
-  if (!(ENGINES as readonly string[]).includes(engine)) throw new ConfigError(`--engine must be one of ${ENGINES.join(', ')}, got "${engine}"`);
+  if (!(ENGINES as readonly string[]).includes(engine))
+    throw new ConfigError(`--engine must be one of ${ENGINES.join(', ')}, got "${engine}"`);
   const meta = readModelMeta(dir);
   const hasOnnx = existsSync(join(dir, MODEL_ONNX));
   let model: ModelPredictor;
   if (engine === 'onnx' || (engine === 'auto' && hasOnnx)) {
     model = await OnnxPredictor.load(dir, meta, options);
   } else {
-    if (meta.encoder) throw new InputError(`${dir}: a head on the frozen encoder ${meta.encoder.onnx} runs on ONNX Runtime only${hasOnnx ? ' (use --engine onnx or auto)' : `, and ${MODEL_ONNX} is missing: retrain it`}`);
-    if (engine === 'auto') log.info(`${dir} has no ${MODEL_ONNX}: running TensorFlow.js (\`gradelab export --model ${dir}\` makes inference several times faster)`);
+    if (meta.encoder)
+      throw new InputError(
+        `${dir}: a head on the frozen encoder ${meta.encoder.onnx} runs on ONNX Runtime only${hasOnnx ? ' (use --engine onnx or auto)' : `, and ${MODEL_ONNX} is missing: retrain it`}`,
+      );
+    if (engine === 'auto')
+      log.info(
+        `${dir} has no ${MODEL_ONNX}: running TensorFlow.js (\`gradelab export --model ${dir}\` makes inference several times faster)`,
+      );
     const train = await import('../train/index.ts');
     await train.selectBackend((options.backend ?? 'auto') as 'auto');
     model = await train.TfjsPredictor.load(dir);

@@ -30,7 +30,12 @@ ort.env.logLevel = 'fatal';
  */
 export function firstLine(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  const line = (msg.split('\n').map((l) => l.trim()).find((l) => l) ?? msg).replace(/failed:(?=\S)/, 'failed: ');
+  const line = (
+    msg
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l) ?? msg
+  ).replace(/failed:(?=\S)/, 'failed: ');
   const at = /\/\S*\.(?:cc|cpp|h):\d+ /.exec(line);
   if (!at) return line;
   const rest = line.slice(at.index + at[0].length);
@@ -64,7 +69,11 @@ export function resolveThreads(threads?: number): number {
   return threads;
 }
 
-async function create(path: string, providers: ort.InferenceSession.ExecutionProviderConfig[], threads: number): Promise<ort.InferenceSession> {
+async function create(
+  path: string,
+  providers: ort.InferenceSession.ExecutionProviderConfig[],
+  threads: number,
+): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(path, {
     executionProviders: providers,
     intraOpNumThreads: threads,
@@ -89,12 +98,13 @@ export async function openSession(path: string, options: EngineOptions = {}): Pr
   if (options.device === 'cuda') {
     const missing = missingCudaProvider();
     if (missing) log.warn(`CUDA unavailable, running on the CPU: ${missing}`);
-    else try {
-      const session = await create(path, [{ name: 'cuda', deviceId: 0 }], threads);
-      return { session, description: 'onnx (cuda)' };
-    } catch (err) {
-      log.warn(`CUDA unavailable, running on the CPU: ${firstLine(err)}`);
-    }
+    else
+      try {
+        const session = await create(path, [{ name: 'cuda', deviceId: 0 }], threads);
+        return { session, description: 'onnx (cuda)' };
+      } catch (err) {
+        log.warn(`CUDA unavailable, running on the CPU: ${firstLine(err)}`);
+      }
   }
   try {
     const session = await create(path, ['cpu'], threads);
@@ -104,7 +114,14 @@ export async function openSession(path: string, options: EngineOptions = {}): Pr
   }
 }
 
-export async function runSession(session: ort.InferenceSession, input: string, data: Float32Array, dims: number[], outputs: string[], where: string): Promise<Float32Array[]> {
+export async function runSession(
+  session: ort.InferenceSession,
+  input: string,
+  data: Float32Array,
+  dims: number[],
+  outputs: string[],
+  where: string,
+): Promise<Float32Array[]> {
   const feeds = { [input]: new ort.Tensor('float32', data, dims) };
   let result: ort.InferenceSession.ReturnType;
   try {

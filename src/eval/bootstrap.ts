@@ -12,7 +12,11 @@ export interface Estimate {
  * correlated slides and tiles do not shrink the interval), recompute the statistic, and take the 2.5th
  * and 97.5th percentiles. Seeded; resamples where the statistic is undefined (NaN) are dropped.
  */
-export function bootstrapByPatient(patients: readonly string[], statistic: (rows: Int32Array) => number, options: { resamples: number; seed: number | string }): Estimate {
+export function bootstrapByPatient(
+  patients: readonly string[],
+  statistic: (rows: Int32Array) => number,
+  options: { resamples: number; seed: number | string },
+): Estimate {
   const value = statistic(Int32Array.from(patients.keys()));
   const stats: number[] = [];
   for (const rows of patientResamples(patients, options)) {
@@ -24,7 +28,10 @@ export function bootstrapByPatient(patients: readonly string[], statistic: (rows
 }
 
 /** The row sets of a seeded patient bootstrap: patients drawn with replacement, each with all its rows. */
-export function* patientResamples(patients: readonly string[], options: { resamples: number; seed: number | string }): Generator<Int32Array> {
+export function* patientResamples(
+  patients: readonly string[],
+  options: { resamples: number; seed: number | string },
+): Generator<Int32Array> {
   const groups = new Map<string, number[]>();
   patients.forEach((p, i) => {
     const g = groups.get(p);
@@ -58,7 +65,12 @@ export interface PairedEstimate {
  * same cases: each resample draws patients once and evaluates both on them, so case difficulty cancels
  * (two unpaired intervals overlap long after the paired difference excludes 0).
  */
-export function pairedBootstrap(patients: readonly string[], statA: (rows: Int32Array) => number, statB: (rows: Int32Array) => number, options: { resamples: number; seed: number | string; lowerIsBetter?: boolean }): PairedEstimate {
+export function pairedBootstrap(
+  patients: readonly string[],
+  statA: (rows: Int32Array) => number,
+  statB: (rows: Int32Array) => number,
+  options: { resamples: number; seed: number | string; lowerIsBetter?: boolean },
+): PairedEstimate {
   const all = Int32Array.from(patients.keys());
   const a = statA(all);
   const b = statB(all);
@@ -72,5 +84,11 @@ export function pairedBootstrap(patients: readonly string[], statA: (rows: Int32
   }
   const ok = diffs.length >= options.resamples * 0.5;
   const ci95: [number, number] = ok ? [percentile(diffs, 2.5), percentile(diffs, 97.5)] : [NaN, NaN];
-  return { a, b, difference: { value: b - a, ci95 }, shareBBetter: diffs.length ? better / diffs.length : NaN, significant: ok && (ci95[0] > 0 || ci95[1] < 0) };
+  return {
+    a,
+    b,
+    difference: { value: b - a, ci95 },
+    shareBBetter: diffs.length ? better / diffs.length : NaN,
+    significant: ok && (ci95[0] > 0 || ci95[1] < 0),
+  };
 }

@@ -6,7 +6,13 @@ import type { MetricsReport } from './evaluate.ts';
 export type VegaLiteSpec = Record<string, unknown>;
 
 const FONT = 'DejaVu Sans';
-const CONFIG = { font: FONT, axis: { labelFont: FONT, titleFont: FONT, labelFontSize: 11, titleFontSize: 12 }, legend: { labelFont: FONT, titleFont: FONT, labelLimit: 320 }, title: { font: FONT, fontSize: 14 }, view: { stroke: null } };
+const CONFIG = {
+  font: FONT,
+  axis: { labelFont: FONT, titleFont: FONT, labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFont: FONT, titleFont: FONT, labelLimit: 320 },
+  title: { font: FONT, fontSize: 14 },
+  view: { stroke: null },
+};
 
 /**
  * Renders a vega-lite spec headless to SVG (vega's renderer 'none', text measured with the canvas
@@ -46,8 +52,17 @@ export function confusionSpec(r: MetricsReport): VegaLiteSpec {
       y: { field: 'truth', type: 'ordinal', sort: r.classNames, title: 'reference' },
     },
     layer: [
-      { mark: 'rect', encoding: { color: { field: 'share', type: 'quantitative', scale: { scheme: 'blues', domain: [0, 1] }, title: 'row share' } } },
-      { mark: { type: 'text', fontSize: 12 }, encoding: { text: { field: 'count', type: 'quantitative' }, color: { condition: { test: 'datum.share > 0.5', value: 'white' }, value: 'black' } } },
+      {
+        mark: 'rect',
+        encoding: { color: { field: 'share', type: 'quantitative', scale: { scheme: 'blues', domain: [0, 1] }, title: 'row share' } },
+      },
+      {
+        mark: { type: 'text', fontSize: 12 },
+        encoding: {
+          text: { field: 'count', type: 'quantitative' },
+          color: { condition: { test: 'datum.share > 0.5', value: 'white' }, value: 'black' },
+        },
+      },
     ],
   };
 }
@@ -59,8 +74,25 @@ export function rocSpec(r: MetricsReport): VegaLiteSpec {
     width: 320,
     height: 320,
     layer: [
-      { data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] }, mark: { type: 'line', strokeDash: [4, 4], color: '#999' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } } },
-      { data: { values }, mark: { type: 'line', interpolate: 'step-after' }, encoding: { x: { field: 'fpr', type: 'quantitative', title: '1 - specificity' }, y: { field: 'tpr', type: 'quantitative', title: 'sensitivity' }, color: { field: 'cutoff', type: 'nominal', title: null, legend: { orient: 'bottom-right' } } } },
+      {
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
+        mark: { type: 'line', strokeDash: [4, 4], color: '#999' },
+        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
+      },
+      {
+        data: { values },
+        mark: { type: 'line', interpolate: 'step-after' },
+        encoding: {
+          x: { field: 'fpr', type: 'quantitative', title: '1 - specificity' },
+          y: { field: 'tpr', type: 'quantitative', title: 'sensitivity' },
+          color: { field: 'cutoff', type: 'nominal', title: null, legend: { orient: 'bottom-right' } },
+        },
+      },
     ],
   };
 }
@@ -73,19 +105,51 @@ export function prSpec(r: MetricsReport): VegaLiteSpec {
     height: 320,
     data: { values },
     mark: { type: 'line', interpolate: 'step-before' },
-    encoding: { x: { field: 'recall', type: 'quantitative' }, y: { field: 'precision', type: 'quantitative', scale: { domain: [0, 1] } }, color: { field: 'cutoff', type: 'nominal', title: null, legend: { orient: 'bottom-left' } } },
+    encoding: {
+      x: { field: 'recall', type: 'quantitative' },
+      y: { field: 'precision', type: 'quantitative', scale: { domain: [0, 1] } },
+      color: { field: 'cutoff', type: 'nominal', title: null, legend: { orient: 'bottom-left' } },
+    },
   };
 }
 
 export function reliabilitySpec(r: MetricsReport): VegaLiteSpec {
-  const values = r.reliability.filter((b) => b.count > 0).map((b) => ({ mid: (b.lower + b.upper) / 2, lower: b.lower, upper: b.upper, accuracy: b.accuracy, confidence: b.confidence, count: b.count }));
+  const values = r.reliability
+    .filter((b) => b.count > 0)
+    .map((b) => ({
+      mid: (b.lower + b.upper) / 2,
+      lower: b.lower,
+      upper: b.upper,
+      accuracy: b.accuracy,
+      confidence: b.confidence,
+      count: b.count,
+    }));
   return {
     title: `Reliability (ECE ${r.metrics.ece.value.toFixed(3)})`,
     width: 320,
     height: 320,
     layer: [
-      { data: { values }, mark: { type: 'bar', opacity: 0.75 }, encoding: { x: { field: 'lower', type: 'quantitative', scale: { domain: [0, 1] }, title: 'confidence (top class)' }, x2: { field: 'upper' }, y: { field: 'accuracy', type: 'quantitative', scale: { domain: [0, 1] }, title: 'accuracy' }, y2: { datum: 0 }, tooltip: [{ field: 'count' }] } },
-      { data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] }, mark: { type: 'line', strokeDash: [4, 4], color: '#d62728' }, encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } } },
+      {
+        data: { values },
+        mark: { type: 'bar', opacity: 0.75 },
+        encoding: {
+          x: { field: 'lower', type: 'quantitative', scale: { domain: [0, 1] }, title: 'confidence (top class)' },
+          x2: { field: 'upper' },
+          y: { field: 'accuracy', type: 'quantitative', scale: { domain: [0, 1] }, title: 'accuracy' },
+          y2: { datum: 0 },
+          tooltip: [{ field: 'count' }],
+        },
+      },
+      {
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
+        mark: { type: 'line', strokeDash: [4, 4], color: '#d62728' },
+        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
+      },
     ],
   };
 }
@@ -102,7 +166,13 @@ export function riskCoverageSpec(r: MetricsReport): VegaLiteSpec {
     data: { values },
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'coverage', type: 'quantitative', scale: { domain: [1, 0], reverse: false }, axis: { format: '%' }, title: 'share of cases the model keeps' },
+      x: {
+        field: 'coverage',
+        type: 'quantitative',
+        scale: { domain: [1, 0], reverse: false },
+        axis: { format: '%' },
+        title: 'share of cases the model keeps',
+      },
       y: { field: 'value', type: 'quantitative', scale: { zero: false }, title: 'on the kept cases' },
       color: { field: 'metric', type: 'nominal', title: null },
     },
@@ -121,9 +191,22 @@ export function subgroupSpec(r: MetricsReport, key: 'site' | 'scanner' | 'grade'
     data: { values },
     encoding: { x: { field: 'group', type: 'nominal', title: key, axis: { labelAngle: 0 } } },
     layer: [
-      { mark: { type: 'bar', color: '#4c78a8' }, encoding: { y: { field: 'value', type: 'quantitative', title: metric, scale: { domain: [Math.min(0, ...values.map((v) => (Number.isFinite(v.low) ? v.low : 0))), 1] } } } },
+      {
+        mark: { type: 'bar', color: '#4c78a8' },
+        encoding: {
+          y: {
+            field: 'value',
+            type: 'quantitative',
+            title: metric,
+            scale: { domain: [Math.min(0, ...values.map((v) => (Number.isFinite(v.low) ? v.low : 0))), 1] },
+          },
+        },
+      },
       { mark: { type: 'rule', strokeWidth: 2 }, encoding: { y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' } } },
-      { mark: { type: 'text', dy: -8 }, encoding: { y: { field: 'high', type: 'quantitative' }, text: { field: 'n', type: 'quantitative', format: 'd' } } },
+      {
+        mark: { type: 'text', dy: -8 },
+        encoding: { y: { field: 'high', type: 'quantitative' }, text: { field: 'n', type: 'quantitative', format: 'd' } },
+      },
     ],
   };
 }
@@ -137,7 +220,11 @@ export function trainingCurvesSpec(series: Record<string, { step: number; value:
     height: 240,
     data: { values },
     mark: { type: 'line', point: true },
-    encoding: { x: { field: 'step', type: 'quantitative', title: 'epoch' }, y: { field: 'value', type: 'quantitative', scale: { zero: false } }, color: { field: 'metric', type: 'nominal', title: null } },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'epoch' },
+      y: { field: 'value', type: 'quantitative', scale: { zero: false } },
+      color: { field: 'metric', type: 'nominal', title: null },
+    },
   };
 }
 

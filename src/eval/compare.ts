@@ -28,14 +28,20 @@ function matchCases(a: Predictions, b: Predictions): { ra: PredictionRow[]; rb: 
   const onlyA = [...ma.keys()].filter((k) => !mb.has(k));
   const onlyB = [...mb.keys()].filter((k) => !ma.has(k));
   if (onlyA.length || onlyB.length) {
-    const which = onlyA.length ? `${onlyA.length} labelled slides of ${a.path} (${onlyA.slice(0, 3).join(', ')}) are not in ${b.path}` : `${onlyB.length} labelled slides of ${b.path} (${onlyB.slice(0, 3).join(', ')}) are not in ${a.path}`;
+    const which = onlyA.length
+      ? `${onlyA.length} labelled slides of ${a.path} (${onlyA.slice(0, 3).join(', ')}) are not in ${b.path}`
+      : `${onlyB.length} labelled slides of ${b.path} (${onlyB.slice(0, 3).join(', ')}) are not in ${a.path}`;
     throw new InputError(`a paired comparison needs the same cases: ${which}`);
   }
   if (!ma.size) throw new InputError(`${a.path}: no labelled rows to compare`);
   const ids = [...ma.keys()].sort();
   for (const id of ids) {
-    if (ma.get(id)!.label !== mb.get(id)!.label) throw new InputError(`slide ${id} has label ${ma.get(id)!.label} in ${a.path} but ${mb.get(id)!.label} in ${b.path}`);
-    if (ma.get(id)!.patientId !== mb.get(id)!.patientId) throw new InputError(`slide ${id} belongs to patient ${ma.get(id)!.patientId} in ${a.path} but ${mb.get(id)!.patientId} in ${b.path}`);
+    if (ma.get(id)!.label !== mb.get(id)!.label)
+      throw new InputError(`slide ${id} has label ${ma.get(id)!.label} in ${a.path} but ${mb.get(id)!.label} in ${b.path}`);
+    if (ma.get(id)!.patientId !== mb.get(id)!.patientId)
+      throw new InputError(
+        `slide ${id} belongs to patient ${ma.get(id)!.patientId} in ${a.path} but ${mb.get(id)!.patientId} in ${b.path}`,
+      );
   }
   return { ra: ids.map((id) => ma.get(id)!), rb: ids.map((id) => mb.get(id)!) };
 }
@@ -45,7 +51,11 @@ function matchCases(a: Predictions, b: Predictions): { ra: PredictionRow[]; rb: 
  * QWK, accuracy, ECE and AUROC at each clinical cut-off, B - A with a 95% CI from a paired patient
  * bootstrap and the share of resamples in which B is better.
  */
-export function comparePredictions(a: Predictions, b: Predictions, options: { task: Task; resamples?: number; seed?: number; nameA?: string; nameB?: string }): Comparison {
+export function comparePredictions(
+  a: Predictions,
+  b: Predictions,
+  options: { task: Task; resamples?: number; seed?: number; nameA?: string; nameB?: string },
+): Comparison {
   const { ra, rb } = matchCases(a, b);
   const k = a.k;
   const resamples = options.resamples ?? 1000;
@@ -54,26 +64,54 @@ export function comparePredictions(a: Predictions, b: Predictions, options: { ta
   const patients = ra.map((r) => r.patientId);
   const pick = <T>(xs: T[], idx: Int32Array) => Array.from(idx, (i) => xs[i]);
   const stat = (rows: PredictionRow[]) => ({
-    qwk: (idx: Int32Array) => quadraticWeightedKappa(pick(y, idx), pick(rows, idx).map((r) => r.pred), k),
-    accuracy: (idx: Int32Array) => accuracy(pick(y, idx), pick(rows, idx).map((r) => r.pred)),
+    qwk: (idx: Int32Array) =>
+      quadraticWeightedKappa(
+        pick(y, idx),
+        pick(rows, idx).map((r) => r.pred),
+        k,
+      ),
+    accuracy: (idx: Int32Array) =>
+      accuracy(
+        pick(y, idx),
+        pick(rows, idx).map((r) => r.pred),
+      ),
     ece: (idx: Int32Array) => calibration(pick(y, idx), Float64Array.from(pick(rows, idx).flatMap((r) => r.probs)), k).ece,
-    cut: (threshold: number) => (idx: Int32Array) => auroc(pick(y, idx).map((v) => (v >= threshold ? 1 : 0)), pick(rows, idx).map((r) => r.probs.slice(threshold).reduce((s, p) => s + p, 0))),
+    cut: (threshold: number) => (idx: Int32Array) =>
+      auroc(
+        pick(y, idx).map((v) => (v >= threshold ? 1 : 0)),
+        pick(rows, idx).map((r) => r.probs.slice(threshold).reduce((s, p) => s + p, 0)),
+      ),
   });
   const sa = stat(ra);
   const sb = stat(rb);
   const metrics: ComparedMetric[] = [];
   const add = (metric: string, fa: (idx: Int32Array) => number, fb: (idx: Int32Array) => number, lowerIsBetter = false) => {
-    metrics.push({ metric, lowerIsBetter, ...pairedBootstrap(patients, fa, fb, { resamples, seed: `${seed}/compare/${metric}`, lowerIsBetter }) });
+    metrics.push({
+      metric,
+      lowerIsBetter,
+      ...pairedBootstrap(patients, fa, fb, { resamples, seed: `${seed}/compare/${metric}`, lowerIsBetter }),
+    });
   };
   add('qwk', sa.qwk, sb.qwk);
   add('accuracy', sa.accuracy, sb.accuracy);
   add('ece', sa.ece, sb.ece, true);
   for (const c of clinicalCutoffs(options.task, k)) add(`auroc ${c.name}`, sa.cut(c.threshold), sb.cut(c.threshold));
-  return { nameA: options.nameA ?? a.path, nameB: options.nameB ?? b.path, slides: y.length, patients: new Set(patients).size, resamples, seed, metrics };
+  return {
+    nameA: options.nameA ?? a.path,
+    nameB: options.nameB ?? b.path,
+    slides: y.length,
+    patients: new Set(patients).size,
+    resamples,
+    seed,
+    metrics,
+  };
 }
 
 /** One line per metric for reports: "QWK: B - A = +0.041 (95% CI -0.012 to +0.090); B better in 93% of resamples". */
 export function describeComparison(c: Comparison): string[] {
   const sign = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(3)}` : 'n/a');
-  return c.metrics.map((m) => `${m.metric}: ${c.nameB} ${m.b.toFixed(3)} vs ${c.nameA} ${m.a.toFixed(3)}, difference ${sign(m.difference.value)} (95% CI ${sign(m.difference.ci95[0])} to ${sign(m.difference.ci95[1])}); ${c.nameB} better in ${(m.shareBBetter * 100).toFixed(0)}% of resamples${m.significant ? '' : ' (the interval includes 0: no evidence of a difference)'}`);
+  return c.metrics.map(
+    (m) =>
+      `${m.metric}: ${c.nameB} ${m.b.toFixed(3)} vs ${c.nameA} ${m.a.toFixed(3)}, difference ${sign(m.difference.value)} (95% CI ${sign(m.difference.ci95[0])} to ${sign(m.difference.ci95[1])}); ${c.nameB} better in ${(m.shareBBetter * 100).toFixed(0)}% of resamples${m.significant ? '' : ' (the interval includes 0: no evidence of a difference)'}`,
+  );
 }

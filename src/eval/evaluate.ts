@@ -1,7 +1,21 @@
 import { groupBy, InputError, type Task } from '../core/index.ts';
 import { raterAgreement, type AgreementReport } from './agreement.ts';
 import { bootstrapByPatient, type Estimate } from './bootstrap.ts';
-import { accuracy, auroc, averagePrecision, balancedAccuracy, brierScore, calibration, cohenKappa, confusionMatrix, perClassStats, prCurve, quadraticWeightedKappa, rocCurve, type ReliabilityBin } from './metrics.ts';
+import {
+  accuracy,
+  auroc,
+  averagePrecision,
+  balancedAccuracy,
+  brierScore,
+  calibration,
+  cohenKappa,
+  confusionMatrix,
+  perClassStats,
+  prCurve,
+  quadraticWeightedKappa,
+  rocCurve,
+  type ReliabilityBin,
+} from './metrics.ts';
 import type { Predictions, PredictionRow } from './predictions.ts';
 import { riskCoverage, type CoveragePoint } from './referral.ts';
 
@@ -56,7 +70,16 @@ export interface MetricsReport {
     auroc?: Estimate;
   };
   confusion: number[][];
-  perClass: { name: string; support: number; sensitivity: Estimate; specificity: Estimate; ppv: Estimate; npv: Estimate; auroc: Estimate; aupr: Estimate }[];
+  perClass: {
+    name: string;
+    support: number;
+    sensitivity: Estimate;
+    specificity: Estimate;
+    ppv: Estimate;
+    npv: Estimate;
+    auroc: Estimate;
+    aupr: Estimate;
+  }[];
   cutoffs: CutoffResult[];
   reliability: ReliabilityBin[];
   subgroups: { site: Record<string, SubgroupResult>; scanner: Record<string, SubgroupResult>; grade: Record<string, SubgroupResult> };
@@ -79,7 +102,12 @@ export function classNames(task: Task, k: number): string[] {
 
 /** The clinical cut-offs: benign vs cancer, ISUP >= 2 and >= 3 (prostate); Nottingham 3 vs 1-2 (breast). */
 export function clinicalCutoffs(task: Task, k: number): { name: string; threshold: number }[] {
-  if (task === 'prostate' && k === 6) return [{ name: 'cancer (ISUP >= 1)', threshold: 1 }, { name: 'ISUP >= 2', threshold: 2 }, { name: 'ISUP >= 3', threshold: 3 }];
+  if (task === 'prostate' && k === 6)
+    return [
+      { name: 'cancer (ISUP >= 1)', threshold: 1 },
+      { name: 'ISUP >= 2', threshold: 2 },
+      { name: 'ISUP >= 3', threshold: 3 },
+    ];
   if (task === 'breast' && k === 3) return [{ name: 'grade 3 vs 1-2', threshold: 2 }];
   return [{ name: `class >= ${Math.ceil(k / 2)}`, threshold: Math.ceil(k / 2) }];
 }
@@ -102,7 +130,11 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
   const patients = rows.map((r) => r.patientId);
   const boot = (stat: (idx: Int32Array) => number, key: string, subset?: number[]): Estimate => {
     const ids = subset ?? Array.from({ length: n }, (_, i) => i);
-    return bootstrapByPatient(ids.map((i) => patients[i]), (local) => stat(Int32Array.from(local, (j) => ids[j])), { resamples, seed: `${seed}/${key}` });
+    return bootstrapByPatient(
+      ids.map((i) => patients[i]),
+      (local) => stat(Int32Array.from(local, (j) => ids[j])),
+      { resamples, seed: `${seed}/${key}` },
+    );
   };
   const pick = <T extends Int32Array | Float64Array>(a: T, idx: Int32Array, width = 1): T => {
     const out = new (a.constructor as new (n: number) => T)(idx.length * width);
@@ -135,15 +167,18 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
     };
   });
   const presentAurocs = perClass.filter((c) => c.support > 0 && c.support < n);
-  const macroAuroc = presentAurocs.length >= 2
-    ? boot((idx) => {
-        const vals = perClass.map((_, c) => {
-          const { labels, scores } = ovr(c);
-          return auroc(pick(labels, idx), pick(scores, idx));
-        }).filter(Number.isFinite);
-        return vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : NaN;
-      }, 'auroc-macro')
-    : undefined;
+  const macroAuroc =
+    presentAurocs.length >= 2
+      ? boot((idx) => {
+          const vals = perClass
+            .map((_, c) => {
+              const { labels, scores } = ovr(c);
+              return auroc(pick(labels, idx), pick(scores, idx));
+            })
+            .filter(Number.isFinite);
+          return vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : NaN;
+        }, 'auroc-macro')
+      : undefined;
 
   const cutoffs: CutoffResult[] = clinicalCutoffs(task, k).map(({ name, threshold }) => {
     const labels = Int32Array.from(y, (v) => (v >= threshold ? 1 : 0));
@@ -179,16 +214,18 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
   const subgroup = (key: (r: PredictionRow) => string, name: string, withQwk = true) => {
     const groups = groupBy(rows, key, (_, i) => i);
     return Object.fromEntries(
-      [...groups.entries()].sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true })).map(([g, idx]) => [
-        g,
-        {
-          n: idx.length,
-          patients: new Set(idx.map((i) => patients[i])).size,
-          ...(withQwk ? { qwk: boot((s) => quadraticWeightedKappa(ys(s), ps(s), k), `${name}-${g}-qwk`, idx) } : {}),
-          accuracy: boot((s) => accuracy(ys(s), ps(s)), `${name}-${g}-acc`, idx),
-          mae: boot(mae, `${name}-${g}-mae`, idx),
-        },
-      ]),
+      [...groups.entries()]
+        .sort(([a], [b]) => a.localeCompare(b, undefined, { numeric: true }))
+        .map(([g, idx]) => [
+          g,
+          {
+            n: idx.length,
+            patients: new Set(idx.map((i) => patients[i])).size,
+            ...(withQwk ? { qwk: boot((s) => quadraticWeightedKappa(ys(s), ps(s), k), `${name}-${g}-qwk`, idx) } : {}),
+            accuracy: boot((s) => accuracy(ys(s), ps(s)), `${name}-${g}-acc`, idx),
+            mae: boot(mae, `${name}-${g}-mae`, idx),
+          },
+        ]),
     );
   };
 
@@ -201,7 +238,19 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
       ...ag,
       modelVsRater: ag.raters.map((rater) => {
         const idx = rows.map((r, i) => (r.raters[rater] !== undefined ? i : -1)).filter((i) => i >= 0);
-        return { rater, qwk: boot((s) => quadraticWeightedKappa(Int32Array.from(s, (i) => rows[i].raters[rater]), ps(s), k), `rater-${rater}`, idx) };
+        return {
+          rater,
+          qwk: boot(
+            (s) =>
+              quadraticWeightedKappa(
+                Int32Array.from(s, (i) => rows[i].raters[rater]),
+                ps(s),
+                k,
+              ),
+            `rater-${rater}`,
+            idx,
+          ),
+        };
       }),
     };
   }

@@ -25,7 +25,14 @@ export function cohenKappa(y: ArrayLike<number>, pred: ArrayLike<number>, k: num
   let den = 0;
   for (let i = 0; i < k; i++) {
     for (let j = 0; j < k; j++) {
-      const w = weights === 'none' ? (i === j ? 0 : 1) : weights === 'linear' ? Math.abs(i - j) / (k - 1) : ((i - j) * (i - j)) / ((k - 1) * (k - 1));
+      const w =
+        weights === 'none'
+          ? i === j
+            ? 0
+            : 1
+          : weights === 'linear'
+            ? Math.abs(i - j) / (k - 1)
+            : ((i - j) * (i - j)) / ((k - 1) * (k - 1));
       num += w * o[i][j];
       den += (w * rows[i] * cols[j]) / n;
     }
@@ -85,7 +92,7 @@ export function auroc(labels: ArrayLike<number>, scores: ArrayLike<number>): num
   const idx = Array.from({ length: labels.length }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
   let pos = 0;
   let rankSum = 0;
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j + 1 < idx.length && scores[idx[j + 1]] === scores[idx[i]]) j++;
     const avgRank = (i + j) / 2 + 1;
@@ -114,7 +121,8 @@ export function rocCurve(labels: ArrayLike<number>, scores: ArrayLike<number>): 
   for (let i = 0; i < idx.length; i++) {
     if (labels[idx[i]] === 1) tp++;
     else fp++;
-    if (i === idx.length - 1 || scores[idx[i + 1]] !== scores[idx[i]]) pts.push({ fpr: N ? fp / N : 0, tpr: P ? tp / P : 0, threshold: scores[idx[i]] });
+    if (i === idx.length - 1 || scores[idx[i + 1]] !== scores[idx[i]])
+      pts.push({ fpr: N ? fp / N : 0, tpr: P ? tp / P : 0, threshold: scores[idx[i]] });
   }
   return pts;
 }
@@ -130,7 +138,8 @@ export function prCurve(labels: ArrayLike<number>, scores: ArrayLike<number>): {
   for (let i = 0; i < idx.length; i++) {
     if (labels[idx[i]] === 1) tp++;
     else fp++;
-    if (i === idx.length - 1 || scores[idx[i + 1]] !== scores[idx[i]]) pts.push({ recall: P ? tp / P : 0, precision: tp / (tp + fp), threshold: scores[idx[i]] });
+    if (i === idx.length - 1 || scores[idx[i + 1]] !== scores[idx[i]])
+      pts.push({ recall: P ? tp / P : 0, precision: tp / (tp + fp), threshold: scores[idx[i]] });
   }
   return pts;
 }
@@ -160,7 +169,7 @@ export function auprTrapezoid(labels: ArrayLike<number>, scores: ArrayLike<numbe
   let area = 0;
   let prev = { recall: 0, precision: 1 };
   for (const p of pts.slice(0, full + 1)) {
-    area += (p.recall - prev.recall) * (p.precision + prev.precision) / 2;
+    area += ((p.recall - prev.recall) * (p.precision + prev.precision)) / 2;
     prev = p;
   }
   return area;
@@ -182,8 +191,19 @@ export interface ReliabilityBin {
 }
 
 /** Top-label reliability bins (equal width) and the expected calibration error. */
-export function calibration(y: ArrayLike<number>, probs: Float32Array | Float64Array, k: number, bins = 15): { ece: number; bins: ReliabilityBin[] } {
-  const out: ReliabilityBin[] = Array.from({ length: bins }, (_, b) => ({ lower: b / bins, upper: (b + 1) / bins, count: 0, confidence: 0, accuracy: 0 }));
+export function calibration(
+  y: ArrayLike<number>,
+  probs: Float32Array | Float64Array,
+  k: number,
+  bins = 15,
+): { ece: number; bins: ReliabilityBin[] } {
+  const out: ReliabilityBin[] = Array.from({ length: bins }, (_, b) => ({
+    lower: b / bins,
+    upper: (b + 1) / bins,
+    count: 0,
+    confidence: 0,
+    accuracy: 0,
+  }));
   for (let i = 0; i < y.length; i++) {
     let best = 0;
     for (let c = 1; c < k; c++) if (probs[i * k + c] > probs[i * k + best]) best = c;

@@ -49,13 +49,19 @@ export function metricsMarkdown(r: MetricsReport, source: string): string {
     '',
     '| cut-off | prevalence | AUROC | AUPR | sensitivity | specificity |',
     '|---|---|---|---|---|---|',
-    ...r.cutoffs.map((c) => `| ${c.name} | ${f(c.prevalence)} | ${fmtEstimate(c.auroc)} | ${fmtEstimate(c.aupr)} | ${fmtEstimate(c.sensitivity)} | ${fmtEstimate(c.specificity)} |`),
+    ...r.cutoffs.map(
+      (c) =>
+        `| ${c.name} | ${f(c.prevalence)} | ${fmtEstimate(c.auroc)} | ${fmtEstimate(c.aupr)} | ${fmtEstimate(c.sensitivity)} | ${fmtEstimate(c.specificity)} |`,
+    ),
     '',
     '## Per class',
     '',
     '| class | support | sensitivity | specificity | PPV | NPV | AUROC |',
     '|---|---|---|---|---|---|---|',
-    ...r.perClass.map((c) => `| ${c.name} | ${c.support} | ${fmtEstimate(c.sensitivity)} | ${fmtEstimate(c.specificity)} | ${fmtEstimate(c.ppv)} | ${fmtEstimate(c.npv)} | ${fmtEstimate(c.auroc)} |`),
+    ...r.perClass.map(
+      (c) =>
+        `| ${c.name} | ${c.support} | ${fmtEstimate(c.sensitivity)} | ${fmtEstimate(c.specificity)} | ${fmtEstimate(c.ppv)} | ${fmtEstimate(c.npv)} | ${fmtEstimate(c.auroc)} |`,
+    ),
     '',
     '## Confusion matrix (rows: reference, columns: predicted)',
     '',
@@ -65,25 +71,53 @@ export function metricsMarkdown(r: MetricsReport, source: string): string {
   ];
   for (const key of ['site', 'scanner'] as const) {
     lines.push('', `## Per ${key}`, '', '| group | cases | patients | QWK | accuracy | MAE |', '|---|---|---|---|---|---|');
-    for (const [g, s] of Object.entries(r.subgroups[key])) lines.push(`| ${g} | ${s.n} | ${s.patients} | ${s.qwk ? fmtEstimate(s.qwk) : 'n/a'} | ${fmtEstimate(s.accuracy)} | ${fmtEstimate(s.mae)} |`);
+    for (const [g, s] of Object.entries(r.subgroups[key]))
+      lines.push(
+        `| ${g} | ${s.n} | ${s.patients} | ${s.qwk ? fmtEstimate(s.qwk) : 'n/a'} | ${fmtEstimate(s.accuracy)} | ${fmtEstimate(s.mae)} |`,
+      );
   }
   // Within one true grade kappa is undefined: the share graded right and how far off the rest are.
-  lines.push('', '## Per grade (reference)', '', '| grade | cases | patients | accuracy | mean absolute grade error |', '|---|---|---|---|---|');
-  for (const [g, s] of Object.entries(r.subgroups.grade)) lines.push(`| ${g} | ${s.n} | ${s.patients} | ${fmtEstimate(s.accuracy)} | ${fmtEstimate(s.mae)} |`);
+  lines.push(
+    '',
+    '## Per grade (reference)',
+    '',
+    '| grade | cases | patients | accuracy | mean absolute grade error |',
+    '|---|---|---|---|---|',
+  );
+  for (const [g, s] of Object.entries(r.subgroups.grade))
+    lines.push(`| ${g} | ${s.n} | ${s.patients} | ${fmtEstimate(s.accuracy)} | ${fmtEstimate(s.mae)} |`);
   if (r.agreement) {
     const a = r.agreement;
-    lines.push('', '## Agreement', '', `${a.raters.length} raters; ${a.cases} cases rated by all. Fleiss' kappa ${f(a.fleiss)}; mean pairwise QWK among raters ${f(a.meanRaterQwk)}.`, '', '| pair | kappa | QWK |', '|---|---|---|');
+    lines.push(
+      '',
+      '## Agreement',
+      '',
+      `${a.raters.length} raters; ${a.cases} cases rated by all. Fleiss' kappa ${f(a.fleiss)}; mean pairwise QWK among raters ${f(a.meanRaterQwk)}.`,
+      '',
+      '| pair | kappa | QWK |',
+      '|---|---|---|',
+    );
     for (const p of a.pairwise) lines.push(`| ${p.a} vs ${p.b} | ${f(p.kappa)} | ${f(p.qwk)} |`);
     lines.push('', '| rater | QWK of the model against the rater |', '|---|---|');
     for (const v of a.modelVsRater) lines.push(`| ${v.rater} | ${fmtEstimate(v.qwk)} |`);
   }
-  lines.push('', `## Referral (uncertainty: ${r.referral.uncertainty}; AURC ${f(r.referral.aurc)})`, '', '| model keeps | cases | QWK | accuracy |', '|---|---|---|---|');
-  for (const p of r.referral.curve.filter((_, i) => i % 2 === 0)) lines.push(`| ${Math.round(p.coverage * 100)}% | ${p.kept} | ${f(p.qwk)} | ${f(p.accuracy)} |`);
+  lines.push(
+    '',
+    `## Referral (uncertainty: ${r.referral.uncertainty}; AURC ${f(r.referral.aurc)})`,
+    '',
+    '| model keeps | cases | QWK | accuracy |',
+    '|---|---|---|---|',
+  );
+  for (const p of r.referral.curve.filter((_, i) => i % 2 === 0))
+    lines.push(`| ${Math.round(p.coverage * 100)}% | ${p.kept} | ${f(p.qwk)} | ${f(p.accuracy)} |`);
   return `${lines.join('\n')}\n`;
 }
 
 export async function writeMetricsFiles(dir: string, r: MetricsReport, source: string): Promise<string[]> {
-  await writeFileAtomic(join(dir, 'metrics.json'), JSON.stringify(metricsJson(r), (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
+  await writeFileAtomic(
+    join(dir, 'metrics.json'),
+    JSON.stringify(metricsJson(r), (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
+  );
   await writeFileAtomic(join(dir, 'metrics.md'), metricsMarkdown(r, source));
   return [join(dir, 'metrics.json'), join(dir, 'metrics.md')];
 }

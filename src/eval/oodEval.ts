@@ -22,7 +22,12 @@ export interface OodMetrics {
   aupr_out: Estimate;
 }
 
-export function oodMetrics(isOod: Int32Array, scores: Float64Array, patients: string[], options: { resamples: number; seed: number | string }): OodMetrics {
+export function oodMetrics(
+  isOod: Int32Array,
+  scores: Float64Array,
+  patients: string[],
+  options: { resamples: number; seed: number | string },
+): OodMetrics {
   const pick = <T extends Int32Array | Float64Array>(a: T, idx: Int32Array) => {
     const out = new (a.constructor as new (n: number) => T)(idx.length);
     for (let i = 0; i < idx.length; i++) out[i] = a[idx[i]];
@@ -30,7 +35,8 @@ export function oodMetrics(isOod: Int32Array, scores: Float64Array, patients: st
   };
   const neg = Float64Array.from(scores, (s) => -s);
   const inLabels = Int32Array.from(isOod, (v) => 1 - v);
-  const boot = (f: (idx: Int32Array) => number, key: string) => bootstrapByPatient(patients, f, { resamples: options.resamples, seed: `${options.seed}/${key}` });
+  const boot = (f: (idx: Int32Array) => number, key: string) =>
+    bootstrapByPatient(patients, f, { resamples: options.resamples, seed: `${options.seed}/${key}` });
   return {
     n: isOod.length,
     nOod: isOod.reduce((a, b) => a + b, 0),

@@ -65,10 +65,25 @@ export function oodStudy(input: OodStudyInput): OodStudy {
       return oodMetrics(labels, scores, patients, opts);
     };
     const slideLevel = (idx: number[]): OodMetrics => {
-      const idS = aggregateScores(id, input.idTiles.map((t) => t.slideId), 'topk', { k: input.topK });
-      const oodS = aggregateScores(idx.map((i) => ood[i]), idx.map((i) => input.oodTiles[i].slideId), 'topk', { k: input.topK });
+      const idS = aggregateScores(
+        id,
+        input.idTiles.map((t) => t.slideId),
+        'topk',
+        { k: input.topK },
+      );
+      const oodS = aggregateScores(
+        idx.map((i) => ood[i]),
+        idx.map((i) => input.oodTiles[i].slideId),
+        'topk',
+        { k: input.topK },
+      );
       const labels = Int32Array.from([...[...idS.keys()].map(() => 0), ...[...oodS.keys()].map(() => 1)]);
-      return oodMetrics(labels, Float64Array.from([...idS.values(), ...oodS.values()]), [...idS.keys(), ...oodS.keys()].map((s) => pat.get(s)!), opts);
+      return oodMetrics(
+        labels,
+        Float64Array.from([...idS.values(), ...oodS.values()]),
+        [...idS.keys(), ...oodS.keys()].map((s) => pat.get(s)!),
+        opts,
+      );
     };
     const all = input.oodTiles.map((_, i) => i);
     const byGroup: Record<string, LevelMetrics> = {};
@@ -78,7 +93,13 @@ export function oodStudy(input: OodStudyInput): OodStudy {
     }
     detectors[name] = { all: { tile: tileLevel(all), slide: slideLevel(all) }, groups: byGroup };
   }
-  return { tileTruth: hasMask ? 'mask' : 'slide', tileThreshold: thr, oodTilesUsed: tileIdx.length, tilesExcluded: input.oodTiles.length - tileIdx.length, detectors };
+  return {
+    tileTruth: hasMask ? 'mask' : 'slide',
+    tileThreshold: thr,
+    oodTilesUsed: tileIdx.length,
+    tilesExcluded: input.oodTiles.length - tileIdx.length,
+    detectors,
+  };
 }
 
 /** For each anomaly class (and near / far), the detector with the highest slide-level AUROC. */
@@ -87,7 +108,8 @@ export function bestDetectorPerGroup(study: OodStudy): Record<string, { detector
   for (const [name, d] of Object.entries(study.detectors)) {
     for (const [g, m] of Object.entries(d.groups)) {
       const v = m.slide.auroc.value;
-      if (Number.isFinite(v) && (!out[g] || v > out[g].slideAuroc)) out[g] = { detector: name, slideAuroc: v, tileAuroc: m.tile?.auroc.value ?? null };
+      if (Number.isFinite(v) && (!out[g] || v > out[g].slideAuroc))
+        out[g] = { detector: name, slideAuroc: v, tileAuroc: m.tile?.auroc.value ?? null };
     }
   }
   return out;

@@ -25,7 +25,13 @@ function transformOf(spec: Record<string, unknown>, condition: string): Transfor
 }
 
 /** Perturbs each tile with its own seed; the same bytes whichever thread runs it. */
-export async function perturbImages(images: readonly RgbImage[], spec: Record<string, unknown>, condition: string, seeds: readonly string[], timing?: { ms: number }): Promise<RgbImage[]> {
+export async function perturbImages(
+  images: readonly RgbImage[],
+  spec: Record<string, unknown>,
+  condition: string,
+  seeds: readonly string[],
+  timing?: { ms: number },
+): Promise<RgbImage[]> {
   const t = transformOf(spec, condition);
   const out: RgbImage[] = [];
   for (let i = 0; i < images.length; i++) {

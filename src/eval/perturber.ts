@@ -17,12 +17,21 @@ export class Perturber {
   constructor(workers: number) {
     this.threads = workers;
     if (workers > 0) {
-      this.pool = new Piscina({ filename: fileURLToPath(new URL('./perturbWorker.mjs', import.meta.url)), minThreads: workers, maxThreads: workers, idleTimeout: 30_000 });
+      this.pool = new Piscina({
+        filename: fileURLToPath(new URL('./perturbWorker.mjs', import.meta.url)),
+        minThreads: workers,
+        maxThreads: workers,
+        idleTimeout: 30_000,
+      });
       this.pool.on('error', () => undefined);
     }
   }
 
-  async run(images: readonly RgbImage[], unit: { condition: string; transform?: Record<string, unknown> }, seeds: string[]): Promise<RgbImage[]> {
+  async run(
+    images: readonly RgbImage[],
+    unit: { condition: string; transform?: Record<string, unknown> },
+    seeds: string[],
+  ): Promise<RgbImage[]> {
     if (!this.pool) {
       const timing = { ms: 0 };
       const out = await perturbImages(images, unit.transform!, unit.condition, seeds, timing);

@@ -26,13 +26,20 @@ export function classIndex(grade: number | undefined, classes: number[]): number
  */
 export function poolSlides(p: PooledTiles, classes: number[], pooling: SlidePooling = 'mean', topK = 8): PredictionRow[] {
   const k = p.k;
-  const bySlide = groupBy(p.tiles, (t) => t.slideId, (_, i) => i);
+  const bySlide = groupBy(
+    p.tiles,
+    (t) => t.slideId,
+    (_, i) => i,
+  );
   const rows: PredictionRow[] = [];
   for (const [slideId, idx] of bySlide) {
     let use = idx;
     if (pooling === 'topk' && idx.length > topK) {
       const expected = (i: number) => Array.from({ length: k }, (_, c) => c * p.probs[i * k + c]).reduce((a, b) => a + b, 0);
-      use = idx.slice().sort((a, b) => expected(b) - expected(a)).slice(0, topK);
+      use = idx
+        .slice()
+        .sort((a, b) => expected(b) - expected(a))
+        .slice(0, topK);
     }
     const probs = Array.from({ length: k }, (_, c) => use.reduce((s, i) => s + p.probs[i * k + c], 0) / use.length);
     const sum = probs.reduce((a, b) => a + b, 0);
@@ -47,7 +54,11 @@ export function poolSlides(p: PooledTiles, classes: number[], pooling: SlidePool
       pred: predictedClass(norm, p.head),
       probs: norm,
       uncertainty: 1 - Math.max(...norm),
-      raters: Object.fromEntries(Object.entries(t.labels).filter(([c, v]) => c.startsWith('rater_') && v !== '').map(([c, v]) => [c.slice(6), classIndex(Number(v), classes) ?? 0])),
+      raters: Object.fromEntries(
+        Object.entries(t.labels)
+          .filter(([c, v]) => c.startsWith('rater_') && v !== '')
+          .map(([c, v]) => [c.slice(6), classIndex(Number(v), classes) ?? 0]),
+      ),
       extra: { tiles: String(idx.length), anomaly: t.anomaly },
     });
   }

@@ -12,7 +12,12 @@ export interface TilePredictions {
 }
 
 /** Runs a model over tiles in order (no augmentation), optionally keeping features and logits. */
-export async function predictTiles(model: ModelPredictor, ds: TileDataset, tiles: TileRow[], options: { batchSize?: number; keepFeatures?: boolean; onBatch?: (done: number, total: number) => void } = {}): Promise<TilePredictions> {
+export async function predictTiles(
+  model: ModelPredictor,
+  ds: TileDataset,
+  tiles: TileRow[],
+  options: { batchSize?: number; keepFeatures?: boolean; onBatch?: (done: number, total: number) => void } = {},
+): Promise<TilePredictions> {
   const k = model.k;
   const loader = new TileLoader(ds, tiles, { batchSize: options.batchSize ?? 64, seed: 0, shuffle: false, workers: 0 });
   const probs = new Float32Array(tiles.length * k);

@@ -50,16 +50,22 @@ export function readPredictions(path: string): Predictions {
     rows = parse(text, { bom: true, skip_empty_lines: true, trim: true });
   } catch (err) {
     const e = err as { lines?: number; message: string };
-    throw new InputError(`${path}${e.lines ? `, row ${e.lines}` : ''}: not valid CSV: ${e.message.replace(/^Invalid Record Length: /, '')}`);
+    throw new InputError(
+      `${path}${e.lines ? `, row ${e.lines}` : ''}: not valid CSV: ${e.message.replace(/^Invalid Record Length: /, '')}`,
+    );
   }
   const header = rows[0];
   const missing = REQUIRED.filter((c) => !header.includes(c));
-  if (missing.length) throw new InputError(`${path}: missing column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (columns are: ${header.join(', ')})`);
+  if (missing.length)
+    throw new InputError(
+      `${path}: missing column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (columns are: ${header.join(', ')})`,
+    );
   const probCols = header.filter((h) => /^prob_\d+$/.test(h)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
   const k = probCols.length;
   if (k < 2) throw new InputError(`${path}: needs probability columns prob_0..prob_K-1 (K >= 2), found ${k}`);
   probCols.forEach((c, i) => {
-    if (c !== `prob_${i}`) throw new InputError(`${path}: probability columns must be prob_0..prob_${k - 1} without gaps (found ${c} where prob_${i} belongs)`);
+    if (c !== `prob_${i}`)
+      throw new InputError(`${path}: probability columns must be prob_0..prob_${k - 1} without gaps (found ${c} where prob_${i} belongs)`);
   });
   if (rows.length < 2) throw new InputError(`${path}: header but no rows`);
   const col = (n: string) => header.indexOf(n);
@@ -76,7 +82,8 @@ export function readPredictions(path: string): Predictions {
     };
     const probs = probCols.map((c) => {
       const v = Number(row[col(c)]);
-      if (row[col(c)] === '' || !Number.isFinite(v) || v < 0 || v > 1) throw new InputError(`${at}: ${c} "${row[col(c)]}" is not a probability in [0, 1]`);
+      if (row[col(c)] === '' || !Number.isFinite(v) || v < 0 || v > 1)
+        throw new InputError(`${at}: ${c} "${row[col(c)]}" is not a probability in [0, 1]`);
       return v;
     });
     const sum = probs.reduce((a, b) => a + b, 0);
@@ -115,9 +122,22 @@ export async function writePredictions(path: string, rows: PredictionRow[], k: n
   const hasU = rows.some((r) => r.uncertainty !== undefined);
   const hasOod = rows.some((r) => r.oodScore !== undefined);
   const hasFlag = rows.some((r) => r.oodFlag !== undefined);
-  const header = [...REQUIRED, ...Array.from({ length: k }, (_, i) => `prob_${i}`), ...(hasU ? ['uncertainty'] : []), ...(hasOod ? ['ood_score'] : []), ...(hasFlag ? ['ood_flag'] : []), ...raterNames.map((n) => `rater_${n}`), ...extraNames];
+  const header = [
+    ...REQUIRED,
+    ...Array.from({ length: k }, (_, i) => `prob_${i}`),
+    ...(hasU ? ['uncertainty'] : []),
+    ...(hasOod ? ['ood_score'] : []),
+    ...(hasFlag ? ['ood_flag'] : []),
+    ...raterNames.map((n) => `rater_${n}`),
+    ...extraNames,
+  ];
   const body = rows.map((r) => [
-    r.slideId, r.patientId, r.site, r.scanner, r.label === undefined ? '' : String(r.label), String(r.pred),
+    r.slideId,
+    r.patientId,
+    r.site,
+    r.scanner,
+    r.label === undefined ? '' : String(r.label),
+    String(r.pred),
     ...r.probs.map((p) => p.toFixed(6)),
     ...(hasU ? [r.uncertainty === undefined ? '' : r.uncertainty.toFixed(6)] : []),
     ...(hasOod ? [r.oodScore === undefined ? '' : r.oodScore.toFixed(6)] : []),

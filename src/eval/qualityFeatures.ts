@@ -102,7 +102,11 @@ export function qualityFeatures(img: RgbImage, out = new Float32Array(QUALITY_DI
 }
 
 /** Quality features of dataset tiles (n x QUALITY_DIM), tiles read and decoded in chunks. */
-export async function datasetQuality(ds: TileDataset, tiles: readonly TileRow[], onProgress?: (done: number) => void): Promise<Float32Array> {
+export async function datasetQuality(
+  ds: TileDataset,
+  tiles: readonly TileRow[],
+  onProgress?: (done: number) => void,
+): Promise<Float32Array> {
   const out = new Float32Array(tiles.length * QUALITY_DIM);
   const reader = new ShardReader();
   try {

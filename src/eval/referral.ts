@@ -15,7 +15,14 @@ export interface CoveragePoint {
  * measure the model on the rest, at coverages 100%, 95%, ... down to `minCoverage`. AURC is the mean
  * risk over the curve's points (lower is better).
  */
-export function riskCoverage(y: ArrayLike<number>, pred: ArrayLike<number>, uncertainty: ArrayLike<number>, k: number, step = 0.05, minCoverage = 0.1): { curve: CoveragePoint[]; aurc: number } {
+export function riskCoverage(
+  y: ArrayLike<number>,
+  pred: ArrayLike<number>,
+  uncertainty: ArrayLike<number>,
+  k: number,
+  step = 0.05,
+  minCoverage = 0.1,
+): { curve: CoveragePoint[]; aurc: number } {
   const n = y.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => uncertainty[a] - uncertainty[b] || a - b);
   const curve: CoveragePoint[] = [];

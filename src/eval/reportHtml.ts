@@ -11,13 +11,23 @@ export function renderReportHtml(title: string, subtitle: string, sections: Repo
   const toc = sections.map((s, i) => `<li><a href="#${e(s.id)}">${i + 1}. ${e(s.title)}</a></li>`).join('');
   const body = sections
     .map((s, i) => {
-      const facts = s.facts.length ? `<table class="facts">${s.facts.map(([k, v]) => `<tr><th>${e(k)}</th><td>${e(v)}</td></tr>`).join('')}</table>` : '';
+      const facts = s.facts.length
+        ? `<table class="facts">${s.facts.map(([k, v]) => `<tr><th>${e(k)}</th><td>${e(v)}</td></tr>`).join('')}</table>`
+        : '';
       const miss = s.missing.map((m) => `<p class="missing">MISSING: ${e(m)}</p>`).join('');
       const text = s.text.map((t) => `<p>${e(t)}</p>`).join('');
       const tables = s.tables
-        .map((t) => `<table class="data"><caption>${e(t.caption)}</caption><thead><tr>${t.header.map((h) => `<th>${e(h)}</th>`).join('')}</tr></thead><tbody>${t.rows.map((r) => `<tr>${r.map((c) => `<td class="${/^(PASS|FAIL)$/.test(c) ? c.toLowerCase() : ''}">${e(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`)
+        .map(
+          (t) =>
+            `<table class="data"><caption>${e(t.caption)}</caption><thead><tr>${t.header.map((h) => `<th>${e(h)}</th>`).join('')}</tr></thead><tbody>${t.rows.map((r) => `<tr>${r.map((c) => `<td class="${/^(PASS|FAIL)$/.test(c) ? c.toLowerCase() : ''}">${e(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`,
+        )
         .join('');
-      const charts = s.charts.map((c) => `<figure><img alt="${e(c.title)}" src="data:image/png;base64,${readFileSync(c.png).toString('base64')}"><figcaption>${e(c.title)}</figcaption></figure>`).join('');
+      const charts = s.charts
+        .map(
+          (c) =>
+            `<figure><img alt="${e(c.title)}" src="data:image/png;base64,${readFileSync(c.png).toString('base64')}"><figcaption>${e(c.title)}</figcaption></figure>`,
+        )
+        .join('');
       return `<section id="${e(s.id)}"><h2>${i + 1}. ${e(s.title)}</h2>${miss}${text}${facts}${tables}<div class="charts">${charts}</div></section>`;
     })
     .join('\n');

@@ -12,7 +12,12 @@ const FONT_DIR = '/usr/share/fonts/truetype/dejavu';
  * in every footer. pdfkit writes the PDF in pure JavaScript; DejaVu Sans is used where installed.
  */
 export async function renderReportPdf(path: string, title: string, subtitle: string, sections: ReportSection[]): Promise<void> {
-  const doc = new PDFDocument({ size: 'A4', margins: { top: 56, bottom: 64, left: 56, right: 56 }, bufferPages: true, info: { Title: title, Producer: 'gradelab' } });
+  const doc = new PDFDocument({
+    size: 'A4',
+    margins: { top: 56, bottom: 64, left: 56, right: 56 },
+    bufferPages: true,
+    info: { Title: title, Producer: 'gradelab' },
+  });
   const tmp = tempPathFor(path);
   const stream = createWriteStream(tmp);
   doc.pipe(stream);
@@ -30,7 +35,12 @@ export async function renderReportPdf(path: string, title: string, subtitle: str
   sections.forEach((s, i) => {
     doc.addPage();
     pages.push(doc.bufferedPageRange().start + doc.bufferedPageRange().count);
-    doc.font(bold).fontSize(16).fillColor('#1f4e79').text(`${i + 1}. ${s.title}`, { width }).fillColor('#000');
+    doc
+      .font(bold)
+      .fontSize(16)
+      .fillColor('#1f4e79')
+      .text(`${i + 1}. ${s.title}`, { width })
+      .fillColor('#000');
     doc.moveDown(0.5);
     for (const m of s.missing) {
       ensure(30);
@@ -65,7 +75,12 @@ export async function renderReportPdf(path: string, title: string, subtitle: str
           doc.text(c, 56 + j * colW + 2, y + 2, { width: colW - 4 });
           doc.fillColor('#000');
         });
-        doc.moveTo(56, y + h).lineTo(56 + width, y + h).strokeColor('#ccc').lineWidth(0.5).stroke();
+        doc
+          .moveTo(56, y + h)
+          .lineTo(56 + width, y + h)
+          .strokeColor('#ccc')
+          .lineWidth(0.5)
+          .stroke();
         doc.x = 56;
         doc.y = y + h;
       };
@@ -100,7 +115,11 @@ export async function renderReportPdf(path: string, title: string, subtitle: str
     doc.switchToPage(p);
     // Writing inside the bottom margin would otherwise make pdfkit start a new page.
     doc.page.margins.bottom = 0;
-    doc.font(regular).fontSize(8).fillColor('#777').text(`${title}  -  page ${p + 1} of ${range.count}`, 56, doc.page.height - 40, { width, align: 'center', lineBreak: false });
+    doc
+      .font(regular)
+      .fontSize(8)
+      .fillColor('#777')
+      .text(`${title}  -  page ${p + 1} of ${range.count}`, 56, doc.page.height - 40, { width, align: 'center', lineBreak: false });
   }
   doc.end();
   await new Promise<void>((res, rej) => {

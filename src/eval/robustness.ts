@@ -53,25 +53,53 @@ export interface UnitTiming {
  * A unit's metrics from its tile probabilities (tiles in order): slides by mean pooling, QWK and
  * accuracy with patient-bootstrap CIs, ECE, OOD flag rate from the slide flags, per-site QWK.
  */
-export function unitResult(unit: SuiteUnit, tiles: readonly TileRow[], scorer: Pick<SuiteScorer, 'classes' | 'head' | 'slideOodFlags'>, probs: Float32Array, oodScores: Float64Array | undefined, timing: UnitTiming, options: { resamples: number; seed: number }): UnitResult {
+export function unitResult(
+  unit: SuiteUnit,
+  tiles: readonly TileRow[],
+  scorer: Pick<SuiteScorer, 'classes' | 'head' | 'slideOodFlags'>,
+  probs: Float32Array,
+  oodScores: Float64Array | undefined,
+  timing: UnitTiming,
+  options: { resamples: number; seed: number },
+): UnitResult {
   const k = scorer.classes.length;
   const slides = poolSlides({ tiles, k, probs, head: scorer.head }, scorer.classes, 'mean');
   const y = slides.map((s) => s.label!);
   const p = slides.map((s) => s.pred);
   const patients = slides.map((s) => s.patientId);
-  const boot = (f: (idx: Int32Array) => number, key: string) => bootstrapByPatient(patients, f, { resamples: options.resamples, seed: `${options.seed}/${unit.condition}/${unit.severity}/${key}` });
+  const boot = (f: (idx: Int32Array) => number, key: string) =>
+    bootstrapByPatient(patients, f, { resamples: options.resamples, seed: `${options.seed}/${unit.condition}/${unit.severity}/${key}` });
   const flags = oodScores && scorer.slideOodFlags ? scorer.slideOodFlags([...tiles], oodScores) : undefined;
   const perSite: Record<string, number> = {};
   for (const site of [...new Set(slides.map((s) => s.site))].sort()) {
     const idx = slides.map((s, i) => (s.site === site ? i : -1)).filter((i) => i >= 0);
-    perSite[site] = quadraticWeightedKappa(idx.map((i) => y[i]), idx.map((i) => p[i]), k);
+    perSite[site] = quadraticWeightedKappa(
+      idx.map((i) => y[i]),
+      idx.map((i) => p[i]),
+      k,
+    );
   }
   return {
     condition: unit.condition,
     severity: unit.severity,
     slides: slides.length,
-    qwk: boot((idx) => quadraticWeightedKappa(Array.from(idx, (i) => y[i]), Array.from(idx, (i) => p[i]), k), 'qwk'),
-    accuracy: boot((idx) => accuracy(Array.from(idx, (i) => y[i]), Array.from(idx, (i) => p[i])), 'acc'),
+    qwk: boot(
+      (idx) =>
+        quadraticWeightedKappa(
+          Array.from(idx, (i) => y[i]),
+          Array.from(idx, (i) => p[i]),
+          k,
+        ),
+      'qwk',
+    ),
+    accuracy: boot(
+      (idx) =>
+        accuracy(
+          Array.from(idx, (i) => y[i]),
+          Array.from(idx, (i) => p[i]),
+        ),
+      'acc',
+    ),
     ece: calibration(y, Float64Array.from(slides.flatMap((s) => s.probs)), k).ece,
     oodFlagRate: flags ? [...flags.values()].filter(Boolean).length / flags.size : null,
     perSite,
@@ -85,7 +113,12 @@ export function unitResult(unit: SuiteUnit, tiles: readonly TileRow[], scorer: P
  * QWK of B minus QWK of A on the slides both units scored, by a paired patient bootstrap (the same
  * resampled patients for both): how sure a drop, or a difference between severities, is.
  */
-export function pairedQwk(a: UnitResult, b: UnitResult, k: number, options: { resamples: number; seed: string }): PairedEstimate | undefined {
+export function pairedQwk(
+  a: UnitResult,
+  b: UnitResult,
+  k: number,
+  options: { resamples: number; seed: string },
+): PairedEstimate | undefined {
   if (!a.slidePreds || !b.slidePreds) return undefined;
   const mb = new Map(b.slidePreds.map((r) => [r[0], r]));
   const both = a.slidePreds.filter((r) => mb.has(r[0]));
@@ -93,8 +126,18 @@ export function pairedQwk(a: UnitResult, b: UnitResult, k: number, options: { re
   const y = both.map((r) => r[2]);
   const pa = both.map((r) => r[3]);
   const pb = both.map((r) => mb.get(r[0])![3]);
-  const q = (p: number[]) => (idx: Int32Array) => quadraticWeightedKappa(Array.from(idx, (i) => y[i]), Array.from(idx, (i) => p[i]), k);
-  return pairedBootstrap(both.map((r) => r[1]), q(pa), q(pb), options);
+  const q = (p: number[]) => (idx: Int32Array) =>
+    quadraticWeightedKappa(
+      Array.from(idx, (i) => y[i]),
+      Array.from(idx, (i) => p[i]),
+      k,
+    );
+  return pairedBootstrap(
+    both.map((r) => r[1]),
+    q(pa),
+    q(pb),
+    options,
+  );
 }
 
 /** Results are streamed one JSON line per unit, so an interrupted suite resumes where it stopped. */
@@ -131,7 +174,14 @@ export interface CriterionResult {
 export interface SuiteSummary {
   suite: string;
   clean: UnitResult;
-  units: (UnitResult & { qwkDrop: number; accuracyDrop: number; ce: number; ceBaseline?: number; qwkDropCi?: [number, number]; dropSignificant?: boolean })[];
+  units: (UnitResult & {
+    qwkDrop: number;
+    accuracyDrop: number;
+    ce: number;
+    ceBaseline?: number;
+    qwkDropCi?: [number, number];
+    dropSignificant?: boolean;
+  })[];
   /** Per corruption: QWK at severity 5 minus at severity 1 (paired), to tell whether severity matters at all. */
   severitySeparation: { condition: string; low: number; high: number; difference: Estimate; significant: boolean }[];
   /**
@@ -179,7 +229,10 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
   const clean = byKey.get('clean/0');
   if (!clean) throw new InputError('no clean results: run the suite (or merge every shard, the one holding "clean" among them) first');
   const missing = order.filter((k) => !byKey.has(k));
-  if (missing.length) throw new InputError(`results are missing ${missing.length} conditions (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}): merge every shard of the suite`);
+  if (missing.length)
+    throw new InputError(
+      `results are missing ${missing.length} conditions (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}): merge every shard of the suite`,
+    );
   const baseByKey = new Map((baseline ?? []).map((r) => [`${r.condition}/${r.severity}`, r]));
   const baseClean = baseByKey.get('clean/0');
   const units = order.map((k) => {
@@ -188,7 +241,15 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
     // The drop's interval from a paired bootstrap against clean on the same slides (CI of clean - unit).
     const paired = u.k ? pairedQwk(clean, u, u.k, { resamples: PAIRED_RESAMPLES, seed: `suite/${k}/drop` }) : undefined;
     const qwkDropCi: [number, number] | undefined = paired ? [-paired.difference.ci95[1], -paired.difference.ci95[0]] : undefined;
-    return { ...u, qwkDrop: clean.qwk.value - u.qwk.value, accuracyDrop: clean.accuracy.value - u.accuracy.value, ce: 1 - u.accuracy.value, ceBaseline: b ? 1 - b.accuracy.value : undefined, qwkDropCi, dropSignificant: paired?.significant };
+    return {
+      ...u,
+      qwkDrop: clean.qwk.value - u.qwk.value,
+      accuracyDrop: clean.accuracy.value - u.accuracy.value,
+      ce: 1 - u.accuracy.value,
+      ceBaseline: b ? 1 - b.accuracy.value : undefined,
+      qwkDropCi,
+      dropSignificant: paired?.significant,
+    };
   });
   const severitySeparation = suite.conditions.flatMap((c) => {
     const sev = [...(c.severities ?? [])].sort((x, y) => x - y);
@@ -201,20 +262,29 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
   const corruptionErrors = suite.conditions.map((c) => {
     const oneOff = !c.severities?.length;
     const us = units.filter((u) => u.condition === c.name);
-    if (!baseline || us.some((u) => u.ceBaseline === undefined) || !baseClean) return { condition: c.name, oneOff, ce: null, relativeCe: null };
+    if (!baseline || us.some((u) => u.ceBaseline === undefined) || !baseClean)
+      return { condition: c.name, oneOff, ce: null, relativeCe: null };
     const num = us.reduce((s, u) => s + u.ce, 0);
     const den = us.reduce((s, u) => s + u.ceBaseline!, 0);
     const relNum = us.reduce((s, u) => s + (u.ce - (1 - clean.accuracy.value)), 0);
     const relDen = us.reduce((s, u) => s + (u.ceBaseline! - (1 - baseClean.accuracy.value)), 0);
     return { condition: c.name, oneOff, ce: den > 0 ? num / den : null, relativeCe: relDen !== 0 ? relNum / relDen : null };
   });
-  const mean = (xs: (number | null)[]) => (xs.length && xs.every((x) => x !== null) ? (xs as number[]).reduce((a, b) => a + b, 0) / xs.length : null);
+  const mean = (xs: (number | null)[]) =>
+    xs.length && xs.every((x) => x !== null) ? (xs as number[]).reduce((a, b) => a + b, 0) / xs.length : null;
   const corruptions = baseline ? corruptionErrors.filter((c) => !c.oneOff) : [];
   const relDefined = corruptions.filter((c) => c.relativeCe !== null);
   const evaluated: CriterionResult[] = criteria.map((c) => {
-    const applicable = units.filter((u) => (!c.condition || u.condition === c.condition) && (!c.severity || (u.severity > 0 && compare(u.severity, c.severity.op, c.severity.value))));
-    const values = applicable.map((u) => ({ u, v: unitMetric(u, c.metric) })).filter((x): x is { u: typeof x.u; v: number } => x.v !== null && Number.isFinite(x.v));
-    if (!values.length) return { criterion: c.text, pass: false, evidence: 'no condition to judge it on (missing OOD detector or severities)' };
+    const applicable = units.filter(
+      (u) =>
+        (!c.condition || u.condition === c.condition) &&
+        (!c.severity || (u.severity > 0 && compare(u.severity, c.severity.op, c.severity.value))),
+    );
+    const values = applicable
+      .map((u) => ({ u, v: unitMetric(u, c.metric) }))
+      .filter((x): x is { u: typeof x.u; v: number } => x.v !== null && Number.isFinite(x.v));
+    if (!values.length)
+      return { criterion: c.text, pass: false, evidence: 'no condition to judge it on (missing OOD detector or severities)' };
     const failing = values.filter((x) => !compare(x.v, c.op, c.value));
     const worst = values.reduce((w, x) => ((c.op.startsWith('<') ? x.v > w.v : x.v < w.v) ? x : w));
     return {
@@ -238,4 +308,3 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
     passed: evaluated.every((c) => c.pass),
   };
 }
-

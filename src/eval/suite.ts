@@ -43,9 +43,14 @@ export interface Criterion {
 }
 
 export function parseCriterion(text: string, where: string): Criterion {
-  const m = /^\s*([a-z_]+)\s*(<=|>=|<|>)\s*(-?[\d.]+)\s*(?:(?:for|at)\s+severity\s*(<=|>=|<|>|=)\s*(\d))?\s*(?:for\s+condition\s+([a-z0-9-]+))?\s*$/.exec(text);
-  if (!m) throw new ConfigError(`${where}: criterion "${text}" is not "<metric> <op> <value> [for severity <op> <n>] [for condition <name>]"`);
-  if (!(CRITERION_METRICS as readonly string[]).includes(m[1])) throw new ConfigError(`${where}: criterion "${text}": unknown metric "${m[1]}" (known: ${CRITERION_METRICS.join(', ')})`);
+  const m =
+    /^\s*([a-z_]+)\s*(<=|>=|<|>)\s*(-?[\d.]+)\s*(?:(?:for|at)\s+severity\s*(<=|>=|<|>|=)\s*(\d))?\s*(?:for\s+condition\s+([a-z0-9-]+))?\s*$/.exec(
+      text,
+    );
+  if (!m)
+    throw new ConfigError(`${where}: criterion "${text}" is not "<metric> <op> <value> [for severity <op> <n>] [for condition <name>]"`);
+  if (!(CRITERION_METRICS as readonly string[]).includes(m[1]))
+    throw new ConfigError(`${where}: criterion "${text}": unknown metric "${m[1]}" (known: ${CRITERION_METRICS.join(', ')})`);
   return {
     text: text.trim(),
     metric: m[1] as CriterionMetric,
@@ -66,14 +71,19 @@ export function loadSuite(path: string): { suite: Suite; criteria: Criterion[] }
   for (const c of suite.conditions) {
     if (names.has(c.name)) throw new ConfigError(`${path}: condition "${c.name}" appears twice`);
     names.add(c.name);
-    for (const s of c.severities ?? [undefined]) transformFromSpec({ ...c.transform, ...(s ? { severity: s } : {}) }, `${path}, condition ${c.name}`);
+    for (const s of c.severities ?? [undefined])
+      transformFromSpec({ ...c.transform, ...(s ? { severity: s } : {}) }, `${path}, condition ${c.name}`);
   }
   const criteria = suite.criteria.map((t) => parseCriterion(t, path));
-  for (const c of criteria) if (c.condition && !names.has(c.condition)) throw new ConfigError(`${path}: criterion "${c.text}" names unknown condition "${c.condition}"`);
+  for (const c of criteria)
+    if (c.condition && !names.has(c.condition))
+      throw new ConfigError(`${path}: criterion "${c.text}" names unknown condition "${c.condition}"`);
   return { suite, criteria };
 }
 
 /** The units of work: one per condition and severity (severity 0 = a condition without levels). */
 export function suiteUnits(suite: Suite): { condition: string; severity: number; transform: Record<string, unknown> }[] {
-  return suite.conditions.flatMap((c) => (c.severities ?? [0]).map((s) => ({ condition: c.name, severity: s, transform: s ? { ...c.transform, severity: s } : c.transform })));
+  return suite.conditions.flatMap((c) =>
+    (c.severities ?? [0]).map((s) => ({ condition: c.name, severity: s, transform: s ? { ...c.transform, severity: s } : c.transform })),
+  );
 }

@@ -51,7 +51,12 @@ async function decodeBlock(ds: TileDataset, tiles: readonly TileRow[]): Promise<
  * the suite's size. A unit is complete, and reported through onUnit, when its last block is scored: with
  * one block (the usual case) that is right after the unit, so an interrupted run loses at most one unit.
  */
-export async function runSuiteUnits(ds: TileDataset, tiles: readonly TileRow[], roles: SuiteRole[], options: SuiteRunOptions): Promise<void> {
+export async function runSuiteUnits(
+  ds: TileDataset,
+  tiles: readonly TileRow[],
+  roles: SuiteRole[],
+  options: SuiteRunOptions,
+): Promise<void> {
   const units = new Map<string, SuiteUnit>();
   for (const r of roles) for (const u of r.pending) units.set(key(u), u);
   if (!units.size) return;
@@ -76,7 +81,14 @@ export function defaultWorkers(tilePerturbations: number): number {
 
 type Acc = { probs: Float32Array; ood: Float64Array | undefined; timing: UnitTiming };
 
-async function runBlocks(ds: TileDataset, tiles: readonly TileRow[], roles: SuiteRole[], units: Map<string, SuiteUnit>, perturber: Perturber, options: SuiteRunOptions): Promise<void> {
+async function runBlocks(
+  ds: TileDataset,
+  tiles: readonly TileRow[],
+  roles: SuiteRole[],
+  units: Map<string, SuiteUnit>,
+  perturber: Perturber,
+  options: SuiteRunOptions,
+): Promise<void> {
   const bytesPerTile = ds.meta.tileSize * ds.meta.tileSize * 3;
   const perBlock = Math.max(1, Math.floor((options.blockBytes ?? SUITE_BLOCK_BYTES) / bytesPerTile));
   const blocks = Math.ceil(tiles.length / perBlock);
@@ -84,7 +96,12 @@ async function runBlocks(ds: TileDataset, tiles: readonly TileRow[], roles: Suit
   const acc = new Map<string, Acc>();
   for (const r of roles) {
     const k = r.scorer.classes.length;
-    for (const u of r.pending) acc.set(`${r.role}|${key(u)}`, { probs: new Float32Array(tiles.length * k), ood: r.scorer.slideOodFlags ? new Float64Array(tiles.length) : undefined, timing: { seconds: 0, readSeconds: 0, perturbSeconds: 0, inferSeconds: 0 } });
+    for (const u of r.pending)
+      acc.set(`${r.role}|${key(u)}`, {
+        probs: new Float32Array(tiles.length * k),
+        ood: r.scorer.slideOodFlags ? new Float64Array(tiles.length) : undefined,
+        timing: { seconds: 0, readSeconds: 0, perturbSeconds: 0, inferSeconds: 0 },
+      });
   }
   let readSeconds = 0;
   for (let b = 0; b < blocks; b++) {
@@ -95,11 +112,17 @@ async function runBlocks(ds: TileDataset, tiles: readonly TileRow[], roles: Suit
     readSeconds += (performance.now() - t0) / 1000;
     // Every (unit, batch) of the block in order; perturbations run ahead in worker threads, across unit
     // boundaries, while the main thread scores (ONNX Runtime's run blocks it, so overlap needs threads).
-    const jobs = [...units].flatMap(([k, unit]) => Array.from({ length: Math.ceil(blockTiles.length / bs) }, (_, j) => ({ k, unit, i: j * bs })));
+    const jobs = [...units].flatMap(([k, unit]) =>
+      Array.from({ length: Math.ceil(blockTiles.length / bs) }, (_, j) => ({ k, unit, i: j * bs })),
+    );
     const perturb = (job: (typeof jobs)[number]): Promise<RgbImage[]> => {
       const images = clean.slice(job.i, job.i + bs);
       if (!job.unit.transform) return Promise.resolve(images);
-      return perturber.run(images, job.unit, blockTiles.slice(job.i, job.i + bs).map((t) => tileSeed(options.seed, job.unit, t)));
+      return perturber.run(
+        images,
+        job.unit,
+        blockTiles.slice(job.i, job.i + bs).map((t) => tileSeed(options.seed, job.unit, t)),
+      );
     };
     const ahead = Math.max(2, perturber.threads + 1);
     const queue = jobs.slice(0, ahead).map(perturb);

@@ -52,7 +52,10 @@ export function contractOf(meta: ModelMeta): ModelContract {
 
 /** The contract as ONNX metadata_props (string values; arrays and objects as JSON). */
 export function writeContract(c: ModelContract): { key: string; value: string }[] {
-  return Object.entries(contractSchema.parse(c)).map(([k, v]) => ({ key: `${PREFIX}${k}`, value: typeof v === 'string' ? v : JSON.stringify(v) }));
+  return Object.entries(contractSchema.parse(c)).map(([k, v]) => ({
+    key: `${PREFIX}${k}`,
+    value: typeof v === 'string' ? v : JSON.stringify(v),
+  }));
 }
 
 /**

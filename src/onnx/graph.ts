@@ -6,14 +6,24 @@ export type AttributeValue = number | number[] | string | { ints: number[] } | {
 export function floatValueInfo(name: string, dims: (number | string)[]): ValueInfoProto {
   return {
     name,
-    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
   };
 }
 
 export function floatTensor(name: string, data: Float32Array, dims: number[]): TensorProto {
   const expected = dims.reduce((a, b) => a * b, 1);
   if (expected !== data.length) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims.join(', ')}]`);
-  return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() };
+  return {
+    name,
+    dims,
+    dataType: onnx.TensorProto.DataType.FLOAT,
+    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice(),
+  };
 }
 
 export function int64Tensor(name: string, values: number[]): TensorProto {
@@ -68,7 +78,13 @@ export class GraphBuilder {
   /** Adds a node with one output and returns that output's name. */
   node(op: string, inputs: string[], base: string, attributes: Record<string, AttributeValue> = {}): string {
     const out = this.fresh(base);
-    this.nodes.push({ opType: op, input: inputs, output: [out], name: out, attribute: Object.entries(attributes).map(([k, v]) => attribute(k, v)) });
+    this.nodes.push({
+      opType: op,
+      input: inputs,
+      output: [out],
+      name: out,
+      attribute: Object.entries(attributes).map(([k, v]) => attribute(k, v)),
+    });
     return out;
   }
 

@@ -1,3 +1,16 @@
-export { onnx, decodeModel, readModel, encodeModel, modelMetadata, valueShape, toNumber, type ModelProto, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto.ts';
+export {
+  onnx,
+  decodeModel,
+  readModel,
+  encodeModel,
+  modelMetadata,
+  valueShape,
+  toNumber,
+  type ModelProto,
+  type GraphProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from './proto.ts';
 export { GraphBuilder, floatTensor, floatValueInfo, int64Tensor, type AttributeValue } from './graph.ts';
 export { MODEL_INPUT, MODEL_FEATURES, MODEL_LOGITS, contractOf, type ModelContract, writeContract, readContract } from './contract.ts';

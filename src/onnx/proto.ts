@@ -24,7 +24,9 @@ export function decodeModel(bytes: Uint8Array, where: string): ModelProto {
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (err) {
-    throw new InputError(`${where}: not an ONNX model (protobuf decoding failed: ${(err as Error).message.split('\n')[0]})`, { cause: err });
+    throw new InputError(`${where}: not an ONNX model (protobuf decoding failed: ${(err as Error).message.split('\n')[0]})`, {
+      cause: err,
+    });
   }
   if (!model.graph || !model.graph.node?.length) throw new InputError(`${where}: not an ONNX model (no graph)`);
   return model;
@@ -38,7 +40,10 @@ export function readModel(path: string): ModelProto {
   } catch {
     throw new InputError(`${path}: ONNX file not found`);
   }
-  if (size > MAX_PROTO_BYTES) throw new InputError(`${path}: ${(size / 2 ** 30).toFixed(1)} GB is over protobuf's 2 GB limit; export the encoder with its weights as external data is not supported yet`);
+  if (size > MAX_PROTO_BYTES)
+    throw new InputError(
+      `${path}: ${(size / 2 ** 30).toFixed(1)} GB is over protobuf's 2 GB limit; export the encoder with its weights as external data is not supported yet`,
+    );
   return decodeModel(readFileSync(path), path);
 }
 

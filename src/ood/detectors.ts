@@ -53,7 +53,9 @@ detectorRegistry.register('msp', () => logitDetector('msp', (x, i) => -softmaxMa
 // Hendrycks et al. 2022: maximum logit.
 detectorRegistry.register('max-logit', () => logitDetector('max-logit', (x, i) => -Math.max(...x.logits.subarray(i * x.k, (i + 1) * x.k))));
 // Liu et al. 2020: energy -T logsumexp(f/T).
-detectorRegistry.register('energy', (p) => logitDetector('energy', (x, i) => -(p.temperature ?? 1) * logSumExp(x.logits, i * x.k, x.k, p.temperature ?? 1)));
+detectorRegistry.register('energy', (p) =>
+  logitDetector('energy', (x, i) => -(p.temperature ?? 1) * logSumExp(x.logits, i * x.k, x.k, p.temperature ?? 1)),
+);
 
 /**
  * Mahalanobis distance (Lee et al. 2018): class-conditional means, one covariance shared by all classes
@@ -70,7 +72,14 @@ detectorRegistry.register('mahalanobis', (p) => {
       if (!train.labels) throw new ConfigError('mahalanobis needs class labels of the training tiles');
       d = train.d;
       const classes = [...new Set(train.labels)].sort((a, b) => a - b);
-      means = classes.map((c) => meanRows(train.features, train.n, d, Array.from(train.labels!.keys()).filter((i) => train.labels![i] === c)));
+      means = classes.map((c) =>
+        meanRows(
+          train.features,
+          train.n,
+          d,
+          Array.from(train.labels!.keys()).filter((i) => train.labels![i] === c),
+        ),
+      );
       const cov = new Float64Array(d * d);
       const diff = new Float64Array(d);
       for (let i = 0; i < train.n; i++) {
@@ -112,7 +121,10 @@ detectorRegistry.register('mahalanobis', (p) => {
       }
       return out;
     },
-    state: () => ({ json: { d, shrinkage: shrink, classes: means.length }, arrays: { means: Float32Array.from(means.flatMap((m) => Array.from(m))), chol: Float32Array.from(chol) } }),
+    state: () => ({
+      json: { d, shrinkage: shrink, classes: means.length },
+      arrays: { means: Float32Array.from(means.flatMap((m) => Array.from(m))), chol: Float32Array.from(chol) },
+    }),
     load(json, arrays) {
       d = json.d as number;
       const c = json.classes as number;
@@ -139,7 +151,14 @@ function l2normalise(x: Float32Array, n: number, d: number): Float32Array {
  * are kept per query with a bounded insertion list; the inner loop is a plain dot product (no
  * allocation), blocked four reference rows at a time.
  */
-export function kthNeighbourDistance(ref: Float32Array, nRef: number, query: Float32Array, nQuery: number, d: number, k: number): Float64Array {
+export function kthNeighbourDistance(
+  ref: Float32Array,
+  nRef: number,
+  query: Float32Array,
+  nQuery: number,
+  d: number,
+  k: number,
+): Float64Array {
   const out = new Float64Array(nQuery);
   const top = new Float64Array(k);
   for (let q = 0; q < nQuery; q++) {
@@ -198,7 +217,13 @@ detectorRegistry.register('knn', (p) => {
       d = train.d;
       // A seeded subsample bounds memory and query time on very large training sets.
       const max = p.maxReference ?? 50_000;
-      const idx = train.n > max ? shuffled(Array.from({ length: train.n }, (_, i) => i), createRng('knn-subsample')).slice(0, max) : Array.from({ length: train.n }, (_, i) => i);
+      const idx =
+        train.n > max
+          ? shuffled(
+              Array.from({ length: train.n }, (_, i) => i),
+              createRng('knn-subsample'),
+            ).slice(0, max)
+          : Array.from({ length: train.n }, (_, i) => i);
       n = idx.length;
       const sub = new Float32Array(n * d);
       idx.forEach((i, r) => sub.set(train.features.subarray(i * d, (i + 1) * d), r * d));
@@ -292,7 +317,14 @@ detectorRegistry.register('multihead', (p) => {
       }
       return out;
     },
-    state: () => ({ json: { d, k, heads }, arrays: { weights: Float32Array.from(weights.flatMap((w) => Array.from(w))), mean: Float32Array.from(mean), scale: Float32Array.from(scale) } }),
+    state: () => ({
+      json: { d, k, heads },
+      arrays: {
+        weights: Float32Array.from(weights.flatMap((w) => Array.from(w))),
+        mean: Float32Array.from(mean),
+        scale: Float32Array.from(scale),
+      },
+    }),
     load(json, arrays) {
       d = json.d as number;
       k = json.k as number;

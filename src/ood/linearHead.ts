@@ -57,7 +57,10 @@ export function recoverLinearHead(x: FeatureSet): { w: Float64Array; b: Float64A
       scale = Math.max(scale, Math.abs(x.logits[i * k + c]));
     }
   }
-  if (worst > 1e-3 * scale) throw new ConfigError(`ViM needs a head that is a linear map of the features; the logits differ from the best linear fit by ${worst.toPrecision(3)}`);
+  if (worst > 1e-3 * scale)
+    throw new ConfigError(
+      `ViM needs a head that is a linear map of the features; the logits differ from the best linear fit by ${worst.toPrecision(3)}`,
+    );
   return { w, b };
 }
 

@@ -34,7 +34,8 @@ function qcDetector(name: string, features: (typeof QUALITY_FEATURES)[number][],
     idx.forEach((f, j) => (out[j] = (q[i * QUALITY_DIM + f] - median[j]) / scale[j]));
   };
   const check = (x: FeatureSet) => {
-    if (!x.quality) throw new ConfigError(`${name} needs the tiles' quality features (gradelab ood computes them when a qc-* detector is asked for)`);
+    if (!x.quality)
+      throw new ConfigError(`${name} needs the tiles' quality features (gradelab ood computes them when a qc-* detector is asked for)`);
   };
   const mahalanobis = direction.every((s) => s === 0);
   return {
@@ -56,7 +57,9 @@ function qcDetector(name: string, features: (typeof QUALITY_FEATURES)[number][],
         standard(train, i, z);
         for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) cov[a * d + b] += z[a] * z[b];
       }
-      for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) cov[a * d + b] = (1 - shrinkage) * (cov[a * d + b] / Math.max(1, train.n - 1)) + (a === b ? shrinkage : 0);
+      for (let a = 0; a < d; a++)
+        for (let b = 0; b < d; b++)
+          cov[a * d + b] = (1 - shrinkage) * (cov[a * d + b] / Math.max(1, train.n - 1)) + (a === b ? shrinkage : 0);
       chol = cholesky(cov, d);
     },
     score(x) {
@@ -71,7 +74,10 @@ function qcDetector(name: string, features: (typeof QUALITY_FEATURES)[number][],
         return y.reduce((s, v) => s + v * v, 0);
       });
     },
-    state: () => ({ json: { features, direction }, arrays: { median: Float32Array.from(median), scale: Float32Array.from(scale), chol: Float32Array.from(chol) } }),
+    state: () => ({
+      json: { features, direction },
+      arrays: { median: Float32Array.from(median), scale: Float32Array.from(scale), chol: Float32Array.from(chol) },
+    }),
     load(_json, arrays) {
       median = Float64Array.from(arrays.median);
       scale = Float64Array.from(arrays.scale);
@@ -89,6 +95,12 @@ detectorRegistry.register('qc-fold', () => qcDetector('qc-fold', ['dark_share', 
 /** Tissue of another kind or stain: outliers in stain amounts and saturation. */
 detectorRegistry.register('qc-stain', () => qcDetector('qc-stain', ['h_od', 'e_od', 'saturation', 'od_mean'], [0, 0, 0, 0]));
 /** All quality features together. */
-detectorRegistry.register('qc-all', () => qcDetector('qc-all', [...QUALITY_FEATURES], QUALITY_FEATURES.map(() => 0 as const)));
+detectorRegistry.register('qc-all', () =>
+  qcDetector(
+    'qc-all',
+    [...QUALITY_FEATURES],
+    QUALITY_FEATURES.map(() => 0 as const),
+  ),
+);
 
 export const QUALITY_DETECTORS = ['qc-focus', 'qc-ink', 'qc-fold', 'qc-stain', 'qc-all'];

@@ -2,7 +2,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { checkFittedOn, fittedOnOf, fittedOnSchema, InputError, loadJsonFile, readModelMeta, writeFileAtomic, type FittedOn } from '../core/index.ts';
+import {
+  checkFittedOn,
+  fittedOnOf,
+  fittedOnSchema,
+  InputError,
+  loadJsonFile,
+  readModelMeta,
+  writeFileAtomic,
+  type FittedOn,
+} from '../core/index.ts';
 import { createDetector, type OodDetector } from './detectors.ts';
 
 export interface StoredDetector {
@@ -32,11 +41,26 @@ const bundleSchema = z.object({
   accept: z.number().gt(0).lt(1),
   primary: z.string(),
   aggregation: z.object({ method: z.literal('topk'), k: z.number().int().positive() }),
-  detectors: z.array(z.object({ name: z.string(), params: z.record(z.string(), z.number()), threshold: z.number(), slideThreshold: z.number(), json: z.record(z.string(), z.unknown()), arrays: z.record(z.string(), z.string()) })).min(1),
+  detectors: z
+    .array(
+      z.object({
+        name: z.string(),
+        params: z.record(z.string(), z.number()),
+        threshold: z.number(),
+        slideThreshold: z.number(),
+        json: z.record(z.string(), z.unknown()),
+        arrays: z.record(z.string(), z.string()),
+      }),
+    )
+    .min(1),
   fittedOn: fittedOnSchema.optional(),
 });
 
-export async function saveOodBundle(modelDir: string, bundle: Omit<OodBundle, 'detectors'>, fitted: { detector: OodDetector; params: Record<string, number>; threshold: number; slideThreshold: number }[]): Promise<void> {
+export async function saveOodBundle(
+  modelDir: string,
+  bundle: Omit<OodBundle, 'detectors'>,
+  fitted: { detector: OodDetector; params: Record<string, number>; threshold: number; slideThreshold: number }[],
+): Promise<void> {
   const dir = join(modelDir, 'ood');
   await mkdir(dir, { recursive: true });
   const detectors: StoredDetector[] = [];
@@ -48,9 +72,19 @@ export async function saveOodBundle(modelDir: string, bundle: Omit<OodBundle, 'd
       await writeFileAtomic(join(dir, file), new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength));
       files[key] = file;
     }
-    detectors.push({ name: f.detector.name, params: f.params, threshold: f.threshold, slideThreshold: f.slideThreshold, json, arrays: files });
+    detectors.push({
+      name: f.detector.name,
+      params: f.params,
+      threshold: f.threshold,
+      slideThreshold: f.slideThreshold,
+      json,
+      arrays: files,
+    });
   }
-  await writeFileAtomic(join(dir, 'detectors.json'), JSON.stringify({ ...bundle, detectors, fittedOn: fittedOnOf(readModelMeta(modelDir)) } satisfies OodBundle, null, 2));
+  await writeFileAtomic(
+    join(dir, 'detectors.json'),
+    JSON.stringify({ ...bundle, detectors, fittedOn: fittedOnOf(readModelMeta(modelDir)) } satisfies OodBundle, null, 2),
+  );
 }
 
 export function hasOodBundle(modelDir: string): boolean {
@@ -60,16 +94,19 @@ export function hasOodBundle(modelDir: string): boolean {
 export function loadOodBundle(modelDir: string): { bundle: OodBundle; detectors: Map<string, OodDetector> } {
   const dir = join(modelDir, 'ood');
   const p = join(dir, 'detectors.json');
-  if (!existsSync(p)) throw new InputError(`${modelDir}: no fitted OOD detector (run \`gradelab ood fit --model ${modelDir} --data DATASET\`)`);
+  if (!existsSync(p))
+    throw new InputError(`${modelDir}: no fitted OOD detector (run \`gradelab ood fit --model ${modelDir} --data DATASET\`)`);
   const bundle = loadJsonFile(p, bundleSchema, 'set of OOD detectors') as OodBundle;
   checkFittedOn(p, bundle.fittedOn, readModelMeta(modelDir), `gradelab ood fit --model ${modelDir} --data DATASET`);
-  if (!bundle.detectors.some((d) => d.name === bundle.primary)) throw new InputError(`${p}: the primary detector ${bundle.primary} is not among those stored`);
+  if (!bundle.detectors.some((d) => d.name === bundle.primary))
+    throw new InputError(`${p}: the primary detector ${bundle.primary} is not among those stored`);
   const detectors = new Map<string, OodDetector>();
   for (const s of bundle.detectors) {
     const d = createDetector(s.name, s.params);
     const arrays: Record<string, Float32Array> = {};
     for (const [key, file] of Object.entries(s.arrays)) {
-      if (!existsSync(join(dir, file))) throw new InputError(`${join(dir, file)}: missing (detector ${s.name}); refit with \`gradelab ood fit\``);
+      if (!existsSync(join(dir, file)))
+        throw new InputError(`${join(dir, file)}: missing (detector ${s.name}); refit with \`gradelab ood fit\``);
       const b = readFileSync(join(dir, file));
       arrays[key] = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
     }

@@ -61,7 +61,8 @@ detectorRegistry.register('vim', (p) => {
     },
     state: () => ({ json: { d, dim, alpha }, arrays: { origin: Float32Array.from(origin), nullSpace: Float32Array.from(nullSpace) } }),
     load(json, arrays) {
-      if (!arrays.origin || !arrays.nullSpace) throw new InputError('the stored ViM detector predates its fix (origin -pinv(W) b); refit with `gradelab ood fit`');
+      if (!arrays.origin || !arrays.nullSpace)
+        throw new InputError('the stored ViM detector predates its fix (origin -pinv(W) b); refit with `gradelab ood fit`');
       d = json.d as number;
       dim = json.dim as number;
       alpha = json.alpha as number;

@@ -1,5 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError, InputError, tempPathFor } from '../core/index.ts';
@@ -21,7 +31,10 @@ export class FileStore implements TrackingStore {
   readonly root: string;
   private runDirs = new Map<string, string>();
 
-  constructor(root: string, private readonly now: () => number = Date.now) {
+  constructor(
+    root: string,
+    private readonly now: () => number = Date.now,
+  ) {
     this.root = resolve(root);
     if (existsSync(this.root) && !statSync(this.root).isDirectory()) throw new InputError(`${root}: tracking directory is not a folder`);
     if (!existsSync(join(this.root, '0', 'meta.yaml'))) this.createExperimentWithId('0', 'Default');
@@ -48,7 +61,11 @@ export class FileStore implements TrackingStore {
 
   private trashedIds(): string[] {
     const trash = join(this.root, '.trash');
-    return existsSync(trash) ? readdirSync(trash, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name) : [];
+    return existsSync(trash)
+      ? readdirSync(trash, { withFileTypes: true })
+          .filter((d) => d.isDirectory())
+          .map((d) => d.name)
+      : [];
   }
 
   private experimentMeta(id: string): Record<string, string> {
@@ -95,13 +112,36 @@ export class FileStore implements TrackingStore {
     // As MLflow: <experiment's artifact_location>/<run id>/artifacts, wherever the experiment keeps them.
     const location = this.experimentMeta(experimentId).artifact_location || pathToFileURL(join(this.root, experimentId)).href;
     const artifactUri = `${location.replace(/\/+$/, '')}/${runId}/artifacts`;
-    this.writeRunMeta(dir, { runId, experimentId, runName, startTime, endTime: null, status: 'RUNNING', artifactUri, lifecycleStage: 'active' });
+    this.writeRunMeta(dir, {
+      runId,
+      experimentId,
+      runName,
+      startTime,
+      endTime: null,
+      status: 'RUNNING',
+      artifactUri,
+      lifecycleStage: 'active',
+    });
     this.runDirs.set(runId, dir);
     await this.logBatch(runId, { tags: { 'mlflow.runName': runName, ...tags } });
     return runId;
   }
 
-  private writeRunMeta(dir: string, m: { runId: string; experimentId: string; runName: string; startTime: number; endTime: number | null; status: RunStatus; artifactUri: string; lifecycleStage: string; userId?: string; deletedTime?: string }): void {
+  private writeRunMeta(
+    dir: string,
+    m: {
+      runId: string;
+      experimentId: string;
+      runName: string;
+      startTime: number;
+      endTime: number | null;
+      status: RunStatus;
+      artifactUri: string;
+      lifecycleStage: string;
+      userId?: string;
+      deletedTime?: string;
+    },
+  ): void {
     writeYaml(join(dir, 'meta.yaml'), {
       artifact_uri: m.artifactUri,
       deleted_time: m.deletedTime ? Number(m.deletedTime) : null,
@@ -122,7 +162,10 @@ export class FileStore implements TrackingStore {
     });
   }
 
-  async logBatch(runId: string, batch: { metrics?: Metric[]; params?: Record<string, string>; tags?: Record<string, string> }): Promise<void> {
+  async logBatch(
+    runId: string,
+    batch: { metrics?: Metric[]; params?: Record<string, string>; tags?: Record<string, string> },
+  ): Promise<void> {
     const dir = this.runDir(runId);
     for (const m of batch.metrics ?? []) {
       const p = join(dir, 'metrics', m.key);
@@ -133,7 +176,9 @@ export class FileStore implements TrackingStore {
     for (const [k, v] of Object.entries(batch.params ?? {})) {
       const p = join(dir, 'params', k);
       if (existsSync(p) && readFileSync(p, 'utf8') !== v) {
-        throw new ConfigError(`param '${k}' was already logged as '${readFileSync(p, 'utf8')}' for run ${runId}; MLflow params cannot change (log a metric or a new run instead)`);
+        throw new ConfigError(
+          `param '${k}' was already logged as '${readFileSync(p, 'utf8')}' for run ${runId}; MLflow params cannot change (log a metric or a new run instead)`,
+        );
       }
       writeAtomicSync(p, v);
     }
@@ -160,7 +205,7 @@ export class FileStore implements TrackingStore {
       }
     };
     for (const sub of ['metrics', 'params', 'tags', 'artifacts']) walk(join(dir, sub));
-    for (const key of existsSync(join(dir, 'metrics')) ? readdirSync(join(dir, 'metrics'), { recursive: true }) as string[] : []) {
+    for (const key of existsSync(join(dir, 'metrics')) ? (readdirSync(join(dir, 'metrics'), { recursive: true }) as string[]) : []) {
       if (statSync(join(dir, 'metrics', key)).isDirectory()) continue;
       for (const m of this.metricHistory(runId, key)) last = Math.max(last, m.timestamp);
     }
@@ -191,7 +236,9 @@ export class FileStore implements TrackingStore {
     if (!uri) return join(this.runDir(runId), 'artifacts');
     if (/^file:/i.test(uri)) return fileURLToPath(uri);
     if (isAbsolute(uri)) return uri;
-    throw new ConfigError(`run ${runId} keeps its artifacts at ${uri}, which the file store cannot write to (log to an MLflow server that serves that location)`);
+    throw new ConfigError(
+      `run ${runId} keeps its artifacts at ${uri}, which the file store cannot write to (log to an MLflow server that serves that location)`,
+    );
   }
 
   async logArtifact(runId: string, localPath: string, artifactPath: string): Promise<void> {

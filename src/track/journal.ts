@@ -43,7 +43,10 @@ export class JournaledStore implements TrackingStore {
   private readonly flushingRuns = new Set<string>();
   lastError: string | undefined;
 
-  constructor(readonly rest: RestStore, readonly dir: string) {
+  constructor(
+    readonly rest: RestStore,
+    readonly dir: string,
+  ) {
     mkdirSync(join(dir, 'files'), { recursive: true });
   }
 
@@ -102,7 +105,10 @@ export class JournaledStore implements TrackingStore {
     return localId;
   }
 
-  async logBatch(localId: string, batch: { metrics?: Metric[]; params?: Record<string, string>; tags?: Record<string, string> }): Promise<void> {
+  async logBatch(
+    localId: string,
+    batch: { metrics?: Metric[]; params?: Record<string, string>; tags?: Record<string, string> },
+  ): Promise<void> {
     // JSON has no NaN or infinities (JSON.stringify writes null): they are kept as MLflow's strings.
     const metrics = (batch.metrics ?? []).map((m) => (Number.isFinite(m.value) ? m : { ...m, value: String(m.value) }));
     this.append(localId, { op: 'batch', metrics, params: batch.params ?? {}, tags: batch.tags ?? {} });
@@ -168,7 +174,12 @@ export class JournaledStore implements TrackingStore {
   }
 
   localIds(): string[] {
-    return existsSync(this.dir) ? readdirSync(this.dir).filter((f) => /^[0-9a-f]{32}\.jsonl$/.test(f)).map((f) => f.slice(0, -'.jsonl'.length)).sort() : [];
+    return existsSync(this.dir)
+      ? readdirSync(this.dir)
+          .filter((f) => /^[0-9a-f]{32}\.jsonl$/.test(f))
+          .map((f) => f.slice(0, -'.jsonl'.length))
+          .sort()
+      : [];
   }
 
   serverRunId(localId: string): string | undefined {
@@ -323,7 +334,14 @@ export class JournaledStore implements TrackingStore {
       if (!create || records.some((r) => r.op === 'update' && r.status !== 'RUNNING')) continue;
       const pid = Number(create.tags['gradelab.pid']);
       if (create.tags['gradelab.host'] !== hostname() || !pid || isAlive(pid)) continue;
-      const last = records.reduce((t, r) => Math.max(t, r.op === 'batch' ? r.metrics.reduce((a, m) => Math.max(a, m.timestamp), 0) : r.op === 'update' ? (r.endTime ?? 0) : 0), create.startTime);
+      const last = records.reduce(
+        (t, r) =>
+          Math.max(
+            t,
+            r.op === 'batch' ? r.metrics.reduce((a, m) => Math.max(a, m.timestamp), 0) : r.op === 'update' ? (r.endTime ?? 0) : 0,
+          ),
+        create.startTime,
+      );
       this.append(id, { op: 'update', status: 'FAILED', endTime: last });
       n++;
     }
@@ -333,7 +351,9 @@ export class JournaledStore implements TrackingStore {
 
 /** The newest point as MLflow picks the latest value: highest step, then timestamp, then value. */
 function newest(ms: Metric[]): Metric {
-  return ms.reduce((a, b) => (b.step > a.step || (b.step === a.step && (b.timestamp > a.timestamp || (b.timestamp === a.timestamp && b.value > a.value))) ? b : a));
+  return ms.reduce((a, b) =>
+    b.step > a.step || (b.step === a.step && (b.timestamp > a.timestamp || (b.timestamp === a.timestamp && b.value > a.value))) ? b : a,
+  );
 }
 
 /** A record that cannot be sent as it is (its run or parent is missing): quarantined, never retried. */
@@ -341,5 +361,8 @@ class QuarantineError extends Error {}
 
 export function warnPending(store: JournaledStore): void {
   const n = store.pending();
-  if (n > 0) log.warn(`${n} tracking records are kept in ${store.dir} until the MLflow server answers (${store.lastError ?? 'not sent yet'}); run \`gradelab runs sync\` to send them`);
+  if (n > 0)
+    log.warn(
+      `${n} tracking records are kept in ${store.dir} until the MLflow server answers (${store.lastError ?? 'not sent yet'}); run \`gradelab runs sync\` to send them`,
+    );
 }

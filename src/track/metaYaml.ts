@@ -58,7 +58,8 @@ export function readYaml(path: string): Record<string, string> {
   }
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new InputError(`${path}: not an MLflow meta.yaml (expected a mapping)`);
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(doc)) out[k] = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  for (const [k, v] of Object.entries(doc))
+    out[k] = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   return out;
 }
 

@@ -41,14 +41,26 @@ export function provenanceTags(cwd = process.cwd()): Record<string, string> {
   }
   tags['gradelab.version'] = GRADELAB_VERSION;
   tags['gradelab.node'] = process.version;
-  for (const dep of ['sharp', 'geotiff', '@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu']) {
+  for (const dep of [
+    'sharp',
+    'geotiff',
+    '@tensorflow/tfjs-core',
+    '@tensorflow/tfjs-backend-wasm',
+    '@tensorflow/tfjs-node',
+    '@tensorflow/tfjs-node-gpu',
+  ]) {
     const v = packageVersion(dep);
     if (v) tags[`gradelab.pkg.${dep.replace(/^@/, '').replace(/\//g, '.')}`] = v;
   }
   tags['gradelab.host'] = hostname();
   tags['gradelab.pid'] = String(process.pid);
   tags['mlflow.user'] = osUser();
-  tags['mlflow.source.name'] = process.argv[1] ? process.argv.slice(1, 3).join(' ').replace(/^.*[\\/]/, '') : 'gradelab';
+  tags['mlflow.source.name'] = process.argv[1]
+    ? process.argv
+        .slice(1, 3)
+        .join(' ')
+        .replace(/^.*[\\/]/, '')
+    : 'gradelab';
   tags['mlflow.source.type'] = 'LOCAL';
   return tags;
 }

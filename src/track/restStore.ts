@@ -8,7 +8,11 @@ import { osUser } from './metaYaml.ts';
 import { MLFLOW_LIMITS, validateArtifactName, validateArtifactPath } from './validation.ts';
 
 export class TrackingServerError extends GradelabError {
-  constructor(message: string, readonly status?: number, readonly retryable = false) {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly retryable = false,
+  ) {
     super(message, { code: 'TRACKING_SERVER' });
   }
 }
@@ -43,7 +47,12 @@ export function splitBatch(batch: { metrics: Metric[]; params: { key: string; va
   };
   const add = (kind: 'metrics' | 'params' | 'tags', item: never, size: number, limit: number) => {
     const total = cur.metrics.length + cur.params.length + cur.tags.length;
-    if ((cur[kind] as unknown[]).length >= limit || total >= MLFLOW_LIMITS.maxEntitiesPerBatch || bytes + size > MLFLOW_LIMITS.maxBatchRequestBytes * 0.95) flush();
+    if (
+      (cur[kind] as unknown[]).length >= limit ||
+      total >= MLFLOW_LIMITS.maxEntitiesPerBatch ||
+      bytes + size > MLFLOW_LIMITS.maxBatchRequestBytes * 0.95
+    )
+      flush();
     (cur[kind] as unknown[]).push(item);
     bytes += size;
   };
@@ -103,8 +112,13 @@ export class RestStore implements TrackingStore {
     if (err instanceof HTTPError) {
       const status = err.response.statusCode;
       const body = err.response.body as { error_code?: string; message?: string } | undefined;
-      const detail = body && typeof body === 'object' ? ` ${body.error_code ?? ''} ${String(body.message ?? '').slice(0, 300)}`.trimEnd() : '';
-      return new TrackingServerError(`MLflow server answered ${status} to ${method} ${endpoint}${detail}`, status, status === 429 || status >= 500);
+      const detail =
+        body && typeof body === 'object' ? ` ${body.error_code ?? ''} ${String(body.message ?? '').slice(0, 300)}`.trimEnd() : '';
+      return new TrackingServerError(
+        `MLflow server answered ${status} to ${method} ${endpoint}${detail}`,
+        status,
+        status === 429 || status >= 500,
+      );
     }
     const code = err instanceof RequestError ? err.code : undefined;
     return new TrackingServerError(`MLflow server unreachable for ${method} ${endpoint} (${code ?? (err as Error).name})`, undefined, true);
@@ -113,7 +127,12 @@ export class RestStore implements TrackingStore {
   /** Whether the server answers its health check (MLflow's GET /health). */
   async healthy(): Promise<boolean> {
     try {
-      const r = await got(`${this.base}/health`, { headers: this.auth ? { authorization: this.auth } : {}, timeout: { request: this.timeoutMs }, retry: { limit: 0 }, throwHttpErrors: false });
+      const r = await got(`${this.base}/health`, {
+        headers: this.auth ? { authorization: this.auth } : {},
+        timeout: { request: this.timeoutMs },
+        retry: { limit: 0 },
+        throwHttpErrors: false,
+      });
       return r.statusCode === 200;
     } catch {
       return false;
@@ -122,7 +141,9 @@ export class RestStore implements TrackingStore {
 
   async getOrCreateExperiment(name: string): Promise<string> {
     try {
-      const r = await this.call<{ experiment: { experiment_id: string } }>('GET', 'experiments/get-by-name', undefined, { experiment_name: name });
+      const r = await this.call<{ experiment: { experiment_id: string } }>('GET', 'experiments/get-by-name', undefined, {
+        experiment_name: name,
+      });
       return r.experiment.experiment_id;
     } catch (err) {
       if (!(err instanceof TrackingServerError) || err.status !== 404) throw err;
@@ -146,10 +167,24 @@ export class RestStore implements TrackingStore {
 
   /** A run's info and latest metric values (runs/get). */
   async getRun(runId: string): Promise<{ artifactUri: string; status: string; metrics: Metric[] }> {
-    const r = await this.call<{ run: { info: { artifact_uri?: string; status: string }; data?: { metrics?: Metric[] } } }>('GET', 'runs/get', undefined, { run_id: runId });
+    const r = await this.call<{ run: { info: { artifact_uri?: string; status: string }; data?: { metrics?: Metric[] } } }>(
+      'GET',
+      'runs/get',
+      undefined,
+      { run_id: runId },
+    );
     const artifactUri = r.run.info.artifact_uri ?? '';
     if (artifactUri) this.runArtifacts.set(runId, artifactUri);
-    return { artifactUri, status: r.run.info.status, metrics: (r.run.data?.metrics ?? []).map((m) => ({ key: m.key, value: Number(m.value), timestamp: Number(m.timestamp), step: Number(m.step ?? 0) })) };
+    return {
+      artifactUri,
+      status: r.run.info.status,
+      metrics: (r.run.data?.metrics ?? []).map((m) => ({
+        key: m.key,
+        value: Number(m.value),
+        timestamp: Number(m.timestamp),
+        step: Number(m.step ?? 0),
+      })),
+    };
   }
 
   async findRunByTag(experimentId: string, key: string, value: string): Promise<string | undefined> {
@@ -161,7 +196,10 @@ export class RestStore implements TrackingStore {
     return r.runs?.[0]?.info.run_id;
   }
 
-  async logBatch(runId: string, batch: { metrics?: Metric[]; params?: Record<string, string>; tags?: Record<string, string> }): Promise<void> {
+  async logBatch(
+    runId: string,
+    batch: { metrics?: Metric[]; params?: Record<string, string>; tags?: Record<string, string> },
+  ): Promise<void> {
     const requests = splitBatch({
       // JSON has no NaN or infinities: MLflow's protobuf parser takes them as these strings.
       metrics: (batch.metrics ?? []).map((m) => (Number.isFinite(m.value) ? m : { ...m, value: nonFinite(m.value) as unknown as number })),
@@ -205,7 +243,10 @@ export class RestStore implements TrackingStore {
   private async proxiedArtifactPath(runId: string): Promise<string> {
     const uri = this.runArtifacts.get(runId) ?? (await this.getRun(runId)).artifactUri;
     const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/?(.*)$/.exec(uri);
-    if (!m) throw new TrackingServerError(`run ${runId} keeps its artifacts at ${uri}, which the server does not proxy; start the MLflow server with --serve-artifacts (the default since MLflow 2.0) to upload through it`);
+    if (!m)
+      throw new TrackingServerError(
+        `run ${runId} keeps its artifacts at ${uri}, which the server does not proxy; start the MLflow server with --serve-artifacts (the default since MLflow 2.0) to upload through it`,
+      );
     return m[1].replace(/\/+$/, '').split('/').map(encodeURIComponent).join('/');
   }
 

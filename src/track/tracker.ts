@@ -25,7 +25,9 @@ export function openStore(options: TrackingOptions = {}): TrackingStore {
     return new JournaledStore(new RestStore(uri), resolve(options.journalDir ?? process.env.GRADELAB_JOURNAL_DIR ?? '.gradelab/journal'));
   }
   if (uri && !/^file:/i.test(uri) && /^[a-z][a-z0-9+.-]*:\/\//i.test(uri)) {
-    throw new ConfigError(`MLFLOW_TRACKING_URI "${uri.replace(/\/\/[^@/]*@/, '//***@')}" is not supported: use http(s):// for a server or a folder for the file store`);
+    throw new ConfigError(
+      `MLFLOW_TRACKING_URI "${uri.replace(/\/\/[^@/]*@/, '//***@')}" is not supported: use http(s):// for a server or a folder for the file store`,
+    );
   }
   const dir = options.trackingDir ?? (uri ? (uri.startsWith('file:') ? fileURLToPath(uri) : uri) : 'mlruns');
   return new FileStore(dir);
@@ -51,7 +53,10 @@ function installHooks(): void {
     }
     active.clear();
   };
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.on(signal, () => {
       endAll('KILLED');
       process.exit(code);
@@ -68,7 +73,12 @@ function installHooks(): void {
 class RunTracker implements Tracker {
   private ended = false;
 
-  constructor(readonly store: TrackingStore, readonly runId: string, readonly experimentId: string, private readonly experimentName: string) {
+  constructor(
+    readonly store: TrackingStore,
+    readonly runId: string,
+    readonly experimentId: string,
+    private readonly experimentName: string,
+  ) {
     active.set(runId, { store, runId });
   }
 
@@ -80,7 +90,12 @@ class RunTracker implements Tracker {
 
   async logMetrics(metrics: Record<string, number>, step = 0): Promise<void> {
     const timestamp = Date.now();
-    const list: Metric[] = Object.entries(metrics).map(([key, value]) => ({ key, value: validateMetric(key, value, timestamp, step), timestamp, step }));
+    const list: Metric[] = Object.entries(metrics).map(([key, value]) => ({
+      key,
+      value: validateMetric(key, value, timestamp, step),
+      timestamp,
+      step,
+    }));
     await this.store.logBatch(this.runId, { metrics: list });
   }
 
@@ -122,7 +137,11 @@ async function startRunIn(store: TrackingStore, experiment: string, runName: str
 }
 
 /** Starts a tracked run in an experiment (created if needed), with provenance tags. */
-export async function startRun(experiment: string, runName: string, options: TrackingOptions & { tags?: Record<string, string> } = {}): Promise<Tracker> {
+export async function startRun(
+  experiment: string,
+  runName: string,
+  options: TrackingOptions & { tags?: Record<string, string> } = {},
+): Promise<Tracker> {
   const store = openStore(options);
   if (store instanceof FileStore) reapStaleRuns(store);
   return startRunIn(store, experiment, runName, options.tags ?? {});
@@ -131,7 +150,8 @@ export async function startRun(experiment: string, runName: string, options: Tra
 /** Reopens a run of the local file store (a resumed training) and marks it RUNNING again. */
 export async function resumeRun(runId: string, options: TrackingOptions = {}): Promise<Tracker> {
   const store = openStore(options);
-  if (!(store instanceof FileStore)) throw new ConfigError('resuming a tracked run needs the local file store; on a server the resumed training starts a new run');
+  if (!(store instanceof FileStore))
+    throw new ConfigError('resuming a tracked run needs the local file store; on a server the resumed training starts a new run');
   const run = store.getRun(runId);
   installHooks();
   await store.updateRun(runId, 'RUNNING', null);

@@ -30,36 +30,49 @@ function pathNotUnique(name: string): boolean {
 export function validateKey(kind: 'metric' | 'param' | 'tag', name: unknown): string {
   if (typeof name !== 'string') throw new ConfigError(`${kind} name must be a string, got ${JSON.stringify(name)}`);
   if (!VALID_NAME.test(name)) {
-    throw new ConfigError(`invalid ${kind} name '${name}': names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)`);
+    throw new ConfigError(
+      `invalid ${kind} name '${name}': names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ) and slashes (/)`,
+    );
   }
   if (pathNotUnique(name)) {
-    throw new ConfigError(`invalid ${kind} name '${name}': names are used as file paths and must not resolve to another name (this one resolves to '${posix.normalize(name) || '.'}')`);
+    throw new ConfigError(
+      `invalid ${kind} name '${name}': names are used as file paths and must not resolve to another name (this one resolves to '${posix.normalize(name) || '.'}')`,
+    );
   }
-  if (name.length > MLFLOW_LIMITS.maxKeyLength) throw new ConfigError(`${kind} name '${name.slice(0, 60)}...' is ${name.length} characters, over MLflow's limit of ${MLFLOW_LIMITS.maxKeyLength}`);
+  if (name.length > MLFLOW_LIMITS.maxKeyLength)
+    throw new ConfigError(
+      `${kind} name '${name.slice(0, 60)}...' is ${name.length} characters, over MLflow's limit of ${MLFLOW_LIMITS.maxKeyLength}`,
+    );
   return name;
 }
 
 export function validateParamValue(key: string, value: string): string {
-  if (value.length > MLFLOW_LIMITS.maxParamValueLength) throw new ConfigError(`param '${key}' value is ${value.length} characters, over MLflow's limit of ${MLFLOW_LIMITS.maxParamValueLength}`);
+  if (value.length > MLFLOW_LIMITS.maxParamValueLength)
+    throw new ConfigError(
+      `param '${key}' value is ${value.length} characters, over MLflow's limit of ${MLFLOW_LIMITS.maxParamValueLength}`,
+    );
   return value;
 }
 
 export function validateTagValue(key: string, value: string): string {
-  if (value.length > MLFLOW_LIMITS.maxTagValueLength) throw new ConfigError(`tag '${key}' value is ${value.length} characters, over MLflow's limit of ${MLFLOW_LIMITS.maxTagValueLength}`);
+  if (value.length > MLFLOW_LIMITS.maxTagValueLength)
+    throw new ConfigError(`tag '${key}' value is ${value.length} characters, over MLflow's limit of ${MLFLOW_LIMITS.maxTagValueLength}`);
   return value;
 }
 
 export function validateMetric(key: string, value: unknown, timestamp: number, step: number): number {
   validateKey('metric', key);
   if (typeof value !== 'number') throw new ConfigError(`metric '${key}' value must be a number, got ${JSON.stringify(value)}`);
-  if (!Number.isInteger(timestamp) || timestamp < 0) throw new ConfigError(`metric '${key}' timestamp must be a non-negative integer (ms), got ${timestamp}`);
+  if (!Number.isInteger(timestamp) || timestamp < 0)
+    throw new ConfigError(`metric '${key}' timestamp must be a non-negative integer (ms), got ${timestamp}`);
   if (!Number.isInteger(step)) throw new ConfigError(`metric '${key}' step must be an integer, got ${step}`);
   return value;
 }
 
 export function validateExperimentName(name: string): string {
   if (!name) throw new ConfigError('experiment name must not be empty');
-  if (name.length > MLFLOW_LIMITS.maxExperimentNameLength) throw new ConfigError(`experiment name is over MLflow's limit of ${MLFLOW_LIMITS.maxExperimentNameLength} characters`);
+  if (name.length > MLFLOW_LIMITS.maxExperimentNameLength)
+    throw new ConfigError(`experiment name is over MLflow's limit of ${MLFLOW_LIMITS.maxExperimentNameLength} characters`);
   return name;
 }
 

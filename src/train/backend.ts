@@ -48,7 +48,8 @@ export async function tryTensorflow(packages = NATIVE_PACKAGES): Promise<NativeA
 /** Why no native backend: each installed package with its own load error, or that none is installed. */
 export function nativeFailure(attempts: NativeAttempt[]): string {
   const failed = attempts.filter((a): a is Extract<NativeAttempt, { loaded: false }> => !a.loaded && a.installed);
-  if (!failed.length) return 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (optional: their install downloads libtensorflow; the GPU build needs CUDA 11.2 and cuDNN 8.1)';
+  if (!failed.length)
+    return 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (optional: their install downloads libtensorflow; the GPU build needs CUDA 11.2 and cuDNN 8.1)';
   return failed.map((a) => `${a.pkg} is installed but fails to load: ${a.error}`).join('; ');
 }
 
@@ -65,14 +66,22 @@ export async function selectBackend(want: BackendName = 'auto', options: { quiet
   if (want === 'auto' || want === 'tensorflow') {
     const attempts = await tryTensorflow();
     const loaded = attempts.find((a) => a.loaded);
-    if (loaded) choice = { name: 'tensorflow', reason: `${loaded.pkg} loaded (native TensorFlow${loaded.pkg.endsWith('gpu') ? ' with CUDA' : ''})` };
+    if (loaded)
+      choice = { name: 'tensorflow', reason: `${loaded.pkg} loaded (native TensorFlow${loaded.pkg.endsWith('gpu') ? ' with CUDA' : ''})` };
     else if (want === 'tensorflow') throw new ConfigError(`--backend tensorflow: ${nativeFailure(attempts)}. Use --backend wasm`);
-    else if (!options.quiet && attempts.some((a) => !a.loaded && a.installed)) log.warn(`native backend unavailable: ${nativeFailure(attempts)}; using wasm`);
+    else if (!options.quiet && attempts.some((a) => !a.loaded && a.installed))
+      log.warn(`native backend unavailable: ${nativeFailure(attempts)}; using wasm`);
   }
   if (!choice && (want === 'auto' || want === 'wasm')) {
     await import('@tensorflow/tfjs-backend-wasm');
     registerWasmTrainingKernels();
-    choice = { name: 'wasm', reason: want === 'wasm' ? 'requested' : 'no native TensorFlow loaded (@tensorflow/tfjs-node[-gpu] are optional); wasm runs XNNPACK kernels, one thread per replica' };
+    choice = {
+      name: 'wasm',
+      reason:
+        want === 'wasm'
+          ? 'requested'
+          : 'no native TensorFlow loaded (@tensorflow/tfjs-node[-gpu] are optional); wasm runs XNNPACK kernels, one thread per replica',
+    };
   }
   if (!choice) choice = { name: 'cpu', reason: 'requested (pure JavaScript kernels: slow)' };
   // Backend-independent (it only changes how the gradient is composed), so every backend gets it.

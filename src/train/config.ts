@@ -82,10 +82,29 @@ export const trainConfigSchema = z
         replicas: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default('auto'),
       })
       .strict()
-      .default({ epochs: 10, batchSize: 32, optimizer: 'adamw', lr: 1e-3, weightDecay: 1e-4, momentum: 0.9, warmupEpochs: 1, labelSmoothing: 0, classBalanced: true, patience: 5, select: 'best', valTilesPerSlide: 16, logEvery: 10, workers: 1, replicas: 'auto' }),
+      .default({
+        epochs: 10,
+        batchSize: 32,
+        optimizer: 'adamw',
+        lr: 1e-3,
+        weightDecay: 1e-4,
+        momentum: 0.9,
+        warmupEpochs: 1,
+        labelSmoothing: 0,
+        classBalanced: true,
+        patience: 5,
+        select: 'best',
+        valTilesPerSlide: 16,
+        logEvery: 10,
+        workers: 1,
+        replicas: 'auto',
+      }),
     seed: z.number().int().default(1),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
-    tracking: z.object({ experiment: z.string().default('gradelab'), dir: z.string().optional() }).strict().default({ experiment: 'gradelab' }),
+    tracking: z
+      .object({ experiment: z.string().default('gradelab'), dir: z.string().optional() })
+      .strict()
+      .default({ experiment: 'gradelab' }),
   })
   .strict();
 
@@ -107,7 +126,8 @@ export function applyOverrides(raw: unknown, sets: readonly string[]): Record<st
   for (const set of sets) {
     const eq = set.indexOf('=');
     const path = eq > 0 ? set.slice(0, eq).split('.') : [];
-    if (!path.length || path.some((k) => !/^[A-Za-z_][\w-]*$/.test(k))) throw new ConfigError(`--set ${set}: expected key.path=value (e.g. train.epochs=5)`);
+    if (!path.length || path.some((k) => !/^[A-Za-z_][\w-]*$/.test(k)))
+      throw new ConfigError(`--set ${set}: expected key.path=value (e.g. train.epochs=5)`);
     let value: unknown;
     try {
       value = parseYaml(set.slice(eq + 1));
@@ -117,7 +137,8 @@ export function applyOverrides(raw: unknown, sets: readonly string[]): Record<st
     let node = root;
     for (const key of path.slice(0, -1)) {
       const next = node[key];
-      if (next !== undefined && (typeof next !== 'object' || next === null || Array.isArray(next))) throw new ConfigError(`--set ${set}: ${key} is not a section`);
+      if (next !== undefined && (typeof next !== 'object' || next === null || Array.isArray(next)))
+        throw new ConfigError(`--set ${set}: ${key} is not a section`);
       node = (node[key] ??= {}) as Record<string, unknown>;
     }
     node[path[path.length - 1]] = value;
@@ -146,7 +167,10 @@ export function loadTrainConfig(path: string, overrides: ConfigOverrides = {}): 
     data.dataset = overrides.dataset;
     delete data.synth;
   }
-  const config = parseTrainConfig(effective, `${path} (with ${[...(overrides.dataset ? [`--data ${overrides.dataset}`] : []), ...sets.map((s) => `--set ${s}`)].join(', ')})`);
+  const config = parseTrainConfig(
+    effective,
+    `${path} (with ${[...(overrides.dataset ? [`--data ${overrides.dataset}`] : []), ...sets.map((s) => `--set ${s}`)].join(', ')})`,
+  );
   const header = `# ${path}${overrides.dataset ? ` --data ${overrides.dataset}` : ''}${sets.map((s) => ` --set ${s}`).join('')}\n`;
   return { config, text: header + stringifyYaml(effective) };
 }

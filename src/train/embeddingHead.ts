@@ -1,6 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { applyAffineHead, ConfigError, createRng, gradeClasses, headProbabilities, predictedClass, type AffineHead } from '../core/index.ts';
+import {
+  applyAffineHead,
+  ConfigError,
+  createRng,
+  gradeClasses,
+  headProbabilities,
+  predictedClass,
+  type AffineHead,
+} from '../core/index.ts';
 import type { TileRow } from '../data/index.ts';
 import { classIndex, poolSlides, quadraticWeightedKappa } from '../eval/index.ts';
 import type { TrainConfig } from './config.ts';
@@ -30,7 +38,11 @@ export interface HeadFitResult {
 
 /** The trained head layers as one affine map (see core/affineHead.ts). */
 function affineOf(model: tfl.LayersModel, config: TrainConfig, dim: number, k: number): AffineHead {
-  const values = (name: string) => model.getLayer(name).getWeights().map((w) => Float32Array.from(w.dataSync()));
+  const values = (name: string) =>
+    model
+      .getLayer(name)
+      .getWeights()
+      .map((w) => Float32Array.from(w.dataSync()));
   if (config.model.head === 'softmax') {
     const [weights, bias] = values('head_logits');
     return { dim, outputs: k, weights, bias };
@@ -55,7 +67,13 @@ const component = (tile: TileRow, c: string) => (tile.labels[c] ? Number(tile.la
  * cosine decay, slide-level validation QWK per epoch (mean-pooled tiles), best or last epoch kept.
  * Runs on the main thread in seconds: the encoder, nearly all of the work, ran once beforehand.
  */
-export async function fitHeadOnEmbeddings(config: TrainConfig, train: EmbeddingSet, val: EmbeddingSet, dim: number, onEpoch?: (e: HeadEpoch) => void): Promise<HeadFitResult> {
+export async function fitHeadOnEmbeddings(
+  config: TrainConfig,
+  train: EmbeddingSet,
+  val: EmbeddingSet,
+  dim: number,
+  onEpoch?: (e: HeadEpoch) => void,
+): Promise<HeadFitResult> {
   const classes = gradeClasses(config.task);
   const k = classes.length;
   const t = config.train;
@@ -100,10 +118,16 @@ export async function fitHeadOnEmbeddings(config: TrainConfig, train: EmbeddingS
         const x = new Float32Array(batch * dim);
         idx.forEach((i, b) => x.set(train.features.subarray(i * dim, (i + 1) * dim), b * dim));
         const y = Int32Array.from(idx, (i) => labels[i]);
-        const extra = config.model.head === 'multitask' ? MULTITASK_OUTPUTS.slice(1).map((c) => Int32Array.from(idx, (i) => component(train.tiles[i], c))) : undefined;
+        const extra =
+          config.model.head === 'multitask'
+            ? MULTITASK_OUTPUTS.slice(1).map((c) => Int32Array.from(idx, (i) => component(train.tiles[i], c)))
+            : undefined;
         lossSum += tf.tidy(() => {
           const xt = tf.tensor2d(x, [batch, dim]);
-          const { value, grads } = tf.variableGrads(() => headLoss(model.apply(xt, { training: true }) as tf.Tensor2D, config.model.head, k, y, t.labelSmoothing, extra), vars);
+          const { value, grads } = tf.variableGrads(
+            () => headLoss(model.apply(xt, { training: true }) as tf.Tensor2D, config.model.head, k, y, t.labelSmoothing, extra),
+            vars,
+          );
           optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]);
           if (t.weightDecay > 0) for (const v of vars) if (/kernel/.test(v.name)) v.assign(tf.mul(v, 1 - lr * t.weightDecay));
           return value.dataSync()[0];
@@ -128,7 +152,12 @@ export async function fitHeadOnEmbeddings(config: TrainConfig, train: EmbeddingS
   return { head: best!.head, history, bestEpoch: best!.epoch + 1, bestQwk: best!.qwk };
 }
 
-function validate(head: AffineHead, config: TrainConfig, val: EmbeddingSet, classes: number[]): { slideQwk: number | null; tileQwk: number | null } {
+function validate(
+  head: AffineHead,
+  config: TrainConfig,
+  val: EmbeddingSet,
+  classes: number[],
+): { slideQwk: number | null; tileQwk: number | null } {
   const k = classes.length;
   const n = val.tiles.length;
   const logits = applyAffineHead(head, val.features, n);
@@ -137,5 +166,14 @@ function validate(head: AffineHead, config: TrainConfig, val: EmbeddingSet, clas
   const finite = (v: number) => (Number.isFinite(v) ? v : null);
   const tileLabels = val.tiles.map((tile) => classIndex(tile.grade, classes)!);
   const tilePred = Array.from({ length: n }, (_, i) => predictedClass(probs.subarray(i * k, (i + 1) * k), config.model.head));
-  return { slideQwk: finite(quadraticWeightedKappa(slides.map((r) => r.label!), slides.map((r) => r.pred), k)), tileQwk: finite(quadraticWeightedKappa(tileLabels, tilePred, k)) };
+  return {
+    slideQwk: finite(
+      quadraticWeightedKappa(
+        slides.map((r) => r.label!),
+        slides.map((r) => r.pred),
+        k,
+      ),
+    ),
+    tileQwk: finite(quadraticWeightedKappa(tileLabels, tilePred, k)),
+  };
 }

@@ -11,13 +11,21 @@ import { groupBy } from '../core/index.ts';
  * folded kernels; it must not be trained (its batch norms are gone).
  */
 export function foldBatchNorm(model: tfl.LayersModel): tfl.LayersModel {
-  const edges = model.layers.flatMap((layer) => layer.inboundNodes.flatMap((node) => node.inboundLayers.map((inbound) => ({ from: inbound.name, layer }))));
-  const consumersOf = groupBy(edges, (e) => e.from, (e) => e.layer);
+  const edges = model.layers.flatMap((layer) =>
+    layer.inboundNodes.flatMap((node) => node.inboundLayers.map((inbound) => ({ from: inbound.name, layer }))),
+  );
+  const consumersOf = groupBy(
+    edges,
+    (e) => e.from,
+    (e) => e.layer,
+  );
   const outputs = new Set(model.outputLayers.map((l) => l.name));
   // The single consumer of a layer used once, whose output is not a model output.
   const soleConsumer = (l: tfl.layers.Layer) => {
     const next = consumersOf.get(l.name) ?? [];
-    return l.inboundNodes.length === 1 && next.length === 1 && !outputs.has(l.name) && next[0].inboundNodes.length === 1 ? next[0] : undefined;
+    return l.inboundNodes.length === 1 && next.length === 1 && !outputs.has(l.name) && next[0].inboundNodes.length === 1
+      ? next[0]
+      : undefined;
   };
 
   // Which batch norms (and ReLUs after them) fold into which convolution, with which activation.
@@ -67,8 +75,20 @@ export function foldBatchNorm(model: tfl.LayersModel): tfl.LayersModel {
       continue;
     }
     const c = f.conv.getConfig() as Record<string, unknown>;
-    const common = { kernelSize: c.kernelSize as [number, number], strides: c.strides as [number, number], padding: c.padding as 'same', dilationRate: c.dilationRate as [number, number], useBias: true, activation: f.activation as 'relu', name: `${f.conv.name}_folded`, trainable: false };
-    const folded = f.conv.getClassName() === 'Conv2D' ? tfl.layers.conv2d({ ...common, filters: c.filters as number }) : tfl.layers.depthwiseConv2d({ ...common, depthMultiplier: c.depthMultiplier as number });
+    const common = {
+      kernelSize: c.kernelSize as [number, number],
+      strides: c.strides as [number, number],
+      padding: c.padding as 'same',
+      dilationRate: c.dilationRate as [number, number],
+      useBias: true,
+      activation: f.activation as 'relu',
+      name: `${f.conv.name}_folded`,
+      trainable: false,
+    };
+    const folded =
+      f.conv.getClassName() === 'Conv2D'
+        ? tfl.layers.conv2d({ ...common, filters: c.filters as number })
+        : tfl.layers.depthwiseConv2d({ ...common, depthMultiplier: c.depthMultiplier as number });
     // The batch norm and ReLU after it pass this output on as they are skipped.
     mapped.set(outs[0].id, folded.apply(ins[0]) as tfl.SymbolicTensor);
     newWeights.push([folded, foldedWeights(f.conv, f.bn)]);

@@ -33,7 +33,8 @@ export function registerBatchNormGradient(): void {
       // asks for each input's gradient in a tidy of its own; only these small sums outlive it.
       const sumD = reduceTo(d, mean.shape);
       const sumDXc = tf.tidy(() => reduceTo(tf.mul(d, tf.sub(x, mean)), mean.shape));
-      const perChannel = (t: tf.Tensor, shape: number[]) => (tf.util.sizeFromShape(shape) === t.size ? tf.reshape(t, shape) : reduceTo(t, shape));
+      const perChannel = (t: tf.Tensor, shape: number[]) =>
+        tf.util.sizeFromShape(shape) === t.size ? tf.reshape(t, shape) : reduceTo(t, shape);
       return {
         x: () => tf.mul(d, tf.mul(r, g)),
         mean: () => perChannel(tf.neg(tf.mul(sumD, tf.mul(r, g))), mean.shape),

@@ -43,9 +43,12 @@ export const MULTITASK_OUTPUTS = ['grade', 'tubules', 'pleomorphism', 'mitoses']
 
 export function buildHead(features: tfl.SymbolicTensor, head: HeadName, k: number, seed: number): tfl.SymbolicTensor {
   const init = () => tfl.initializers.glorotUniform({ seed: seed * 7919 + 17 });
-  if (head === 'softmax') return tfl.layers.dense({ units: k, kernelInitializer: init(), name: 'head_logits' }).apply(features) as tfl.SymbolicTensor;
+  if (head === 'softmax')
+    return tfl.layers.dense({ units: k, kernelInitializer: init(), name: 'head_logits' }).apply(features) as tfl.SymbolicTensor;
   if (head === 'ordinal') {
-    const proj = tfl.layers.dense({ units: 1, useBias: false, kernelInitializer: init(), name: 'head_projection' }).apply(features) as tfl.SymbolicTensor;
+    const proj = tfl.layers
+      .dense({ units: 1, useBias: false, kernelInitializer: init(), name: 'head_projection' })
+      .apply(features) as tfl.SymbolicTensor;
     return new CoralBias({ thresholds: k - 1, name: 'head_coral' }).apply(proj) as tfl.SymbolicTensor;
   }
   if (head === 'multitask') {
@@ -78,12 +81,28 @@ export function headProbabilities(out: tf.Tensor2D, head: HeadName, k: number): 
  * cross-entropy over the K-1 thresholds. Not wrapped in tidy: it runs inside variableGrads, and ops with
  * custom gradients (logSigmoid) keep references to intermediates that a tidy here would free.
  */
-export function headLoss(out: tf.Tensor2D, head: HeadName, k: number, labels: Int32Array, smoothing: number, extra?: Int32Array[]): tf.Scalar {
+export function headLoss(
+  out: tf.Tensor2D,
+  head: HeadName,
+  k: number,
+  labels: Int32Array,
+  smoothing: number,
+  extra?: Int32Array[],
+): tf.Scalar {
   return (() => {
     const y = tf.tensor1d(labels, 'int32');
     // Per-row cross-entropy; rows with label -1 (unknown) weigh nothing.
     const ceRows = (logits: tf.Tensor2D, yy: Int32Array, classes: number) => {
-      const oneHot = tf.cast(tf.oneHot(tf.tensor1d(Int32Array.from(yy, (v) => Math.max(0, v)), 'int32'), classes), 'float32');
+      const oneHot = tf.cast(
+        tf.oneHot(
+          tf.tensor1d(
+            Int32Array.from(yy, (v) => Math.max(0, v)),
+            'int32',
+          ),
+          classes,
+        ),
+        'float32',
+      );
       const target = smoothing > 0 ? tf.add(tf.mul(oneHot, 1 - smoothing), smoothing / classes) : oneHot;
       return tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1));
     };

@@ -18,15 +18,39 @@ import * as tf from '@tensorflow/tfjs-core';
 
 type Pad = { top: number; bottom: number; left: number; right: number };
 
-function convInfo(xShape: number[], filterShape: number[], strides: number | [number, number], dilations: number | [number, number], pad: unknown, dimRoundingMode: unknown, depthwise: boolean) {
-  return tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, dilations, pad as 'same', dimRoundingMode as 'floor', depthwise, 'channelsLast');
+function convInfo(
+  xShape: number[],
+  filterShape: number[],
+  strides: number | [number, number],
+  dilations: number | [number, number],
+  pad: unknown,
+  dimRoundingMode: unknown,
+  depthwise: boolean,
+) {
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    dilations,
+    pad as 'same',
+    dimRoundingMode as 'floor',
+    depthwise,
+    'channelsLast',
+  );
 }
 
 /** Inserts s-1 zeros between rows and columns (stride dilation of a gradient). */
 function dilateSpatial(t: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
   if (sh === 1 && sw === 1) return t;
   const [n, h, w, c] = t.shape;
-  const expanded = tf.pad(tf.reshape(t, [n, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  const expanded = tf.pad(tf.reshape(t, [n, h, 1, w, 1, c]), [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ]);
   return tf.slice(tf.reshape(expanded, [n, h * sh, w * sw, c]), [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]) as tf.Tensor4D;
 }
 
@@ -35,8 +59,23 @@ type Pads4 = [[number, number], [number, number], [number, number], [number, num
 /** t with the negative spatial amounts cropped off, and the padding the positive ones still ask for. */
 function cropNegative(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number): { cropped: tf.Tensor4D; pads: Pads4 } {
   const [n, h, w, c] = t.shape;
-  const cropped = top < 0 || bottom < 0 || left < 0 || right < 0 ? (tf.slice(t, [0, Math.max(0, -top), Math.max(0, -left), 0], [n, h - Math.max(0, -top) - Math.max(0, -bottom), w - Math.max(0, -left) - Math.max(0, -right), c]) as tf.Tensor4D) : t;
-  return { cropped, pads: [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]] };
+  const cropped =
+    top < 0 || bottom < 0 || left < 0 || right < 0
+      ? (tf.slice(
+          t,
+          [0, Math.max(0, -top), Math.max(0, -left), 0],
+          [n, h - Math.max(0, -top) - Math.max(0, -bottom), w - Math.max(0, -left) - Math.max(0, -right), c],
+        ) as tf.Tensor4D)
+      : t;
+  return {
+    cropped,
+    pads: [
+      [0, 0],
+      [Math.max(0, top), Math.max(0, bottom)],
+      [Math.max(0, left), Math.max(0, right)],
+      [0, 0],
+    ],
+  };
 }
 
 /** Pads (or, for negative amounts, crops) the spatial dimensions. */
@@ -51,16 +90,37 @@ function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, ri
  * convolution itself (XNNPACK pads as it reads), since a separate pad copies the tensor at about the
  * cost of a small convolution.
  */
-function convPadded(t: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], top: number, bottom: number, left: number, right: number, dilations: [number, number], depthwise = false): tf.Tensor4D {
+function convPadded(
+  t: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  strides: [number, number],
+  top: number,
+  bottom: number,
+  left: number,
+  right: number,
+  dilations: [number, number],
+  depthwise = false,
+): tf.Tensor4D {
   const { cropped, pads } = cropNegative(t, top, bottom, left, right);
-  return depthwise ? tf.depthwiseConv2d(cropped, filter, strides, pads as never, 'NHWC', dilations) : tf.conv2d(cropped, filter, strides, pads, 'NHWC', dilations);
+  return depthwise
+    ? tf.depthwiseConv2d(cropped, filter, strides, pads as never, 'NHWC', dilations)
+    : tf.conv2d(cropped, filter, strides, pads, 'NHWC', dilations);
 }
 
 /**
  * How much to pad (negative: crop) a stride-1 dy so that a convolution with the flipped filter gives
  * back an input-sized gradient: padded height - effective kernel + 1 = input height.
  */
-function inputGradPadding(h: number, w: number, dyH: number, dyW: number, kh: number, kw: number, pad: Pad, dilations: [number, number]): [number, number, number, number] {
+function inputGradPadding(
+  h: number,
+  w: number,
+  dyH: number,
+  dyW: number,
+  kh: number,
+  kw: number,
+  pad: Pad,
+  dilations: [number, number],
+): [number, number, number, number] {
   const ekh = (kh - 1) * dilations[0] + 1;
   const ekw = (kw - 1) * dilations[1] + 1;
   const top = ekh - 1 - pad.top;
@@ -68,7 +128,14 @@ function inputGradPadding(h: number, w: number, dyH: number, dyW: number, kh: nu
   return [top, h + ekh - 1 - dyH - top, left, w + ekw - 1 - dyW - left];
 }
 
-export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
+export function conv2dFilterGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  strides: [number, number],
+  pad: Pad,
+  dilations: [number, number],
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, ci, co] = filterShape;
     const [sh, sw] = strides;
@@ -86,7 +153,12 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [
     const taps: tf.Tensor2D[] = [];
     for (let a = 0; a < kh; a++) {
       for (let b = 0; b < kw; b++) {
-        const xs = tf.stridedSlice(xp, [0, a * dh, b * dw, 0], [n, a * dh + (oh - 1) * sh + 1, b * dw + (ow - 1) * sw + 1, ci], [1, sh, sw, 1]);
+        const xs = tf.stridedSlice(
+          xp,
+          [0, a * dh, b * dw, 0],
+          [n, a * dh + (oh - 1) * sh + 1, b * dw + (ow - 1) * sw + 1, ci],
+          [1, sh, sw, 1],
+        );
         taps.push(tf.matMul(tf.reshape(xs, [n * oh * ow, ci]), dy2, true, false));
       }
     }
@@ -98,13 +170,29 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [
  * dy dilated by the stride and padded (or cropped) for a stride-1 convolution with the flipped filter
  * (the depthwise input gradient's route; see stridedInputGrad for why it is slow at stride 2).
  */
-function paddedForInputGrad(h: number, w: number, dy: tf.Tensor4D, kh: number, kw: number, strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
+function paddedForInputGrad(
+  h: number,
+  w: number,
+  dy: tf.Tensor4D,
+  kh: number,
+  kw: number,
+  strides: [number, number],
+  pad: Pad,
+  dilations: [number, number],
+): tf.Tensor4D {
   const dyd = dilateSpatial(dy, strides[0], strides[1]);
   return padOrCrop(dyd, ...inputGradPadding(h, w, dyd.shape[1], dyd.shape[2], kh, kw, pad, dilations));
 }
 
 /** The stride-1 input gradient: a convolution of the padded (or cropped) dy with the flipped filter. */
-function unitStrideInputGrad(h: number, w: number, dy: tf.Tensor4D, filter: tf.Tensor4D, pad: Pad, dilations: [number, number]): tf.Tensor4D {
+function unitStrideInputGrad(
+  h: number,
+  w: number,
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  pad: Pad,
+  dilations: [number, number],
+): tf.Tensor4D {
   const [kh, kw] = filter.shape;
   const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [KH, KW, Co, Ci]
   return convPadded(dy, flipped, [1, 1], ...inputGradPadding(h, w, dy.shape[1], dy.shape[2], kh, kw, pad, dilations), dilations);
@@ -117,7 +205,13 @@ function unitStrideInputGrad(h: number, w: number, dy: tf.Tensor4D, filter: tf.T
  * into dx. Dilating dy with zeros instead (paddedForInputGrad) multiplies by s_h s_w the work,
  * three quarters of it on zeros at stride 2: this measured 3-11x a forward convolution per layer.
  */
-function stridedInputGrad(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], pad: Pad): tf.Tensor4D {
+function stridedInputGrad(
+  xShape: [number, number, number, number],
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  strides: [number, number],
+  pad: Pad,
+): tf.Tensor4D {
   const [n, h, w, ci] = xShape;
   const [kh, kw, , co] = filter.shape;
   const [sh, sw] = strides;
@@ -150,7 +244,14 @@ function stridedInputGrad(xShape: [number, number, number, number], dy: tf.Tenso
   return (hq * sh === h && wq * sw === w ? interleaved : tf.slice(interleaved, [0, 0, 0, 0], [n, h, w, ci])) as tf.Tensor4D;
 }
 
-export function conv2dInputGrad(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
+export function conv2dInputGrad(
+  xShape: [number, number, number, number],
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  strides: [number, number],
+  pad: Pad,
+  dilations: [number, number],
+): tf.Tensor4D {
   return tf.tidy(() => {
     // tfjs convolutions never combine stride and dilation above 1.
     if (strides[0] > 1 || strides[1] > 1) return stridedInputGrad(xShape, dy, filter, strides, pad);
@@ -158,7 +259,14 @@ export function conv2dInputGrad(xShape: [number, number, number, number], dy: tf
   });
 }
 
-export function depthwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
+export function depthwiseFilterGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  strides: [number, number],
+  pad: Pad,
+  dilations: [number, number],
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, c, m] = filterShape;
     const [sh, sw] = strides;
@@ -179,7 +287,10 @@ export function depthwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape
     const taps: tf.Tensor[] = [];
     for (let a = 0; a < kh; a++) {
       for (let b = 0; b < kw; b++) {
-        const xs = tf.reshape(tf.stridedSlice(xp, [0, a * dh, b * dw, 0], [n, a * dh + (oh - 1) * sh + 1, b * dw + (ow - 1) * sw + 1, c], [1, sh, sw, 1]), [n, oh, ow, c, 1]);
+        const xs = tf.reshape(
+          tf.stridedSlice(xp, [0, a * dh, b * dw, 0], [n, a * dh + (oh - 1) * sh + 1, b * dw + (ow - 1) * sw + 1, c], [1, sh, sw, 1]),
+          [n, oh, ow, c, 1],
+        );
         taps.push(tf.sum(tf.mul(xs, dy5), [0, 1, 2])); // [C, M]
       }
     }
@@ -187,7 +298,14 @@ export function depthwiseFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape
   });
 }
 
-export function depthwiseInputGrad(xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number], pad: Pad, dilations: [number, number]): tf.Tensor4D {
+export function depthwiseInputGrad(
+  xShape: [number, number, number, number],
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  strides: [number, number],
+  pad: Pad,
+  dilations: [number, number],
+): tf.Tensor4D {
   return tf.tidy(() => {
     const c = xShape[3];
     const [kh, kw, , m] = filter.shape;
@@ -197,7 +315,15 @@ export function depthwiseInputGrad(xShape: [number, number, number, number], dy:
     for (let j = 0; j < m; j++) {
       // Channel multiplier j: dy channels c*m + j against filter [:, :, c, j].
       const [pn, ph, pw] = padded.shape;
-      const dyj = m === 1 ? padded : (tf.reshape(tf.slice(tf.reshape(padded, [pn, ph, pw, c, m]), [0, 0, 0, 0, j], [pn, ph, pw, c, 1]), [pn, ph, pw, c]) as tf.Tensor4D);
+      const dyj =
+        m === 1
+          ? padded
+          : (tf.reshape(tf.slice(tf.reshape(padded, [pn, ph, pw, c, m]), [0, 0, 0, 0, j], [pn, ph, pw, c, 1]), [
+              pn,
+              ph,
+              pw,
+              c,
+            ]) as tf.Tensor4D);
       const fj = tf.slice(flipped, [0, 0, 0, j], [kh, kw, c, 1]) as tf.Tensor4D;
       const part = tf.depthwiseConv2d(dyj, fj, 1, 'valid', 'NHWC', dilations);
       total = total ? (tf.add(total, part) as tf.Tensor4D) : part;
@@ -218,7 +344,14 @@ export function registerWasmTrainingKernels(): void {
     backendName: 'wasm',
     kernelFunc: ({ inputs, attrs }) => {
       const { x, dy } = inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
-      const a = attrs as unknown as { strides: number | [number, number]; pad: unknown; dataFormat: string; dimRoundingMode: unknown; filterShape: [number, number, number, number]; dilations?: number | [number, number] };
+      const a = attrs as unknown as {
+        strides: number | [number, number];
+        pad: unknown;
+        dataFormat: string;
+        dimRoundingMode: unknown;
+        filterShape: [number, number, number, number];
+        dilations?: number | [number, number];
+      };
       if (a.dataFormat && a.dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter on wasm: only NHWC');
       const info = convInfo(x.shape, a.filterShape, a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, false);
       return conv2dFilterGrad(x, dy, a.filterShape, asPair(a.strides), info.padInfo, asPair(a.dilations ?? 1)) as unknown as tf.TensorInfo;
@@ -231,10 +364,24 @@ export function registerWasmTrainingKernels(): void {
     backendName: 'wasm',
     kernelFunc: ({ inputs, attrs }) => {
       const { dy, filter } = inputs as { dy: tf.Tensor4D; filter: tf.Tensor4D };
-      const a = attrs as unknown as { strides: number | [number, number]; pad: unknown; dataFormat: string; dimRoundingMode: unknown; inputShape: [number, number, number, number]; dilations?: number | [number, number] };
+      const a = attrs as unknown as {
+        strides: number | [number, number];
+        pad: unknown;
+        dataFormat: string;
+        dimRoundingMode: unknown;
+        inputShape: [number, number, number, number];
+        dilations?: number | [number, number];
+      };
       if (a.dataFormat && a.dataFormat !== 'NHWC') throw new Error('Conv2DBackpropInput on wasm: only NHWC');
       const info = convInfo(a.inputShape, filter.shape, a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, false);
-      return conv2dInputGrad(a.inputShape, dy, filter, asPair(a.strides), info.padInfo, asPair(a.dilations ?? 1)) as unknown as tf.TensorInfo;
+      return conv2dInputGrad(
+        a.inputShape,
+        dy,
+        filter,
+        asPair(a.strides),
+        info.padInfo,
+        asPair(a.dilations ?? 1),
+      ) as unknown as tf.TensorInfo;
     },
   });
   tf.registerKernel({
@@ -242,7 +389,13 @@ export function registerWasmTrainingKernels(): void {
     backendName: 'wasm',
     kernelFunc: ({ inputs, attrs }) => {
       const { x, dy } = inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
-      const a = attrs as unknown as { strides: number | [number, number]; pad: unknown; dimRoundingMode: unknown; filterShape: [number, number, number, number]; dilations: number | [number, number] };
+      const a = attrs as unknown as {
+        strides: number | [number, number];
+        pad: unknown;
+        dimRoundingMode: unknown;
+        filterShape: [number, number, number, number];
+        dilations: number | [number, number];
+      };
       const info = convInfo(x.shape, a.filterShape, a.strides, a.dilations, a.pad, a.dimRoundingMode, true);
       return depthwiseFilterGrad(x, dy, a.filterShape, asPair(a.strides), info.padInfo, asPair(a.dilations)) as unknown as tf.TensorInfo;
     },
@@ -252,7 +405,13 @@ export function registerWasmTrainingKernels(): void {
     backendName: 'wasm',
     kernelFunc: ({ inputs, attrs }) => {
       const { dy, filter } = inputs as { dy: tf.Tensor4D; filter: tf.Tensor4D };
-      const a = attrs as unknown as { strides: number | [number, number]; pad: unknown; dimRoundingMode: unknown; inputShape: [number, number, number, number]; dilations: number | [number, number] };
+      const a = attrs as unknown as {
+        strides: number | [number, number];
+        pad: unknown;
+        dimRoundingMode: unknown;
+        inputShape: [number, number, number, number];
+        dilations: number | [number, number];
+      };
       const info = convInfo(a.inputShape, filter.shape, a.strides, a.dilations, a.pad, a.dimRoundingMode, true);
       return depthwiseInputGrad(a.inputShape, dy, filter, asPair(a.strides), info.padInfo, asPair(a.dilations)) as unknown as tf.TensorInfo;
     },

@@ -1,7 +1,20 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkFittedOn, ConfigError, createRng, fittedOnOf, fittedOnSchema, groupBy, InputError, loadJsonFile, readModelMeta, shuffled, writeFileAtomic, type FittedOn } from '../core/index.ts';
+import {
+  checkFittedOn,
+  ConfigError,
+  createRng,
+  fittedOnOf,
+  fittedOnSchema,
+  groupBy,
+  InputError,
+  loadJsonFile,
+  readModelMeta,
+  shuffled,
+  writeFileAtomic,
+  type FittedOn,
+} from '../core/index.ts';
 import { z } from 'zod';
 
 /**
@@ -52,11 +65,27 @@ const milSchema = z.object({
 export class AttentionMil {
   private readonly vars: Record<'V' | 'U' | 'w' | 'Wc' | 'bc', tf.Variable>;
 
-  constructor(readonly d: number, readonly k: number, readonly hidden = 32, seed = 1, weights?: MilWeights) {
+  constructor(
+    readonly d: number,
+    readonly k: number,
+    readonly hidden = 32,
+    seed = 1,
+    weights?: MilWeights,
+  ) {
     const rng = createRng(`mil-${seed}`);
     const init = (n: number, scale: number) => Float32Array.from({ length: n }, () => rng.normal() * scale);
     const t = (name: keyof MilWeights, shape: number[], scale: number) =>
-      tf.variable(tf.tensor(weights ? Float32Array.from(weights[name] as number[]) : init(shape.reduce((a, b) => a * b), scale), shape));
+      tf.variable(
+        tf.tensor(
+          weights
+            ? Float32Array.from(weights[name] as number[])
+            : init(
+                shape.reduce((a, b) => a * b),
+                scale,
+              ),
+          shape,
+        ),
+      );
     this.vars = {
       V: t('V', [d, hidden], Math.sqrt(1 / d)),
       U: t('U', [d, hidden], Math.sqrt(1 / d)),
@@ -86,7 +115,10 @@ export class AttentionMil {
         const loss = tf.tidy(() => {
           const h = tf.tensor2d(bag.features, [bag.n, this.d]);
           const y = tf.oneHot(tf.tensor1d([bag.label!], 'int32'), this.k);
-          const { value, grads } = tf.variableGrads(() => tf.mean(tf.neg(tf.sum(tf.mul(tf.cast(y, 'float32'), tf.logSoftmax(this.forward(h).logits)), 1))) as tf.Scalar, Object.values(this.vars));
+          const { value, grads } = tf.variableGrads(
+            () => tf.mean(tf.neg(tf.sum(tf.mul(tf.cast(y, 'float32'), tf.logSoftmax(this.forward(h).logits)), 1))) as tf.Scalar,
+            Object.values(this.vars),
+          );
           opt.applyGradients(grads as never);
           return value.dataSync()[0];
         });
@@ -106,7 +138,19 @@ export class AttentionMil {
 
   weights(epochs: number, seed: number): MilWeights {
     const get = (v: tf.Variable) => Array.from(v.dataSync());
-    return { format: 'gradelab-mil/1', d: this.d, hidden: this.hidden, k: this.k, V: get(this.vars.V), U: get(this.vars.U), w: get(this.vars.w), Wc: get(this.vars.Wc), bc: get(this.vars.bc), epochs, seed };
+    return {
+      format: 'gradelab-mil/1',
+      d: this.d,
+      hidden: this.hidden,
+      k: this.k,
+      V: get(this.vars.V),
+      U: get(this.vars.U),
+      w: get(this.vars.w),
+      Wc: get(this.vars.Wc),
+      bc: get(this.vars.bc),
+      epochs,
+      seed,
+    };
   }
 
   dispose(): void {
@@ -115,7 +159,10 @@ export class AttentionMil {
 }
 
 export async function saveMil(modelDir: string, mil: AttentionMil, epochs: number, seed: number): Promise<void> {
-  await writeFileAtomic(join(modelDir, 'mil.json'), JSON.stringify({ ...mil.weights(epochs, seed), fittedOn: fittedOnOf(readModelMeta(modelDir)) }));
+  await writeFileAtomic(
+    join(modelDir, 'mil.json'),
+    JSON.stringify({ ...mil.weights(epochs, seed), fittedOn: fittedOnOf(readModelMeta(modelDir)) }),
+  );
 }
 
 export function hasMil(modelDir: string): boolean {
@@ -124,16 +171,29 @@ export function hasMil(modelDir: string): boolean {
 
 export function loadMil(modelDir: string): AttentionMil {
   const p = join(modelDir, 'mil.json');
-  if (!existsSync(p)) throw new ConfigError(`${modelDir}: no attention-MIL head (run \`gradelab mil fit --model ${modelDir} --data DATASET\`)`);
+  if (!existsSync(p))
+    throw new ConfigError(`${modelDir}: no attention-MIL head (run \`gradelab mil fit --model ${modelDir} --data DATASET\`)`);
   const w = loadJsonFile(p, milSchema, 'attention-MIL head') as MilWeights;
   checkFittedOn(p, w.fittedOn, readModelMeta(modelDir), `gradelab mil fit --model ${modelDir} --data DATASET`);
-  if (w.V.length !== w.d * w.hidden || w.Wc.length !== w.d * w.k) throw new InputError(`${p}: weights do not match d ${w.d}, hidden ${w.hidden}, k ${w.k}`);
+  if (w.V.length !== w.d * w.hidden || w.Wc.length !== w.d * w.k)
+    throw new InputError(`${p}: weights do not match d ${w.d}, hidden ${w.hidden}, k ${w.k}`);
   return new AttentionMil(w.d, w.k, w.hidden, w.seed, w);
 }
 
 /** Groups tile features into one bag per slide. */
-export function bagsOf(tiles: { slideId: string; grade?: number }[], features: Float32Array, d: number, label: (grade: number | undefined) => number | undefined): Bag[] {
-  return [...groupBy(tiles, (t) => t.slideId, (_, i) => i).entries()].map(([slideId, idx]) => {
+export function bagsOf(
+  tiles: { slideId: string; grade?: number }[],
+  features: Float32Array,
+  d: number,
+  label: (grade: number | undefined) => number | undefined,
+): Bag[] {
+  return [
+    ...groupBy(
+      tiles,
+      (t) => t.slideId,
+      (_, i) => i,
+    ).entries(),
+  ].map(([slideId, idx]) => {
     const f = new Float32Array(idx.length * d);
     idx.forEach((i, r) => f.set(features.subarray(i * d, (i + 1) * d), r * d));
     return { slideId, label: label(tiles[idx[0]].grade), features: f, n: idx.length };

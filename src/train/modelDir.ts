@@ -10,9 +10,21 @@ export async function saveLayersModel(model: tfl.LayersModel, dir: string): Prom
   await mkdir(dir, { recursive: true });
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const weightData = artifacts.weightData instanceof ArrayBuffer ? artifacts.weightData : tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer[]);
+      const weightData =
+        artifacts.weightData instanceof ArrayBuffer
+          ? artifacts.weightData
+          : tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer[]);
       await writeFileAtomic(join(dir, 'weights.bin'), new Uint8Array(weightData));
-      await writeFileAtomic(join(dir, 'model.json'), JSON.stringify({ modelTopology: artifacts.modelTopology, format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`, convertedBy: null, weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }] }));
+      await writeFileAtomic(
+        join(dir, 'model.json'),
+        JSON.stringify({
+          modelTopology: artifacts.modelTopology,
+          format: 'layers-model',
+          generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`,
+          convertedBy: null,
+          weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+        }),
+      );
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
   );
@@ -28,12 +40,20 @@ export async function loadLayersModel(dir: string): Promise<tfl.LayersModel> {
     throw new InputError(`${jsonPath}: not valid JSON: ${(err as Error).message}`);
   }
   const specs = json.weightsManifest.flatMap((g) => g.weights);
-  const buffers = json.weightsManifest.flatMap((g) => g.paths.map((p) => {
-    const b = readFileSync(join(dir, p));
-    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-  }));
+  const buffers = json.weightsManifest.flatMap((g) =>
+    g.paths.map((p) => {
+      const b = readFileSync(join(dir, p));
+      return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+    }),
+  );
   try {
-    return await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs: specs, weightData: tf.io.concatenateArrayBuffers(buffers) }));
+    return await tfl.loadLayersModel(
+      tf.io.fromMemory({
+        modelTopology: json.modelTopology as object,
+        weightSpecs: specs,
+        weightData: tf.io.concatenateArrayBuffers(buffers),
+      }),
+    );
   } catch (err) {
     throw new InputError(`${dir}: cannot load the TF.js model: ${(err as Error).message}`);
   }
@@ -63,7 +83,10 @@ export async function writeOptimizerFiles(dir: string, { specs, data }: EncodedT
 
 export function readOptimizerFiles(dir: string): EncodedTensors {
   const b = readFileSync(join(dir, 'optimizer.bin'));
-  return { specs: JSON.parse(readFileSync(join(dir, 'optimizer.json'), 'utf8')), data: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer };
+  return {
+    specs: JSON.parse(readFileSync(join(dir, 'optimizer.json'), 'utf8')),
+    data: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer,
+  };
 }
 
 export async function saveOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {

@@ -31,8 +31,26 @@ class Seeds {
   }
 }
 
-function convBn(x: tfl.SymbolicTensor, filters: number, kernel: number, stride: number, seeds: Seeds, name: string, relu = true): tfl.SymbolicTensor {
-  let y = tfl.layers.conv2d({ filters, kernelSize: kernel, strides: stride, padding: 'same', useBias: false, kernelInitializer: seeds.he(), name: `${name}_conv` }).apply(x) as tfl.SymbolicTensor;
+function convBn(
+  x: tfl.SymbolicTensor,
+  filters: number,
+  kernel: number,
+  stride: number,
+  seeds: Seeds,
+  name: string,
+  relu = true,
+): tfl.SymbolicTensor {
+  let y = tfl.layers
+    .conv2d({
+      filters,
+      kernelSize: kernel,
+      strides: stride,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: seeds.he(),
+      name: `${name}_conv`,
+    })
+    .apply(x) as tfl.SymbolicTensor;
   y = tfl.layers.batchNormalization({ momentum: 0.9, name: `${name}_bn` }).apply(y) as tfl.SymbolicTensor;
   return relu ? (tfl.layers.reLU({ name: `${name}_relu` }).apply(y) as tfl.SymbolicTensor) : y;
 }
@@ -73,7 +91,13 @@ modelRegistry.register('mobilenetv2', {
     const c = (n: number) => Math.max(8, Math.round((n * width) / 8) * 8);
     let x = convBn(input, c(32), 3, 2, seeds, 'stem');
     // (expansion, channels, repeats, stride): a shortened MobileNetV2 schedule for small tiles.
-    const schedule: [number, number, number, number][] = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 2, 2], [6, 64, 2, 2], [6, 96, 1, 1]];
+    const schedule: [number, number, number, number][] = [
+      [1, 16, 1, 1],
+      [6, 24, 2, 2],
+      [6, 32, 2, 2],
+      [6, 64, 2, 2],
+      [6, 96, 1, 1],
+    ];
     let block = 0;
     for (const [t, ch, n, s] of schedule) {
       for (let i = 0; i < n; i++) {
@@ -81,7 +105,16 @@ modelRegistry.register('mobilenetv2', {
         const inC = x.shape[3] as number;
         const name = `block${block++}`;
         let y = t === 1 ? x : convBn(x, inC * t, 1, 1, seeds, `${name}_expand`);
-        y = tfl.layers.depthwiseConv2d({ kernelSize: 3, strides: stride, padding: 'same', useBias: false, depthwiseInitializer: seeds.he(), name: `${name}_dw` }).apply(y) as tfl.SymbolicTensor;
+        y = tfl.layers
+          .depthwiseConv2d({
+            kernelSize: 3,
+            strides: stride,
+            padding: 'same',
+            useBias: false,
+            depthwiseInitializer: seeds.he(),
+            name: `${name}_dw`,
+          })
+          .apply(y) as tfl.SymbolicTensor;
         y = tfl.layers.batchNormalization({ momentum: 0.9, name: `${name}_dw_bn` }).apply(y) as tfl.SymbolicTensor;
         y = tfl.layers.reLU({ maxValue: 6, name: `${name}_dw_relu` }).apply(y) as tfl.SymbolicTensor;
         y = convBn(y, c(ch), 1, 1, seeds, `${name}_project`, false);
@@ -106,8 +139,21 @@ modelRegistry.register('plain', {
     const ch = [16, 32, 64, 128].map((c) => Math.max(8, Math.round(c * width)));
     let x = input;
     ch.forEach((c, i) => {
-      for (const [j, stride] of [[0, 2], [1, 1]] as const) {
-        x = tfl.layers.conv2d({ filters: c, kernelSize: 3, strides: stride, padding: 'same', activation: 'relu', kernelInitializer: seeds.he(), name: `stage${i + 1}_conv${j + 1}` }).apply(x) as tfl.SymbolicTensor;
+      for (const [j, stride] of [
+        [0, 2],
+        [1, 1],
+      ] as const) {
+        x = tfl.layers
+          .conv2d({
+            filters: c,
+            kernelSize: 3,
+            strides: stride,
+            padding: 'same',
+            activation: 'relu',
+            kernelInitializer: seeds.he(),
+            name: `stage${i + 1}_conv${j + 1}`,
+          })
+          .apply(x) as tfl.SymbolicTensor;
       }
     });
     return tfl.layers.globalAveragePooling2d({ name: 'features' }).apply(x) as tfl.SymbolicTensor;

@@ -1,6 +1,15 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../core/index.ts';
-import { encodeModel, floatValueInfo, GraphBuilder, MODEL_FEATURES, MODEL_INPUT, MODEL_LOGITS, writeContract, type ModelContract } from '../onnx/index.ts';
+import {
+  encodeModel,
+  floatValueInfo,
+  GraphBuilder,
+  MODEL_FEATURES,
+  MODEL_INPUT,
+  MODEL_LOGITS,
+  writeContract,
+  type ModelContract,
+} from '../onnx/index.ts';
 import { foldBatchNorm } from './fold.ts';
 
 export const ONNX_OPSETS = { min: 11, max: 21, default: 17 } as const;
@@ -96,22 +105,34 @@ class LayerConverter {
     if (biasT) inputs.push(this.g.constant(`${layer.name}/bias`, Float32Array.from(biasT.dataSync()), [outChannels]));
     const pads = c.padding === 'same' ? samePads(inShape[1], inShape[2], kernel, strides, dilation) : [0, 0, 0, 0];
     if (c.padding !== 'same' && c.padding !== 'valid') throw new Refused(`layer ${layer.name}: padding "${String(c.padding)}"`);
-    const y = this.g.node('Conv', inputs, `${layer.name}/conv`, { kernel_shape: kernel, strides, dilations: dilation, pads, group: depthwise ? ci : 1 });
+    const y = this.g.node('Conv', inputs, `${layer.name}/conv`, {
+      kernel_shape: kernel,
+      strides,
+      dilations: dilation,
+      pads,
+      group: depthwise ? ci : 1,
+    });
     return this.activation({ name: y, rank: 4 }, String(c.activation ?? 'linear'), layer.name);
   }
 
   batchNorm(layer: tfl.layers.Layer, x: Value): Value {
     const c = layer.getConfig() as { axis: number | number[]; epsilon: number; center: boolean; scale: boolean };
     const axes = [c.axis].flat();
-    if (axes.length !== 1 || (axes[0] !== -1 && axes[0] !== x.rank - 1)) throw new Refused(`layer ${layer.name}: batch norm over axis ${String(c.axis)}`);
+    if (axes.length !== 1 || (axes[0] !== -1 && axes[0] !== x.rank - 1))
+      throw new Refused(`layer ${layer.name}: batch norm over axis ${String(c.axis)}`);
     const w = layer.getWeights().map((t) => Float32Array.from(t.dataSync()));
     const n = w[w.length - 1].length;
     let i = 0;
     const gamma = c.scale ? w[i++] : new Float32Array(n).fill(1);
     const beta = c.center ? w[i++] : new Float32Array(n);
     const [mean, variance] = [w[i++], w[i++]];
-    const names = [gamma, beta, mean, variance].map((v, j) => this.g.constant(`${layer.name}/${['scale', 'bias', 'mean', 'var'][j]}`, v, [n]));
-    return { name: this.g.node('BatchNormalization', [x.name, ...names], `${layer.name}/bn`, { epsilon: { float: c.epsilon } }), rank: x.rank };
+    const names = [gamma, beta, mean, variance].map((v, j) =>
+      this.g.constant(`${layer.name}/${['scale', 'bias', 'mean', 'var'][j]}`, v, [n]),
+    );
+    return {
+      name: this.g.node('BatchNormalization', [x.name, ...names], `${layer.name}/bn`, { epsilon: { float: c.epsilon } }),
+      rank: x.rank,
+    };
   }
 
   pooling(layer: tfl.layers.Layer, x: Value, inShape: number[]): Value {
@@ -156,13 +177,22 @@ function convertLayer(conv: LayerConverter, g: GraphBuilder, layer: tfl.layers.L
     case 'Add':
     case 'Multiply': {
       let acc = x.name;
-      for (const other of ins.slice(1)) acc = g.node(cls === 'Add' ? 'Add' : 'Mul', [acc, other.name], `${layer.name}/${cls.toLowerCase()}`);
+      for (const other of ins.slice(1))
+        acc = g.node(cls === 'Add' ? 'Add' : 'Mul', [acc, other.name], `${layer.name}/${cls.toLowerCase()}`);
       return { name: acc, rank: x.rank };
     }
     case 'Concatenate': {
       const axis = Number(c.axis ?? -1);
       if (axis !== -1 && axis !== x.rank - 1) throw new Refused(`layer ${layer.name}: concatenation along axis ${axis}`);
-      return { name: g.node('Concat', ins.map((v) => v.name), `${layer.name}/concat`, { axis: 1 }), rank: x.rank };
+      return {
+        name: g.node(
+          'Concat',
+          ins.map((v) => v.name),
+          `${layer.name}/concat`,
+          { axis: 1 },
+        ),
+        rank: x.rank,
+      };
     }
     case 'GlobalAveragePooling2D':
     case 'GlobalMaxPooling2D': {
@@ -192,7 +222,14 @@ function convertLayer(conv: LayerConverter, g: GraphBuilder, layer: tfl.layers.L
       return x;
     case 'CoralBias': {
       const bias = layer.getWeights()[0];
-      return { name: g.node('Add', [x.name, g.constant(`${layer.name}/bias`, Float32Array.from(bias.dataSync()), [bias.shape[0]])], `${layer.name}/add`), rank: 2 };
+      return {
+        name: g.node(
+          'Add',
+          [x.name, g.constant(`${layer.name}/bias`, Float32Array.from(bias.dataSync()), [bias.shape[0]])],
+          `${layer.name}/add`,
+        ),
+        rank: 2,
+      };
     }
     default:
       throw new Refused(`layer ${layer.name} (${cls}) has no ONNX conversion in gradelab`);
@@ -206,11 +243,16 @@ function convertLayer(conv: LayerConverter, g: GraphBuilder, layer: tfl.layers.L
  */
 export function exportOnnx(model: tfl.LayersModel, contract: ModelContract, options: { opset?: number } = {}): Uint8Array {
   const opset = options.opset ?? ONNX_OPSETS.default;
-  if (!Number.isInteger(opset) || opset < ONNX_OPSETS.min || opset > ONNX_OPSETS.max) throw new ConfigError(`--opset must be an integer from ${ONNX_OPSETS.min} to ${ONNX_OPSETS.max}, got ${opset}`);
+  if (!Number.isInteger(opset) || opset < ONNX_OPSETS.min || opset > ONNX_OPSETS.max)
+    throw new ConfigError(`--opset must be an integer from ${ONNX_OPSETS.min} to ${ONNX_OPSETS.max}, got ${opset}`);
   if (model.inputs.length !== 1) throw new ConfigError(`the model has ${model.inputs.length} inputs; gradelab exports single-input models`);
   const inShape = model.inputs[0].shape;
-  if (inShape.length !== 4 || inShape[3] !== 3 || !inShape[1] || !inShape[2]) throw new ConfigError(`the model's input is [${inShape.join(', ')}]; gradelab exports models of fixed-size RGB tiles`);
-  const both = tfl.model({ inputs: model.inputs, outputs: [model.getLayer('features').getOutputAt(0) as tfl.SymbolicTensor, model.outputs[0]] });
+  if (inShape.length !== 4 || inShape[3] !== 3 || !inShape[1] || !inShape[2])
+    throw new ConfigError(`the model's input is [${inShape.join(', ')}]; gradelab exports models of fixed-size RGB tiles`);
+  const both = tfl.model({
+    inputs: model.inputs,
+    outputs: [model.getLayer('features').getOutputAt(0) as tfl.SymbolicTensor, model.outputs[0]],
+  });
   const folded = foldBatchNorm(both);
   try {
     return buildGraph(folded, contract, opset);
@@ -229,15 +271,25 @@ function buildGraph(model: tfl.LayersModel, contract: ModelContract, opset: numb
   // The model's own graph nodes, inputs first: a folded copy shares layers with the original model, so
   // a layer's inboundNodes also hold nodes of other graphs.
   const byDepth = (model as unknown as { nodesByDepth: Record<string, GraphNode[]> }).nodesByDepth;
-  const nodes = Object.keys(byDepth).map(Number).sort((a, b) => b - a).flatMap((d) => byDepth[d]);
+  const nodes = Object.keys(byDepth)
+    .map(Number)
+    .sort((a, b) => b - a)
+    .flatMap((d) => byDepth[d]);
   const uses = new Map<string, number>();
   for (const node of nodes) uses.set(node.outboundLayer.name, (uses.get(node.outboundLayer.name) ?? 0) + 1);
   for (const node of nodes) {
     const layer = node.outboundLayer;
     if (layer.getClassName() === 'InputLayer') continue;
-    if (uses.get(layer.name)! > 1) throw new Refused(`layer ${layer.name} is used in ${uses.get(layer.name)} places; gradelab exports each layer used once`);
+    if (uses.get(layer.name)! > 1)
+      throw new Refused(`layer ${layer.name} is used in ${uses.get(layer.name)} places; gradelab exports each layer used once`);
     const ins = node.inputTensors.map((t) => values.get(t.id)!);
-    const y = convertLayer(conv, g, layer, ins, node.inputTensors.map((t) => t.shape as number[]));
+    const y = convertLayer(
+      conv,
+      g,
+      layer,
+      ins,
+      node.inputTensors.map((t) => t.shape as number[]),
+    );
     values.set(node.outputTensors[0].id, y);
   }
   const [featuresT, logitsT] = model.outputs;
@@ -258,7 +310,10 @@ function buildGraph(model: tfl.LayersModel, contract: ModelContract, opset: numb
       node: g.nodes,
       initializer: g.initializers,
       input: [floatValueInfo(MODEL_INPUT, ['N', 3, size, size])],
-      output: [floatValueInfo(MODEL_FEATURES, ['N', featuresT.shape[1] as number]), floatValueInfo(MODEL_LOGITS, ['N', logitsT.shape[1] as number])],
+      output: [
+        floatValueInfo(MODEL_FEATURES, ['N', featuresT.shape[1] as number]),
+        floatValueInfo(MODEL_LOGITS, ['N', logitsT.shape[1] as number]),
+      ],
     },
     metadataProps: writeContract(contract),
   });

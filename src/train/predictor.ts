@@ -26,8 +26,15 @@ export class TfjsPredictor implements ModelPredictor {
    * into the convolutions (see fold.ts); without, it runs the model as it is, as validation during
    * training must.
    */
-  constructor(readonly model: tfl.LayersModel, readonly meta: PredictorMeta, options: { fold?: boolean } = {}) {
-    const both = tfl.model({ inputs: model.inputs, outputs: [model.getLayer('features').getOutputAt(0) as tfl.SymbolicTensor, model.outputs[0]] });
+  constructor(
+    readonly model: tfl.LayersModel,
+    readonly meta: PredictorMeta,
+    options: { fold?: boolean } = {},
+  ) {
+    const both = tfl.model({
+      inputs: model.inputs,
+      outputs: [model.getLayer('features').getOutputAt(0) as tfl.SymbolicTensor, model.outputs[0]],
+    });
     this.both = options.fold ? foldBatchNorm(both) : both;
     this.folded = this.both !== both;
   }
@@ -53,7 +60,11 @@ export class TfjsPredictor implements ModelPredictor {
       const [f, o] = this.both.predict(x) as tf.Tensor[];
       return [f, o, headProbabilities(o as tf.Tensor2D, this.meta.head, this.k)];
     });
-    const result = { probs: (await probs.data()) as Float32Array, features: (await features.data()) as Float32Array, logits: (await out.data()) as Float32Array };
+    const result = {
+      probs: (await probs.data()) as Float32Array,
+      features: (await features.data()) as Float32Array,
+      logits: (await out.data()) as Float32Array,
+    };
     tf.dispose([features, out, probs]);
     return result;
   }

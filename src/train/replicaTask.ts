@@ -12,9 +12,30 @@ import { applyGradients, lossAndGradients, makeOptimizer, trainableVariables } f
  * sums all slots in shard order (so every replica gets the same bits) and applies the same update.
  */
 export type ReplicaMessage =
-  | { type: 'init'; topology: object; specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer; config: TrainConfig; k: number; index: number; replicas: number; grads: SharedArrayBuffer; control: SharedArrayBuffer }
+  | {
+      type: 'init';
+      topology: object;
+      specs: tf.io.WeightsManifestEntry[];
+      data: ArrayBuffer;
+      config: TrainConfig;
+      k: number;
+      index: number;
+      replicas: number;
+      grads: SharedArrayBuffer;
+      control: SharedArrayBuffer;
+    }
   | { type: 'phase'; phase: string; trainable: string[]; restore?: { specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer } }
-  | { type: 'step'; data: Float32Array; n: number; height: number; width: number; labels: Int32Array; extra?: Int32Array[]; lr: number; sizes: number[] }
+  | {
+      type: 'step';
+      data: Float32Array;
+      n: number;
+      height: number;
+      width: number;
+      labels: Int32Array;
+      extra?: Int32Array[];
+      lr: number;
+      sizes: number[];
+    }
   | { type: 'state' };
 
 /** Control words in shared memory: arrivals at the barrier, its generation, and an abort flag. */
@@ -58,7 +79,9 @@ async function init(m: Extract<ReplicaMessage, { type: 'init' }>): Promise<void>
   replicas = m.replicas;
   grads = new Float32Array(m.grads);
   control = new Int32Array(m.control);
-  model = (await tfl.models.modelFromJSON({ modelTopology: m.topology } as Parameters<typeof tfl.models.modelFromJSON>[0])) as tfl.LayersModel;
+  model = (await tfl.models.modelFromJSON({ modelTopology: m.topology } as Parameters<
+    typeof tfl.models.modelFromJSON
+  >[0])) as tfl.LayersModel;
   const named = tf.io.decodeWeights(m.data, m.specs);
   model.setWeights(model.weights.map((w) => named[w.originalName]));
   tf.dispose(Object.values(named));
@@ -107,7 +130,13 @@ export interface StepReport {
 
 function step(m: Extract<ReplicaMessage, { type: 'step' }>): StepReport {
   const t0 = performance.now();
-  const { loss, grads: mine } = lossAndGradients(model, vars, { x: { n: m.n, height: m.height, width: m.width, channels: 3, data: m.data }, labels: m.labels, extra: m.extra }, config, k);
+  const { loss, grads: mine } = lossAndGradients(
+    model,
+    vars,
+    { x: { n: m.n, height: m.height, width: m.width, channels: 3, data: m.data }, labels: m.labels, extra: m.extra },
+    config,
+    k,
+  );
   try {
     const slot = grads.subarray(index * size, (index + 1) * size);
     mine.forEach((g, i) => slot.set(g.dataSync() as Float32Array, offsets[i]));
@@ -147,7 +176,12 @@ function step(m: Extract<ReplicaMessage, { type: 'step' }>): StepReport {
   return { loss, computeMs: t1 - t0 + (t4 - t3), waitMs: t2 - t1, reduceMs: reduced - t2, syncMs: t3 - reduced };
 }
 
-async function state(): Promise<{ specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer; optSpecs: tf.io.WeightsManifestEntry[]; optData: ArrayBuffer }> {
+async function state(): Promise<{
+  specs: tf.io.WeightsManifestEntry[];
+  data: ArrayBuffer;
+  optSpecs: tf.io.WeightsManifestEntry[];
+  optData: ArrayBuffer;
+}> {
   const weights = await tf.io.encodeWeights(model.weights.map((w) => ({ name: w.originalName, tensor: w.read() })));
   const opt = await tf.io.encodeWeights(await optimizer!.getWeights());
   return { specs: weights.specs, data: weights.data as ArrayBuffer, optSpecs: opt.specs, optData: opt.data as ArrayBuffer };

@@ -12,7 +12,11 @@ parentPort.on('message', async (message) => {
     const result = await handle(message);
     parentPort.postMessage({ ok: true, result });
   } catch (err) {
-    parentPort.postMessage({ ok: false, error: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined });
+    parentPort.postMessage({
+      ok: false,
+      error: err instanceof Error ? err.message : String(err),
+      stack: err instanceof Error ? err.stack : undefined,
+    });
   }
 });
 parentPort.postMessage({ ready: true });

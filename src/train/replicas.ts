@@ -27,7 +27,11 @@ class Replica {
   private failure: Error | undefined;
   readonly ready: Promise<void>;
 
-  constructor(readonly index: number, script: URL, private readonly onFailure: () => void) {
+  constructor(
+    readonly index: number,
+    script: URL,
+    private readonly onFailure: () => void,
+  ) {
     this.worker = new Worker(script);
     this.ready = new Promise((resolve, reject) => {
       this.pending = { resolve: () => resolve(), reject };
@@ -89,7 +93,11 @@ export class ReplicaTrainer implements Trainer {
   /** Per step, each replica's timings (for the bench). */
   readonly reports: StepReport[][] = [];
 
-  private constructor(private readonly replicas: Replica[], private readonly control: Int32Array, private readonly layerNames: string[]) {
+  private constructor(
+    private readonly replicas: Replica[],
+    private readonly control: Int32Array,
+    private readonly layerNames: string[],
+  ) {
     this.description = `${replicas.length} replicas`;
   }
 
@@ -101,12 +109,20 @@ export class ReplicaTrainer implements Trainer {
     const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
     let trainer: ReplicaTrainer | undefined;
     const replicas: Replica[] = Array.from({ length: count }, (_, i) => new Replica(i, script, () => trainer?.abort()));
-    trainer = new ReplicaTrainer(replicas, new Int32Array(control), model.layers.map((l) => l.name));
+    trainer = new ReplicaTrainer(
+      replicas,
+      new Int32Array(control),
+      model.layers.map((l) => l.name),
+    );
     try {
       await Promise.all(replicas.map((r) => r.ready));
       const topology = model.toJSON(undefined, false) as object;
       const { data, specs } = await tf.io.encodeWeights(model.weights.map((w) => ({ name: w.originalName, tensor: w.read() })));
-      await Promise.all(replicas.map((r, index) => r.request({ type: 'init', topology, specs, data: data as ArrayBuffer, config, k, index, replicas: count, grads, control })));
+      await Promise.all(
+        replicas.map((r, index) =>
+          r.request({ type: 'init', topology, specs, data: data as ArrayBuffer, config, k, index, replicas: count, grads, control }),
+        ),
+      );
     } catch (err) {
       await trainer.close();
       throw err;
@@ -126,7 +142,9 @@ export class ReplicaTrainer implements Trainer {
     if (failure) {
       await this.close();
       // The first replica to fail is the cause; the others only saw the abort.
-      const cause = settled.map((s) => (s.status === 'rejected' ? (s.reason as Error) : undefined)).find((e) => e && !/another replica failed/.test(e.message));
+      const cause = settled
+        .map((s) => (s.status === 'rejected' ? (s.reason as Error) : undefined))
+        .find((e) => e && !/another replica failed/.test(e.message));
       throw cause ?? failure.reason;
     }
     return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
@@ -181,7 +199,6 @@ export class ReplicaTrainer implements Trainer {
   async close(): Promise<void> {
     await Promise.all(this.replicas.map((r) => r.terminate()));
   }
-
 }
 
 interface ReplicaState {

@@ -26,11 +26,28 @@ export function makeOptimizer(config: TrainConfig): tf.Optimizer {
  * The mean loss of a batch and its gradients with respect to `vars`, in their order. The caller owns
  * the returned tensors.
  */
-export function lossAndGradients(model: tfl.LayersModel, vars: tf.Variable[], batch: StepBatch, config: TrainConfig, k: number): { loss: number; grads: tf.Tensor[] } {
+export function lossAndGradients(
+  model: tfl.LayersModel,
+  vars: tf.Variable[],
+  batch: StepBatch,
+  config: TrainConfig,
+  k: number,
+): { loss: number; grads: tf.Tensor[] } {
   let loss = NaN;
   const grads = tf.tidy(() => {
     const x = batchTensor(batch.x, config.model.inputSize);
-    const { value, grads: byName } = tf.variableGrads(() => headLoss(model.apply(x, { training: true }) as tf.Tensor2D, config.model.head, k, batch.labels, config.train.labelSmoothing, batch.extra), vars);
+    const { value, grads: byName } = tf.variableGrads(
+      () =>
+        headLoss(
+          model.apply(x, { training: true }) as tf.Tensor2D,
+          config.model.head,
+          k,
+          batch.labels,
+          config.train.labelSmoothing,
+          batch.extra,
+        ),
+      vars,
+    );
     loss = value.dataSync()[0];
     return vars.map((v) => byName[v.name]);
   });
@@ -53,7 +70,9 @@ export function applyGradients(optimizer: tf.Optimizer, vars: tf.Variable[], gra
       const scale = tf.minimum(1, tf.div(t.gradClip, tf.maximum(norm, 1e-12)));
       g = grads.map((v) => tf.mul(v, scale));
     }
-    optimizer.applyGradients(Object.fromEntries(vars.map((v, i) => [v.name, g[i]])) as unknown as Parameters<typeof optimizer.applyGradients>[0]);
+    optimizer.applyGradients(
+      Object.fromEntries(vars.map((v, i) => [v.name, g[i]])) as unknown as Parameters<typeof optimizer.applyGradients>[0],
+    );
     if (t.weightDecay > 0) {
       for (const v of vars) if (/kernel|depthwise/.test(v.name)) v.assign(tf.mul(v, 1 - lr * t.weightDecay));
     }

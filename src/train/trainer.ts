@@ -33,7 +33,11 @@ export class LocalTrainer implements Trainer {
   private phase: string | undefined;
   private vars: tf.Variable[] = [];
 
-  constructor(private readonly model: tfl.LayersModel, private readonly config: TrainConfig, private readonly k: number) {}
+  constructor(
+    private readonly model: tfl.LayersModel,
+    private readonly config: TrainConfig,
+    private readonly k: number,
+  ) {}
 
   async setPhase(phase: string, trainable: (layerName: string) => boolean, restore?: string): Promise<void> {
     for (const layer of this.model.layers) layer.trainable = trainable(layer.name);

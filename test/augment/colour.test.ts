@@ -44,7 +44,8 @@ describe('HED jitter (Tellez)', () => {
       for (let s = 0; s < 8; s++) {
         const out = await transformFromSpec({ name: 'hed-jitter', preset }).apply(tile, createRng(s));
         for (let i = 0; i < tile.data.length; i += 3) {
-          if (tile.data[i] === 255 && tile.data[i + 1] === 255) expect([out.data[i], out.data[i + 1], out.data[i + 2]]).toEqual([255, 255, 255]);
+          if (tile.data[i] === 255 && tile.data[i + 1] === 255)
+            expect([out.data[i], out.data[i + 1], out.data[i + 2]]).toEqual([255, 255, 255]);
           d += Math.abs(out.data[i] - tile.data[i]);
         }
       }

@@ -54,14 +54,22 @@ describe('dihedral ops (hand-checked on a 3 x 2 image: a b c / d e f)', () => {
  * Independent per-pixel references, from the formulas and in double precision: no lookup tables, no
  * fused affine maps, one step after another. The RNG draws follow each transform's documented order.
  */
-const RUIFROK = [[0.65, 0.7, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]].map((v) => v.map((x) => x / Math.hypot(...v)));
+const RUIFROK = [
+  [0.65, 0.7, 0.29],
+  [0.07, 0.99, 0.11],
+  [0.27, 0.57, 0.78],
+].map((v) => v.map((x) => x / Math.hypot(...v)));
 const od = (v: number) => -Math.log10(Math.max(v, 1) / 255);
-const weight = (r: number, g: number, b: number) => (r === 0 && g === 0 && b === 0 ? 0 : Math.min(1, Math.max(0, (od(r) + od(g) + od(b) - 0.05) / 0.15)));
+const weight = (r: number, g: number, b: number) =>
+  r === 0 && g === 0 && b === 0 ? 0 : Math.min(1, Math.max(0, (od(r) + od(g) + od(b) - 0.05) / 0.15));
 const clamp = (v: number) => Math.min(255, Math.max(0, v));
 
 function solve3(m: number[][], y: number[]): number[] {
   // Cramer's rule for c M = y (c a row vector): c = y M^-1.
-  const det = (a: number[][]) => a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]);
+  const det = (a: number[][]) =>
+    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) -
+    a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
+    a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]);
   const mt = [0, 1, 2].map((c) => [0, 1, 2].map((r) => m[r][c]));
   const d = det(mt);
   return [0, 1, 2].map((k) => det(mt.map((row, i) => row.map((v, j) => (j === k ? y[i] : v)))) / d);
@@ -69,7 +77,10 @@ function solve3(m: number[][], y: number[]): number[] {
 
 type RefStep = (r: number, g: number, b: number) => number[];
 /** rgb: the edited value blended with the original by tissue weight; od: the edit of optical density scaled by it. */
-const refSteps: Record<string, (spec: Record<string, unknown>, rng: ReturnType<typeof createRng>) => { fn: RefStep; protect: boolean; blend?: 'rgb' | 'od' }> = {
+const refSteps: Record<
+  string,
+  (spec: Record<string, unknown>, rng: ReturnType<typeof createRng>) => { fn: RefStep; protect: boolean; blend?: 'rgb' | 'od' }
+> = {
   brightness: (s, rng) => {
     const delta = rng.uniform(-(s.delta as number), s.delta as number);
     return { fn: (...px) => px.map((v) => clamp(Math.round(v + 255 * delta))), protect: s.protectBackground !== false };
@@ -103,7 +114,9 @@ function reference(img: RgbImage, spec: Record<string, unknown>[], seed: string,
   let px = Array.from(img.data);
   spec.forEach((step, j) => {
     const i = first + j;
-    const rng = createRng(seed).fork(`${i}:${step.name}`).fork(step.name as string);
+    const rng = createRng(seed)
+      .fork(`${i}:${step.name}`)
+      .fork(step.name as string);
     const { fn, protect, blend } = refSteps[step.name as string](step, rng);
     const next: number[] = [];
     for (let p = 0; p < px.length; p += 3) {
@@ -122,9 +135,21 @@ function reference(img: RgbImage, spec: Record<string, unknown>[], seed: string,
 
 describe('fused pixel ops against independent per-pixel references', () => {
   const specs = [
-    [{ name: 'hed-jitter', preset: 'strong' }, { name: 'brightness', delta: 0.3 }, { name: 'contrast', factor: 0.5 }, { name: 'gamma', range: 0.5, protectBackground: false }],
-    [{ name: 'brightness', delta: 0.4, protectBackground: false }, { name: 'hed-jitter', sigma: 0.3 }, { name: 'hed-jitter', sigma: 0.3 }],
-    [{ name: 'contrast', factor: 0.4 }, { name: 'gamma', range: 0.3 }],
+    [
+      { name: 'hed-jitter', preset: 'strong' },
+      { name: 'brightness', delta: 0.3 },
+      { name: 'contrast', factor: 0.5 },
+      { name: 'gamma', range: 0.5, protectBackground: false },
+    ],
+    [
+      { name: 'brightness', delta: 0.4, protectBackground: false },
+      { name: 'hed-jitter', sigma: 0.3 },
+      { name: 'hed-jitter', sigma: 0.3 },
+    ],
+    [
+      { name: 'contrast', factor: 0.4 },
+      { name: 'gamma', range: 0.3 },
+    ],
   ];
   it('match the formulas within a grey level at every step (the 10^-OD table is nearest-sample), input untouched', async () => {
     const tile = randomTile(33, 17, 'pix');
@@ -166,7 +191,13 @@ describe('fused pixel ops against independent per-pixel references', () => {
     for (let p = 0; p < moved.data.length; p += 3) {
       const [r, g, b] = Array.from(moved.data.subarray(p, p + 3));
       const w = weight(r, g, b);
-      for (let c = 0; c < 3; c++) expect(Math.abs(fused.data[p + c] - Math.round(moved.data[p + c] + w * (clamp(Math.round(moved.data[p + c] + 255 * delta)) - moved.data[p + c])))).toBeLessThanOrEqual(1);
+      for (let c = 0; c < 3; c++)
+        expect(
+          Math.abs(
+            fused.data[p + c] -
+              Math.round(moved.data[p + c] + w * (clamp(Math.round(moved.data[p + c] + 255 * delta)) - moved.data[p + c])),
+          ),
+        ).toBeLessThanOrEqual(1);
     }
   });
 

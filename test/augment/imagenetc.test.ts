@@ -28,7 +28,9 @@ describe('ImageNet-C corruptions against their reference implementations', () =>
     const x0 = 10;
     for (let c = 0; c < 3; c++) img.data[(2 * w + x0) * 3 + c] = 255;
     const out = motionBlur(img, 3, 100, 0);
-    const lit = Array.from({ length: w }, (_, x) => out.data[(2 * w + x) * 3]).map((v, x) => (v > 0 ? x : -1)).filter((x) => x >= 0);
+    const lit = Array.from({ length: w }, (_, x) => out.data[(2 * w + x) * 3])
+      .map((v, x) => (v > 0 ? x : -1))
+      .filter((x) => x >= 0);
     // Output x reads x + i for i = 0..6: the point at 10 shows at x = 4..10.
     expect(lit).toEqual([4, 5, 6, 7, 8, 9, 10]);
   });

@@ -23,10 +23,41 @@ const names = transformRegistry.names();
 
 describe('transform registry', () => {
   it('holds the transforms the issue lists', () => {
-    for (const n of ['hed-jitter', 'hsv-jitter', 'brightness', 'contrast', 'gamma', 'macenko-augment', 'macenko-normalize', 'reinhard-normalize',
-      'hflip', 'vflip', 'rot90', 'scale', 'elastic', 'random-crop', 'scanner',
-      'gaussian-noise', 'shot-noise', 'gaussian-blur', 'defocus-blur', 'motion-blur', 'jpeg', 'pixelate', 'brightness-shift', 'contrast-loss', 'desaturate', 'stain-h', 'stain-e',
-      'pen-marks', 'air-bubbles', 'tissue-fold', 'dark-spots', 'threads', 'uneven-thickness']) {
+    for (const n of [
+      'hed-jitter',
+      'hsv-jitter',
+      'brightness',
+      'contrast',
+      'gamma',
+      'macenko-augment',
+      'macenko-normalize',
+      'reinhard-normalize',
+      'hflip',
+      'vflip',
+      'rot90',
+      'scale',
+      'elastic',
+      'random-crop',
+      'scanner',
+      'gaussian-noise',
+      'shot-noise',
+      'gaussian-blur',
+      'defocus-blur',
+      'motion-blur',
+      'jpeg',
+      'pixelate',
+      'brightness-shift',
+      'contrast-loss',
+      'desaturate',
+      'stain-h',
+      'stain-e',
+      'pen-marks',
+      'air-bubbles',
+      'tissue-fold',
+      'dark-spots',
+      'threads',
+      'uneven-thickness',
+    ]) {
       expect(names).toContain(n);
     }
     expect(describeTransforms().find((d) => d.name === 'jpeg')!.severities).toEqual([25, 18, 15, 10, 7].map((quality) => ({ quality })));
@@ -67,13 +98,15 @@ describe('transform registry', () => {
       for (const seed of [1, 2, 3]) sum += meanAbsDiff(tile, await transformFromSpec({ name, severity: s }).apply(tile, createRng(seed)));
       d.push(sum / 3);
     }
-    for (let s = 1; s < 5; s++) expect(d[s], `${name} severity ${s + 1} vs ${s}: ${d.map((x) => x.toFixed(2)).join(' ')}`).toBeGreaterThan(d[s - 1]);
+    for (let s = 1; s < 5; s++)
+      expect(d[s], `${name} severity ${s + 1} vs ${s}: ${d.map((x) => x.toFixed(2)).join(' ')}`).toBeGreaterThan(d[s - 1]);
   });
 
   it('JPEG PSNR falls with severity', async () => {
     const tile = stainedTile(96, 4, { glass: false });
     const scores = [];
-    for (let s = 1; s <= 5; s++) scores.push(psnr(tile.data, (await transformFromSpec({ name: 'jpeg', severity: s }).apply(tile, createRng(1))).data));
+    for (let s = 1; s <= 5; s++)
+      scores.push(psnr(tile.data, (await transformFromSpec({ name: 'jpeg', severity: s }).apply(tile, createRng(1))).data));
     for (let s = 1; s < 5; s++) expect(scores[s]).toBeLessThan(scores[s - 1]);
   });
 
@@ -92,7 +125,13 @@ describe('pipelines', () => {
     const spec = [
       { name: 'hflip', p: 0.5 },
       { name: 'hed-jitter', preset: 'light' },
-      { 'one-of': [{ name: 'gaussian-blur', sigma: 1 }, { name: 'jpeg', quality: 60 }], p: 0.5 },
+      {
+        'one-of': [
+          { name: 'gaussian-blur', sigma: 1 },
+          { name: 'jpeg', quality: 60 },
+        ],
+        p: 0.5,
+      },
     ];
     const tile = stainedTile(48, 9);
     const a = await buildPipeline(spec).apply(tile, createRng(5));
@@ -115,7 +154,8 @@ describe('pipelines', () => {
     const tile = stainedTile(32, 1);
     expect((await buildPipeline([{ name: 'hflip', p: 0 }]).apply(tile, createRng(1))).data).toEqual(tile.data);
     // One flip on an asymmetric tile: ignoring p (or drawing it wrongly) would show in some of the seeds.
-    for (let s = 0; s < 20; s++) expect((await buildPipeline([{ name: 'hflip', p: 1 }]).apply(tile, createRng(s))).data).toEqual(flipHorizontal(tile).data);
+    for (let s = 0; s < 20; s++)
+      expect((await buildPipeline([{ name: 'hflip', p: 1 }]).apply(tile, createRng(s))).data).toEqual(flipHorizontal(tile).data);
     expect(flipHorizontal(tile).data).not.toEqual(tile.data);
   });
 

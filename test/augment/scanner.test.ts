@@ -2,14 +2,21 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRng, type RgbImage } from '../../src/core/index.ts';
-import { loadScannerProfile, scannerProfileSchema, shippedScannerProfiles, simulateScanner, transformFromSpec } from '../../src/augment/index.ts';
+import {
+  loadScannerProfile,
+  scannerProfileSchema,
+  shippedScannerProfiles,
+  simulateScanner,
+  transformFromSpec,
+} from '../../src/augment/index.ts';
 import { tempDir } from '../helpers.ts';
 import { stainedTile } from './tiles.ts';
 
 /** A vertical dark/light edge, for measuring blur widths. */
 function edge(size: number): RgbImage {
   const data = new Uint8Array(size * size * 3);
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) data.fill(x < size / 2 ? 40 : 220, (y * size + x) * 3, (y * size + x) * 3 + 3);
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) data.fill(x < size / 2 ? 40 : 220, (y * size + x) * 3, (y * size + x) * 3 + 3);
   return { width: size, height: size, data };
 }
 

@@ -3,11 +3,18 @@ import { createRng } from '../../src/core/index.ts';
 import { estimateStainsMacenko, labStats, MacenkoNormalizer, ReinhardNormalizer, transformFromSpec } from '../../src/augment/index.ts';
 import { stainedTile, TEST_E, TEST_H } from './tiles.ts';
 
-const angle = (a: number[], b: number[]) => (Math.acos(Math.min(1, Math.abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) / (Math.hypot(...a) * Math.hypot(...b)))) * 180) / Math.PI;
+const angle = (a: number[], b: number[]) =>
+  (Math.acos(Math.min(1, Math.abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) / (Math.hypot(...a) * Math.hypot(...b)))) * 180) / Math.PI;
 
 describe('Macenko', () => {
   it('recovers the stain vectors an image was rendered with (under 3 degrees)', () => {
-    for (const [h, e] of [[TEST_H, TEST_E], [[0.55, 0.75, 0.36], [0.12, 0.9, 0.42]]]) {
+    for (const [h, e] of [
+      [TEST_H, TEST_E],
+      [
+        [0.55, 0.75, 0.36],
+        [0.12, 0.9, 0.42],
+      ],
+    ]) {
       const tile = stainedTile(128, 3, { Io: 240, h: h.map((v) => v / Math.hypot(...h)), e: e.map((v) => v / Math.hypot(...e)) });
       const est = estimateStainsMacenko(tile)!;
       expect(est).toBeDefined();

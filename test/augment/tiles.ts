@@ -13,7 +13,12 @@ export function stainedTile(size = 96, seed = 1, options: { Io?: number; h?: num
   const h = options.h ?? TEST_H;
   const e = options.e ?? TEST_E;
   const rng = createRng(seed);
-  const nuclei = Array.from({ length: Math.round((size * size) / 300) }, () => ({ x: rng.uniform(0, size), y: rng.uniform(0, size), r: rng.uniform(2, 5), c: rng.uniform(0.6, 1.2) }));
+  const nuclei = Array.from({ length: Math.round((size * size) / 300) }, () => ({
+    x: rng.uniform(0, size),
+    y: rng.uniform(0, size),
+    r: rng.uniform(2, 5),
+    c: rng.uniform(0.6, 1.2),
+  }));
   const data = new Uint8Array(size * size * 3);
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {

@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { blurRgb, gaussianBlur, jpegQuantTable, jpegRoundTrip, jpegRoundTripSimulated, transformFromSpec } from '../../src/augment/index.ts';
+import {
+  blurRgb,
+  gaussianBlur,
+  jpegQuantTable,
+  jpegRoundTrip,
+  jpegRoundTripSimulated,
+  transformFromSpec,
+} from '../../src/augment/index.ts';
 import { blurField, gaussianKernel } from '../../src/augment/filters.ts';
 import { createRng, type RgbImage } from '../../src/core/index.ts';
 import { psnr, stainedTile } from './tiles.ts';
@@ -17,7 +24,12 @@ function noiseTile(w: number, h: number, seed: string): RgbImage {
 
 describe('blurRgb (WebAssembly)', () => {
   it('equals the float64 separable reference per channel to rounding, on odd sizes too', () => {
-    for (const [w, h, sigma] of [[37, 21, 1], [64, 48, 2.5], [5, 3, 1.2], [1, 1, 1]] as const) {
+    for (const [w, h, sigma] of [
+      [37, 21, 1],
+      [64, 48, 2.5],
+      [5, 3, 1.2],
+      [1, 1, 1],
+    ] as const) {
       const img = noiseTile(w, h, `b${w}`);
       const out = blurRgb(img, sigma);
       for (let c = 0; c < 3; c++) {
@@ -55,7 +67,8 @@ describe('gaussianBlur above 4 MP (libvips, same kernel truncation)', () => {
     const rng = createRng('big');
     const img = { width: w, height: h, data: new Uint8Array(w * h * 3) };
     // Smooth content with some texture, so that rounding, not the kernel, is all that can differ.
-    for (let i = 0; i < w * h; i++) img.data.fill(128 + Math.round(100 * Math.sin((i % w) / 9) * Math.cos(Math.floor(i / w) / 13)) + rng.int(8), i * 3, i * 3 + 3);
+    for (let i = 0; i < w * h; i++)
+      img.data.fill(128 + Math.round(100 * Math.sin((i % w) / 9) * Math.cos(Math.floor(i / w) / 13)) + rng.int(8), i * 3, i * 3 + 3);
     const big = await gaussianBlur(img, 2);
     const wasm = blurRgb(img, 2);
     let worst = 0;
@@ -87,7 +100,12 @@ describe('simulated JPEG (libjpeg lossy stages in WebAssembly)', () => {
     }
   });
   it('handles sizes that are not multiples of 16 like libjpeg (edge replication, fancy upsampling)', async () => {
-    for (const [w, h] of [[37, 21], [17, 9], [2, 2], [1, 1]] as const) {
+    for (const [w, h] of [
+      [37, 21],
+      [17, 9],
+      [2, 2],
+      [1, 1],
+    ] as const) {
       const tile = noiseTile(w, h, `j${w}`);
       const sim = jpegRoundTripSimulated(tile, 60);
       expect([sim.width, sim.height]).toEqual([w, h]);
@@ -119,7 +137,12 @@ const sha = (path: string) => createHash('sha256').update(readFileSync(path)).di
 
 describe('the committed kernels.wasm', () => {
   it('is the binary build.sh recorded, built from the kernels.c beside it', () => {
-    const stamp = Object.fromEntries(readFileSync(join(WASM_DIR, 'kernels.c.sha256'), 'utf8').trim().split('\n').map((l) => l.split(' ').reverse()));
+    const stamp = Object.fromEntries(
+      readFileSync(join(WASM_DIR, 'kernels.c.sha256'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ').reverse()),
+    );
     expect(stamp['kernels.c'], 'kernels.c changed since the build: run src/augment/wasm/build.sh').toBe(sha(join(WASM_DIR, 'kernels.c')));
     expect(stamp['kernels.wasm'], 'kernels.wasm is not the binary build.sh made').toBe(sha(join(WASM_DIR, 'kernels.wasm')));
   });

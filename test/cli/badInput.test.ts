@@ -18,7 +18,13 @@ async function run(...args: string[]): Promise<{ code: number; lines: string[] }
   }) as typeof process.stderr.write;
   try {
     const code = await main(args);
-    return { code, lines: chunks.join('').split('\n').filter((l) => l.trim()) };
+    return {
+      code,
+      lines: chunks
+        .join('')
+        .split('\n')
+        .filter((l) => l.trim()),
+    };
   } finally {
     process.stderr.write = write;
   }
@@ -41,8 +47,14 @@ beforeAll(() => {
 const cases: [string[], RegExp][] = [
   [['slide', 'info'], /Not enough non-option arguments|file/],
   [['slide', 'info', missing], /no-such-thing/],
-  [['slide', 'region', missing, '--level', '0', '--x', '0', '--y', '0', '--width', '10', '--height', '10', '--out', join(dir, 'r.png')], /no-such-thing/],
-  [['slide', 'region', missing, '--level', 'zero', '--x', '0', '--y', '0', '--width', '10', '--height', '10', '--out', 'r.png'], /--level must be a number/],
+  [
+    ['slide', 'region', missing, '--level', '0', '--x', '0', '--y', '0', '--width', '10', '--height', '10', '--out', join(dir, 'r.png')],
+    /no-such-thing/,
+  ],
+  [
+    ['slide', 'region', missing, '--level', 'zero', '--x', '0', '--y', '0', '--width', '10', '--height', '10', '--out', 'r.png'],
+    /--level must be a number/,
+  ],
   [['tile', '--out', join(dir, 't')], /Missing required argument: manifest/],
   [['tile', '--manifest', missing, '--out', join(dir, 't'), '--tile-size', '64', '--mpp', '1'], /no-such-thing/],
   [['split', missing, '--folds', '5'], /no-such-thing/],
@@ -69,10 +81,16 @@ const cases: [string[], RegExp][] = [
   [['mil', 'fit', '--model', notModel, '--data', missing, '--epochs', '0'], /--epochs must be a positive integer/],
   [['robustness', '--model', notModel, '--data', missing, '--suite', missing, '--out', join(dir, 'r')], /no-such-thing/],
   [['robustness', 'merge', missing, '--out', join(dir, 'rm')], /no-such-thing/],
-  [['robustness', '--model', notModel, '--data', missing, '--suite', missing, '--out', join(dir, 'r'), '--shard', '3/2'], /--shard must be I\/N|no-such-thing/],
+  [
+    ['robustness', '--model', notModel, '--data', missing, '--suite', missing, '--out', join(dir, 'r'), '--shard', '3/2'],
+    /--shard must be I\/N|no-such-thing/,
+  ],
   [['audit', '--model', notModel, '--site-data', missing, '--out', join(dir, 'a')], /not-a-model|no-such-thing|--train-data/],
   [['report', '--run', notModel, '--out', join(dir, 'rep')], /not-a-model/],
-  [['report', '--run', notModel, '--out', join(dir, 'rep'), '--intended-use', join(dir, 'empty.yaml'), '--eval', missing], /not-a-model|no-such-thing/],
+  [
+    ['report', '--run', notModel, '--out', join(dir, 'rep'), '--intended-use', join(dir, 'empty.yaml'), '--eval', missing],
+    /not-a-model|no-such-thing/,
+  ],
   [['augment', 'preview', '--pipeline', missing, '--image', missing, '--out', join(dir, 'g.png')], /no-such-thing/],
   [['demo', '--quick', '--typo'], /Unknown argument: typo/],
 ];
@@ -80,7 +98,7 @@ const cases: [string[], RegExp][] = [
 describe('every command refuses bad input with exit 2 and one line, before any work', () => {
   it.each(cases)('gradelab %j', async (args, message) => {
     const r = await run(...args);
-    if (process.env.SHOW_LINES) console.log(args.join(" "), "=>", r.lines.join(" | "));
+    if (process.env.SHOW_LINES) console.log(args.join(' '), '=>', r.lines.join(' | '));
     expect(r.code, r.lines.join('\n')).toBe(2);
     expect(r.lines, r.lines.join('\n')).toHaveLength(1);
     expect(r.lines[0]).toMatch(/^gradelab: /);

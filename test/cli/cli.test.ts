@@ -11,14 +11,23 @@ const bin = fileURLToPath(new URL('../../bin/gradelab.mjs', import.meta.url));
 const dir = tempDir();
 
 function gradelab(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir, env: { ...process.env, GRADELAB_LOG: 'info' }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    cwd: dir,
+    env: { ...process.env, GRADELAB_LOG: 'info' },
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 beforeAll(async () => {
   await writeTestSvs(join(dir, 'a.svs'), smoothImage(700, 500));
-  for (let i = 0; i < 4; i++) await writeSharpPyramid(join(dir, `s${i}.tiff`), discImage(800, 600, [{ cx: 400, cy: 300, r: 260 }]), { mpp: 0.5 });
-  writeFileSync(join(dir, 'm.csv'), `path,patient_id,site,isup_grade\n${[0, 1, 2, 3].map((i) => `s${i}.tiff,p${i},site${i % 2},${i}`).join('\n')}\n`);
+  for (let i = 0; i < 4; i++)
+    await writeSharpPyramid(join(dir, `s${i}.tiff`), discImage(800, 600, [{ cx: 400, cy: 300, r: 260 }]), { mpp: 0.5 });
+  writeFileSync(
+    join(dir, 'm.csv'),
+    `path,patient_id,site,isup_grade\n${[0, 1, 2, 3].map((i) => `s${i}.tiff,p${i},site${i % 2},${i}`).join('\n')}\n`,
+  );
 });
 
 describe('gradelab CLI', () => {
@@ -44,7 +53,23 @@ describe('gradelab CLI', () => {
   });
 
   it('slide region writes a PNG of the requested size', async () => {
-    const r = gradelab('slide', 'region', 'a.svs', '--level', '1', '--x', '100', '--y', '40', '--width', '60', '--height', '30', '--out', 'r.png');
+    const r = gradelab(
+      'slide',
+      'region',
+      'a.svs',
+      '--level',
+      '1',
+      '--x',
+      '100',
+      '--y',
+      '40',
+      '--width',
+      '60',
+      '--height',
+      '30',
+      '--out',
+      'r.png',
+    );
     expect(r.code).toBe(0);
     const meta = await sharp(join(dir, 'r.png')).metadata();
     expect([meta.width, meta.height]).toEqual([60, 30]);
@@ -110,13 +135,28 @@ describe('gradelab augment', () => {
   });
 
   it('writes a contact sheet and a severity grid', async () => {
-    writeFileSync(join(dir, 'p.yaml'), '- {name: hflip, p: 0.5}\n- {name: hed-jitter, preset: strong}\n- {name: jpeg, severity: 2, p: 0.5}\n');
+    writeFileSync(
+      join(dir, 'p.yaml'),
+      '- {name: hflip, p: 0.5}\n- {name: hed-jitter, preset: strong}\n- {name: jpeg, severity: 2, p: 0.5}\n',
+    );
     const tile = fileURLToPath(new URL('../../experiments/augment/sample-tile.png', import.meta.url));
     const r = gradelab('augment', 'preview', '--pipeline', 'p.yaml', '--image', tile, '--out', 'grid.png', '--n', '8', '--size', '64');
     expect(r.code, r.stderr).toBe(0);
     const grid = await sharp(join(dir, 'grid.png')).metadata();
     expect(grid.width).toBeGreaterThan(3 * 64);
-    const s = gradelab('augment', 'preview', '--pipeline', 'p.yaml', '--image', tile, '--out', 'sev.png', '--severity-grid', '--size', '64');
+    const s = gradelab(
+      'augment',
+      'preview',
+      '--pipeline',
+      'p.yaml',
+      '--image',
+      tile,
+      '--out',
+      'sev.png',
+      '--severity-grid',
+      '--size',
+      '64',
+    );
     expect(s.code, s.stderr).toBe(0);
     const sev = await sharp(join(dir, 'sev.png')).metadata();
     expect(sev.height).toBeLessThan(2 * (64 + 40));
@@ -130,7 +170,9 @@ describe('gradelab augment', () => {
     expect(r.stderr).toMatch(/bad\.yaml, step 2: hed-jitter: unknown parameter "sigmaa"/);
     expect(existsSync(join(dir, 'x.png'))).toBe(false);
     writeFileSync(join(dir, 'notyaml.yaml'), '- {name: [\n');
-    expect(gradelab('augment', 'preview', '--pipeline', 'notyaml.yaml', '--image', tile, '--out', 'x.png').stderr).toMatch(/notyaml\.yaml: not valid YAML/);
+    expect(gradelab('augment', 'preview', '--pipeline', 'notyaml.yaml', '--image', tile, '--out', 'x.png').stderr).toMatch(
+      /notyaml\.yaml: not valid YAML/,
+    );
   });
 });
 
@@ -194,7 +236,8 @@ describe('gradelab metrics', () => {
     expect(r.stdout).toMatch(/^QWK 0\.\d+ \(0\.\d+-0\.\d+\)/);
     const json = JSON.parse(readFileSync(join(dir, 'm', 'metrics.json'), 'utf8'));
     expect(json.bootstrap.resamples).toBe(100);
-    for (const f of ['metrics.md', 'confusion.png', 'roc.svg', 'reliability.png', 'risk-coverage.png', 'per-site.png']) expect(existsSync(join(dir, 'm', f)), f).toBe(true);
+    for (const f of ['metrics.md', 'confusion.png', 'roc.svg', 'reliability.png', 'risk-coverage.png', 'per-site.png'])
+      expect(existsSync(join(dir, 'm', f)), f).toBe(true);
   });
 
   it('bad predictions: one line, exit 2, no output folder', () => {
@@ -209,23 +252,27 @@ describe('gradelab metrics', () => {
 describe('gradelab train, predict, eval', () => {
   it('trains from an experiment file, then predicts and evaluates a partition', async () => {
     const ds = join(dir, 'train-ds');
-    writeFileSync(join(dir, 'exp.yaml'), [
-      'name: cli-tiny',
-      'task: prostate',
-      'data:',
-      `  dataset: ${ds}`,
-      '  folds: 3',
-      '  synth: {slides: 12, size: 768, sites: 2, anomalies: 0.25, seed: 4}',
-      '  tiling: {tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5}',
-      'model: {backbone: resnet, width: 0.25, inputSize: 32}',
-      'augment: [{name: hflip, p: 0.5}]',
-      'train: {epochs: 1, batchSize: 16, tilesPerEpoch: 64, valTilesPerSlide: 4, workers: 0}',
-      'backend: wasm',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'exp.yaml'),
+      [
+        'name: cli-tiny',
+        'task: prostate',
+        'data:',
+        `  dataset: ${ds}`,
+        '  folds: 3',
+        '  synth: {slides: 12, size: 768, sites: 2, anomalies: 0.25, seed: 4}',
+        '  tiling: {tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5}',
+        'model: {backbone: resnet, width: 0.25, inputSize: 32}',
+        'augment: [{name: hflip, p: 0.5}]',
+        'train: {epochs: 1, batchSize: 16, tilesPerEpoch: 64, valTilesPerSlide: 4, workers: 0}',
+        'backend: wasm',
+      ].join('\n'),
+    );
     const t = gradelab('train', '--config', 'exp.yaml', '--out', 'm-tiny', '--tracking-dir', 'mlruns-train');
     expect(t.code, t.stderr).toBe(0);
     expect(t.stdout).toMatch(/best validation QWK -?\d\.\d{3} at epoch 1 \(wasm, (one thread|\d replicas)\)/);
-    for (const f of ['model.json', 'weights.bin', 'gradelab.json', 'training-curves.png']) expect(existsSync(join(dir, 'm-tiny', f)), f).toBe(true);
+    for (const f of ['model.json', 'weights.bin', 'gradelab.json', 'training-curves.png'])
+      expect(existsSync(join(dir, 'm-tiny', f)), f).toBe(true);
     const p = gradelab('predict', '--model', 'm-tiny', '--data', ds, '--split', 'test', '--out', 'tiny-pred.csv');
     expect(p.code, p.stderr).toBe(0);
     expect(readFileSync(join(dir, 'tiny-pred.csv'), 'utf8').split('\n')[0]).toMatch(/^slide_id,patient_id,site,scanner,label,pred,prob_0,/);
@@ -247,13 +294,47 @@ describe('gradelab train, predict, eval', () => {
     expect(readFileSync(join(dir, 'tiny-pred-ood.csv'), 'utf8').split('\n')[0]).toMatch(/ood_score,ood_flag/);
     expect(gradelab('ood', 'fit', '--model', 'm-tiny', '--data', ds, '--method', 'magic').stderr).toMatch(/unknown OOD method "magic"/);
     // Robustness: a failing criterion exits 3; two shards merge to the unsharded result.
-    writeFileSync(join(dir, 'suite.yaml'), 'name: tiny\ntilesPerSlide: 2\nconditions:\n  - {name: jpeg, transform: {name: jpeg}, severities: [1, 3]}\n  - {name: warm, transform: {name: scanner, profile: warm-bright, mpp: 1.0}}\ncriteria:\n  - qwk >= 0.999\n  - ood_flag_rate <= 1 at severity <= 3\n');
-    const r = gradelab('robustness', '--model', 'm-tiny', '--data', ds, '--suite', 'suite.yaml', '--out', 'rob', '--resamples', '20', '--tracking-dir', 'mlruns-rob');
+    writeFileSync(
+      join(dir, 'suite.yaml'),
+      'name: tiny\ntilesPerSlide: 2\nconditions:\n  - {name: jpeg, transform: {name: jpeg}, severities: [1, 3]}\n  - {name: warm, transform: {name: scanner, profile: warm-bright, mpp: 1.0}}\ncriteria:\n  - qwk >= 0.999\n  - ood_flag_rate <= 1 at severity <= 3\n',
+    );
+    const r = gradelab(
+      'robustness',
+      '--model',
+      'm-tiny',
+      '--data',
+      ds,
+      '--suite',
+      'suite.yaml',
+      '--out',
+      'rob',
+      '--resamples',
+      '20',
+      '--tracking-dir',
+      'mlruns-rob',
+    );
     expect(r.code, r.stderr).toBe(3);
     expect(r.stdout).toMatch(/FAIL  qwk >= 0\.999/);
-    for (const f of ['results.json', 'results.csv', 'summary.md', 'qwk-vs-severity.png', 'qwk-drop-heatmap.png']) expect(existsSync(join(dir, 'rob', f)), f).toBe(true);
+    for (const f of ['results.json', 'results.csv', 'summary.md', 'qwk-vs-severity.png', 'qwk-drop-heatmap.png'])
+      expect(existsSync(join(dir, 'rob', f)), f).toBe(true);
     for (const i of [1, 2]) {
-      const sh = gradelab('robustness', '--model', 'm-tiny', '--data', ds, '--suite', 'suite.yaml', '--out', `rob-s${i}`, '--resamples', '20', '--shard', `${i}/2`, '--tracking-dir', 'mlruns-rob');
+      const sh = gradelab(
+        'robustness',
+        '--model',
+        'm-tiny',
+        '--data',
+        ds,
+        '--suite',
+        'suite.yaml',
+        '--out',
+        `rob-s${i}`,
+        '--resamples',
+        '20',
+        '--shard',
+        `${i}/2`,
+        '--tracking-dir',
+        'mlruns-rob',
+      );
       expect(sh.code, sh.stderr).toBe(0);
     }
     const m = gradelab('robustness', 'merge', 'rob-s1', 'rob-s2', '--out', 'rob-merged');

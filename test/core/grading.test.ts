@@ -3,7 +3,16 @@ import { isupFromGleason, nottinghamGrade, parseGleasonScore } from '../../src/c
 
 describe('ISUP grade group (Epstein 2016)', () => {
   it.each([
-    [0, 0, 0], [3, 3, 1], [3, 4, 2], [4, 3, 3], [4, 4, 4], [3, 5, 4], [5, 3, 4], [4, 5, 5], [5, 4, 5], [5, 5, 5],
+    [0, 0, 0],
+    [3, 3, 1],
+    [3, 4, 2],
+    [4, 3, 3],
+    [4, 4, 4],
+    [3, 5, 4],
+    [5, 3, 4],
+    [4, 5, 5],
+    [5, 4, 5],
+    [5, 5, 5],
   ])('%i+%i -> %i', (p, s, g) => expect(isupFromGleason(p, s)).toBe(g));
 
   it('rejects patterns that are not 3-5', () => {

@@ -15,13 +15,18 @@ describe('CORAL predictions (Cao, Mirjalili & Raschka 2020)', () => {
     // ... but P(y > k) = 0.95, 0.9, 0.52, 0.48, 0.05 gives P(y = k) = 0.05, 0.05, 0.38, 0.04, 0.43, 0.05:
     // the argmax says 4, CORAL counts three thresholds above 0.5, grade 3.
     const gt2 = [0.95, 0.9, 0.52, 0.48, 0.05];
-    const p2 = headProbabilities(Float32Array.from(gt2, (p) => Math.log(p / (1 - p))), 1, 'ordinal', 6);
+    const p2 = headProbabilities(
+      Float32Array.from(gt2, (p) => Math.log(p / (1 - p))),
+      1,
+      'ordinal',
+      6,
+    );
     expect(Array.from(p2).map((v) => +v.toFixed(4))).toEqual([0.05, 0.05, 0.38, 0.04, 0.43, 0.05]);
     expect(Array.from(p2).indexOf(Math.max(...p2))).toBe(4);
     expect(predictedClass(p2, 'ordinal')).toBe(3);
   });
 
-  it('agrees with coral-pytorch\'s rule sum(sigmoid(logits) > 0.5) on random rank-consistent logits', () => {
+  it("agrees with coral-pytorch's rule sum(sigmoid(logits) > 0.5) on random rank-consistent logits", () => {
     const rng = createRng('coral');
     let differFromArgmax = 0;
     for (let t = 0; t < 2000; t++) {

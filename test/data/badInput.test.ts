@@ -92,8 +92,14 @@ describe('bad input corpus', () => {
   });
 
   it('zero-size image and zero-size tiles', async () => {
-    await expectRefused(patched('zero-width.tiff', (b) => b.writeUInt32LE(0, tagValueOffset(b, 256))), /0x200 pixels/);
-    await expectRefused(patched('zero-tile.tiff', (b) => b.writeUInt32LE(0, tagValueOffset(b, 322))), /tiles of 0x64/);
+    await expectRefused(
+      patched('zero-width.tiff', (b) => b.writeUInt32LE(0, tagValueOffset(b, 256))),
+      /0x200 pixels/,
+    );
+    await expectRefused(
+      patched('zero-tile.tiff', (b) => b.writeUInt32LE(0, tagValueOffset(b, 322))),
+      /tiles of 0x64/,
+    );
   });
 
   it('a directory chain that loops', async () => {
@@ -112,7 +118,10 @@ describe('bad input corpus', () => {
   });
 
   it('other unknown compressions', async () => {
-    await expectRefused(patched('c9999.tiff', (b) => b.writeUInt16LE(9999, tagValueOffset(b, 259))), /unsupported compression code 9999/);
+    await expectRefused(
+      patched('c9999.tiff', (b) => b.writeUInt16LE(9999, tagValueOffset(b, 259))),
+      /unsupported compression code 9999/,
+    );
   });
 
   it('a PNG declaring an impossible size, and a corrupt PNG body', async () => {

@@ -1,15 +1,35 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildTileDataset, EmbeddingCache, fromHalfBits, generateSynthetic, openTileDataset, readManifest, toHalfBits, type TileDataset } from '../../src/data/index.ts';
+import {
+  buildTileDataset,
+  EmbeddingCache,
+  fromHalfBits,
+  generateSynthetic,
+  openTileDataset,
+  readManifest,
+  toHalfBits,
+  type TileDataset,
+} from '../../src/data/index.ts';
 import { tempDir } from '../helpers.ts';
 
 describe('float16 (IEEE 754 binary16)', () => {
   it('encodes the textbook values bit for bit', () => {
     const cases: [number, number][] = [
-      [1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [65520, 0x7c00], [-Infinity, 0xfc00],
-      [2 ** -14, 0x0400], [2 ** -24, 0x0001], [2 ** -25, 0x0000], [3 * 2 ** -25, 0x0002],
-      [0.1, 0x2e66], [1 / 3, 0x3555], [0, 0], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02],
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [65504, 0x7bff],
+      [65520, 0x7c00],
+      [-Infinity, 0xfc00],
+      [2 ** -14, 0x0400],
+      [2 ** -24, 0x0001],
+      [2 ** -25, 0x0000],
+      [3 * 2 ** -25, 0x0002],
+      [0.1, 0x2e66],
+      [1 / 3, 0x3555],
+      [0, 0],
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
     ];
     for (const [v, bits] of cases) expect(toHalfBits(v), String(v)).toBe(bits);
     expect(toHalfBits(NaN) & 0x7c00).toBe(0x7c00);
@@ -33,7 +53,15 @@ describe('embedding cache', () => {
   const vector = (t: { index: number }, d: number) => Float32Array.from({ length: d }, (_, j) => t.index * 10 + j + 0.25);
 
   beforeAll(async () => {
-    const { manifest } = await generateSynthetic({ task: 'prostate', slides: 3, out: join(dir, 'slides'), size: 768, sites: 1, anomalies: 0, seed: 2 });
+    const { manifest } = await generateSynthetic({
+      task: 'prostate',
+      slides: 3,
+      out: join(dir, 'slides'),
+      size: 768,
+      sites: 1,
+      anomalies: 0,
+      seed: 2,
+    });
     ds = await buildTileDataset(readManifest(manifest), { out: join(dir, 'tiles'), tileSize: 64, mpp: 1, stride: 64, minTissue: 0.3 });
   }, 60_000);
 
@@ -62,15 +90,20 @@ describe('embedding cache', () => {
     const cache = await EmbeddingCache.create(ds, { encoder: enc, dim: 3, dtype: 'float16' });
     for (const s of cache.slides()) {
       const tiles = cache.tilesOf(s);
-      await cache.write(s, Float32Array.from({ length: tiles.length * 3 }, (_, i) => Math.sin(i) * 3));
+      await cache.write(
+        s,
+        Float32Array.from({ length: tiles.length * 3 }, (_, i) => Math.sin(i) * 3),
+      );
     }
     const got = cache.read(cache.tilesOf(cache.slides()[0]));
     got.forEach((v, i) => expect(Math.abs(v - Math.sin(i) * 3)).toBeLessThanOrEqual(2 ** -10 * 2));
-    await expect(EmbeddingCache.create(ds, { encoder: enc, dim: 3, dtype: 'float32' })).rejects.toThrow(/holds float16 embeddings of width 3, not float32/);
+    await expect(EmbeddingCache.create(ds, { encoder: enc, dim: 3, dtype: 'float32' })).rejects.toThrow(
+      /holds float16 embeddings of width 3, not float32/,
+    );
     expect((await EmbeddingCache.create(ds, { encoder: enc, dim: 3 })).index.dtype).toBe('float16');
   });
 
-  it('a re-tiled dataset does not reuse another tiling\'s cache', async () => {
+  it("a re-tiled dataset does not reuse another tiling's cache", async () => {
     const changed = await openTileDataset(join(dir, 'tiles'));
     changed.tiles = changed.tiles.slice(1);
     expect(EmbeddingCache.open(changed, encoder)).toBeUndefined();

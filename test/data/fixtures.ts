@@ -17,7 +17,11 @@ export function discImage(width: number, height: number, discs: { cx: number; cy
   return img;
 }
 
-export async function writeSharpPyramid(path: string, img: RgbImage, options: { bigtiff?: boolean; compression?: 'jpeg' | 'lzw' | 'deflate'; mpp?: number; tile?: boolean } = {}): Promise<void> {
+export async function writeSharpPyramid(
+  path: string,
+  img: RgbImage,
+  options: { bigtiff?: boolean; compression?: 'jpeg' | 'lzw' | 'deflate'; mpp?: number; tile?: boolean } = {},
+): Promise<void> {
   const mpp = options.mpp ?? 0.5;
   await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
     .tiff({
@@ -37,14 +41,23 @@ export async function writeSharpPyramid(path: string, img: RgbImage, options: { 
 }
 
 export async function writePng(path: string, img: RgbImage): Promise<void> {
-  await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toFile(path);
+  await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .png()
+    .toFile(path);
 }
 
 export async function writeJpegFile(path: string, img: RgbImage): Promise<void> {
-  await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality: 95 }).toFile(path);
+  await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .jpeg({ quality: 95 })
+    .toFile(path);
 }
 
-export async function writeTestSvs(path: string, img: RgbImage, photometric: 'ycbcr' | 'rgb' = 'ycbcr', extra: { levelCompressionCode?: number; bigTiff?: boolean } = {}): Promise<void> {
+export async function writeTestSvs(
+  path: string,
+  img: RgbImage,
+  photometric: 'ycbcr' | 'rgb' = 'ycbcr',
+  extra: { levelCompressionCode?: number; bigTiff?: boolean } = {},
+): Promise<void> {
   await writeSvs(path, img, {
     photometric,
     quality: 95,

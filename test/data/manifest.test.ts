@@ -30,7 +30,10 @@ function expectError(fn: () => unknown, pattern: RegExp) {
 
 describe('PANDA train.csv', () => {
   it('reads the native columns, both benign spellings, and finds slides in train_images/', () => {
-    const p = csv('train.csv', 'image_id,data_provider,isup_grade,gleason_score\na1,karolinska,0,0+0\nb2,radboud,0,negative\nc3,radboud,2,3+4\nd4,karolinska,5,4+5\n');
+    const p = csv(
+      'train.csv',
+      'image_id,data_provider,isup_grade,gleason_score\na1,karolinska,0,0+0\nb2,radboud,0,negative\nc3,radboud,2,3+4\nd4,karolinska,5,4+5\n',
+    );
     const m = readManifest(p);
     expect(m.format).toBe('panda');
     expect(m.task).toBe('prostate');
@@ -57,7 +60,10 @@ describe('PANDA train.csv', () => {
 
 describe('path manifests', () => {
   it('resolves paths relative to the manifest, with patients, sites, scanners, raters', () => {
-    const p = csv('m.csv', 'path,patient_id,site,scanner,isup_grade,rater_a,rater_b,anomaly\ns1.svs,p1,A,sc1,3,3,4,\ns2.svs,p1,A,sc1,1,1,1,lymphoma\n');
+    const p = csv(
+      'm.csv',
+      'path,patient_id,site,scanner,isup_grade,rater_a,rater_b,anomaly\ns1.svs,p1,A,sc1,3,3,4,\ns2.svs,p1,A,sc1,1,1,1,lymphoma\n',
+    );
     const m = readManifest(p);
     expect(m.records.map((r) => [r.slideId, r.patientId, r.site, r.scanner, r.grade])).toEqual([
       ['s1', 'p1', 'A', 'sc1', 3],

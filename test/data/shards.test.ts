@@ -11,7 +11,10 @@ describe('ShardReader', () => {
     const dir = tempDir();
     const files = Array.from({ length: 20 }, (_, f) => {
       const p = join(dir, `s${f}.bin`);
-      writeFileSync(p, Uint8Array.from({ length: 1000 }, (_, i) => (i * 7 + f) & 255));
+      writeFileSync(
+        p,
+        Uint8Array.from({ length: 1000 }, (_, i) => (i * 7 + f) & 255),
+      );
       return p;
     });
     const before = openFds();
@@ -21,8 +24,8 @@ describe('ShardReader', () => {
     const got = await Promise.all(reads.map((r) => reader.read(files[r.f], r.offset, 50)));
     got.forEach((buf, i) => {
       const { f, offset } = reads[i];
-      expect(buf[0]).toBe(((offset * 7 + f) & 255));
-      expect(buf[49]).toBe((((offset + 49) * 7 + f) & 255));
+      expect(buf[0]).toBe((offset * 7 + f) & 255);
+      expect(buf[49]).toBe(((offset + 49) * 7 + f) & 255);
     });
     await reader.close();
     expect(openFds()).toBe(before);
@@ -32,7 +35,9 @@ describe('ShardReader', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'short.bin'), new Uint8Array(10));
     const reader = new ShardReader();
-    await expect(reader.read(join(dir, 'short.bin'), 5, 20)).rejects.toThrow(/short\.bin: short read at byte 5 \(5 of 20 bytes\): the shard is truncated/);
+    await expect(reader.read(join(dir, 'short.bin'), 5, 20)).rejects.toThrow(
+      /short\.bin: short read at byte 5 \(5 of 20 bytes\): the shard is truncated/,
+    );
     await reader.close();
   });
 });

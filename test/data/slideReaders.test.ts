@@ -30,7 +30,11 @@ describe('generic pyramidal TIFF (sharp/libvips)', () => {
       const s = await openSlide(path);
       expect(s.vendor).toBe('generic-tiff');
       expect(s.mpp).toBeCloseTo(0.5, 6);
-      expect(s.levels.slice(0, 3).map((l) => [l.width, l.height])).toEqual([[1300, 900], [650, 450], [325, 225]]);
+      expect(s.levels.slice(0, 3).map((l) => [l.width, l.height])).toEqual([
+        [1300, 900],
+        [650, 450],
+        [325, 225],
+      ]);
       for (let i = 0; i < s.levels.length; i++) {
         const page = await libvipsPage(path, i);
         expect([s.levels[i].width, s.levels[i].height]).toEqual([page.width, page.height]);
@@ -110,10 +114,16 @@ describe('Aperio SVS', () => {
       expect([label.width, label.height]).toEqual([60, 50]);
       expect(maxAbsDiff(label.data, smoothImage(60, 50, 7).data)).toBe(0);
       // Level pages are directories 0, 2, 3.
-      for (const [level, page] of [[0, 0], [1, 2], [2, 3]]) {
+      for (const [level, page] of [
+        [0, 0],
+        [1, 2],
+        [2, 3],
+      ]) {
         expect(maxAbsDiff((await wholeLevel(s, level)).data, (await libvipsPage(path, page)).data)).toBe(0);
       }
-      expect(maxAbsDiff((await s.readRegion(0, 500, 300, 256, 256)).data, crop(img, 500, 300, 256, 256))).toBeLessThanOrEqual(photometric === 'rgb' ? 3 : 6);
+      expect(maxAbsDiff((await s.readRegion(0, 500, 300, 256, 256)).data, crop(img, 500, 300, 256, 256))).toBeLessThanOrEqual(
+        photometric === 'rgb' ? 3 : 6,
+      );
       await expect(s.readAssociatedImage('overview')).rejects.toThrow(/no associated image "overview"/);
       await s.close();
     });
@@ -138,7 +148,11 @@ describe('single images', () => {
     await writePng(png, small);
     await writeJpegFile(jpg, small);
     await writeSharpPyramid(flat, small, { tile: false, compression: 'lzw' });
-    for (const [path, tol] of [[png, 0], [jpg, 4], [flat, 0]] as const) {
+    for (const [path, tol] of [
+      [png, 0],
+      [jpg, 4],
+      [flat, 0],
+    ] as const) {
       const s = await openSlide(path);
       expect(s.levels).toEqual([{ width: 300, height: 200, downsample: 1 }]);
       expect(maxAbsDiff((await s.readRegion(0, 20, 30, 100, 50)).data, crop(small, 20, 30, 100, 50))).toBeLessThanOrEqual(tol);

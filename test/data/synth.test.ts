@@ -4,7 +4,16 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rgbToHed } from '../../src/augment/index.ts';
 import type { RgbImage } from '../../src/core/index.ts';
-import { buildScene, designSlides, epitheliumAreas, generateSynthetic, openSlide, readManifest, renderSlide, type SynthSlide } from '../../src/data/index.ts';
+import {
+  buildScene,
+  designSlides,
+  epitheliumAreas,
+  generateSynthetic,
+  openSlide,
+  readManifest,
+  renderSlide,
+  type SynthSlide,
+} from '../../src/data/index.ts';
 
 import { tempDir } from '../helpers.ts';
 
@@ -80,17 +89,31 @@ describe('synthetic prostate slides', () => {
   const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8];
   const byPattern: Record<string, ReturnType<typeof stats>[]> = {};
   beforeAll(async () => {
-    for (const [name, primary, grade] of [['benign', 0, 0], ['g3', 3, 1], ['g4', 4, 4], ['g5', 5, 5]] as const) {
+    for (const [name, primary, grade] of [
+      ['benign', 0, 0],
+      ['g3', 3, 1],
+      ['g4', 4, 4],
+      ['g5', 5, 5],
+    ] as const) {
       byPattern[name] = [];
       for (const seed of SEEDS) {
-        const s = design({ id: `${name}-${seed}`, primary, secondary: primary, grade, seed: `t/${name}/${seed}`, site: 'site-A', scanner: 'neutral-reference' });
+        const s = design({
+          id: `${name}-${seed}`,
+          primary,
+          secondary: primary,
+          grade,
+          seed: `t/${name}/${seed}`,
+          site: 'site-A',
+          scanner: 'neutral-reference',
+        });
         await renderSlide(s, dir);
         byPattern[name].push(stats(await level0(join(dir, s.path)), await mask(join(dir, s.maskPath))));
       }
     }
   }, 120_000);
 
-  const mean = (name: string, key: 'lumenShare' | 'nuclearShare') => byPattern[name].reduce((a, s) => a + s[key], 0) / byPattern[name].length;
+  const mean = (name: string, key: 'lumenShare' | 'nuclearShare') =>
+    byPattern[name].reduce((a, s) => a + s[key], 0) / byPattern[name].length;
 
   it(`lumen area falls from benign through patterns 3, 4 and 5 (means of ${8} seeds each, measured on pixels)`, () => {
     const l = ['benign', 'g3', 'g4', 'g5'].map((n) => mean(n, 'lumenShare'));
@@ -114,7 +137,10 @@ describe('synthetic prostate slides', () => {
           const a = epitheliumAreas(buildScene(d));
           const at = `${size} px, seed ${seed}, ${d.id} (${d.primary}+${d.secondary})`;
           if (!d.primary) {
-            expect([3, 4, 5].some((p) => a.has(p)), at).toBe(false);
+            expect(
+              [3, 4, 5].some((p) => a.has(p)),
+              at,
+            ).toBe(false);
             continue;
           }
           expect(a.get(d.primary) ?? 0, at).toBeGreaterThan(0);
@@ -131,7 +157,12 @@ describe('synthetic prostate slides', () => {
     // Same grade and same seed length, different seed: the pattern regions must not coincide.
     const one = buildScene({ ...a, primary: 3, secondary: 4, seed: 'layout/a' });
     const two = buildScene({ ...b, primary: 3, secondary: 4, seed: 'layout/b', width: a.width, height: a.height });
-    const centres = (sc: ReturnType<typeof buildScene>) => sc.regions.filter((r) => r.label === 4).map((r) => `${Math.round(r.box[0] / 50)},${Math.round(r.box[1] / 50)}`).sort().join(' ');
+    const centres = (sc: ReturnType<typeof buildScene>) =>
+      sc.regions
+        .filter((r) => r.label === 4)
+        .map((r) => `${Math.round(r.box[0] / 50)},${Math.round(r.box[1] / 50)}`)
+        .sort()
+        .join(' ');
     expect(centres(one)).not.toEqual(centres(two));
   });
 
@@ -165,7 +196,18 @@ describe('synthetic breast slides', () => {
     const spread: number[] = [];
     const mitotic: number[] = [];
     for (const score of [1, 2, 3]) {
-      const s = design({ task: 'breast', id: `breast-${score}`, tubules: 2, pleomorphism: score, mitoses: score, grade: 2, seed: `t/breast/${score}`, site: 'site-A', scanner: 'neutral-reference', height: 1024 });
+      const s = design({
+        task: 'breast',
+        id: `breast-${score}`,
+        tubules: 2,
+        pleomorphism: score,
+        mitoses: score,
+        grade: 2,
+        seed: `t/breast/${score}`,
+        site: 'site-A',
+        scanner: 'neutral-reference',
+        height: 1024,
+      });
       await renderSlide(s, dir);
       const img = await level0(join(dir, s.path));
       const hed = rgbToHed(img);
@@ -175,7 +217,9 @@ describe('synthetic breast slides', () => {
         nuclei[p] = hed[p * 3] > 0.55 ? 1 : 0;
         condensed[p] = hed[p * 3] > 1.3 ? 1 : 0;
       }
-      const sizes = componentSizes(nuclei, img.width, img.height).filter((n) => n >= 8).sort((a, b) => a - b);
+      const sizes = componentSizes(nuclei, img.width, img.height)
+        .filter((n) => n >= 8)
+        .sort((a, b) => a - b);
       const q = (f: number) => sizes[Math.floor(f * (sizes.length - 1))];
       median.push(q(0.5));
       spread.push((q(0.75) - q(0.25)) / q(0.5));
@@ -194,7 +238,15 @@ describe('synthetic breast slides', () => {
 describe('generateSynthetic', () => {
   let manifest: string;
   beforeAll(async () => {
-    ({ manifest } = await generateSynthetic({ task: 'prostate', slides: 8, out: join(dir, 'set'), size: 768, sites: 3, anomalies: 0.25, seed: 3 }));
+    ({ manifest } = await generateSynthetic({
+      task: 'prostate',
+      slides: 8,
+      out: join(dir, 'set'),
+      size: 768,
+      sites: 3,
+      anomalies: 0.25,
+      seed: 3,
+    }));
   });
 
   it('writes a manifest gradelab reads, with patients, sites, scanners and anomalies', () => {
@@ -207,7 +259,15 @@ describe('generateSynthetic', () => {
   });
 
   it('is deterministic per seed', async () => {
-    const a = await generateSynthetic({ task: 'prostate', slides: 2, out: join(dir, 'det-a'), size: 512, anomalies: 0.5, seed: 4, workers: 2 });
+    const a = await generateSynthetic({
+      task: 'prostate',
+      slides: 2,
+      out: join(dir, 'det-a'),
+      size: 512,
+      anomalies: 0.5,
+      seed: 4,
+      workers: 2,
+    });
     // The same slides whether worker threads or this thread render them.
     await generateSynthetic({ task: 'prostate', slides: 2, out: join(dir, 'det-b'), size: 512, anomalies: 0.5, seed: 4, workers: 1 });
     for (const s of a.slides) {
@@ -237,11 +297,20 @@ describe('generateSynthetic', () => {
   });
 
   it('refuses to mix settings in one folder', async () => {
-    await expect(generateSynthetic({ task: 'prostate', slides: 9, out: join(dir, 'set'), size: 768, seed: 3 })).rejects.toThrow(/other settings/);
+    await expect(generateSynthetic({ task: 'prostate', slides: 9, out: join(dir, 'set'), size: 768, seed: 3 })).rejects.toThrow(
+      /other settings/,
+    );
   });
 
   it('SVS format opens as Aperio with its thumbnail', async () => {
-    const { slides } = await generateSynthetic({ task: 'breast', slides: 1, out: join(dir, 'svs'), size: 768, format: 'svs', anomalies: 0 });
+    const { slides } = await generateSynthetic({
+      task: 'breast',
+      slides: 1,
+      out: join(dir, 'svs'),
+      size: 768,
+      format: 'svs',
+      anomalies: 0,
+    });
     const s = await openSlide(join(dir, 'svs', slides[0].path));
     expect(s.vendor).toBe('aperio');
     expect(s.mpp).toBeCloseTo(0.5, 4);

@@ -3,8 +3,23 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DatasetError } from '../../src/core/index.ts';
 import {
-  buildTileDataset, loadSplit, makeSplit, openSlide, openTileDataset, partitionOf, patientsOf, planTiles, readDatasetTile,
-  readManifest, readTile, saveSplit, ShardReader, TileLoader, tilesOfPartition, detectTissue, type TileDataset,
+  buildTileDataset,
+  loadSplit,
+  makeSplit,
+  openSlide,
+  openTileDataset,
+  partitionOf,
+  patientsOf,
+  planTiles,
+  readDatasetTile,
+  readManifest,
+  readTile,
+  saveSplit,
+  ShardReader,
+  TileLoader,
+  tilesOfPartition,
+  detectTissue,
+  type TileDataset,
 } from '../../src/data/index.ts';
 import { maxAbsDiff, tempDir } from '../helpers.ts';
 import { discImage, writeSharpPyramid, writeTestSvs } from './fixtures.ts';
@@ -26,7 +41,10 @@ beforeAll(async () => {
     else await writeSharpPyramid(join(dir, `${s.id}.tiff`), img, { mpp: 0.5 });
   }
   manifestPath = join(dir, 'manifest.csv');
-  writeFileSync(manifestPath, `path,patient_id,site,scanner,isup_grade\n${slides.map((s) => `${s.id}.${s.id === 's3' ? 'svs' : 'tiff'},${s.patient},${s.site},sc,${s.grade}`).join('\n')}\n`);
+  writeFileSync(
+    manifestPath,
+    `path,patient_id,site,scanner,isup_grade\n${slides.map((s) => `${s.id}.${s.id === 's3' ? 'svs' : 'tiff'},${s.patient},${s.site},sc,${s.grade}`).join('\n')}\n`,
+  );
 });
 
 describe('tile dataset', () => {
@@ -47,12 +65,22 @@ describe('tile dataset', () => {
     const stored = await readDatasetTile(reopened, t, reader);
     const slide = await openSlide(join(dir, 's1.tiff'));
     const plan = planTiles(slide, await detectTissue(slide), { tileSize: 64, mpp: 1.0 });
-    const direct = await readTile(slide, plan.tiles.find((p) => p.x === t.x && p.y === t.y)!, 64);
+    const direct = await readTile(
+      slide,
+      plan.tiles.find((p) => p.x === t.x && p.y === t.y)!,
+      64,
+    );
     let sum = 0;
     for (let i = 0; i < stored.data.length; i++) sum += Math.abs(stored.data[i] - direct.data[i]);
     expect(sum / stored.data.length).toBeLessThan(2);
     // Raw encoding stores exactly the pixels read.
-    const raw = await buildTileDataset(readManifest(manifestPath), { out: join(dir, 'raw'), tileSize: 64, mpp: 1.0, minTissue: 0.5, encoding: 'raw' });
+    const raw = await buildTileDataset(readManifest(manifestPath), {
+      out: join(dir, 'raw'),
+      tileSize: 64,
+      mpp: 1.0,
+      minTissue: 0.5,
+      encoding: 'raw',
+    });
     const rt = raw.tiles.find((x) => x.slideId === 's1' && x.x === t.x && x.y === t.y)!;
     expect(maxAbsDiff((await readDatasetTile(raw, rt, reader)).data, direct.data)).toBe(0);
     await slide.close();
@@ -64,7 +92,10 @@ describe('tile dataset', () => {
     rmSync(join(out, 'tiles.csv'));
     const statuses: Record<string, string> = {};
     const again = await buildTileDataset(readManifest(manifestPath), {
-      out, tileSize: 64, mpp: 1.0, minTissue: 0.5,
+      out,
+      tileSize: 64,
+      mpp: 1.0,
+      minTissue: 0.5,
       onSlideDone: (r, res) => (statuses[r.slideId] = res.status),
     });
     expect(statuses).toEqual({ s1: 'skipped-existing', s2: 'done', s3: 'skipped-existing' });
@@ -84,7 +115,9 @@ describe('tile dataset', () => {
     writeFileSync(join(dir, 'broken.tiff'), 'II*\0garbage');
     const m2 = join(dir, 'manifest2.csv');
     writeFileSync(m2, `path,isup_grade\ns1.tiff,0\nbroken.tiff,1\n`);
-    await expect(buildTileDataset(readManifest(m2), { out: join(dir, 'bad-stop'), tileSize: 64, mpp: 1.0 })).rejects.toThrow(/broken\.tiff/);
+    await expect(buildTileDataset(readManifest(m2), { out: join(dir, 'bad-stop'), tileSize: 64, mpp: 1.0 })).rejects.toThrow(
+      /broken\.tiff/,
+    );
     expect(existsSync(join(dir, 'bad-stop', 'tiles.csv'))).toBe(false);
     const done = await buildTileDataset(readManifest(m2), { out: join(dir, 'bad-skip'), tileSize: 64, mpp: 0.5, skipBad: true });
     expect(done.meta.failedSlides).toBe(1);
@@ -110,8 +143,27 @@ describe('splits', () => {
 
   it('stratifies: each fold gets its share of every grade', () => {
     // 60 synthetic patients, grades 0-5 ten each, 1-3 slides each.
-    const tiles = Array.from({ length: 60 }, (_, i) => ({ patientId: `p${i}`, slideId: `s${i}`, site: `site${i % 3}`, grade: i % 6 })).flatMap((p, i) =>
-      Array.from({ length: 1 + (i % 3) }, (_, k) => ({ ...p, index: i * 3 + k, scanner: 'x', labels: {}, anomaly: '', x: 0, y: 0, level: 0, mpp: 0.5, tissue: 1, shard: '', offset: 0, length: 0 })),
+    const tiles = Array.from({ length: 60 }, (_, i) => ({
+      patientId: `p${i}`,
+      slideId: `s${i}`,
+      site: `site${i % 3}`,
+      grade: i % 6,
+    })).flatMap((p, i) =>
+      Array.from({ length: 1 + (i % 3) }, (_, k) => ({
+        ...p,
+        index: i * 3 + k,
+        scanner: 'x',
+        labels: {},
+        anomaly: '',
+        x: 0,
+        y: 0,
+        level: 0,
+        mpp: 0.5,
+        tissue: 1,
+        shard: '',
+        offset: 0,
+        length: 0,
+      })),
     );
     const split = makeSplit(tiles, { folds: 5, seed: 1 });
     for (let f = 0; f < 5; f++) {
@@ -156,7 +208,13 @@ describe('TileLoader', () => {
   });
 
   it('drops the last short batch for training and draws by weight', async () => {
-    const loader = new TileLoader(ds, ds.tiles, { batchSize: 4, seed: 1, workers: 0, dropLast: true, weights: ds.tiles.map((t) => (t.slideId === 's3' ? 1 : 0)) });
+    const loader = new TileLoader(ds, ds.tiles, {
+      batchSize: 4,
+      seed: 1,
+      workers: 0,
+      dropLast: true,
+      weights: ds.tiles.map((t) => (t.slideId === 's3' ? 1 : 0)),
+    });
     let n = 0;
     for await (const batch of loader.epoch(0)) {
       expect(batch.x.n).toBe(4);

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { createInMemorySlide, detectTissue, maskFromImage, otsuThreshold, planTiles, readThumbnail, removeSmallComponents, tissueDiscs, tissueFraction } from '../../src/data/index.ts';
+import {
+  createInMemorySlide,
+  detectTissue,
+  maskFromImage,
+  otsuThreshold,
+  planTiles,
+  readThumbnail,
+  removeSmallComponents,
+  tissueDiscs,
+  tissueFraction,
+} from '../../src/data/index.ts';
 
 describe('otsuThreshold', () => {
   it('splits a bimodal histogram between its modes', () => {
@@ -17,14 +27,7 @@ describe('otsuThreshold', () => {
 describe('removeSmallComponents', () => {
   it('drops objects below the area and fills small holes only', () => {
     // 6x6: a 1-pixel speck, and a 3x3 block with a 1-pixel hole.
-    const m = Uint8Array.from([
-      1, 0, 0, 0, 0, 0,
-      0, 0, 0, 0, 0, 0,
-      0, 0, 1, 1, 1, 0,
-      0, 0, 1, 0, 1, 0,
-      0, 0, 1, 1, 1, 0,
-      0, 0, 0, 0, 0, 0,
-    ]);
+    const m = Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
     removeSmallComponents(m, 6, 6, 1, 2);
     expect(m[0]).toBe(0);
     expect(m[14]).toBe(1);
@@ -75,7 +78,13 @@ describe('tissue detection', () => {
 });
 
 describe('planTiles', () => {
-  const slide = createInMemorySlide({ width: 4096, height: 2048, mpp: 0.25, downsamples: [1, 4, 16], pixel: tissueDiscs([{ cx: 1024, cy: 1024, r: 900 }]) });
+  const slide = createInMemorySlide({
+    width: 4096,
+    height: 2048,
+    mpp: 0.25,
+    downsamples: [1, 4, 16],
+    pixel: tissueDiscs([{ cx: 1024, cy: 1024, r: 900 }]),
+  });
 
   it('reads from the most reduced level not coarser than the target', () => {
     const at05 = planTiles(slide, undefined, { tileSize: 256, mpp: 0.5 });
@@ -99,7 +108,14 @@ describe('planTiles', () => {
       expect(Math.hypot(t.x + 256 - 1024, t.y + 256 - 1024)).toBeLessThan(900 + 362);
     }
     const all = planTiles(slide, undefined, { tileSize: 256, mpp: 0.5 }).tiles;
-    const fullyInside = all.filter((t) => [[0, 0], [512, 0], [0, 512], [512, 512]].every(([dx, dy]) => inside(t.x + dx, t.y + dy)));
+    const fullyInside = all.filter((t) =>
+      [
+        [0, 0],
+        [512, 0],
+        [0, 512],
+        [512, 512],
+      ].every(([dx, dy]) => inside(t.x + dx, t.y + dy)),
+    );
     expect(fullyInside.length).toBeGreaterThan(0);
     for (const t of fullyInside) expect(kept.tiles.some((k) => k.x === t.x && k.y === t.y)).toBe(true);
   });

@@ -28,7 +28,20 @@ function graph(inputDims: (number | string)[], build: (g: GraphBuilder) => { out
   g.fresh('x');
   const { out, dims } = build(g);
   const path = join(dir, `g${Math.random().toString(36).slice(2)}.onnx`);
-  writeFileSync(path, encodeModel({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: { name: 't', node: g.nodes, initializer: g.initializers, input: [floatValueInfo('x', inputDims)], output: [floatValueInfo(out, dims)] } }));
+  writeFileSync(
+    path,
+    encodeModel({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 't',
+        node: g.nodes,
+        initializer: g.initializers,
+        input: [floatValueInfo('x', inputDims)],
+        output: [floatValueInfo(out, dims)],
+      },
+    }),
+  );
   return path;
 }
 
@@ -38,7 +51,11 @@ describe('frozen ONNX encoders (fixtures exported from PyTorch)', () => {
   for (const name of ['cnn-encoder', 'vit-tiny']) {
     it(`${name}: ONNX Runtime's embedding equals PyTorch's within 1e-4`, async () => {
       const expected = JSON.parse(readFileSync(join(fixtures, `${name}.expected.json`), 'utf8'));
-      const enc = await OnnxEncoder.open(join(fixtures, `${name}.onnx`), encoderSpecSchema.parse({ onnx: name, inputSize: expected.inputSize, mean: expected.mean, std: expected.std }), { threads: 1 });
+      const enc = await OnnxEncoder.open(
+        join(fixtures, `${name}.onnx`),
+        encoderSpecSchema.parse({ onnx: name, inputSize: expected.inputSize, mean: expected.mean, std: expected.std }),
+        { threads: 1 },
+      );
       expect(enc.dim).toBe(expected.features.length);
       const y = await enc.embed(ramp(expected.inputSize));
       await enc.close();
@@ -50,7 +67,13 @@ describe('frozen ONNX encoders (fixtures exported from PyTorch)', () => {
   it('takes tiles of another size, resized to the encoder input', async () => {
     const enc = await OnnxEncoder.open(join(fixtures, 'vit-tiny.onnx'), spec(join(fixtures, 'vit-tiny.onnx')));
     const rng = createRng('tiles');
-    const batch: TileBatch = { n: 3, height: 128, width: 128, channels: 3, data: Float32Array.from({ length: 3 * 128 * 128 * 3 }, () => rng.next()) };
+    const batch: TileBatch = {
+      n: 3,
+      height: 128,
+      width: 128,
+      channels: 3,
+      data: Float32Array.from({ length: 3 * 128 * 128 * 3 }, () => rng.next()),
+    };
     const y = await enc.embed(batch);
     await enc.close();
     expect(y.length).toBe(3 * 48);
@@ -78,7 +101,10 @@ describe('frozen ONNX encoders (fixtures exported from PyTorch)', () => {
       await expect(open(path)).rejects.toThrow(/no channel dim of 3 \(a symbolic channel dim cannot be resolved/);
     });
     it('a fixed size other than inputSize', async () => {
-      const path = graph(['N', 3, 16, 16], (g) => ({ out: g.node('Flatten', [g.node('GlobalAveragePool', ['x'], 'p')], 'y', { axis: 1 }), dims: ['N', 3] }));
+      const path = graph(['N', 3, 16, 16], (g) => ({
+        out: g.node('Flatten', [g.node('GlobalAveragePool', ['x'], 'p')], 'y', { axis: 1 }),
+        dims: ['N', 3],
+      }));
       await expect(open(path, 8)).rejects.toThrow(/takes 16 x 16 pixels but inputSize is 8/);
     });
     it('an output that is not one vector per tile', async () => {
@@ -94,8 +120,24 @@ describe('frozen ONNX encoders (fixtures exported from PyTorch)', () => {
     const s = spec(src);
     const enc = await OnnxEncoder.open(src, s, { threads: 1 });
     const rng = createRng('head');
-    const head = { dim: 48, outputs: 5, weights: Float32Array.from({ length: 48 * 5 }, () => rng.normal() * 0.2), bias: Float32Array.from({ length: 5 }, (_, i) => 1 - i * 0.5) };
-    const contract: ModelContract = { task: 'prostate', head: 'ordinal', classes: [0, 1, 2, 3, 4, 5], inputSize: 64, tileSize: 128, mpp: 1, backbone: 'onnx:vit-tiny.onnx', normalisation: { mean: s.mean, std: s.std }, weightsSha256: 'b'.repeat(64), gradelabVersion: 'test' };
+    const head = {
+      dim: 48,
+      outputs: 5,
+      weights: Float32Array.from({ length: 48 * 5 }, () => rng.normal() * 0.2),
+      bias: Float32Array.from({ length: 5 }, (_, i) => 1 - i * 0.5),
+    };
+    const contract: ModelContract = {
+      task: 'prostate',
+      head: 'ordinal',
+      classes: [0, 1, 2, 3, 4, 5],
+      inputSize: 64,
+      tileSize: 128,
+      mpp: 1,
+      backbone: 'onnx:vit-tiny.onnx',
+      normalisation: { mean: s.mean, std: s.std },
+      weightsSha256: 'b'.repeat(64),
+      gradelabVersion: 'test',
+    };
     const path = join(dir, 'composed.onnx');
     writeFileSync(path, composeEncoderHead(src, enc.shape, s, head, contract));
     const x = ramp(64);

@@ -2,7 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { comparePredictions, pairedBootstrap, type PredictionRow, type Predictions } from '../../src/eval/index.ts';
 
 function preds(path: string, rows: { id: string; patient: string; label: number; pred: number }[], k = 3): Predictions {
-  return { path, k, rows: rows.map((r): PredictionRow => ({ slideId: r.id, patientId: r.patient, site: 's', scanner: 's', label: r.label, pred: r.pred, probs: Array.from({ length: k }, (_, c) => (c === r.pred ? 0.8 : 0.2 / (k - 1))), raters: {}, extra: {} })) };
+  return {
+    path,
+    k,
+    rows: rows.map((r): PredictionRow => ({
+      slideId: r.id,
+      patientId: r.patient,
+      site: 's',
+      scanner: 's',
+      label: r.label,
+      pred: r.pred,
+      probs: Array.from({ length: k }, (_, c) => (c === r.pred ? 0.8 : 0.2 / (k - 1))),
+      raters: {},
+      extra: {},
+    })),
+  };
 }
 
 describe('paired comparison', () => {
@@ -36,13 +50,29 @@ describe('paired comparison', () => {
 
   it('refuses predictions of different cases or labels', () => {
     const rows = Array.from({ length: 6 }, (_, i) => ({ id: `s${i}`, patient: `p${i}`, label: i % 3, pred: i % 3 }));
-    expect(() => comparePredictions(preds('a.csv', rows), preds('b.csv', rows.slice(1)), { task: 'breast' })).toThrow(/the same cases: 1 labelled slides of a\.csv \(s0\) are not in b\.csv/);
-    expect(() => comparePredictions(preds('a.csv', rows), preds('b.csv', rows.map((r, i) => (i === 2 ? { ...r, label: 0 } : r))), { task: 'breast' })).toThrow(/slide s2 has label 2 in a\.csv but 0 in b\.csv/);
+    expect(() => comparePredictions(preds('a.csv', rows), preds('b.csv', rows.slice(1)), { task: 'breast' })).toThrow(
+      /the same cases: 1 labelled slides of a\.csv \(s0\) are not in b\.csv/,
+    );
+    expect(() =>
+      comparePredictions(
+        preds('a.csv', rows),
+        preds(
+          'b.csv',
+          rows.map((r, i) => (i === 2 ? { ...r, label: 0 } : r)),
+        ),
+        { task: 'breast' },
+      ),
+    ).toThrow(/slide s2 has label 2 in a\.csv but 0 in b\.csv/);
   });
 
   it('counts a lower ECE as better', () => {
     const patients = Array.from({ length: 20 }, (_, i) => `p${i}`);
-    const r = pairedBootstrap(patients, () => 0.2, () => 0.1, { resamples: 100, seed: 1, lowerIsBetter: true });
+    const r = pairedBootstrap(
+      patients,
+      () => 0.2,
+      () => 0.1,
+      { resamples: 100, seed: 1, lowerIsBetter: true },
+    );
     expect(r.difference.value).toBeCloseTo(-0.1, 12);
     expect(r.shareBBetter).toBe(1);
   });

@@ -1,6 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { accuracy, auroc, averagePrecision, balancedAccuracy, bootstrapByPatient, brierScore, calibration, cohenKappa, confusionMatrix, fleissKappa, perClassStats, quadraticWeightedKappa, raterAgreement, riskCoverage } from '../../src/eval/index.ts';
+import {
+  accuracy,
+  auroc,
+  averagePrecision,
+  balancedAccuracy,
+  bootstrapByPatient,
+  brierScore,
+  calibration,
+  cohenKappa,
+  confusionMatrix,
+  fleissKappa,
+  perClassStats,
+  quadraticWeightedKappa,
+  raterAgreement,
+  riskCoverage,
+} from '../../src/eval/index.ts';
 import { createRng } from '../../src/core/index.ts';
 
 describe('kappa oracles worked by hand', () => {
@@ -12,7 +27,11 @@ describe('kappa oracles worked by hand', () => {
     // QWK = 1 - 0.5 / 2.5625 = 0.80488...
     const y = [0, 0, 0, 1, 1, 1, 2, 2];
     const p = [0, 0, 1, 1, 1, 2, 2, 2];
-    expect(confusionMatrix(y, p, 3)).toEqual([[2, 1, 0], [0, 2, 1], [0, 0, 2]]);
+    expect(confusionMatrix(y, p, 3)).toEqual([
+      [2, 1, 0],
+      [0, 2, 1],
+      [0, 0, 2],
+    ]);
     expect(quadraticWeightedKappa(y, p, 3)).toBeCloseTo(1 - 0.5 / 2.5625, 12);
   });
 
@@ -66,14 +85,27 @@ describe('probabilistic metrics', () => {
 describe('agreement', () => {
   it("Fleiss' kappa matches the textbook example (Fleiss 1971 via Wikipedia: 0.210)", () => {
     const table = [
-      [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-      [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
+      [0, 0, 0, 0, 14],
+      [0, 2, 6, 4, 2],
+      [0, 0, 3, 5, 6],
+      [0, 3, 9, 2, 0],
+      [2, 2, 8, 1, 1],
+      [7, 7, 0, 0, 0],
+      [3, 2, 6, 3, 0],
+      [2, 5, 3, 2, 2],
+      [6, 5, 2, 1, 0],
+      [0, 2, 2, 3, 7],
     ];
     expect(fleissKappa(table)).toBeCloseTo(0.21, 3);
   });
 
   it('pairwise kappas among raters and the panel bar', () => {
-    const raters = [{ a: 0, b: 0 }, { a: 1, b: 1 }, { a: 2, b: 1 }, { a: 2, b: 2 }];
+    const raters = [
+      { a: 0, b: 0 },
+      { a: 1, b: 1 },
+      { a: 2, b: 1 },
+      { a: 2, b: 2 },
+    ];
     const r = raterAgreement(raters, 3)!;
     expect(r.raters).toEqual(['a', 'b']);
     expect(r.pairwise[0].qwk).toBeCloseTo(quadraticWeightedKappa([0, 1, 2, 2], [0, 1, 1, 2], 3), 12);
@@ -139,7 +171,11 @@ describe('patient bootstrap', () => {
     }
     const stat = (idx: Int32Array) => idx.reduce((a, i) => a + correct[i], 0) / idx.length;
     const byPatient = bootstrapByPatient(patients, stat, { resamples: 400, seed: 1 });
-    const byTile = bootstrapByPatient(patients.map((_, i) => `t${i}`), stat, { resamples: 400, seed: 1 });
+    const byTile = bootstrapByPatient(
+      patients.map((_, i) => `t${i}`),
+      stat,
+      { resamples: 400, seed: 1 },
+    );
     expect(byPatient.ci95[1] - byPatient.ci95[0]).toBeGreaterThan(2 * (byTile.ci95[1] - byTile.ci95[0]));
   });
 });

@@ -3,17 +3,35 @@ import { auprTrapezoid, averagePrecision, fprAtTpr, oodMetrics, auroc } from '..
 import { references } from '../fixtures/reference/references.ts';
 
 describe("OOD metrics as OpenOOD computes them (scikit-learn's curves, from make-references.py)", () => {
-  const r = references.openood as { conf: number[]; ood: number[]; auroc: number; fpr95: number; aupr_in: number; aupr_out: number; ap_out: number };
+  const r = references.openood as {
+    conf: number[];
+    ood: number[];
+    auroc: number;
+    fpr95: number;
+    aupr_in: number;
+    aupr_out: number;
+    ap_out: number;
+  };
   // OpenOOD's conf is "higher = in-distribution"; gradelab's scores are "higher = OOD".
   const scores = Float64Array.from(r.conf, (c) => -c);
   const isOod = Int32Array.from(r.ood);
 
-  it('AUROC, FPR@95TPR, AUPR-In and AUPR-Out equal OpenOOD\'s to 1e-12, on scores with ties', () => {
+  it("AUROC, FPR@95TPR, AUPR-In and AUPR-Out equal OpenOOD's to 1e-12, on scores with ties", () => {
     expect(auroc(isOod, scores)).toBeCloseTo(r.auroc, 12);
     expect(fprAtTpr(isOod, scores)).toBeCloseTo(r.fpr95, 12);
-    expect(auprTrapezoid(Int32Array.from(isOod, (v) => 1 - v), Float64Array.from(scores, (s) => -s))).toBeCloseTo(r.aupr_in, 12);
+    expect(
+      auprTrapezoid(
+        Int32Array.from(isOod, (v) => 1 - v),
+        Float64Array.from(scores, (s) => -s),
+      ),
+    ).toBeCloseTo(r.aupr_in, 12);
     expect(auprTrapezoid(isOod, scores)).toBeCloseTo(r.aupr_out, 12);
-    const m = oodMetrics(isOod, scores, r.conf.map((_, i) => `p${i}`), { resamples: 20, seed: 1 });
+    const m = oodMetrics(
+      isOod,
+      scores,
+      r.conf.map((_, i) => `p${i}`),
+      { resamples: 20, seed: 1 },
+    );
     expect(m.aupr_out.value).toBeCloseTo(r.aupr_out, 12);
     expect(m.aupr_in.value).toBeCloseTo(r.aupr_in, 12);
   });

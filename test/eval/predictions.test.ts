@@ -2,7 +2,14 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/core/index.ts';
-import { evaluatePredictions, metricsJson, readPredictions, writeMetricCharts, writeMetricsFiles, writePredictions } from '../../src/eval/index.ts';
+import {
+  evaluatePredictions,
+  metricsJson,
+  readPredictions,
+  writeMetricCharts,
+  writeMetricsFiles,
+  writePredictions,
+} from '../../src/eval/index.ts';
 import { simulatePredictions } from '../fixtures/simulatePredictions.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -15,7 +22,9 @@ describe('predictions files', () => {
     await writePredictions(p, rows, 6);
     const back = readPredictions(p);
     expect(back.k).toBe(6);
-    expect(back.rows.map((r) => [r.slideId, r.patientId, r.label, r.pred, r.raters.a])).toEqual(rows.map((r) => [r.slideId, r.patientId, r.label, r.pred, r.raters.a]));
+    expect(back.rows.map((r) => [r.slideId, r.patientId, r.label, r.pred, r.raters.a])).toEqual(
+      rows.map((r) => [r.slideId, r.patientId, r.label, r.pred, r.raters.a]),
+    );
     for (let i = 0; i < rows.length; i++) for (let c = 0; c < 6; c++) expect(back.rows[i].probs[c]).toBeCloseTo(rows[i].probs[c], 5);
   });
 
@@ -47,7 +56,11 @@ describe('evaluatePredictions', () => {
     // The simulated model is worse at site C.
     expect(r.subgroups.site.C.qwk!.value).toBeLessThan(r.subgroups.site.A.qwk!.value);
     // Kappa within one reference grade measures nothing: per grade, accuracy and the mean grade error.
-    expect(Object.values(r.subgroups.grade).every((g) => g.qwk === undefined && Number.isFinite(g.accuracy.value) && Number.isFinite(g.mae.value))).toBe(true);
+    expect(
+      Object.values(r.subgroups.grade).every(
+        (g) => g.qwk === undefined && Number.isFinite(g.accuracy.value) && Number.isFinite(g.mae.value),
+      ),
+    ).toBe(true);
     expect(r.cutoffs.map((c) => c.name)).toEqual(['cancer (ISUP >= 1)', 'ISUP >= 2', 'ISUP >= 3']);
     expect(r.agreement!.raters).toEqual(['a', 'b', 'c']);
     expect(r.referral.curve[0].coverage).toBe(1);

@@ -7,12 +7,29 @@ import { tempDir } from '../helpers.ts';
 const dir = tempDir();
 
 function unit(condition: string, severity: number, qwk: number, acc: number, ood: number | null = null): UnitResult {
-  return { condition, severity, slides: 10, qwk: { value: qwk, ci95: [qwk - 0.1, qwk + 0.05] }, accuracy: { value: acc, ci95: [acc - 0.1, acc + 0.1] }, ece: 0.05, oodFlagRate: ood, perSite: {}, seconds: 1, perturbSeconds: 0.5, inferSeconds: 0.5 };
+  return {
+    condition,
+    severity,
+    slides: 10,
+    qwk: { value: qwk, ci95: [qwk - 0.1, qwk + 0.05] },
+    accuracy: { value: acc, ci95: [acc - 0.1, acc + 0.1] },
+    ece: 0.05,
+    oodFlagRate: ood,
+    perSite: {},
+    seconds: 1,
+    perturbSeconds: 0.5,
+    inferSeconds: 0.5,
+  };
 }
 
 describe('suites', () => {
   it('parse criteria as written in the issue', () => {
-    expect(parseCriterion('qwk_drop <= 0.05 for severity <= 3', 's')).toMatchObject({ metric: 'qwk_drop', op: '<=', value: 0.05, severity: { op: '<=', value: 3 } });
+    expect(parseCriterion('qwk_drop <= 0.05 for severity <= 3', 's')).toMatchObject({
+      metric: 'qwk_drop',
+      op: '<=',
+      value: 0.05,
+      severity: { op: '<=', value: 3 },
+    });
     expect(parseCriterion('ece <= 0.1', 's')).toMatchObject({ metric: 'ece', value: 0.1 });
     expect(parseCriterion('ood_flag_rate <= 0.2 at severity <= 2', 's')).toMatchObject({ metric: 'ood_flag_rate', severity: { value: 2 } });
     expect(() => parseCriterion('kappa < 2', 'suite.yaml')).toThrow(/suite\.yaml: criterion "kappa < 2": unknown metric "kappa"/);
@@ -35,10 +52,25 @@ describe('suites', () => {
   });
 
   it('judges criteria with evidence, computes ImageNet-C mCE against a baseline, and shards merge to the same summary', () => {
-    writeFileSync(join(dir, 's.yaml'), 'name: t\nconditions:\n  - {name: jpeg, transform: {name: jpeg}, severities: [1, 2, 3]}\n  - {name: warm, transform: {name: scanner, profile: warm-bright}}\ncriteria:\n  - qwk_drop <= 0.05 for severity <= 2\n  - accuracy >= 0.5\n');
+    writeFileSync(
+      join(dir, 's.yaml'),
+      'name: t\nconditions:\n  - {name: jpeg, transform: {name: jpeg}, severities: [1, 2, 3]}\n  - {name: warm, transform: {name: scanner, profile: warm-bright}}\ncriteria:\n  - qwk_drop <= 0.05 for severity <= 2\n  - accuracy >= 0.5\n',
+    );
     const { suite, criteria } = loadSuite(join(dir, 's.yaml'));
-    const model = [unit('clean', 0, 0.9, 0.8), unit('jpeg', 1, 0.88, 0.78), unit('jpeg', 2, 0.86, 0.75), unit('jpeg', 3, 0.7, 0.6), unit('warm', 0, 0.89, 0.79)];
-    const base = [unit('clean', 0, 0.85, 0.7), unit('jpeg', 1, 0.8, 0.6), unit('jpeg', 2, 0.75, 0.55), unit('jpeg', 3, 0.6, 0.5), unit('warm', 0, 0.8, 0.65)];
+    const model = [
+      unit('clean', 0, 0.9, 0.8),
+      unit('jpeg', 1, 0.88, 0.78),
+      unit('jpeg', 2, 0.86, 0.75),
+      unit('jpeg', 3, 0.7, 0.6),
+      unit('warm', 0, 0.89, 0.79),
+    ];
+    const base = [
+      unit('clean', 0, 0.85, 0.7),
+      unit('jpeg', 1, 0.8, 0.6),
+      unit('jpeg', 2, 0.75, 0.55),
+      unit('jpeg', 3, 0.6, 0.5),
+      unit('warm', 0, 0.8, 0.65),
+    ];
     const s = summariseSuite(suite, criteria, model, base);
     expect(s.criteria[0]).toMatchObject({ pass: true });
     expect(s.criteria[0].evidence).toMatch(/worst qwk_drop 0\.040 at jpeg severity 2/);
@@ -60,8 +92,12 @@ describe('suites', () => {
     expect(f.relativeUndefined).toEqual(['jpeg']);
     expect(f.mCE).toBeCloseTo(0.87 / 0.9, 10);
     const units = [{ condition: 'clean', severity: 0 }, ...suiteUnits(suite)];
-    const shard1 = shardUnits(units, { index: 1, count: 2 }).map((u) => model.find((m) => m.condition === u.condition && m.severity === u.severity)!);
-    const shard2 = shardUnits(units, { index: 2, count: 2 }).map((u) => model.find((m) => m.condition === u.condition && m.severity === u.severity)!);
+    const shard1 = shardUnits(units, { index: 1, count: 2 }).map((u) =>
+      model.find((m) => m.condition === u.condition && m.severity === u.severity)!,
+    );
+    const shard2 = shardUnits(units, { index: 2, count: 2 }).map((u) =>
+      model.find((m) => m.condition === u.condition && m.severity === u.severity)!,
+    );
     expect(shard1.length + shard2.length).toBe(units.length);
     expect(summariseSuite(suite, criteria, [...shard2, ...shard1])).toEqual(summariseSuite(suite, criteria, model));
     expect(() => summariseSuite(suite, criteria, shard1)).toThrow(/missing/);

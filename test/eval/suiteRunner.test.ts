@@ -1,7 +1,15 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RgbImage } from '../../src/core/index.ts';
-import { buildTileDataset, generateSynthetic, openTileDataset, readManifest, spreadTilesPerSlide, type TileDataset, type TileRow } from '../../src/data/index.ts';
+import {
+  buildTileDataset,
+  generateSynthetic,
+  openTileDataset,
+  readManifest,
+  spreadTilesPerSlide,
+  type TileDataset,
+  type TileRow,
+} from '../../src/data/index.ts';
 import { runSuiteUnits, type SuiteScorer, type SuiteUnit, type UnitResult } from '../../src/eval/index.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -48,19 +56,32 @@ const units: SuiteUnit[] = [
 async function run(options: { workers: number; blockBytes?: number; batchSize?: number }, roles = ['model']) {
   const results = new Map<string, UnitResult>();
   const seen = new Map<string, string[]>(roles.map((r) => [r, []]));
-  await runSuiteUnits(ds, tiles, roles.map((role) => ({ role, scorer: pixelScorer(seen.get(role)!), pending: units })), {
-    resamples: 50,
-    seed: 7,
-    ...options,
-    onUnit: (role, r) => void results.set(`${role}/${r.condition}/${r.severity}`, r),
-  });
+  await runSuiteUnits(
+    ds,
+    tiles,
+    roles.map((role) => ({ role, scorer: pixelScorer(seen.get(role)!), pending: units })),
+    {
+      resamples: 50,
+      seed: 7,
+      ...options,
+      onUnit: (role, r) => void results.set(`${role}/${r.condition}/${r.severity}`, r),
+    },
+  );
   return { results, seen };
 }
 
 const metrics = (m: Map<string, UnitResult>) => [...m].map(([k, r]) => [k, r.qwk, r.accuracy, r.ece, r.perSite]).sort();
 
 beforeAll(async () => {
-  const { manifest } = await generateSynthetic({ task: 'prostate', slides: 6, out: join(dir, 'slides'), size: 512, sites: 2, anomalies: 0, seed: 4 });
+  const { manifest } = await generateSynthetic({
+    task: 'prostate',
+    slides: 6,
+    out: join(dir, 'slides'),
+    size: 512,
+    sites: 2,
+    anomalies: 0,
+    seed: 4,
+  });
   ds = await buildTileDataset(readManifest(manifest), { out: join(dir, 'tiles'), tileSize: 64, mpp: 1, stride: 64, minTissue: 0.3 });
   ds = await openTileDataset(join(dir, 'tiles'));
   tiles = spreadTilesPerSlide(ds.tiles, 5);
@@ -71,7 +92,11 @@ describe('robustness suite runner', () => {
     const inline = await run({ workers: 0 });
     expect(inline.results.size).toBe(units.length);
     expect(inline.seen.get('model')).toHaveLength(units.length * tiles.length);
-    for (const options of [{ workers: 2 }, { workers: 0, blockBytes: 64 * 64 * 3 * 7, batchSize: 3 }, { workers: 1, blockBytes: 64 * 64 * 3 * 4 }]) {
+    for (const options of [
+      { workers: 2 },
+      { workers: 0, blockBytes: 64 * 64 * 3 * 7, batchSize: 3 },
+      { workers: 1, blockBytes: 64 * 64 * 3 * 4 },
+    ]) {
       const other = await run(options);
       expect(metrics(other.results), JSON.stringify(options)).toEqual(metrics(inline.results));
       expect([...other.seen.get('model')!].sort(), JSON.stringify(options)).toEqual([...inline.seen.get('model')!].sort());
@@ -87,6 +112,13 @@ describe('robustness suite runner', () => {
   }, 60_000);
 
   it('refuses a bad transform before any work', async () => {
-    await expect(runSuiteUnits(ds, tiles, [{ role: 'model', scorer: pixelScorer([]), pending: [{ condition: 'x', severity: 1, transform: { name: 'no-such' } }] }], { resamples: 10, seed: 1 })).rejects.toThrow(/unknown transform "no-such"/);
+    await expect(
+      runSuiteUnits(
+        ds,
+        tiles,
+        [{ role: 'model', scorer: pixelScorer([]), pending: [{ condition: 'x', severity: 1, transform: { name: 'no-such' } }] }],
+        { resamples: 10, seed: 1 },
+      ),
+    ).rejects.toThrow(/unknown transform "no-such"/);
   });
 });

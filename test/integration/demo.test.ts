@@ -23,16 +23,38 @@ describe('gradelab demo --quick', () => {
   it('runs end to end and says where each output is', () => {
     expect(demo.code, demo.stderr.slice(-2000)).toBe(0);
     expect(demo.stdout).toMatch(/demo finished in \d+ s/);
-    for (const f of ['report/report.html', 'report/report.pdf', 'report/report.json', 'eval/metrics.json', 'ood/ood.json', 'robustness/stain-shift/results.json', 'audit/audit.json', 'models/stain-aug/gradelab.json', 'models/no-aug/gradelab.json']) {
+    for (const f of [
+      'report/report.html',
+      'report/report.pdf',
+      'report/report.json',
+      'eval/metrics.json',
+      'ood/ood.json',
+      'robustness/stain-shift/results.json',
+      'audit/audit.json',
+      'models/stain-aug/gradelab.json',
+      'models/no-aug/gradelab.json',
+    ]) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     const runs = JSON.parse(gradelab('runs', 'list', '--tracking-dir', join(out, 'mlruns'), '--json').stdout);
     expect(runs.some((r: any) => r.runName === 'demo-stain-aug' && r.status === 'FINISHED')).toBe(true);
   });
 
-  it('the report carries every section, and its numbers are the evaluation\'s', () => {
+  it("the report carries every section, and its numbers are the evaluation's", () => {
     const report = JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8'));
-    expect(report.sections.map((s: any) => s.id)).toEqual(['intended-use', 'data', 'reference-standard', 'model', 'performance', 'comparisons', 'referral', 'robustness', 'ood', 'limitations', 'traceability']);
+    expect(report.sections.map((s: any) => s.id)).toEqual([
+      'intended-use',
+      'data',
+      'reference-standard',
+      'model',
+      'performance',
+      'comparisons',
+      'referral',
+      'robustness',
+      'ood',
+      'limitations',
+      'traceability',
+    ]);
     const metrics = JSON.parse(readFileSync(join(out, 'eval', 'metrics.json'), 'utf8'));
     const perf = report.sections.find((s: any) => s.id === 'performance');
     const qwkRow = perf.tables[0].rows.find((r: string[]) => r[0] === 'QWK');
@@ -40,14 +62,22 @@ describe('gradelab demo --quick', () => {
     const html = readFileSync(join(out, 'report', 'report.html'), 'utf8');
     expect(html).toContain(metrics.qwk.value.toFixed(3));
     expect(html).toMatch(/<img alt="Confusion matrix" src="data:image\/png;base64,/);
-    expect(readFileSync(join(out, 'report', 'report.pdf')).subarray(0, 5).toString()).toBe('%PDF-');
+    expect(
+      readFileSync(join(out, 'report', 'report.pdf'))
+        .subarray(0, 5)
+        .toString(),
+    ).toBe('%PDF-');
     expect(report.sections.flatMap((s: any) => s.missing)).toEqual([]);
     // The paired comparison on the held-out set, as compare wrote it.
     const compared = JSON.parse(readFileSync(join(out, 'compare', 'held-out', 'compare.json'), 'utf8'));
     const qwk = compared.metrics.find((m: any) => m.metric === 'qwk');
-    const table = report.sections.find((s: any) => s.id === 'comparisons').tables.find((t: any) => t.caption.includes(`${compared.slides} slides`));
+    const table = report.sections
+      .find((s: any) => s.id === 'comparisons')
+      .tables.find((t: any) => t.caption.includes(`${compared.slides} slides`));
     const row = table.rows.find((r: string[]) => r[0] === 'qwk');
-    expect(row[3]).toBe(`${qwk.difference.value.toFixed(3)} (${qwk.difference.ci95[0].toFixed(3)} to ${qwk.difference.ci95[1].toFixed(3)})`);
+    expect(row[3]).toBe(
+      `${qwk.difference.value.toFixed(3)} (${qwk.difference.ci95[0].toFixed(3)} to ${qwk.difference.ci95[1].toFixed(3)})`,
+    );
   });
 
   it('a missing input is reported as missing, and user text is escaped', () => {
@@ -61,7 +91,15 @@ describe('gradelab demo --quick', () => {
     expect(readFileSync(join(bare, 'report.html'), 'utf8')).toContain('MISSING: intended use');
     const { writeFileSync } = require('node:fs') as typeof import('node:fs');
     writeFileSync(join(out, 'evil.yaml'), 'intendedUse: "<script>alert(1)</script> & more"\n');
-    const e = gradelab('report', '--run', join(out, 'models', 'stain-aug'), '--out', join(out, 'report-evil'), '--intended-use', join(out, 'evil.yaml'));
+    const e = gradelab(
+      'report',
+      '--run',
+      join(out, 'models', 'stain-aug'),
+      '--out',
+      join(out, 'report-evil'),
+      '--intended-use',
+      join(out, 'evil.yaml'),
+    );
     expect(e.code, e.stderr).toBe(0);
     const html = readFileSync(join(out, 'report-evil', 'report.html'), 'utf8');
     expect(html).not.toContain('<script>alert(1)</script>');
@@ -69,7 +107,11 @@ describe('gradelab demo --quick', () => {
   });
 
   it.each(['explore-dataset', 'compare-runs', 'robustness-curves'])('notebook %s executes headless', (name) => {
-    const r = spawnSync(process.execPath, [join(root, 'bin', 'run-ts.mjs'), join(root, 'notebooks', 'run-notebook.ts'), join(root, 'notebooks', `${name}.ipynb`)], { encoding: 'utf8', cwd: root, timeout: 300_000, env: { ...process.env, GRADELAB_DEMO: out } });
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'bin', 'run-ts.mjs'), join(root, 'notebooks', 'run-notebook.ts'), join(root, 'notebooks', `${name}.ipynb`)],
+      { encoding: 'utf8', cwd: root, timeout: 300_000, env: { ...process.env, GRADELAB_DEMO: out } },
+    );
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
     expect(r.stdout.length).toBeGreaterThan(50);
   });

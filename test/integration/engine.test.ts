@@ -5,7 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readModelMeta, sha256File } from '../../src/core/index.ts';
-import { buildTileDataset, EmbeddingCache, generateSynthetic, makeSplit, openTileDataset, readManifest, saveSplit } from '../../src/data/index.ts';
+import {
+  buildTileDataset,
+  EmbeddingCache,
+  generateSynthetic,
+  makeSplit,
+  openTileDataset,
+  readManifest,
+  saveSplit,
+} from '../../src/data/index.ts';
 import { readContract } from '../../src/onnx/index.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -16,30 +24,79 @@ const dir = tempDir();
 const ds = join(dir, 'tiles');
 
 function gradelab(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: root, env: { ...process.env, GRADELAB_LOG: 'info' }, timeout: 300_000 });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    cwd: root,
+    env: { ...process.env, GRADELAB_LOG: 'info' },
+    timeout: 300_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 const rows = (path: string) => parse(readFileSync(path, 'utf8'), { columns: true }) as Record<string, string>[];
-const probs = (r: Record<string, string>) => Object.keys(r).filter((c) => c.startsWith('prob_')).map((c) => Number(r[c]));
+const probs = (r: Record<string, string>) =>
+  Object.keys(r)
+    .filter((c) => c.startsWith('prob_'))
+    .map((c) => Number(r[c]));
 
 beforeAll(async () => {
-  const { manifest } = await generateSynthetic({ task: 'prostate', slides: 14, out: join(dir, 'slides'), size: 768, sites: 2, anomalies: 0.2, seed: 21 });
+  const { manifest } = await generateSynthetic({
+    task: 'prostate',
+    slides: 14,
+    out: join(dir, 'slides'),
+    size: 768,
+    sites: 2,
+    anomalies: 0.2,
+    seed: 21,
+  });
   await buildTileDataset(readManifest(manifest), { out: ds, tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5 });
   await saveSplit(ds, makeSplit((await openTileDataset(ds)).tiles, { folds: 3, seed: 1 }));
 }, 180_000);
 
 describe('ONNX engine from the command line', () => {
   it('train writes model.onnx; ONNX Runtime and TensorFlow.js predict the same; a stale export is refused', () => {
-    writeFileSync(join(dir, 'exp.yaml'), `name: e\ntask: prostate\ndata: {dataset: ${ds}}\nmodel: {backbone: mobilenetv2, width: 0.35, inputSize: 32, head: ordinal}\naugment: []\ntrain: {epochs: 1, batchSize: 16, tilesPerEpoch: 64, valTilesPerSlide: 4, workers: 0}\nbackend: wasm\n`);
+    writeFileSync(
+      join(dir, 'exp.yaml'),
+      `name: e\ntask: prostate\ndata: {dataset: ${ds}}\nmodel: {backbone: mobilenetv2, width: 0.35, inputSize: 32, head: ordinal}\naugment: []\ntrain: {epochs: 1, batchSize: 16, tilesPerEpoch: 64, valTilesPerSlide: 4, workers: 0}\nbackend: wasm\n`,
+    );
     const t = gradelab('train', '--config', join(dir, 'exp.yaml'), '--out', join(dir, 'm'), '--tracking-dir', join(dir, 'mlruns'));
     expect(t.code, t.stderr).toBe(0);
     const meta = readModelMeta(join(dir, 'm'));
     expect(readContract(join(dir, 'm', 'model.onnx'))).toMatchObject({ head: 'ordinal', inputSize: 32, weightsSha256: meta.weightsSha256 });
-    const onnx = gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--split', 'all', '--level', 'tile', '--out', join(dir, 'onnx.csv'), '--threads', '1');
+    const onnx = gradelab(
+      'predict',
+      '--model',
+      join(dir, 'm'),
+      '--data',
+      ds,
+      '--split',
+      'all',
+      '--level',
+      'tile',
+      '--out',
+      join(dir, 'onnx.csv'),
+      '--threads',
+      '1',
+    );
     expect(onnx.code, onnx.stderr).toBe(0);
     expect(onnx.stderr).toMatch(/engine: onnx \(cpu, 1 thread\)/);
-    const tfjs = gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--split', 'all', '--level', 'tile', '--out', join(dir, 'tfjs.csv'), '--engine', 'tfjs', '--backend', 'wasm');
+    const tfjs = gradelab(
+      'predict',
+      '--model',
+      join(dir, 'm'),
+      '--data',
+      ds,
+      '--split',
+      'all',
+      '--level',
+      'tile',
+      '--out',
+      join(dir, 'tfjs.csv'),
+      '--engine',
+      'tfjs',
+      '--backend',
+      'wasm',
+    );
     expect(tfjs.code, tfjs.stderr).toBe(0);
     expect(tfjs.stderr).toMatch(/engine: tfjs \(wasm/);
     const a = rows(join(dir, 'onnx.csv'));
@@ -62,14 +119,22 @@ describe('ONNX engine from the command line', () => {
   it('predict --shard I/N covers every slide once, and predict merge joins the shards', () => {
     const all = gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--split', 'all', '--out', join(dir, 'all.csv'));
     expect(all.code, all.stderr).toBe(0);
-    for (const i of [1, 2, 3]) expect(gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--split', 'all', '--shard', `${i}/3`, '--out', join(dir, `s${i}.csv`)).code).toBe(0);
+    for (const i of [1, 2, 3])
+      expect(
+        gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--split', 'all', '--shard', `${i}/3`, '--out', join(dir, `s${i}.csv`))
+          .code,
+      ).toBe(0);
     const m = gradelab('predict', 'merge', join(dir, 's1.csv'), join(dir, 's2.csv'), join(dir, 's3.csv'), '--out', join(dir, 'merged.csv'));
     expect(m.code, m.stderr).toBe(0);
     const key = (r: Record<string, string>) => r.slide_id;
     const sorted = (x: Record<string, string>[]) => [...x].sort((p, q) => key(p).localeCompare(key(q)));
     expect(sorted(rows(join(dir, 'merged.csv')))).toEqual(sorted(rows(join(dir, 'all.csv'))));
-    expect(gradelab('predict', 'merge', join(dir, 's1.csv'), join(dir, 's1.csv'), '--out', join(dir, 'bad.csv')).stderr).toMatch(/shards must not overlap/);
-    expect(gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--shard', '4/3', '--out', join(dir, 'bad.csv')).stderr).toMatch(/--shard must be I\/N/);
+    expect(gradelab('predict', 'merge', join(dir, 's1.csv'), join(dir, 's1.csv'), '--out', join(dir, 'bad.csv')).stderr).toMatch(
+      /shards must not overlap/,
+    );
+    expect(gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--shard', '4/3', '--out', join(dir, 'bad.csv')).stderr).toMatch(
+      /--shard must be I\/N/,
+    );
   }, 300_000);
 
   it('features: shards fill one cache; a bad encoder is one line and exit 2', async () => {
@@ -77,13 +142,34 @@ describe('ONNX engine from the command line', () => {
     writeFileSync(junk, 'not onnx');
     const bad = gradelab('features', '--backbone', junk, '--input-size', '64', '--data', ds);
     expect(bad.code).toBe(2);
-    expect(bad.stderr.trim().split('\n')).toEqual([`gradelab: ${junk}: ONNX Runtime cannot load it: Load model from ${junk} failed: Protobuf parsing failed.`]);
+    expect(bad.stderr.trim().split('\n')).toEqual([
+      `gradelab: ${junk}: ONNX Runtime cannot load it: Load model from ${junk} failed: Protobuf parsing failed.`,
+    ]);
     for (const i of [1, 2]) {
-      const r = gradelab('features', '--backbone', vit, '--input-size', '64', '--mpp', '1', '--data', ds, '--dtype', 'float16', '--shard', `${i}/2`);
+      const r = gradelab(
+        'features',
+        '--backbone',
+        vit,
+        '--input-size',
+        '64',
+        '--mpp',
+        '1',
+        '--data',
+        ds,
+        '--dtype',
+        'float16',
+        '--shard',
+        `${i}/2`,
+      );
       expect(r.code, r.stderr).toBe(0);
     }
     const dataset = await openTileDataset(ds);
-    const half = EmbeddingCache.open(dataset, { sha256: await sha256File(vit), inputSize: 64, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] })!;
+    const half = EmbeddingCache.open(dataset, {
+      sha256: await sha256File(vit),
+      inputSize: 64,
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+    })!;
     expect(half.missing(dataset.tiles)).toEqual([]);
     expect(half.dim).toBe(48);
     expect(half.read(dataset.tiles).every(Number.isFinite)).toBe(true);
@@ -93,18 +179,56 @@ describe('ONNX engine from the command line', () => {
     const out = join(dir, 'f');
     // A float32 cache of its own (the features test left a float16 one, which rounds to ~1e-3).
     rmSync(join(ds, 'embeddings'), { recursive: true, force: true });
-    const t = gradelab('train', '--config', 'experiments/prostate-foundation.yaml', '--data', ds, '--set', 'train.epochs=4', '--set', 'train.tilesPerEpoch=512', '--out', out, '--tracking-dir', join(dir, 'mlruns'));
+    const t = gradelab(
+      'train',
+      '--config',
+      'experiments/prostate-foundation.yaml',
+      '--data',
+      ds,
+      '--set',
+      'train.epochs=4',
+      '--set',
+      'train.tilesPerEpoch=512',
+      '--out',
+      out,
+      '--tracking-dir',
+      join(dir, 'mlruns'),
+    );
     expect(t.code, t.stderr).toBe(0);
     expect(t.stdout).toMatch(/head on test\/fixtures\/onnx\/vit-tiny\.onnx, 48 features/);
     const meta = readModelMeta(out);
     expect(meta.encoder).toMatchObject({ onnx: 'test/fixtures/onnx/vit-tiny.onnx', inputSize: 64 });
     expect(readFileSync(join(out, 'config.yaml'), 'utf8')).toMatch(/--set train\.epochs=4/);
     // Evaluation reads the cache; the same predictions come from model.onnx with the cache gone.
-    const cached = gradelab('predict', '--model', out, '--data', ds, '--split', 'all', '--level', 'tile', '--out', join(dir, 'f-cached.csv'));
+    const cached = gradelab(
+      'predict',
+      '--model',
+      out,
+      '--data',
+      ds,
+      '--split',
+      'all',
+      '--level',
+      'tile',
+      '--out',
+      join(dir, 'f-cached.csv'),
+    );
     expect(cached.code, cached.stderr).toBe(0);
     expect(cached.stderr).toMatch(/tiles from the embedding cache/);
     renameSync(join(ds, 'embeddings'), join(dir, 'embeddings-away'));
-    const direct = gradelab('predict', '--model', out, '--data', ds, '--split', 'all', '--level', 'tile', '--out', join(dir, 'f-direct.csv'));
+    const direct = gradelab(
+      'predict',
+      '--model',
+      out,
+      '--data',
+      ds,
+      '--split',
+      'all',
+      '--level',
+      'tile',
+      '--out',
+      join(dir, 'f-direct.csv'),
+    );
     renameSync(join(dir, 'embeddings-away'), join(ds, 'embeddings'));
     expect(direct.code, direct.stderr).toBe(0);
     expect(direct.stderr).not.toMatch(/embedding cache/);
@@ -118,10 +242,31 @@ describe('ONNX engine from the command line', () => {
     expect(gradelab('ood', 'fit', '--model', out, '--data', ds, '--method', 'knn', 'energy').code).toBe(0);
     const oe = gradelab('ood', 'eval', '--model', out, '--id', ds, '--ood', ds, '--out', join(dir, 'f-ood'), '--resamples', '50');
     expect(oe.code, oe.stderr).toBe(0);
-    writeFileSync(join(dir, 'suite.yaml'), 'name: tiny\ntilesPerSlide: 2\nconditions:\n  - {name: jpeg, transform: {name: jpeg}, severities: [1, 5]}\ncriteria:\n  - ece <= 1\n');
-    const rb = gradelab('robustness', '--model', out, '--data', ds, '--suite', join(dir, 'suite.yaml'), '--out', join(dir, 'f-rob'), '--resamples', '50', '--tracking-dir', join(dir, 'mlruns'));
+    writeFileSync(
+      join(dir, 'suite.yaml'),
+      'name: tiny\ntilesPerSlide: 2\nconditions:\n  - {name: jpeg, transform: {name: jpeg}, severities: [1, 5]}\ncriteria:\n  - ece <= 1\n',
+    );
+    const rb = gradelab(
+      'robustness',
+      '--model',
+      out,
+      '--data',
+      ds,
+      '--suite',
+      join(dir, 'suite.yaml'),
+      '--out',
+      join(dir, 'f-rob'),
+      '--resamples',
+      '50',
+      '--tracking-dir',
+      join(dir, 'mlruns'),
+    );
     expect(rb.code, rb.stderr).toBe(0);
-    expect(JSON.parse(readFileSync(join(dir, 'f-rob', 'results.json'), 'utf8')).units.map((u: { severity: number }) => u.severity)).toEqual([1, 5]);
-    expect(gradelab('predict', '--model', out, '--data', ds, '--out', join(dir, 'x.csv'), '--engine', 'tfjs').stderr).toMatch(/runs on ONNX Runtime only/);
+    expect(JSON.parse(readFileSync(join(dir, 'f-rob', 'results.json'), 'utf8')).units.map((u: { severity: number }) => u.severity)).toEqual(
+      [1, 5],
+    );
+    expect(gradelab('predict', '--model', out, '--data', ds, '--out', join(dir, 'x.csv'), '--engine', 'tfjs').stderr).toMatch(
+      /runs on ONNX Runtime only/,
+    );
   }, 300_000);
 });

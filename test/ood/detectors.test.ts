@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/core/index.ts';
 import { auroc, fprAtTpr, oodMetrics } from '../../src/eval/index.ts';
-import { aggregateScores, calibrateThreshold, createDetector, DEFAULT_DETECTORS, kthNeighbourDistance, loadOodBundle, saveOodBundle, type FeatureSet } from '../../src/ood/index.ts';
+import {
+  aggregateScores,
+  calibrateThreshold,
+  createDetector,
+  DEFAULT_DETECTORS,
+  kthNeighbourDistance,
+  loadOodBundle,
+  saveOodBundle,
+  type FeatureSet,
+} from '../../src/ood/index.ts';
 import { writeModelMeta } from '../../src/core/index.ts';
 import { modelMeta, tempDir } from '../helpers.ts';
 
@@ -41,7 +50,9 @@ describe('OOD detectors', () => {
     await writeModelMeta(dir, modelMeta({ weightsSha256: 'a'.repeat(64), featureDim: 8 }));
     const det = createDetector(name);
     det.fit(train);
-    await saveOodBundle(dir, { format: 'gradelab-ood/1', accept: 0.95, primary: name, aggregation: { method: 'topk', k: 5 } }, [{ detector: det, params: {}, threshold: 1, slideThreshold: 2 }]);
+    await saveOodBundle(dir, { format: 'gradelab-ood/1', accept: 0.95, primary: name, aggregation: { method: 'topk', k: 5 } }, [
+      { detector: det, params: {}, threshold: 1, slideThreshold: 2 },
+    ]);
     const { detectors, bundle } = loadOodBundle(dir);
     expect(bundle.detectors[0].threshold).toBe(1);
     const a = det.score(ood);
@@ -66,7 +77,9 @@ describe('OOD detectors', () => {
     const qq = unit(q, 3);
     const got = kthNeighbourDistance(r, 37, qq, 3, d, 4);
     for (let i = 0; i < 3; i++) {
-      const dists = Array.from({ length: 37 }, (_, j) => Math.hypot(...Array.from({ length: d }, (_, t) => qq[i * d + t] - r[j * d + t]))).sort((a, b) => a - b);
+      const dists = Array.from({ length: 37 }, (_, j) =>
+        Math.hypot(...Array.from({ length: d }, (_, t) => qq[i * d + t] - r[j * d + t])),
+      ).sort((a, b) => a - b);
       expect(got[i]).toBeCloseTo(dists[3], 5);
     }
   });
@@ -78,12 +91,20 @@ describe('OOD metrics (OpenOOD conventions, OOD positive)', () => {
     const isOod = Int32Array.from([...Array(20).fill(1), ...Array(20).fill(0)]);
     const scores = Float64Array.from([...Array.from({ length: 20 }, (_, i) => 10 + i), ...Array.from({ length: 20 }, (_, i) => i)]);
     expect(fprAtTpr(isOod, scores)).toBeCloseTo(9 / 20, 10);
-    const m = oodMetrics(isOod, scores, Array.from({ length: 40 }, (_, i) => `p${i}`), { resamples: 100, seed: 1 });
+    const m = oodMetrics(
+      isOod,
+      scores,
+      Array.from({ length: 40 }, (_, i) => `p${i}`),
+      { resamples: 100, seed: 1 },
+    );
     // OOD s in 10..19 beats s ID scores and ties one; 20..29 beat all 20: (150 + 200) / 400.
     expect(m.auroc.value).toBeCloseTo(0.875, 10);
     expect(m.aupr_out.value).toBeGreaterThan(0.7);
     expect(m.aupr_in.value).toBeGreaterThan(0.7);
-    const perfect = oodMetrics(Int32Array.from([1, 1, 0, 0]), Float64Array.from([3, 4, 1, 2]), ['a', 'b', 'c', 'd'], { resamples: 0, seed: 1 });
+    const perfect = oodMetrics(Int32Array.from([1, 1, 0, 0]), Float64Array.from([3, 4, 1, 2]), ['a', 'b', 'c', 'd'], {
+      resamples: 0,
+      seed: 1,
+    });
     expect([perfect.auroc.value, perfect.fpr95.value, perfect.aupr_in.value, perfect.aupr_out.value]).toEqual([1, 0, 1, 1]);
   });
 
@@ -92,7 +113,10 @@ describe('OOD metrics (OpenOOD conventions, OOD positive)', () => {
     expect(agg.get('a')).toBe(4);
     expect(aggregateScores([1, 5, 3], ['a', 'a', 'a'], 'mean').get('a')).toBe(3);
     expect(aggregateScores([1, 5, 3], ['a', 'a', 'a'], 'fraction', { threshold: 2 }).get('a')).toBeCloseTo(2 / 3);
-    const t = calibrateThreshold(Array.from({ length: 101 }, (_, i) => i), 0.95);
+    const t = calibrateThreshold(
+      Array.from({ length: 101 }, (_, i) => i),
+      0.95,
+    );
     expect(t).toBe(95);
   });
 });
@@ -103,7 +127,9 @@ describe('stored detectors know their model', () => {
     await writeModelMeta(dir, modelMeta({ weightsSha256: 'a'.repeat(64), featureDim: 8 }));
     const det = createDetector('knn');
     det.fit(clusters(50, 't', false));
-    await saveOodBundle(dir, { format: 'gradelab-ood/1', accept: 0.95, primary: 'knn', aggregation: { method: 'topk', k: 5 } }, [{ detector: det, params: {}, threshold: 1, slideThreshold: 2 }]);
+    await saveOodBundle(dir, { format: 'gradelab-ood/1', accept: 0.95, primary: 'knn', aggregation: { method: 'topk', k: 5 } }, [
+      { detector: det, params: {}, threshold: 1, slideThreshold: 2 },
+    ]);
     expect(loadOodBundle(dir).detectors.has('knn')).toBe(true);
     await writeModelMeta(dir, modelMeta({ weightsSha256: 'b'.repeat(64), featureDim: 8 }));
     expect(() => loadOodBundle(dir)).toThrow(/detectors\.json was fitted on other weights .*refit with `gradelab ood fit/);

@@ -6,10 +6,21 @@ import { createDetector, type FeatureSet } from '../../src/ood/index.ts';
 import { buildScene, designSlides, renderRegion, SITES } from '../../src/data/index.ts';
 
 const feature = (img: RgbImage, name: (typeof QUALITY_FEATURES)[number]) => qualityFeatures(img)[QUALITY_FEATURES.indexOf(name)];
-const flat = (rgb: [number, number, number], size = 16): RgbImage => ({ width: size, height: size, data: Uint8Array.from({ length: size * size * 3 }, (_, i) => rgb[i % 3]) });
+const flat = (rgb: [number, number, number], size = 16): RgbImage => ({
+  width: size,
+  height: size,
+  data: Uint8Array.from({ length: size * size * 3 }, (_, i) => rgb[i % 3]),
+});
 
 function set(images: RgbImage[]): FeatureSet {
-  return { n: images.length, k: 2, d: 1, logits: new Float32Array(images.length * 2), features: new Float32Array(images.length), quality: imagesQuality(images) };
+  return {
+    n: images.length,
+    k: 2,
+    d: 1,
+    logits: new Float32Array(images.length * 2),
+    features: new Float32Array(images.length),
+    quality: imagesQuality(images),
+  };
 }
 
 describe('slide-quality features', () => {
@@ -67,7 +78,8 @@ describe('qc-* detectors (fitted on clean tiles as the synthetic slides render t
     det.fit(set(train));
     return auroc([...held.map(() => 0), ...bad.map(() => 1)], [...det.score(set(held)), ...det.score(set(bad))]);
   };
-  const artifact = (spec: Record<string, unknown>) => Promise.all(base.map((img, i) => transformFromSpec(spec).apply(img, createRng(`q${i}`))));
+  const artifact = (spec: Record<string, unknown>) =>
+    Promise.all(base.map((img, i) => transformFromSpec(spec).apply(img, createRng(`q${i}`))));
 
   it.each([
     ['qc-focus', { name: 'gaussian-blur', severity: 3 }],
@@ -83,15 +95,27 @@ describe('qc-* detectors (fitted on clean tiles as the synthetic slides render t
   });
 
   it('qc-ink catches green marker ink, a colour no stain makes', async () => {
-    expect(await separation('qc-ink', base.map((img, i) => greenInk(img, (i % 5) * 10 - 20)))).toBeGreaterThan(0.95);
+    expect(
+      await separation(
+        'qc-ink',
+        base.map((img, i) => greenInk(img, (i % 5) * 10 - 20)),
+      ),
+    ).toBeGreaterThan(0.95);
   });
 
   it('qc-focus does not flag ink, nor qc-ink blur (each looks at its own artifact)', async () => {
-    expect(await separation('qc-focus', base.map((img, i) => greenInk(img, (i % 5) * 10 - 20)))).toBeLessThan(0.8);
+    expect(
+      await separation(
+        'qc-focus',
+        base.map((img, i) => greenInk(img, (i % 5) * 10 - 20)),
+      ),
+    ).toBeLessThan(0.8);
     expect(await separation('qc-ink', await artifact({ name: 'gaussian-blur', severity: 3 }))).toBeLessThan(0.8);
   });
 
   it('refuse a feature set without quality features', () => {
-    expect(() => createDetector('qc-all').fit({ n: 1, k: 2, d: 1, logits: new Float32Array(2), features: new Float32Array(1) })).toThrow(/qc-all needs the tiles' quality features/);
+    expect(() => createDetector('qc-all').fit({ n: 1, k: 2, d: 1, logits: new Float32Array(2), features: new Float32Array(1) })).toThrow(
+      /qc-all needs the tiles' quality features/,
+    );
   });
 });

@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { createDetector, recoverLinearHead, vimOrigin, type FeatureSet } from '../../src/ood/index.ts';
 import { references } from '../fixtures/reference/references.ts';
 
-const r = references.vim as { W: number[][]; b: number[]; train: number[][]; test: number[][]; dim: number; u: number[]; alpha: number; score: number[] };
+const r = references.vim as {
+  W: number[][];
+  b: number[];
+  train: number[][];
+  test: number[][];
+  dim: number;
+  u: number[];
+  alpha: number;
+  score: number[];
+};
 const k = r.W.length;
 const d = r.W[0].length;
 

@@ -19,7 +19,17 @@ export class FakeMlflow {
   url = '';
   requests: Recorded[] = [];
   experiments = new Map<string, string>();
-  runs = new Map<string, { experimentId: string; tags: Record<string, string>; params: Record<string, string>; metrics: { key: string; value: number; timestamp: number; step: number }[]; status: string; endTime?: number }>();
+  runs = new Map<
+    string,
+    {
+      experimentId: string;
+      tags: Record<string, string>;
+      params: Record<string, string>;
+      metrics: { key: string; value: number; timestamp: number; step: number }[];
+      status: string;
+      endTime?: number;
+    }
+  >();
   artifacts = new Map<string, Buffer>();
   /** Answer the next N requests with this status. */
   failNext: { count: number; status: number } = { count: 0, status: 500 };
@@ -53,7 +63,14 @@ export class FakeMlflow {
     } catch {
       return this.send(res, 400, { error_code: 'MALFORMED_REQUEST', message: 'bad json' });
     }
-    this.requests.push({ method: req.method!, path: url.pathname, query: Object.fromEntries(url.searchParams), body, auth: req.headers.authorization, bytes: raw.length });
+    this.requests.push({
+      method: req.method!,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      body,
+      auth: req.headers.authorization,
+      bytes: raw.length,
+    });
     if (this.stall) return;
     if (this.failNext.count > 0) {
       this.failNext.count--;
@@ -70,7 +87,9 @@ export class FakeMlflow {
     switch (`${req.method} ${p}`) {
       case 'GET experiments/get-by-name': {
         const id = this.experiments.get(url.searchParams.get('experiment_name') ?? '');
-        return id ? this.send(res, 200, { experiment: { experiment_id: id, name: url.searchParams.get('experiment_name') } }) : this.send(res, 404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'no experiment' });
+        return id
+          ? this.send(res, 200, { experiment: { experiment_id: id, name: url.searchParams.get('experiment_name') } })
+          : this.send(res, 404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'no experiment' });
       }
       case 'POST experiments/create': {
         if (typeof body?.name !== 'string' || !body.name) return bad('name required');
@@ -79,11 +98,22 @@ export class FakeMlflow {
         return this.send(res, 200, { experiment_id: id });
       }
       case 'POST runs/create': {
-        if (typeof body?.experiment_id !== 'string' || typeof body.start_time !== 'number') return bad('experiment_id and start_time required');
+        if (typeof body?.experiment_id !== 'string' || typeof body.start_time !== 'number')
+          return bad('experiment_id and start_time required');
         const id = (this.nextRun++).toString(16).padStart(32, '0');
         const tags = Object.fromEntries((body.tags ?? []).map((t: any) => [t.key, t.value]));
         this.runs.set(id, { experimentId: body.experiment_id, tags, params: {}, metrics: [], status: 'RUNNING' });
-        return this.send(res, 200, { run: { info: { run_id: id, experiment_id: body.experiment_id, status: 'RUNNING', artifact_uri: `mlflow-artifacts:/${body.experiment_id}/${id}/artifacts` }, data: {} } });
+        return this.send(res, 200, {
+          run: {
+            info: {
+              run_id: id,
+              experiment_id: body.experiment_id,
+              status: 'RUNNING',
+              artifact_uri: `mlflow-artifacts:/${body.experiment_id}/${id}/artifacts`,
+            },
+            data: {},
+          },
+        });
       }
       case 'GET runs/get': {
         const id = url.searchParams.get('run_id') ?? '';
@@ -93,9 +123,19 @@ export class FakeMlflow {
         const latest = new Map<string, (typeof run.metrics)[number]>();
         for (const m of run.metrics) {
           const a = latest.get(m.key);
-          if (!a || m.step > a.step || (m.step === a.step && (m.timestamp > a.timestamp || (m.timestamp === a.timestamp && m.value > a.value)))) latest.set(m.key, m);
+          if (
+            !a ||
+            m.step > a.step ||
+            (m.step === a.step && (m.timestamp > a.timestamp || (m.timestamp === a.timestamp && m.value > a.value)))
+          )
+            latest.set(m.key, m);
         }
-        return this.send(res, 200, { run: { info: { run_id: id, status: run.status, artifact_uri: `mlflow-artifacts:/${run.experimentId}/${id}/artifacts` }, data: { metrics: [...latest.values()] } } });
+        return this.send(res, 200, {
+          run: {
+            info: { run_id: id, status: run.status, artifact_uri: `mlflow-artifacts:/${run.experimentId}/${id}/artifacts` },
+            data: { metrics: [...latest.values()] },
+          },
+        });
       }
       case 'POST runs/search': {
         const m = /^tags\.`([^`]+)` = '(.*)'$/.exec(body?.filter ?? '');
@@ -108,10 +148,17 @@ export class FakeMlflow {
         const metrics = body.metrics ?? [];
         const params = body.params ?? [];
         const tags = body.tags ?? [];
-        if (metrics.length > 1000 || params.length > 100 || tags.length > 100 || metrics.length + params.length + tags.length > 1000) return bad('batch too large');
+        if (metrics.length > 1000 || params.length > 100 || tags.length > 100 || metrics.length + params.length + tags.length > 1000)
+          return bad('batch too large');
         if (raw.length > 1_000_000) return bad('request too large');
         for (const m of metrics) {
-          if (typeof m.key !== 'string' || !(typeof m.value === 'number' || ['NaN', 'Infinity', '-Infinity'].includes(m.value)) || typeof m.timestamp !== 'number' || typeof m.step !== 'number') return bad('bad metric');
+          if (
+            typeof m.key !== 'string' ||
+            !(typeof m.value === 'number' || ['NaN', 'Infinity', '-Infinity'].includes(m.value)) ||
+            typeof m.timestamp !== 'number' ||
+            typeof m.step !== 'number'
+          )
+            return bad('bad metric');
         }
         for (const prm of params) {
           if (run.params[prm.key] !== undefined && run.params[prm.key] !== prm.value) return bad(`param ${prm.key} changed`);

@@ -35,8 +35,18 @@ describe('MLflow validation rules', () => {
 
 describe('pyFloat (Python str(float), as MLflow writes metric values)', () => {
   it.each([
-    [1, '1.0'], [0.5, '0.5'], [-2, '-2.0'], [0.1 + 0.2, '0.30000000000000004'], [1e-5, '1e-05'], [0.0001, '0.0001'],
-    [1e16, '1e+16'], [123456789012345.0, '123456789012345.0'], [1.5e300, '1.5e+300'], [NaN, 'nan'], [Infinity, 'inf'], [0, '0.0'],
+    [1, '1.0'],
+    [0.5, '0.5'],
+    [-2, '-2.0'],
+    [0.1 + 0.2, '0.30000000000000004'],
+    [1e-5, '1e-05'],
+    [0.0001, '0.0001'],
+    [1e16, '1e+16'],
+    [123456789012345.0, '123456789012345.0'],
+    [1.5e300, '1.5e+300'],
+    [NaN, 'nan'],
+    [Infinity, 'inf'],
+    [0, '0.0'],
   ])('%s -> %s', (v, s) => expect(pyFloat(v)).toBe(s));
 });
 
@@ -48,13 +58,20 @@ describe('FileStore layout', () => {
     expect(exp).toBe('1');
     expect(await store.getOrCreateExperiment('gradelab-test')).toBe('1');
     const url = (p: string) => pathToFileURL(join(root, p)).href;
-    expect(readFileSync(join(root, '0', 'meta.yaml'), 'utf8')).toBe(`artifact_location: ${url('0')}\ncreation_time: 1700000000000\nexperiment_id: '0'\nlast_update_time: 1700000000000\nlifecycle_stage: active\nname: Default\n`);
-    expect(readFileSync(join(root, '1', 'meta.yaml'), 'utf8')).toBe(`artifact_location: ${url('1')}\ncreation_time: 1700000000000\nexperiment_id: '1'\nlast_update_time: 1700000000000\nlifecycle_stage: active\nname: gradelab-test\n`);
+    expect(readFileSync(join(root, '0', 'meta.yaml'), 'utf8')).toBe(
+      `artifact_location: ${url('0')}\ncreation_time: 1700000000000\nexperiment_id: '0'\nlast_update_time: 1700000000000\nlifecycle_stage: active\nname: Default\n`,
+    );
+    expect(readFileSync(join(root, '1', 'meta.yaml'), 'utf8')).toBe(
+      `artifact_location: ${url('1')}\ncreation_time: 1700000000000\nexperiment_id: '1'\nlast_update_time: 1700000000000\nlifecycle_stage: active\nname: gradelab-test\n`,
+    );
     expect(existsSync(join(root, '.trash'))).toBe(true);
 
     const run = await store.createRun(exp, 'resnet-fold0', 1_700_000_000_123, { 'mlflow.user': 'tester' });
     await store.logBatch(run, {
-      metrics: [{ key: 'val/qwk', value: 0.8125, timestamp: 1_700_000_000_500, step: 1 }, { key: 'loss', value: 2, timestamp: 1_700_000_000_501, step: 0 }],
+      metrics: [
+        { key: 'val/qwk', value: 0.8125, timestamp: 1_700_000_000_500, step: 1 },
+        { key: 'loss', value: 2, timestamp: 1_700_000_000_501, step: 0 },
+      ],
       params: { lr: '0.001', 'model/backbone': 'resnet' },
       tags: { 'gradelab.seed': '1' },
     });
@@ -81,7 +98,11 @@ describe('FileStore layout', () => {
     const root = join(tempDir(), 'mlruns');
     const store = new FileStore(root);
     const run = await store.createRun('0', "it's: a #name", 5, {});
-    const out = execFileSync('/usr/bin/python3', ['-c', `import yaml,json,sys; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))`, join(root, '0', run, 'meta.yaml')], { encoding: 'utf8' });
+    const out = execFileSync(
+      '/usr/bin/python3',
+      ['-c', `import yaml,json,sys; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))`, join(root, '0', run, 'meta.yaml')],
+      { encoding: 'utf8' },
+    );
     const meta = JSON.parse(out);
     expect(meta.run_name).toBe("it's: a #name");
     expect(meta.experiment_id).toBe('0');

@@ -49,8 +49,15 @@ function expectEverything(runs: any[], experiment: string, parentName: string): 
   expect(parent.end).toBeGreaterThanOrEqual(parent.start);
   expect(parent.user).toBe(userInfo().username);
   expect(parent.params).toEqual({ lr: '0.001', backbone: 'resnet', [LONG_KEY]: 'longest key' });
-  expect(parent.metrics.loss.map((m: any[]) => [m[0], m[2]])).toEqual([[0, 1.5], [1, 'nan'], [2, '-inf']]);
-  expect(parent.metrics['val/qwk'].map((m: any[]) => [m[0], m[2]])).toEqual([[0, 0.25], [1, 'inf']]);
+  expect(parent.metrics.loss.map((m: any[]) => [m[0], m[2]])).toEqual([
+    [0, 1.5],
+    [1, 'nan'],
+    [2, '-inf'],
+  ]);
+  expect(parent.metrics['val/qwk'].map((m: any[]) => [m[0], m[2]])).toEqual([
+    [0, 0.25],
+    [1, 'inf'],
+  ]);
   expect(parent.tags.stage).toBe('trained');
   expect(parent.artifacts).toEqual(['charts/a.png', 'charts/sub/b.svg', 'model/history.json']);
   // The child points at its parent by the id MLflow knows it by.
@@ -71,7 +78,12 @@ describe.skipIf(!hasMlflow)('a real MLflow 2.9.2: file store', () => {
   it('experiments created in turn by MLflow and gradelab in one store never collide, even with MLflow 2 ids', async () => {
     const store = join(dir, 'file-mixed');
     const uri = pathToFileURL(store).href;
-    const create = (name: string) => mlflowPython<string>(`import json, sys, mlflow; mlflow.set_tracking_uri(sys.argv[1]); print(json.dumps(mlflow.create_experiment(sys.argv[2])))`, uri, name);
+    const create = (name: string) =>
+      mlflowPython<string>(
+        `import json, sys, mlflow; mlflow.set_tracking_uri(sys.argv[1]); print(json.dumps(mlflow.create_experiment(sys.argv[2])))`,
+        uri,
+        name,
+      );
     const ids: Record<string, string> = {};
     // Two gradelab experiments in a row after an MLflow one: with ids as Numbers, the second got the
     // first's id (an 18-digit id + 1 rounds back to itself) and overwrote it.
@@ -113,14 +125,27 @@ print(json.dumps([r.info.run_id, d.info.run_id]))`,
       longExp,
       longRun,
     );
-    expect(readFileSync(join(store, new FileStore(store).experimentIds().find((id) => id !== '0')!, 'meta.yaml'), 'utf8')).toMatch(/name: .*\n  \S/);
-    const cli = (...args: string[]) => spawnSync(process.execPath, [bin, 'runs', ...args, '--tracking-dir', store], { encoding: 'utf8', timeout: 60_000 });
+    expect(
+      readFileSync(
+        join(
+          store,
+          new FileStore(store).experimentIds().find((id) => id !== '0')!,
+          'meta.yaml',
+        ),
+        'utf8',
+      ),
+    ).toMatch(/name: .*\n  \S/);
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [bin, 'runs', ...args, '--tracking-dir', store], { encoding: 'utf8', timeout: 60_000 });
     const listed = JSON.parse(cli('list', '--json').stdout);
     expect(listed.map((r: any) => [r.experimentName, r.runName, r.status])).toEqual([[longExp, longRun, 'FINISHED']]);
     expect(listed[0].params).toEqual({ lr: '0.01', fold: '2' });
     expect(listed[0].metrics).toEqual({ 'val/qwk': 0.75 });
     const all = JSON.parse(cli('list', '--all', '--json').stdout);
-    expect(all.map((r: any) => [r.runName, r.lifecycleStage]).sort()).toEqual([[longRun, 'active'], ['to delete', 'deleted']]);
+    expect(all.map((r: any) => [r.runName, r.lifecycleStage]).sort()).toEqual([
+      [longRun, 'active'],
+      ['to delete', 'deleted'],
+    ]);
     const shown = cli('show', longRun);
     expect(shown.status, shown.stderr).toBe(0);
     expect(shown.stdout).toContain(`(${longRun}) in ${longExp}: FINISHED`);
@@ -135,7 +160,11 @@ print(json.dumps([r.info.run_id, d.info.run_id]))`,
   it("artifacts go to the experiment's own artifact_location, where MLflow lists them", async () => {
     const store = join(dir, 'file-c');
     const location = pathToFileURL(join(dir, 'elsewhere', 'artifacts')).href;
-    mlflowPython(`import json, sys, mlflow; mlflow.set_tracking_uri(sys.argv[1]); print(json.dumps(mlflow.create_experiment("located", artifact_location=sys.argv[2])))`, pathToFileURL(store).href, location);
+    mlflowPython(
+      `import json, sys, mlflow; mlflow.set_tracking_uri(sys.argv[1]); print(json.dumps(mlflow.create_experiment("located", artifact_location=sys.argv[2])))`,
+      pathToFileURL(store).href,
+      location,
+    );
     const run = await startRun('located', 'with artifacts', { trackingDir: store });
     writeFileSync(join(dir, 'report.md'), '# report');
     await run.logArtifact(join(dir, 'report.md'), 'report');
@@ -184,16 +213,25 @@ describe.skipIf(!hasMlflow)('a real MLflow 2.9.2 server', () => {
     const bad = runs.find((r) => r.run_name === 'changed param');
     expect([bad.status, bad.params, bad.metrics.loss.length]).toEqual(['FINISHED', { lr: '0.1' }, 1]);
     expect(runs.find((r) => r.run_name === 'queued after it').status).toBe('FINISHED');
-    const sync = spawnSync(process.execPath, [bin, 'runs', 'sync', '--journal-dir', journal], { encoding: 'utf8', env: { ...process.env }, timeout: 60_000 });
+    const sync = spawnSync(process.execPath, [bin, 'runs', 'sync', '--journal-dir', journal], {
+      encoding: 'utf8',
+      env: { ...process.env },
+      timeout: 60_000,
+    });
     expect(sync.status, sync.stderr).toBe(0);
     expect(sync.stdout).toMatch(/0 still pending/);
-    expect(sync.stdout).toMatch(/1 record the server refused.*\n {2}run [0-9a-f]{32} record \d+ \(batch\): MLflow server answered 500 .*Changing param values is not allowed/);
+    expect(sync.stdout).toMatch(
+      /1 record the server refused.*\n {2}run [0-9a-f]{32} record \d+ \(batch\): MLflow server answered 500 .*Changing param values is not allowed/,
+    );
   });
 
   it("artifact names MLflow's server refuses are refused when logged, on both stores", async () => {
     writeFileSync(join(dir, 'slide#3.png'), 'x');
     // The real server's answer to such a name: 400, Invalid path.
-    const direct = await got.put(`${server.url}/api/2.0/mlflow-artifacts/artifacts/0/x/artifacts/slide%233.png`, { body: 'x', throwHttpErrors: false });
+    const direct = await got.put(`${server.url}/api/2.0/mlflow-artifacts/artifacts/0/x/artifacts/slide%233.png`, {
+      body: 'x',
+      throwHttpErrors: false,
+    });
     expect(direct.statusCode).toBe(400);
     rest(join(dir, 'journal-names'));
     const run = await startRun('gradelab-names', 'bad name', {});
@@ -221,11 +259,19 @@ describe.skipIf(!hasMlflow)('a real MLflow 2.9.2 server', () => {
         "process.kill(process.pid, 'SIGKILL');",
       ].join('\n'),
     );
-    const child = spawnSync(process.execPath, [runTs, script], { encoding: 'utf8', env: { ...process.env, MLFLOW_TRACKING_URI: server.url, GRADELAB_JOURNAL_DIR: journal }, timeout: 60_000 });
+    const child = spawnSync(process.execPath, [runTs, script], {
+      encoding: 'utf8',
+      env: { ...process.env, MLFLOW_TRACKING_URI: server.url, GRADELAB_JOURNAL_DIR: journal },
+      timeout: 60_000,
+    });
     expect(child.signal, child.stderr).toBe('SIGKILL');
     const running = mlflowPython<any[]>(READ_ALL, server.url).find((r) => r.run_name === 'killed run');
     expect(running.status).toBe('RUNNING');
-    const sync = spawnSync(process.execPath, [bin, 'runs', 'sync', '--journal-dir', journal], { encoding: 'utf8', env: { ...process.env, MLFLOW_TRACKING_URI: server.url }, timeout: 60_000 });
+    const sync = spawnSync(process.execPath, [bin, 'runs', 'sync', '--journal-dir', journal], {
+      encoding: 'utf8',
+      env: { ...process.env, MLFLOW_TRACKING_URI: server.url },
+      timeout: 60_000,
+    });
     expect(sync.status, sync.stderr).toBe(0);
     const reaped = mlflowPython<any[]>(READ_ALL, server.url).find((r) => r.run_name === 'killed run');
     expect(reaped.status).toBe('FAILED');
@@ -237,7 +283,10 @@ describe.skipIf(!hasMlflow)('a real MLflow 2.9.2 server, killed mid-run', () => 
   it('every metric arrives exactly once after the server is SIGKILLed and restarted', async () => {
     const server = new MlflowServer(join(dir, 'killed-store'), await freePort()).start();
     try {
-      const store = new JournaledStore(new RestStore(server.url, { attempts: 2, backoffMs: 50, timeoutMs: 2000 }), join(dir, 'journal-restart'));
+      const store = new JournaledStore(
+        new RestStore(server.url, { attempts: 2, backoffMs: 50, timeoutMs: 2000 }),
+        join(dir, 'journal-restart'),
+      );
       const run = await store.createRun('gradelab-restart', 'through a crash', Date.now(), {});
       for (let i = 0; i < 10; i++) await store.logBatch(run, { metrics: [{ key: 'loss', value: i / 10, timestamp: 1_000 + i, step: i }] });
       expect(await store.flush()).toBe(0);
@@ -277,4 +326,3 @@ describe('journal replay', () => {
     }
   });
 });
-

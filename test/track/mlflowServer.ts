@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
  */
 export const SERVER_SH = fileURLToPath(new URL('../../../shared/mlflow/server.sh', import.meta.url));
 
-export const hasMlflow = existsSync(SERVER_SH) && spawnSync(SERVER_SH, ['python', '-c', 'import mlflow, flask'], { stdio: 'ignore' }).status === 0;
+export const hasMlflow =
+  existsSync(SERVER_SH) && spawnSync(SERVER_SH, ['python', '-c', 'import mlflow, flask'], { stdio: 'ignore' }).status === 0;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -24,14 +25,20 @@ export async function freePort(): Promise<number> {
 
 export class MlflowServer {
   pid = 0;
-  constructor(readonly store: string, readonly port: number, readonly artifacts = `${store}-artifacts`) {}
+  constructor(
+    readonly store: string,
+    readonly port: number,
+    readonly artifacts = `${store}-artifacts`,
+  ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
   start(): this {
-    this.pid = Number(execFileSync(SERVER_SH, ['start', this.store, String(this.port), this.artifacts], { encoding: 'utf8', timeout: 90_000 }).trim());
+    this.pid = Number(
+      execFileSync(SERVER_SH, ['start', this.store, String(this.port), this.artifacts], { encoding: 'utf8', timeout: 90_000 }).trim(),
+    );
     return this;
   }
 

@@ -46,7 +46,11 @@ describe('REST client against MLflow endpoints', () => {
     expect(create.tags).toContainEqual({ key: 'mlflow.runName', value: 'r1' });
     const stored = [...server.runs.values()][0];
     expect(stored.params).toEqual({ lr: '0.001', backbone: 'resnet' });
-    expect(stored.metrics.map((m) => [m.key, m.value, m.step])).toEqual([['loss', 1.5, 0], ['val/qwk', 0.5, 0], ['loss', 1.2, 1]]);
+    expect(stored.metrics.map((m) => [m.key, m.value, m.step])).toEqual([
+      ['loss', 1.5, 0],
+      ['val/qwk', 0.5, 0],
+      ['loss', 1.2, 1],
+    ]);
     expect(stored.status).toBe('FINISHED');
     expect(stored.tags['gradelab.seed']).toBe('7');
     // The commit of the checkout the tests run in (CI clones the repository, so there is one).
@@ -66,9 +70,17 @@ describe('REST client against MLflow endpoints', () => {
     }
     expect(parts.flatMap((p) => p.metrics)).toHaveLength(2500);
     expect(parts.flatMap((p) => p.params)).toHaveLength(250);
-    const big = splitBatch({ metrics: [], params: [], tags: Array.from({ length: 90 }, (_, i) => ({ key: `t${i}`, value: 'x'.repeat(5000) })) });
+    const big = splitBatch({
+      metrics: [],
+      params: [],
+      tags: Array.from({ length: 90 }, (_, i) => ({ key: `t${i}`, value: 'x'.repeat(5000) })),
+    });
     expect(big.length).toBe(1);
-    const huge = splitBatch({ metrics: [], params: Array.from({ length: 300 }, (_, i) => ({ key: `p${i}`, value: 'y'.repeat(5900) })), tags: [] });
+    const huge = splitBatch({
+      metrics: [],
+      params: Array.from({ length: 300 }, (_, i) => ({ key: `p${i}`, value: 'y'.repeat(5900) })),
+      tags: [],
+    });
     for (const p of huge) expect(JSON.stringify(p).length).toBeLessThan(1_000_000);
   });
 
@@ -80,7 +92,10 @@ describe('REST client against MLflow endpoints', () => {
     expect(server.requests[0].auth).toBe(`Basic ${Buffer.from('u:pw-secret').toString('base64')}`);
     server.failNext = { count: 1, status: 429 };
     const run = await rest.createRun('1', 'r', 1, {});
-    const err = await rest.logBatch(run, { params: { a: '1' } }).then(() => rest.logBatch(run, { params: { a: '2' } })).catch((e) => e);
+    const err = await rest
+      .logBatch(run, { params: { a: '1' } })
+      .then(() => rest.logBatch(run, { params: { a: '2' } }))
+      .catch((e) => e);
     expect(err.message).toMatch(/400 to POST runs\/log-batch INVALID_PARAMETER_VALUE param a changed/);
     expect(err.message).not.toContain('pw-secret');
   });
@@ -89,7 +104,10 @@ describe('REST client against MLflow endpoints', () => {
 describe('nothing lost', () => {
   async function countExactlyOnce(srv: FakeMlflow, n: number) {
     const run = [...srv.runs.values()][0];
-    const steps = run.metrics.filter((m) => m.key === 'loss').map((m) => m.step).sort((a, b) => a - b);
+    const steps = run.metrics
+      .filter((m) => m.key === 'loss')
+      .map((m) => m.step)
+      .sort((a, b) => a - b);
     expect(steps).toEqual(Array.from({ length: n }, (_, i) => i));
   }
 
@@ -98,7 +116,8 @@ describe('nothing lost', () => {
     const store = new JournaledStore(new RestStore('http://127.0.0.1:9', fast), join(dir, 'journal'));
     const exp = await store.getOrCreateExperiment('e');
     const run = await store.createRun(exp, 'offline', 1, {});
-    for (let i = 0; i < 20; i++) await store.logBatch(run, { metrics: [{ key: 'loss', value: 1 / (i + 1), timestamp: 1000 + i, step: i }] });
+    for (let i = 0; i < 20; i++)
+      await store.logBatch(run, { metrics: [{ key: 'loss', value: 1 / (i + 1), timestamp: 1000 + i, step: i }] });
     await store.updateRun(run, 'FINISHED', 2000);
     expect(await store.flush()).toBe(22);
     expect(store.lastError).toMatch(/unreachable/);

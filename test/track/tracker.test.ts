@@ -28,7 +28,8 @@ describe('tracker on the file store', () => {
     expect(parent.metrics.loss).toBeCloseTo(1 / 3);
     expect(store.metricHistory(parent.runId, 'loss').map((m) => m.step)).toEqual([0, 1, 2]);
     expect(kid.tags['mlflow.parentRunId']).toBe(parent.runId);
-    for (const t of ['mlflow.runName', 'mlflow.user', 'mlflow.source.name', 'gradelab.version', 'gradelab.host', 'gradelab.node']) expect(parent.tags[t], t).toBeTruthy();
+    for (const t of ['mlflow.runName', 'mlflow.user', 'mlflow.source.name', 'gradelab.version', 'gradelab.host', 'gradelab.node'])
+      expect(parent.tags[t], t).toBeTruthy();
     expect(parent.tags['gradelab.seed']).toBe('3');
   });
 
@@ -53,7 +54,10 @@ describe('tracker on the file store', () => {
   });
 
   it('Ctrl-C marks the run KILLED; SIGKILL leaves it to be reaped as FAILED', async () => {
-    for (const [signal, status] of [['SIGINT', 'KILLED'], ['SIGKILL', 'FAILED']] as const) {
+    for (const [signal, status] of [
+      ['SIGINT', 'KILLED'],
+      ['SIGKILL', 'FAILED'],
+    ] as const) {
       const dir = join(tempDir(), 'mlruns');
       const child = spawn(process.execPath, [runTs, script, dir, 'wait'], { stdio: ['ignore', 'pipe', 'inherit'] });
       const runId = await new Promise<string>((res) => child.stdout.on('data', (d) => res(String(d).trim())));

@@ -19,8 +19,21 @@ function config(extra: Record<string, unknown> = {}) {
     task: 'prostate',
     data: { dataset, folds: 3 },
     model: { backbone: 'resnet', width: 0.25, inputSize: 32 },
-    augment: [{ name: 'hflip', p: 0.5 }, { name: 'hed-jitter', preset: 'light' }],
-    train: { epochs: 2, batchSize: 16, lr: 0.003, warmupEpochs: 0.5, tilesPerEpoch: 96, valTilesPerSlide: 4, workers: 0, labelSmoothing: 0.05, gradClip: 5 },
+    augment: [
+      { name: 'hflip', p: 0.5 },
+      { name: 'hed-jitter', preset: 'light' },
+    ],
+    train: {
+      epochs: 2,
+      batchSize: 16,
+      lr: 0.003,
+      warmupEpochs: 0.5,
+      tilesPerEpoch: 96,
+      valTilesPerSlide: 4,
+      workers: 0,
+      labelSmoothing: 0.05,
+      gradClip: 5,
+    },
     backend: 'wasm',
     seed: 3,
     ...extra,
@@ -28,7 +41,15 @@ function config(extra: Record<string, unknown> = {}) {
 }
 
 beforeAll(async () => {
-  const { manifest } = await generateSynthetic({ task: 'prostate', slides: 12, out: join(dir, 'slides'), size: 768, sites: 2, anomalies: 0, seed: 9 });
+  const { manifest } = await generateSynthetic({
+    task: 'prostate',
+    slides: 12,
+    out: join(dir, 'slides'),
+    size: 768,
+    sites: 2,
+    anomalies: 0,
+    seed: 9,
+  });
   await buildTileDataset(readManifest(manifest), { out: dataset, tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5 });
 }, 120_000);
 
@@ -47,9 +68,18 @@ describe('training', () => {
     const r = await fit(parseTrainConfig(config(), 'test'), { out });
     expect(r.history).toHaveLength(2);
     expect(r.history[1].trainLoss).toBeLessThan(r.history[0].trainLoss * 1.2);
-    for (const f of ['model.json', 'weights.bin', 'gradelab.json', 'history.json', 'checkpoint/state.json', 'checkpoint/optimizer.bin']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['model.json', 'weights.bin', 'gradelab.json', 'history.json', 'checkpoint/state.json', 'checkpoint/optimizer.bin'])
+      expect(existsSync(join(out, f)), f).toBe(true);
     const meta = JSON.parse(readFileSync(join(out, 'gradelab.json'), 'utf8'));
-    expect(meta).toMatchObject({ task: 'prostate', head: 'softmax', classes: [0, 1, 2, 3, 4, 5], backbone: 'resnet', inputSize: 32, backend: 'wasm', seed: 3 });
+    expect(meta).toMatchObject({
+      task: 'prostate',
+      head: 'softmax',
+      classes: [0, 1, 2, 3, 4, 5],
+      backbone: 'resnet',
+      inputSize: 32,
+      backend: 'wasm',
+      seed: 3,
+    });
     expect(meta.augment).toHaveLength(2);
 
     const ds = await openTileDataset(dataset);
@@ -59,7 +89,13 @@ describe('training', () => {
     expect(p.featureDim).toBe(32);
 
     // Fine-tune: the backbone from model-a, a new ordinal head, frozen for the first epoch.
-    const ft = await fit(parseTrainConfig(config({ name: 'ft', model: { backbone: 'resnet', width: 0.25, inputSize: 32, head: 'ordinal', init: out, freezeEpochs: 1 } }), 'test'), { out: join(dir, 'model-ft') });
+    const ft = await fit(
+      parseTrainConfig(
+        config({ name: 'ft', model: { backbone: 'resnet', width: 0.25, inputSize: 32, head: 'ordinal', init: out, freezeEpochs: 1 } }),
+        'test',
+      ),
+      { out: join(dir, 'model-ft') },
+    );
     expect(ft.history).toHaveLength(2);
     const ftModel = await TfjsPredictor.load(join(dir, 'model-ft'));
     expect(ftModel.meta.head).toBe('ordinal');
@@ -76,16 +112,41 @@ describe('training', () => {
 
   it('mil fit trains an attention head on model-a and predict --pooling attention uses it', async () => {
     const out = join(dir, 'model-a');
-    const fitted = spawnSync(process.execPath, [bin, 'mil', 'fit', '--model', out, '--data', dataset, '--epochs', '3', '--backend', 'wasm'], { encoding: 'utf8', timeout: 120_000 });
+    const fitted = spawnSync(
+      process.execPath,
+      [bin, 'mil', 'fit', '--model', out, '--data', dataset, '--epochs', '3', '--backend', 'wasm'],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     expect(fitted.status, fitted.stderr).toBe(0);
     expect(fitted.stdout).toMatch(/validation QWK on \d+ slides: attention -?\d\.\d{3}, mean pooling -?\d\.\d{3}/);
     const csv = join(dir, 'attention.csv');
-    const pred = spawnSync(process.execPath, [bin, 'predict', '--model', out, '--data', dataset, '--split', 'all', '--pooling', 'attention', '--out', csv, '--backend', 'wasm'], { encoding: 'utf8', timeout: 120_000 });
+    const pred = spawnSync(
+      process.execPath,
+      [bin, 'predict', '--model', out, '--data', dataset, '--split', 'all', '--pooling', 'attention', '--out', csv, '--backend', 'wasm'],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     expect(pred.status, pred.stderr).toBe(0);
     const rows = readFileSync(csv, 'utf8').trim().split('\n');
     const slides = new Set((await openTileDataset(dataset)).tiles.map((t) => t.slideId));
     expect(rows).toHaveLength(slides.size + 1);
-    const noHead = spawnSync(process.execPath, [bin, 'predict', '--model', join(dir, 'model-ft'), '--data', dataset, '--pooling', 'attention', '--out', join(dir, 'x.csv'), '--backend', 'wasm'], { encoding: 'utf8', timeout: 120_000 });
+    const noHead = spawnSync(
+      process.execPath,
+      [
+        bin,
+        'predict',
+        '--model',
+        join(dir, 'model-ft'),
+        '--data',
+        dataset,
+        '--pooling',
+        'attention',
+        '--out',
+        join(dir, 'x.csv'),
+        '--backend',
+        'wasm',
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     expect(noHead.status).not.toBe(0);
     expect(noHead.stderr).toMatch(/no attention-MIL head/);
     expect(noHead.stderr).not.toMatch(/at .*\.ts:\d+/);
@@ -105,7 +166,10 @@ describe('training', () => {
     const body = config({ name: 'resume', train: { ...config().train, epochs: 4, tilesPerEpoch: 160, replicas: 2 } });
     writeFileSync(cfg, JSON.stringify(body));
     const store = join(dir, 'mlruns');
-    const straight = spawnSync(process.execPath, [bin, 'train', '--config', cfg, '--out', join(dir, 'straight'), '--tracking-dir', store], { encoding: 'utf8', timeout: 300_000 });
+    const straight = spawnSync(process.execPath, [bin, 'train', '--config', cfg, '--out', join(dir, 'straight'), '--tracking-dir', store], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     expect(straight.status, straight.stderr).toBe(0);
 
     const out = join(dir, 'killed');
@@ -127,7 +191,10 @@ describe('training', () => {
     await exited;
     const state = JSON.parse(readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8'));
     expect(state.epoch).toBeLessThan(4);
-    const resumed = spawnSync(process.execPath, [bin, 'train', '--resume', out, '--tracking-dir', store], { encoding: 'utf8', timeout: 300_000 });
+    const resumed = spawnSync(process.execPath, [bin, 'train', '--resume', out, '--tracking-dir', store], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(readFileSync(join(out, 'weights.bin')).equals(readFileSync(join(dir, 'straight', 'weights.bin')))).toBe(true);
     const h1 = JSON.parse(readFileSync(join(out, 'history.json'), 'utf8'));

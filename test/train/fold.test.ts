@@ -33,11 +33,23 @@ describe('foldBatchNorm', () => {
   for (const name of ['resnet', 'mobilenetv2']) {
     it(`${name}: same predictions without batch norms, original untouched`, () => {
       const input = tfl.input({ shape: [32, 32, 3] });
-      const model = tfl.model({ inputs: input, outputs: buildHead(backbone(name).build(input, { inputSize: 32, width: 0.5, seed: 1 }), 'softmax', 4, 1) });
+      const model = tfl.model({
+        inputs: input,
+        outputs: buildHead(backbone(name).build(input, { inputSize: 32, width: 0.5, seed: 1 }), 'softmax', 4, 1),
+      });
       // Statistics far from the initial (1, 0, 0, 1), so that folding them wrongly would show.
       for (const l of model.layers) {
         if (l.getClassName() !== 'BatchNormalization') continue;
-        l.setWeights(l.getWeights().map((w, i) => tf.add(tf.mul(tf.randomUniform(w.shape, 0, 1, 'float32', 7 + i), i === 1 || i === 2 ? 0.3 : 1), i === 0 || i === 3 ? 0.5 : -0.1)));
+        l.setWeights(
+          l
+            .getWeights()
+            .map((w, i) =>
+              tf.add(
+                tf.mul(tf.randomUniform(w.shape, 0, 1, 'float32', 7 + i), i === 1 || i === 2 ? 0.3 : 1),
+                i === 0 || i === 3 ? 0.5 : -0.1,
+              ),
+            ),
+        );
       }
       const before = model.getWeights().map((w) => w.dataSync().slice());
       const folded = foldBatchNorm(model);
@@ -55,12 +67,21 @@ describe('foldBatchNorm', () => {
     const before = tf.memory().numTensors;
     const make = () => {
       const input = tfl.input({ shape: [32, 32, 3] });
-      return tfl.model({ inputs: input, outputs: buildHead(backbone('resnet').build(input, { inputSize: 32, width: 0.5, seed: 2 }), 'softmax', 3, 2) });
+      return tfl.model({
+        inputs: input,
+        outputs: buildHead(backbone('resnet').build(input, { inputSize: 32, width: 0.5, seed: 2 }), 'softmax', 3, 2),
+      });
     };
     const meta = { head: 'softmax' as const, classes: [0, 1, 2], inputSize: 32 };
     const plain = new TfjsPredictor(make(), meta);
     const folded = new TfjsPredictor(make(), meta, { fold: true });
-    const batch = { n: 2, width: 32, height: 32, channels: 3 as const, data: Float32Array.from({ length: 2 * 32 * 32 * 3 }, (_, i) => (i % 97) / 97) };
+    const batch = {
+      n: 2,
+      width: 32,
+      height: 32,
+      channels: 3 as const,
+      data: Float32Array.from({ length: 2 * 32 * 32 * 3 }, (_, i) => (i % 97) / 97),
+    };
     const a = await plain.run(batch);
     const b = await folded.run(batch);
     for (let i = 0; i < a.probs.length; i++) expect(Math.abs(a.probs[i] - b.probs[i])).toBeLessThan(1e-5);

@@ -25,9 +25,22 @@ const values = (n: number, seed: number) => Float32Array.from({ length: n }, (_,
 
 async function gradsOn(backend: string, depthwise: boolean, xs: number[], ws: number[], s: number, p: unknown, d: number) {
   return onBackend(backend, async () => {
-    const x = tf.tensor4d(values(xs.reduce((a, b) => a * b), 1), xs as [number, number, number, number]);
-    const w = tf.tensor4d(values(ws.reduce((a, b) => a * b), 2), ws as [number, number, number, number]);
-    const f = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.sum(tf.square(depthwise ? tf.depthwiseConv2d(a, b, s, p as 'same', 'NHWC', d) : tf.conv2d(a, b, s, p as 'same', 'NHWC', d)));
+    const x = tf.tensor4d(
+      values(
+        xs.reduce((a, b) => a * b),
+        1,
+      ),
+      xs as [number, number, number, number],
+    );
+    const w = tf.tensor4d(
+      values(
+        ws.reduce((a, b) => a * b),
+        2,
+      ),
+      ws as [number, number, number, number],
+    );
+    const f = (a: tf.Tensor4D, b: tf.Tensor4D) =>
+      tf.sum(tf.square(depthwise ? tf.depthwiseConv2d(a, b, s, p as 'same', 'NHWC', d) : tf.conv2d(a, b, s, p as 'same', 'NHWC', d)));
     const g = tf.grads(f as (...a: tf.Tensor[]) => tf.Tensor)([x, w]);
     const out = [await g[0].data(), await g[1].data()];
     tf.dispose([x, w, ...g]);
@@ -49,7 +62,21 @@ describe('wasm training kernels against the cpu backend', () => {
   const cases: { depthwise: boolean; s: number; p: unknown; k: number }[] = [];
   for (const depthwise of [false, true]) {
     for (const s of [1, 2, 3]) {
-      for (const p of ['same', 'valid', ...(depthwise ? [] : [[[0, 0], [1, 2], [0, 1], [0, 0]]])]) for (const k of [1, 3, 5]) cases.push({ depthwise, s, p, k });
+      for (const p of [
+        'same',
+        'valid',
+        ...(depthwise
+          ? []
+          : [
+              [
+                [0, 0],
+                [1, 2],
+                [0, 1],
+                [0, 0],
+              ],
+            ]),
+      ])
+        for (const k of [1, 3, 5]) cases.push({ depthwise, s, p, k });
     }
   }
   it.each(cases)('depthwise=$depthwise stride=$s pad=$p kernel=$k', async ({ depthwise, s, p, k }) => {
@@ -67,11 +94,28 @@ describe('wasm training kernels against the cpu backend', () => {
  * (cpu backend): loss = sum(conv(x, w) * dy), so dL/dw is the filter kernel at (x, dy) and dL/dx the
  * input kernel at (dy, w).
  */
-async function finiteDifferenceCheck(depthwise: boolean, s: number, d: number, pad: 'same' | 'valid', xs: [number, number, number, number], ws: [number, number, number, number], wIdx: number[], xIdx: number[]) {
-  const xv = values(xs.reduce((a, b) => a * b), depthwise ? 6 : 3);
-  const wv = values(ws.reduce((a, b) => a * b), depthwise ? 7 : 4);
-  const conv = (x: tf.Tensor4D, w: tf.Tensor4D) => (depthwise ? tf.depthwiseConv2d(x, w, s, pad, 'NHWC', d) : tf.conv2d(x, w, s, pad, 'NHWC', d));
-  const forward = (xa: Float32Array, wa: Float32Array) => onBackend('cpu', async () => tf.tidy(() => conv(tf.tensor4d(xa, xs), tf.tensor4d(wa, ws))));
+async function finiteDifferenceCheck(
+  depthwise: boolean,
+  s: number,
+  d: number,
+  pad: 'same' | 'valid',
+  xs: [number, number, number, number],
+  ws: [number, number, number, number],
+  wIdx: number[],
+  xIdx: number[],
+) {
+  const xv = values(
+    xs.reduce((a, b) => a * b),
+    depthwise ? 6 : 3,
+  );
+  const wv = values(
+    ws.reduce((a, b) => a * b),
+    depthwise ? 7 : 4,
+  );
+  const conv = (x: tf.Tensor4D, w: tf.Tensor4D) =>
+    depthwise ? tf.depthwiseConv2d(x, w, s, pad, 'NHWC', d) : tf.conv2d(x, w, s, pad, 'NHWC', d);
+  const forward = (xa: Float32Array, wa: Float32Array) =>
+    onBackend('cpu', async () => tf.tidy(() => conv(tf.tensor4d(xa, xs), tf.tensor4d(wa, ws))));
   const y = await forward(xv, wv);
   const dyv = values(y.size, depthwise ? 8 : 5);
   const dyShape = y.shape as [number, number, number, number];
@@ -86,8 +130,18 @@ async function finiteDifferenceCheck(depthwise: boolean, s: number, d: number, p
   };
   const attrs = { strides: [s, s], pad, dataFormat: 'NHWC', dimRoundingMode: undefined, dilations: [d, d] };
   const prefix = depthwise ? 'DepthwiseConv2dNativeBackprop' : 'Conv2DBackprop';
-  const dW = await (tf.engine().runKernel(`${prefix}Filter`, { x: tf.tensor4d(xv, xs), dy: tf.tensor4d(dyv, dyShape) }, { ...attrs, filterShape: ws } as never) as tf.Tensor).data();
-  const dX = await (tf.engine().runKernel(`${prefix}Input`, { dy: tf.tensor4d(dyv, dyShape), filter: tf.tensor4d(wv, ws) }, { ...attrs, inputShape: xs } as never) as tf.Tensor).data();
+  const dW = await (
+    tf.engine().runKernel(`${prefix}Filter`, { x: tf.tensor4d(xv, xs), dy: tf.tensor4d(dyv, dyShape) }, {
+      ...attrs,
+      filterShape: ws,
+    } as never) as tf.Tensor
+  ).data();
+  const dX = await (
+    tf.engine().runKernel(`${prefix}Input`, { dy: tf.tensor4d(dyv, dyShape), filter: tf.tensor4d(wv, ws) }, {
+      ...attrs,
+      inputShape: xs,
+    } as never) as tf.Tensor
+  ).data();
   const h = 1e-2;
   const central = async (which: 'x' | 'w', i: number) => {
     const base = which === 'x' ? xv : wv;
@@ -105,12 +159,21 @@ async function finiteDifferenceCheck(depthwise: boolean, s: number, d: number, p
 describe('finite differences, dilation included', () => {
   // tfjs convolutions refuse stride and dilation both above 1, so that case cannot reach a kernel.
   const configs = [
-    { s: 1, d: 1, pad: 'same' }, { s: 2, d: 1, pad: 'same' }, { s: 1, d: 2, pad: 'same' }, { s: 1, d: 2, pad: 'valid' }, { s: 3, d: 1, pad: 'valid' },
+    { s: 1, d: 1, pad: 'same' },
+    { s: 2, d: 1, pad: 'same' },
+    { s: 1, d: 2, pad: 'same' },
+    { s: 1, d: 2, pad: 'valid' },
+    { s: 3, d: 1, pad: 'valid' },
   ] as const;
   it.each(configs)('conv2d stride=$s dilation=$d pad=$pad: filter and input gradients', async ({ s, d, pad }) => {
     await finiteDifferenceCheck(false, s, d, pad, [1, 9, 8, 2], [3, 3, 2, 3], [0, 7, 13, -1], [0, 11, 40, -1]);
   });
-  const depthwise = [{ s: 1, d: 2, pad: 'same' }, { s: 1, d: 2, pad: 'valid' }, { s: 2, d: 1, pad: 'same' }, { s: 3, d: 1, pad: 'valid' }] as const;
+  const depthwise = [
+    { s: 1, d: 2, pad: 'same' },
+    { s: 1, d: 2, pad: 'valid' },
+    { s: 2, d: 1, pad: 'same' },
+    { s: 3, d: 1, pad: 'valid' },
+  ] as const;
   it.each(depthwise)('depthwise (multiplier 2) stride=$s dilation=$d pad=$pad: filter and input gradients', async ({ s, d, pad }) => {
     await finiteDifferenceCheck(true, s, d, pad, [2, 9, 8, 3], [3, 3, 3, 2], [0, 5, 17, -1], [0, 19, 100, -1]);
   });

@@ -73,7 +73,19 @@ describe('attention MIL', () => {
     expect(() => loadMil(dir)).toThrow(/mil\.json was fitted on other weights .*refit with `gradelab mil fit/);
     expect(() => loadMil(tempDir())).toThrow(/no attention-MIL head/);
     const f = Float32Array.from({ length: 3 * 2 }, (_, i) => i);
-    const grouped = bagsOf([{ slideId: 'a', grade: 1 }, { slideId: 'b', grade: 2 }, { slideId: 'a', grade: 1 }], f, 2, (g) => g);
-    expect(grouped.map((g) => [g.slideId, g.n, g.label, Array.from(g.features)])).toEqual([['a', 2, 1, [0, 1, 4, 5]], ['b', 1, 2, [2, 3]]]);
+    const grouped = bagsOf(
+      [
+        { slideId: 'a', grade: 1 },
+        { slideId: 'b', grade: 2 },
+        { slideId: 'a', grade: 1 },
+      ],
+      f,
+      2,
+      (g) => g,
+    );
+    expect(grouped.map((g) => [g.slideId, g.n, g.label, Array.from(g.features)])).toEqual([
+      ['a', 2, 1, [0, 1, 4, 5]],
+      ['b', 1, 2, [2, 3]],
+    ]);
   });
 });

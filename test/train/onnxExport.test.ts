@@ -17,13 +17,27 @@ beforeAll(async () => {
 });
 
 function contract(head: ModelContract['head'], classes: number[], inputSize: number, name: string): ModelContract {
-  return { task: classes.length === 3 ? 'breast' : 'prostate', head, classes, inputSize, tileSize: 40, mpp: 1, backbone: name, normalisation: { mean: [0, 0, 0], std: [1, 1, 1] }, weightsSha256: 'a'.repeat(64), gradelabVersion: 'test' };
+  return {
+    task: classes.length === 3 ? 'breast' : 'prostate',
+    head,
+    classes,
+    inputSize,
+    tileSize: 40,
+    mpp: 1,
+    backbone: name,
+    normalisation: { mean: [0, 0, 0], std: [1, 1, 1] },
+    weightsSha256: 'a'.repeat(64),
+    gradelabVersion: 'test',
+  };
 }
 
 /** A registry model with batch-norm statistics and CORAL thresholds far from their initial values. */
 function model(name: string, head: 'softmax' | 'ordinal' | 'multitask', k: number, size: number): tfl.LayersModel {
   const input = tfl.input({ shape: [size, size, 3] });
-  const m = tfl.model({ inputs: input, outputs: buildHead(backbone(name).build(input, { inputSize: size, width: 0.25, seed: 2 }), head, k, 2) });
+  const m = tfl.model({
+    inputs: input,
+    outputs: buildHead(backbone(name).build(input, { inputSize: size, width: 0.25, seed: 2 }), head, k, 2),
+  });
   const rng = createRng(`stats/${name}/${head}`);
   for (const layer of m.layers) {
     if (layer.getClassName() === 'BatchNormalization') {
@@ -65,7 +79,14 @@ describe('ONNX export of every registry backbone and head', () => {
       const x = batch(5, 40, `${name}/${head}`);
       const ref = await reference.run(x);
       const { session } = await openSession(path, { threads: 1 });
-      const [features, logits] = await runSession(session, 'image', prepareInput(x, { size, layout: 'NCHW' }), [5, 3, size, size], ['features', 'logits'], path);
+      const [features, logits] = await runSession(
+        session,
+        'image',
+        prepareInput(x, { size, layout: 'NCHW' }),
+        [5, 3, size, size],
+        ['features', 'logits'],
+        path,
+      );
       await session.release();
       expect(maxDiff(features, ref.features)).toBeLessThan(1e-4);
       expect(maxDiff(logits, ref.logits)).toBeLessThan(1e-4);
@@ -83,12 +104,17 @@ describe('ONNX export of every registry backbone and head', () => {
     const input = tfl.input({ shape: [8, 8, 3] });
     const up = tfl.layers.upSampling2d({ size: [2, 2], name: 'upsample' }).apply(input) as tfl.SymbolicTensor;
     const features = tfl.layers.globalAveragePooling2d({ name: 'features' }).apply(up) as tfl.SymbolicTensor;
-    const m = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 2, name: 'head_logits' }).apply(features) as tfl.SymbolicTensor });
+    const m = tfl.model({
+      inputs: input,
+      outputs: tfl.layers.dense({ units: 2, name: 'head_logits' }).apply(features) as tfl.SymbolicTensor,
+    });
     expect(() => exportOnnx(m, contract('softmax', [0, 1], 8, 'custom'))).toThrow(/layer upsample \(UpSampling2D\) has no ONNX conversion/);
   });
 
   it('refuses an opset outside 11-21', () => {
     const m = model('resnet', 'softmax', 6, 16);
-    expect(() => exportOnnx(m, contract('softmax', [0, 1, 2, 3, 4, 5], 16, 'resnet'), { opset: 9 })).toThrow(/opset must be an integer from 11 to 21/);
+    expect(() => exportOnnx(m, contract('softmax', [0, 1, 2, 3, 4, 5], 16, 'resnet'), { opset: 9 })).toThrow(
+      /opset must be an integer from 11 to 21/,
+    );
   });
 });

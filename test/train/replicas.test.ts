@@ -4,7 +4,23 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTileDataset, generateSynthetic, readManifest } from '../../src/data/index.ts';
-import { applyGradients, backbone, buildHead, fit, loadLayersModel, lossAndGradients, makeOptimizer, parseTrainConfig, replicaCount, ReplicaTrainer, selectBackend, shardSizes, trainableVariables, type StepBatch, type TrainConfig } from '../../src/train/index.ts';
+import {
+  applyGradients,
+  backbone,
+  buildHead,
+  fit,
+  loadLayersModel,
+  lossAndGradients,
+  makeOptimizer,
+  parseTrainConfig,
+  replicaCount,
+  ReplicaTrainer,
+  selectBackend,
+  shardSizes,
+  trainableVariables,
+  type StepBatch,
+  type TrainConfig,
+} from '../../src/train/index.ts';
 import { tempDir } from '../helpers.ts';
 
 const dir = tempDir();
@@ -18,7 +34,17 @@ function config(extra: Record<string, unknown> = {}, train: Record<string, unkno
       data: { dataset, folds: 3 },
       model: { backbone: 'resnet', width: 0.25, inputSize: 32 },
       augment: [{ name: 'hflip', p: 0.5 }],
-      train: { epochs: 2, batchSize: 16, lr: 0.003, warmupEpochs: 0.5, tilesPerEpoch: 96, valTilesPerSlide: 4, workers: 0, gradClip: 5, ...train },
+      train: {
+        epochs: 2,
+        batchSize: 16,
+        lr: 0.003,
+        warmupEpochs: 0.5,
+        tilesPerEpoch: 96,
+        valTilesPerSlide: 4,
+        workers: 0,
+        gradClip: 5,
+        ...train,
+      },
       backend: 'wasm',
       seed: 5,
       ...extra,
@@ -36,7 +62,10 @@ function buildModel(c: TrainConfig): tfl.LayersModel {
 /** A seeded batch of n random tiles with labels 0..5. */
 function randomBatch(n: number, seed: number): StepBatch {
   const data = tf.tidy(() => tf.randomUniform([n * 32 * 32 * 3], 0, 1, 'float32', seed).dataSync() as Float32Array);
-  return { x: { n, height: 32, width: 32, channels: 3, data: Float32Array.from(data) }, labels: Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % 6) };
+  return {
+    x: { n, height: 32, width: 32, channels: 3, data: Float32Array.from(data) },
+    labels: Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % 6),
+  };
 }
 
 function rows(b: StepBatch, start: number, end: number): StepBatch {
@@ -56,7 +85,15 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
 
 beforeAll(async () => {
   await selectBackend('wasm');
-  const { manifest } = await generateSynthetic({ task: 'prostate', slides: 12, out: join(dir, 'slides'), size: 768, sites: 2, anomalies: 0, seed: 11 });
+  const { manifest } = await generateSynthetic({
+    task: 'prostate',
+    slides: 12,
+    out: join(dir, 'slides'),
+    size: 768,
+    sites: 2,
+    anomalies: 0,
+    seed: 11,
+  });
   await buildTileDataset(readManifest(manifest), { out: dataset, tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5 });
 }, 120_000);
 
@@ -111,7 +148,10 @@ describe('replica step', () => {
       moving().forEach((w, i) => (w as unknown as { write(t: tf.Tensor): void }).write(firstShardRunning[i]));
       const mean = vars.map((_, i) => tf.addN(shards.map((sh, r) => tf.mul(sh.grads[i], sizes[r] / 10))));
       applyGradients(makeOptimizer(c), vars, mean, 0.05, c);
-      expect(loss).toBeCloseTo(shards.reduce((a, sh, r) => a + (sh.loss * sizes[r]) / 10, 0), 5);
+      expect(loss).toBeCloseTo(
+        shards.reduce((a, sh, r) => a + (sh.loss * sizes[r]) / 10, 0),
+        5,
+      );
 
       const got = weightsOf(replicated);
       const want = weightsOf(reference);
@@ -141,7 +181,11 @@ describe('replica counts', () => {
     for (let i = 0; i < w1.length; i++) worst = Math.max(worst, maxRelDiff(w1[i].values, w2[i].values));
     expect(worst).toBeLessThan(1e-3);
     // ...but not bit-identical: the shards really were summed, not trained on one thread.
-    expect(readFileSync(join(dir, 'plain-1', 'checkpoint', 'weights.bin')).equals(readFileSync(join(dir, 'plain-2', 'checkpoint', 'weights.bin')))).toBe(false);
+    expect(
+      readFileSync(join(dir, 'plain-1', 'checkpoint', 'weights.bin')).equals(
+        readFileSync(join(dir, 'plain-2', 'checkpoint', 'weights.bin')),
+      ),
+    ).toBe(false);
   }, 180_000);
 });
 

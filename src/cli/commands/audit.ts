@@ -7,8 +7,26 @@ import { estimateStainsMacenko, MacenkoNormalizer, rgbToHed, tissueWeight } from
 import { ConfigError, createRng, log, shuffled, writeFileAtomic, type ModelPredictor, type RgbImage } from '../../core/index.ts';
 import { openModel } from '../../engine/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
-import { loadSplit, openTileDataset, readDatasetTile, ShardReader, spreadTilesPerSlide, tilesOfPartition, type TileDataset, type TileRow } from '../../data/index.ts';
-import { evaluatePredictions, fmtEstimate, imagesQuality, poolSlides, representationShift, writeChart, type MetricsReport, type TilePredictions } from '../../eval/index.ts';
+import {
+  loadSplit,
+  openTileDataset,
+  readDatasetTile,
+  ShardReader,
+  spreadTilesPerSlide,
+  tilesOfPartition,
+  type TileDataset,
+  type TileRow,
+} from '../../data/index.ts';
+import {
+  evaluatePredictions,
+  fmtEstimate,
+  imagesQuality,
+  poolSlides,
+  representationShift,
+  writeChart,
+  type MetricsReport,
+  type TilePredictions,
+} from '../../eval/index.ts';
 import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
 import { featureSet, needsQuality } from './ood.ts';
 
@@ -50,14 +68,16 @@ function colourStats(images: RgbImage[]): Colour {
       n++;
     }
   }
-  const median = (vs: number[][]) => [0, 1, 2].map((c) => {
-    const s = vs.map((v) => v[c]).sort((a, b) => a - b);
-    return s.length ? s[Math.floor(s.length / 2)] : NaN;
-  });
+  const median = (vs: number[][]) =>
+    [0, 1, 2].map((c) => {
+      const s = vs.map((v) => v[c]).sort((a, b) => a - b);
+      return s.length ? s[Math.floor(s.length / 2)] : NaN;
+    });
   return { hVector: median(hs), eVector: median(es), meanH: n ? h / n : NaN, meanE: n ? e / n : NaN, tiles: images.length };
 }
 
-const angle = (a: number[], b: number[]) => (Math.acos(Math.min(1, Math.abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) / (Math.hypot(...a) * Math.hypot(...b) || 1))) * 180) / Math.PI;
+const angle = (a: number[], b: number[]) =>
+  (Math.acos(Math.min(1, Math.abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2]) / (Math.hypot(...a) * Math.hypot(...b) || 1))) * 180) / Math.PI;
 
 async function predictImages(model: ModelPredictor, tiles: TileRow[], images: RgbImage[]): Promise<TilePredictions> {
   const k = model.k;
@@ -99,14 +119,29 @@ export function auditCommand(y: Argv): Argv {
         .option('resamples', { type: 'number', default: 500 }),
     async (argv) => {
       let trainData = argv['train-data'];
-      if (!trainData && existsSync(join(argv.model, 'config.yaml'))) trainData = (parseYaml(readFileSync(join(argv.model, 'config.yaml'), 'utf8')) as { data?: { dataset?: string } }).data?.dataset;
+      if (!trainData && existsSync(join(argv.model, 'config.yaml')))
+        trainData = (parseYaml(readFileSync(join(argv.model, 'config.yaml'), 'utf8')) as { data?: { dataset?: string } }).data?.dataset;
       if (!trainData) throw new ConfigError('--train-data is needed (the model directory has no config.yaml naming its dataset)');
       const model = await openModel(argv.model, engineOptions(argv));
       const classes = model.meta.classes;
       const trainDs = await openTileDataset(trainData);
       const siteDs = await openTileDataset(argv['site-data']);
-      const refTiles = sample(spreadTilesPerSlide(tilesOfPartition(trainDs, await loadSplit(trainData), 'train', 0).filter((t) => !t.anomaly), 16), argv['max-tiles'], 'audit-ref');
-      const siteTiles = sample(spreadTilesPerSlide(siteDs.tiles.filter((t) => !t.anomaly), 16), argv['max-tiles'], 'audit-site');
+      const refTiles = sample(
+        spreadTilesPerSlide(
+          tilesOfPartition(trainDs, await loadSplit(trainData), 'train', 0).filter((t) => !t.anomaly),
+          16,
+        ),
+        argv['max-tiles'],
+        'audit-ref',
+      );
+      const siteTiles = sample(
+        spreadTilesPerSlide(
+          siteDs.tiles.filter((t) => !t.anomaly),
+          16,
+        ),
+        argv['max-tiles'],
+        'audit-site',
+      );
       if (!siteTiles.length) throw new ConfigError(`${argv['site-data']}: no tiles to audit`);
       log.info(`auditing ${siteTiles.length} site tiles against ${refTiles.length} training tiles`);
       const refImages = await readTiles(trainDs, refTiles);
@@ -116,15 +151,28 @@ export function auditCommand(y: Argv): Argv {
       const d = refP.featureDim;
       // Within-training shift (two halves of the reference) is the noise floor the site is read against.
       const half = Math.floor(refTiles.length / 2);
-      const floor = representationShift(refP.features!.subarray(0, half * d), half, refP.features!.subarray(half * d), refTiles.length - half, d);
+      const floor = representationShift(
+        refP.features!.subarray(0, half * d),
+        half,
+        refP.features!.subarray(half * d),
+        refTiles.length - half,
+        d,
+      );
       const shift = representationShift(refP.features!, refTiles.length, siteP.features!, siteTiles.length, d);
 
       let oodRate: number | null = null;
       if (hasOodBundle(argv.model)) {
         const { bundle, detectors } = loadOodBundle(argv.model);
         const stored = bundle.detectors.find((x) => x.name === bundle.primary)!;
-        const scores = detectors.get(bundle.primary)!.score(featureSet(siteP, classes, needsQuality([bundle.primary]) ? imagesQuality(siteImages) : undefined));
-        const slide = aggregateScores(scores, siteTiles.map((t) => t.slideId), 'topk', { k: bundle.aggregation.k });
+        const scores = detectors
+          .get(bundle.primary)!
+          .score(featureSet(siteP, classes, needsQuality([bundle.primary]) ? imagesQuality(siteImages) : undefined));
+        const slide = aggregateScores(
+          scores,
+          siteTiles.map((t) => t.slideId),
+          'topk',
+          { k: bundle.aggregation.k },
+        );
         oodRate = [...slide.values()].filter((v) => v > stored.slideThreshold).length / slide.size;
       }
 
@@ -142,7 +190,8 @@ export function auditCommand(y: Argv): Argv {
       const trainDist = classes.map((g) => [...trainSlides.values()].filter((v) => v === g).length / trainSlides.size);
       const labelled = slides.some((s) => s.label !== undefined);
       let performance: MetricsReport | undefined;
-      if (labelled) performance = evaluatePredictions({ path: argv['site-data'], k: classes.length, rows: slides }, { resamples: argv.resamples });
+      if (labelled)
+        performance = evaluatePredictions({ path: argv['site-data'], k: classes.length, rows: slides }, { resamples: argv.resamples });
 
       // What stain normalisation to the training reference would change.
       const mosaic = (images: RgbImage[]) => {
@@ -158,17 +207,33 @@ export function auditCommand(y: Argv): Argv {
       await model.dispose();
       const shiftAfter = representationShift(refP.features!, refTiles.length, normP.features!, siteTiles.length, d);
       const normSlides = poolSlides(normP, classes);
-      const perfAfter = labelled ? evaluatePredictions({ path: 'normalised', k: classes.length, rows: normSlides }, { resamples: argv.resamples }) : undefined;
+      const perfAfter = labelled
+        ? evaluatePredictions({ path: 'normalised', k: classes.length, rows: normSlides }, { resamples: argv.resamples })
+        : undefined;
 
       const findings: string[] = [];
       const ratio = shift / (floor || 1e-9);
-      findings.push(ratio > 2 ? `The new site looks different to the model: representation shift ${shift.toFixed(3)} is ${ratio.toFixed(1)}x the shift between two halves of its training data (${floor.toFixed(3)}).` : `The new site looks like the training data to the model: representation shift ${shift.toFixed(3)} is ${ratio.toFixed(1)}x the within-training shift (${floor.toFixed(3)}).`);
-      if (oodRate !== null) findings.push(`${(oodRate * 100).toFixed(0)}% of the site's slides are flagged out-of-distribution (the detector flags about 5% of training-like slides).`);
-      findings.push(`Stain vectors differ from the training sites' by ${stainAngles.h.toFixed(1)} degrees (haematoxylin) and ${stainAngles.e.toFixed(1)} degrees (eosin); mean optical density H ${colour.site.meanH.toFixed(3)} vs ${refColour.meanH.toFixed(3)}, E ${colour.site.meanE.toFixed(3)} vs ${refColour.meanE.toFixed(3)}.`);
+      findings.push(
+        ratio > 2
+          ? `The new site looks different to the model: representation shift ${shift.toFixed(3)} is ${ratio.toFixed(1)}x the shift between two halves of its training data (${floor.toFixed(3)}).`
+          : `The new site looks like the training data to the model: representation shift ${shift.toFixed(3)} is ${ratio.toFixed(1)}x the within-training shift (${floor.toFixed(3)}).`,
+      );
+      if (oodRate !== null)
+        findings.push(
+          `${(oodRate * 100).toFixed(0)}% of the site's slides are flagged out-of-distribution (the detector flags about 5% of training-like slides).`,
+        );
+      findings.push(
+        `Stain vectors differ from the training sites' by ${stainAngles.h.toFixed(1)} degrees (haematoxylin) and ${stainAngles.e.toFixed(1)} degrees (eosin); mean optical density H ${colour.site.meanH.toFixed(3)} vs ${refColour.meanH.toFixed(3)}, E ${colour.site.meanE.toFixed(3)} vs ${refColour.meanE.toFixed(3)}.`,
+      );
       const tv = 0.5 * predDist.reduce((s, p, i) => s + Math.abs(p - trainDist[i]), 0);
       findings.push(`Predicted grades differ from the training grade distribution by a total variation of ${tv.toFixed(2)}.`);
-      if (performance) findings.push(`On the site's labelled slides: QWK ${fmtEstimate(performance.metrics.qwk)}, accuracy ${fmtEstimate(performance.metrics.accuracy)}.`);
-      findings.push(`Macenko normalisation to the training reference changes the representation shift from ${shift.toFixed(3)} to ${shiftAfter.toFixed(3)}${perfAfter ? ` and QWK from ${performance!.metrics.qwk.value.toFixed(3)} to ${perfAfter.metrics.qwk.value.toFixed(3)}` : ''}.`);
+      if (performance)
+        findings.push(
+          `On the site's labelled slides: QWK ${fmtEstimate(performance.metrics.qwk)}, accuracy ${fmtEstimate(performance.metrics.accuracy)}.`,
+        );
+      findings.push(
+        `Macenko normalisation to the training reference changes the representation shift from ${shift.toFixed(3)} to ${shiftAfter.toFixed(3)}${perfAfter ? ` and QWK from ${performance!.metrics.qwk.value.toFixed(3)} to ${perfAfter.metrics.qwk.value.toFixed(3)}` : ''}.`,
+      );
 
       await mkdir(argv.out, { recursive: true });
       const report = {
@@ -184,13 +249,71 @@ export function auditCommand(y: Argv): Argv {
         normalisation: { shiftAfter, qwkAfter: perfAfter?.metrics.qwk ?? null },
         findings,
       };
-      await writeFileAtomic(join(argv.out, 'audit.json'), JSON.stringify(report, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
-      const md = [`# Site audit: ${argv['site-data']}`, '', '## Findings', '', ...findings.map((f) => `- ${f}`), '', '## Stain statistics', '', '| source | tiles | H vector | E vector | mean OD H | mean OD E |', '|---|---|---|---|---|---|',
-        ...[...Object.entries(colour.training), ['new site', colour.site] as [string, Colour]].map(([n, c]) => `| ${n} | ${c.tiles} | ${c.hVector.map((v) => v.toFixed(3)).join(', ')} | ${c.eVector.map((v) => v.toFixed(3)).join(', ')} | ${c.meanH.toFixed(3)} | ${c.meanE.toFixed(3)} |`),
-        '', '## Grade distribution', '', `| grade | ${classes.join(' | ')} |`, `|---|${classes.map(() => '---').join('|')}|`, `| training slides | ${trainDist.map((v) => v.toFixed(2)).join(' | ')} |`, `| predicted at the site | ${predDist.map((v) => v.toFixed(2)).join(' | ')} |`, ''];
+      await writeFileAtomic(
+        join(argv.out, 'audit.json'),
+        JSON.stringify(report, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
+      );
+      const md = [
+        `# Site audit: ${argv['site-data']}`,
+        '',
+        '## Findings',
+        '',
+        ...findings.map((f) => `- ${f}`),
+        '',
+        '## Stain statistics',
+        '',
+        '| source | tiles | H vector | E vector | mean OD H | mean OD E |',
+        '|---|---|---|---|---|---|',
+        ...[...Object.entries(colour.training), ['new site', colour.site] as [string, Colour]].map(
+          ([n, c]) =>
+            `| ${n} | ${c.tiles} | ${c.hVector.map((v) => v.toFixed(3)).join(', ')} | ${c.eVector.map((v) => v.toFixed(3)).join(', ')} | ${c.meanH.toFixed(3)} | ${c.meanE.toFixed(3)} |`,
+        ),
+        '',
+        '## Grade distribution',
+        '',
+        `| grade | ${classes.join(' | ')} |`,
+        `|---|${classes.map(() => '---').join('|')}|`,
+        `| training slides | ${trainDist.map((v) => v.toFixed(2)).join(' | ')} |`,
+        `| predicted at the site | ${predDist.map((v) => v.toFixed(2)).join(' | ')} |`,
+        '',
+      ];
       await writeFileAtomic(join(argv.out, 'summary.md'), `${md.join('\n')}\n`);
-      await writeChart(join(argv.out, 'grade-distribution'), { title: 'Grade distribution: training slides vs predicted at the site', width: 320, height: 220, data: { values: classes.flatMap((g, i) => [{ grade: String(g), source: 'training (labels)', share: trainDist[i] }, { grade: String(g), source: 'site (predicted)', share: predDist[i] }]) }, mark: 'bar', encoding: { x: { field: 'grade', type: 'ordinal' }, xOffset: { field: 'source' }, y: { field: 'share', type: 'quantitative' }, color: { field: 'source', type: 'nominal' } } });
-      await writeChart(join(argv.out, 'stain-od'), { title: 'Mean optical density per stain', width: 320, height: 220, data: { values: [...Object.entries(colour.training), ['new site', colour.site] as [string, Colour]].flatMap(([n, c]) => [{ source: n, stain: 'haematoxylin', od: c.meanH }, { source: n, stain: 'eosin', od: c.meanE }]) }, mark: 'bar', encoding: { x: { field: 'source', type: 'nominal', axis: { labelAngle: 0 } }, xOffset: { field: 'stain' }, y: { field: 'od', type: 'quantitative' }, color: { field: 'stain', type: 'nominal' } } });
+      await writeChart(join(argv.out, 'grade-distribution'), {
+        title: 'Grade distribution: training slides vs predicted at the site',
+        width: 320,
+        height: 220,
+        data: {
+          values: classes.flatMap((g, i) => [
+            { grade: String(g), source: 'training (labels)', share: trainDist[i] },
+            { grade: String(g), source: 'site (predicted)', share: predDist[i] },
+          ]),
+        },
+        mark: 'bar',
+        encoding: {
+          x: { field: 'grade', type: 'ordinal' },
+          xOffset: { field: 'source' },
+          y: { field: 'share', type: 'quantitative' },
+          color: { field: 'source', type: 'nominal' },
+        },
+      });
+      await writeChart(join(argv.out, 'stain-od'), {
+        title: 'Mean optical density per stain',
+        width: 320,
+        height: 220,
+        data: {
+          values: [...Object.entries(colour.training), ['new site', colour.site] as [string, Colour]].flatMap(([n, c]) => [
+            { source: n, stain: 'haematoxylin', od: c.meanH },
+            { source: n, stain: 'eosin', od: c.meanE },
+          ]),
+        },
+        mark: 'bar',
+        encoding: {
+          x: { field: 'source', type: 'nominal', axis: { labelAngle: 0 } },
+          xOffset: { field: 'stain' },
+          y: { field: 'od', type: 'quantitative' },
+          color: { field: 'stain', type: 'nominal' },
+        },
+      });
       process.stdout.write(`${findings.map((f) => `- ${f}`).join('\n')}\n`);
     },
   );

@@ -18,7 +18,9 @@ async function readPreviewImage(path: string, size: number): Promise<RgbImage> {
 }
 
 function formatParams(p: Record<string, unknown>): string {
-  return Object.entries(p).map(([k, v]) => `${k}=${Array.isArray(v) ? JSON.stringify(v) : v}`).join(' ');
+  return Object.entries(p)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? JSON.stringify(v) : v}`)
+    .join(' ');
 }
 
 export function augmentCommand(y: Argv): Argv {
@@ -32,7 +34,24 @@ export function augmentCommand(y: Argv): Argv {
           const rows = describeTransforms();
           if (argv.json) return printJson(rows);
           printTable(
-            rows.map((r) => [r.name, r.kind, formatParams(r.params), r.severities ? r.severities.map((s) => Object.values(s as Record<string, unknown>).map((v) => (Array.isArray(v) ? v.join('/') : v)).join('/')).join(' | ') : r.presets ? Object.entries(r.presets).map(([k, v]) => `${k}: ${formatParams(v as Record<string, unknown>)}`).join(', ') : '']),
+            rows.map((r) => [
+              r.name,
+              r.kind,
+              formatParams(r.params),
+              r.severities
+                ? r.severities
+                    .map((s) =>
+                      Object.values(s as Record<string, unknown>)
+                        .map((v) => (Array.isArray(v) ? v.join('/') : v))
+                        .join('/'),
+                    )
+                    .join(' | ')
+                : r.presets
+                  ? Object.entries(r.presets)
+                      .map(([k, v]) => `${k}: ${formatParams(v as Record<string, unknown>)}`)
+                      .join(', ')
+                  : '',
+            ]),
             ['transform', 'kind', 'defaults', 'severities 1..5 (or presets)'],
           );
         },
@@ -48,7 +67,11 @@ export function augmentCommand(y: Argv): Argv {
             .option('n', { type: 'number', default: 16, describe: 'number of draws' })
             .option('seed', { type: 'number', default: 1 })
             .option('size', { type: 'number', default: 256, describe: 'side of the centre crop in pixels' })
-            .option('severity-grid', { type: 'boolean', default: false, describe: "each corruption of the pipeline (or all) at severities 1..5" }),
+            .option('severity-grid', {
+              type: 'boolean',
+              default: false,
+              describe: 'each corruption of the pipeline (or all) at severities 1..5',
+            }),
         async (argv) => {
           if (!argv['severity-grid'] && !argv.pipeline) throw new ConfigError('--pipeline is needed unless --severity-grid is given');
           if (!Number.isInteger(argv.n) || argv.n < 1 || argv.n > 256) throw new ConfigError(`--n must be an integer 1-256, got ${argv.n}`);

@@ -7,7 +7,10 @@ import { comparePredictions, describeComparison, inferTask, readPredictions, wri
 /** compare.json, compare.md and a forest chart of the paired differences. */
 export async function writeComparison(out: string, c: Comparison): Promise<void> {
   await mkdir(out, { recursive: true });
-  await writeFileAtomic(join(out, 'compare.json'), JSON.stringify(c, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
+  await writeFileAtomic(
+    join(out, 'compare.json'),
+    JSON.stringify(c, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
+  );
   const f = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
   const md = [
     `# ${c.nameB} vs ${c.nameA}`,
@@ -16,11 +19,16 @@ export async function writeComparison(out: string, c: Comparison): Promise<void>
     '',
     `| metric | ${c.nameA} | ${c.nameB} | difference (B - A) | 95% CI | B better in | verdict |`,
     '|---|---|---|---|---|---|---|',
-    ...c.metrics.map((m) => `| ${m.metric} | ${f(m.a)} | ${f(m.b)} | ${f(m.difference.value)} | ${f(m.difference.ci95[0])} to ${f(m.difference.ci95[1])} | ${(m.shareBBetter * 100).toFixed(0)}% | ${m.significant ? ((m.lowerIsBetter ? m.difference.value < 0 : m.difference.value > 0) ? 'B better' : 'A better') : 'no evidence of a difference (CI includes 0)'} |`),
+    ...c.metrics.map(
+      (m) =>
+        `| ${m.metric} | ${f(m.a)} | ${f(m.b)} | ${f(m.difference.value)} | ${f(m.difference.ci95[0])} to ${f(m.difference.ci95[1])} | ${(m.shareBBetter * 100).toFixed(0)}% | ${m.significant ? ((m.lowerIsBetter ? m.difference.value < 0 : m.difference.value > 0) ? 'B better' : 'A better') : 'no evidence of a difference (CI includes 0)'} |`,
+    ),
     '',
   ];
   await writeFileAtomic(join(out, 'compare.md'), `${md.join('\n')}\n`);
-  const values = c.metrics.filter((m) => Number.isFinite(m.difference.ci95[0])).map((m) => ({ metric: m.metric, diff: m.difference.value, lo: m.difference.ci95[0], hi: m.difference.ci95[1] }));
+  const values = c.metrics
+    .filter((m) => Number.isFinite(m.difference.ci95[0]))
+    .map((m) => ({ metric: m.metric, diff: m.difference.value, lo: m.difference.ci95[0], hi: m.difference.ci95[1] }));
   await writeChart(join(out, 'compare-forest'), {
     title: `${c.nameB} minus ${c.nameA} (paired 95% CIs)`,
     width: 360,
@@ -30,7 +38,11 @@ export async function writeComparison(out: string, c: Comparison): Promise<void>
     layer: [
       { mark: { type: 'rule' }, encoding: { x: { field: 'lo', type: 'quantitative', title: 'difference (B - A)' }, x2: { field: 'hi' } } },
       { mark: { type: 'point', filled: true, size: 60 }, encoding: { x: { field: 'diff', type: 'quantitative' } } },
-      { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', strokeDash: [4, 3], color: 'grey' }, encoding: { x: { field: 'zero', type: 'quantitative' }, y: {} } },
+      {
+        data: { values: [{ zero: 0 }] },
+        mark: { type: 'rule', strokeDash: [4, 3], color: 'grey' },
+        encoding: { x: { field: 'zero', type: 'quantitative' }, y: {} },
+      },
     ],
   });
 }
@@ -41,7 +53,12 @@ export function compareCommand(y: Argv): Argv {
     'Paired comparison of two predictions files on the same cases: the difference in QWK, accuracy, ECE and AUROC at the cut-offs, with a paired patient-bootstrap CI',
     (c) =>
       c
-        .option('pred', { type: 'string', array: true, demandOption: true, describe: 'two predictions CSVs: --pred A.csv --pred B.csv (B is compared against A)' })
+        .option('pred', {
+          type: 'string',
+          array: true,
+          demandOption: true,
+          describe: 'two predictions CSVs: --pred A.csv --pred B.csv (B is compared against A)',
+        })
         .option('name', { type: 'string', array: true, describe: 'names for A and B in the outputs' })
         .option('out', { type: 'string', demandOption: true })
         .option('task', { choices: ['prostate', 'breast'] as const, describe: 'clinical cut-offs (default: from the number of classes)' })
@@ -50,10 +67,17 @@ export function compareCommand(y: Argv): Argv {
     async (argv) => {
       if (argv.pred.length !== 2) throw new ConfigError(`give exactly two --pred files (A then B), got ${argv.pred.length}`);
       if (argv.name && argv.name.length !== 2) throw new ConfigError(`--name takes two names (A then B), got ${argv.name.length}`);
-      if (!Number.isInteger(argv.resamples) || argv.resamples < 100) throw new ConfigError(`--resamples must be an integer of at least 100, got ${argv.resamples}`);
+      if (!Number.isInteger(argv.resamples) || argv.resamples < 100)
+        throw new ConfigError(`--resamples must be an integer of at least 100, got ${argv.resamples}`);
       const a = readPredictions(argv.pred[0]);
       const b = readPredictions(argv.pred[1]);
-      const c = comparePredictions(a, b, { task: inferTask(a.k, argv.task), resamples: argv.resamples, seed: argv.seed, nameA: argv.name?.[0] ?? 'A', nameB: argv.name?.[1] ?? 'B' });
+      const c = comparePredictions(a, b, {
+        task: inferTask(a.k, argv.task),
+        resamples: argv.resamples,
+        seed: argv.seed,
+        nameA: argv.name?.[0] ?? 'A',
+        nameB: argv.name?.[1] ?? 'B',
+      });
       await writeComparison(argv.out, c);
       process.stdout.write(`${describeComparison(c).join('\n')}\n`);
     },

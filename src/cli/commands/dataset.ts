@@ -28,7 +28,12 @@ export function datasetCommand(y: Argv): Argv {
           const hasSplit = existsSync(join(argv.dir, 'splits.json'));
           const split = hasSplit ? await loadSplit(argv.dir) : undefined;
           const partitions = split
-            ? Object.fromEntries((['train', 'val', 'test'] as const).map((p) => [p, patients.filter((q) => partitionOf(split, q.patientId, 0) === p).length]))
+            ? Object.fromEntries(
+                (['train', 'val', 'test'] as const).map((p) => [
+                  p,
+                  patients.filter((q) => partitionOf(split, q.patientId, 0) === p).length,
+                ]),
+              )
             : undefined;
           const info = {
             dir: argv.dir,
@@ -45,11 +50,25 @@ export function datasetCommand(y: Argv): Argv {
           if (argv.json) return printJson(info);
           const m = ds.meta;
           process.stdout.write(`${argv.dir}: ${info.tiles} tiles, ${info.slides} slides, ${info.patients} patients (${m.task})\n`);
-          process.stdout.write(`  tiles ${m.tileSize}px at ${m.mpp} um/px, stride ${m.stride}, min tissue ${m.minTissue}, ${m.encoding}${m.encoding === 'jpeg' ? ` q${m.quality}` : ''}\n`);
-          for (const [title, table] of [['site', info.bySite], ['scanner', info.byScanner], ['grade', info.byGrade], ['anomaly', info.byAnomaly]] as const) {
-            printTable(Object.entries(table).map(([k, v]) => [k, v.slides, v.tiles]), [title, 'slides', 'tiles']);
+          process.stdout.write(
+            `  tiles ${m.tileSize}px at ${m.mpp} um/px, stride ${m.stride}, min tissue ${m.minTissue}, ${m.encoding}${m.encoding === 'jpeg' ? ` q${m.quality}` : ''}\n`,
+          );
+          for (const [title, table] of [
+            ['site', info.bySite],
+            ['scanner', info.byScanner],
+            ['grade', info.byGrade],
+            ['anomaly', info.byAnomaly],
+          ] as const) {
+            printTable(
+              Object.entries(table).map(([k, v]) => [k, v.slides, v.tiles]),
+              [title, 'slides', 'tiles'],
+            );
           }
-          process.stdout.write(split ? `split: ${split.by} ${split.folds} folds, seed ${split.seed}; fold 0 as test: ${JSON.stringify(partitions)}\n` : 'split: none yet (gradelab split DIR)\n');
+          process.stdout.write(
+            split
+              ? `split: ${split.by} ${split.folds} folds, seed ${split.seed}; fold 0 as test: ${JSON.stringify(partitions)}\n`
+              : 'split: none yet (gradelab split DIR)\n',
+          );
         },
       )
       .demandCommand(1, 'name a dataset subcommand: info'),

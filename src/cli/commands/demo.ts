@@ -20,7 +20,15 @@ interface DemoPlan {
 
 const PLANS: Record<'quick' | 'full', DemoPlan> = {
   quick: { slides: 60, size: 1024, testSlides: 24, siteSlides: 8, epochs: 5, tilesPerEpoch: 960, suites: ['stain-shift'] },
-  full: { slides: 96, size: 1536, testSlides: 150, siteSlides: 60, epochs: 10, tilesPerEpoch: 2000, suites: ['stain-shift', 'clinical-scanners', 'artifacts'] },
+  full: {
+    slides: 96,
+    size: 1536,
+    testSlides: 150,
+    siteSlides: 60,
+    epochs: 10,
+    tilesPerEpoch: 2000,
+    suites: ['stain-shift', 'clinical-scanners', 'artifacts'],
+  },
 };
 
 export const DEMO_PLAN = `gradelab demo runs the whole workflow on built-in synthetic slides:
@@ -52,7 +60,14 @@ export function demoCommand(y: Argv, main: Main): Argv {
   return y.command(
     'demo',
     'Run the end-to-end workflow on synthetic slides: data, training with and without stain augmentation, OOD, evaluation, robustness, site audit, report',
-    (c) => c.option('quick', { type: 'boolean', default: false, describe: 'a smaller run (about 2.5 minutes on 2 cores, against 9 for the full one)' }).option('out', { type: 'string', default: 'gradelab-demo', describe: 'output folder' }),
+    (c) =>
+      c
+        .option('quick', {
+          type: 'boolean',
+          default: false,
+          describe: 'a smaller run (about 2.5 minutes on 2 cores, against 9 for the full one)',
+        })
+        .option('out', { type: 'string', default: 'gradelab-demo', describe: 'output folder' }),
     async (argv) => {
       const plan = PLANS[argv.quick ? 'quick' : 'full'];
       const out = resolve(argv.out);
@@ -66,24 +81,91 @@ export function demoCommand(y: Argv, main: Main): Argv {
       const tiling = ['--tile-size', '128', '--mpp', '1.0', '--stride', '64', '--min-tissue', '0.5'];
       // Slides and tiles: three training sites, then an unseen site with another stain protocol and scanner.
       if (!existsSync(join(data, 'tiles.csv'))) {
-        await step(main, 'synthetic slides (sites A-C)', ['synth', '--task', 'prostate', '--slides', String(plan.slides), '--size', String(plan.size), '--sites', '3', '--anomalies', '0.15', '--seed', '5', '--out', join(out, 'slides')]);
+        await step(main, 'synthetic slides (sites A-C)', [
+          'synth',
+          '--task',
+          'prostate',
+          '--slides',
+          String(plan.slides),
+          '--size',
+          String(plan.size),
+          '--sites',
+          '3',
+          '--anomalies',
+          '0.15',
+          '--seed',
+          '5',
+          '--out',
+          join(out, 'slides'),
+        ]);
         await step(main, 'tiles', ['tile', '--manifest', join(out, 'slides', 'manifest.csv'), '--out', data, ...tiling]);
       }
       // The held-out set and the unseen site are only ever predicted, so they can be large enough for
       // narrow intervals; 1024 px slides (smaller biopsies) keep their making quick.
       if (!existsSync(join(heldOut, 'tiles.csv'))) {
-        await step(main, 'a held-out test set (sites A-C, new patients)', ['synth', '--task', 'prostate', '--slides', String(plan.testSlides), '--size', '1024', '--sites', '3', '--anomalies', '0.2', '--seed', '23', '--out', join(out, 'held-out-slides')]);
-        await step(main, 'tiles of the held-out set', ['tile', '--manifest', join(out, 'held-out-slides', 'manifest.csv'), '--out', heldOut, ...tiling]);
+        await step(main, 'a held-out test set (sites A-C, new patients)', [
+          'synth',
+          '--task',
+          'prostate',
+          '--slides',
+          String(plan.testSlides),
+          '--size',
+          '1024',
+          '--sites',
+          '3',
+          '--anomalies',
+          '0.2',
+          '--seed',
+          '23',
+          '--out',
+          join(out, 'held-out-slides'),
+        ]);
+        await step(main, 'tiles of the held-out set', [
+          'tile',
+          '--manifest',
+          join(out, 'held-out-slides', 'manifest.csv'),
+          '--out',
+          heldOut,
+          ...tiling,
+        ]);
       }
       if (!existsSync(join(siteData, 'tiles.csv'))) {
-        await step(main, 'an unseen site (site-D)', ['synth', '--task', 'prostate', '--slides', String(plan.siteSlides), '--size', '1024', '--site', 'site-D', '--anomalies', '0', '--seed', '11', '--out', join(out, 'site-D-slides')]);
-        await step(main, 'tiles of the unseen site', ['tile', '--manifest', join(out, 'site-D-slides', 'manifest.csv'), '--out', siteData, ...tiling]);
+        await step(main, 'an unseen site (site-D)', [
+          'synth',
+          '--task',
+          'prostate',
+          '--slides',
+          String(plan.siteSlides),
+          '--size',
+          '1024',
+          '--site',
+          'site-D',
+          '--anomalies',
+          '0',
+          '--seed',
+          '11',
+          '--out',
+          join(out, 'site-D-slides'),
+        ]);
+        await step(main, 'tiles of the unseen site', [
+          'tile',
+          '--manifest',
+          join(out, 'site-D-slides', 'manifest.csv'),
+          '--out',
+          siteData,
+          ...tiling,
+        ]);
       }
       if (!existsSync(join(data, 'splits.json'))) await step(main, 'patient split', ['split', data, '--folds', '5', '--seed', '1']);
 
       const geometric = STANDARD_TRAINING_PIPELINE.filter((s) => ['hflip', 'vflip', 'rot90'].includes(String(s.name)));
       const models: Record<string, unknown[]> = {
-        'stain-aug': [...geometric, { name: 'hed-jitter', preset: 'strong' }, { name: 'brightness', delta: 0.1 }, { name: 'contrast', factor: 0.1 }],
+        'stain-aug': [
+          ...geometric,
+          { name: 'hed-jitter', preset: 'strong' },
+          { name: 'brightness', delta: 0.1 },
+          { name: 'contrast', factor: 0.1 },
+        ],
         'no-aug': geometric,
       };
       for (const [name, augment] of Object.entries(models)) {
@@ -93,49 +175,192 @@ export function demoCommand(y: Argv, main: Main): Argv {
           data: { dataset: data, fold: 0 },
           model: { backbone: 'resnet', width: 0.5, inputSize: 64, head: 'softmax' },
           augment,
-          train: { epochs: plan.epochs, batchSize: 32, lr: 0.003, warmupEpochs: 0.5, labelSmoothing: 0.05, gradClip: 5, tilesPerEpoch: plan.tilesPerEpoch, patience: 4 },
+          train: {
+            epochs: plan.epochs,
+            batchSize: 32,
+            lr: 0.003,
+            warmupEpochs: 0.5,
+            labelSmoothing: 0.05,
+            gradClip: 5,
+            tilesPerEpoch: plan.tilesPerEpoch,
+            patience: 4,
+          },
           seed: 1,
           backend: 'auto',
           tracking: { experiment: 'gradelab-demo' },
         };
         const cfg = join(out, 'configs', `${name}.yaml`);
         await writeFile(cfg, yamlStringify(config));
-        if (!existsSync(join(out, 'models', name, 'gradelab.json'))) await step(main, `train: ${name}`, ['train', '--config', cfg, '--out', join(out, 'models', name), ...tracking]);
+        if (!existsSync(join(out, 'models', name, 'gradelab.json')))
+          await step(main, `train: ${name}`, ['train', '--config', cfg, '--out', join(out, 'models', name), ...tracking]);
       }
       const model = join(out, 'models', 'stain-aug');
       await step(main, 'OOD detectors', ['ood', 'fit', '--model', model, '--data', data]);
       const baseline = join(out, 'models', 'no-aug');
-      await step(main, 'OOD evaluation (near and far; tile truth from the masks)', ['ood', 'eval', '--model', model, '--id', heldOut, '--id-split', 'all', '--ood', heldOut, '--out', join(out, 'ood'), '--resamples', '300']);
-      await step(main, 'evaluation (held-out patients)', ['eval', '--model', model, '--data', heldOut, '--split', 'all', '--out', join(out, 'eval'), '--resamples', '1000']);
-      await step(main, 'evaluation of the baseline', ['eval', '--model', baseline, '--data', heldOut, '--split', 'all', '--out', join(out, 'eval-no-aug'), '--resamples', '1000']);
+      await step(main, 'OOD evaluation (near and far; tile truth from the masks)', [
+        'ood',
+        'eval',
+        '--model',
+        model,
+        '--id',
+        heldOut,
+        '--id-split',
+        'all',
+        '--ood',
+        heldOut,
+        '--out',
+        join(out, 'ood'),
+        '--resamples',
+        '300',
+      ]);
+      await step(main, 'evaluation (held-out patients)', [
+        'eval',
+        '--model',
+        model,
+        '--data',
+        heldOut,
+        '--split',
+        'all',
+        '--out',
+        join(out, 'eval'),
+        '--resamples',
+        '1000',
+      ]);
+      await step(main, 'evaluation of the baseline', [
+        'eval',
+        '--model',
+        baseline,
+        '--data',
+        heldOut,
+        '--split',
+        'all',
+        '--out',
+        join(out, 'eval-no-aug'),
+        '--resamples',
+        '1000',
+      ]);
       // Stain augmentation against none, paired on the same cases: the held-out set and the unseen site.
       const compares: string[] = [];
-      await step(main, 'stain-aug vs no-aug, paired (held-out set)', ['compare', '--pred', join(out, 'eval-no-aug', 'predictions.csv'), '--pred', join(out, 'eval', 'predictions.csv'), '--name', 'no-aug', '--name', 'stain-aug', '--out', join(out, 'compare', 'held-out')]);
+      await step(main, 'stain-aug vs no-aug, paired (held-out set)', [
+        'compare',
+        '--pred',
+        join(out, 'eval-no-aug', 'predictions.csv'),
+        '--pred',
+        join(out, 'eval', 'predictions.csv'),
+        '--name',
+        'no-aug',
+        '--name',
+        'stain-aug',
+        '--out',
+        join(out, 'compare', 'held-out'),
+      ]);
       compares.push(join(out, 'compare', 'held-out'));
-      for (const [name, dir] of [['stain-aug', model], ['no-aug', baseline]]) {
-        await step(main, `predict the unseen site: ${name}`, ['predict', '--model', dir, '--data', siteData, '--split', 'all', '--out', join(out, 'site-D-predictions', `${name}.csv`)]);
+      for (const [name, dir] of [
+        ['stain-aug', model],
+        ['no-aug', baseline],
+      ]) {
+        await step(main, `predict the unseen site: ${name}`, [
+          'predict',
+          '--model',
+          dir,
+          '--data',
+          siteData,
+          '--split',
+          'all',
+          '--out',
+          join(out, 'site-D-predictions', `${name}.csv`),
+        ]);
       }
-      await step(main, 'stain-aug vs no-aug, paired (unseen site-D)', ['compare', '--pred', join(out, 'site-D-predictions', 'no-aug.csv'), '--pred', join(out, 'site-D-predictions', 'stain-aug.csv'), '--name', 'no-aug', '--name', 'stain-aug', '--out', join(out, 'compare', 'site-D')]);
+      await step(main, 'stain-aug vs no-aug, paired (unseen site-D)', [
+        'compare',
+        '--pred',
+        join(out, 'site-D-predictions', 'no-aug.csv'),
+        '--pred',
+        join(out, 'site-D-predictions', 'stain-aug.csv'),
+        '--name',
+        'no-aug',
+        '--name',
+        'stain-aug',
+        '--out',
+        join(out, 'compare', 'site-D'),
+      ]);
       compares.push(join(out, 'compare', 'site-D'));
       const suites: string[] = [];
       for (const suite of plan.suites) {
         const dir = join(out, 'robustness', suite);
         suites.push(dir);
-        await step(main, `robustness: ${suite}`, ['robustness', '--model', model, '--data', heldOut, '--split', 'all', '--suite', join(EXPERIMENTS, 'suites', `${suite}.yaml`), '--out', dir, '--baseline', baseline, '--resamples', '300', ...tracking], [0, 3]);
+        await step(
+          main,
+          `robustness: ${suite}`,
+          [
+            'robustness',
+            '--model',
+            model,
+            '--data',
+            heldOut,
+            '--split',
+            'all',
+            '--suite',
+            join(EXPERIMENTS, 'suites', `${suite}.yaml`),
+            '--out',
+            dir,
+            '--baseline',
+            baseline,
+            '--resamples',
+            '300',
+            ...tracking,
+          ],
+          [0, 3],
+        );
       }
-      await step(main, 'audit of the unseen site', ['audit', '--model', model, '--site-data', siteData, '--train-data', data, '--out', join(out, 'audit'), '--resamples', '300']);
-      await step(main, 'report', ['report', '--run', model, '--eval', join(out, 'eval'), '--ood', join(out, 'ood'), '--audit', join(out, 'audit'), ...suites.flatMap((s) => ['--robustness', s]), ...compares.flatMap((c) => ['--compare', c]), '--intended-use', join(EXPERIMENTS, 'report', 'intended-use.yaml'), '--out', join(out, 'report'), ...tracking]);
+      await step(main, 'audit of the unseen site', [
+        'audit',
+        '--model',
+        model,
+        '--site-data',
+        siteData,
+        '--train-data',
+        data,
+        '--out',
+        join(out, 'audit'),
+        '--resamples',
+        '300',
+      ]);
+      await step(main, 'report', [
+        'report',
+        '--run',
+        model,
+        '--eval',
+        join(out, 'eval'),
+        '--ood',
+        join(out, 'ood'),
+        '--audit',
+        join(out, 'audit'),
+        ...suites.flatMap((s) => ['--robustness', s]),
+        ...compares.flatMap((c) => ['--compare', c]),
+        '--intended-use',
+        join(EXPERIMENTS, 'report', 'intended-use.yaml'),
+        '--out',
+        join(out, 'report'),
+        ...tracking,
+      ]);
       const secs = ((Date.now() - t0) / 1000).toFixed(0);
-      process.stdout.write(`\ndemo finished in ${secs} s. Outputs:\n` + [
-        ['report', join(out, 'report', 'report.html'), 'and report.pdf, report.json'],
-        ['models', join(out, 'models'), 'stain-aug (HED-strong augmentation) and no-aug (baseline)'],
-        ['evaluation', join(out, 'eval', 'metrics.md'), 'held-out patients, with charts'],
-        ['comparisons', join(out, 'compare'), 'stain-aug vs no-aug, paired: held-out and site-D'],
-        ['OOD', join(out, 'ood', 'ood.md'), ''],
-        ['robustness', join(out, 'robustness'), suites.map((s) => s.split('/').pop()).join(', ')],
-        ['site audit', join(out, 'audit', 'summary.md'), ''],
-        ['tracked runs', join(out, 'mlruns'), `npx gradelab runs list --tracking-dir ${join(out, 'mlruns')}`],
-      ].map(([a, b, c]) => `  ${a.padEnd(13)} ${b}${c ? `  (${c})` : ''}`).join('\n') + '\n');
+      process.stdout.write(
+        `\ndemo finished in ${secs} s. Outputs:\n` +
+          [
+            ['report', join(out, 'report', 'report.html'), 'and report.pdf, report.json'],
+            ['models', join(out, 'models'), 'stain-aug (HED-strong augmentation) and no-aug (baseline)'],
+            ['evaluation', join(out, 'eval', 'metrics.md'), 'held-out patients, with charts'],
+            ['comparisons', join(out, 'compare'), 'stain-aug vs no-aug, paired: held-out and site-D'],
+            ['OOD', join(out, 'ood', 'ood.md'), ''],
+            ['robustness', join(out, 'robustness'), suites.map((s) => s.split('/').pop()).join(', ')],
+            ['site audit', join(out, 'audit', 'summary.md'), ''],
+            ['tracked runs', join(out, 'mlruns'), `npx gradelab runs list --tracking-dir ${join(out, 'mlruns')}`],
+          ]
+            .map(([a, b, c]) => `  ${a.padEnd(13)} ${b}${c ? `  (${c})` : ''}`)
+            .join('\n') +
+          '\n',
+      );
     },
   );
 }

@@ -6,7 +6,7 @@ import { contractOf } from '../../onnx/index.ts';
 export function exportCommand(y: Argv): Argv {
   return y.command(
     'export',
-    "Write a trained model as ONNX (features and logits outputs, batch norms folded) for ONNX Runtime, C++, C#, Java, Python, CUDA or TensorRT",
+    'Write a trained model as ONNX (features and logits outputs, batch norms folded) for ONNX Runtime, C++, C#, Java, Python, CUDA or TensorRT',
     (c) =>
       c
         .option('model', { type: 'string', demandOption: true, describe: 'model directory (gradelab train)' })
@@ -14,11 +14,15 @@ export function exportCommand(y: Argv): Argv {
         .option('opset', { type: 'number', describe: 'ONNX opset (11-21; default 17)' }),
     async (argv) => {
       const meta = readModelMeta(argv.model);
-      if (meta.encoder) throw new InputError(`${argv.model}: a head on a frozen encoder is exported when it is trained (its model.onnx holds the encoder); retrain to rewrite it`);
+      if (meta.encoder)
+        throw new InputError(
+          `${argv.model}: a head on a frozen encoder is exported when it is trained (its model.onnx holds the encoder); retrain to rewrite it`,
+        );
       const out = argv.out ?? join(argv.model, 'model.onnx');
       // TensorFlow.js loads only here: reading the LayersModel needs it, running the ONNX file does not.
       const { exportOnnx, loadLayersModel, ONNX_OPSETS } = await import('../../train/index.ts');
-      if (argv.opset !== undefined && !(Number.isInteger(argv.opset) && argv.opset >= ONNX_OPSETS.min && argv.opset <= ONNX_OPSETS.max)) throw new InputError(`--opset must be an integer from ${ONNX_OPSETS.min} to ${ONNX_OPSETS.max}, got ${argv.opset}`);
+      if (argv.opset !== undefined && !(Number.isInteger(argv.opset) && argv.opset >= ONNX_OPSETS.min && argv.opset <= ONNX_OPSETS.max))
+        throw new InputError(`--opset must be an integer from ${ONNX_OPSETS.min} to ${ONNX_OPSETS.max}, got ${argv.opset}`);
       const weights = await sha256File(join(argv.model, 'weights.bin')).catch(() => {
         throw new InputError(`${argv.model}: no weights.bin to export`);
       });
@@ -26,7 +30,9 @@ export function exportCommand(y: Argv): Argv {
       try {
         const bytes = exportOnnx(model, contractOf({ ...meta, weightsSha256: meta.weightsSha256 ?? weights }), { opset: argv.opset });
         await writeFileAtomic(out, bytes);
-        process.stdout.write(`${out}: ${(bytes.length / 1024).toFixed(0)} KB, opset ${argv.opset ?? ONNX_OPSETS.default}, SHA-256 ${await sha256File(out)}\n`);
+        process.stdout.write(
+          `${out}: ${(bytes.length / 1024).toFixed(0)} KB, opset ${argv.opset ?? ONNX_OPSETS.default}, SHA-256 ${await sha256File(out)}\n`,
+        );
       } finally {
         model.dispose();
       }

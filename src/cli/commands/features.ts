@@ -6,15 +6,31 @@ import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { parseShard, tilesOfShard } from '../shard.ts';
 
 /** The encoder from --model (a head on a frozen encoder) or from --backbone and its flags. */
-function encoderOf(argv: { model?: string; backbone?: string; 'input-size'?: number; mean?: number[]; std?: number[]; mpp?: number }): EncoderSpec {
+function encoderOf(argv: {
+  model?: string;
+  backbone?: string;
+  'input-size'?: number;
+  mean?: number[];
+  std?: number[];
+  mpp?: number;
+}): EncoderSpec {
   if (argv.model && argv.backbone) throw new ConfigError('give --model or --backbone, not both');
   if (argv.model) {
     const meta = readModelMeta(argv.model);
-    if (!meta.encoder) throw new InputError(`${argv.model}: not a head on a frozen encoder (its backbone ${meta.backbone} trains end to end); use --backbone ENCODER.onnx`);
+    if (!meta.encoder)
+      throw new InputError(
+        `${argv.model}: not a head on a frozen encoder (its backbone ${meta.backbone} trains end to end); use --backbone ENCODER.onnx`,
+      );
     return meta.encoder;
   }
   if (!argv.backbone) throw new ConfigError('give --backbone ENCODER.onnx (with --input-size), or --model of a head on a frozen encoder');
-  const r = encoderSpecSchema.safeParse({ onnx: argv.backbone, inputSize: argv['input-size'], mean: argv.mean, std: argv.std, mpp: argv.mpp });
+  const r = encoderSpecSchema.safeParse({
+    onnx: argv.backbone,
+    inputSize: argv['input-size'],
+    mean: argv.mean,
+    std: argv.std,
+    mpp: argv.mpp,
+  });
   if (!r.success) throw new ConfigError(`--backbone ${argv.backbone}: ${zodProblem(r.error).replace(/^inputSize/, '--input-size')}`);
   return r.data;
 }
@@ -26,7 +42,7 @@ export function featuresCommand(y: Argv): Argv {
     (c) =>
       engineFlags(c)
         .option('data', { type: 'string', demandOption: true, describe: 'tile dataset folder' })
-        .option('model', { type: 'string', describe: "a model directory whose head sits on a frozen encoder: that encoder" })
+        .option('model', { type: 'string', describe: 'a model directory whose head sits on a frozen encoder: that encoder' })
         .option('backbone', { type: 'string', describe: 'an encoder .onnx file (input [N,3,H,W] or [N,H,W,3], output [N,d])' })
         .option('input-size', { type: 'number', describe: 'pixels the encoder takes (with --backbone)' })
         .option('mean', { type: 'number', array: true, describe: 'per-channel mean on RGB in [0,1] (default ImageNet: 0.485 0.456 0.406)' })
@@ -34,20 +50,31 @@ export function featuresCommand(y: Argv): Argv {
         .option('mpp', { type: 'number', describe: 'microns per pixel the encoder was trained at (default 0.5)' })
         .option('split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'all' as const })
         .option('fold', { type: 'number', default: 0 })
-        .option('dtype', { choices: ['float32', 'float16'] as const, describe: 'stored precision: float32 (default for a new cache) or float16 (half the disk)' })
-        .option('shard', { type: 'string', describe: 'embed the I-th of N shares of the slides: I/N (shards write disjoint files into one cache)' }),
+        .option('dtype', {
+          choices: ['float32', 'float16'] as const,
+          describe: 'stored precision: float32 (default for a new cache) or float16 (half the disk)',
+        })
+        .option('shard', {
+          type: 'string',
+          describe: 'embed the I-th of N shares of the slides: I/N (shards write disjoint files into one cache)',
+        }),
     async (argv) => {
       const spec = encoderOf(argv);
       const shard = parseShard(argv.shard);
       const ds = await openTileDataset(argv.data);
       const partition = argv.split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(argv.data), argv.split, argv.fold);
       const tiles = tilesOfShard(partition, shard);
-      if (!tiles.length) throw new ConfigError(`${argv.data}: no tiles to embed in ${argv.split === 'all' ? 'the dataset' : `the ${argv.split} partition`}${shard ? ` for shard ${shard.index}/${shard.count}` : ''}`);
+      if (!tiles.length)
+        throw new ConfigError(
+          `${argv.data}: no tiles to embed in ${argv.split === 'all' ? 'the dataset' : `the ${argv.split} partition`}${shard ? ` for shard ${shard.index}/${shard.count}` : ''}`,
+        );
       const t0 = performance.now();
       const { cache, computed, engine } = await extractEmbeddings(ds, spec, { tiles, dtype: argv.dtype, engine: engineOptions(argv) });
       const secs = (performance.now() - t0) / 1000;
       const done = cache.slides().filter((s) => cache.has(s)).length;
-      process.stdout.write(`${computed} slides embedded (${cache.dim} features, ${cache.index.dtype}, ${engine}, ${secs.toFixed(1)} s); cache ${cache.dir} holds ${done} of ${cache.slides().length} slides\n`);
+      process.stdout.write(
+        `${computed} slides embedded (${cache.dim} features, ${cache.index.dtype}, ${engine}, ${secs.toFixed(1)} s); cache ${cache.dir} holds ${done} of ${cache.slides().length} slides\n`,
+      );
     },
   );
 }

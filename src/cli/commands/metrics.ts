@@ -9,23 +9,31 @@ export function metricsCommand(y: Argv): Argv {
     'Grading metrics with patient-bootstrap 95% CIs, agreement, referral analysis and charts from a predictions CSV',
     (c) =>
       c
-        .option('pred', { type: 'string', demandOption: true, describe: 'predictions CSV (slide_id, patient_id, site, scanner, label, pred, prob_0..)' })
+        .option('pred', {
+          type: 'string',
+          demandOption: true,
+          describe: 'predictions CSV (slide_id, patient_id, site, scanner, label, pred, prob_0..)',
+        })
         .option('out', { type: 'string', demandOption: true, describe: 'output folder: metrics.json, metrics.md, charts' })
         .option('task', { choices: ['prostate', 'breast'] as const, describe: 'default: 6 classes prostate, 3 breast' })
         .option('resamples', { type: 'number', default: 1000, describe: 'bootstrap resamples (over patients)' })
         .option('seed', { type: 'number', default: 1 })
         .option('charts', { type: 'boolean', default: true, describe: 'render SVG/PNG charts (--no-charts to skip)' }),
     async (argv) => {
-      if (!Number.isInteger(argv.resamples) || argv.resamples < 0) throw new ConfigError(`--resamples must be a non-negative integer, got ${argv.resamples}`);
+      if (!Number.isInteger(argv.resamples) || argv.resamples < 0)
+        throw new ConfigError(`--resamples must be a non-negative integer, got ${argv.resamples}`);
       const preds = readPredictions(argv.pred);
-      if (!preds.rows.some((r) => r.label !== undefined)) throw new ConfigError(`${argv.pred}: no row has a label; metrics need labelled cases`);
+      if (!preds.rows.some((r) => r.label !== undefined))
+        throw new ConfigError(`${argv.pred}: no row has a label; metrics need labelled cases`);
       const t0 = Date.now();
       const report = evaluatePredictions(preds, { task: argv.task, resamples: argv.resamples, seed: argv.seed });
       await mkdir(argv.out, { recursive: true });
       const files = await writeMetricsFiles(argv.out, report, argv.pred);
       if (argv.charts) files.push(...(await writeMetricCharts(argv.out, report)));
       const m = report.metrics;
-      process.stdout.write(`QWK ${fmtEstimate(m.qwk)}, accuracy ${fmtEstimate(m.accuracy)}, ECE ${fmtEstimate(m.ece)} on ${report.n} cases, ${report.patients} patients\n`);
+      process.stdout.write(
+        `QWK ${fmtEstimate(m.qwk)}, accuracy ${fmtEstimate(m.accuracy)}, ECE ${fmtEstimate(m.ece)} on ${report.n} cases, ${report.patients} patients\n`,
+      );
       log.info(`wrote ${files.length} files to ${argv.out} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     },
   );

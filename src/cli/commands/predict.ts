@@ -5,7 +5,20 @@ import type { Argv } from 'yargs';
 import { ConfigError, InputError, log } from '../../core/index.ts';
 import { loadSplit, openTileDataset, tilesOfPartition, type Partition, type TileDataset } from '../../data/index.ts';
 import { openModel, type ModelOpenOptions } from '../../engine/index.ts';
-import { datasetQuality, evaluatePredictions, fmtEstimate, poolSlides, readPredictions, tileRows, trainingCurvesSpec, writeChart, writeMetricCharts, writeMetricsFiles, writePredictions, type PredictionRow } from '../../eval/index.ts';
+import {
+  datasetQuality,
+  evaluatePredictions,
+  fmtEstimate,
+  poolSlides,
+  readPredictions,
+  tileRows,
+  trainingCurvesSpec,
+  writeChart,
+  writeMetricCharts,
+  writeMetricsFiles,
+  writePredictions,
+  type PredictionRow,
+} from '../../eval/index.ts';
 import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
 import { bagsOf, loadMil } from '../../train/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
@@ -25,13 +38,25 @@ interface PredictRequest {
 }
 
 /** Adds each row's OOD score and flag from the detector fitted in the model directory. */
-async function addOodScores(rows: PredictionRow[], modelDir: string, ds: TileDataset, p: Parameters<typeof featureSet>[0], classes: number[], level: 'slide' | 'tile'): Promise<void> {
+async function addOodScores(
+  rows: PredictionRow[],
+  modelDir: string,
+  ds: TileDataset,
+  p: Parameters<typeof featureSet>[0],
+  classes: number[],
+  level: 'slide' | 'tile',
+): Promise<void> {
   const { bundle, detectors } = loadOodBundle(modelDir);
   const stored = bundle.detectors.find((d) => d.name === bundle.primary)!;
   const quality = needsQuality([bundle.primary]) ? await datasetQuality(ds, p.tiles) : undefined;
   const scores = detectors.get(bundle.primary)!.score(featureSet(p, classes, quality));
   if (level === 'slide') {
-    const slide = aggregateScores(scores, p.tiles.map((t) => t.slideId), 'topk', { k: bundle.aggregation.k });
+    const slide = aggregateScores(
+      scores,
+      p.tiles.map((t) => t.slideId),
+      'topk',
+      { k: bundle.aggregation.k },
+    );
     for (const r of rows) {
       r.oodScore = slide.get(r.slideId);
       r.oodFlag = (r.oodScore ?? 0) > stored.slideThreshold;
@@ -49,10 +74,14 @@ export async function predictRows(req: PredictRequest) {
   const ds = await openTileDataset(req.data);
   const model = await openModel(req.modelDir, req.engine);
   try {
-    if (ds.meta.task !== model.meta.task) throw new ConfigError(`${req.data} is a ${ds.meta.task} dataset but the model grades ${model.meta.task}`);
+    if (ds.meta.task !== model.meta.task)
+      throw new ConfigError(`${req.data} is a ${ds.meta.task} dataset but the model grades ${model.meta.task}`);
     const partition = req.split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(req.data), req.split, req.fold);
     const tiles = tilesOfShard(partition, req.shard);
-    if (!tiles.length) throw new ConfigError(`${req.data}: no tiles in the ${req.split} partition of fold ${req.fold}${req.shard ? ` for shard ${req.shard.index}/${req.shard.count}` : ''}`);
+    if (!tiles.length)
+      throw new ConfigError(
+        `${req.data}: no tiles in the ${req.split} partition of fold ${req.fold}${req.shard ? ` for shard ${req.shard.index}/${req.shard.count}` : ''}`,
+      );
     const withOod = hasOodBundle(req.modelDir);
     const p = await modelOutputs(model, req.modelDir, ds, tiles, { label: 'predict', keepFeatures: withOod || !!mil });
     const classes = model.meta.classes;
@@ -80,7 +109,11 @@ function common<T>(c: Argv<T>) {
     .option('data', { type: 'string', demandOption: true, describe: 'tile dataset folder' })
     .option('split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'test' as const })
     .option('fold', { type: 'number', default: 0 })
-    .option('pooling', { choices: ['mean', 'topk', 'attention'] as const, default: 'mean' as const, describe: 'tile-to-slide pooling (attention: the attention-MIL head of the model directory, made by gradelab mil fit)' });
+    .option('pooling', {
+      choices: ['mean', 'topk', 'attention'] as const,
+      default: 'mean' as const,
+      describe: 'tile-to-slide pooling (attention: the attention-MIL head of the model directory, made by gradelab mil fit)',
+    });
 }
 
 export function predictCommand(y: Argv): Argv {
@@ -97,7 +130,16 @@ export function predictCommand(y: Argv): Argv {
               .option('shard', { type: 'string', describe: 'predict the I-th of N shares of the slides: I/N (join with predict merge)' }),
           async (argv) => {
             const shard = parseShard(argv.shard);
-            const { rows, k } = await predictRows({ modelDir: argv.model, data: argv.data, split: argv.split, fold: argv.fold, level: argv.level, pooling: argv.pooling, shard, engine: engineOptions(argv) });
+            const { rows, k } = await predictRows({
+              modelDir: argv.model,
+              data: argv.data,
+              split: argv.split,
+              fold: argv.fold,
+              level: argv.level,
+              pooling: argv.pooling,
+              shard,
+              engine: engineOptions(argv),
+            });
             await writePredictions(argv.out, rows, k);
             log.info(`${rows.length} ${argv.level} predictions -> ${argv.out}`);
           },
@@ -105,7 +147,10 @@ export function predictCommand(y: Argv): Argv {
         .command(
           'merge <files..>',
           'Join the predictions CSVs of --shard runs into one file',
-          (c) => c.positional('files', { type: 'string', array: true, demandOption: true }).option('out', { type: 'string', demandOption: true }),
+          (c) =>
+            c
+              .positional('files', { type: 'string', array: true, demandOption: true })
+              .option('out', { type: 'string', demandOption: true }),
           async (argv) => {
             const parts = (argv.files as string[]).map((f) => readPredictions(f));
             const k = parts[0].k;
@@ -114,11 +159,16 @@ export function predictCommand(y: Argv): Argv {
               if (p.k !== k) throw new InputError(`${p.path}: ${p.k} classes, but ${parts[0].path} has ${k}`);
               for (const r of p.rows) {
                 const key = `${r.slideId}|${r.extra.x ?? ''}|${r.extra.y ?? ''}`;
-                if (seen.has(key)) throw new InputError(`${p.path}: slide ${r.slideId} is also in ${seen.get(key)}; shards must not overlap`);
+                if (seen.has(key))
+                  throw new InputError(`${p.path}: slide ${r.slideId} is also in ${seen.get(key)}; shards must not overlap`);
                 seen.set(key, p.path);
               }
             }
-            await writePredictions(argv.out, parts.flatMap((p) => p.rows), k);
+            await writePredictions(
+              argv.out,
+              parts.flatMap((p) => p.rows),
+              k,
+            );
             log.info(`${seen.size} rows from ${parts.length} files -> ${argv.out}`);
           },
         ),
@@ -126,9 +176,21 @@ export function predictCommand(y: Argv): Argv {
     .command(
       'eval',
       'Predict a partition, then compute the full metrics with patient-bootstrap CIs and charts',
-      (c) => common(c).option('out', { type: 'string', demandOption: true, describe: 'output folder' }).option('resamples', { type: 'number', default: 1000 }).option('seed', { type: 'number', default: 1 }),
+      (c) =>
+        common(c)
+          .option('out', { type: 'string', demandOption: true, describe: 'output folder' })
+          .option('resamples', { type: 'number', default: 1000 })
+          .option('seed', { type: 'number', default: 1 }),
       async (argv) => {
-        const { rows, k, task } = await predictRows({ modelDir: argv.model, data: argv.data, split: argv.split, fold: argv.fold, level: 'slide', pooling: argv.pooling, engine: engineOptions(argv) });
+        const { rows, k, task } = await predictRows({
+          modelDir: argv.model,
+          data: argv.data,
+          split: argv.split,
+          fold: argv.fold,
+          level: 'slide',
+          pooling: argv.pooling,
+          engine: engineOptions(argv),
+        });
         await mkdir(argv.out, { recursive: true });
         const predPath = join(argv.out, 'predictions.csv');
         await writePredictions(predPath, rows, k);
@@ -138,9 +200,17 @@ export function predictCommand(y: Argv): Argv {
         const historyPath = join(argv.model, 'history.json');
         if (existsSync(historyPath)) {
           const h = JSON.parse(readFileSync(historyPath, 'utf8')) as { epoch: number; trainLoss: number; valQwk: number }[];
-          await writeChart(join(argv.out, 'training-curves'), trainingCurvesSpec({ 'train loss': h.map((e) => ({ step: e.epoch + 1, value: e.trainLoss })), 'val QWK': h.map((e) => ({ step: e.epoch + 1, value: e.valQwk })) }));
+          await writeChart(
+            join(argv.out, 'training-curves'),
+            trainingCurvesSpec({
+              'train loss': h.map((e) => ({ step: e.epoch + 1, value: e.trainLoss })),
+              'val QWK': h.map((e) => ({ step: e.epoch + 1, value: e.valQwk })),
+            }),
+          );
         }
-        process.stdout.write(`${argv.split}: QWK ${fmtEstimate(report.metrics.qwk)}, accuracy ${fmtEstimate(report.metrics.accuracy)} on ${report.n} slides (${report.patients} patients); ${resolve(argv.out)}\n`);
+        process.stdout.write(
+          `${argv.split}: QWK ${fmtEstimate(report.metrics.qwk)}, accuracy ${fmtEstimate(report.metrics.accuracy)} on ${report.n} slides (${report.patients} patients); ${resolve(argv.out)}\n`,
+        );
       },
     );
 }

@@ -5,7 +5,22 @@ import type { Argv } from 'yargs';
 import { stringify } from 'csv-stringify/sync';
 import { ConfigError, imagesToBatch, log, readModelMeta, writeFileAtomic } from '../../core/index.ts';
 import { loadSplit, openTileDataset, spreadTilesPerSlide, tilesOfPartition } from '../../data/index.ts';
-import { appendUnitResult, fmtEstimate, imagesQuality, loadSuite, readUnitResults, runSuiteUnits, shardUnits, suiteUnits, summariseSuite, writeChart, type SuiteRole, type SuiteScorer, type SuiteSummary, type UnitResult } from '../../eval/index.ts';
+import {
+  appendUnitResult,
+  fmtEstimate,
+  imagesQuality,
+  loadSuite,
+  readUnitResults,
+  runSuiteUnits,
+  shardUnits,
+  suiteUnits,
+  summariseSuite,
+  writeChart,
+  type SuiteRole,
+  type SuiteScorer,
+  type SuiteSummary,
+  type UnitResult,
+} from '../../eval/index.ts';
 import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
 import { FileStore, openStore, startRun, type Tracker } from '../../track/index.ts';
 import { openModel, type ModelOpenOptions } from '../../engine/index.ts';
@@ -14,7 +29,10 @@ import { gradeLogits, needsQuality } from './ood.ts';
 import { createProgress } from '../progress.ts';
 import { parseShard } from '../shard.ts';
 
-export async function modelScorer(modelDir: string, options: ModelOpenOptions = {}): Promise<SuiteScorer & { dispose(): Promise<void> | void }> {
+export async function modelScorer(
+  modelDir: string,
+  options: ModelOpenOptions = {},
+): Promise<SuiteScorer & { dispose(): Promise<void> | void }> {
   const model = await openModel(modelDir, options);
   const ood = hasOodBundle(modelDir) ? loadOodBundle(modelDir) : undefined;
   const detector = ood?.detectors.get(ood.bundle.primary);
@@ -33,7 +51,12 @@ export async function modelScorer(modelDir: string, options: ModelOpenOptions = 
     },
     slideOodFlags: stored
       ? (tiles, scores) => {
-          const agg = aggregateScores(scores, tiles.map((t) => t.slideId), 'topk', { k: ood!.bundle.aggregation.k });
+          const agg = aggregateScores(
+            scores,
+            tiles.map((t) => t.slideId),
+            'topk',
+            { k: ood!.bundle.aggregation.k },
+          );
           return new Map([...agg.entries()].map(([s, v]) => [s, v > stored.slideThreshold]));
         }
       : undefined,
@@ -51,7 +74,9 @@ function corruptionLines(summary: SuiteSummary, f: (v: number | null) => string)
     '',
     '| condition | kind | CE | relative CE |',
     '|---|---|---|---|',
-    ...[...corruptions, ...oneOffs].map((c) => `| ${c.condition} | ${c.oneOff ? 'one-off' : 'corruption (severities)'} | ${f(c.ce)} | ${f(c.relativeCe)} |`),
+    ...[...corruptions, ...oneOffs].map(
+      (c) => `| ${c.condition} | ${c.oneOff ? 'one-off' : 'corruption (severities)'} | ${f(c.ce)} | ${f(c.relativeCe)} |`,
+    ),
   ];
 }
 
@@ -59,9 +84,30 @@ function corruptionLines(summary: SuiteSummary, f: (v: number | null) => string)
 const SUITE_COPY = 'suite.yaml';
 
 export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Promise<void> {
-  await writeFileAtomic(join(out, 'results.json'), JSON.stringify(summary, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2));
-  const rows = summary.units.map((u) => [u.condition, u.severity, u.slides, u.qwk.value.toFixed(4), u.qwk.ci95[0].toFixed(4), u.qwk.ci95[1].toFixed(4), u.qwkDrop.toFixed(4), u.accuracy.value.toFixed(4), u.ece.toFixed(4), u.oodFlagRate === null ? '' : u.oodFlagRate.toFixed(4), u.ce.toFixed(4)]);
-  await writeFileAtomic(join(out, 'results.csv'), stringify([['condition', 'severity', 'slides', 'qwk', 'qwk_ci_low', 'qwk_ci_high', 'qwk_drop', 'accuracy', 'ece', 'ood_flag_rate', 'ce'], ...rows]));
+  await writeFileAtomic(
+    join(out, 'results.json'),
+    JSON.stringify(summary, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
+  );
+  const rows = summary.units.map((u) => [
+    u.condition,
+    u.severity,
+    u.slides,
+    u.qwk.value.toFixed(4),
+    u.qwk.ci95[0].toFixed(4),
+    u.qwk.ci95[1].toFixed(4),
+    u.qwkDrop.toFixed(4),
+    u.accuracy.value.toFixed(4),
+    u.ece.toFixed(4),
+    u.oodFlagRate === null ? '' : u.oodFlagRate.toFixed(4),
+    u.ce.toFixed(4),
+  ]);
+  await writeFileAtomic(
+    join(out, 'results.csv'),
+    stringify([
+      ['condition', 'severity', 'slides', 'qwk', 'qwk_ci_low', 'qwk_ci_high', 'qwk_drop', 'accuracy', 'ece', 'ood_flag_rate', 'ce'],
+      ...rows,
+    ]),
+  );
   const f = (v: number | null) => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(3));
   const md = [
     `# Robustness: ${summary.suite}`,
@@ -76,144 +122,252 @@ export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Pro
     '',
     '| condition | severity | QWK (95% CI) | QWK drop (paired 95% CI) | accuracy | ECE | OOD flag rate |',
     '|---|---|---|---|---|---|---|',
-    ...summary.units.map((u) => `| ${u.condition} | ${u.severity || '-'} | ${fmtEstimate(u.qwk)} | ${f(u.qwkDrop)}${u.qwkDropCi ? ` (${f(u.qwkDropCi[0])} to ${f(u.qwkDropCi[1])})${u.dropSignificant ? '' : ' n.s.'}` : ''} | ${f(u.accuracy.value)} | ${f(u.ece)} | ${f(u.oodFlagRate)} |`),
+    ...summary.units.map(
+      (u) =>
+        `| ${u.condition} | ${u.severity || '-'} | ${fmtEstimate(u.qwk)} | ${f(u.qwkDrop)}${u.qwkDropCi ? ` (${f(u.qwkDropCi[0])} to ${f(u.qwkDropCi[1])})${u.dropSignificant ? '' : ' n.s.'}` : ''} | ${f(u.accuracy.value)} | ${f(u.ece)} | ${f(u.oodFlagRate)} |`,
+    ),
     '',
-    ...(summary.severitySeparation.length ? [
-      'Does severity matter? QWK at the highest severity minus at the lowest, paired on the same slides:',
-      '',
-      '| corruption | severities | QWK difference (95% CI) | separated |',
-      '|---|---|---|---|',
-      ...summary.severitySeparation.map((s) => `| ${s.condition} | ${s.low} vs ${s.high} | ${fmtEstimate(s.difference)} | ${s.significant ? 'yes' : 'no: more slides needed to tell them apart'} |`),
-      '',
-    ] : []),
+    ...(summary.severitySeparation.length
+      ? [
+          'Does severity matter? QWK at the highest severity minus at the lowest, paired on the same slides:',
+          '',
+          '| corruption | severities | QWK difference (95% CI) | separated |',
+          '|---|---|---|---|',
+          ...summary.severitySeparation.map(
+            (s) =>
+              `| ${s.condition} | ${s.low} vs ${s.high} | ${fmtEstimate(s.difference)} | ${s.significant ? 'yes' : 'no: more slides needed to tell them apart'} |`,
+          ),
+          '',
+        ]
+      : []),
     ...corruptionLines(summary, f),
   ];
   await writeFileAtomic(join(out, 'summary.md'), `${md.join('\n')}\n`);
-  const curve = summary.units.filter((u) => u.severity > 0).map((u) => ({ condition: u.condition, severity: u.severity, qwk: u.qwk.value }));
+  const curve = summary.units
+    .filter((u) => u.severity > 0)
+    .map((u) => ({ condition: u.condition, severity: u.severity, qwk: u.qwk.value }));
   if (curve.length) {
-    await writeChart(join(out, 'qwk-vs-severity'), { title: `QWK against severity (clean ${summary.clean.qwk.value.toFixed(3)})`, width: 380, height: 260, data: { values: curve }, mark: { type: 'line', point: true }, encoding: { x: { field: 'severity', type: 'ordinal' }, y: { field: 'qwk', type: 'quantitative', scale: { zero: false } }, color: { field: 'condition', type: 'nominal' } } });
+    await writeChart(join(out, 'qwk-vs-severity'), {
+      title: `QWK against severity (clean ${summary.clean.qwk.value.toFixed(3)})`,
+      width: 380,
+      height: 260,
+      data: { values: curve },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'severity', type: 'ordinal' },
+        y: { field: 'qwk', type: 'quantitative', scale: { zero: false } },
+        color: { field: 'condition', type: 'nominal' },
+      },
+    });
   }
   const heat = summary.units.map((u) => ({ condition: u.condition, severity: u.severity ? String(u.severity) : 'once', drop: u.qwkDrop }));
-  await writeChart(join(out, 'qwk-drop-heatmap'), { title: 'QWK drop against clean', data: { values: heat }, width: 200, height: Math.max(80, 22 * new Set(summary.units.map((u) => u.condition)).size), encoding: { x: { field: 'severity', type: 'ordinal', sort: ['once', '1', '2', '3', '4', '5'] }, y: { field: 'condition', type: 'nominal' } }, layer: [{ mark: 'rect', encoding: { color: { field: 'drop', type: 'quantitative', scale: { scheme: 'reds', domainMin: 0 } } } }, { mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'drop', type: 'quantitative', format: '.2f' } } }] });
+  await writeChart(join(out, 'qwk-drop-heatmap'), {
+    title: 'QWK drop against clean',
+    data: { values: heat },
+    width: 200,
+    height: Math.max(80, 22 * new Set(summary.units.map((u) => u.condition)).size),
+    encoding: {
+      x: { field: 'severity', type: 'ordinal', sort: ['once', '1', '2', '3', '4', '5'] },
+      y: { field: 'condition', type: 'nominal' },
+    },
+    layer: [
+      { mark: 'rect', encoding: { color: { field: 'drop', type: 'quantitative', scale: { scheme: 'reds', domainMin: 0 } } } },
+      { mark: { type: 'text', fontSize: 10 }, encoding: { text: { field: 'drop', type: 'quantitative', format: '.2f' } } },
+    ],
+  });
 }
 
 export function robustnessCommand(y: Argv): Argv {
-  return y.command('robustness', 'Run a robustness suite (perturbations at severities, against acceptance criteria); exit 3 when a criterion fails', (s) =>
-    s
-      .command(
-        '$0',
-        'Run a suite on a model and a dataset\'s test partition',
-        (c) =>
-          engineFlags(c)
-            .option('model', { type: 'string', demandOption: true })
-            .option('data', { type: 'string', demandOption: true })
-            .option('suite', { type: 'string', demandOption: true, describe: 'suite YAML (experiments/suites/*.yaml)' })
-            .option('out', { type: 'string', demandOption: true })
-            .option('baseline', { type: 'string', describe: 'baseline model directory for corruption error (mCE)' })
-            .option('shard', { type: 'string', describe: 'run the I-th of N shares of the conditions: I/N' })
-            .option('tiles-per-slide', { type: 'number', describe: "test tiles per slide (default: the suite's tilesPerSlide)" })
-            .option('split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'test' as const, describe: 'partition of --data to run on (all: a held-out test set)' })
-            .option('fold', { type: 'number', default: 0 })
-            .option('resamples', { type: 'number', default: 300 })
-            .option('seed', { type: 'number', default: 1 })
-            .option('tracking-dir', { type: 'string' }),
-        async (argv) => {
-          const { suite, criteria } = loadSuite(argv.suite);
-          const shard = parseShard(argv.shard);
-          const ds = await openTileDataset(argv.data);
-          const partition = argv.split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(argv.data), argv.split, argv.fold);
-          const perSlide = argv['tiles-per-slide'] ?? suite.tilesPerSlide;
-          if (!Number.isInteger(perSlide) || perSlide < 1) throw new ConfigError(`--tiles-per-slide must be a positive integer, got ${perSlide}`);
-          const tiles = spreadTilesPerSlide(partition.filter((t) => !t.anomaly && t.grade !== undefined), perSlide);
-          if (!tiles.length) throw new ConfigError(`${argv.data}: no labelled ${argv.split === 'all' ? '' : `${argv.split} `}tiles${argv.split === 'all' ? '' : ` in fold ${argv.fold}`}`);
-          const models: [string, string][] = [['model', argv.model], ...(argv.baseline ? [['baseline', argv.baseline] as [string, string]] : [])];
-          // Every model directory and its detectors are checked before anything is written.
-          for (const [, dir] of models) {
-            readModelMeta(dir);
-            if (hasOodBundle(dir)) loadOodBundle(dir);
-          }
-          // The suite travels with its results, so merging shards needs no --suite and cannot mix suites.
-          await mkdir(argv.out, { recursive: true });
-          await writeFileAtomic(join(argv.out, SUITE_COPY), readFileSync(argv.suite, 'utf8'));
-          const all = [{ condition: 'clean', severity: 0, transform: undefined as Record<string, unknown> | undefined }, ...suiteUnits(suite)];
-          const mine = shardUnits(all, shard);
-          const meta = readModelMeta(argv.model);
-          let parent: Tracker | undefined;
-          const store = openStore({ trackingDir: argv['tracking-dir'] });
-          const parentTags: Record<string, string> = { 'gradelab.suite': suite.name, ...(meta.runId && store instanceof FileStore ? { 'mlflow.parentRunId': meta.runId } : {}) };
-          parent = await startRun('robustness', `${suite.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}`, { trackingDir: argv['tracking-dir'], tags: parentTags });
-          const progress = createProgress('conditions', ' | {name}');
-          const resultsPath = (role: string) => join(argv.out, `${role}${shard ? `.shard-${shard.index}-of-${shard.count}` : ''}.jsonl`);
-          const roles: (SuiteRole & { dispose(): Promise<void> | void })[] = [];
-          try {
-            for (const [role, dir] of models) {
-              const done = new Set(readUnitResults(resultsPath(role)).map((r) => `${r.condition}/${r.severity}`));
-              const scorer = await modelScorer(dir, engineOptions(argv));
-              roles.push({ role, scorer, pending: mine.filter((u) => !done.has(`${u.condition}/${u.severity}`)), dispose: scorer.dispose });
+  return y.command(
+    'robustness',
+    'Run a robustness suite (perturbations at severities, against acceptance criteria); exit 3 when a criterion fails',
+    (s) =>
+      s
+        .command(
+          '$0',
+          "Run a suite on a model and a dataset's test partition",
+          (c) =>
+            engineFlags(c)
+              .option('model', { type: 'string', demandOption: true })
+              .option('data', { type: 'string', demandOption: true })
+              .option('suite', { type: 'string', demandOption: true, describe: 'suite YAML (experiments/suites/*.yaml)' })
+              .option('out', { type: 'string', demandOption: true })
+              .option('baseline', { type: 'string', describe: 'baseline model directory for corruption error (mCE)' })
+              .option('shard', { type: 'string', describe: 'run the I-th of N shares of the conditions: I/N' })
+              .option('tiles-per-slide', { type: 'number', describe: "test tiles per slide (default: the suite's tilesPerSlide)" })
+              .option('split', {
+                choices: ['train', 'val', 'test', 'all'] as const,
+                default: 'test' as const,
+                describe: 'partition of --data to run on (all: a held-out test set)',
+              })
+              .option('fold', { type: 'number', default: 0 })
+              .option('resamples', { type: 'number', default: 300 })
+              .option('seed', { type: 'number', default: 1 })
+              .option('tracking-dir', { type: 'string' }),
+          async (argv) => {
+            const { suite, criteria } = loadSuite(argv.suite);
+            const shard = parseShard(argv.shard);
+            const ds = await openTileDataset(argv.data);
+            const partition = argv.split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(argv.data), argv.split, argv.fold);
+            const perSlide = argv['tiles-per-slide'] ?? suite.tilesPerSlide;
+            if (!Number.isInteger(perSlide) || perSlide < 1)
+              throw new ConfigError(`--tiles-per-slide must be a positive integer, got ${perSlide}`);
+            const tiles = spreadTilesPerSlide(
+              partition.filter((t) => !t.anomaly && t.grade !== undefined),
+              perSlide,
+            );
+            if (!tiles.length)
+              throw new ConfigError(
+                `${argv.data}: no labelled ${argv.split === 'all' ? '' : `${argv.split} `}tiles${argv.split === 'all' ? '' : ` in fold ${argv.fold}`}`,
+              );
+            const models: [string, string][] = [
+              ['model', argv.model],
+              ...(argv.baseline ? [['baseline', argv.baseline] as [string, string]] : []),
+            ];
+            // Every model directory and its detectors are checked before anything is written.
+            for (const [, dir] of models) {
+              readModelMeta(dir);
+              if (hasOodBundle(dir)) loadOodBundle(dir);
             }
-            const pending = new Set(roles.flatMap((r) => r.pending.map((u) => `${u.condition}/${u.severity}`)));
-            progress.start(mine.length, `suite ${suite.name}`);
-            progress.increment(mine.length - pending.size);
-            await runSuiteUnits(ds, tiles, roles, {
-              resamples: argv.resamples,
-              seed: argv.seed,
-              onStep: (unit, block, blocks) => {
-                progress.update({ name: `${unit.condition}${unit.severity ? ` ${unit.severity}` : ''}${blocks > 1 ? ` (block ${block + 1}/${blocks})` : ''}` });
-                if (block === blocks - 1) progress.increment();
-              },
-              onUnit: async (role, r) => {
-                appendUnitResult(resultsPath(role), r);
-                const child = await parent.startChild(`${role}: ${r.condition}${r.severity ? ` severity ${r.severity}` : ''}`, { 'gradelab.condition': r.condition, 'gradelab.severity': String(r.severity), 'gradelab.role': role });
-                await child.logMetrics({ qwk: r.qwk.value, accuracy: r.accuracy.value, ece: r.ece, ...(r.oodFlagRate !== null ? { ood_flag_rate: r.oodFlagRate } : {}) });
-                await child.end();
-              },
+            // The suite travels with its results, so merging shards needs no --suite and cannot mix suites.
+            await mkdir(argv.out, { recursive: true });
+            await writeFileAtomic(join(argv.out, SUITE_COPY), readFileSync(argv.suite, 'utf8'));
+            const all = [
+              { condition: 'clean', severity: 0, transform: undefined as Record<string, unknown> | undefined },
+              ...suiteUnits(suite),
+            ];
+            const mine = shardUnits(all, shard);
+            const meta = readModelMeta(argv.model);
+            let parent: Tracker | undefined;
+            const store = openStore({ trackingDir: argv['tracking-dir'] });
+            const parentTags: Record<string, string> = {
+              'gradelab.suite': suite.name,
+              ...(meta.runId && store instanceof FileStore ? { 'mlflow.parentRunId': meta.runId } : {}),
+            };
+            parent = await startRun('robustness', `${suite.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}`, {
+              trackingDir: argv['tracking-dir'],
+              tags: parentTags,
             });
-          } finally {
-            progress.stop();
-            for (const r of roles) await r.dispose();
-          }
-          if (shard) {
-            await parent.end();
-            log.info(`shard ${shard.index}/${shard.count} done: ${mine.length} conditions; join shards with \`gradelab robustness merge ${argv.out} ...\``);
-            return;
-          }
-          const summary = summariseSuite(suite, criteria, readUnitResults(join(argv.out, 'model.jsonl')), argv.baseline ? readUnitResults(join(argv.out, 'baseline.jsonl')) : undefined);
-          await writeSuiteOutputs(argv.out, summary);
-          await writeFileAtomic(join(argv.out, 'suite.json'), JSON.stringify({ suite: argv.suite, model: argv.model, baseline: argv.baseline ?? null, data: argv.data, fold: argv.fold, tiles: tiles.length }, null, 2));
-          await parent.logMetrics({ clean_qwk: summary.clean.qwk.value, criteria_passed: summary.criteria.filter((c) => c.pass).length, criteria_failed: summary.criteria.filter((c) => !c.pass).length });
-          await parent.logArtifact(join(argv.out, 'summary.md'));
-          await parent.end();
-          for (const c of summary.criteria) process.stdout.write(`${c.pass ? 'PASS' : 'FAIL'}  ${c.criterion}  (${c.evidence})\n`);
-          process.stdout.write(`${summary.passed ? 'all criteria pass' : 'some criteria FAIL'}; results in ${argv.out}\n`);
-          if (!summary.passed) process.exitCode = 3;
-        },
-      )
-      .command(
-        'merge <dirs..>',
-        'Join shard results (from --shard I/N runs) into one result identical to an unsharded run',
-        (c) => c.positional('dirs', { type: 'string', array: true, demandOption: true }).option('suite', { type: 'string', describe: 'suite YAML (default: the copy each shard folder keeps)' }).option('out', { type: 'string', demandOption: true }),
-        async (argv) => {
-          const dirs = argv.dirs as string[];
-          for (const d of dirs) if (!existsSync(d)) throw new ConfigError(`${d}: shard folder not found`);
-          const copies = dirs.map((d) => join(d, SUITE_COPY)).filter((p) => existsSync(p));
-          if (!argv.suite && !copies.length) throw new ConfigError(`${dirs[0]}: no ${SUITE_COPY} in the shard folders (made by an older gradelab); give --suite`);
-          if (!argv.suite && new Set(copies.map((p) => readFileSync(p, 'utf8'))).size > 1) throw new ConfigError(`the shard folders ran different suites (their ${SUITE_COPY} differ)`);
-          const { suite, criteria } = loadSuite(argv.suite ?? copies[0]);
-          const collect = (role: string) => {
-            const out: UnitResult[] = [];
-            for (const d of dirs) {
-              for (const f of readdirSync(d)) if (f.startsWith(`${role}.shard-`) && f.endsWith('.jsonl')) out.push(...readUnitResults(join(d, f)));
+            const progress = createProgress('conditions', ' | {name}');
+            const resultsPath = (role: string) => join(argv.out, `${role}${shard ? `.shard-${shard.index}-of-${shard.count}` : ''}.jsonl`);
+            const roles: (SuiteRole & { dispose(): Promise<void> | void })[] = [];
+            try {
+              for (const [role, dir] of models) {
+                const done = new Set(readUnitResults(resultsPath(role)).map((r) => `${r.condition}/${r.severity}`));
+                const scorer = await modelScorer(dir, engineOptions(argv));
+                roles.push({
+                  role,
+                  scorer,
+                  pending: mine.filter((u) => !done.has(`${u.condition}/${u.severity}`)),
+                  dispose: scorer.dispose,
+                });
+              }
+              const pending = new Set(roles.flatMap((r) => r.pending.map((u) => `${u.condition}/${u.severity}`)));
+              progress.start(mine.length, `suite ${suite.name}`);
+              progress.increment(mine.length - pending.size);
+              await runSuiteUnits(ds, tiles, roles, {
+                resamples: argv.resamples,
+                seed: argv.seed,
+                onStep: (unit, block, blocks) => {
+                  progress.update({
+                    name: `${unit.condition}${unit.severity ? ` ${unit.severity}` : ''}${blocks > 1 ? ` (block ${block + 1}/${blocks})` : ''}`,
+                  });
+                  if (block === blocks - 1) progress.increment();
+                },
+                onUnit: async (role, r) => {
+                  appendUnitResult(resultsPath(role), r);
+                  const child = await parent.startChild(`${role}: ${r.condition}${r.severity ? ` severity ${r.severity}` : ''}`, {
+                    'gradelab.condition': r.condition,
+                    'gradelab.severity': String(r.severity),
+                    'gradelab.role': role,
+                  });
+                  await child.logMetrics({
+                    qwk: r.qwk.value,
+                    accuracy: r.accuracy.value,
+                    ece: r.ece,
+                    ...(r.oodFlagRate !== null ? { ood_flag_rate: r.oodFlagRate } : {}),
+                  });
+                  await child.end();
+                },
+              });
+            } finally {
+              progress.stop();
+              for (const r of roles) await r.dispose();
             }
-            return out;
-          };
-          const model = collect('model');
-          const baseline = collect('baseline');
-          await mkdir(argv.out, { recursive: true });
-          const summary = summariseSuite(suite, criteria, model, baseline.length ? baseline : undefined);
-          await writeSuiteOutputs(argv.out, summary);
-          for (const c of summary.criteria) process.stdout.write(`${c.pass ? 'PASS' : 'FAIL'}  ${c.criterion}  (${c.evidence})\n`);
-          if (!summary.passed) process.exitCode = 3;
-        },
-      ),
+            if (shard) {
+              await parent.end();
+              log.info(
+                `shard ${shard.index}/${shard.count} done: ${mine.length} conditions; join shards with \`gradelab robustness merge ${argv.out} ...\``,
+              );
+              return;
+            }
+            const summary = summariseSuite(
+              suite,
+              criteria,
+              readUnitResults(join(argv.out, 'model.jsonl')),
+              argv.baseline ? readUnitResults(join(argv.out, 'baseline.jsonl')) : undefined,
+            );
+            await writeSuiteOutputs(argv.out, summary);
+            await writeFileAtomic(
+              join(argv.out, 'suite.json'),
+              JSON.stringify(
+                {
+                  suite: argv.suite,
+                  model: argv.model,
+                  baseline: argv.baseline ?? null,
+                  data: argv.data,
+                  fold: argv.fold,
+                  tiles: tiles.length,
+                },
+                null,
+                2,
+              ),
+            );
+            await parent.logMetrics({
+              clean_qwk: summary.clean.qwk.value,
+              criteria_passed: summary.criteria.filter((c) => c.pass).length,
+              criteria_failed: summary.criteria.filter((c) => !c.pass).length,
+            });
+            await parent.logArtifact(join(argv.out, 'summary.md'));
+            await parent.end();
+            for (const c of summary.criteria) process.stdout.write(`${c.pass ? 'PASS' : 'FAIL'}  ${c.criterion}  (${c.evidence})\n`);
+            process.stdout.write(`${summary.passed ? 'all criteria pass' : 'some criteria FAIL'}; results in ${argv.out}\n`);
+            if (!summary.passed) process.exitCode = 3;
+          },
+        )
+        .command(
+          'merge <dirs..>',
+          'Join shard results (from --shard I/N runs) into one result identical to an unsharded run',
+          (c) =>
+            c
+              .positional('dirs', { type: 'string', array: true, demandOption: true })
+              .option('suite', { type: 'string', describe: 'suite YAML (default: the copy each shard folder keeps)' })
+              .option('out', { type: 'string', demandOption: true }),
+          async (argv) => {
+            const dirs = argv.dirs as string[];
+            for (const d of dirs) if (!existsSync(d)) throw new ConfigError(`${d}: shard folder not found`);
+            const copies = dirs.map((d) => join(d, SUITE_COPY)).filter((p) => existsSync(p));
+            if (!argv.suite && !copies.length)
+              throw new ConfigError(`${dirs[0]}: no ${SUITE_COPY} in the shard folders (made by an older gradelab); give --suite`);
+            if (!argv.suite && new Set(copies.map((p) => readFileSync(p, 'utf8'))).size > 1)
+              throw new ConfigError(`the shard folders ran different suites (their ${SUITE_COPY} differ)`);
+            const { suite, criteria } = loadSuite(argv.suite ?? copies[0]);
+            const collect = (role: string) => {
+              const out: UnitResult[] = [];
+              for (const d of dirs) {
+                for (const f of readdirSync(d))
+                  if (f.startsWith(`${role}.shard-`) && f.endsWith('.jsonl')) out.push(...readUnitResults(join(d, f)));
+              }
+              return out;
+            };
+            const model = collect('model');
+            const baseline = collect('baseline');
+            await mkdir(argv.out, { recursive: true });
+            const summary = summariseSuite(suite, criteria, model, baseline.length ? baseline : undefined);
+            await writeSuiteOutputs(argv.out, summary);
+            for (const c of summary.criteria) process.stdout.write(`${c.pass ? 'PASS' : 'FAIL'}  ${c.criterion}  (${c.evidence})\n`);
+            if (!summary.passed) process.exitCode = 3;
+          },
+        ),
   );
 }

@@ -4,8 +4,16 @@ import { FileStore, JournaledStore, openStore, pidAlive, reapStaleRuns, type Run
 import { printJson, printTable } from '../output.ts';
 
 function fileStore(dir: string | undefined): FileStore {
-  const store = openStore({ trackingDir: dir, trackingUri: dir ? undefined : process.env.MLFLOW_TRACKING_URI && /^https?:/i.test(process.env.MLFLOW_TRACKING_URI) ? undefined : process.env.MLFLOW_TRACKING_URI });
-  if (!(store instanceof FileStore)) throw new ConfigError('runs list/show/compare read the local file store; use the MLflow UI for a server, or pass --tracking-dir');
+  const store = openStore({
+    trackingDir: dir,
+    trackingUri: dir
+      ? undefined
+      : process.env.MLFLOW_TRACKING_URI && /^https?:/i.test(process.env.MLFLOW_TRACKING_URI)
+        ? undefined
+        : process.env.MLFLOW_TRACKING_URI,
+  });
+  if (!(store instanceof FileStore))
+    throw new ConfigError('runs list/show/compare read the local file store; use the MLflow UI for a server, or pass --tracking-dir');
   reapStaleRuns(store);
   return store;
 }
@@ -22,7 +30,8 @@ function fmtNum(v: number): string {
 function findRun(store: FileStore, id: string): RunSummary {
   const runs = store.listRuns(undefined, { all: true });
   let matches = runs.filter((r) => r.runId.startsWith(id) || r.runName === id);
-  if (matches.length > 1 && matches.filter((r) => r.lifecycleStage === 'active').length === 1) matches = matches.filter((r) => r.lifecycleStage === 'active');
+  if (matches.length > 1 && matches.filter((r) => r.lifecycleStage === 'active').length === 1)
+    matches = matches.filter((r) => r.lifecycleStage === 'active');
   if (matches.length === 0) throw new ConfigError(`no run "${id}" in ${store.root}`);
   if (matches.length > 1) throw new ConfigError(`"${id}" matches ${matches.length} runs; give more of the run id`);
   return matches[0];
@@ -35,12 +44,27 @@ export function runsCommand(y: Argv): Argv {
       .command(
         'list',
         'Runs, newest first',
-        (c) => c.option('experiment', { type: 'string', describe: 'only this experiment' }).option('all', { type: 'boolean', default: false, describe: 'include runs deleted in MLflow' }).option('json', { type: 'boolean', default: false }),
+        (c) =>
+          c
+            .option('experiment', { type: 'string', describe: 'only this experiment' })
+            .option('all', { type: 'boolean', default: false, describe: 'include runs deleted in MLflow' })
+            .option('json', { type: 'boolean', default: false }),
         async (argv) => {
           const runs = fileStore(argv['tracking-dir']).listRuns(argv.experiment, { all: argv.all });
           if (argv.json) return printJson(runs);
           printTable(
-            runs.map((r) => [r.runId.slice(0, 8), r.experimentName, r.runName, r.lifecycleStage === 'deleted' ? `${r.status} (deleted)` : r.status, fmtTime(r.startTime), r.tags['mlflow.parentRunId'] ? `child of ${r.tags['mlflow.parentRunId'].slice(0, 8)}` : '', Object.entries(r.metrics).slice(0, 3).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ')]),
+            runs.map((r) => [
+              r.runId.slice(0, 8),
+              r.experimentName,
+              r.runName,
+              r.lifecycleStage === 'deleted' ? `${r.status} (deleted)` : r.status,
+              fmtTime(r.startTime),
+              r.tags['mlflow.parentRunId'] ? `child of ${r.tags['mlflow.parentRunId'].slice(0, 8)}` : '',
+              Object.entries(r.metrics)
+                .slice(0, 3)
+                .map(([k, v]) => `${k}=${fmtNum(v)}`)
+                .join(' '),
+            ]),
             ['run', 'experiment', 'name', 'status', 'started', 'parent', 'metrics'],
           );
         },
@@ -52,8 +76,14 @@ export function runsCommand(y: Argv): Argv {
         async (argv) => {
           const run = findRun(fileStore(argv['tracking-dir']), argv.run);
           if (argv.json) return printJson(run);
-          process.stdout.write(`run ${run.runId} (${run.runName}) in ${run.experimentName}: ${run.status}${run.lifecycleStage === 'deleted' ? ' (deleted in MLflow)' : ''}, ${fmtTime(run.startTime)} -> ${fmtTime(run.endTime)}, user ${run.userId}\nartifacts: ${run.artifactUri}\n`);
-          for (const [title, obj] of [['params', run.params], ['metrics', run.metrics], ['tags', run.tags]] as const) {
+          process.stdout.write(
+            `run ${run.runId} (${run.runName}) in ${run.experimentName}: ${run.status}${run.lifecycleStage === 'deleted' ? ' (deleted in MLflow)' : ''}, ${fmtTime(run.startTime)} -> ${fmtTime(run.endTime)}, user ${run.userId}\nartifacts: ${run.artifactUri}\n`,
+          );
+          for (const [title, obj] of [
+            ['params', run.params],
+            ['metrics', run.metrics],
+            ['tags', run.tags],
+          ] as const) {
             const entries = Object.entries(obj).sort(([a], [b]) => a.localeCompare(b));
             if (!entries.length) continue;
             process.stdout.write(`\n${title}:\n`);
@@ -73,10 +103,17 @@ export function runsCommand(y: Argv): Argv {
           const paramKeys = [...new Set(runs.flatMap((r) => Object.keys(r.params)))].sort();
           const differing = paramKeys.filter((k) => new Set(runs.map((r) => r.params[k] ?? '')).size > 1);
           process.stdout.write(`params that differ (${differing.length} of ${paramKeys.length}):\n`);
-          if (differing.length) printTable(differing.map((k) => [k, ...runs.map((r) => r.params[k] ?? '-')]), header);
+          if (differing.length)
+            printTable(
+              differing.map((k) => [k, ...runs.map((r) => r.params[k] ?? '-')]),
+              header,
+            );
           const metricKeys = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].sort();
           process.stdout.write('\nfinal metrics:\n');
-          printTable(metricKeys.map((k) => [k, ...runs.map((r) => (r.metrics[k] === undefined ? '-' : fmtNum(r.metrics[k])))]), header);
+          printTable(
+            metricKeys.map((k) => [k, ...runs.map((r) => (r.metrics[k] === undefined ? '-' : fmtNum(r.metrics[k])))]),
+            header,
+          );
         },
       )
       .command(
@@ -85,16 +122,24 @@ export function runsCommand(y: Argv): Argv {
         (c) => c.option('journal-dir', { type: 'string', describe: 'default .gradelab/journal' }),
         async (argv) => {
           const store = openStore({ journalDir: argv['journal-dir'] });
-          if (!(store instanceof JournaledStore)) throw new ConfigError('nothing to sync: MLFLOW_TRACKING_URI is not an http(s) MLflow server');
+          if (!(store instanceof JournaledStore))
+            throw new ConfigError('nothing to sync: MLFLOW_TRACKING_URI is not an http(s) MLflow server');
           const reaped = store.reapStale(pidAlive);
-          if (reaped) log.info(`${reaped} run${reaped === 1 ? '' : 's'} whose process died without ending ${reaped === 1 ? 'it' : 'them'} will be marked FAILED on the server`);
+          if (reaped)
+            log.info(
+              `${reaped} run${reaped === 1 ? '' : 's'} whose process died without ending ${reaped === 1 ? 'it' : 'them'} will be marked FAILED on the server`,
+            );
           const quarantinedBefore = store.quarantined().length;
           const before = store.pending();
           const left = await store.flush();
           const quarantined = store.quarantined();
-          process.stdout.write(`sent ${before - left - (quarantined.length - quarantinedBefore)} records to ${store.rest.base}; ${left} still pending${left ? ` (${store.lastError})` : ''}\n`);
+          process.stdout.write(
+            `sent ${before - left - (quarantined.length - quarantinedBefore)} records to ${store.rest.base}; ${left} still pending${left ? ` (${store.lastError})` : ''}\n`,
+          );
           if (quarantined.length) {
-            process.stdout.write(`${quarantined.length} record${quarantined.length === 1 ? '' : 's'} the server refused, kept in ${store.dir}/*.quarantine.jsonl (delete them once read):\n`);
+            process.stdout.write(
+              `${quarantined.length} record${quarantined.length === 1 ? '' : 's'} the server refused, kept in ${store.dir}/*.quarantine.jsonl (delete them once read):\n`,
+            );
             for (const q of quarantined) process.stdout.write(`  run ${q.localId} record ${q.seq} (${q.op}): ${q.error}\n`);
           }
           if (left) process.exitCode = 1;

@@ -10,7 +10,10 @@ export function slideCommand(y: Argv): Argv {
       .command(
         'info <file>',
         'Print levels, microns per pixel, objective power, vendor and associated images',
-        (c) => c.positional('file', { type: 'string', demandOption: true, describe: 'slide file (.svs, .tiff, .png, .jpg)' }).option('json', { type: 'boolean', default: false, describe: 'print JSON' }),
+        (c) =>
+          c
+            .positional('file', { type: 'string', demandOption: true, describe: 'slide file (.svs, .tiff, .png, .jpg)' })
+            .option('json', { type: 'boolean', default: false, describe: 'print JSON' }),
         async (argv) => {
           const slide = await openSlide(argv.file);
           try {
@@ -27,7 +30,9 @@ export function slideCommand(y: Argv): Argv {
               printJson(info);
               return;
             }
-            process.stdout.write(`${argv.file}\n  vendor: ${info.vendor}\n  mpp: ${info.mpp === null ? 'unknown' : info.mpp.toFixed(4)}\n  objective power: ${info.objectivePower ?? 'unknown'}\n  associated images: ${info.associatedImages.join(', ') || 'none'}\n`);
+            process.stdout.write(
+              `${argv.file}\n  vendor: ${info.vendor}\n  mpp: ${info.mpp === null ? 'unknown' : info.mpp.toFixed(4)}\n  objective power: ${info.objectivePower ?? 'unknown'}\n  associated images: ${info.associatedImages.join(', ') || 'none'}\n`,
+            );
             printTable(
               slide.levels.map((l, i) => [i, l.width, l.height, l.downsample.toFixed(3)]),
               ['level', 'width', 'height', 'downsample'],
@@ -53,7 +58,9 @@ export function slideCommand(y: Argv): Argv {
           const slide = await openSlide(argv.file);
           try {
             const img = await slide.readRegion(argv.level, argv.x, argv.y, argv.width, argv.height);
-            const png = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
+            const png = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+              .png()
+              .toBuffer();
             await writeFileAtomic(argv.out, png);
             process.stderr.write(`wrote ${argv.out} (${img.width}x${img.height})\n`);
           } finally {

@@ -11,7 +11,11 @@ export function splitCommand(y: Argv): Argv {
         .positional('dir', { type: 'string', demandOption: true, describe: 'tile dataset folder' })
         .option('folds', { type: 'number', default: 5, describe: 'number of folds (ignored with --by site)' })
         .option('seed', { type: 'number', default: 1, describe: 'random seed' })
-        .option('by', { choices: ['patient', 'site'] as const, default: 'patient' as const, describe: 'patient k-fold, or leave-one-site-out' }),
+        .option('by', {
+          choices: ['patient', 'site'] as const,
+          default: 'patient' as const,
+          describe: 'patient k-fold, or leave-one-site-out',
+        }),
     async (argv) => {
       const ds = await openTileDataset(argv.dir);
       const split = makeSplit(ds.tiles, { folds: argv.folds, seed: argv.seed, by: argv.by });
@@ -20,12 +24,20 @@ export function splitCommand(y: Argv): Argv {
       const strata = [...new Set(patients.map((p) => p.stratum))].sort();
       const rows = split.foldNames.map((name, f) => {
         const inFold = patients.filter((p) => split.patientFold[p.patientId] === f);
-        return [name, inFold.length, inFold.reduce((n, p) => n + p.slides, 0), inFold.reduce((n, p) => n + p.tiles, 0), ...strata.map((s) => inFold.filter((p) => p.stratum === s).length)];
+        return [
+          name,
+          inFold.length,
+          inFold.reduce((n, p) => n + p.slides, 0),
+          inFold.reduce((n, p) => n + p.tiles, 0),
+          ...strata.map((s) => inFold.filter((p) => p.stratum === s).length),
+        ];
       });
       printTable(rows, ['fold', 'patients', 'slides', 'tiles', ...strata.map((s) => `grade ${s}`)]);
       const counts = { train: 0, val: 0, test: 0 };
       for (const p of patients) counts[partitionOf(split, p.patientId, 0)]++;
-      process.stdout.write(`fold 0 as test: ${counts.train} train / ${counts.val} val / ${counts.test} test patients; saved ${argv.dir}/splits.json\n`);
+      process.stdout.write(
+        `fold 0 as test: ${counts.train} train / ${counts.val} val / ${counts.test} test patients; saved ${argv.dir}/splits.json\n`,
+      );
     },
   );
 }

@@ -17,7 +17,11 @@ export function synthCommand(y: Argv): Argv {
         .option('size', { type: 'number', default: 2048, describe: 'slide width in level-0 pixels (prostate slides are half as tall)' })
         .option('mpp', { type: 'number', default: 0.5, describe: 'microns per pixel at level 0' })
         .option('anomalies', { type: 'number', default: 0.1, describe: 'share of slides with a rare anomaly (0-1)' })
-        .option('format', { choices: ['tiff', 'svs'] as const, default: 'tiff' as const, describe: 'generic pyramidal TIFF or Aperio SVS structure' })
+        .option('format', {
+          choices: ['tiff', 'svs'] as const,
+          default: 'tiff' as const,
+          describe: 'generic pyramidal TIFF or Aperio SVS structure',
+        })
         .option('seed', { type: 'number', default: 1 })
         .option('workers', { type: 'number', describe: 'slides rendered at once in worker threads (default: every core)' }),
     async (argv) => {
@@ -46,7 +50,9 @@ export function synthCommand(y: Argv): Argv {
       });
       progress.stop();
       const anomalies = slides.filter((s) => s.anomaly).length;
-      log.info(`${slides.length} slides (${anomalies} with anomalies) from ${new Set(slides.map((s) => s.site)).size} sites in ${((Date.now() - t0) / 1000).toFixed(1)} s -> ${manifest}`);
+      log.info(
+        `${slides.length} slides (${anomalies} with anomalies) from ${new Set(slides.map((s) => s.site)).size} sites in ${((Date.now() - t0) / 1000).toFixed(1)} s -> ${manifest}`,
+      );
     },
   );
 }

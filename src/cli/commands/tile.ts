@@ -17,14 +17,23 @@ export function tileCommand(y: Argv): Argv {
         .option('stride', { type: 'number', describe: 'step between tiles in output pixels (default: tile size, no overlap)' })
         .option('encoding', { choices: ['jpeg', 'raw'] as const, default: 'jpeg' as const, describe: 'how tiles are stored in the shards' })
         .option('quality', { type: 'number', default: 90, describe: 'JPEG quality of stored tiles' })
-        .option('tissue-method', { choices: ['saturation', 'od'] as const, default: 'saturation' as const, describe: 'tissue detection: Otsu on saturation or on optical density' })
+        .option('tissue-method', {
+          choices: ['saturation', 'od'] as const,
+          default: 'saturation' as const,
+          describe: 'tissue detection: Otsu on saturation or on optical density',
+        })
         .option('slide-mpp', { type: 'number', describe: 'microns per pixel for slides that do not record it' })
         .option('images', { type: 'string', describe: "folder of PANDA's slides (default: beside the manifest, or train_images/)" })
         .option('task', { choices: ['prostate', 'breast'] as const, describe: 'task for a manifest without label columns' })
         .option('skip-bad', { type: 'boolean', default: false, describe: 'record unreadable slides in slides.csv and go on' })
-        .option('allow-label-mismatch', { type: 'boolean', default: false, describe: 'keep rows whose gleason_score and isup_grade disagree' }),
+        .option('allow-label-mismatch', {
+          type: 'boolean',
+          default: false,
+          describe: 'keep rows whose gleason_score and isup_grade disagree',
+        }),
     async (argv) => {
-      if (!(argv['min-tissue'] >= 0 && argv['min-tissue'] <= 1)) throw new ConfigError(`--min-tissue must be between 0 and 1, got ${argv['min-tissue']}`);
+      if (!(argv['min-tissue'] >= 0 && argv['min-tissue'] <= 1))
+        throw new ConfigError(`--min-tissue must be between 0 and 1, got ${argv['min-tissue']}`);
       if (!(argv.quality >= 1 && argv.quality <= 100)) throw new ConfigError(`--quality must be 1-100, got ${argv.quality}`);
       const manifest = readManifest(argv.manifest, {
         imagesDir: argv.images,
@@ -59,7 +68,9 @@ export function tileCommand(y: Argv): Argv {
       });
       slides.stop();
       const secs = (Date.now() - t0) / 1000;
-      log.info(`${ds.meta.tiles} tiles from ${ds.meta.slides - ds.meta.failedSlides} slides in ${secs.toFixed(1)} s -> ${argv.out}${ds.meta.failedSlides ? ` (${ds.meta.failedSlides} slides failed: see slides.csv)` : ''}`);
+      log.info(
+        `${ds.meta.tiles} tiles from ${ds.meta.slides - ds.meta.failedSlides} slides in ${secs.toFixed(1)} s -> ${argv.out}${ds.meta.failedSlides ? ` (${ds.meta.failedSlides} slides failed: see slides.csv)` : ''}`,
+      );
     },
   );
 }

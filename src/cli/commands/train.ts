@@ -2,13 +2,35 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
-import { AFFINE_HEAD_FILE, ConfigError, gradeClasses, log, sha256File, sha256Text, writeAffineHead, writeFileAtomic, writeModelMeta, readModelMeta, type EncoderSpec, type ModelMeta } from '../../core/index.ts';
+import {
+  AFFINE_HEAD_FILE,
+  ConfigError,
+  gradeClasses,
+  log,
+  sha256File,
+  sha256Text,
+  writeAffineHead,
+  writeFileAtomic,
+  writeModelMeta,
+  readModelMeta,
+  type EncoderSpec,
+  type ModelMeta,
+} from '../../core/index.ts';
 import { buildTileDataset, generateSynthetic, readManifest } from '../../data/index.ts';
 import { composeEncoderHead, OnnxEncoder } from '../../engine/index.ts';
 import { trainingCurvesSpec, writeChart } from '../../eval/index.ts';
 import { contractOf } from '../../onnx/index.ts';
 import { FileStore, openStore, resumeRun, startRun, type Tracker } from '../../track/index.ts';
-import { fit, fitHeadOnEmbeddings, flattenParams, loadTrainConfig, modelRegistry, prepareData, selectBackend, type TrainConfig } from '../../train/index.ts';
+import {
+  fit,
+  fitHeadOnEmbeddings,
+  flattenParams,
+  loadTrainConfig,
+  modelRegistry,
+  prepareData,
+  selectBackend,
+  type TrainConfig,
+} from '../../train/index.ts';
 import { extractEmbeddings } from '../embeddings.ts';
 import { printTable } from '../output.ts';
 import { createProgress } from '../progress.ts';
@@ -24,15 +46,45 @@ export async function ensureDataset(config: TrainConfig): Promise<void> {
   log.info(`making the synthetic dataset: ${s.slides} ${config.task} slides -> ${slidesDir}, tiles -> ${dir}`);
   const progress = createProgress('slides');
   progress.start(s.slides, 'synth');
-  const { manifest } = await generateSynthetic({ task: config.task, slides: s.slides, out: slidesDir, size: s.size, sites: s.sites, anomalies: s.anomalies, seed: s.seed, onSlide: () => progress.increment() });
+  const { manifest } = await generateSynthetic({
+    task: config.task,
+    slides: s.slides,
+    out: slidesDir,
+    size: s.size,
+    sites: s.sites,
+    anomalies: s.anomalies,
+    seed: s.seed,
+    onSlide: () => progress.increment(),
+  });
   progress.stop();
   const tl = config.data.tiling;
-  await buildTileDataset(readManifest(manifest), { out: dir, tileSize: tl.tileSize, mpp: tl.mpp, stride: tl.stride, minTissue: tl.minTissue });
+  await buildTileDataset(readManifest(manifest), {
+    out: dir,
+    tileSize: tl.tileSize,
+    mpp: tl.mpp,
+    stride: tl.stride,
+    minTissue: tl.minTissue,
+  });
 }
 
-async function writeCurves(out: string, name: string, history: { epoch: number; trainLoss: number; valQwk: number | null; valTileQwk: number | null }[]): Promise<void> {
-  const points = (f: (h: (typeof history)[number]) => number | null) => history.flatMap((h) => (f(h) === null ? [] : [{ step: h.epoch + 1, value: f(h)! }]));
-  await writeChart(join(out, 'training-curves'), trainingCurvesSpec({ 'train loss': points((h) => h.trainLoss), 'val QWK (slides)': points((h) => h.valQwk), 'val QWK (tiles)': points((h) => h.valTileQwk) }, `Training curves: ${name}`));
+async function writeCurves(
+  out: string,
+  name: string,
+  history: { epoch: number; trainLoss: number; valQwk: number | null; valTileQwk: number | null }[],
+): Promise<void> {
+  const points = (f: (h: (typeof history)[number]) => number | null) =>
+    history.flatMap((h) => (f(h) === null ? [] : [{ step: h.epoch + 1, value: f(h)! }]));
+  await writeChart(
+    join(out, 'training-curves'),
+    trainingCurvesSpec(
+      {
+        'train loss': points((h) => h.trainLoss),
+        'val QWK (slides)': points((h) => h.valQwk),
+        'val QWK (tiles)': points((h) => h.valTileQwk),
+      },
+      `Training curves: ${name}`,
+    ),
+  );
 }
 
 /** Trains the backbone end to end (fit), with checkpoints, resume and the progress bar. */
@@ -53,7 +105,10 @@ async function trainNetwork(config: TrainConfig, out: string, tracker: Tracker, 
           progress.update({ epoch: `${epoch + 1}/${epochs}` });
         },
         onStep: (s) => progress.increment(1, { loss: s.loss.toFixed(3), tps: s.tilesPerSecond.toFixed(0) }),
-        onEpochEnd: (e) => log.info(`epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(3)}, val QWK ${fmt(e.valQwk)} (slides), ${fmt(e.valTileQwk)} (tiles), ${e.tilesPerSecond.toFixed(0)} tiles/s${e.best ? ' *best' : ''}`),
+        onEpochEnd: (e) =>
+          log.info(
+            `epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(3)}, val QWK ${fmt(e.valQwk)} (slides), ${fmt(e.valTileQwk)} (tiles), ${e.tilesPerSecond.toFixed(0)} tiles/s${e.best ? ' *best' : ''}`,
+          ),
       },
     });
     progress.stop();
@@ -78,19 +133,47 @@ const fmt = (v: number | null) => (v === null || !Number.isFinite(v) ? 'n/a' : v
  * the head trains on the embeddings in seconds, and model.onnx joins encoder and head into one graph.
  */
 async function trainHeadOnEncoder(config: TrainConfig, spec: EncoderSpec, out: string, tracker: Tracker, text: string): Promise<string> {
-  if (config.augment.length) throw new ConfigError(`${config.name}: augment must be empty for a frozen encoder (its embeddings are computed once from the tiles as they are)`);
+  if (config.augment.length)
+    throw new ConfigError(
+      `${config.name}: augment must be empty for a frozen encoder (its embeddings are computed once from the tiles as they are)`,
+    );
   if (!existsSync(spec.onnx)) throw new ConfigError(`model.backbone.onnx: ${spec.onnx} not found`);
   const { ds, train, val } = await prepareData(config);
-  if (Math.abs(ds.meta.mpp - spec.mpp) > 0.05 * spec.mpp) log.warn(`the encoder expects tiles at ${spec.mpp} um/px, ${config.data.dataset} holds tiles at ${ds.meta.mpp}`);
+  if (Math.abs(ds.meta.mpp - spec.mpp) > 0.05 * spec.mpp)
+    log.warn(`the encoder expects tiles at ${spec.mpp} um/px, ${config.data.dataset} holds tiles at ${ds.meta.mpp}`);
   const { cache, engine } = await extractEmbeddings(ds, spec);
   const backend = await selectBackend(config.backend);
   const classes = gradeClasses(config.task);
   await tracker.logParams(flattenParams(config));
-  await tracker.setTags({ 'gradelab.backend': backend.name, 'gradelab.engine': engine, 'gradelab.seed': String(config.seed), 'gradelab.config.sha256': sha256Text(text), 'gradelab.dataset.sha256': ds.meta.manifestSha256, 'gradelab.encoder.sha256': cache.index.encoder.sha256, 'gradelab.out_dir': out, 'gradelab.task': config.task });
-  const result = await fitHeadOnEmbeddings(config, { tiles: train, features: cache.read(train) }, { tiles: val, features: cache.read(val) }, cache.dim, (e) => {
-    log.info(`epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(3)}, val QWK ${fmt(e.valQwk)} (slides), ${fmt(e.valTileQwk)} (tiles)${e.best ? ' *best' : ''}`);
-    void tracker.logMetrics({ 'train/loss_epoch': e.trainLoss, ...(e.valQwk !== null ? { 'val/qwk': e.valQwk } : {}), ...(e.valTileQwk !== null ? { 'val/tile_qwk': e.valTileQwk } : {}) }, e.epoch + 1);
+  await tracker.setTags({
+    'gradelab.backend': backend.name,
+    'gradelab.engine': engine,
+    'gradelab.seed': String(config.seed),
+    'gradelab.config.sha256': sha256Text(text),
+    'gradelab.dataset.sha256': ds.meta.manifestSha256,
+    'gradelab.encoder.sha256': cache.index.encoder.sha256,
+    'gradelab.out_dir': out,
+    'gradelab.task': config.task,
   });
+  const result = await fitHeadOnEmbeddings(
+    config,
+    { tiles: train, features: cache.read(train) },
+    { tiles: val, features: cache.read(val) },
+    cache.dim,
+    (e) => {
+      log.info(
+        `epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(3)}, val QWK ${fmt(e.valQwk)} (slides), ${fmt(e.valTileQwk)} (tiles)${e.best ? ' *best' : ''}`,
+      );
+      void tracker.logMetrics(
+        {
+          'train/loss_epoch': e.trainLoss,
+          ...(e.valQwk !== null ? { 'val/qwk': e.valQwk } : {}),
+          ...(e.valTileQwk !== null ? { 'val/tile_qwk': e.valTileQwk } : {}),
+        },
+        e.epoch + 1,
+      );
+    },
+  );
   await writeAffineHead(out, result.head);
   const best = result.history[result.bestEpoch - 1];
   const meta: ModelMeta = {
@@ -153,9 +236,16 @@ export function trainCommand(y: Argv): Argv {
           .option('epochs', { type: 'number', describe: 'override train.epochs' })
           .option('backend', { choices: BACKENDS, describe: 'override the backend' })
           .option('seed', { type: 'number', describe: 'override the seed' })
-          .option('replicas', { type: 'string', describe: 'override train.replicas: data-parallel replicas on wasm, a number or auto (one per core)' })
+          .option('replicas', {
+            type: 'string',
+            describe: 'override train.replicas: data-parallel replicas on wasm, a number or auto (one per core)',
+          })
           .option('data', { type: 'string', describe: "train on this tile dataset instead of the experiment file's" })
-          .option('set', { type: 'string', array: true, describe: 'override a key of the experiment file: --set train.lr=0.001 (repeatable; validated like the file)' })
+          .option('set', {
+            type: 'string',
+            array: true,
+            describe: 'override a key of the experiment file: --set train.lr=0.001 (repeatable; validated like the file)',
+          })
           .option('resume', { type: 'string', describe: 'continue an interrupted run: its model directory or run id' })
           .option('tracking-dir', { type: 'string', describe: 'MLflow file store (default ./mlruns)' }),
       async (argv) => {
@@ -167,22 +257,30 @@ export function trainCommand(y: Argv): Argv {
           if (existsSync(join(argv.resume, 'checkpoint', 'state.json'))) out = argv.resume;
           else {
             const store = openStore({ trackingDir: argv['tracking-dir'] });
-            if (!(store instanceof FileStore)) throw new ConfigError('--resume RUN needs the local file store, or give the model directory');
+            if (!(store instanceof FileStore))
+              throw new ConfigError('--resume RUN needs the local file store, or give the model directory');
             const run = store.listRuns().find((r) => r.runId.startsWith(argv.resume!));
-            if (!run?.tags['gradelab.out_dir']) throw new ConfigError(`--resume ${argv.resume}: not a model directory with a checkpoint, nor a known training run`);
+            if (!run?.tags['gradelab.out_dir'])
+              throw new ConfigError(`--resume ${argv.resume}: not a model directory with a checkpoint, nor a known training run`);
             out = run.tags['gradelab.out_dir'];
           }
           const state = JSON.parse(readFileSync(join(out!, 'checkpoint', 'state.json'), 'utf8'));
           configPath = join(out!, 'config.yaml');
-          if (state.runId && openStore({ trackingDir: argv['tracking-dir'] }) instanceof FileStore) tracker = await resumeRun(state.runId, { trackingDir: argv['tracking-dir'] });
+          if (state.runId && openStore({ trackingDir: argv['tracking-dir'] }) instanceof FileStore)
+            tracker = await resumeRun(state.runId, { trackingDir: argv['tracking-dir'] });
         }
-        if (argv.resume && (argv.set?.length || argv.data)) throw new ConfigError('--resume continues a run with its own experiment; --set and --data apply to new runs');
+        if (argv.resume && (argv.set?.length || argv.data))
+          throw new ConfigError('--resume continues a run with its own experiment; --set and --data apply to new runs');
         const { config: loaded, text } = loadTrainConfig(configPath!, { sets: argv.set, dataset: argv.data });
         const config: TrainConfig = {
           ...loaded,
           seed: argv.seed ?? loaded.seed,
           backend: argv.backend ?? loaded.backend,
-          train: { ...loaded.train, epochs: argv.epochs ?? loaded.train.epochs, replicas: argv.replicas === undefined ? loaded.train.replicas : parseReplicas(argv.replicas) },
+          train: {
+            ...loaded.train,
+            epochs: argv.epochs ?? loaded.train.epochs,
+            replicas: argv.replicas === undefined ? loaded.train.replicas : parseReplicas(argv.replicas),
+          },
         };
         out ??= join('models', config.name);
         await mkdir(out, { recursive: true });
@@ -191,12 +289,19 @@ export function trainCommand(y: Argv): Argv {
         tracker ??= await startRun(config.tracking.experiment, config.name, { trackingDir: argv['tracking-dir'] ?? config.tracking.dir });
         try {
           const encoder = typeof config.model.backbone === 'string' ? undefined : config.model.backbone;
-          const summary = encoder ? await trainHeadOnEncoder(config, encoder, out, tracker, text) : await trainNetwork(config, out, tracker, text, !!argv.resume);
+          const summary = encoder
+            ? await trainHeadOnEncoder(config, encoder, out, tracker, text)
+            : await trainNetwork(config, out, tracker, text, !!argv.resume);
           const meta = readModelMeta(out);
           if (meta.runId !== tracker.runId) await writeModelMeta(out, { ...meta, runId: tracker.runId });
           await removeStaleParts(out);
-          await tracker.setTags({ 'gradelab.weights.sha256': meta.weightsSha256 ?? '', 'gradelab.onnx.sha256': await sha256File(join(out, 'model.onnx')), 'gradelab.best_epoch': String(meta.bestEpoch) });
-          for (const f of ['gradelab.json', 'history.json', 'config.yaml', 'training-curves.png']) await tracker.logArtifact(join(out, f), 'model');
+          await tracker.setTags({
+            'gradelab.weights.sha256': meta.weightsSha256 ?? '',
+            'gradelab.onnx.sha256': await sha256File(join(out, 'model.onnx')),
+            'gradelab.best_epoch': String(meta.bestEpoch),
+          });
+          for (const f of ['gradelab.json', 'history.json', 'config.yaml', 'training-curves.png'])
+            await tracker.logArtifact(join(out, f), 'model');
           await tracker.end('FINISHED');
           process.stdout.write(`${summary}; model: ${out}; run ${tracker.runId}\n`);
         } catch (err) {
@@ -206,9 +311,21 @@ export function trainCommand(y: Argv): Argv {
       },
     )
     .command('models', 'List the model registry', (s) =>
-      s.command('list', 'Backbones that gradelab train can build', () => undefined, async () => {
-        printTable(modelRegistry.values().map(([n, d]) => [n, d.description]), ['model', 'architecture']);
-        process.stdout.write('\nheads: softmax (classification), ordinal (CORAL cumulative link), multitask (breast: grade + tubules, pleomorphism, mitoses)\noptions: model.width (channel multiplier), model.inputSize (pixels), model.init (fine-tune from a model directory)\nfrozen encoders: model.backbone: {onnx: PATH, inputSize, mean, std, mpp} trains a head on cached embeddings of an ONNX encoder (a pathology foundation model)\n');
-      }).demandCommand(1),
+      s
+        .command(
+          'list',
+          'Backbones that gradelab train can build',
+          () => undefined,
+          async () => {
+            printTable(
+              modelRegistry.values().map(([n, d]) => [n, d.description]),
+              ['model', 'architecture'],
+            );
+            process.stdout.write(
+              '\nheads: softmax (classification), ordinal (CORAL cumulative link), multitask (breast: grade + tubules, pleomorphism, mitoses)\noptions: model.width (channel multiplier), model.inputSize (pixels), model.init (fine-tune from a model directory)\nfrozen encoders: model.backbone: {onnx: PATH, inputSize, mean, std, mpp} trains a head on cached embeddings of an ONNX encoder (a pathology foundation model)\n',
+            );
+          },
+        )
+        .demandCommand(1),
     );
 }

@@ -7,7 +7,18 @@ import { Piscina } from 'piscina';
 import sharp from 'sharp';
 import { stringify } from 'csv-stringify/sync';
 import { loadScannerProfile, simulateScanner, type ScannerProfile } from '../../augment/index.ts';
-import { ConfigError, createImage, createRng, isupFromGleason, nottinghamGrade, shuffled, writeFileAtomic, type RgbImage, type Rng, type Task } from '../../core/index.ts';
+import {
+  ConfigError,
+  createImage,
+  createRng,
+  isupFromGleason,
+  nottinghamGrade,
+  shuffled,
+  writeFileAtomic,
+  type RgbImage,
+  type Rng,
+  type Task,
+} from '../../core/index.ts';
 import { writeTiff, type TiffPageSpec } from '../tiffWriter.ts';
 import { renderRegion } from './render.ts';
 import { buildScene } from './layout.ts';
@@ -54,13 +65,22 @@ const GLEASON_FOR_ISUP: Record<number, [number, number][]> = {
   1: [[3, 3]],
   2: [[3, 4]],
   3: [[4, 3]],
-  4: [[4, 4], [3, 5], [5, 3]],
-  5: [[4, 5], [5, 4], [5, 5]],
+  4: [
+    [4, 4],
+    [3, 5],
+    [5, 3],
+  ],
+  5: [
+    [4, 5],
+    [5, 4],
+    [5, 5],
+  ],
 };
 
 function breastScores(grade: number, rng: Rng): [number, number, number] {
   const all: [number, number, number][] = [];
-  for (let t = 1; t <= 3; t++) for (let p = 1; p <= 3; p++) for (let m = 1; m <= 3; m++) if (nottinghamGrade(t, p, m) === grade) all.push([t, p, m]);
+  for (let t = 1; t <= 3; t++)
+    for (let p = 1; p <= 3; p++) for (let m = 1; m <= 3; m++) if (nottinghamGrade(t, p, m) === grade) all.push([t, p, m]);
   return all[rng.int(all.length)];
 }
 
@@ -74,17 +94,24 @@ export function designSlides(options: SynthOptions): SynthSlide[] {
   if (!(mpp >= 0.1 && mpp <= 2)) throw new ConfigError(`--mpp must be between 0.1 and 2, got ${mpp}`);
   const fraction = options.anomalies ?? 0.1;
   if (!(fraction >= 0 && fraction <= 1)) throw new ConfigError(`--anomalies must be between 0 and 1, got ${fraction}`);
-  const sites = options.siteNames ? options.siteNames.map((name) => {
-    const s = SITES.find((x) => x.name === name);
-    if (!s) throw new ConfigError(`unknown site "${name}"; known: ${SITES.map((x) => x.name).join(', ')}`);
-    return s;
-  }) : SITES.slice(0, options.sites ?? 3);
+  const sites = options.siteNames
+    ? options.siteNames.map((name) => {
+        const s = SITES.find((x) => x.name === name);
+        if (!s) throw new ConfigError(`unknown site "${name}"; known: ${SITES.map((x) => x.name).join(', ')}`);
+        return s;
+      })
+    : SITES.slice(0, options.sites ?? 3);
   if (sites.length < 1 || sites.length > SITES.length) throw new ConfigError(`--sites must be 1-${SITES.length}, got ${options.sites}`);
   const rng = createRng(options.seed ?? 1).fork(`synth-${task}`);
   const classes = task === 'prostate' ? [0, 1, 2, 3, 4, 5] : [1, 2, 3];
   const grades: number[] = [];
   while (grades.length < n) grades.push(...shuffled(classes, rng.fork(`grades-${grades.length}`)));
-  const anomalous = new Set(shuffled(Array.from({ length: n }, (_, i) => i), rng.fork('anomalous')).slice(0, Math.round(n * fraction)));
+  const anomalous = new Set(
+    shuffled(
+      Array.from({ length: n }, (_, i) => i),
+      rng.fork('anomalous'),
+    ).slice(0, Math.round(n * fraction)),
+  );
   const out: SynthSlide[] = [];
   let patient = 0;
   let left = 0;
@@ -158,7 +185,11 @@ function readFrom(img: RgbImage) {
 }
 
 /** Renders one slide to a pyramidal JPEG TIFF (or SVS) and its label mask; returns the tile count. */
-export async function renderSlide(slide: SynthSlide, out: string, options: { format?: 'tiff' | 'svs'; onTile?: () => void } = {}): Promise<number> {
+export async function renderSlide(
+  slide: SynthSlide,
+  out: string,
+  options: { format?: 'tiff' | 'svs'; onTile?: () => void } = {},
+): Promise<number> {
   const scene = buildScene(slide);
   const site = SITES.find((s) => s.name === slide.site)!;
   const scannerProfile = loadScannerProfile(slide.scanner);
@@ -176,9 +207,14 @@ export async function renderSlide(slide: SynthSlide, out: string, options: { for
     const r = renderRegion(scene, site, mx, my, mw, mh);
     let img = r.rgb;
     if (r.blur) {
-      const blurred = await sharp(img.data, { raw: { width: mw, height: mh, channels: 3 } }).blur(4 / slide.mpp).raw().toBuffer();
+      const blurred = await sharp(img.data, { raw: { width: mw, height: mh, channels: 3 } })
+        .blur(4 / slide.mpp)
+        .raw()
+        .toBuffer();
       const mixed = createImage(mw, mh, 0);
-      for (let p = 0; p < mw * mh; p++) for (let c = 0; c < 3; c++) mixed.data[p * 3 + c] = img.data[p * 3 + c] + r.blur[p] * (blurred[p * 3 + c] - img.data[p * 3 + c]) + 0.5;
+      for (let p = 0; p < mw * mh; p++)
+        for (let c = 0; c < 3; c++)
+          mixed.data[p * 3 + c] = img.data[p * 3 + c] + r.blur[p] * (blurred[p * 3 + c] - img.data[p * 3 + c]) + 0.5;
       img = mixed;
     }
     img = await simulateScanner(img, profile, slide.mpp, createRng(`${slide.seed}/scan/${x}/${y}`));
@@ -194,7 +230,10 @@ export async function renderSlide(slide: SynthSlide, out: string, options: { for
   };
   const quality = scannerProfile.jpegQuality;
   const level2 = async () => {
-    const buf = await sharp(level1.data, { raw: { width: level1.width, height: level1.height, channels: 3 } }).resize(Math.ceil(W / 16), Math.ceil(H / 16), { kernel: 'linear', fit: 'fill' }).raw().toBuffer();
+    const buf = await sharp(level1.data, { raw: { width: level1.width, height: level1.height, channels: 3 } })
+      .resize(Math.ceil(W / 16), Math.ceil(H / 16), { kernel: 'linear', fit: 'fill' })
+      .raw()
+      .toBuffer();
     return { width: Math.ceil(W / 16), height: Math.ceil(H / 16), data: new Uint8Array(buf) };
   };
   let l2: RgbImage | undefined;
@@ -202,21 +241,60 @@ export async function renderSlide(slide: SynthSlide, out: string, options: { for
   const mpp = slide.mpp;
   const svs = options.format === 'svs';
   const lib = 'Aperio Image Library v12.0.15';
-  const desc = (w: number, h: number) => `${lib}\r\n${W}x${H} -> ${w}x${h} - |AppMag = ${Math.round(10 / mpp)}|MPP = ${mpp.toFixed(4)}|ScanScope ID = ${slide.scanner}`;
+  const desc = (w: number, h: number) =>
+    `${lib}\r\n${W}x${H} -> ${w}x${h} - |AppMag = ${Math.round(10 / mpp)}|MPP = ${mpp.toFixed(4)}|ScanScope ID = ${slide.scanner}`;
   const pages: TiffPageSpec[] = [
     {
-      width: W, height: H, tileSize: TILE, compression: 'jpeg', quality, mpp: svs ? undefined : mpp, read: tileReader,
-      description: svs ? `${lib}\r\n${W}x${H} [0,0 ${W}x${H}] (${TILE}x${TILE}) JPEG/YCbCr Q=${quality}|AppMag = ${Math.round(10 / mpp)}|MPP = ${mpp.toFixed(4)}|ScanScope ID = ${slide.scanner}|Filename = ${slide.id}` : `gradelab synthetic ${slide.task} slide ${slide.id}`,
+      width: W,
+      height: H,
+      tileSize: TILE,
+      compression: 'jpeg',
+      quality,
+      mpp: svs ? undefined : mpp,
+      read: tileReader,
+      description: svs
+        ? `${lib}\r\n${W}x${H} [0,0 ${W}x${H}] (${TILE}x${TILE}) JPEG/YCbCr Q=${quality}|AppMag = ${Math.round(10 / mpp)}|MPP = ${mpp.toFixed(4)}|ScanScope ID = ${slide.scanner}|Filename = ${slide.id}`
+        : `gradelab synthetic ${slide.task} slide ${slide.id}`,
     },
   ];
-  if (svs) pages.push({ width: Math.ceil(W / 16), height: Math.ceil(H / 16), compression: 'jpeg', quality, description: desc(Math.ceil(W / 16), Math.ceil(H / 16)), read: lazyL2 });
-  pages.push({ width: level1.width, height: level1.height, tileSize: TILE, compression: 'jpeg', quality, mpp: svs ? undefined : mpp * 4, subfileType: svs ? 0 : 1, description: svs ? desc(level1.width, level1.height) : undefined, read: readFrom(level1) });
-  pages.push({ width: Math.ceil(W / 16), height: Math.ceil(H / 16), tileSize: TILE, compression: 'jpeg', quality, mpp: svs ? undefined : mpp * 16, subfileType: svs ? 0 : 1, description: svs ? desc(Math.ceil(W / 16), Math.ceil(H / 16)) : undefined, read: lazyL2 });
+  if (svs)
+    pages.push({
+      width: Math.ceil(W / 16),
+      height: Math.ceil(H / 16),
+      compression: 'jpeg',
+      quality,
+      description: desc(Math.ceil(W / 16), Math.ceil(H / 16)),
+      read: lazyL2,
+    });
+  pages.push({
+    width: level1.width,
+    height: level1.height,
+    tileSize: TILE,
+    compression: 'jpeg',
+    quality,
+    mpp: svs ? undefined : mpp * 4,
+    subfileType: svs ? 0 : 1,
+    description: svs ? desc(level1.width, level1.height) : undefined,
+    read: readFrom(level1),
+  });
+  pages.push({
+    width: Math.ceil(W / 16),
+    height: Math.ceil(H / 16),
+    tileSize: TILE,
+    compression: 'jpeg',
+    quality,
+    mpp: svs ? undefined : mpp * 16,
+    subfileType: svs ? 0 : 1,
+    description: svs ? desc(Math.ceil(W / 16), Math.ceil(H / 16)) : undefined,
+    read: lazyL2,
+  });
   await mkdir(join(out, 'slides'), { recursive: true });
   await mkdir(join(out, 'masks'), { recursive: true });
   await writeTiff(join(out, slide.path), pages, { bigTiff: W * H * 3 > 3e9 });
   const maskTmp = join(out, `${slide.maskPath}.tmp.tiff`);
-  await sharp(labels, { raw: { width: W, height: H, channels: 1 } }).tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'deflate', xres: 1000 / mpp, yres: 1000 / mpp, resolutionUnit: 'cm' }).toFile(maskTmp);
+  await sharp(labels, { raw: { width: W, height: H, channels: 1 } })
+    .tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'deflate', xres: 1000 / mpp, yres: 1000 / mpp, resolutionUnit: 'cm' })
+    .toFile(maskTmp);
   const { rename } = await import('node:fs/promises');
   await rename(maskTmp, join(out, slide.maskPath));
   return tiles;
@@ -228,12 +306,50 @@ function manifestRows(task: Task, slides: SynthSlide[]): string[][] {
   if (task === 'prostate') {
     return [
       ['image_id', 'data_provider', 'isup_grade', 'gleason_score', 'path', 'mask_path', 'patient_id', 'site', 'scanner', 'anomaly', 'ood'],
-      ...slides.map((s) => [s.id, s.site, String(s.grade), s.gleason!, s.path, s.maskPath, s.patientId, s.site, s.scanner, s.anomaly, s.anomaly ? (NEAR_OOD.includes(s.anomaly) ? 'near' : 'far') : '']),
+      ...slides.map((s) => [
+        s.id,
+        s.site,
+        String(s.grade),
+        s.gleason!,
+        s.path,
+        s.maskPath,
+        s.patientId,
+        s.site,
+        s.scanner,
+        s.anomaly,
+        s.anomaly ? (NEAR_OOD.includes(s.anomaly) ? 'near' : 'far') : '',
+      ]),
     ];
   }
   return [
-    ['image_id', 'path', 'mask_path', 'patient_id', 'site', 'scanner', 'nottingham_grade', 'tubules', 'pleomorphism', 'mitoses', 'anomaly', 'ood'],
-    ...slides.map((s) => [s.id, s.path, s.maskPath, s.patientId, s.site, s.scanner, String(s.grade), String(s.tubules), String(s.pleomorphism), String(s.mitoses), s.anomaly, s.anomaly ? (NEAR_OOD.includes(s.anomaly) ? 'near' : 'far') : '']),
+    [
+      'image_id',
+      'path',
+      'mask_path',
+      'patient_id',
+      'site',
+      'scanner',
+      'nottingham_grade',
+      'tubules',
+      'pleomorphism',
+      'mitoses',
+      'anomaly',
+      'ood',
+    ],
+    ...slides.map((s) => [
+      s.id,
+      s.path,
+      s.maskPath,
+      s.patientId,
+      s.site,
+      s.scanner,
+      String(s.grade),
+      String(s.tubules),
+      String(s.pleomorphism),
+      String(s.mitoses),
+      s.anomaly,
+      s.anomaly ? (NEAR_OOD.includes(s.anomaly) ? 'near' : 'far') : '',
+    ]),
   ];
 }
 
@@ -245,7 +361,17 @@ function manifestRows(task: Task, slides: SynthSlide[]): string[][] {
 export async function generateSynthetic(options: SynthOptions): Promise<{ manifest: string; slides: SynthSlide[] }> {
   const slides = designSlides(options);
   await mkdir(options.out, { recursive: true });
-  const settings = JSON.stringify({ task: options.task, slides: options.slides, sites: options.sites ?? 3, siteNames: options.siteNames ?? null, size: options.size ?? 2048, mpp: options.mpp ?? 0.5, anomalies: options.anomalies ?? 0.1, seed: options.seed ?? 1, format: options.format ?? 'tiff' });
+  const settings = JSON.stringify({
+    task: options.task,
+    slides: options.slides,
+    sites: options.sites ?? 3,
+    siteNames: options.siteNames ?? null,
+    size: options.size ?? 2048,
+    mpp: options.mpp ?? 0.5,
+    anomalies: options.anomalies ?? 0.1,
+    seed: options.seed ?? 1,
+    format: options.format ?? 'tiff',
+  });
   const settingsPath = join(options.out, 'synth.json');
   if (existsSync(settingsPath) && readFileSync(settingsPath, 'utf8') !== settings) {
     throw new ConfigError(`${options.out} already holds synthetic slides made with other settings; choose a new --out or remove it`);
@@ -254,16 +380,23 @@ export async function generateSynthetic(options: SynthOptions): Promise<{ manife
   let done = 0;
   const pending = slides.filter((s) => !(existsSync(join(options.out, s.path)) && existsSync(join(options.out, s.maskPath))));
   for (const s of slides) if (!pending.includes(s)) options.onSlide?.(++done, slides.length, s.id, 0);
-  if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) throw new ConfigError(`--workers must be a positive integer, got ${options.workers}`);
+  if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1))
+    throw new ConfigError(`--workers must be a positive integer, got ${options.workers}`);
   const workers = Math.min(options.workers ?? availableParallelism(), pending.length);
   if (workers > 1) {
     // Slides are independent and each is deterministic from its own seed: render several at once.
-    const pool = new Piscina({ filename: fileURLToPath(new URL('./renderWorker.mjs', import.meta.url)), minThreads: workers, maxThreads: workers });
+    const pool = new Piscina({
+      filename: fileURLToPath(new URL('./renderWorker.mjs', import.meta.url)),
+      minThreads: workers,
+      maxThreads: workers,
+    });
     try {
-      await Promise.all(pending.map(async (s) => {
-        const tiles = (await pool.run({ slide: s, out: options.out, format: options.format })) as number;
-        options.onSlide?.(++done, slides.length, s.id, tiles);
-      }));
+      await Promise.all(
+        pending.map(async (s) => {
+          const tiles = (await pool.run({ slide: s, out: options.out, format: options.format })) as number;
+          options.onSlide?.(++done, slides.length, s.id, tiles);
+        }),
+      );
     } finally {
       await pool.destroy();
     }

@@ -5,7 +5,7 @@ export type Polygon = Float32Array;
 
 /** A blob: radius r modulated by a few random harmonics (irregularity 0 = circle). */
 export function blobPolygon(cx: number, cy: number, r: number, irregularity: number, rng: Rng, vertices = 28): Polygon {
-  const harmonics = [2, 3, 5, 7].map((k) => ({ k, a: rng.uniform(-1, 1) * irregularity / Math.sqrt(k), p: rng.uniform(0, 2 * Math.PI) }));
+  const harmonics = [2, 3, 5, 7].map((k) => ({ k, a: (rng.uniform(-1, 1) * irregularity) / Math.sqrt(k), p: rng.uniform(0, 2 * Math.PI) }));
   const poly = new Float32Array(vertices * 2);
   for (let i = 0; i < vertices; i++) {
     const t = (i / vertices) * 2 * Math.PI;
@@ -83,7 +83,14 @@ export function pointsAlong(poly: Polygon, spacing: number): { x: number; y: num
  * Scanline fill of a polygon clipped to a rectangle: calls span(y, x0, x1) for each run of pixel
  * centres inside (even-odd rule), in rectangle-relative coordinates.
  */
-export function fillPolygon(poly: Polygon, rx: number, ry: number, rw: number, rh: number, span: (y: number, x0: number, x1: number) => void): void {
+export function fillPolygon(
+  poly: Polygon,
+  rx: number,
+  ry: number,
+  rw: number,
+  rh: number,
+  span: (y: number, x0: number, x1: number) => void,
+): void {
   const [bx0, by0, bx1, by1] = bbox(poly);
   const yStart = Math.max(0, Math.ceil(by0 - ry - 0.5));
   const yEnd = Math.min(rh - 1, Math.floor(by1 - ry - 0.5));
@@ -96,7 +103,7 @@ export function fillPolygon(poly: Polygon, rx: number, ry: number, rw: number, r
     for (let i = 0, j = n - 1; i < n; j = i++) {
       const yi = poly[i * 2 + 1];
       const yj = poly[j * 2 + 1];
-      if ((yi > py) !== (yj > py)) xs.push(poly[i * 2] + ((py - yi) / (yj - yi)) * (poly[j * 2] - poly[i * 2]));
+      if (yi > py !== yj > py) xs.push(poly[i * 2] + ((py - yi) / (yj - yi)) * (poly[j * 2] - poly[i * 2]));
     }
     xs.sort((a, b) => a - b);
     for (let k = 0; k + 1 < xs.length; k += 2) {
@@ -113,7 +120,7 @@ export function pointInPolygon(poly: Polygon, x: number, y: number): boolean {
   for (let i = 0, j = n - 1; i < n; j = i++) {
     const yi = poly[i * 2 + 1];
     const yj = poly[j * 2 + 1];
-    if ((yi > y) !== (yj > y) && x < poly[i * 2] + ((y - yi) / (yj - yi)) * (poly[j * 2] - poly[i * 2])) inside = !inside;
+    if (yi > y !== yj > y && x < poly[i * 2] + ((y - yi) / (yj - yi)) * (poly[j * 2] - poly[i * 2])) inside = !inside;
   }
   return inside;
 }

@@ -16,7 +16,13 @@ export function buildScene(design: SlideDesign): Scene {
     for (let k = 0; k < cores; k++) {
       const cyk = (H * (k + 0.5)) / cores + rng.uniform(-0.05, 0.05) * H;
       const r = Math.min(H / cores, W) * rng.uniform(0.3, 0.38);
-      scene.capsules.push({ ax: W * rng.uniform(0.08, 0.15) + r, ay: cyk + rng.uniform(-0.05, 0.05) * H, bx: W * rng.uniform(0.85, 0.92) - r, by: cyk + rng.uniform(-0.05, 0.05) * H, r });
+      scene.capsules.push({
+        ax: W * rng.uniform(0.08, 0.15) + r,
+        ay: cyk + rng.uniform(-0.05, 0.05) * H,
+        bx: W * rng.uniform(0.85, 0.92) - r,
+        by: cyk + rng.uniform(-0.05, 0.05) * H,
+        r,
+      });
     }
   } else {
     const r = Math.min(W, H) * 0.38;
@@ -84,7 +90,14 @@ export function epitheliumAreas(scene: Scene): Map<number, number> {
  * secondary, the secondary present. Placement can fail where tissue is small or crowded, so patches of
  * the missing pattern are added, stroma cells first, until the areas agree (or 60 tries).
  */
-function ensureGleasonAreas(scene: Scene, occ: Occupancy, ranked: { x: number; y: number }[], patterns: number[], cell: number, rng: Rng): void {
+function ensureGleasonAreas(
+  scene: Scene,
+  occ: Occupancy,
+  ranked: { x: number; y: number }[],
+  patterns: number[],
+  cell: number,
+  rng: Rng,
+): void {
   const p = scene.design.primary!;
   const s = scene.design.secondary ?? p;
   const order = [...ranked.filter((_, i) => patterns[i] === 0 || patterns[i] === 2), ...ranked];
@@ -97,7 +110,10 @@ function ensureGleasonAreas(scene: Scene, occ: Occupancy, ranked: { x: number; y
     if (need === p && ap > 0 && k >= 20) {
       // No room left for more primary glands (thin tissue): shrink the largest secondary region instead.
       const target = ((1 - PRIMARY_SHARE) / PRIMARY_SHARE) * ap;
-      const regions = scene.regions.map((r, i) => ({ r, i, a: r.kind === RegionKind.Epithelium && r.label === s ? polygonArea(r.poly) : 0 })).filter((x) => x.a > 0).sort((x, y) => y.a - x.a);
+      const regions = scene.regions
+        .map((r, i) => ({ r, i, a: r.kind === RegionKind.Epithelium && r.label === s ? polygonArea(r.poly) : 0 }))
+        .filter((x) => x.a > 0)
+        .sort((x, y) => y.a - x.a);
       const largest = regions[0];
       scene.shrinkRegion(largest.i, Math.sqrt(Math.max(0.05, (largest.a - (as - target)) / largest.a)));
       continue;
@@ -112,7 +128,13 @@ function ensureGleasonAreas(scene: Scene, occ: Occupancy, ranked: { x: number; y
 function tissueCells(scene: Scene, cell: number, phases: number[]): { x: number; y: number; v: number }[] {
   const { width: W, height: H } = scene.design;
   const out: { x: number; y: number; v: number }[] = [];
-  const corners = [[0.5, 0.5], [0.1, 0.1], [0.9, 0.1], [0.1, 0.9], [0.9, 0.9]];
+  const corners = [
+    [0.5, 0.5],
+    [0.1, 0.1],
+    [0.9, 0.1],
+    [0.1, 0.9],
+    [0.9, 0.9],
+  ];
   // The field is in units of 250 um whatever the cell size, so regions keep their extent.
   const unit = 250 * scene.u;
   for (let y = 0; y < H; y += cell) {

@@ -29,7 +29,16 @@ export class Occupancy {
 }
 
 /** Nuclei filling a polygon on a jittered lattice, skipping holes. */
-export function fillWithNuclei(scene: Scene, poly: Polygon, holes: Polygon[], spacing: number, size: () => [number, number], h: () => number, rng: Rng, kind: NucleusKind = NucleusKind.Normal): number {
+export function fillWithNuclei(
+  scene: Scene,
+  poly: Polygon,
+  holes: Polygon[],
+  spacing: number,
+  size: () => [number, number],
+  h: () => number,
+  rng: Rng,
+  kind: NucleusKind = NucleusKind.Normal,
+): number {
   const [x0, y0, x1, y1] = bbox(poly);
   let n = 0;
   for (let y = y0 + spacing / 2; y < y1; y += spacing * 0.87) {
@@ -47,18 +56,48 @@ export function fillWithNuclei(scene: Scene, poly: Polygon, holes: Polygon[], sp
 }
 
 /** A gland: epithelium ring with nuclei along its base, and a lumen. */
-function gland(scene: Scene, cx: number, cy: number, radius: number, irregular: number, epi: number, label: number, nucleus: [number, number], hNuc: number, cyto: [number, number], rng: Rng, lumen = true): void {
+function gland(
+  scene: Scene,
+  cx: number,
+  cy: number,
+  radius: number,
+  irregular: number,
+  epi: number,
+  label: number,
+  nucleus: [number, number],
+  hNuc: number,
+  cyto: [number, number],
+  rng: Rng,
+  lumen = true,
+): void {
   const u = scene.u;
   const outer = blobPolygon(cx, cy, radius, irregular, rng);
   scene.addRegion(outer, RegionKind.Epithelium, label, cyto[0], cyto[1]);
   if (lumen) scene.addRegion(shrinkPolygon(outer, epi), RegionKind.Lumen, label);
   for (const p of pointsAlong(outer, nucleus[0] * 2.6)) {
     const inset = epi * 0.4 + rng.uniform(-0.5, 0.5) * u;
-    scene.addNucleus(p.x - p.nx * inset, p.y - p.ny * inset, nucleus[0] * rng.uniform(0.9, 1.1), nucleus[1] * rng.uniform(0.9, 1.1), Math.atan2(p.ny, p.nx) + Math.PI / 2, hNuc * rng.uniform(0.9, 1.1), NucleusKind.Normal);
+    scene.addNucleus(
+      p.x - p.nx * inset,
+      p.y - p.ny * inset,
+      nucleus[0] * rng.uniform(0.9, 1.1),
+      nucleus[1] * rng.uniform(0.9, 1.1),
+      Math.atan2(p.ny, p.nx) + Math.PI / 2,
+      hNuc * rng.uniform(0.9, 1.1),
+      NucleusKind.Normal,
+    );
   }
 }
 
-function placeIn(scene: Scene, occ: Occupancy, rng: Rng, x0: number, y0: number, size: number, r: number, tries = 12): [number, number] | undefined {
+function placeIn(
+  scene: Scene,
+  occ: Occupancy,
+  rng: Rng,
+  x0: number,
+  y0: number,
+  size: number,
+  r: number,
+  tries = 12,
+): [number, number] | undefined {
   for (let t = 0; t < tries; t++) {
     const x = x0 + rng.uniform(0, size);
     const y = y0 + rng.uniform(0, size);
@@ -110,7 +149,15 @@ export function prostatePatch(scene: Scene, occ: Occupancy, pattern: number, x0:
         holes.push(hole);
         scene.addRegion(hole, RegionKind.Lumen, 4);
       }
-      fillWithNuclei(scene, nest, holes, 11 * u, () => [rng.uniform(3.2, 4.0) * u, rng.uniform(2.6, 3.3) * u], () => rng.uniform(0.8, 1.0), rng);
+      fillWithNuclei(
+        scene,
+        nest,
+        holes,
+        11 * u,
+        () => [rng.uniform(3.2, 4.0) * u, rng.uniform(2.6, 3.3) * u],
+        () => rng.uniform(0.8, 1.0),
+        rng,
+      );
     }
     for (let k = 0; k < 8; k++) {
       const rr = rng.uniform(15, 28) * u;
@@ -124,7 +171,15 @@ export function prostatePatch(scene: Scene, occ: Occupancy, pattern: number, x0:
     if (at) {
       const sheet = blobPolygon(at[0], at[1], r, 0.35, rng);
       scene.addRegion(sheet, RegionKind.Epithelium, 5, 0.12, 0.2);
-      fillWithNuclei(scene, sheet, [], 9.5 * u, () => [rng.uniform(3.4, 4.6) * u, rng.uniform(2.8, 3.8) * u], () => rng.uniform(0.85, 1.1), rng);
+      fillWithNuclei(
+        scene,
+        sheet,
+        [],
+        9.5 * u,
+        () => [rng.uniform(3.4, 4.6) * u, rng.uniform(2.8, 3.8) * u],
+        () => rng.uniform(0.85, 1.1),
+        rng,
+      );
     }
     for (let k = 0; k < 30; k++) {
       const p = placeIn(scene, occ, rng, x0, y0, size, 6 * u, 3);
@@ -194,6 +249,14 @@ export function stromalNuclei(scene: Scene, occ: Occupancy, x0: number, y0: numb
     const x = x0 + rng.uniform(0, size);
     const y = y0 + rng.uniform(0, size);
     if (!scene.inTissue(x, y) || !occ.free(x, y, 3 * u) || (a && Math.hypot(x - a.cx, y - a.cy) < a.r)) continue;
-    scene.addNucleus(x, y, rng.uniform(4, 6.5) * u, rng.uniform(1.2, 1.8) * u, rng.uniform(-0.35, 0.35), rng.uniform(0.7, 0.95), NucleusKind.Stromal);
+    scene.addNucleus(
+      x,
+      y,
+      rng.uniform(4, 6.5) * u,
+      rng.uniform(1.2, 1.8) * u,
+      rng.uniform(-0.35, 0.35),
+      rng.uniform(0.7, 0.95),
+      NucleusKind.Stromal,
+    );
   }
 }

@@ -134,7 +134,12 @@ export function renderRegion(scene: Scene, site: SiteProtocol, x: number, y: num
         // Anti-aliased edge over about one pixel.
         const cover = Math.max(0, Math.min(1, (1 - q) * Math.min(rx, ry) + 0.5));
         if (cover <= 0) continue;
-        const texture = kind === NucleusKind.Normal ? 0.7 + 0.6 * hash2(x + i, y + j, seed + 11) : kind === NucleusKind.Mitotic ? 0.95 + 0.1 * hash2(x + i, y + j, seed + 11) : 0.9 + 0.2 * hash2(x + i, y + j, seed + 11);
+        const texture =
+          kind === NucleusKind.Normal
+            ? 0.7 + 0.6 * hash2(x + i, y + j, seed + 11)
+            : kind === NucleusKind.Mitotic
+              ? 0.95 + 0.1 * hash2(x + i, y + j, seed + 11)
+              : 0.9 + 0.2 * hash2(x + i, y + j, seed + 11);
         const hv = hn * texture;
         H[p] += (Math.max(H[p], hv) - H[p]) * cover;
         E[p] *= 1 - 0.55 * cover;
@@ -176,7 +181,9 @@ export function renderRegion(scene: Scene, site: SiteProtocol, x: number, y: num
   const ev = site.eVector.map((v) => v * site.eStrength);
   for (let p = 0, q = 0; p < w * h; p++, q += 3) {
     const tissue = labels[p] !== LABEL.background;
-    const grain = tissue ? 0.03 * (hash2(x + (p % w), y + ((p / w) | 0), seed + 23) - 0.5) : 0.004 * (hash2(x + (p % w), y + ((p / w) | 0), seed + 29) - 0.5);
+    const grain = tissue
+      ? 0.03 * (hash2(x + (p % w), y + ((p / w) | 0), seed + 23) - 0.5)
+      : 0.004 * (hash2(x + (p % w), y + ((p / w) | 0), seed + 29) - 0.5);
     for (let c = 0; c < 3; c++) {
       const od = tissue ? H[p] * hv[c] + E[p] * ev[c] + grain + GLASS_OD : GLASS_OD + grain;
       const v = 255 * Math.exp(-od * Math.LN10);

@@ -135,7 +135,10 @@ export class Scene {
     const scale = (pl: Polygon) => Float32Array.from(pl, (v, i) => (i % 2 ? cy + (v - cy) * f : cx + (v - cx) * f));
     const inside = (x: number, y: number) => pointInPolygon(poly, x, y);
     for (const r of this.regions) {
-      if (r === region || (r.kind === RegionKind.Lumen && r.label === region.label && inside(r.box[0] / 2 + r.box[2] / 2, r.box[1] / 2 + r.box[3] / 2))) {
+      if (
+        r === region ||
+        (r.kind === RegionKind.Lumen && r.label === region.label && inside(r.box[0] / 2 + r.box[2] / 2, r.box[1] / 2 + r.box[3] / 2))
+      ) {
         r.poly = scale(r.poly);
         r.box = bbox(r.poly);
       }
