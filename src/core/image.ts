@@ -22,14 +22,6 @@ export function assertDimensions(width: number, height: number): void {
   }
 }
 
-export function imageFrom(width: number, height: number, data: Uint8Array): RgbImage {
-  assertDimensions(width, height);
-  if (data.length !== width * height * 3) {
-    throw new InputError(`RGB buffer of ${data.length} bytes does not match ${width}x${height}x3`);
-  }
-  return { width, height, data };
-}
-
 /** Copies `src` into `dst` at (dx, dy), clipping to dst. Used to assemble regions from tiles. */
 export function blit(
   dst: RgbImage,

@@ -1,4 +1,4 @@
-import { blit, createImage, InputError, InvalidSlideError, type RgbImage } from '../core/index.ts';
+import { blit, createImage, InputError, type RgbImage } from '../core/index.ts';
 
 export interface SlideLevel {
   readonly width: number;
@@ -102,11 +102,4 @@ export function bestLevelForDownsample(levels: readonly SlideLevel[], downsample
     if (levels[i].downsample <= downsample * 1.01 && levels[i].downsample > levels[best].downsample) best = i;
   }
   return best;
-}
-
-/** Levels sorted widest first with downsamples from level 0; rejects an empty or non-decreasing pyramid. */
-export function levelsFromSizes(path: string, sizes: readonly { width: number; height: number }[]): SlideLevel[] {
-  if (sizes.length === 0) throw new InvalidSlideError(path, 'no image levels found');
-  const [w0, h0] = [sizes[0].width, sizes[0].height];
-  return sizes.map((s) => ({ width: s.width, height: s.height, downsample: (w0 / s.width + h0 / s.height) / 2 }));
 }

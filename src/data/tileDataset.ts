@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
@@ -304,8 +304,4 @@ export async function openTileDataset(dir: string): Promise<TileDataset> {
 export async function readDatasetTile(ds: TileDataset, tile: TileRow, reader: ShardReader): Promise<RgbImage> {
   const bytes = await reader.read(join(ds.dir, tile.shard), tile.offset, tile.length);
   return decodeTile(bytes, ds.meta.encoding, ds.meta.tileSize);
-}
-
-export async function listShards(dir: string): Promise<string[]> {
-  return (await readdir(join(dir, 'shards'))).filter((f) => f.endsWith('.bin'));
 }

@@ -222,15 +222,3 @@ export function calibration(
   }
   return { ece: y.length ? ece : NaN, bins: out };
 }
-
-/** argmax of each probability row. */
-export function argmaxRows(probs: Float32Array | Float64Array, k: number): Int32Array {
-  const n = probs.length / k;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (probs[i * k + c] > probs[i * k + best]) best = c;
-    out[i] = best;
-  }
-  return out;
-}

@@ -3,8 +3,6 @@ export {
   decodeModel,
   readModel,
   encodeModel,
-  modelMetadata,
-  valueShape,
   toNumber,
   type ModelProto,
   type GraphProto,

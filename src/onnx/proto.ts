@@ -50,14 +50,3 @@ export function readModel(path: string): ModelProto {
 export function encodeModel(model: onnxProto.onnx.IModelProto): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
-
-/** metadata_props as a plain object. */
-export function modelMetadata(model: ModelProto): Record<string, string> {
-  return Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
-}
-
-/** A graph's declared shape for one value: numbers for fixed dims, strings for symbolic, '?' for unknown. */
-export function valueShape(v: ValueInfoProto): (number | string)[] {
-  const dims = v.type?.tensorType?.shape?.dim ?? [];
-  return dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined ? toNumber(d.dimValue) : '?'));
-}

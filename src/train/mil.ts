@@ -165,10 +165,6 @@ export async function saveMil(modelDir: string, mil: AttentionMil, epochs: numbe
   );
 }
 
-export function hasMil(modelDir: string): boolean {
-  return existsSync(join(modelDir, 'mil.json'));
-}
-
 export function loadMil(modelDir: string): AttentionMil {
   const p = join(modelDir, 'mil.json');
   if (!existsSync(p))

@@ -15,7 +15,7 @@ function gradelab(...args: string[]) {
     encoding: 'utf8',
     cwd: dir,
     env: { ...process.env, GRADELAB_LOG: 'info' },
-    timeout: 120_000,
+    timeout: 600_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

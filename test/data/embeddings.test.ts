@@ -63,7 +63,7 @@ describe('embedding cache', () => {
       seed: 2,
     });
     ds = await buildTileDataset(readManifest(manifest), { out: join(dir, 'tiles'), tileSize: 64, mpp: 1, stride: 64, minTissue: 0.3 });
-  }, 60_000);
+  }, 600_000);
 
   it('stores slide by slide and reads any subset of tiles in any order', async () => {
     const cache = await EmbeddingCache.create(ds, { encoder, dim: 4, dtype: 'float32' });

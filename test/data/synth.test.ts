@@ -110,7 +110,7 @@ describe('synthetic prostate slides', () => {
         byPattern[name].push(stats(await level0(join(dir, s.path)), await mask(join(dir, s.maskPath))));
       }
     }
-  }, 120_000);
+  }, 600_000);
 
   const mean = (name: string, key: 'lumenShare' | 'nuclearShare') =>
     byPattern[name].reduce((a, s) => a + s[key], 0) / byPattern[name].length;
@@ -150,7 +150,7 @@ describe('synthetic prostate slides', () => {
         }
       }
     }
-  }, 60_000);
+  }, 600_000);
 
   it('slides of one dataset differ in layout (the pattern field is seeded by the whole seed, not its length)', () => {
     const [a, b] = designSlides({ task: 'prostate', slides: 2, out: dir, size: 1024, sites: 1, anomalies: 0, seed: 3 });

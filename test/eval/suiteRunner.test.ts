@@ -85,7 +85,7 @@ beforeAll(async () => {
   ds = await buildTileDataset(readManifest(manifest), { out: join(dir, 'tiles'), tileSize: 64, mpp: 1, stride: 64, minTissue: 0.3 });
   ds = await openTileDataset(join(dir, 'tiles'));
   tiles = spreadTilesPerSlide(ds.tiles, 5);
-}, 60_000);
+}, 600_000);
 
 describe('robustness suite runner', () => {
   it('gives the same pixels and results inline, in worker threads, in blocks and in batches of any size', async () => {
@@ -101,7 +101,7 @@ describe('robustness suite runner', () => {
       expect(metrics(other.results), JSON.stringify(options)).toEqual(metrics(inline.results));
       expect([...other.seen.get('model')!].sort(), JSON.stringify(options)).toEqual([...inline.seen.get('model')!].sort());
     }
-  }, 120_000);
+  }, 600_000);
 
   it('perturbs the tiles (the conditions differ from clean) and gives the model and its baseline the same perturbed tiles', async () => {
     const { seen } = await run({ workers: 0 }, ['model', 'baseline']);
@@ -109,7 +109,7 @@ describe('robustness suite runner', () => {
     const per = tiles.length;
     const model = seen.get('model')!;
     for (let u = 1; u < units.length; u++) expect(model.slice(u * per, (u + 1) * per)).not.toEqual(model.slice(0, per));
-  }, 60_000);
+  }, 600_000);
 
   it('refuses a bad transform before any work', async () => {
     await expect(

@@ -110,7 +110,7 @@ describe('gradelab demo --quick', () => {
     const r = spawnSync(
       process.execPath,
       [join(root, 'bin', 'run-ts.mjs'), join(root, 'notebooks', 'run-notebook.ts'), join(root, 'notebooks', `${name}.ipynb`)],
-      { encoding: 'utf8', cwd: root, timeout: 300_000, env: { ...process.env, GRADELAB_DEMO: out } },
+      { encoding: 'utf8', cwd: root, timeout: 600_000, env: { ...process.env, GRADELAB_DEMO: out } },
     );
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
     expect(r.stdout.length).toBeGreaterThan(50);

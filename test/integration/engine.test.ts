@@ -28,7 +28,7 @@ function gradelab(...args: string[]) {
     encoding: 'utf8',
     cwd: root,
     env: { ...process.env, GRADELAB_LOG: 'info' },
-    timeout: 300_000,
+    timeout: 600_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -51,7 +51,7 @@ beforeAll(async () => {
   });
   await buildTileDataset(readManifest(manifest), { out: ds, tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5 });
   await saveSplit(ds, makeSplit((await openTileDataset(ds)).tiles, { folds: 3, seed: 1 }));
-}, 180_000);
+}, 600_000);
 
 describe('ONNX engine from the command line', () => {
   it('train writes model.onnx; ONNX Runtime and TensorFlow.js predict the same; a stale export is refused', () => {

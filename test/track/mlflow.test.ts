@@ -136,7 +136,7 @@ print(json.dumps([r.info.run_id, d.info.run_id]))`,
       ),
     ).toMatch(/name: .*\n  \S/);
     const cli = (...args: string[]) =>
-      spawnSync(process.execPath, [bin, 'runs', ...args, '--tracking-dir', store], { encoding: 'utf8', timeout: 60_000 });
+      spawnSync(process.execPath, [bin, 'runs', ...args, '--tracking-dir', store], { encoding: 'utf8', timeout: 600_000 });
     const listed = JSON.parse(cli('list', '--json').stdout);
     expect(listed.map((r: any) => [r.experimentName, r.runName, r.status])).toEqual([[longExp, longRun, 'FINISHED']]);
     expect(listed[0].params).toEqual({ lr: '0.01', fold: '2' });
@@ -180,7 +180,7 @@ describe.skipIf(!hasMlflow)('a real MLflow 2.9.2 server', () => {
   let server: MlflowServer;
   beforeAll(async () => {
     server = new MlflowServer(join(dir, 'server-store'), await freePort()).start();
-  }, 120_000);
+  }, 600_000);
   afterAll(() => server?.stop());
 
   function rest(journal: string): void {
@@ -216,7 +216,7 @@ describe.skipIf(!hasMlflow)('a real MLflow 2.9.2 server', () => {
     const sync = spawnSync(process.execPath, [bin, 'runs', 'sync', '--journal-dir', journal], {
       encoding: 'utf8',
       env: { ...process.env },
-      timeout: 60_000,
+      timeout: 600_000,
     });
     expect(sync.status, sync.stderr).toBe(0);
     expect(sync.stdout).toMatch(/0 still pending/);
@@ -262,7 +262,7 @@ describe.skipIf(!hasMlflow)('a real MLflow 2.9.2 server', () => {
     const child = spawnSync(process.execPath, [runTs, script], {
       encoding: 'utf8',
       env: { ...process.env, MLFLOW_TRACKING_URI: server.url, GRADELAB_JOURNAL_DIR: journal },
-      timeout: 60_000,
+      timeout: 600_000,
     });
     expect(child.signal, child.stderr).toBe('SIGKILL');
     const running = mlflowPython<any[]>(READ_ALL, server.url).find((r) => r.run_name === 'killed run');
@@ -270,7 +270,7 @@ describe.skipIf(!hasMlflow)('a real MLflow 2.9.2 server', () => {
     const sync = spawnSync(process.execPath, [bin, 'runs', 'sync', '--journal-dir', journal], {
       encoding: 'utf8',
       env: { ...process.env, MLFLOW_TRACKING_URI: server.url },
-      timeout: 60_000,
+      timeout: 600_000,
     });
     expect(sync.status, sync.stderr).toBe(0);
     const reaped = mlflowPython<any[]>(READ_ALL, server.url).find((r) => r.run_name === 'killed run');
@@ -302,7 +302,7 @@ describe.skipIf(!hasMlflow)('a real MLflow 2.9.2 server, killed mid-run', () => 
     } finally {
       server.stop();
     }
-  }, 180_000);
+  }, 600_000);
 });
 
 describe('journal replay', () => {

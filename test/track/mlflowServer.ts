@@ -50,7 +50,7 @@ export class MlflowServer {
 
 /** Runs Python with MLflow importable and returns its stdout parsed as JSON. */
 export function mlflowPython<T = any>(code: string, ...args: string[]): T {
-  const r = spawnSync(SERVER_SH, ['python', '-c', code, ...args], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(SERVER_SH, ['python', '-c', code, ...args], { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) throw new Error(`python failed: ${r.stderr.slice(-3000)}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
 }

@@ -47,7 +47,7 @@ describe('tracker on the file store', () => {
     ['exit', 'FAILED'],
   ])('a process that ends by %s leaves the run %s', (mode, status) => {
     const dir = join(tempDir(), 'mlruns');
-    const r = spawnSync(process.execPath, [runTs, script, dir, mode], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, [runTs, script, dir, mode], { encoding: 'utf8', timeout: 600_000 });
     const runId = r.stdout.trim().split('\n')[0];
     expect(runId).toMatch(/^[0-9a-f]{32}$/);
     expect(new FileStore(dir).getRun(runId).status).toBe(status);

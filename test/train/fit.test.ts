@@ -51,7 +51,7 @@ beforeAll(async () => {
     seed: 9,
   });
   await buildTileDataset(readManifest(manifest), { out: dataset, tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5 });
-}, 120_000);
+}, 600_000);
 
 describe('schedule', () => {
   it('warms up linearly then decays by cosine to zero', () => {
@@ -115,7 +115,7 @@ describe('training', () => {
     const fitted = spawnSync(
       process.execPath,
       [bin, 'mil', 'fit', '--model', out, '--data', dataset, '--epochs', '3', '--backend', 'wasm'],
-      { encoding: 'utf8', timeout: 120_000 },
+      { encoding: 'utf8', timeout: 600_000 },
     );
     expect(fitted.status, fitted.stderr).toBe(0);
     expect(fitted.stdout).toMatch(/validation QWK on \d+ slides: attention -?\d\.\d{3}, mean pooling -?\d\.\d{3}/);
@@ -123,7 +123,7 @@ describe('training', () => {
     const pred = spawnSync(
       process.execPath,
       [bin, 'predict', '--model', out, '--data', dataset, '--split', 'all', '--pooling', 'attention', '--out', csv, '--backend', 'wasm'],
-      { encoding: 'utf8', timeout: 120_000 },
+      { encoding: 'utf8', timeout: 600_000 },
     );
     expect(pred.status, pred.stderr).toBe(0);
     const rows = readFileSync(csv, 'utf8').trim().split('\n');
@@ -145,7 +145,7 @@ describe('training', () => {
         '--backend',
         'wasm',
       ],
-      { encoding: 'utf8', timeout: 120_000 },
+      { encoding: 'utf8', timeout: 600_000 },
     );
     expect(noHead.status).not.toBe(0);
     expect(noHead.stderr).toMatch(/no attention-MIL head/);
@@ -168,7 +168,7 @@ describe('training', () => {
     const store = join(dir, 'mlruns');
     const straight = spawnSync(process.execPath, [bin, 'train', '--config', cfg, '--out', join(dir, 'straight'), '--tracking-dir', store], {
       encoding: 'utf8',
-      timeout: 300_000,
+      timeout: 600_000,
     });
     expect(straight.status, straight.stderr).toBe(0);
 
@@ -193,7 +193,7 @@ describe('training', () => {
     expect(state.epoch).toBeLessThan(4);
     const resumed = spawnSync(process.execPath, [bin, 'train', '--resume', out, '--tracking-dir', store], {
       encoding: 'utf8',
-      timeout: 300_000,
+      timeout: 600_000,
     });
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(readFileSync(join(out, 'weights.bin')).equals(readFileSync(join(dir, 'straight', 'weights.bin')))).toBe(true);

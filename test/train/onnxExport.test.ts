@@ -97,7 +97,7 @@ describe('ONNX export of every registry backbone and head', () => {
       const proto = readModel(path);
       expect(proto.graph!.node!.some((n) => n.opType === 'BatchNormalization')).toBe(false);
       m.dispose();
-    }, 60_000);
+    }, 600_000);
   }
 
   it('refuses a layer it cannot convert, naming it', () => {

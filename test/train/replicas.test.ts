@@ -95,7 +95,7 @@ beforeAll(async () => {
     seed: 11,
   });
   await buildTileDataset(readManifest(manifest), { out: dataset, tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5 });
-}, 120_000);
+}, 600_000);
 
 describe('replica arithmetic', () => {
   it('cuts a batch into contiguous shards that differ by at most one row', () => {
@@ -164,7 +164,7 @@ describe('replica step', () => {
       applyGradients(makeOptimizer(c), wv, full.grads, 0.05, c);
       const stem = got.findIndex((w) => w.name === 'stem_conv/kernel');
       expect(maxRelDiff(weightsOf(whole)[stem].values, got[stem].values)).toBeGreaterThan(1e-4);
-    }, 60_000);
+    }, 600_000);
   }
 });
 
@@ -186,7 +186,7 @@ describe('replica counts', () => {
         readFileSync(join(dir, 'plain-2', 'checkpoint', 'weights.bin')),
       ),
     ).toBe(false);
-  }, 180_000);
+  }, 600_000);
 });
 
 describe('replica failure', () => {
@@ -212,6 +212,6 @@ describe('replica failure', () => {
       // Nothing that looks like a finished model directory.
       expect(existsSync(join(out, 'gradelab.json'))).toBe(false);
       expect(existsSync(join(out, 'model.onnx'))).toBe(false);
-    }, 120_000);
+    }, 600_000);
   }
 });

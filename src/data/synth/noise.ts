@@ -25,8 +25,3 @@ export function valueNoise(x: number, y: number, scale: number, seed: number): n
   const d = hash2(x0 + 1, y0 + 1, seed);
   return a + (b - a) * tx + (c - a) * ty + (a - b - c + d) * tx * ty;
 }
-
-/** Two octaves of value noise, in [0, 1). */
-export function fbm(x: number, y: number, scale: number, seed: number): number {
-  return 0.65 * valueNoise(x, y, scale, seed) + 0.35 * valueNoise(x, y, scale / 2.7, seed + 101);
-}
