@@ -1,6 +1,6 @@
 import { open, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { InputError, InvalidSlideError } from '../core/index.ts';
+import { InputError, InvalidSlideError, UnsupportedSlideError } from '../core/index.ts';
 import { openImageSlide } from './imageSlide.ts';
 import { checkedSlide, type SlideSource } from './slide.ts';
 import { openTiffSlide, type TiffSlideOptions } from './tiffSlide.ts';
@@ -47,14 +47,21 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
     throw new InputError(code === 'ENOENT' ? `${path}: file not found` : `${path}: cannot read (${code ?? (err as Error).message})`);
   }
   if (size === 0) throw new InvalidSlideError(path, 'file is empty');
-  const head = new Uint8Array(16);
+  const head = new Uint8Array(132);
   const fh = await open(path, 'r');
   try {
-    await fh.read(head, 0, 16, 0);
+    await fh.read(head, 0, 132, 0);
   } finally {
     await fh.close();
   }
   const format = sniffFormat(head.subarray(0, Math.min(16, size)));
+  // DICOM Part 10: a 128-byte preamble, then "DICM".
+  if (!format && size >= 132 && String.fromCharCode(...head.subarray(128, 132)) === 'DICM') {
+    throw new UnsupportedSlideError(
+      path,
+      'DICOM whole-slide images are not supported: convert the series to a pyramidal TIFF first (e.g. with wsidicomizer or bfconvert)',
+    );
+  }
   if (!format) {
     throw new InvalidSlideError(path, 'not a slide: unrecognised magic bytes (expected TIFF, BigTIFF, SVS, PNG or JPEG)');
   }

@@ -14,6 +14,11 @@ export interface SlideProperties {
   readonly levels: readonly SlideLevel[];
   /** Microns per pixel at level 0 (mean of x and y), when the file says. */
   readonly mpp?: number;
+  /** Microns per pixel along x and y separately, when the file says. */
+  readonly mppX?: number;
+  readonly mppY?: number;
+  /** Raw properties as OpenSlide names them (openslide.*, aperio.*, tiff.*). */
+  readonly properties?: Readonly<Record<string, string>>;
   readonly objectivePower?: number;
   readonly vendor: SlideVendor;
   /** Names of associated images (thumbnail, label, macro): not levels. */
@@ -37,8 +42,11 @@ export interface SlideReader extends SlideProperties {
   readLevelRect(level: number, x: number, y: number, w: number, h: number): Promise<RgbImage>;
 }
 
-/** The largest region one call may ask for: a guard against a typo allocating gigabytes. */
-export const MAX_REGION_PIXELS = 1 << 28;
+/**
+ * The largest region one call may ask for (10,000 x 10,000): 300 MB of RGB, so a read and the PNG it is
+ * written to stay under 1 GB, below the pixel limits of every writer gradelab uses (libvips: 2^28).
+ */
+export const MAX_REGION_PIXELS = 100_000_000;
 
 /**
  * Wraps a reader with the checks every format shares, done once here: level and size validation,
@@ -51,6 +59,9 @@ export function checkedSlide(id: string, reader: SlideReader, path?: string): Sl
     path,
     levels: reader.levels,
     mpp: reader.mpp,
+    mppX: reader.mppX ?? reader.mpp,
+    mppY: reader.mppY ?? reader.mpp,
+    properties: reader.properties ?? {},
     objectivePower: reader.objectivePower,
     vendor: reader.vendor,
     associatedImages: reader.associatedImages,

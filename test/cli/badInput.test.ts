@@ -1,33 +1,15 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
-import { tempDir } from '../helpers.ts';
+import { runCli, tempDir } from '../helpers.ts';
 
 const dir = tempDir();
 const missing = join(dir, 'no-such-thing');
 const notModel = join(dir, 'not-a-model');
 
-/** Runs the CLI in this process, capturing what it writes to stderr. */
 async function run(...args: string[]): Promise<{ code: number; lines: string[] }> {
-  const chunks: string[] = [];
-  const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((c: string | Uint8Array) => {
-    chunks.push(String(c));
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    const code = await main(args);
-    return {
-      code,
-      lines: chunks
-        .join('')
-        .split('\n')
-        .filter((l) => l.trim()),
-    };
-  } finally {
-    process.stderr.write = write;
-  }
+  const r = await runCli(args);
+  return { code: r.code, lines: r.stderr.split('\n').filter((l) => l.trim()) };
 }
 
 afterEach(() => {

@@ -4,20 +4,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { smoothImage, tempDir } from '../helpers.ts';
+import { runCli, smoothImage, tempDir } from '../helpers.ts';
 import { discImage, writeSharpPyramid, writeTestSvs } from '../data/fixtures.ts';
 
 const bin = fileURLToPath(new URL('../../bin/gradelab.mjs', import.meta.url));
 const dir = tempDir();
 
+/** The CLI in this process (one real process start is checked below, with --help). */
 function gradelab(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    encoding: 'utf8',
-    cwd: dir,
-    env: { ...process.env, GRADELAB_LOG: 'info' },
-    timeout: 600_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(args, { cwd: dir, env: { GRADELAB_LOG: 'info' } });
 }
 
 beforeAll(async () => {
@@ -31,29 +26,35 @@ beforeAll(async () => {
 });
 
 describe('gradelab CLI', () => {
-  it('has --help on every command', () => {
+  it('the installed command starts as its own process', () => {
+    const r = spawnSync(process.execPath, [bin, 'tile', '--help'], { encoding: 'utf8', timeout: 600_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Options:/);
+  });
+
+  it('has --help on every command', async () => {
     for (const cmd of [[], ['slide', 'info'], ['slide', 'region'], ['tile'], ['split'], ['dataset', 'info'], ['demo']]) {
-      const r = gradelab(...cmd, '--help');
+      const r = await gradelab(...cmd, '--help');
       expect(r.code, cmd.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/Options:/);
     }
   });
 
-  it('slide info prints levels, mpp, vendor and associated images (text and JSON)', () => {
-    const r = gradelab('slide', 'info', 'a.svs', '--json');
+  it('slide info prints levels, mpp, vendor and associated images (text and JSON)', async () => {
+    const r = await gradelab('slide', 'info', 'a.svs', '--json');
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info.vendor).toBe('aperio');
     expect(info.levels[0]).toEqual({ width: 700, height: 500, downsample: 1 });
     expect(info.associatedImages).toContain('label');
     expect(info.objectivePower).toBe(40);
-    const t = gradelab('slide', 'info', 'a.svs');
+    const t = await gradelab('slide', 'info', 'a.svs');
     expect(t.stdout).toMatch(/vendor: aperio/);
     expect(t.stdout).toMatch(/level\s+width\s+height\s+downsample/);
   });
 
   it('slide region writes a PNG of the requested size', async () => {
-    const r = gradelab(
+    const r = await gradelab(
       'slide',
       'region',
       'a.svs',
@@ -75,27 +76,27 @@ describe('gradelab CLI', () => {
     expect([meta.width, meta.height]).toEqual([60, 30]);
   });
 
-  it('tile, split and dataset info from a manifest', () => {
-    const t = gradelab('tile', '--manifest', 'm.csv', '--out', 'ds', '--tile-size', '64', '--mpp', '1', '--min-tissue', '0.5');
+  it('tile, split and dataset info from a manifest', async () => {
+    const t = await gradelab('tile', '--manifest', 'm.csv', '--out', 'ds', '--tile-size', '64', '--mpp', '1', '--min-tissue', '0.5');
     expect(t.code, t.stderr).toBe(0);
     expect(t.stderr).toMatch(/tiles from 4 slides/);
     expect(existsSync(join(dir, 'ds', 'tiles.csv'))).toBe(true);
-    const s = gradelab('split', 'ds', '--folds', '2', '--seed', '1');
+    const s = await gradelab('split', 'ds', '--folds', '2', '--seed', '1');
     expect(s.code, s.stderr).toBe(0);
     expect(s.stdout).toMatch(/fold\s+patients\s+slides\s+tiles/);
-    const i = gradelab('dataset', 'info', 'ds', '--json');
+    const i = await gradelab('dataset', 'info', 'ds', '--json');
     expect(i.code, i.stderr).toBe(0);
     const info = JSON.parse(i.stdout);
     expect(info.slides).toBe(4);
     expect(info.patients).toBe(4);
     expect(info.split.folds).toBe(2);
     expect(Object.keys(info.bySite)).toEqual(['site0', 'site1']);
-    const loso = gradelab('split', 'ds', '--by', 'site');
+    const loso = await gradelab('split', 'ds', '--by', 'site');
     expect(loso.code, loso.stderr).toBe(0);
     expect(loso.stdout).toMatch(/site0/);
   });
 
-  it('bad input: one line naming the file, exit 2, nothing half-written', () => {
+  it('bad input: one line naming the file, exit 2, nothing half-written', async () => {
     writeFileSync(join(dir, 'bad.csv'), 'path,isup_grade\ns0.tiff,7\n');
     const cases: [string[], RegExp][] = [
       [['slide', 'info', 'missing.svs'], /missing\.svs: file not found/],
@@ -108,7 +109,7 @@ describe('gradelab CLI', () => {
       [['nonsense'], /Unknown argument/],
     ];
     for (const [args, pattern] of cases) {
-      const r = gradelab(...args);
+      const r = await gradelab(...args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(pattern);
       expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -117,20 +118,20 @@ describe('gradelab CLI', () => {
     expect(existsSync(join(dir, 'z.png'))).toBe(false);
   });
 
-  it('a re-run of tile resumes without redoing finished slides', () => {
+  it('a re-run of tile resumes without redoing finished slides', async () => {
     const before = readFileSync(join(dir, 'ds', 'tiles.csv'), 'utf8');
-    const r = gradelab('tile', '--manifest', 'm.csv', '--out', 'ds', '--tile-size', '64', '--mpp', '1', '--min-tissue', '0.5');
+    const r = await gradelab('tile', '--manifest', 'm.csv', '--out', 'ds', '--tile-size', '64', '--mpp', '1', '--min-tissue', '0.5');
     expect(r.code).toBe(0);
     expect(readFileSync(join(dir, 'ds', 'tiles.csv'), 'utf8')).toBe(before);
   });
 });
 
 describe('gradelab augment', () => {
-  it('lists transforms as a table and as JSON', () => {
-    const t = gradelab('augment', 'list');
+  it('lists transforms as a table and as JSON', async () => {
+    const t = await gradelab('augment', 'list');
     expect(t.code).toBe(0);
     expect(t.stdout).toMatch(/hed-jitter\s+stain\s+sigma=0.05/);
-    const j = JSON.parse(gradelab('augment', 'list', '--json').stdout);
+    const j = JSON.parse((await gradelab('augment', 'list', '--json')).stdout);
     expect(j.find((r: { name: string }) => r.name === 'jpeg').severities).toHaveLength(5);
   });
 
@@ -140,11 +141,24 @@ describe('gradelab augment', () => {
       '- {name: hflip, p: 0.5}\n- {name: hed-jitter, preset: strong}\n- {name: jpeg, severity: 2, p: 0.5}\n',
     );
     const tile = fileURLToPath(new URL('../../experiments/augment/sample-tile.png', import.meta.url));
-    const r = gradelab('augment', 'preview', '--pipeline', 'p.yaml', '--image', tile, '--out', 'grid.png', '--n', '8', '--size', '64');
+    const r = await gradelab(
+      'augment',
+      'preview',
+      '--pipeline',
+      'p.yaml',
+      '--image',
+      tile,
+      '--out',
+      'grid.png',
+      '--n',
+      '8',
+      '--size',
+      '64',
+    );
     expect(r.code, r.stderr).toBe(0);
     const grid = await sharp(join(dir, 'grid.png')).metadata();
     expect(grid.width).toBeGreaterThan(3 * 64);
-    const s = gradelab(
+    const s = await gradelab(
       'augment',
       'preview',
       '--pipeline',
@@ -162,37 +176,51 @@ describe('gradelab augment', () => {
     expect(sev.height).toBeLessThan(2 * (64 + 40));
   });
 
-  it('bad pipelines: one line naming the file and step', () => {
+  it('bad pipelines: one line naming the file and step', async () => {
     writeFileSync(join(dir, 'bad.yaml'), '- {name: hflip}\n- {name: hed-jitter, sigmaa: 0.1}\n');
     const tile = fileURLToPath(new URL('../../experiments/augment/sample-tile.png', import.meta.url));
-    const r = gradelab('augment', 'preview', '--pipeline', 'bad.yaml', '--image', tile, '--out', 'x.png');
+    const r = await gradelab('augment', 'preview', '--pipeline', 'bad.yaml', '--image', tile, '--out', 'x.png');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bad\.yaml, step 2: hed-jitter: unknown parameter "sigmaa"/);
     expect(existsSync(join(dir, 'x.png'))).toBe(false);
     writeFileSync(join(dir, 'notyaml.yaml'), '- {name: [\n');
-    expect(gradelab('augment', 'preview', '--pipeline', 'notyaml.yaml', '--image', tile, '--out', 'x.png').stderr).toMatch(
+    expect((await gradelab('augment', 'preview', '--pipeline', 'notyaml.yaml', '--image', tile, '--out', 'x.png')).stderr).toMatch(
       /notyaml\.yaml: not valid YAML/,
     );
   });
 });
 
 describe('gradelab synth', () => {
-  it('makes slides, masks and a manifest that tile straight away', () => {
-    const r = gradelab('synth', '--task', 'breast', '--slides', '3', '--size', '512', '--out', 'syn', '--anomalies', '0.34', '--seed', '2');
+  it('makes slides, masks and a manifest that tile straight away', async () => {
+    const r = await gradelab(
+      'synth',
+      '--task',
+      'breast',
+      '--slides',
+      '3',
+      '--size',
+      '512',
+      '--out',
+      'syn',
+      '--anomalies',
+      '0.34',
+      '--seed',
+      '2',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/3 slides \(1 with anomalies\)/);
-    const t = gradelab('tile', '--manifest', 'syn/manifest.csv', '--out', 'syn-ds', '--tile-size', '64', '--mpp', '1');
+    const t = await gradelab('tile', '--manifest', 'syn/manifest.csv', '--out', 'syn-ds', '--tile-size', '64', '--mpp', '1');
     expect(t.code, t.stderr).toBe(0);
-    const info = JSON.parse(gradelab('dataset', 'info', 'syn-ds', '--json').stdout);
+    const info = JSON.parse((await gradelab('dataset', 'info', 'syn-ds', '--json')).stdout);
     expect(info.slides).toBe(3);
     expect(Object.keys(info.byAnomaly).length).toBe(2);
   });
 
-  it('bad flags are one clear line', () => {
-    const r = gradelab('synth', '--task', 'prostate', '--slides', '0', '--out', 'x');
+  it('bad flags are one clear line', async () => {
+    const r = await gradelab('synth', '--task', 'prostate', '--slides', '0', '--out', 'x');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--slides must be a positive integer/);
-    expect(gradelab('synth', '--task', 'liver', '--slides', '1', '--out', 'x').code).toBe(2);
+    expect((await gradelab('synth', '--task', 'liver', '--slides', '1', '--out', 'x')).code).toBe(2);
   });
 });
 
@@ -208,19 +236,19 @@ describe('gradelab runs', () => {
     await b.logParams({ lr: 0.001, model: 'resnet' });
     await b.logMetrics({ qwk: 0.86 }, 3);
     await b.end();
-    const list = gradelab('runs', 'list', '--tracking-dir', store);
+    const list = await gradelab('runs', 'list', '--tracking-dir', store);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toMatch(/run-b\s+FINISHED/);
-    const json = JSON.parse(gradelab('runs', 'list', '--tracking-dir', store, '--json').stdout);
+    const json = JSON.parse((await gradelab('runs', 'list', '--tracking-dir', store, '--json')).stdout);
     expect(json).toHaveLength(2);
-    const show = gradelab('runs', 'show', a.runId.slice(0, 8), '--tracking-dir', store);
+    const show = await gradelab('runs', 'show', a.runId.slice(0, 8), '--tracking-dir', store);
     expect(show.stdout).toMatch(/lr\s+0\.01/);
-    const cmp = gradelab('runs', 'compare', 'run-a', 'run-b', '--tracking-dir', store);
+    const cmp = await gradelab('runs', 'compare', 'run-a', 'run-b', '--tracking-dir', store);
     expect(cmp.code, cmp.stderr).toBe(0);
     expect(cmp.stdout).toMatch(/params that differ \(1 of 2\)/);
     expect(cmp.stdout).toMatch(/qwk\s+0\.8100\s+0\.8600/);
-    expect(gradelab('runs', 'show', 'nope', '--tracking-dir', store).code).toBe(2);
-    const sync = gradelab('runs', 'sync');
+    expect((await gradelab('runs', 'show', 'nope', '--tracking-dir', store)).code).toBe(2);
+    const sync = await gradelab('runs', 'sync');
     expect(sync.code).toBe(2);
     expect(sync.stderr).toMatch(/nothing to sync/);
   });
@@ -231,7 +259,7 @@ describe('gradelab metrics', () => {
     const { writePredictions } = await import('../../src/eval/index.ts');
     const { simulatePredictions } = await import('../fixtures/simulatePredictions.ts');
     await writePredictions(join(dir, 'pred.csv'), simulatePredictions(90, 8), 6);
-    const r = gradelab('metrics', '--pred', 'pred.csv', '--out', 'm', '--resamples', '100');
+    const r = await gradelab('metrics', '--pred', 'pred.csv', '--out', 'm', '--resamples', '100');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^QWK 0\.\d+ \(0\.\d+-0\.\d+\)/);
     const json = JSON.parse(readFileSync(join(dir, 'm', 'metrics.json'), 'utf8'));
@@ -240,9 +268,9 @@ describe('gradelab metrics', () => {
       expect(existsSync(join(dir, 'm', f)), f).toBe(true);
   });
 
-  it('bad predictions: one line, exit 2, no output folder', () => {
+  it('bad predictions: one line, exit 2, no output folder', async () => {
     writeFileSync(join(dir, 'badpred.csv'), 'slide_id,patient_id,site,scanner,label,pred,prob_0,prob_1\ns,p,A,x,0,0,0.7,0.7\n');
-    const r = gradelab('metrics', '--pred', 'badpred.csv', '--out', 'm2');
+    const r = await gradelab('metrics', '--pred', 'badpred.csv', '--out', 'm2');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/badpred\.csv, row 2: probabilities sum to 1\.4000, not 1/);
     expect(existsSync(join(dir, 'm2'))).toBe(false);
@@ -268,37 +296,39 @@ describe('gradelab train, predict, eval', () => {
         'backend: wasm',
       ].join('\n'),
     );
-    const t = gradelab('train', '--config', 'exp.yaml', '--out', 'm-tiny', '--tracking-dir', 'mlruns-train');
+    const t = await gradelab('train', '--config', 'exp.yaml', '--out', 'm-tiny', '--tracking-dir', 'mlruns-train');
     expect(t.code, t.stderr).toBe(0);
     expect(t.stdout).toMatch(/best validation QWK -?\d\.\d{3} at epoch 1 \(wasm, (one thread|\d replicas)\)/);
     for (const f of ['model.json', 'weights.bin', 'gradelab.json', 'training-curves.png'])
       expect(existsSync(join(dir, 'm-tiny', f)), f).toBe(true);
-    const p = gradelab('predict', '--model', 'm-tiny', '--data', ds, '--split', 'test', '--out', 'tiny-pred.csv');
+    const p = await gradelab('predict', '--model', 'm-tiny', '--data', ds, '--split', 'test', '--out', 'tiny-pred.csv');
     expect(p.code, p.stderr).toBe(0);
     expect(readFileSync(join(dir, 'tiny-pred.csv'), 'utf8').split('\n')[0]).toMatch(/^slide_id,patient_id,site,scanner,label,pred,prob_0,/);
-    const e = gradelab('eval', '--model', 'm-tiny', '--data', ds, '--split', 'all', '--out', 'tiny-eval', '--resamples', '50');
+    const e = await gradelab('eval', '--model', 'm-tiny', '--data', ds, '--split', 'all', '--out', 'tiny-eval', '--resamples', '50');
     expect(e.code, e.stderr).toBe(0);
     expect(existsSync(join(dir, 'tiny-eval', 'metrics.json'))).toBe(true);
-    expect(gradelab('models', 'list').stdout).toMatch(/resnet\s+compact ResNet/);
+    expect((await gradelab('models', 'list')).stdout).toMatch(/resnet\s+compact ResNet/);
     // OOD: fit on the model's features, evaluate against the anomalous slides, then predict with flags.
-    const of = gradelab('ood', 'fit', '--model', 'm-tiny', '--data', ds, '--method', 'energy', 'knn', 'mahalanobis');
+    const of = await gradelab('ood', 'fit', '--model', 'm-tiny', '--data', ds, '--method', 'energy', 'knn', 'mahalanobis');
     expect(of.code, of.stderr).toBe(0);
-    const oe = gradelab('ood', 'eval', '--model', 'm-tiny', '--id', ds, '--ood', ds, '--out', 'tiny-ood', '--resamples', '50');
+    const oe = await gradelab('ood', 'eval', '--model', 'm-tiny', '--id', ds, '--ood', ds, '--out', 'tiny-ood', '--resamples', '50');
     expect(oe.code, oe.stderr).toBe(0);
     const ood = JSON.parse(readFileSync(join(dir, 'tiny-ood', 'ood.json'), 'utf8'));
     expect(Object.keys(ood.detectors)).toEqual(['energy', 'knn', 'mahalanobis']);
     expect(ood.detectors.energy.all.slide.auroc.ci95).toHaveLength(2);
     expect(existsSync(join(dir, 'tiny-ood', 'ood-roc.png'))).toBe(true);
-    const pf = gradelab('predict', '--model', 'm-tiny', '--data', ds, '--split', 'all', '--out', 'tiny-pred-ood.csv');
+    const pf = await gradelab('predict', '--model', 'm-tiny', '--data', ds, '--split', 'all', '--out', 'tiny-pred-ood.csv');
     expect(pf.code, pf.stderr).toBe(0);
     expect(readFileSync(join(dir, 'tiny-pred-ood.csv'), 'utf8').split('\n')[0]).toMatch(/ood_score,ood_flag/);
-    expect(gradelab('ood', 'fit', '--model', 'm-tiny', '--data', ds, '--method', 'magic').stderr).toMatch(/unknown OOD method "magic"/);
+    expect((await gradelab('ood', 'fit', '--model', 'm-tiny', '--data', ds, '--method', 'magic')).stderr).toMatch(
+      /unknown OOD method "magic"/,
+    );
     // Robustness: a failing criterion exits 3; two shards merge to the unsharded result.
     writeFileSync(
       join(dir, 'suite.yaml'),
       'name: tiny\ntilesPerSlide: 2\nconditions:\n  - {name: jpeg, transform: {name: jpeg}, severities: [1, 3]}\n  - {name: warm, transform: {name: scanner, profile: warm-bright, mpp: 1.0}}\ncriteria:\n  - qwk >= 0.999\n  - ood_flag_rate <= 1 at severity <= 3\n',
     );
-    const r = gradelab(
+    const r = await gradelab(
       'robustness',
       '--model',
       'm-tiny',
@@ -318,7 +348,7 @@ describe('gradelab train, predict, eval', () => {
     for (const f of ['results.json', 'results.csv', 'summary.md', 'qwk-vs-severity.png', 'qwk-drop-heatmap.png'])
       expect(existsSync(join(dir, 'rob', f)), f).toBe(true);
     for (const i of [1, 2]) {
-      const sh = gradelab(
+      const sh = await gradelab(
         'robustness',
         '--model',
         'm-tiny',
@@ -337,18 +367,18 @@ describe('gradelab train, predict, eval', () => {
       );
       expect(sh.code, sh.stderr).toBe(0);
     }
-    const m = gradelab('robustness', 'merge', 'rob-s1', 'rob-s2', '--out', 'rob-merged');
+    const m = await gradelab('robustness', 'merge', 'rob-s1', 'rob-s2', '--out', 'rob-merged');
     expect(m.code).toBe(3);
     const strip = (p: string) => JSON.parse(readFileSync(join(dir, p, 'results.json'), 'utf8'), (k, v) => (/seconds$/i.test(k) ? 0 : v));
     expect(strip('rob-merged')).toEqual(strip('rob'));
-    const runs = JSON.parse(gradelab('runs', 'list', '--tracking-dir', 'mlruns-rob', '--json').stdout);
+    const runs = JSON.parse((await gradelab('runs', 'list', '--tracking-dir', 'mlruns-rob', '--json')).stdout);
     expect(runs.filter((x: any) => x.tags['mlflow.parentRunId']).length).toBeGreaterThanOrEqual(4);
     // A site audit of the dataset against itself.
-    const a = gradelab('audit', '--model', 'm-tiny', '--site-data', ds, '--train-data', ds, '--out', 'audit', '--resamples', '20');
+    const a = await gradelab('audit', '--model', 'm-tiny', '--site-data', ds, '--train-data', ds, '--out', 'audit', '--resamples', '20');
     expect(a.code, a.stderr).toBe(0);
     expect(a.stdout).toMatch(/representation shift/);
     expect(JSON.parse(readFileSync(join(dir, 'audit', 'audit.json'), 'utf8')).findings.length).toBeGreaterThan(3);
-    const bad = gradelab('train', '--config', 'missing.yaml');
+    const bad = await gradelab('train', '--config', 'missing.yaml');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/missing\.yaml: experiment file not found/);
   });

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InputError, InvalidSlideError, UnsupportedSlideError } from '../../src/core/index.ts';
@@ -30,7 +30,11 @@ function patched(name: string, edit: (b: Buffer) => void): string {
   return writeBytes(dir, name, b);
 }
 
+const openFds = () => readdirSync('/proc/self/fd').length;
+
 async function expectRefused(path: string, pattern: RegExp, cls: new (...a: any[]) => Error = InvalidSlideError) {
+  // As OpenSlide's own test harness does: a refused file leaves no descriptor open.
+  const fds = openFds();
   let err: any;
   try {
     const s = await openSlide(path);
@@ -47,6 +51,7 @@ async function expectRefused(path: string, pattern: RegExp, cls: new (...a: any[
   expect(err.message).toContain(path);
   expect(err.message).toMatch(pattern);
   expect(err.message.split('\n')).toHaveLength(1);
+  expect(openFds(), `${path}: open descriptors`).toBe(fds);
 }
 
 describe('bad input corpus', () => {

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,22 +14,16 @@ import {
   saveSplit,
 } from '../../src/data/index.ts';
 import { readContract } from '../../src/onnx/index.ts';
-import { tempDir } from '../helpers.ts';
+import { runCli, tempDir } from '../helpers.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const bin = join(root, 'bin/gradelab.mjs');
 const vit = join(root, 'test/fixtures/onnx/vit-tiny.onnx');
 const dir = tempDir();
 const ds = join(dir, 'tiles');
 
+/** The CLI in this process (its own process start is checked in test/cli). */
 function gradelab(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    encoding: 'utf8',
-    cwd: root,
-    env: { ...process.env, GRADELAB_LOG: 'info' },
-    timeout: 600_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(args, { cwd: root, env: { GRADELAB_LOG: 'info' } });
 }
 
 const rows = (path: string) => parse(readFileSync(path, 'utf8'), { columns: true }) as Record<string, string>[];
@@ -54,16 +47,16 @@ beforeAll(async () => {
 }, 600_000);
 
 describe('ONNX engine from the command line', () => {
-  it('train writes model.onnx; ONNX Runtime and TensorFlow.js predict the same; a stale export is refused', () => {
+  it('train writes model.onnx; ONNX Runtime and TensorFlow.js predict the same; a stale export is refused', async () => {
     writeFileSync(
       join(dir, 'exp.yaml'),
       `name: e\ntask: prostate\ndata: {dataset: ${ds}}\nmodel: {backbone: mobilenetv2, width: 0.35, inputSize: 32, head: ordinal}\naugment: []\ntrain: {epochs: 1, batchSize: 16, tilesPerEpoch: 64, valTilesPerSlide: 4, workers: 0}\nbackend: wasm\n`,
     );
-    const t = gradelab('train', '--config', join(dir, 'exp.yaml'), '--out', join(dir, 'm'), '--tracking-dir', join(dir, 'mlruns'));
+    const t = await gradelab('train', '--config', join(dir, 'exp.yaml'), '--out', join(dir, 'm'), '--tracking-dir', join(dir, 'mlruns'));
     expect(t.code, t.stderr).toBe(0);
     const meta = readModelMeta(join(dir, 'm'));
     expect(readContract(join(dir, 'm', 'model.onnx'))).toMatchObject({ head: 'ordinal', inputSize: 32, weightsSha256: meta.weightsSha256 });
-    const onnx = gradelab(
+    const onnx = await gradelab(
       'predict',
       '--model',
       join(dir, 'm'),
@@ -80,7 +73,7 @@ describe('ONNX engine from the command line', () => {
     );
     expect(onnx.code, onnx.stderr).toBe(0);
     expect(onnx.stderr).toMatch(/engine: onnx \(cpu, 1 thread\)/);
-    const tfjs = gradelab(
+    const tfjs = await gradelab(
       'predict',
       '--model',
       join(dir, 'm'),
@@ -107,46 +100,69 @@ describe('ONNX engine from the command line', () => {
     expect(worst).toBeLessThan(1e-4);
     // A model.onnx from other weights is never scored.
     writeFileSync(join(dir, 'm', 'gradelab.json'), JSON.stringify({ ...meta, weightsSha256: 'f'.repeat(64) }));
-    const stale = gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--out', join(dir, 'x.csv'));
+    const stale = await gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--out', join(dir, 'x.csv'));
     expect(stale.code).toBe(2);
     expect(stale.stderr.trim().split('\n').pop()).toMatch(/model\.onnx was exported from other weights .*re-export with `gradelab export/);
-    const ex = gradelab('export', '--model', join(dir, 'm'), '--out', join(dir, 'm13.onnx'), '--opset', '13');
+    const ex = await gradelab('export', '--model', join(dir, 'm'), '--out', join(dir, 'm13.onnx'), '--opset', '13');
     expect(ex.code, ex.stderr).toBe(0);
-    expect(gradelab('export', '--model', join(dir, 'm'), '--opset', '5').stderr).toMatch(/--opset must be an integer from 11 to 21/);
+    expect((await gradelab('export', '--model', join(dir, 'm'), '--opset', '5')).stderr).toMatch(
+      /--opset must be an integer from 11 to 21/,
+    );
     writeFileSync(join(dir, 'm', 'gradelab.json'), JSON.stringify(meta));
   }, 300_000);
 
-  it('predict --shard I/N covers every slide once, and predict merge joins the shards', () => {
-    const all = gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--split', 'all', '--out', join(dir, 'all.csv'));
+  it('predict --shard I/N covers every slide once, and predict merge joins the shards', async () => {
+    const all = await gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--split', 'all', '--out', join(dir, 'all.csv'));
     expect(all.code, all.stderr).toBe(0);
     for (const i of [1, 2, 3])
       expect(
-        gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--split', 'all', '--shard', `${i}/3`, '--out', join(dir, `s${i}.csv`))
-          .code,
+        (
+          await gradelab(
+            'predict',
+            '--model',
+            join(dir, 'm'),
+            '--data',
+            ds,
+            '--split',
+            'all',
+            '--shard',
+            `${i}/3`,
+            '--out',
+            join(dir, `s${i}.csv`),
+          )
+        ).code,
       ).toBe(0);
-    const m = gradelab('predict', 'merge', join(dir, 's1.csv'), join(dir, 's2.csv'), join(dir, 's3.csv'), '--out', join(dir, 'merged.csv'));
+    const m = await gradelab(
+      'predict',
+      'merge',
+      join(dir, 's1.csv'),
+      join(dir, 's2.csv'),
+      join(dir, 's3.csv'),
+      '--out',
+      join(dir, 'merged.csv'),
+    );
     expect(m.code, m.stderr).toBe(0);
     const key = (r: Record<string, string>) => r.slide_id;
     const sorted = (x: Record<string, string>[]) => [...x].sort((p, q) => key(p).localeCompare(key(q)));
     expect(sorted(rows(join(dir, 'merged.csv')))).toEqual(sorted(rows(join(dir, 'all.csv'))));
-    expect(gradelab('predict', 'merge', join(dir, 's1.csv'), join(dir, 's1.csv'), '--out', join(dir, 'bad.csv')).stderr).toMatch(
+    expect((await gradelab('predict', 'merge', join(dir, 's1.csv'), join(dir, 's1.csv'), '--out', join(dir, 'bad.csv'))).stderr).toMatch(
       /shards must not overlap/,
     );
-    expect(gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--shard', '4/3', '--out', join(dir, 'bad.csv')).stderr).toMatch(
-      /--shard must be I\/N/,
-    );
+    expect(
+      (await gradelab('predict', '--model', join(dir, 'm'), '--data', ds, '--shard', '4/3', '--out', join(dir, 'bad.csv'))).stderr,
+    ).toMatch(/--shard must be I\/N/);
   }, 300_000);
 
   it('features: shards fill one cache; a bad encoder is one line and exit 2', async () => {
     const junk = join(dir, 'junk.onnx');
     writeFileSync(junk, 'not onnx');
-    const bad = gradelab('features', '--backbone', junk, '--input-size', '64', '--data', ds);
+    const bad = await gradelab('features', '--backbone', junk, '--input-size', '64', '--data', ds);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toEqual([
       `gradelab: ${junk}: ONNX Runtime cannot load it: Load model from ${junk} failed: Protobuf parsing failed.`,
     ]);
     for (const i of [1, 2]) {
-      const r = gradelab(
+      const r = await gradelab(
         'features',
         '--backbone',
         vit,
@@ -175,11 +191,11 @@ describe('ONNX engine from the command line', () => {
     expect(half.read(dataset.tiles).every(Number.isFinite)).toBe(true);
   }, 300_000);
 
-  it('the shipped foundation experiment trains a head on cached embeddings, and is evaluated, OOD-scored and robustness-tested', () => {
+  it('the shipped foundation experiment trains a head on cached embeddings, and is evaluated, OOD-scored and robustness-tested', async () => {
     const out = join(dir, 'f');
     // A float32 cache of its own (the features test left a float16 one, which rounds to ~1e-3).
     rmSync(join(ds, 'embeddings'), { recursive: true, force: true });
-    const t = gradelab(
+    const t = await gradelab(
       'train',
       '--config',
       'experiments/prostate-foundation.yaml',
@@ -200,7 +216,7 @@ describe('ONNX engine from the command line', () => {
     expect(meta.encoder).toMatchObject({ onnx: 'test/fixtures/onnx/vit-tiny.onnx', inputSize: 64 });
     expect(readFileSync(join(out, 'config.yaml'), 'utf8')).toMatch(/--set train\.epochs=4/);
     // Evaluation reads the cache; the same predictions come from model.onnx with the cache gone.
-    const cached = gradelab(
+    const cached = await gradelab(
       'predict',
       '--model',
       out,
@@ -216,7 +232,7 @@ describe('ONNX engine from the command line', () => {
     expect(cached.code, cached.stderr).toBe(0);
     expect(cached.stderr).toMatch(/tiles from the embedding cache/);
     renameSync(join(ds, 'embeddings'), join(dir, 'embeddings-away'));
-    const direct = gradelab(
+    const direct = await gradelab(
       'predict',
       '--model',
       out,
@@ -237,16 +253,16 @@ describe('ONNX engine from the command line', () => {
     let worst = 0;
     a.forEach((r, i) => probs(r).forEach((p, c) => (worst = Math.max(worst, Math.abs(p - probs(b[i])[c])))));
     expect(worst).toBeLessThan(1e-4);
-    expect(gradelab('eval', '--model', out, '--data', ds, '--out', join(dir, 'f-eval'), '--resamples', '50').code).toBe(0);
+    expect((await gradelab('eval', '--model', out, '--data', ds, '--out', join(dir, 'f-eval'), '--resamples', '50')).code).toBe(0);
     expect(existsSync(join(dir, 'f-eval', 'metrics.json'))).toBe(true);
-    expect(gradelab('ood', 'fit', '--model', out, '--data', ds, '--method', 'knn', 'energy').code).toBe(0);
-    const oe = gradelab('ood', 'eval', '--model', out, '--id', ds, '--ood', ds, '--out', join(dir, 'f-ood'), '--resamples', '50');
+    expect((await gradelab('ood', 'fit', '--model', out, '--data', ds, '--method', 'knn', 'energy')).code).toBe(0);
+    const oe = await gradelab('ood', 'eval', '--model', out, '--id', ds, '--ood', ds, '--out', join(dir, 'f-ood'), '--resamples', '50');
     expect(oe.code, oe.stderr).toBe(0);
     writeFileSync(
       join(dir, 'suite.yaml'),
       'name: tiny\ntilesPerSlide: 2\nconditions:\n  - {name: jpeg, transform: {name: jpeg}, severities: [1, 5]}\ncriteria:\n  - ece <= 1\n',
     );
-    const rb = gradelab(
+    const rb = await gradelab(
       'robustness',
       '--model',
       out,
@@ -265,7 +281,7 @@ describe('ONNX engine from the command line', () => {
     expect(JSON.parse(readFileSync(join(dir, 'f-rob', 'results.json'), 'utf8')).units.map((u: { severity: number }) => u.severity)).toEqual(
       [1, 5],
     );
-    expect(gradelab('predict', '--model', out, '--data', ds, '--out', join(dir, 'x.csv'), '--engine', 'tfjs').stderr).toMatch(
+    expect((await gradelab('predict', '--model', out, '--data', ds, '--out', join(dir, 'x.csv'), '--engine', 'tfjs')).stderr).toMatch(
       /runs on ONNX Runtime only/,
     );
   }, 300_000);

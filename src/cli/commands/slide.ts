@@ -22,16 +22,19 @@ export function slideCommand(y: Argv): Argv {
               id: slide.id,
               vendor: slide.vendor,
               mpp: slide.mpp ?? null,
+              mppX: slide.mppX ?? null,
+              mppY: slide.mppY ?? null,
               objectivePower: slide.objectivePower ?? null,
               levels: slide.levels,
               associatedImages: slide.associatedImages,
+              properties: slide.properties ?? {},
             };
             if (argv.json) {
               printJson(info);
               return;
             }
             process.stdout.write(
-              `${argv.file}\n  vendor: ${info.vendor}\n  mpp: ${info.mpp === null ? 'unknown' : info.mpp.toFixed(4)}\n  objective power: ${info.objectivePower ?? 'unknown'}\n  associated images: ${info.associatedImages.join(', ') || 'none'}\n`,
+              `${argv.file}\n  vendor: ${info.vendor}\n  mpp: ${info.mpp === null ? 'unknown' : info.mppX !== null && info.mppY !== null && Math.abs(info.mppX - info.mppY) > 1e-6 ? `${info.mppX.toFixed(4)} x ${info.mppY.toFixed(4)}` : info.mpp.toFixed(4)}\n  objective power: ${info.objectivePower ?? 'unknown'}\n  associated images: ${info.associatedImages.join(', ') || 'none'}\n`,
             );
             printTable(
               slide.levels.map((l, i) => [i, l.width, l.height, l.downsample.toFixed(3)]),
