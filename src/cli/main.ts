@@ -19,6 +19,9 @@ import { runsCommand } from './commands/runs.ts';
 import { splitCommand } from './commands/split.ts';
 import { synthCommand } from './commands/synth.ts';
 import { tileCommand } from './commands/tile.ts';
+import { heatmapCommand } from './commands/heatmap.ts';
+import { viewCommand } from './commands/view.ts';
+import { annotationsCommand } from './commands/annotations.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_INTERNAL = 1;
@@ -43,6 +46,9 @@ const COMMANDS = [
   robustnessCommand,
   auditCommand,
   reportCommand,
+  heatmapCommand,
+  viewCommand,
+  annotationsCommand,
 ];
 
 /** A number option given something else parses as NaN: that is the user's mistake, said before any work. */

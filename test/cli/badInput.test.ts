@@ -75,6 +75,13 @@ const cases: [string[], RegExp][] = [
   ],
   [['augment', 'preview', '--pipeline', missing, '--image', missing, '--out', join(dir, 'g.png')], /no-such-thing/],
   [['demo', '--quick', '--typo'], /Unknown argument: typo/],
+  [['heatmap', '--model', notModel, '--slide', missing, '--out', join(dir, 'h')], /not-a-model|no-such-thing/],
+  [['heatmap', '--model', notModel], /not-a-model|give the slides/],
+  [['view', join(dir, 'pred.csv'), '--export', join(dir, 'v')], /pred\.csv: not a slide: unrecognised magic bytes/],
+  [['view', missing, '--port', '70000'], /--port must be 0-65535/],
+  [['view', '--pred', missing], /no-such-thing: no such folder of heatmaps/],
+  [['export-annotations', '--pred', dir, '--format', 'asap'], /holds no heatmap\.json/],
+  [['export-annotations', '--pred', dir, '--format', 'svg'], /Invalid values|format/],
 ];
 
 describe('every command refuses bad input with exit 2 and one line, before any work', () => {
@@ -86,5 +93,26 @@ describe('every command refuses bad input with exit 2 and one line, before any w
     expect(r.lines[0]).toMatch(/^gradelab: /);
     expect(r.lines[0]).toMatch(message);
     expect(r.lines[0]).not.toMatch(/internal error|at .*\.ts:\d+/);
+  });
+});
+
+describe('the viewer refuses a port in use', () => {
+  it('exit 2, one line, no server left running', async () => {
+    const { createServer } = await import('node:net');
+    const sharp = (await import('sharp')).default;
+    const slide = join(dir, 'plain.png');
+    await sharp({ create: { width: 64, height: 64, channels: 3, background: '#d0a0c0' } })
+      .png()
+      .toFile(slide);
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const r = await run('view', slide, '--port', String(port));
+      expect(r.code).toBe(2);
+      expect(r.lines).toEqual([`gradelab: port ${port} on 127.0.0.1 is in use: choose another with --port`]);
+    } finally {
+      blocker.close();
+    }
   });
 });

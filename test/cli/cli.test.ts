@@ -323,6 +323,27 @@ describe('gradelab train, predict, eval', () => {
     expect((await gradelab('ood', 'fit', '--model', 'm-tiny', '--data', ds, '--method', 'magic')).stderr).toMatch(
       /unknown OOD method "magic"/,
     );
+    // Heatmaps of the dataset's slides (OOD scores from the detectors just fitted), QuPath annotations
+    // and the static viewer; a heatmap folder for other slides is refused.
+    const slides = join(`${ds}-slides`, 'manifest.csv');
+    const hm = await gradelab('heatmap', '--model', 'm-tiny', '--manifest', slides, '--out', 'hm');
+    expect(hm.code, hm.stderr).toBe(0);
+    const index = JSON.parse(readFileSync(join(dir, 'hm', 'index.json'), 'utf8'));
+    expect(index).toHaveLength(12);
+    const first = JSON.parse(readFileSync(join(dir, 'hm', index[0].id, 'heatmap.json'), 'utf8'));
+    expect(first.tiles.length).toBeGreaterThan(0);
+    expect(first.tiles[0].ood).not.toBeNull();
+    expect(Object.keys(first.overlays).sort()).toEqual(['grade', 'ood', 'tissue', 'truth']);
+    const ann = await gradelab('export-annotations', '--pred', 'hm', '--format', 'qupath', '--out', 'ann');
+    expect(ann.code, ann.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'ann', `${index[0].id}.geojson`), 'utf8')).type).toBe('FeatureCollection');
+    const vx = await gradelab('view', '--pred', 'hm', '--export', 'vx');
+    expect(vx.code, vx.stderr).toBe(0);
+    expect(existsSync(join(dir, 'vx', 'index.html'))).toBe(true);
+    const other = await gradelab('view', 'a.svs', '--pred', 'hm', '--export', 'vx2');
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/hm: has no heatmap for a \(it holds /);
+    expect(existsSync(join(dir, 'vx2'))).toBe(false);
     // Robustness: a failing criterion exits 3; two shards merge to the unsharded result.
     writeFileSync(
       join(dir, 'suite.yaml'),

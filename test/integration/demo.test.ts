@@ -33,6 +33,9 @@ describe('gradelab demo --quick', () => {
       'audit/audit.json',
       'models/stain-aug/gradelab.json',
       'models/no-aug/gradelab.json',
+      'viewer/held-out/index.html',
+      'viewer/site-D/index.html',
+      'heatmaps/held-out/index.json',
     ]) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }

@@ -38,8 +38,9 @@ export const DEMO_PLAN = `gradelab demo runs the whole workflow on built-in synt
   4. fit out-of-distribution detectors (feature-space and slide-quality)
   5. evaluate on the held-out set with patient-bootstrap confidence intervals, and compare the two
      models paired, on the held-out set and on the unseen site
-  6. run robustness suites against acceptance criteria, and audit the unseen site
-  7. write the report (HTML, PDF, JSON) and print where each output is`;
+  6. map the model over the held-out and unseen-site slides (heatmaps, QuPath annotations, a static viewer)
+  7. run robustness suites against acceptance criteria, and audit the unseen site
+  8. write the report (HTML, PDF, JSON) and print where each output is`;
 
 type Main = (args: string[]) => Promise<number>;
 
@@ -285,6 +286,25 @@ export function demoCommand(y: Argv, main: Main): Argv {
         join(out, 'compare', 'site-D'),
       ]);
       compares.push(join(out, 'compare', 'site-D'));
+      // Where the model looks: heatmaps of the held-out and unseen-site slides, QuPath annotations, and
+      // a static viewer that opens from disk, slides ordered by referral priority.
+      for (const [name, slides] of [
+        ['held-out', 'held-out-slides'],
+        ['site-D', 'site-D-slides'],
+      ]) {
+        const maps = join(out, 'heatmaps', name);
+        await step(main, `heatmaps: ${name}`, [
+          'heatmap',
+          '--model',
+          model,
+          '--manifest',
+          join(out, slides, 'manifest.csv'),
+          '--out',
+          maps,
+        ]);
+        await step(main, `QuPath annotations: ${name}`, ['export-annotations', '--pred', maps, '--format', 'qupath']);
+        await step(main, `viewer: ${name}`, ['view', '--pred', maps, '--export', join(out, 'viewer', name)]);
+      }
       const suites: string[] = [];
       for (const suite of plan.suites) {
         const dir = join(out, 'robustness', suite);
@@ -352,6 +372,11 @@ export function demoCommand(y: Argv, main: Main): Argv {
             ['models', join(out, 'models'), 'stain-aug (HED-strong augmentation) and no-aug (baseline)'],
             ['evaluation', join(out, 'eval', 'metrics.md'), 'held-out patients, with charts'],
             ['comparisons', join(out, 'compare'), 'stain-aug vs no-aug, paired: held-out and site-D'],
+            [
+              'viewer',
+              join(out, 'viewer', 'held-out', 'index.html'),
+              `and viewer/site-D; heatmaps and QuPath GeoJSON in ${join(out, 'heatmaps')}`,
+            ],
             ['OOD', join(out, 'ood', 'ood.md'), ''],
             ['robustness', join(out, 'robustness'), suites.map((s) => s.split('/').pop()).join(', ')],
             ['site audit', join(out, 'audit', 'summary.md'), ''],

@@ -3,12 +3,11 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { stringify } from 'csv-stringify/sync';
-import { ConfigError, imagesToBatch, log, readModelMeta, writeFileAtomic } from '../../core/index.ts';
+import { ConfigError, log, readModelMeta, writeFileAtomic } from '../../core/index.ts';
 import { loadSplit, openTileDataset, spreadTilesPerSlide, tilesOfPartition } from '../../data/index.ts';
 import {
   appendUnitResult,
   fmtEstimate,
-  imagesQuality,
   loadSuite,
   readUnitResults,
   runSuiteUnits,
@@ -17,52 +16,17 @@ import {
   summariseSuite,
   writeChart,
   type SuiteRole,
-  type SuiteScorer,
   type SuiteSummary,
   type UnitResult,
 } from '../../eval/index.ts';
-import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
+import { hasOodBundle, loadOodBundle } from '../../ood/index.ts';
 import { FileStore, openStore, startRun, type Tracker } from '../../track/index.ts';
-import { openModel, type ModelOpenOptions } from '../../engine/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
-import { gradeLogits, needsQuality } from './ood.ts';
 import { createProgress } from '../progress.ts';
 import { parseShard } from '../shard.ts';
+import { modelScorer } from '../modelScorer.ts';
 
-export async function modelScorer(
-  modelDir: string,
-  options: ModelOpenOptions = {},
-): Promise<SuiteScorer & { dispose(): Promise<void> | void }> {
-  const model = await openModel(modelDir, options);
-  const ood = hasOodBundle(modelDir) ? loadOodBundle(modelDir) : undefined;
-  const detector = ood?.detectors.get(ood.bundle.primary);
-  const stored = ood?.bundle.detectors.find((d) => d.name === ood.bundle.primary);
-  return {
-    classes: model.meta.classes,
-    head: model.meta.head,
-    async score(images) {
-      const r = model.runImages ? await model.runImages(images) : await model.run(imagesToBatch(images));
-      if (!detector) return { probs: r.probs };
-      const n = images.length;
-      const quality = needsQuality([ood!.bundle.primary]) ? imagesQuality(images) : undefined;
-      const { k, logits } = gradeLogits(r.logits, n, model.meta.head);
-      const oodScores = detector.score({ n, k, d: r.features.length / n, logits, features: r.features, quality });
-      return { probs: r.probs, oodScores };
-    },
-    slideOodFlags: stored
-      ? (tiles, scores) => {
-          const agg = aggregateScores(
-            scores,
-            tiles.map((t) => t.slideId),
-            'topk',
-            { k: ood!.bundle.aggregation.k },
-          );
-          return new Map([...agg.entries()].map(([s, v]) => [s, v > stored.slideThreshold]));
-        }
-      : undefined,
-    dispose: () => model.dispose(),
-  };
-}
+export { modelScorer } from '../modelScorer.ts';
 
 /** Corruption errors against the baseline: mCE over the corruptions, one-off conditions beside it. */
 function corruptionLines(summary: SuiteSummary, f: (v: number | null) => string): string[] {

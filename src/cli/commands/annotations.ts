@@ -1,0 +1,34 @@
+import { join } from 'node:path';
+import type { Argv } from 'yargs';
+import { writeFileAtomic } from '../../core/index.ts';
+import { loadHeatmap, toAsapXml, toGeoJson } from '../../view/index.ts';
+import { heatmapDirs } from './heatmap.ts';
+
+export function annotationsCommand(y: Argv): Argv {
+  return y.command(
+    'export-annotations',
+    'Heatmaps as annotations for QuPath (GeoJSON), any GeoJSON reader, or ASAP (XML)',
+    (c) =>
+      c
+        .option('pred', { type: 'string', demandOption: true, describe: 'heatmaps from `gradelab heatmap` (a folder of them, or one)' })
+        .option('format', { choices: ['qupath', 'geojson', 'asap'] as const, default: 'qupath' as const })
+        .option('tiles', {
+          type: 'boolean',
+          default: false,
+          describe: 'one detection per tile with its probabilities, instead of merged regions per grade',
+        })
+        .option('out', { type: 'string', describe: 'output folder (default: beside each heatmap)' }),
+    async (argv) => {
+      const dirs = heatmapDirs(argv.pred);
+      for (const dir of dirs) {
+        const h = loadHeatmap(dir);
+        const base = join(argv.out ?? dir, argv.out ? h.slide.id : 'annotations');
+        const path = argv.format === 'asap' ? `${base}.xml` : `${base}.geojson`;
+        await writeFileAtomic(path, argv.format === 'asap' ? toAsapXml(h) : JSON.stringify(toGeoJson(h, argv.tiles ? 'tiles' : 'regions')));
+      }
+      process.stdout.write(
+        `${dirs.length} slide${dirs.length === 1 ? '' : 's'} as ${argv.format} annotations${argv.out ? ` in ${argv.out}` : ' beside their heatmaps'}\n`,
+      );
+    },
+  );
+}

@@ -1,0 +1,17 @@
+export {
+  writeHeatmap,
+  loadHeatmap,
+  checkHeatmapFor,
+  meanPool,
+  referralPriority,
+  paintOverlay,
+  HEATMAP_FILE,
+  type SlideHeatmap,
+  type HeatmapTile,
+  type HeatmapImages,
+} from './heatmap.ts';
+export { gradeColour, gradeLabel, rampColour } from './colours.ts';
+export { toGeoJson, toAsapXml, mergeTiles } from './annotations.ts';
+export { dziLevels, dziTile, DZI_TILE, type TileFormat } from './dzi.ts';
+export { createViewerServer, startViewer, type ViewerSlide } from './server.ts';
+export { exportViewer, dziTileCount } from './export.ts';

@@ -1,0 +1,189 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportViewer, startViewer } from '../../src/view/index.ts';
+import { tempDir } from '../helpers.ts';
+import { slideWithHeatmap } from './helpers.ts';
+
+/**
+ * The viewer in a real browser: Debian's Chromium, headless, driven by puppeteer-core (nothing downloads
+ * a browser). Tiles are checked pixel for pixel against the slide reader at two zoom levels.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const dir = tempDir();
+let browser: Browser;
+let page: Page;
+let made: Awaited<ReturnType<typeof slideWithHeatmap>>;
+let server: { url: string; close(): Promise<void> };
+
+async function settle(p: Page): Promise<void> {
+  // OpenSeadragon asks for the new level's tiles on its next update: wait for that, then for every
+  // item to be fully loaded and drawn, three checks in a row.
+  await new Promise((r) => setTimeout(r, 250));
+  await p.evaluate(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const v = (window as any).gradelabViewer.viewer;
+        let calm = 0;
+        const started = Date.now();
+        const check = () => {
+          const n = v.world.getItemCount();
+          let loaded = n > 0;
+          for (let i = 0; i < n; i++) loaded &&= v.world.getItemAt(i).getFullyLoaded();
+          calm = loaded && !v.world.needsDraw() ? calm + 1 : 0;
+          if (calm >= 3) return resolve();
+          if (Date.now() - started > 60_000) return reject(new Error('tiles never finished loading'));
+          setTimeout(check, 100);
+        };
+        check();
+      }),
+  );
+}
+
+/** Zooms so one screen pixel is 1/scale image pixels, centred on image point (x, y). */
+async function zoomTo(p: Page, scale: number, x: number, y: number): Promise<void> {
+  await p.evaluate(
+    (s, cx, cy) => {
+      const v = (window as any).gradelabViewer.viewer;
+      const item = v.world.getItemAt(0);
+      v.viewport.zoomTo(item.imageToViewportZoom(s), null, true);
+      v.viewport.panTo(item.imageToViewportCoordinates(cx, cy), true);
+      v.forceRedraw();
+    },
+    scale,
+    x,
+    y,
+  );
+  await settle(p);
+}
+
+/** The screen's RGB pixels in a box centred on the viewer's centre. */
+async function centre(p: Page, side: number): Promise<{ data: Buffer; left: number; top: number }> {
+  const box = (await (await p.$('#osd'))!.boundingBox())!;
+  const left = Math.round(box.x + box.width / 2 - side / 2);
+  const top = Math.round(box.y + box.height / 2 - side / 2);
+  const png = await p.screenshot({ clip: { x: left, y: top, width: side, height: side } });
+  const data = await sharp(png).removeAlpha().raw().toBuffer();
+  return { data, left, top };
+}
+
+/**
+ * The share of 10 x 10 blocks of the screen that equal the reference exactly at some shift within 2 px.
+ * OpenSeadragon places each Deep Zoom tile at its own rounded offset, so tiles may sit a pixel apart
+ * while their pixels are exact; blocks across such a seam do not match. A wrong level, resampling or
+ * misplaced tile leaves almost no block matching (the slide is noise).
+ */
+function exactShare(screen: Buffer, side: number, ref: Uint8Array, refSide: number): number {
+  const pad = (refSide - side) / 2;
+  let exact = 0;
+  let blocks = 0;
+  for (let by = 0; by + 10 <= side; by += 10) {
+    for (let bx = 0; bx + 10 <= side; bx += 10) {
+      blocks++;
+      search: for (let dy = -2; dy <= 2; dy++) {
+        for (let dx = -2; dx <= 2; dx++) {
+          let same = true;
+          for (let y = by; y < by + 10 && same; y++) {
+            for (let x = bx; x < bx + 10 && same; x++) {
+              for (let c = 0; c < 3; c++)
+                if (screen[(y * side + x) * 3 + c] !== ref[((y + pad + dy) * refSide + x + pad + dx) * 3 + c]) same = false;
+            }
+          }
+          if (same) {
+            exact++;
+            break search;
+          }
+        }
+      }
+    }
+  }
+  return exact / blocks;
+}
+
+describe.skipIf(!existsSync(CHROMIUM))('the viewer in headless Chromium', () => {
+  beforeAll(async () => {
+    made = await slideWithHeatmap(dir);
+    server = await startViewer([{ slide: made.slide, heatmap: made.heatmap, heatmapDir: made.heatmapDir }], { port: 0, format: 'png' });
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        '--disable-background-networking',
+        '--no-first-run',
+        '--force-device-scale-factor=1',
+      ],
+    });
+    page = await browser.newPage();
+    await page.setViewport({ width: 1300, height: 800, deviceScaleFactor: 1 });
+    await page.goto(`${server.url}?smooth=0`, { waitUntil: 'load' });
+    await page.evaluate(() => (window as any).gradelabViewer.ready);
+    await settle(page);
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await made?.slide.close();
+  });
+
+  it('lists the slide with its referral tags and shows its tiles as the slide reader reads them, at 1:1 and 1:4', async () => {
+    expect(await page.$eval('#list', (e) => e.textContent)).toMatch(/view-slide.*AI ISUP 3 \/ reference ISUP 1.*discordant.*OOD/s);
+    await zoomTo(page, 1, 500, 350);
+    const side = 120;
+    const full = await centre(page, side);
+    const ref = await made.slide.readRegion(0, 500 - (side + 4) / 2, 350 - (side + 4) / 2, side + 4, side + 4);
+    expect(exactShare(full.data, side, ref.data, side + 4)).toBeGreaterThan(0.8);
+    await zoomTo(page, 0.25, 500, 350);
+    const quarter = await centre(page, 60);
+    // At 1:4 the browser shows the pyramid's level with downsample 4 (250 x 175) pixel for pixel.
+    const ref4 = await made.slide.readRegion(2, 500 - 4 * 32, 350 - 4 * 32, 64, 64);
+    expect(exactShare(quarter.data, 60, ref4.data, 64)).toBeGreaterThan(0.8);
+  });
+
+  it('an overlay changes the rendered pixels; choosing none restores them', async () => {
+    await zoomTo(page, 1, 400, 400);
+    const before = (await centre(page, 100)).data;
+    await page.evaluate(() => (window as any).gradelabViewer.setOverlay('grade'));
+    await settle(page);
+    const after = (await centre(page, 100)).data;
+    let diff = 0;
+    for (let i = 0; i < before.length; i++) diff += Math.abs(before[i] - after[i]);
+    expect(diff / before.length).toBeGreaterThan(5);
+    expect(await page.$eval('#legend', (e) => e.textContent)).toContain('ISUP 4');
+    await page.evaluate(() => (window as any).gradelabViewer.setOverlay('none'));
+    await settle(page);
+    expect(Buffer.compare((await centre(page, 100)).data, before)).toBe(0);
+  });
+
+  it('a click on a tile shows its probabilities and scores', async () => {
+    await zoomTo(page, 1, 400, 400);
+    const box = (await (await page.$('#osd'))!.boundingBox())!;
+    // Image point (400, 400) is at the centre: tile 4 (300..500 x 300..500), grade 4, not flagged.
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    await page.waitForFunction(() => /ISUP 4/.test(document.getElementById('info')!.textContent ?? ''), { timeout: 10_000 });
+    const info = await page.$eval('#info', (e) => e.textContent);
+    expect(info).toMatch(/tile at \(300, 300\): ISUP 4/);
+    expect(info).toContain('75.0%');
+    expect(info).toMatch(/OOD score 0\.400/);
+  });
+
+  it('the static export opens from file:// and shows the same tiles', async () => {
+    const out = join(dir, 'export');
+    await exportViewer([{ slide: made.slide, heatmap: made.heatmap, heatmapDir: made.heatmapDir }], out, { format: 'png' });
+    const p = await browser.newPage();
+    await p.setViewport({ width: 1300, height: 800, deviceScaleFactor: 1 });
+    await p.goto(`${pathToFileURL(join(out, 'index.html')).href}?smooth=0`, { waitUntil: 'load' });
+    await p.evaluate(() => (window as any).gradelabViewer.ready);
+    await settle(p);
+    await zoomTo(p, 1, 500, 350);
+    const side = 120;
+    const ref = await made.slide.readRegion(0, 500 - (side + 4) / 2, 350 - (side + 4) / 2, side + 4, side + 4);
+    expect(exactShare((await centre(p, side)).data, side, ref.data, side + 4)).toBeGreaterThan(0.8);
+    await p.close();
+  });
+});

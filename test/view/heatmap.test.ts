@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  gradeColour,
+  loadHeatmap,
+  meanPool,
+  mergeTiles,
+  referralPriority,
+  toAsapXml,
+  toGeoJson,
+  type SlideHeatmap,
+} from '../../src/view/index.ts';
+import { tempDir } from '../helpers.ts';
+import { slideWithHeatmap } from './helpers.ts';
+
+const dir = tempDir();
+let heatmap: SlideHeatmap;
+let close: () => Promise<void>;
+
+beforeAll(async () => {
+  const made = await slideWithHeatmap(dir);
+  heatmap = made.heatmap;
+  close = () => made.slide.close();
+});
+afterAll(() => close?.());
+
+describe('heatmaps', () => {
+  it('paints each tile over its footprint at thumbnail resolution, transparent elsewhere', async () => {
+    const { data, info } = await sharp(join(dir, 'heatmaps', heatmap.slide.id, 'grade.png'))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([250, 175, 4]);
+    const at = (x: number, y: number) => Array.from(data.subarray((y * 250 + x) * 4, (y * 250 + x) * 4 + 4));
+    // Tile 4 (grade 4) covers level-0 (300..500, 300..500): thumbnail (75..125, 75..125) at downsample 4.
+    expect(at(100, 100)).toEqual([...gradeColour(4, 6), 255]);
+    expect(at(10, 10)).toEqual([0, 0, 0, 0]);
+    const ood = await sharp(join(dir, 'heatmaps', heatmap.slide.id, 'ood.png'))
+      .raw()
+      .toBuffer();
+    // The flagged tile (grade 5 at 500..700, 300..500) is magenta.
+    expect(Array.from(ood.subarray((100 * 250 + 150) * 4, (100 * 250 + 150) * 4 + 4))).toEqual([230, 0, 230, 255]);
+    expect(loadHeatmap(join(dir, 'heatmaps', heatmap.slide.id)).tiles).toHaveLength(6);
+  });
+
+  it('refers discordant slides first, then OOD-flagged ones, then the uncertain', () => {
+    const discordant = referralPriority(1, 3, false, 0.1);
+    const ood = referralPriority(2, 2, true, 0.2);
+    const unsure = referralPriority(2, 2, false, 0.7);
+    const sure = referralPriority(2, null, false, 0.1);
+    expect([discordant, ood, unsure, sure]).toEqual([...[discordant, ood, unsure, sure]].sort((a, b) => b - a));
+    expect(meanPool(heatmap.tiles, 6).probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10);
+  });
+
+  it('merges tiles of a class into non-overlapping rectangles of the same area', () => {
+    const span = 10;
+    const cells = [
+      [0, 0],
+      [10, 0],
+      [20, 0],
+      [0, 10],
+      [10, 10],
+      [20, 10],
+      [40, 10],
+      [0, 30],
+    ];
+    const tiles = cells.map(([x, y]) => ({ x, y, probs: [1], pred: 0, expected: 0, ood: null, oodFlag: null, attention: null }));
+    const rects = mergeTiles(tiles, span);
+    expect(rects).toHaveLength(3);
+    expect(rects.reduce((a, r) => a + (r.x1 - r.x0) * (r.y1 - r.y0), 0)).toBe(cells.length * span * span);
+    expect(rects).toContainEqual({ x0: 0, x1: 30, y0: 0, y1: 20 });
+  });
+
+  it('GeoJSON validates against the GeoJSON schema and carries what QuPath reads', () => {
+    const require = createRequire(import.meta.url);
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    const validate = ajv.compile(require('geojson-schema/FeatureCollection.json'));
+    for (const mode of ['regions', 'tiles'] as const) {
+      const fc = toGeoJson(heatmap, mode) as { features: any[] };
+      expect(validate(fc), JSON.stringify(validate.errors)).toBe(true);
+      for (const f of fc.features) {
+        expect(['annotation', 'detection']).toContain(f.properties.objectType);
+        expect(f.properties.classification.name).toMatch(/^(ISUP \d|Out of distribution)$/);
+        expect(f.properties.classification.color).toHaveLength(3);
+      }
+    }
+    const regions = toGeoJson(heatmap, 'regions') as { features: any[] };
+    // Six grades, one tile each, and one OOD annotation.
+    expect(regions.features.map((f) => f.properties.classification.name)).toEqual([
+      'ISUP 0',
+      'ISUP 1',
+      'ISUP 2',
+      'ISUP 3',
+      'ISUP 4',
+      'ISUP 5',
+      'Out of distribution',
+    ]);
+    const tiles = toGeoJson(heatmap, 'tiles') as { features: any[] };
+    expect(tiles.features[2].properties.measurements['P(ISUP 2)']).toBe(0.75);
+    expect(tiles.features[2].geometry.coordinates[0][0]).toEqual([500, 100]);
+  });
+
+  it('ASAP XML holds one polygon per region in groups named and coloured by grade', () => {
+    const xml = toAsapXml(heatmap);
+    expect(xml.match(/<Annotation /g)).toHaveLength(7);
+    expect(xml).toContain('<Group Name="ISUP 4" PartOfGroup="None" Color="#dc3228">');
+    expect(xml).toMatch(
+      /<Annotation Name="Annotation 0" Type="Polygon" PartOfGroup="ISUP 0" Color="#2ea043">\s*<Coordinates>\s*<Coordinate Order="0" X="100" Y="100" \/>/,
+    );
+    expect(readFileSync(join(dir, 'heatmaps', heatmap.slide.id, 'heatmap.json'), 'utf8')).toContain('"format":"gradelab-heatmap/1"');
+  });
+});
