@@ -242,20 +242,24 @@ export function demoCommand(y: Argv, main: Main): Argv {
       ]);
       // Stain augmentation against none, paired on the same cases: the held-out set and the unseen site.
       const compares: string[] = [];
-      await step(main, 'stain-aug vs no-aug, paired (held-out set)', [
-        'compare',
-        '--pred',
-        join(out, 'eval-no-aug', 'predictions.csv'),
-        '--pred',
-        join(out, 'eval', 'predictions.csv'),
-        '--name',
-        'no-aug',
-        '--name',
-        'stain-aug',
-        '--out',
-        join(out, 'compare', 'held-out'),
-      ]);
-      compares.push(join(out, 'compare', 'held-out'));
+      const paired = async (where: string, name: string, noAug: string, stainAug: string) => {
+        const dir = join(out, 'compare', name);
+        await step(main, `stain-aug vs no-aug, paired (${where})`, [
+          'compare',
+          '--pred',
+          noAug,
+          '--pred',
+          stainAug,
+          '--name',
+          'no-aug',
+          '--name',
+          'stain-aug',
+          '--out',
+          dir,
+        ]);
+        compares.push(dir);
+      };
+      await paired('held-out set', 'held-out', join(out, 'eval-no-aug', 'predictions.csv'), join(out, 'eval', 'predictions.csv'));
       for (const [name, dir] of [
         ['stain-aug', model],
         ['no-aug', baseline],
@@ -272,20 +276,12 @@ export function demoCommand(y: Argv, main: Main): Argv {
           join(out, 'site-D-predictions', `${name}.csv`),
         ]);
       }
-      await step(main, 'stain-aug vs no-aug, paired (unseen site-D)', [
-        'compare',
-        '--pred',
+      await paired(
+        'unseen site-D',
+        'site-D',
         join(out, 'site-D-predictions', 'no-aug.csv'),
-        '--pred',
         join(out, 'site-D-predictions', 'stain-aug.csv'),
-        '--name',
-        'no-aug',
-        '--name',
-        'stain-aug',
-        '--out',
-        join(out, 'compare', 'site-D'),
-      ]);
-      compares.push(join(out, 'compare', 'site-D'));
+      );
       // Where the model looks: heatmaps of the held-out and unseen-site slides, QuPath annotations, and
       // a static viewer that opens from disk, slides ordered by referral priority.
       for (const [name, slides] of [
