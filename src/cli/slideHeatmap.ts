@@ -124,9 +124,14 @@ export async function heatmapOfSlide(
         classes: meta.classes,
         tileSpan: meta.tileSize * plan.downsample,
         tiles,
-        slidePrediction: { ...pooled, oodScore: slideOod?.score ?? null, oodFlag: slideOod?.flag ?? null },
+        slidePrediction: pooled && { ...pooled, oodScore: slideOod?.score ?? null, oodFlag: slideOod?.flag ?? null },
         reference: reference === -1 ? null : reference,
-        referralPriority: referralPriority(pooled.pred, reference === -1 ? null : reference, slideOod?.flag ?? null, pooled.uncertainty),
+        referralPriority: referralPriority(
+          pooled?.pred ?? null,
+          reference === -1 ? null : reference,
+          slideOod?.flag ?? null,
+          pooled?.uncertainty ?? 1,
+        ),
       },
       { thumbnail: thumb.image, downsample: thumb.downsample, tissue: mask, truth },
     );

@@ -26,7 +26,8 @@ export interface SlideHeatmap {
   /** Level-0 pixels each tile covers (square). */
   tileSpan: number;
   tiles: HeatmapTile[];
-  slidePrediction: { pred: number; probs: number[]; uncertainty: number; oodScore: number | null; oodFlag: boolean | null };
+  /** Null when no tile had enough tissue to score: the model has no opinion of the slide. */
+  slidePrediction: { pred: number; probs: number[]; uncertainty: number; oodScore: number | null; oodFlag: boolean | null } | null;
   /** The reference grade (class index) from a manifest, when known. */
   reference: number | null;
   /** Higher first in the viewer: discordant with the reference, OOD-flagged, uncertain. */
@@ -60,13 +61,15 @@ const heatmapSchema = z
         attention: z.number().nullable(),
       }),
     ),
-    slidePrediction: z.object({
-      pred: z.number().int(),
-      probs: z.array(z.number()),
-      uncertainty: z.number(),
-      oodScore: z.number().nullable(),
-      oodFlag: z.boolean().nullable(),
-    }),
+    slidePrediction: z
+      .object({
+        pred: z.number().int(),
+        probs: z.array(z.number()),
+        uncertainty: z.number(),
+        oodScore: z.number().nullable(),
+        oodFlag: z.boolean().nullable(),
+      })
+      .nullable(),
     reference: z.number().int().nullable(),
     referralPriority: z.number(),
     thumbnail: z.object({ file: z.string(), width: z.number().int(), height: z.number().int(), downsample: z.number() }),
@@ -80,18 +83,24 @@ export function loadHeatmap(dir: string): SlideHeatmap {
   return loadJsonFile(join(dir, HEATMAP_FILE), heatmapSchema, 'gradelab heatmap') as SlideHeatmap;
 }
 
+/** Above any scored slide (at most 10 x 5 + 5 + 1): a slide the model could not read needs a person first. */
+export const UNSCORED_PRIORITY = 100;
+
 /**
- * The order in which a reviewer should look at slides: a prediction that disagrees with the reference
- * first (by how far), then slides flagged out-of-distribution, then by uncertainty (1 - top probability).
+ * The order in which a reviewer should look at slides: unscored slides first, then a prediction that
+ * disagrees with the reference (by how far), then slides flagged out-of-distribution, then by
+ * uncertainty (1 - top probability).
  */
-export function referralPriority(pred: number, reference: number | null, oodFlag: boolean | null, uncertainty: number): number {
+export function referralPriority(pred: number | null, reference: number | null, oodFlag: boolean | null, uncertainty: number): number {
+  if (pred === null) return UNSCORED_PRIORITY;
   const discordance = reference === null ? 0 : Math.abs(pred - reference);
   return 10 * discordance + (oodFlag ? 5 : 0) + uncertainty;
 }
 
-/** A slide-level prediction from tile probabilities: their mean (gradelab's default pooling). */
-export function meanPool(tiles: readonly HeatmapTile[], k: number): { pred: number; probs: number[]; uncertainty: number } {
-  const probs = Array.from({ length: k }, (_, c) => tiles.reduce((a, t) => a + t.probs[c], 0) / Math.max(1, tiles.length));
+/** A slide-level prediction from tile probabilities: their mean (gradelab's default pooling); none without tiles. */
+export function meanPool(tiles: readonly HeatmapTile[], k: number): { pred: number; probs: number[]; uncertainty: number } | null {
+  if (!tiles.length) return null;
+  const probs = Array.from({ length: k }, (_, c) => tiles.reduce((a, t) => a + t.probs[c], 0) / tiles.length);
   const pred = probs.indexOf(Math.max(...probs));
   return { pred, probs, uncertainty: 1 - probs[pred] };
 }
@@ -207,13 +216,14 @@ export async function writeHeatmap(
       'truth',
       paintMask(images.truth, (v) => (v === 0 ? undefined : v === 6 ? [230, 0, 230, 255] : [...gradeColour(Math.min(5, v), 6), 255])),
     );
+  // A photograph of tissue: JPEG at 85 is a tenth of the PNG's size (68 kB against 682 kB at 1024 x 512).
   await writeFileAtomic(
-    join(dir, 'thumbnail.png'),
+    join(dir, 'thumbnail.jpg'),
     await sharp(images.thumbnail.data, { raw: { width, height, channels: 3 } })
-      .png()
+      .jpeg({ quality: 85 })
       .toBuffer(),
   );
-  const full: SlideHeatmap = { ...heatmap, thumbnail: { file: 'thumbnail.png', width, height, downsample: d }, overlays };
+  const full: SlideHeatmap = { ...heatmap, thumbnail: { file: 'thumbnail.jpg', width, height, downsample: d }, overlays };
   await writeFile(join(dir, HEATMAP_FILE), JSON.stringify(full));
   return full;
 }

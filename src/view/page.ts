@@ -10,7 +10,8 @@ export interface ViewerSlideInfo {
   height: number;
   source: ReturnType<typeof dziSource>;
   summary: {
-    pred: string;
+    /** Null when the slide had no tile to score. */
+    pred: string | null;
     reference: string | null;
     uncertainty: number;
     oodFlag: boolean | null;
@@ -39,12 +40,12 @@ export function slideInfo(
     source: dziSource(`slides/${index}_files/`, width, height, format),
     summary: heatmap
       ? {
-          pred: gradeLabel(heatmap.classes, heatmap.slidePrediction.pred),
+          pred: heatmap.slidePrediction && gradeLabel(heatmap.classes, heatmap.slidePrediction.pred),
           reference: heatmap.reference === null ? null : gradeLabel(heatmap.classes, heatmap.reference),
-          uncertainty: heatmap.slidePrediction.uncertainty,
-          oodFlag: heatmap.slidePrediction.oodFlag,
+          uncertainty: heatmap.slidePrediction?.uncertainty ?? 1,
+          oodFlag: heatmap.slidePrediction?.oodFlag ?? null,
           priority: heatmap.referralPriority,
-          probs: heatmap.slidePrediction.probs,
+          probs: heatmap.slidePrediction?.probs ?? [],
         }
       : null,
     overlays: Object.fromEntries(Object.entries(heatmap?.overlays ?? {}).map(([k2, f]) => [k2, `slides/${index}/${f}`])),
@@ -99,7 +100,7 @@ function renderList() {
     const d = document.createElement('div');
     d.dataset.index = s.index;
     const m = s.summary;
-    d.innerHTML = '<b>' + s.id + '</b><br>' + (m ? '<span style="white-space:nowrap">AI ' + m.pred + (m.reference ? ' / reference ' + m.reference : '') + '</span><br>' +
+    d.innerHTML = '<b>' + s.id + '</b><br>' + (m && m.pred === null ? '<span class="tag disc">not scored: no tile with enough tissue</span>' + (m.reference ? '<br>reference ' + m.reference : '') : m ? '<span style="white-space:nowrap">AI ' + m.pred + (m.reference ? ' / reference ' + m.reference : '') + '</span><br>' +
       (m.reference && m.reference !== m.pred ? '<span class="tag disc">discordant</span>' : '') + (m.oodFlag ? '<span class="tag ood">OOD</span>' : '') +
       '<span class="tag">uncertainty ' + m.uncertainty.toFixed(2) + '</span>' : 'no heatmap');
     d.onclick = () => openSlide(s.index);

@@ -96,6 +96,17 @@ describe('gradelab CLI', () => {
     expect(loso.stdout).toMatch(/site0/);
   });
 
+  it('names the slides that gave no tile (they would leave training and evaluation silently)', async () => {
+    await writeSharpPyramid(join(dir, 'glass.tiff'), discImage(800, 600, []), { mpp: 0.5 });
+    writeFileSync(join(dir, 'm-glass.csv'), `${readFileSync(join(dir, 'm.csv'), 'utf8')}glass.tiff,p9,site0,2\n`);
+    const t = await gradelab('tile', '--manifest', 'm-glass.csv', '--out', 'ds-glass', '--tile-size', '64', '--mpp', '1');
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).toMatch(
+      /warning: 1 slide gave no tile with 0\.5 tissue \(not in the dataset, so never trained on or evaluated\): glass\n/,
+    );
+    expect(readFileSync(join(dir, 'ds-glass', 'tiles.csv'), 'utf8')).not.toMatch(/^glass,/m);
+  });
+
   it('bad input: one line naming the file, exit 2, nothing half-written', async () => {
     writeFileSync(join(dir, 'bad.csv'), 'path,isup_grade\ns0.tiff,7\n');
     const cases: [string[], RegExp][] = [
@@ -344,6 +355,19 @@ describe('gradelab train, predict, eval', () => {
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/hm: has no heatmap for a \(it holds /);
     expect(existsSync(join(dir, 'vx2'))).toBe(false);
+    // One partition of the dataset: exactly the slides predict scored on the test partition.
+    const hp = await gradelab('heatmap', '--model', 'm-tiny', '--data', ds, '--split', 'test', '--out', 'hm-test');
+    expect(hp.code, hp.stderr).toBe(0);
+    const testIds = readFileSync(join(dir, 'tiny-pred.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(',')[0]);
+    const mapped = JSON.parse(readFileSync(join(dir, 'hm-test', 'index.json'), 'utf8')).map((h: { id: string }) => h.id);
+    expect(mapped.sort()).toEqual(testIds.sort());
+    const both = await gradelab('heatmap', '--model', 'm-tiny', '--data', ds, '--manifest', slides, '--out', 'hm-x');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/give one of --slide, --manifest or --data, not --manifest and --data/);
     // Robustness: a failing criterion exits 3; two shards merge to the unsharded result.
     writeFileSync(
       join(dir, 'suite.yaml'),

@@ -51,8 +51,15 @@ describe('heatmaps', () => {
     const ood = referralPriority(2, 2, true, 0.2);
     const unsure = referralPriority(2, 2, false, 0.7);
     const sure = referralPriority(2, null, false, 0.1);
-    expect([discordant, ood, unsure, sure]).toEqual([...[discordant, ood, unsure, sure]].sort((a, b) => b - a));
-    expect(meanPool(heatmap.tiles, 6).probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10);
+    // A slide with no scorable tile comes before the most discordant, flagged, unsure one (5 grades off).
+    const unscored = referralPriority(null, 0, null, 1);
+    const worst = referralPriority(5, 0, true, 1);
+    expect([unscored, worst, discordant, ood, unsure, sure]).toEqual(
+      [...[unscored, worst, discordant, ood, unsure, sure]].sort((a, b) => b - a),
+    );
+    expect(unscored).toBeGreaterThan(worst);
+    expect(meanPool(heatmap.tiles, 6)!.probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10);
+    expect(meanPool([], 6)).toBeNull();
   });
 
   it('merges tiles of a class into non-overlapping rectangles of the same area', () => {

@@ -1,28 +1,42 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
-import { ConfigError, log, readModelMeta, writeFileAtomic } from '../../core/index.ts';
-import { readManifest } from '../../data/index.ts';
+import { ConfigError, log, readModelMeta, sha256Text, writeFileAtomic } from '../../core/index.ts';
+import { loadSplit, openTileDataset, type Partition, readManifest, tilesOfPartition } from '../../data/index.ts';
 import { HEATMAP_FILE, loadHeatmap } from '../../view/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { modelScorer } from '../modelScorer.ts';
 import { createProgress } from '../progress.ts';
 import { heatmapOfSlide, type HeatmapSlide } from '../slideHeatmap.ts';
 
-/** Slides from --slide files, or every slide of a manifest (with its reference grade and label mask). */
-function slidesToMap(argv: { slide?: string[]; manifest?: string }): HeatmapSlide[] {
-  if (argv.slide?.length && argv.manifest) throw new ConfigError('give --slide or --manifest, not both');
-  if (argv.manifest)
-    return readManifest(argv.manifest).records.map((r) => ({
-      path: r.path,
-      id: r.slideId,
-      grade: r.grade,
-      maskPath: r.maskPath,
-      mpp: r.mpp,
-    }));
-  if (!argv.slide?.length) throw new ConfigError('give the slides to map: --slide FILE... or --manifest CSV');
+function fromManifest(path: string, keep?: Set<string>): HeatmapSlide[] {
+  return readManifest(path)
+    .records.filter((r) => !keep || keep.has(r.slideId))
+    .map((r) => ({ path: r.path, id: r.slideId, grade: r.grade, maskPath: r.maskPath, mpp: r.mpp }));
+}
+
+/** The slides of one partition of a tile dataset, from the manifest it was tiled from (unchanged since). */
+async function slidesOfPartition(data: string, partition: Partition | 'all', fold: number): Promise<HeatmapSlide[]> {
+  const ds = await openTileDataset(data);
+  const tiles = partition === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(data), partition, fold);
+  const manifest = ds.meta.manifest;
+  if (!existsSync(manifest)) throw new ConfigError(`${data}: its manifest ${manifest} is gone; give the slides with --manifest or --slide`);
+  if (sha256Text(readFileSync(manifest)) !== ds.meta.manifestSha256)
+    throw new ConfigError(`${data}: its manifest ${manifest} changed after tiling; give the slides with --manifest or --slide`);
+  const slides = fromManifest(manifest, new Set(tiles.map((t) => t.slideId)));
+  if (!slides.length) throw new ConfigError(`${data}: no slides in the ${partition} partition of fold ${fold}`);
+  return slides;
+}
+
+/** Slides from --slide files, every slide of a manifest, or one partition of a tile dataset. */
+async function slidesToMap(argv: { slide?: string[]; manifest?: string; data?: string; split: Partition | 'all'; fold: number }) {
+  const given = [argv.slide?.length && '--slide', argv.manifest && '--manifest', argv.data && '--data'].filter(Boolean);
+  if (given.length > 1) throw new ConfigError(`give one of --slide, --manifest or --data, not ${given.join(' and ')}`);
+  if (argv.manifest) return fromManifest(argv.manifest);
+  if (argv.data) return slidesOfPartition(argv.data, argv.split, argv.fold);
+  if (!argv.slide?.length) throw new ConfigError('give the slides to map: --slide FILE..., --manifest CSV or --data DATASET');
   for (const p of argv.slide) if (!existsSync(p)) throw new ConfigError(`${p}: slide not found`);
-  return argv.slide.map((path) => ({ path }));
+  return argv.slide.map((path): HeatmapSlide => ({ path }));
 }
 
 /** The heatmap folders under DIR (one per slide, each with heatmap.json), in name order. */
@@ -47,6 +61,9 @@ export function heatmapCommand(y: Argv): Argv {
           .option('model', { type: 'string', demandOption: true, describe: 'model directory' })
           .option('slide', { type: 'string', array: true, describe: 'slide files' })
           .option('manifest', { type: 'string', describe: 'every slide of a manifest (reference grades and label masks included)' })
+          .option('data', { type: 'string', describe: 'a tile dataset: the slides of its --split partition, from its manifest' })
+          .option('split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'test' as const, describe: 'with --data' })
+          .option('fold', { type: 'number', default: 0, describe: 'with --data: the test fold' })
           .option('out', { type: 'string', default: 'heatmaps', describe: 'one folder per slide: heatmap.json, overlays, thumbnail' })
           .option('min-tissue', {
             type: 'number',
@@ -57,13 +74,13 @@ export function heatmapCommand(y: Argv): Argv {
       ),
     async (argv) => {
       const meta = readModelMeta(argv.model);
-      const slides = slidesToMap(argv);
+      const slides = await slidesToMap(argv);
       if (!(argv['min-tissue'] > 0 && argv['min-tissue'] <= 1)) throw new ConfigError('--min-tissue must be in (0, 1]');
       if (!Number.isInteger(argv.batch) || argv.batch < 1) throw new ConfigError('--batch must be a positive integer');
       const scorer = await modelScorer(argv.model, engineOptions(argv));
       const mil = existsSync(join(argv.model, 'mil.json')) ? (await import('../../train/index.ts')).loadMil(argv.model) : undefined;
       const progress = createProgress('tiles', ' | {slide}');
-      const index: { id: string; priority: number; pred: number; reference: number | null; oodFlag: boolean | null }[] = [];
+      const index: { id: string; priority: number; pred: number | null; reference: number | null; oodFlag: boolean | null }[] = [];
       try {
         progress.start(0, 'heatmap');
         let planned = 0;
@@ -77,9 +94,9 @@ export function heatmapCommand(y: Argv): Argv {
           index.push({
             id: h.slide.id,
             priority: h.referralPriority,
-            pred: h.slidePrediction.pred,
+            pred: h.slidePrediction?.pred ?? null,
             reference: h.reference,
-            oodFlag: h.slidePrediction.oodFlag,
+            oodFlag: h.slidePrediction?.oodFlag ?? null,
           });
         }
       } finally {

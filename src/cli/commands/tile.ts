@@ -44,6 +44,7 @@ export function tileCommand(y: Argv): Argv {
       const slides = createProgress('tiles', ' | slide {slide}/{slides} {name}');
       slides.start(0, 'tiling');
       let total = 0;
+      const empty: string[] = [];
       const t0 = Date.now();
       const ds = await buildTileDataset(manifest, {
         out: argv.out,
@@ -64,9 +65,15 @@ export function tileCommand(y: Argv): Argv {
         onTile: () => slides.increment(),
         onSlideDone: (rec, r) => {
           if (r.status === 'failed') log.warn(`skipped ${rec.slideId}: ${r.error}`);
+          else if (r.tiles === 0) empty.push(rec.slideId);
         },
       });
       slides.stop();
+      // A slide without tiles drops out of training and evaluation without a trace: say so.
+      if (empty.length)
+        log.warn(
+          `${empty.length} slide${empty.length === 1 ? '' : 's'} gave no tile with ${argv['min-tissue']} tissue (not in the dataset, so never trained on or evaluated): ${empty.slice(0, 10).join(', ')}${empty.length > 10 ? ', ...' : ''}`,
+        );
       const secs = (Date.now() - t0) / 1000;
       log.info(
         `${ds.meta.tiles} tiles from ${ds.meta.slides - ds.meta.failedSlides} slides in ${secs.toFixed(1)} s -> ${argv.out}${ds.meta.failedSlides ? ` (${ds.meta.failedSlides} slides failed: see slides.csv)` : ''}`,
