@@ -19,3 +19,4 @@ export * from './suiteRunner.ts';
 export * from './qualityFeatures.ts';
 export * from './oodStudy.ts';
 export * from './compare.ts';
+export * from './worstCases.ts';

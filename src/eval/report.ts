@@ -49,7 +49,8 @@ export interface ReportSection {
   text: string[];
   /** Key-value facts. */
   facts: [string, string][];
-  tables: { caption: string; header: string[]; rows: string[][] }[];
+  /** links: per row, where its last cell points (a relative URL), or undefined. */
+  tables: { caption: string; header: string[]; rows: string[][]; links?: (string | undefined)[] }[];
   charts: ReportChart[];
   /** Things the report could not fill in. */
   missing: string[];

@@ -8,6 +8,7 @@ export function escapeHtml(s: string): string {
 /** A self-contained HTML report: styles inline, charts as data URIs, readable offline. */
 export function renderReportHtml(title: string, subtitle: string, sections: ReportSection[]): string {
   const e = escapeHtml;
+  const cell = (c: string, href?: string) => (href ? `<a href="${e(href)}">${e(c)}</a>` : e(c));
   const toc = sections.map((s, i) => `<li><a href="#${e(s.id)}">${i + 1}. ${e(s.title)}</a></li>`).join('');
   const body = sections
     .map((s, i) => {
@@ -19,7 +20,7 @@ export function renderReportHtml(title: string, subtitle: string, sections: Repo
       const tables = s.tables
         .map(
           (t) =>
-            `<table class="data"><caption>${e(t.caption)}</caption><thead><tr>${t.header.map((h) => `<th>${e(h)}</th>`).join('')}</tr></thead><tbody>${t.rows.map((r) => `<tr>${r.map((c) => `<td class="${/^(PASS|FAIL)$/.test(c) ? c.toLowerCase() : ''}">${e(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`,
+            `<table class="data"><caption>${e(t.caption)}</caption><thead><tr>${t.header.map((h) => `<th>${e(h)}</th>`).join('')}</tr></thead><tbody>${t.rows.map((r, i) => `<tr>${r.map((c, j) => `<td class="${/^(PASS|FAIL)$/.test(c) ? c.toLowerCase() : ''}">${cell(c, j === r.length - 1 ? t.links?.[i] : undefined)}</td>`).join('')}</tr>`).join('')}</tbody></table>`,
         )
         .join('');
       const charts = s.charts

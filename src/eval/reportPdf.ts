@@ -64,7 +64,7 @@ export async function renderReportPdf(path: string, title: string, subtitle: str
       doc.moveDown(0.2);
       const cols = t.header.length;
       const colW = width / cols;
-      const row = (cells: string[], header: boolean) => {
+      const row = (cells: string[], header: boolean, link?: string) => {
         doc.font(header ? bold : regular).fontSize(7.5);
         const h = Math.max(...cells.map((c) => doc.heightOfString(c, { width: colW - 4 }))) + 4;
         ensure(h);
@@ -72,7 +72,9 @@ export async function renderReportPdf(path: string, title: string, subtitle: str
         cells.forEach((c, j) => {
           if (/^FAIL$/.test(c)) doc.fillColor('#cf222e');
           else if (/^PASS$/.test(c)) doc.fillColor('#1a7f37');
-          doc.text(c, 56 + j * colW + 2, y + 2, { width: colW - 4 });
+          const href = j === cells.length - 1 ? link : undefined;
+          if (href) doc.fillColor('#1f4e79');
+          doc.text(c, 56 + j * colW + 2, y + 2, { width: colW - 4, link: href, underline: !!href });
           doc.fillColor('#000');
         });
         doc
@@ -85,7 +87,7 @@ export async function renderReportPdf(path: string, title: string, subtitle: str
         doc.y = y + h;
       };
       row(t.header, true);
-      for (const r of t.rows) row(r, false);
+      t.rows.forEach((r, i) => row(r, false, t.links?.[i]));
       doc.moveDown(0.8);
     }
     for (const c of s.charts) {

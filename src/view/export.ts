@@ -1,6 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../core/index.ts';
+import { InputError, writeFileAtomic } from '../core/index.ts';
 import { DZI_TILE, dziLevels, dziTile, type TileFormat } from './dzi.ts';
 import { dataScript, slideInfo, tilesScript, viewerPage } from './page.ts';
 import { OSD_DIR, type ViewerSlide } from './server.ts';
@@ -57,4 +58,24 @@ export function dziTileCount(width: number, height: number): number {
     n += Math.ceil(s.width / DZI_TILE) * Math.ceil(s.height / DZI_TILE);
   }
   return n;
+}
+
+/** The slide ids a finished viewer export holds, in its order (their place in the page's #slide=). */
+export function readViewerExport(dir: string): { page: string; slideIds: string[] } {
+  const page = join(dir, 'index.html');
+  const data = join(dir, 'data.js');
+  if (!existsSync(page) || !existsSync(data))
+    throw new InputError(`${dir}: not a viewer export (no index.html and data.js; write one with gradelab view --export)`);
+  const text = readFileSync(data, 'utf8');
+  const prefix = 'window.GRADELAB = ';
+  let parsed: { slides?: { id?: unknown }[] };
+  try {
+    if (!text.startsWith(prefix)) throw new Error('unexpected start');
+    parsed = JSON.parse(text.slice(prefix.length).trim().replace(/;$/, ''));
+  } catch {
+    throw new InputError(`${data}: not a gradelab viewer's data.js`);
+  }
+  if (!Array.isArray(parsed.slides) || parsed.slides.some((s) => typeof s?.id !== 'string'))
+    throw new InputError(`${data}: no slide list in this viewer's data.js`);
+  return { page, slideIds: parsed.slides.map((s) => s.id as string) };
 }

@@ -14,4 +14,4 @@ export { gradeColour, gradeLabel, rampColour } from './colours.ts';
 export { toGeoJson, toAsapXml, mergeTiles } from './annotations.ts';
 export { dziLevels, dziTile, DZI_TILE, type TileFormat } from './dzi.ts';
 export { createViewerServer, startViewer, type ViewerSlide } from './server.ts';
-export { exportViewer, dziTileCount } from './export.ts';
+export { exportViewer, dziTileCount, readViewerExport } from './export.ts';

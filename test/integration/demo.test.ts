@@ -83,6 +83,32 @@ describe('gradelab demo --quick', () => {
     );
   });
 
+  it("the report's worst cases are the misgraded held-out slides, each linked into the viewer that shows it", () => {
+    const report = JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8'));
+    const table = report.sections.find((s: any) => s.id === 'limitations').tables.find((t: any) => t.caption.startsWith('Worst cases'));
+    const csv = readFileSync(join(out, 'eval', 'predictions.csv'), 'utf8')
+      .trim()
+      .split('\n');
+    const head = csv[0].split(',');
+    const misgraded = csv.slice(1).filter((l) => {
+      const f = l.split(',');
+      return f[head.indexOf('label')] !== f[head.indexOf('pred')];
+    });
+    expect(table.caption).toContain(`of ${misgraded.length} misgraded slides`);
+    expect(table.rows.length).toBe(Math.min(10, misgraded.length));
+    const distances = table.rows.map((r: string[]) => Number(r[5]));
+    expect(distances.every((d: number, i: number) => d >= 1 && (i === 0 || d <= distances[i - 1]))).toBe(true);
+    const viewerIds = readFileSync(join(out, 'viewer', 'held-out', 'data.js'), 'utf8');
+    const html = readFileSync(join(out, 'report', 'report.html'), 'utf8');
+    table.rows.forEach((r: string[], i: number) => {
+      const link = table.links[i];
+      expect(link).toBe(`../viewer/held-out/index.html#slide=${encodeURIComponent(r[0])}`);
+      expect(viewerIds).toContain(`"id":"${r[0]}"`);
+      expect(existsSync(join(out, 'report', link.split('#')[0]))).toBe(true);
+      expect(html).toContain(`<a href="${link}">open</a>`);
+    });
+  });
+
   it('a missing input is reported as missing, and user text is escaped', () => {
     const bare = join(out, 'report-bare');
     const r = gradelab('report', '--run', join(out, 'models', 'stain-aug'), '--out', bare);
@@ -104,6 +130,19 @@ describe('gradelab demo --quick', () => {
       join(out, 'evil.yaml'),
     );
     expect(e.code, e.stderr).toBe(0);
+    const noViewer = gradelab(
+      'report',
+      '--run',
+      join(out, 'models', 'stain-aug'),
+      '--out',
+      join(out, 'report-nv'),
+      '--viewer',
+      join(out, 'eval'),
+    );
+    expect(noViewer.code).toBe(2);
+    expect(noViewer.stderr.trim().split('\n')).toHaveLength(1);
+    expect(noViewer.stderr).toMatch(/eval: not a viewer export/);
+    expect(existsSync(join(out, 'report-nv'))).toBe(false);
     const html = readFileSync(join(out, 'report-evil', 'report.html'), 'utf8');
     expect(html).not.toContain('<script>alert(1)</script>');
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &amp; more');

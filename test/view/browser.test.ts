@@ -4,7 +4,9 @@ import { pathToFileURL } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSlide } from '../../src/data/index.ts';
 import { exportViewer, startViewer } from '../../src/view/index.ts';
+import { writeSharpPyramid } from '../data/fixtures.ts';
 import { tempDir } from '../helpers.ts';
 import { slideWithHeatmap } from './helpers.ts';
 
@@ -185,5 +187,29 @@ describe.skipIf(!existsSync(CHROMIUM))('the viewer in headless Chromium', () => 
     const ref = await made.slide.readRegion(0, 500 - (side + 4) / 2, 350 - (side + 4) / 2, side + 4, side + 4);
     expect(exactShare((await centre(p, side)).data, side, ref.data, side + 4)).toBeGreaterThan(0.8);
     await p.close();
+  });
+
+  it("a report's link (#slide=ID) opens that slide, not the first by priority", async () => {
+    const otherPath = join(dir, 'other-slide.tiff');
+    const pixels = Uint8Array.from({ length: 300 * 200 * 3 }, (_, i) => (i * 37) % 251);
+    await writeSharpPyramid(otherPath, { width: 300, height: 200, data: pixels }, { mpp: 0.5, compression: 'deflate' });
+    const other = await openSlide(otherPath);
+    const out = join(dir, 'export-two');
+    await exportViewer([{ slide: made.slide, heatmap: made.heatmap, heatmapDir: made.heatmapDir }, { slide: other }], out, {
+      format: 'png',
+    });
+    await other.close();
+    const shown = async (hash: string) => {
+      const p = await browser.newPage();
+      await p.goto(`${pathToFileURL(join(out, 'index.html')).href}${hash}`, { waitUntil: 'load' });
+      await p.evaluate(() => (window as any).gradelabViewer.ready);
+      const r = { title: await p.$eval('#title', (e) => e.textContent), chosen: await p.$eval('#list div.on', (e) => e.textContent) };
+      await p.close();
+      return r;
+    };
+    expect(await shown('')).toMatchObject({ title: 'view-slide' });
+    const linked = await shown('#slide=other-slide');
+    expect(linked.title).toBe('other-slide');
+    expect(linked.chosen).toContain('other-slide');
   });
 });

@@ -354,6 +354,7 @@ export function demoCommand(y: Argv, main: Main): Argv {
         join(out, 'audit'),
         ...suites.flatMap((s) => ['--robustness', s]),
         ...compares.flatMap((c) => ['--compare', c]),
+        ...['held-out', 'site-D'].flatMap((v) => ['--viewer', join(out, 'viewer', v)]),
         '--intended-use',
         join(EXPERIMENTS, 'report', 'intended-use.yaml'),
         '--out',
