@@ -3,7 +3,7 @@
 //   node bin/run-ts.mjs bench/tissueTruth.ts gradelab-demo [saturation|od]
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { detectTissue, openSlide, type TissueMethod } from '../src/data/index.ts';
+import { detectTissue, openSlide, type TissueMethod, tissueIoU } from '../src/data/index.ts';
 
 const [demo = 'gradelab-demo', method = 'saturation'] = process.argv.slice(2) as [string?, TissueMethod?];
 const ious: number[] = [];
@@ -19,18 +19,8 @@ for (const part of ['slides', 'held-out-slides', 'site-D-slides']) {
     const { width, height } = slide.levels[0];
     const labels = await truth.readRegion(0, 0, 0, width, height);
     const mask = await detectTissue(slide, { method });
-    let inter = 0;
-    let union = 0;
-    let found = 0;
-    for (let y = 0; y < height; y++)
-      for (let x = 0; x < width; x++) {
-        const a = mask.data[Math.floor(y / mask.downsample) * mask.width + Math.floor(x / mask.downsample)];
-        const b = labels.data[(y * width + x) * 3] > 0 ? 1 : 0;
-        inter += a & b;
-        union += a | b;
-        found += a;
-      }
-    ious.push(inter / union);
+    const { iou, found } = tissueIoU(mask, labels);
+    ious.push(iou);
     if (!found) empty.push(`${part}/${f[0]} (${f[col('scanner')]}, ISUP ${f[col('isup_grade')]})`);
     await slide.close();
     await truth.close();

@@ -238,3 +238,23 @@ export function tissueFraction(mask: TissueMask, x: number, y: number, w: number
   const sum = at(fx1, fy1) - at(fx0, fy1) - at(fx1, fy0) + at(fx0, fy0);
   return Math.max(0, Math.min(1, sum / area));
 }
+
+/** IoU of a tissue mask with a level-0 label image's tissue (label > 0 in its first channel). */
+export function tissueIoU(mask: TissueMask, labels: RgbImage): { iou: number; found: number } {
+  let inter = 0;
+  let union = 0;
+  let found = 0;
+  for (let y = 0; y < labels.height; y++)
+    for (let x = 0; x < labels.width; x++) {
+      const a =
+        mask.data[
+          Math.min(mask.height - 1, Math.floor(y / mask.downsample)) * mask.width +
+            Math.min(mask.width - 1, Math.floor(x / mask.downsample))
+        ];
+      const b = labels.data[(y * labels.width + x) * 3] > 0 ? 1 : 0;
+      inter += a & b;
+      union += a | b;
+      found += a;
+    }
+  return { iou: union ? inter / union : 1, found };
+}

@@ -10,6 +10,7 @@ import {
   tissueDiscs,
   tissueFraction,
   tissueThreshold,
+  tissueIoU,
   designSlides,
   renderSlide,
   openSlide,
@@ -54,6 +55,17 @@ describe('tissueThreshold', () => {
     const glass = bumps([8, 100]);
     expect(otsuThreshold(glass)).toBeLessThan(20);
     expect(tissueThreshold(glass, 20)).toBe(20);
+  });
+});
+
+describe('tissueIoU', () => {
+  it('compares a coarse mask with level-0 labels pixel by pixel', () => {
+    // A 2 x 1 mask at downsample 2 (left tissue) against 4 x 2 labels with tissue in columns 1-2:
+    // intersection 2 (column 1), union 6 (columns 0-2), mask pixels counted at level 0: 4.
+    const data = Uint8Array.from([1, 0]);
+    const mask = { width: 2, height: 1, data, downsample: 2, method: 'saturation' as const, threshold: 0, integral: new Float64Array(6) };
+    const labels = { width: 4, height: 2, data: Uint8Array.from([0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 0, 0, 0]) };
+    expect(tissueIoU(mask, labels)).toEqual({ iou: 2 / 6, found: 4 });
   });
 });
 
@@ -190,16 +202,7 @@ describe('tissue detection on synthetic slides, against their label masks', () =
         const { width, height } = slide.levels[0];
         const labels = await truth.readRegion(0, 0, 0, width, height);
         const mask = await detectTissue(slide, { method });
-        let inter = 0;
-        let union = 0;
-        for (let y = 0; y < height; y++)
-          for (let x = 0; x < width; x++) {
-            const a = mask.data[Math.floor(y / mask.downsample) * mask.width + Math.floor(x / mask.downsample)];
-            const b = labels.data[(y * width + x) * 3] > 0 ? 1 : 0;
-            inter += a & b;
-            union += a | b;
-          }
-        ious.push(inter / union);
+        ious.push(tissueIoU(mask, labels).iou);
         await slide.close();
         await truth.close();
       }
