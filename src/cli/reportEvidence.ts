@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { relative, sep } from 'node:path';
-import { chartIf, section, type ReportSection, worstCasesTable } from '../eval/index.ts';
+import { chartIf, comparisonScope, section, type ReportSection, worstCasesTable } from '../eval/index.ts';
 import { gradeLabel } from '../view/index.ts';
 import type { ReportInputs } from './reportInputs.ts';
 
@@ -95,11 +95,11 @@ export function comparisonsSection(inp: ReportInputs): ReportSection | undefined
         m.significant ? 'difference shown' : 'CI includes 0: no evidence of a difference',
       ]),
     });
+    const which = `${c!.nameB} vs ${c!.nameA}, ${c!.slides} slides`;
+    cmp.text.push(`${which}: ${comparisonScope(c!)}`);
     const unclear = c!.metrics.filter((m) => !m.significant).map((m) => m.metric);
     if (unclear.length)
-      cmp.text.push(
-        `Warning (${c!.nameB} vs ${c!.nameA}): the paired CI includes 0 for ${unclear.join(', ')}: these data do not show a difference there.`,
-      );
+      cmp.text.push(`Warning (${which}): the paired CI includes 0 for ${unclear.join(', ')}: these data do not show a difference there.`);
     chartIf(cmp, `${c!.nameB} minus ${c!.nameA}`, dir, 'compare-forest.png');
   }
   return cmp;

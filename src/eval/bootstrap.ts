@@ -63,21 +63,36 @@ export interface PairedEstimate {
 /**
  * A paired patient bootstrap of the difference of a statistic between two sets of predictions of the
  * same cases: each resample draws patients once and evaluates both on them, so case difficulty cancels
- * (two unpaired intervals overlap long after the paired difference excludes 0).
+ * (two unpaired intervals overlap long after the paired difference excludes 0). With `runs` (several
+ * training runs per arm), each resample also draws each arm's runs with replacement from its own seeded
+ * stream, and the statistics get the drawn run indices: the interval then covers run-to-run variation
+ * too. The point estimates use every run.
  */
 export function pairedBootstrap(
   patients: readonly string[],
-  statA: (rows: Int32Array) => number,
-  statB: (rows: Int32Array) => number,
-  options: { resamples: number; seed: number | string; lowerIsBetter?: boolean },
+  statA: (rows: Int32Array, runs: Int32Array) => number,
+  statB: (rows: Int32Array, runs: Int32Array) => number,
+  options: { resamples: number; seed: number | string; lowerIsBetter?: boolean; runs?: { a: number; b: number } },
 ): PairedEstimate {
   const all = Int32Array.from(patients.keys());
-  const a = statA(all);
-  const b = statB(all);
+  const nA = options.runs?.a ?? 1;
+  const nB = options.runs?.b ?? 1;
+  const a = statA(
+    all,
+    Int32Array.from({ length: nA }, (_, i) => i),
+  );
+  const b = statB(
+    all,
+    Int32Array.from({ length: nB }, (_, i) => i),
+  );
+  const runRng = createRng(`${options.seed}/runs`);
+  const draw = (n: number) => Int32Array.from({ length: n }, () => (n === 1 ? 0 : runRng.int(n)));
   const diffs: number[] = [];
   let better = 0;
   for (const rows of patientResamples(patients, options)) {
-    const d = statB(rows) - statA(rows);
+    const runsA = draw(nA);
+    const runsB = draw(nB);
+    const d = statB(rows, runsB) - statA(rows, runsA);
     if (!Number.isFinite(d)) continue;
     diffs.push(d);
     if (options.lowerIsBetter ? d < 0 : d > 0) better++;

@@ -12,6 +12,9 @@ export interface ComparedMetric extends PairedEstimate {
 export interface Comparison {
   nameA: string;
   nameB: string;
+  /** Training runs (predictions files) per arm; with one each, the CIs cover case sampling only. */
+  runsA: number;
+  runsB: number;
   slides: number;
   patients: number;
   resamples: number;
@@ -49,62 +52,85 @@ function matchCases(a: Predictions, b: Predictions): { ra: PredictionRow[]; rb: 
 /**
  * Paired comparison of two models (or one model under two conditions) on the same labelled cases: for
  * QWK, accuracy, ECE and AUROC at each clinical cut-off, B - A with a 95% CI from a paired patient
- * bootstrap and the share of resamples in which B is better.
+ * bootstrap and the share of resamples in which B is better. An arm may hold several training runs
+ * (seeds) of one recipe: its statistic is then the mean over its runs, and the bootstrap draws runs as
+ * well as patients, so a difference must exceed what another seed would change to be shown.
  */
 export function comparePredictions(
-  a: Predictions,
-  b: Predictions,
+  a: Predictions | Predictions[],
+  b: Predictions | Predictions[],
   options: { task: Task; resamples?: number; seed?: number; nameA?: string; nameB?: string },
 ): Comparison {
-  const { ra, rb } = matchCases(a, b);
-  const k = a.k;
+  const armA = Array.isArray(a) ? a : [a];
+  const armB = Array.isArray(b) ? b : [b];
+  if (!armA.length || !armB.length) throw new InputError('a comparison needs at least one predictions file per arm');
+  const first = armA[0];
+  const runsA = armA.map((p) => matchCases(first, p).rb);
+  const runsB = armB.map((p) => matchCases(first, p).rb);
+  const k = first.k;
   const resamples = options.resamples ?? 1000;
   const seed = options.seed ?? 1;
-  const y = ra.map((r) => r.label!);
-  const patients = ra.map((r) => r.patientId);
+  const y = runsA[0].map((r) => r.label!);
+  const patients = runsA[0].map((r) => r.patientId);
   const pick = <T>(xs: T[], idx: Int32Array) => Array.from(idx, (i) => xs[i]);
-  const stat = (rows: PredictionRow[]) => ({
-    qwk: (idx: Int32Array) =>
+  const metricOf = {
+    qwk: (rows: PredictionRow[], idx: Int32Array) =>
       quadraticWeightedKappa(
         pick(y, idx),
         pick(rows, idx).map((r) => r.pred),
         k,
       ),
-    accuracy: (idx: Int32Array) =>
+    accuracy: (rows: PredictionRow[], idx: Int32Array) =>
       accuracy(
         pick(y, idx),
         pick(rows, idx).map((r) => r.pred),
       ),
-    ece: (idx: Int32Array) => calibration(pick(y, idx), Float64Array.from(pick(rows, idx).flatMap((r) => r.probs)), k).ece,
-    cut: (threshold: number) => (idx: Int32Array) =>
+    ece: (rows: PredictionRow[], idx: Int32Array) =>
+      calibration(pick(y, idx), Float64Array.from(pick(rows, idx).flatMap((r) => r.probs)), k).ece,
+    cut: (threshold: number) => (rows: PredictionRow[], idx: Int32Array) =>
       auroc(
         pick(y, idx).map((v) => (v >= threshold ? 1 : 0)),
         pick(rows, idx).map((r) => r.probs.slice(threshold).reduce((s, p) => s + p, 0)),
       ),
-  });
-  const sa = stat(ra);
-  const sb = stat(rb);
+  };
+  type Metric = (rows: PredictionRow[], idx: Int32Array) => number;
+  const overRuns = (runs: PredictionRow[][], m: Metric) => (idx: Int32Array, drawn: Int32Array) =>
+    Array.from(drawn).reduce((s, r) => s + m(runs[r], idx), 0) / drawn.length;
   const metrics: ComparedMetric[] = [];
-  const add = (metric: string, fa: (idx: Int32Array) => number, fb: (idx: Int32Array) => number, lowerIsBetter = false) => {
+  const add = (metric: string, m: Metric, lowerIsBetter = false) => {
     metrics.push({
       metric,
       lowerIsBetter,
-      ...pairedBootstrap(patients, fa, fb, { resamples, seed: `${seed}/compare/${metric}`, lowerIsBetter }),
+      ...pairedBootstrap(patients, overRuns(runsA, m), overRuns(runsB, m), {
+        resamples,
+        seed: `${seed}/compare/${metric}`,
+        lowerIsBetter,
+        runs: { a: runsA.length, b: runsB.length },
+      }),
     });
   };
-  add('qwk', sa.qwk, sb.qwk);
-  add('accuracy', sa.accuracy, sb.accuracy);
-  add('ece', sa.ece, sb.ece, true);
-  for (const c of clinicalCutoffs(options.task, k)) add(`auroc ${c.name}`, sa.cut(c.threshold), sb.cut(c.threshold));
+  add('qwk', metricOf.qwk);
+  add('accuracy', metricOf.accuracy);
+  add('ece', metricOf.ece, true);
+  for (const c of clinicalCutoffs(options.task, k)) add(`auroc ${c.name}`, metricOf.cut(c.threshold));
   return {
-    nameA: options.nameA ?? a.path,
-    nameB: options.nameB ?? b.path,
+    nameA: options.nameA ?? armA.map((p) => p.path).join(', '),
+    nameB: options.nameB ?? armB.map((p) => p.path).join(', '),
+    runsA: runsA.length,
+    runsB: runsB.length,
     slides: y.length,
     patients: new Set(patients).size,
     resamples,
     seed,
     metrics,
   };
+}
+
+/** What a comparison's intervals cover, for its readers. */
+export function comparisonScope(c: Pick<Comparison, 'runsA' | 'runsB'>): string {
+  return c.runsA > 1 && c.runsB > 1
+    ? `Each arm is the mean of its training runs (${c.runsA} and ${c.runsB}); each resample draws patients and runs, so the intervals cover run-to-run variation as well as case sampling.`
+    : 'One training run per arm: the intervals cover the sampling of cases, not the variation between training runs (seed, data order). A recipe comparison needs several runs per arm (--pred A1.csv,A2.csv --pred B1.csv,B2.csv).';
 }
 
 /** One line per metric for reports: "QWK: B - A = +0.041 (95% CI -0.012 to +0.090); B better in 93% of resamples". */

@@ -46,6 +46,10 @@ const cases: [string[], RegExp][] = [
   [['runs', 'show', 'nope', '--tracking-dir', join(dir, 'mlruns')], /nope/],
   [['metrics', '--pred', missing, '--out', join(dir, 'm')], /no-such-thing/],
   [['compare', '--pred', join(dir, 'pred.csv'), '--out', join(dir, 'c')], /exactly two --pred/],
+  [
+    ['compare', '--pred', `${join(dir, 'pred.csv')},${missing}`, '--pred', join(dir, 'pred.csv'), '--out', join(dir, 'c')],
+    /no-such-thing: predictions file not found/,
+  ],
   [['train'], /give --config, or --resume/],
   [['train', '--config', join(dir, 'bad.yaml')], /bad\.yaml: train: unknown key "epoch"/],
   [['train', '--config', missing], /no-such-thing: experiment file not found/],

@@ -65,6 +65,43 @@ describe('paired comparison', () => {
     ).toThrow(/slide s2 has label 2 in a\.csv but 0 in b\.csv/);
   });
 
+  describe('several training runs per arm', () => {
+    // The same 40 cases; a "lucky" run is right on 30 of them, an "unlucky" one on 20 (its first 20).
+    const rows = Array.from({ length: 40 }, (_, i) => ({ id: `s${i}`, patient: `p${i}`, label: i % 3 }));
+    const right = (n: number) => rows.map((r, i) => ({ ...r, pred: i < n ? r.label : (r.label + 1) % 3 }));
+    const lucky = () => preds('lucky.csv', right(30));
+    const unlucky = () => preds('unlucky.csv', right(20));
+    const opts = { task: 'breast' as const, resamples: 1000, seed: 5 };
+    const accuracyOf = (c: ReturnType<typeof comparePredictions>) => c.metrics.find((m) => m.metric === 'accuracy')!;
+
+    it('one run each: the seed-to-seed gap looks like a real difference', () => {
+      const single = accuracyOf(comparePredictions(unlucky(), lucky(), opts));
+      expect(single.difference.value).toBeCloseTo(10 / 40, 12);
+      expect(single.significant).toBe(true);
+    });
+
+    it('the same two recipes with both runs each: means by hand, and the interval covers the run draw', () => {
+      const c = comparePredictions([unlucky(), lucky()], [lucky(), unlucky()], opts);
+      expect([c.runsA, c.runsB]).toEqual([2, 2]);
+      const acc = accuracyOf(c);
+      // Each arm's estimate is the mean of its runs: (20 + 30) / 2 / 40 = 0.625, so the difference is 0.
+      expect(acc.a).toBeCloseTo(0.625, 12);
+      expect(acc.b).toBeCloseTo(0.625, 12);
+      expect(acc.difference.value).toBeCloseTo(0, 12);
+      expect(acc.significant).toBe(false);
+      // Resamples that draw the lucky run twice for one arm and the unlucky twice for the other reach
+      // the full gap of 10 cases either way.
+      expect(acc.difference.ci95[0]).toBeLessThan(-0.15);
+      expect(acc.difference.ci95[1]).toBeGreaterThan(0.15);
+    });
+
+    it('identical runs change nothing: two copies of each run give the single-run result exactly', () => {
+      const single = comparePredictions(unlucky(), lucky(), opts);
+      const doubled = comparePredictions([unlucky(), unlucky()], [lucky(), lucky()], opts);
+      expect(doubled.metrics).toEqual(single.metrics);
+    });
+  });
+
   it('counts a lower ECE as better', () => {
     const patients = Array.from({ length: 20 }, (_, i) => `p${i}`);
     const r = pairedBootstrap(

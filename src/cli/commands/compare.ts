@@ -2,7 +2,15 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { ConfigError, writeFileAtomic } from '../../core/index.ts';
-import { comparePredictions, describeComparison, inferTask, readPredictions, writeChart, type Comparison } from '../../eval/index.ts';
+import {
+  comparePredictions,
+  comparisonScope,
+  describeComparison,
+  inferTask,
+  readPredictions,
+  writeChart,
+  type Comparison,
+} from '../../eval/index.ts';
 
 /** compare.json, compare.md and a forest chart of the paired differences. */
 export async function writeComparison(out: string, c: Comparison): Promise<void> {
@@ -16,6 +24,8 @@ export async function writeComparison(out: string, c: Comparison): Promise<void>
     `# ${c.nameB} vs ${c.nameA}`,
     '',
     `Paired patient bootstrap on the same ${c.slides} slides from ${c.patients} patients (${c.resamples} resamples, seed ${c.seed}): each resample draws patients once and scores both on them. ECE: lower is better.`,
+    '',
+    comparisonScope(c),
     '',
     `| metric | ${c.nameA} | ${c.nameB} | difference (B - A) | 95% CI | B better in | verdict |`,
     '|---|---|---|---|---|---|---|',
@@ -57,7 +67,8 @@ export function compareCommand(y: Argv): Argv {
           type: 'string',
           array: true,
           demandOption: true,
-          describe: 'two predictions CSVs: --pred A.csv --pred B.csv (B is compared against A)',
+          describe:
+            'two arms, A then B (B is compared against A): --pred A.csv --pred B.csv, or several training runs of each recipe on the same cases: --pred A1.csv,A2.csv --pred B1.csv,B2.csv',
         })
         .option('name', { type: 'string', array: true, describe: 'names for A and B in the outputs' })
         .option('out', { type: 'string', demandOption: true })
@@ -65,14 +76,13 @@ export function compareCommand(y: Argv): Argv {
         .option('resamples', { type: 'number', default: 1000 })
         .option('seed', { type: 'number', default: 1 }),
     async (argv) => {
-      if (argv.pred.length !== 2) throw new ConfigError(`give exactly two --pred files (A then B), got ${argv.pred.length}`);
+      if (argv.pred.length !== 2) throw new ConfigError(`give exactly two --pred arms (A then B), got ${argv.pred.length}`);
       if (argv.name && argv.name.length !== 2) throw new ConfigError(`--name takes two names (A then B), got ${argv.name.length}`);
       if (!Number.isInteger(argv.resamples) || argv.resamples < 100)
         throw new ConfigError(`--resamples must be an integer of at least 100, got ${argv.resamples}`);
-      const a = readPredictions(argv.pred[0]);
-      const b = readPredictions(argv.pred[1]);
+      const [a, b] = argv.pred.map((arm) => arm.split(',').map((path) => readPredictions(path.trim())));
       const c = comparePredictions(a, b, {
-        task: inferTask(a.k, argv.task),
+        task: inferTask(a[0].k, argv.task),
         resamples: argv.resamples,
         seed: argv.seed,
         nameA: argv.name?.[0] ?? 'A',

@@ -15,11 +15,13 @@ interface DemoPlan {
   siteSlides: number;
   epochs: number;
   tilesPerEpoch: number;
+  /** Training runs (seeds) per recipe for the paired comparisons: one run cannot tell a recipe from luck. */
+  seeds: number;
   suites: string[];
 }
 
 const PLANS: Record<'quick' | 'full', DemoPlan> = {
-  quick: { slides: 60, size: 1024, testSlides: 24, siteSlides: 8, epochs: 5, tilesPerEpoch: 960, suites: ['stain-shift'] },
+  quick: { slides: 60, size: 1024, testSlides: 24, siteSlides: 8, epochs: 5, tilesPerEpoch: 960, seeds: 1, suites: ['stain-shift'] },
   full: {
     slides: 96,
     size: 1536,
@@ -27,6 +29,7 @@ const PLANS: Record<'quick' | 'full', DemoPlan> = {
     siteSlides: 60,
     epochs: 10,
     tilesPerEpoch: 2000,
+    seeds: 2,
     suites: ['stain-shift', 'clinical-scanners', 'artifacts'],
   },
 };
@@ -34,7 +37,7 @@ const PLANS: Record<'quick' | 'full', DemoPlan> = {
 export const DEMO_PLAN = `gradelab demo runs the whole workflow on built-in synthetic slides:
   1. synthesise prostate slides from three sites and scanners (with rare anomalies), and an unseen fourth site
   2. tile them at 1.0 um/px and split patients into folds; a larger held-out test set of new patients
-  3. train a grading network with stain augmentation, and a baseline without
+  3. train a grading network with stain augmentation, and a baseline without (two seeds each in the full run)
   4. fit out-of-distribution detectors (feature-space and slide-quality)
   5. evaluate on the held-out set with patient-bootstrap confidence intervals, and compare the two
      models paired, on the held-out set and on the unseen site
@@ -66,7 +69,7 @@ export function demoCommand(y: Argv, main: Main): Argv {
         .option('quick', {
           type: 'boolean',
           default: false,
-          describe: 'a smaller run (about 2 minutes on 2 cores, against 9 for the full one)',
+          describe: 'a smaller run (about 2 minutes on 2 cores, against 13 for the full one)',
         })
         .option('out', { type: 'string', default: 'gradelab-demo', describe: 'output folder' }),
     async (argv) => {
@@ -169,32 +172,36 @@ export function demoCommand(y: Argv, main: Main): Argv {
         ],
         'no-aug': geometric,
       };
-      for (const [name, augment] of Object.entries(models)) {
-        const config = {
-          name: `demo-${name}`,
-          task: 'prostate',
-          data: { dataset: data, fold: 0 },
-          model: { backbone: 'resnet', width: 0.5, inputSize: 64, head: 'softmax' },
-          augment,
-          train: {
-            epochs: plan.epochs,
-            batchSize: 32,
-            lr: 0.003,
-            warmupEpochs: 0.5,
-            labelSmoothing: 0.05,
-            gradClip: 5,
-            tilesPerEpoch: plan.tilesPerEpoch,
-            patience: 4,
-          },
-          seed: 1,
-          backend: 'auto',
-          tracking: { experiment: 'gradelab-demo' },
-        };
-        const cfg = join(out, 'configs', `${name}.yaml`);
-        await writeFile(cfg, yamlStringify(config));
-        if (!existsSync(join(out, 'models', name, 'gradelab.json')))
-          await step(main, `train: ${name}`, ['train', '--config', cfg, '--out', join(out, 'models', name), ...tracking]);
-      }
+      // Seed 1 of each recipe is the model the rest of the demo uses; further seeds only enter the comparisons.
+      const runName = (name: string, seed: number) => (seed === 1 ? name : `${name}-seed${seed}`);
+      for (const [name, augment] of Object.entries(models))
+        for (let seed = 1; seed <= plan.seeds; seed++) {
+          const run = runName(name, seed);
+          const config = {
+            name: `demo-${run}`,
+            task: 'prostate',
+            data: { dataset: data, fold: 0 },
+            model: { backbone: 'resnet', width: 0.5, inputSize: 64, head: 'softmax' },
+            augment,
+            train: {
+              epochs: plan.epochs,
+              batchSize: 32,
+              lr: 0.003,
+              warmupEpochs: 0.5,
+              labelSmoothing: 0.05,
+              gradClip: 5,
+              tilesPerEpoch: plan.tilesPerEpoch,
+              patience: 4,
+            },
+            seed,
+            backend: 'auto',
+            tracking: { experiment: 'gradelab-demo' },
+          };
+          const cfg = join(out, 'configs', `${run}.yaml`);
+          await writeFile(cfg, yamlStringify(config));
+          if (!existsSync(join(out, 'models', run, 'gradelab.json')))
+            await step(main, `train: ${run}`, ['train', '--config', cfg, '--out', join(out, 'models', run), ...tracking]);
+        }
       const model = join(out, 'models', 'stain-aug');
       await step(main, 'OOD detectors', ['ood', 'fit', '--model', model, '--data', data]);
       const baseline = join(out, 'models', 'no-aug');
@@ -242,14 +249,14 @@ export function demoCommand(y: Argv, main: Main): Argv {
       ]);
       // Stain augmentation against none, paired on the same cases: the held-out set and the unseen site.
       const compares: string[] = [];
-      const paired = async (where: string, name: string, noAug: string, stainAug: string) => {
+      const paired = async (where: string, name: string, noAug: string[], stainAug: string[]) => {
         const dir = join(out, 'compare', name);
         await step(main, `stain-aug vs no-aug, paired (${where})`, [
           'compare',
           '--pred',
-          noAug,
+          noAug.join(','),
           '--pred',
-          stainAug,
+          stainAug.join(','),
           '--name',
           'no-aug',
           '--name',
@@ -259,29 +266,46 @@ export function demoCommand(y: Argv, main: Main): Argv {
         ]);
         compares.push(dir);
       };
-      await paired('held-out set', 'held-out', join(out, 'eval-no-aug', 'predictions.csv'), join(out, 'eval', 'predictions.csv'));
-      for (const [name, dir] of [
-        ['stain-aug', model],
-        ['no-aug', baseline],
-      ]) {
-        await step(main, `predict the unseen site: ${name}`, [
-          'predict',
-          '--model',
-          dir,
-          '--data',
-          siteData,
-          '--split',
-          'all',
-          '--out',
-          join(out, 'site-D-predictions', `${name}.csv`),
-        ]);
-      }
+      const extraSeeds = Array.from({ length: plan.seeds - 1 }, (_, i) => i + 2);
+      for (const name of Object.keys(models))
+        for (const seed of extraSeeds)
+          await step(main, `predict the held-out set: ${runName(name, seed)}`, [
+            'predict',
+            '--model',
+            join(out, 'models', runName(name, seed)),
+            '--data',
+            heldOut,
+            '--split',
+            'all',
+            '--out',
+            join(out, 'held-out-predictions', `${runName(name, seed)}.csv`),
+          ]);
+      const heldOutRuns = (name: string, first: string) => [
+        first,
+        ...extraSeeds.map((seed) => join(out, 'held-out-predictions', `${runName(name, seed)}.csv`)),
+      ];
       await paired(
-        'unseen site-D',
-        'site-D',
-        join(out, 'site-D-predictions', 'no-aug.csv'),
-        join(out, 'site-D-predictions', 'stain-aug.csv'),
+        'held-out set',
+        'held-out',
+        heldOutRuns('no-aug', join(out, 'eval-no-aug', 'predictions.csv')),
+        heldOutRuns('stain-aug', join(out, 'eval', 'predictions.csv')),
       );
+      for (const name of Object.keys(models))
+        for (let seed = 1; seed <= plan.seeds; seed++)
+          await step(main, `predict the unseen site: ${runName(name, seed)}`, [
+            'predict',
+            '--model',
+            join(out, 'models', runName(name, seed)),
+            '--data',
+            siteData,
+            '--split',
+            'all',
+            '--out',
+            join(out, 'site-D-predictions', `${runName(name, seed)}.csv`),
+          ]);
+      const siteRuns = (name: string) =>
+        Array.from({ length: plan.seeds }, (_, i) => join(out, 'site-D-predictions', `${runName(name, i + 1)}.csv`));
+      await paired('unseen site-D', 'site-D', siteRuns('no-aug'), siteRuns('stain-aug'));
       // Where the model looks: heatmaps of the held-out and unseen-site slides, QuPath annotations, and
       // a static viewer that opens from disk, slides ordered by referral priority.
       for (const [name, slides] of [
