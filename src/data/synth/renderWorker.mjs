@@ -3,7 +3,7 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { renderSlide } = await import('./generate.ts');
+const { renderSlide } = await import('./writeSlide.ts');
 
 export default async function run({ slide, out, format }) {
   return renderSlide(slide, out, { format });
