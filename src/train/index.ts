@@ -1,5 +1,6 @@
 export { selectBackend, type BackendName, type BackendChoice } from './backend.ts';
-export { registerWasmTrainingKernels, conv2dFilterGrad, conv2dInputGrad, depthwiseFilterGrad, depthwiseInputGrad } from './kernels.ts';
+export { registerWasmTrainingKernels, conv2dFilterGrad, conv2dInputGrad } from './kernels.ts';
+export { depthwiseFilterGrad, depthwiseInputGrad } from './depthwiseGrads.ts';
 export { registerBatchNormGradient } from './gradients.ts';
 export { modelRegistry, backbone, type BackboneDef } from './models.ts';
 export { buildHead, headLoss, headProbabilities, CoralBias, type HeadName } from './heads.ts';

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { convInfo, convPadded, inputGradPadding, padOrCrop, type Pad } from './convGeometry.ts';
+import { depthwiseFilterGrad, depthwiseInputGrad } from './depthwiseGrads.ts';
 
 /**
  * Training kernels the tfjs wasm backend lacks, built from kernels it has (XNNPACK Conv2D, depthwise
@@ -15,118 +17,6 @@ import * as tf from '@tensorflow/tfjs-core';
  *
  * Every kernel is checked against the cpu backend and finite differences in test/train/kernels.test.ts.
  */
-
-type Pad = { top: number; bottom: number; left: number; right: number };
-
-function convInfo(
-  xShape: number[],
-  filterShape: number[],
-  strides: number | [number, number],
-  dilations: number | [number, number],
-  pad: unknown,
-  dimRoundingMode: unknown,
-  depthwise: boolean,
-) {
-  return tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    strides,
-    dilations,
-    pad as 'same',
-    dimRoundingMode as 'floor',
-    depthwise,
-    'channelsLast',
-  );
-}
-
-/** Inserts s-1 zeros between rows and columns (stride dilation of a gradient). */
-function dilateSpatial(t: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
-  if (sh === 1 && sw === 1) return t;
-  const [n, h, w, c] = t.shape;
-  const expanded = tf.pad(tf.reshape(t, [n, h, 1, w, 1, c]), [
-    [0, 0],
-    [0, 0],
-    [0, sh - 1],
-    [0, 0],
-    [0, sw - 1],
-    [0, 0],
-  ]);
-  return tf.slice(tf.reshape(expanded, [n, h * sh, w * sw, c]), [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]) as tf.Tensor4D;
-}
-
-type Pads4 = [[number, number], [number, number], [number, number], [number, number]];
-
-/** t with the negative spatial amounts cropped off, and the padding the positive ones still ask for. */
-function cropNegative(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number): { cropped: tf.Tensor4D; pads: Pads4 } {
-  const [n, h, w, c] = t.shape;
-  const cropped =
-    top < 0 || bottom < 0 || left < 0 || right < 0
-      ? (tf.slice(
-          t,
-          [0, Math.max(0, -top), Math.max(0, -left), 0],
-          [n, h - Math.max(0, -top) - Math.max(0, -bottom), w - Math.max(0, -left) - Math.max(0, -right), c],
-        ) as tf.Tensor4D)
-      : t;
-  return {
-    cropped,
-    pads: [
-      [0, 0],
-      [Math.max(0, top), Math.max(0, bottom)],
-      [Math.max(0, left), Math.max(0, right)],
-      [0, 0],
-    ],
-  };
-}
-
-/** Pads (or, for negative amounts, crops) the spatial dimensions. */
-function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
-  const { cropped, pads } = cropNegative(t, top, bottom, left, right);
-  // Each copy costs as much as a small convolution: skip the ones that change nothing.
-  return pads.some(([a, b]) => a || b) ? (tf.pad(cropped, pads) as tf.Tensor4D) : cropped;
-}
-
-/**
- * A convolution of t padded (or, for negative amounts, cropped) spatially: the padding goes to the
- * convolution itself (XNNPACK pads as it reads), since a separate pad copies the tensor at about the
- * cost of a small convolution.
- */
-function convPadded(
-  t: tf.Tensor4D,
-  filter: tf.Tensor4D,
-  strides: [number, number],
-  top: number,
-  bottom: number,
-  left: number,
-  right: number,
-  dilations: [number, number],
-  depthwise = false,
-): tf.Tensor4D {
-  const { cropped, pads } = cropNegative(t, top, bottom, left, right);
-  return depthwise
-    ? tf.depthwiseConv2d(cropped, filter, strides, pads as never, 'NHWC', dilations)
-    : tf.conv2d(cropped, filter, strides, pads, 'NHWC', dilations);
-}
-
-/**
- * How much to pad (negative: crop) a stride-1 dy so that a convolution with the flipped filter gives
- * back an input-sized gradient: padded height - effective kernel + 1 = input height.
- */
-function inputGradPadding(
-  h: number,
-  w: number,
-  dyH: number,
-  dyW: number,
-  kh: number,
-  kw: number,
-  pad: Pad,
-  dilations: [number, number],
-): [number, number, number, number] {
-  const ekh = (kh - 1) * dilations[0] + 1;
-  const ekw = (kw - 1) * dilations[1] + 1;
-  const top = ekh - 1 - pad.top;
-  const left = ekw - 1 - pad.left;
-  return [top, h + ekh - 1 - dyH - top, left, w + ekw - 1 - dyW - left];
-}
 
 export function conv2dFilterGrad(
   x: tf.Tensor4D,
@@ -164,24 +54,6 @@ export function conv2dFilterGrad(
     }
     return tf.reshape(tf.stack(taps), [kh, kw, ci, co]) as tf.Tensor4D;
   });
-}
-
-/**
- * dy dilated by the stride and padded (or cropped) for a stride-1 convolution with the flipped filter
- * (the depthwise input gradient's route; see stridedInputGrad for why it is slow at stride 2).
- */
-function paddedForInputGrad(
-  h: number,
-  w: number,
-  dy: tf.Tensor4D,
-  kh: number,
-  kw: number,
-  strides: [number, number],
-  pad: Pad,
-  dilations: [number, number],
-): tf.Tensor4D {
-  const dyd = dilateSpatial(dy, strides[0], strides[1]);
-  return padOrCrop(dyd, ...inputGradPadding(h, w, dyd.shape[1], dyd.shape[2], kh, kw, pad, dilations));
 }
 
 /** The stride-1 input gradient: a convolution of the padded (or cropped) dy with the flipped filter. */
@@ -256,79 +128,6 @@ export function conv2dInputGrad(
     // tfjs convolutions never combine stride and dilation above 1.
     if (strides[0] > 1 || strides[1] > 1) return stridedInputGrad(xShape, dy, filter, strides, pad);
     return unitStrideInputGrad(xShape[1], xShape[2], dy, filter, pad, dilations);
-  });
-}
-
-export function depthwiseFilterGrad(
-  x: tf.Tensor4D,
-  dy: tf.Tensor4D,
-  filterShape: [number, number, number, number],
-  strides: [number, number],
-  pad: Pad,
-  dilations: [number, number],
-): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [kh, kw, c, m] = filterShape;
-    const [sh, sw] = strides;
-    const [dh, dw] = dilations;
-    const [n, oh, ow] = dy.shape;
-    if (!(sh > 1 && dh > 1) && !(sw > 1 && dw > 1)) {
-      // Per channel, a correlation of x with dy summed over the batch: one depthwise convolution of x
-      // laid out as [1, H, W, N C] with dy as an [OH, OW, N C, M] filter (stride and dilation swap),
-      // then a sum over N. Per-tap strided slices instead took 17-32x longer at stride 2 on wasm.
-      const [, h, w] = x.shape;
-      const xt = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, h, w, n * c]) as tf.Tensor4D;
-      const f = tf.reshape(tf.transpose(tf.reshape(dy, [n, oh, ow, c, m]), [1, 2, 0, 3, 4]), [oh, ow, n * c, m]) as tf.Tensor4D;
-      const out = convPadded(xt, f, [dh, dw], pad.top, pad.bottom, pad.left, pad.right, [sh, sw], true); // [1, >=KH, >=KW, N C M]
-      return tf.sum(tf.reshape(tf.slice(out, [0, 0, 0, 0], [1, kh, kw, n * c * m]), [kh, kw, n, c, m]), 2) as tf.Tensor4D;
-    }
-    const xp = padOrCrop(x, pad.top, pad.bottom, pad.left, pad.right);
-    const dy5 = tf.reshape(dy, [n, oh, ow, c, m]);
-    const taps: tf.Tensor[] = [];
-    for (let a = 0; a < kh; a++) {
-      for (let b = 0; b < kw; b++) {
-        const xs = tf.reshape(
-          tf.stridedSlice(xp, [0, a * dh, b * dw, 0], [n, a * dh + (oh - 1) * sh + 1, b * dw + (ow - 1) * sw + 1, c], [1, sh, sw, 1]),
-          [n, oh, ow, c, 1],
-        );
-        taps.push(tf.sum(tf.mul(xs, dy5), [0, 1, 2])); // [C, M]
-      }
-    }
-    return tf.reshape(tf.stack(taps), [kh, kw, c, m]) as tf.Tensor4D;
-  });
-}
-
-export function depthwiseInputGrad(
-  xShape: [number, number, number, number],
-  dy: tf.Tensor4D,
-  filter: tf.Tensor4D,
-  strides: [number, number],
-  pad: Pad,
-  dilations: [number, number],
-): tf.Tensor4D {
-  return tf.tidy(() => {
-    const c = xShape[3];
-    const [kh, kw, , m] = filter.shape;
-    const padded = paddedForInputGrad(xShape[1], xShape[2], dy, kh, kw, strides, pad, dilations);
-    const flipped = tf.reverse(filter, [0, 1]) as tf.Tensor4D;
-    let total: tf.Tensor4D | undefined;
-    for (let j = 0; j < m; j++) {
-      // Channel multiplier j: dy channels c*m + j against filter [:, :, c, j].
-      const [pn, ph, pw] = padded.shape;
-      const dyj =
-        m === 1
-          ? padded
-          : (tf.reshape(tf.slice(tf.reshape(padded, [pn, ph, pw, c, m]), [0, 0, 0, 0, j], [pn, ph, pw, c, 1]), [
-              pn,
-              ph,
-              pw,
-              c,
-            ]) as tf.Tensor4D);
-      const fj = tf.slice(flipped, [0, 0, 0, j], [kh, kw, c, 1]) as tf.Tensor4D;
-      const part = tf.depthwiseConv2d(dyj, fj, 1, 'valid', 'NHWC', dilations);
-      total = total ? (tf.add(total, part) as tf.Tensor4D) : part;
-    }
-    return total!;
   });
 }
 
