@@ -96,6 +96,28 @@ describe('gradelab CLI', () => {
     expect(loso.stdout).toMatch(/site0/);
   });
 
+  it('compare: two runs per arm, the interval it reports, a forest chart, no charting warnings', async () => {
+    const csv = (shift: number) =>
+      `slide_id,patient_id,site,scanner,label,pred,prob_0,prob_1,prob_2\n${Array.from({ length: 24 }, (_, i) => {
+        const pred = (i + shift) % 5 === 0 ? (i + 1) % 3 : i % 3;
+        const probs = [0, 1, 2].map((c) => (c === pred ? 0.8 : 0.1));
+        return `s${i},p${i},a,x,${i % 3},${pred},${probs.join(',')}`;
+      }).join('\n')}\n`;
+    for (const [name, shift] of [
+      ['a1', 0],
+      ['a2', 1],
+      ['b1', 2],
+      ['b2', 3],
+    ] as const)
+      writeFileSync(join(dir, `${name}.csv`), csv(shift));
+    const r = await gradelab('compare', '--pred', 'a1.csv,a2.csv', '--pred', 'b1.csv,b2.csv', '--out', 'cmp');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/warn/i);
+    expect(readFileSync(join(dir, 'cmp', 'compare.md'), 'utf8')).toContain('mean of its training runs (2 and 2)');
+    expect(JSON.parse(readFileSync(join(dir, 'cmp', 'compare.json'), 'utf8'))).toMatchObject({ runsA: 2, runsB: 2, slides: 24 });
+    expect(existsSync(join(dir, 'cmp', 'compare-forest.png'))).toBe(true);
+  });
+
   it('names the slides that gave no tile (they would leave training and evaluation silently)', async () => {
     await writeSharpPyramid(join(dir, 'glass.tiff'), discImage(800, 600, []), { mpp: 0.5 });
     writeFileSync(join(dir, 'm-glass.csv'), `${readFileSync(join(dir, 'm.csv'), 'utf8')}glass.tiff,p9,site0,2\n`);

@@ -39,19 +39,23 @@ export async function writeComparison(out: string, c: Comparison): Promise<void>
   const values = c.metrics
     .filter((m) => Number.isFinite(m.difference.ci95[0]))
     .map((m) => ({ metric: m.metric, diff: m.difference.value, lo: m.difference.ci95[0], hi: m.difference.ci95[1] }));
+  const metricAxis = { field: 'metric', type: 'nominal', title: null };
   await writeChart(join(out, 'compare-forest'), {
     title: `${c.nameB} minus ${c.nameA} (paired 95% CIs)`,
     width: 360,
     height: Math.max(80, 26 * values.length),
     data: { values },
-    encoding: { y: { field: 'metric', type: 'nominal', title: null } },
+    // y per layer, not shared: the zero line has no metric and spans the whole height.
     layer: [
-      { mark: { type: 'rule' }, encoding: { x: { field: 'lo', type: 'quantitative', title: 'difference (B - A)' }, x2: { field: 'hi' } } },
-      { mark: { type: 'point', filled: true, size: 60 }, encoding: { x: { field: 'diff', type: 'quantitative' } } },
+      {
+        mark: { type: 'rule' },
+        encoding: { y: metricAxis, x: { field: 'lo', type: 'quantitative', title: 'difference (B - A)' }, x2: { field: 'hi' } },
+      },
+      { mark: { type: 'point', filled: true, size: 60 }, encoding: { y: metricAxis, x: { field: 'diff', type: 'quantitative' } } },
       {
         data: { values: [{ zero: 0 }] },
         mark: { type: 'rule', strokeDash: [4, 3], color: 'grey' },
-        encoding: { x: { field: 'zero', type: 'quantitative' }, y: {} },
+        encoding: { x: { field: 'zero', type: 'quantitative' } },
       },
     ],
   });
