@@ -7,7 +7,7 @@ import type { ReportSection } from './report.ts';
  * the one a workflow would not catch by referral). Ties end on the slide id, so the order is stable.
  */
 export function worstCases(rows: readonly PredictionRow[], limit = 10): PredictionRow[] {
-  const wrong = rows.filter((r) => r.label !== undefined && r.label !== r.pred);
+  const wrong = misgraded(rows);
   const distance = (r: PredictionRow) => Math.abs(r.pred - r.label!);
   return [...wrong]
     .sort(
@@ -15,6 +15,11 @@ export function worstCases(rows: readonly PredictionRow[], limit = 10): Predicti
         distance(b) - distance(a) || b.probs[b.pred] - a.probs[a.pred] || (a.slideId < b.slideId ? -1 : a.slideId > b.slideId ? 1 : 0),
     )
     .slice(0, limit);
+}
+
+/** Labelled slides whose predicted grade is not the reference. */
+function misgraded(rows: readonly PredictionRow[]): PredictionRow[] {
+  return rows.filter((r) => r.label !== undefined && r.label !== r.pred);
 }
 
 /** The worst cases as a report table; `link`, when given, points each slide into a viewer that holds it. */
@@ -26,7 +31,7 @@ export function worstCasesTable(
 ): ReportSection['tables'][number] {
   const worst = worstCases(rows, limit);
   return {
-    caption: `Worst cases: ${worst.length} of ${rows.filter((r) => r.label !== undefined && r.label !== r.pred).length} misgraded slides, largest grade distance first, then the most confident`,
+    caption: `Worst cases: ${worst.length} of ${misgraded(rows).length} misgraded slides, largest grade distance first, then the most confident`,
     header: ['slide', 'patient', 'site', 'reference', 'predicted', 'distance', 'P(predicted)', 'OOD flag', ...(link ? ['viewer'] : [])],
     rows: worst.map((r) => [
       r.slideId,

@@ -16,7 +16,6 @@ export interface ViewerSlideInfo {
     uncertainty: number;
     oodFlag: boolean | null;
     priority: number;
-    probs: number[];
   } | null;
   overlays: Record<string, string>;
   legend: { label: string; colour: string }[];
@@ -45,7 +44,6 @@ export function slideInfo(
           uncertainty: heatmap.slidePrediction?.uncertainty ?? 1,
           oodFlag: heatmap.slidePrediction?.oodFlag ?? null,
           priority: heatmap.referralPriority,
-          probs: heatmap.slidePrediction?.probs ?? [],
         }
       : null,
     overlays: Object.fromEntries(Object.entries(heatmap?.overlays ?? {}).map(([k2, f]) => [k2, `slides/${index}/${f}`])),
