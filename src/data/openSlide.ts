@@ -29,6 +29,8 @@ export function slideIdFromPath(path: string): string {
 
 export interface OpenSlideOptions extends TiffSlideOptions {
   id?: string;
+  /** Microns per level-0 pixel to use instead of what the file says (or where it says nothing). */
+  mpp?: number;
 }
 
 /**
@@ -67,5 +69,7 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
   }
   if (size < (format === 'bigtiff' ? 16 : 8)) throw new InvalidSlideError(path, `file is truncated (${size} bytes)`);
   const reader = format === 'png' || format === 'jpeg' ? await openImageSlide(path) : await openTiffSlide(path, size, options);
-  return checkedSlide(options.id ?? slideIdFromPath(path), reader, path);
+  if (options.mpp !== undefined && !(options.mpp > 0 && Number.isFinite(options.mpp)))
+    throw new InputError(`${path}: slide mpp must be a positive number, got ${options.mpp}`);
+  return checkedSlide(options.id ?? slideIdFromPath(path), reader, path, options.mpp);
 }

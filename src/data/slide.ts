@@ -52,15 +52,15 @@ export const MAX_REGION_PIXELS = 100_000_000;
  * Wraps a reader with the checks every format shares, done once here: level and size validation,
  * level-0 to level coordinates, clipping to the level and white padding outside it.
  */
-export function checkedSlide(id: string, reader: SlideReader, path?: string): SlideSource {
+export function checkedSlide(id: string, reader: SlideReader, path?: string, mppOverride?: number): SlideSource {
   const where = path ?? id;
   return {
     id,
     path,
     levels: reader.levels,
-    mpp: reader.mpp,
-    mppX: reader.mppX ?? reader.mpp,
-    mppY: reader.mppY ?? reader.mpp,
+    mpp: mppOverride ?? reader.mpp,
+    mppX: mppOverride ?? reader.mppX ?? reader.mpp,
+    mppY: mppOverride ?? reader.mppY ?? reader.mpp,
     properties: reader.properties ?? {},
     objectivePower: reader.objectivePower,
     vendor: reader.vendor,

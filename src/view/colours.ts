@@ -27,6 +27,14 @@ export function gradeLabel(classes: readonly number[], c: number): string {
   return classes.length === 3 ? `Nottingham ${classes[c]}` : `ISUP ${classes[c]}`;
 }
 
+/**
+ * How a tile's colour is named in legends and tile details: a tile's own score points toward a grade,
+ * but a grade (ISUP grade group, Nottingham grade) is a case-level construct, so the label says so.
+ */
+export function tileLegendLabel(classes: readonly number[], c: number): string {
+  return `tile score toward ${gradeLabel(classes, c)}`;
+}
+
 /** Viridis at t in [0, 1] (5 stops, linear between): perceptually ordered for scores and attention. */
 export function rampColour(t: number): [number, number, number] {
   const stops: [number, number, number][] = [

@@ -3,7 +3,7 @@ import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError, writeFileAtomic } from '../core/index.ts';
 import { DZI_TILE, dziLevels, dziTile, type TileFormat } from './dzi.ts';
-import { dataScript, slideInfo, tilesScript, viewerPage } from './page.ts';
+import { dataScript, slideInfo, tilesScript, viewerFiles } from './page.ts';
 import { OSD_DIR, type ViewerSlide } from './server.ts';
 
 /**
@@ -41,11 +41,14 @@ export async function exportViewer(
         await cp(join(s.heatmapDir, f), join(out, 'slides', String(i), f));
       await writeFile(join(out, 'slides', String(i), 'tiles.js'), tilesScript(i, s.heatmap));
     }
-    infos.push(slideInfo(i, s.slide.id, width, height, format, s.heatmap));
+    infos.push(slideInfo(i, s.slide.id, { width, height, mpp: s.slide.mpp }, format, s.heatmap));
   }
   await writeFile(join(out, 'data.js'), dataScript(infos));
+  const files = viewerFiles(options.title ?? 'gradelab viewer');
+  await writeFile(join(out, 'viewer.js'), files['viewer.js']);
+  await writeFile(join(out, 'viewer.css'), files['viewer.css']);
   // Last: a folder with index.html is a finished export.
-  await writeFileAtomic(join(out, 'index.html'), viewerPage(options.title ?? 'gradelab viewer'));
+  await writeFileAtomic(join(out, 'index.html'), files['index.html']);
   return { tiles };
 }
 

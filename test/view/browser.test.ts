@@ -123,7 +123,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the viewer in headless Chromium', () => 
     });
     page = await browser.newPage();
     await page.setViewport({ width: 1300, height: 800, deviceScaleFactor: 1 });
-    await page.goto(`${server.url}?smooth=0`, { waitUntil: 'load' });
+    await page.goto(`${server.url}?smooth=0#overlay=none`, { waitUntil: 'load' });
     await page.evaluate(() => (window as any).gradelabViewer.ready);
     await settle(page);
   }, 120_000);
@@ -169,7 +169,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the viewer in headless Chromium', () => 
     await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
     await page.waitForFunction(() => /ISUP 4/.test(document.getElementById('info')!.textContent ?? ''), { timeout: 10_000 });
     const info = await page.$eval('#info', (e) => e.textContent);
-    expect(info).toMatch(/tile at \(300, 300\): ISUP 4/);
+    expect(info).toMatch(/tile at \(300, 300\): tile score toward ISUP 4/);
     expect(info).toContain('75.0%');
     expect(info).toMatch(/OOD score 0\.400/);
   });
@@ -179,7 +179,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the viewer in headless Chromium', () => 
     await exportViewer([{ slide: made.slide, heatmap: made.heatmap, heatmapDir: made.heatmapDir }], out, { format: 'png' });
     const p = await browser.newPage();
     await p.setViewport({ width: 1300, height: 800, deviceScaleFactor: 1 });
-    await p.goto(`${pathToFileURL(join(out, 'index.html')).href}?smooth=0`, { waitUntil: 'load' });
+    await p.goto(`${pathToFileURL(join(out, 'index.html')).href}?smooth=0#overlay=none`, { waitUntil: 'load' });
     await p.evaluate(() => (window as any).gradelabViewer.ready);
     await settle(p);
     await zoomTo(p, 1, 500, 350);
@@ -203,13 +203,71 @@ describe.skipIf(!existsSync(CHROMIUM))('the viewer in headless Chromium', () => 
       const p = await browser.newPage();
       await p.goto(`${pathToFileURL(join(out, 'index.html')).href}${hash}`, { waitUntil: 'load' });
       await p.evaluate(() => (window as any).gradelabViewer.ready);
-      const r = { title: await p.$eval('#title', (e) => e.textContent), chosen: await p.$eval('#list div.on', (e) => e.textContent) };
+      const r = {
+        title: await p.$eval('#title', (e) => e.textContent),
+        chosen: await p.$eval('#list div.on', (e) => e.textContent),
+        overlay: await p.$eval('#overlay', (e) => (e as HTMLSelectElement).value),
+      };
       await p.close();
       return r;
     };
-    expect(await shown('')).toMatchObject({ title: 'view-slide' });
+    // A slide with a heatmap opens with its grade overlay on (what a reviewer following a report's link needs).
+    expect(await shown('')).toMatchObject({ title: 'view-slide', overlay: 'grade' });
+    expect(await shown('#slide=view-slide&overlay=ood')).toMatchObject({ title: 'view-slide', overlay: 'ood' });
     const linked = await shown('#slide=other-slide');
     expect(linked.title).toBe('other-slide');
     expect(linked.chosen).toContain('other-slide');
+    expect(linked.overlay).toBe('none');
+  });
+
+  it('shows a scale bar and the equivalent magnification from the slide mpp', async () => {
+    await zoomTo(page, 1, 500, 350);
+    await page.evaluate(() => (window as any).gradelabViewer.updateScale());
+    // 0.5 um per image pixel at 1:1: 0.5 um per screen pixel, about 20x; the bar is the nicest length
+    // under 120 px (50 um = 100 px).
+    expect(await page.$eval('#magnification', (e) => e.textContent)).toMatch(/^\u2248 20x \(0\.50 \u00b5m\/px\)$/);
+    expect(await page.$eval('#scalelabel', (e) => e.textContent)).toBe('50 \u00b5m');
+    expect(await page.$eval('#scaleline', (e) => (e as HTMLElement).style.width)).toBe('100px');
+    await zoomTo(page, 0.25, 500, 350);
+    await page.evaluate(() => (window as any).gradelabViewer.updateScale());
+    expect(await page.$eval('#magnification', (e) => e.textContent)).toMatch(/^\u2248 5\.0x/);
+    expect(await page.$eval('#scalelabel', (e) => e.textContent)).toBe('200 \u00b5m');
+  });
+
+  it('slide ids that look like markup stay text: no script runs, served or exported, and the CSP holds', async () => {
+    const hostile = '<img src=x onerror="window.__pwned=1">';
+    const path = join(dir, `${hostile}.tiff`);
+    await writeSharpPyramid(path, { width: 300, height: 200, data: new Uint8Array(300 * 200 * 3).fill(200) }, { mpp: 0.5 });
+    const slide = await openSlide(path);
+    const withMap = await slideWithHeatmap(join(dir, 'hostile'), '</script><script>window.__pwned=2</script>"\'&');
+    const slides = [{ slide }, { slide: withMap.slide, heatmap: withMap.heatmap, heatmapDir: withMap.heatmapDir }];
+    const served = await startViewer(slides, { port: 0, format: 'png' });
+    const out = join(dir, 'export-hostile');
+    await exportViewer(slides, out, { format: 'png' });
+    try {
+      for (const url of [served.url, pathToFileURL(join(out, 'index.html')).href]) {
+        const p = await browser.newPage();
+        const violations: string[] = [];
+        p.on('console', (m) => {
+          if (/Content Security Policy/.test(m.text())) violations.push(m.text());
+        });
+        await p.goto(`${url}#slide=${encodeURIComponent(hostile)}`, { waitUntil: 'load' });
+        await p.evaluate(() => (window as any).gradelabViewer.ready);
+        await p.evaluate(() => (window as any).gradelabViewer.openSlide(1));
+        expect(await p.evaluate(() => (window as any).__pwned), url).toBeUndefined();
+        const list = await p.$eval('#list', (e) => ({ text: e.textContent, imgs: e.querySelectorAll('img,script').length }));
+        expect(list.imgs).toBe(0);
+        expect(list.text).toContain(hostile);
+        expect(list.text).toContain('</script><script>window.__pwned=2</script>');
+        expect(await p.$eval('#title', (e) => e.textContent)).toBe(withMap.slide.id);
+        // The page's own scripts load under its CSP: nothing was blocked.
+        expect(violations).toEqual([]);
+        await p.close();
+      }
+    } finally {
+      await served.close();
+      await slide.close();
+      await withMap.slide.close();
+    }
   });
 });

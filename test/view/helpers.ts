@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openSlide, type SlideSource } from '../../src/data/index.ts';
 import { writeHeatmap, type HeatmapTile, type SlideHeatmap } from '../../src/view/index.ts';
@@ -16,10 +17,12 @@ function noiseImage(width: number, height: number): RgbImage {
  */
 export async function slideWithHeatmap(
   dir: string,
+  id = 'view-slide',
 ): Promise<{ slide: SlideSource; heatmap: SlideHeatmap; heatmapDir: string; path: string }> {
+  await mkdir(dir, { recursive: true });
   const path = join(dir, 'view-slide.tiff');
   await writeSharpPyramid(path, noiseImage(1000, 700), { mpp: 0.5, compression: 'deflate' });
-  const slide = await openSlide(path);
+  const slide = await openSlide(path, { id });
   const tiles: HeatmapTile[] = [];
   for (let c = 0; c < 6; c++) {
     const probs = Array.from({ length: 6 }, (_, j) => (j === c ? 0.75 : 0.05));
@@ -35,7 +38,7 @@ export async function slideWithHeatmap(
     });
   }
   const thumb = await slide.readRegion(2, 0, 0, 250, 175);
-  const heatmapDir = join(dir, 'heatmaps', slide.id);
+  const heatmapDir = join(dir, 'heatmaps', 'view-slide');
   const heatmap = await writeHeatmap(
     heatmapDir,
     {

@@ -1,3 +1,4 @@
+import { get } from 'node:http';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -74,6 +75,43 @@ describe('viewer server', () => {
     for (const method of ['POST', 'PUT', 'DELETE'] as const)
       expect((await app.inject({ method, url: '/', payload: 'x'.repeat(5000) })).statusCode).toBeGreaterThanOrEqual(400);
     expect((await app.inject('/slides/0_files/10/0_0.png')).statusCode).toBe(200);
+  });
+
+  it('answers only to its own host names (DNS rebinding), with a CSP, and the right content types', async () => {
+    const page = await app.inject({ url: '/', headers: { host: '127.0.0.1:8765' } });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-security-policy']).toMatch(/script-src 'self'/);
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    // No inline script: the page's own CSP would block it.
+    expect(page.body).not.toMatch(/<script>[^<]/);
+    for (const host of ['localhost', 'localhost:8765', '[::1]:8765'])
+      expect((await app.inject({ url: '/data.js', headers: { host } })).statusCode, host).toBe(200);
+    for (const host of ['evil.example', 'evil.example:8765', '127.0.0.1.evil.example', '10.0.0.7:8765'])
+      expect((await app.inject({ url: '/data.js', headers: { host } })).statusCode, host).toBe(421);
+    const thumb = await app.inject('/slides/0/thumbnail.jpg');
+    expect(thumb.headers['content-type']).toBe('image/jpeg');
+    expect((await app.inject('/slides/0/grade.png')).headers['content-type']).toBe('image/png');
+    expect((await app.inject('/viewer.js')).headers['content-type']).toMatch(/^text\/javascript/);
+  });
+
+  it('a listening server checks the port of the Host header as well', async () => {
+    const s = await startViewer([{ slide: made.slide }], { port: 0 });
+    try {
+      const port = Number(new URL(s.url).port);
+      const status = (host: string) =>
+        new Promise<number>((resolve, reject) =>
+          get({ host: '127.0.0.1', port, path: '/', headers: { host } }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          }).on('error', reject),
+        );
+      expect(await status(`127.0.0.1:${port}`)).toBe(200);
+      expect(await status(`localhost:${port}`)).toBe(200);
+      expect(await status(`127.0.0.1:${port + 1}`)).toBe(421);
+      expect(await status(`attacker.example:${port}`)).toBe(421);
+    } finally {
+      await s.close();
+    }
   });
 
   it('listens on 127.0.0.1 by default, and a port in use is a one-line user error', async () => {

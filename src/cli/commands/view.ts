@@ -18,7 +18,7 @@ import { heatmapDirs } from './heatmap.ts';
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /** The slides to show, each with its heatmap from --pred (matched by slide id, checked by size). */
-async function viewerSlides(files: string[], pred: string | undefined): Promise<ViewerSlide[]> {
+async function viewerSlides(files: string[], pred: string | undefined, slideMpp: number | undefined): Promise<ViewerSlide[]> {
   const heatmaps = new Map<string, { h: SlideHeatmap; dir: string }>();
   if (pred) for (const dir of heatmapDirs(pred)) heatmaps.set(loadHeatmap(dir).slide.id, { h: loadHeatmap(dir), dir });
   const paths = files.length ? files : [...heatmaps.values()].map((x) => x.h.slide.path);
@@ -27,7 +27,7 @@ async function viewerSlides(files: string[], pred: string | undefined): Promise<
   try {
     for (const p of paths) {
       if (!existsSync(p)) throw new InputError(`${p}: slide not found`);
-      const slide: SlideSource = await openSlide(p);
+      const slide: SlideSource = await openSlide(p, slideMpp === undefined ? {} : { mpp: slideMpp });
       out.push({ slide });
       const hm = heatmaps.get(slide.id);
       if (pred && !hm)
@@ -60,12 +60,17 @@ export function viewCommand(y: Argv): Argv {
           default: '127.0.0.1',
           describe: 'address to listen on (anything but loopback exposes the slides)',
         })
+        .option('slide-mpp', {
+          type: 'number',
+          describe: "the slides' microns per pixel where the files do not say (or to override them): the scale bar uses it",
+        })
         .option('tile-format', { choices: ['jpeg', 'png'] as const, default: 'jpeg' as const })
         .option('export', { type: 'string', describe: 'write the viewer as static files that open from disk, and exit' }),
     async (argv) => {
       if (!Number.isInteger(argv.port) || argv.port < 0 || argv.port > 65535)
         throw new ConfigError(`--port must be 0-65535, got ${argv.port}`);
-      const slides = await viewerSlides((argv.slides as string[] | undefined) ?? [], argv.pred);
+      if (argv['slide-mpp'] !== undefined && !(argv['slide-mpp'] > 0)) throw new ConfigError('--slide-mpp must be a positive number');
+      const slides = await viewerSlides((argv.slides as string[] | undefined) ?? [], argv.pred, argv['slide-mpp']);
       try {
         if (argv.export) {
           const progress = createProgress('tiles');
