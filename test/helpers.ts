@@ -4,6 +4,14 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import type { RgbImage } from '../src/core/index.ts';
 
+/**
+ * Whether a test that needs an external tool (Chromium, OpenSlide, MLflow, clang) skips: only outside
+ * CI. Under CI=true .ci/run has installed every tool, so a missing one runs the test and fails it.
+ */
+export function missingTool(available: boolean): boolean {
+  return !available && !process.env.CI;
+}
+
 /** A temp folder removed after the test file. */
 export function tempDir(prefix = 'gradelab-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

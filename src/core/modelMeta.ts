@@ -24,6 +24,23 @@ export type EncoderSpec = z.infer<typeof encoderSpecSchema>;
 
 const metricValue = z.number().nullable();
 
+/** How the tiles a model was trained on were cut and stored: a slide is tiled the same way to be graded. */
+export const tilingSchema = z
+  .object({
+    stride: z.number().int().positive(),
+    minTissue: z.number().min(0).max(1),
+    tissueMethod: z.enum(['saturation', 'od']),
+    encoding: z.enum(['jpeg', 'raw']),
+    quality: z.number().int().min(1).max(100),
+  })
+  .strict();
+export type ModelTiling = z.infer<typeof tilingSchema>;
+
+/** What a model's input is: RGB scaled to [0, 1], then (x - mean) / std per channel. */
+export const inputNormalisationSchema = z
+  .object({ mean: z.array(z.number()).length(3), std: z.array(z.number().positive()).length(3) })
+  .strict();
+
 /** gradelab.json: what every later step needs to use a model correctly. */
 export const modelMetaSchema = z
   .object({
@@ -58,6 +75,11 @@ export const modelMetaSchema = z
     featureDim: z.number().int().positive().optional(),
     /** A frozen external encoder, with the SHA-256 of the file the head was trained on. */
     encoder: encoderSpecSchema.extend({ sha256: z.string() }).optional(),
+    /** The training tiles' stride, tissue rule and storage (models from before 0.2 lack it). */
+    tiling: tilingSchema.optional(),
+    inputNormalisation: inputNormalisationSchema.optional(),
+    /** The training dataset's folder, relative to the model directory. */
+    dataset: z.string().optional(),
   })
   .loose();
 
@@ -104,4 +126,69 @@ export function checkFittedOn(file: string, recorded: FittedOn | undefined, meta
     throw new InputError(
       `${file} was fitted on other weights (SHA-256 ${recorded.weightsSha256.slice(0, 12)}, the model's are ${now.weightsSha256.slice(0, 12)}); refit with \`${refit}\``,
     );
+}
+
+/** The tiling of models trained before it was recorded: gradelab tile's defaults then. */
+export const DEFAULT_TILING: ModelTiling = { stride: 0, minTissue: 0.5, tissueMethod: 'saturation', encoding: 'jpeg', quality: 90 };
+
+/** The model's recorded tiling (a stride of 0 in the default means: the tile size, no overlap). */
+export function modelTiling(meta: ModelMeta): ModelTiling {
+  const t = meta.tiling ?? DEFAULT_TILING;
+  return { ...t, stride: t.stride || meta.tileSize };
+}
+
+/** What a set of tiles is, for the compatibility check: its task and how it was tiled. */
+export interface TileSetDescription {
+  /** The dataset folder (or other source) named in messages. */
+  where: string;
+  task: string;
+  tileSize: number;
+  mpp: number;
+}
+
+/** mpp values within this share of each other are the same resolution (scanners report 0.2499 and 0.2502). */
+const MPP_TOLERANCE = 0.02;
+
+const sameMpp = (a: number, b: number) => Math.abs(a - b) <= MPP_TOLERANCE * Math.max(a, b);
+
+/**
+ * Refuses to apply a model to tiles it was not trained for: another task (label scheme), another tile
+ * size or resolution. With `resample`, tiles of another size are accepted when they cover the same
+ * field of view (tile size x mpp): the predictor resizes every tile to the network's input anyway.
+ */
+export function checkModelFitsTiles(
+  modelDir: string,
+  meta: ModelMeta,
+  tiles: TileSetDescription,
+  options: { resample?: boolean } = {},
+): void {
+  if (tiles.task !== meta.task)
+    throw new InputError(
+      `${tiles.where}: ${tiles.task} tiles, but the model ${modelDir} grades ${meta.task} (${meta.classes.length} classes)`,
+    );
+  if (tiles.tileSize === meta.tileSize && sameMpp(tiles.mpp, meta.mpp)) return;
+  const fov = (size: number, mpp: number) => size * mpp;
+  const sameView = sameMpp(fov(tiles.tileSize, tiles.mpp), fov(meta.tileSize, meta.mpp));
+  if (options.resample && sameView) return;
+  throw new InputError(
+    `${tiles.where}: tiles of ${tiles.tileSize} px at ${tiles.mpp} um/px, but the model ${modelDir} takes ${meta.tileSize} px at ${meta.mpp} um/px; ` +
+      (sameView
+        ? 'they cover the same field of view: pass --resample to resize them, or retile'
+        : `retile the slides with \`gradelab tile --tile-size ${meta.tileSize} --mpp ${meta.mpp}\``),
+  );
+}
+
+/**
+ * Refuses to compare two models that do not grade the same thing from the same input (a robustness
+ * baseline, a paired comparison): task, classes, tile size and resolution must agree.
+ */
+export function checkSameInput(a: { dir: string; meta: ModelMeta }, b: { dir: string; meta: ModelMeta }): void {
+  const what = (m: ModelMeta) => `${m.task} (classes ${m.classes.join(',')}), ${m.tileSize} px at ${m.mpp} um/px`;
+  if (
+    a.meta.task !== b.meta.task ||
+    a.meta.classes.join() !== b.meta.classes.join() ||
+    a.meta.tileSize !== b.meta.tileSize ||
+    !sameMpp(a.meta.mpp, b.meta.mpp)
+  )
+    throw new InputError(`${b.dir}: grades ${what(b.meta)}, but ${a.dir} grades ${what(a.meta)}; a baseline must take the same input`);
 }

@@ -14,6 +14,7 @@ export * from './splits.ts';
 export { TileLoader, type LoaderOptions, type Batch } from './loader.ts';
 export type { TransformRef } from './loaderTask.ts';
 export { ShardReader, encodeTile, decodeTile, type TileEncoding } from './shards.ts';
+export { planSlideTiles, storedTileBytes, storedTilePixels, type SlideTiling } from './slideTiles.ts';
 export * from './synth/index.ts';
 export {
   EmbeddingCache,

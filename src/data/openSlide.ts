@@ -29,8 +29,10 @@ export function slideIdFromPath(path: string): string {
 
 export interface OpenSlideOptions extends TiffSlideOptions {
   id?: string;
-  /** Microns per level-0 pixel to use instead of what the file says (or where it says nothing). */
+  /** Microns per level-0 pixel to use instead of what the file says (a manifest's mpp column). */
   mpp?: number;
+  /** Microns per level-0 pixel for a file that records none (--slide-mpp). */
+  fallbackMpp?: number;
 }
 
 /**
@@ -69,7 +71,12 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
   }
   if (size < (format === 'bigtiff' ? 16 : 8)) throw new InvalidSlideError(path, `file is truncated (${size} bytes)`);
   const reader = format === 'png' || format === 'jpeg' ? await openImageSlide(path) : await openTiffSlide(path, size, options);
-  if (options.mpp !== undefined && !(options.mpp > 0 && Number.isFinite(options.mpp)))
-    throw new InputError(`${path}: slide mpp must be a positive number, got ${options.mpp}`);
-  return checkedSlide(options.id ?? slideIdFromPath(path), reader, path, options.mpp);
+  for (const v of [options.mpp, options.fallbackMpp])
+    if (v !== undefined && !(v > 0 && Number.isFinite(v))) throw new InputError(`${path}: slide mpp must be a positive number, got ${v}`);
+  return checkedSlide(
+    options.id ?? slideIdFromPath(path),
+    reader,
+    path,
+    options.mpp ?? (reader.mpp === undefined ? options.fallbackMpp : undefined),
+  );
 }

@@ -1,16 +1,17 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { DatasetError, isUserError, writeFileAtomic, type Task } from '../core/index.ts';
 import type { Manifest, SlideIdentity, SlideRecord } from './manifest.ts';
 import { openSlide } from './openSlide.ts';
 import type { SlideSource } from './slide.ts';
-import { decodeTile, encodeTile, ShardReader, ShardWriter, type TileEncoding } from './shards.ts';
-import { detectTissue, type TissueMethod } from './tissue.ts';
-import { maskFraction, planTiles, readTile, type TilingOptions } from './tiling.ts';
+import { decodeTile, ShardReader, ShardWriter, type TileEncoding } from './shards.ts';
+import { planSlideTiles, storedTileBytes } from './slideTiles.ts';
+import type { TissueMethod } from './tissue.ts';
+import { maskFraction, type TilingOptions } from './tiling.ts';
 import type { RgbImage } from '../core/index.ts';
 
 export const DATASET_VERSION = 1;
@@ -25,9 +26,12 @@ export interface TileDatasetMeta {
   tissueMethod: TissueMethod;
   encoding: TileEncoding;
   quality: number;
+  /** The manifest tiled, relative to the dataset folder on disk (absolute in datasets from before 0.2); absolute once opened. */
   manifest: string;
   manifestSha256: string;
   labelColumns: string[];
+  /** --slide-mpp: microns per pixel assumed for slides whose file and manifest row do not say. */
+  slideMpp?: number;
   /** False until every slide is tiled and tiles.csv is written. */
   complete: boolean;
   slides: number;
@@ -86,9 +90,33 @@ function safeName(slideId: string): string {
   return base === slideId ? base : `${base}-${createHash('sha1').update(slideId).digest('hex').slice(0, 8)}`;
 }
 
+/** A dataset's tiling as a model records it (the tiles it was trained on), so slides are graded alike. */
+export function tilingOf(meta: TileDatasetMeta): {
+  stride: number;
+  minTissue: number;
+  tissueMethod: TissueMethod;
+  encoding: TileEncoding;
+  quality: number;
+} {
+  return {
+    stride: meta.stride,
+    minTissue: meta.minTissue,
+    tissueMethod: meta.tissueMethod,
+    encoding: meta.encoding,
+    quality: meta.quality,
+  };
+}
+
+/** The microns per pixel a slide was tiled with and where it came from: the manifest row, the file, or --slide-mpp. */
+function slideMppUsed(rec: SlideRecord, slide: SlideSource, override: number | undefined): [string, string] {
+  if (rec.mpp !== undefined) return [String(rec.mpp), 'manifest'];
+  if (slide.mpp !== undefined) return [String(slide.mpp), 'file'];
+  return override === undefined ? ['', ''] : [String(override), '--slide-mpp'];
+}
+
 function settingsOf(meta: TileDatasetMeta) {
-  const { tileSize, mpp, stride, minTissue, tissueMethod, encoding, quality, manifestSha256 } = meta;
-  return { tileSize, mpp, stride, minTissue, tissueMethod, encoding, quality, manifestSha256 };
+  const { tileSize, mpp, stride, minTissue, tissueMethod, encoding, quality, manifestSha256, slideMpp } = meta;
+  return { tileSize, mpp, stride, minTissue, tissueMethod, encoding, quality, manifestSha256, slideMpp: slideMpp ?? null };
 }
 
 /**
@@ -109,9 +137,10 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
     tissueMethod: options.tissueMethod ?? 'saturation',
     encoding: options.encoding ?? 'jpeg',
     quality: options.quality ?? 90,
-    manifest: manifest.path,
+    manifest: relative(out, manifest.path).split(sep).join('/'),
     manifestSha256: createHash('sha256').update(manifestText).digest('hex'),
     labelColumns: manifest.labelColumns,
+    ...(options.slideMpp !== undefined ? { slideMpp: options.slideMpp } : {}),
     complete: false,
     slides: manifest.records.length,
     tiles: 0,
@@ -147,7 +176,10 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
       const n = Math.max(0, readFileSync(rowsPath, 'utf8').split('\n').filter(Boolean).length - 1);
       options.onSlideStart?.(rec, si, manifest.records.length, 0);
       options.onSlideDone?.(rec, { status: 'skipped-existing', tiles: n });
-      slideRows.push([rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''), 'done', String(n), '']);
+      const slide = await openSlide(rec.path, { id: rec.slideId });
+      const used = slideMppUsed(rec, slide, options.slideMpp);
+      await slide.close();
+      slideRows.push([rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''), 'done', String(n), '', ...used]);
       meta.tiles += n;
       continue;
     }
@@ -156,8 +188,7 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
       const slide = await openSlide(rec.path, { id: rec.slideId });
       let labelMask: SlideSource | undefined;
       try {
-        const mask = await detectTissue(slide, { method: meta.tissueMethod });
-        const grid = planTiles(slide, mask, { ...options, slideMpp: rec.mpp ?? options.slideMpp });
+        const { grid } = await planSlideTiles(slide, meta, rec.mpp ?? (slide.mpp === undefined ? options.slideMpp : undefined));
         // Anomalous slides with a label mask: each tile's anomalous share, for tile-level OOD truth.
         if (rec.anomaly && rec.maskPath) labelMask = await openSlide(rec.maskPath, { id: `${rec.slideId}-mask` });
         options.onSlideStart?.(rec, si, manifest.records.length, grid.tiles.length);
@@ -166,9 +197,7 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
         const tileMpp = grid.slideMpp * grid.downsample;
         for (let i = 0; i < grid.tiles.length; i += concurrency) {
           const batch = grid.tiles.slice(i, i + concurrency);
-          const encoded = await Promise.all(
-            batch.map(async (t) => encodeTile(await readTile(slide, t, meta.tileSize), meta.encoding, meta.quality)),
-          );
+          const encoded = await Promise.all(batch.map((t) => storedTileBytes(slide, t, meta)));
           for (let k = 0; k < batch.length; k++) {
             const t = batch[k];
             const { offset, length } = await shard.append(encoded[k]);
@@ -202,7 +231,17 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
         shard = undefined;
         await writeFileAtomic(rowsPath, stringify([header, ...rows]));
         meta.tiles += rows.length;
-        slideRows.push([rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''), 'done', String(rows.length), '']);
+        slideRows.push([
+          rec.slideId,
+          rec.patientId,
+          rec.site,
+          rec.scanner,
+          String(rec.grade ?? ''),
+          'done',
+          String(rows.length),
+          '',
+          ...slideMppUsed(rec, slide, options.slideMpp),
+        ]);
         options.onSlideDone?.(rec, { status: 'done', tiles: rows.length });
       } finally {
         await labelMask?.close();
@@ -213,7 +252,7 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
       if (!options.skipBad || !isUserError(err)) throw err;
       const message = (err as Error).message;
       meta.failedSlides++;
-      slideRows.push([rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''), 'failed', '0', message]);
+      slideRows.push([rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''), 'failed', '0', message, '', '']);
       options.onSlideDone?.(rec, { status: 'failed', tiles: 0, error: message });
     }
   }
@@ -228,13 +267,16 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
   }
   await writeFileAtomic(
     join(out, 'slides.csv'),
-    stringify([['slide_id', 'patient_id', 'site', 'scanner', 'grade', 'status', 'tiles', 'error'], ...slideRows]),
+    stringify([
+      ['slide_id', 'patient_id', 'site', 'scanner', 'grade', 'status', 'tiles', 'error', 'slide_mpp', 'mpp_source'],
+      ...slideRows,
+    ]),
   );
   await writeFileAtomic(join(out, 'tiles.csv'), stringify(all));
   meta.complete = true;
   meta.tiles = all.length - 1;
   await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
-  return { dir: out, meta, tiles: rowsToTiles(out, all) };
+  return { dir: out, meta: { ...meta, manifest: resolve(out, meta.manifest) }, tiles: rowsToTiles(out, all) };
 }
 
 function rowsToTiles(dir: string, rows: string[][]): TileRow[] {
@@ -297,7 +339,7 @@ export async function openTileDataset(dir: string): Promise<TileDataset> {
     throw new DatasetError(join(dir, 'tiles.csv'), `not valid CSV: ${(err as Error).message}`);
   }
   if (rows.length === 0) throw new DatasetError(join(dir, 'tiles.csv'), 'empty file');
-  return { dir, meta, tiles: rowsToTiles(dir, rows) };
+  return { dir, meta: { ...meta, manifest: resolve(dir, meta.manifest) }, tiles: rowsToTiles(dir, rows) };
 }
 
 /** Reads and decodes one tile's pixels. */

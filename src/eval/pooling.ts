@@ -13,6 +13,64 @@ export interface PooledTiles {
 
 export type SlidePooling = 'mean' | 'topk';
 
+/** How many of a slide's tiles top-k pooling keeps. */
+export const TOP_K_TILES = 8;
+
+/** A slide's grade as gradelab states it everywhere: class probabilities, the predicted class, uncertainty. */
+export interface SlideGrade {
+  probs: number[];
+  pred: number;
+  /** 1 - the largest class probability. */
+  uncertainty: number;
+}
+
+/**
+ * The slide grade from slide-level class probabilities: normalised to sum 1, the class by the head's
+ * rule (CORAL counts thresholds, the others take the most probable), uncertainty 1 - max. Pooled tiles,
+ * an attention-MIL head and every command that shows a slide's grade go through here.
+ */
+export function slideGrade(probs: ArrayLike<number>, head: HeadKind): SlideGrade {
+  const values = Array.from(probs);
+  const sum = values.reduce((a, b) => a + b, 0);
+  const norm = values.map((v) => v / sum);
+  return { probs: norm, pred: predictedClass(norm, head), uncertainty: 1 - Math.max(...norm) };
+}
+
+/**
+ * One slide's grade from its tiles' class probabilities (`tileProbs(i)` for i < n): the mean over
+ * tiles, or the mean of the top-k tiles ranked by expected grade (a tumour focus decides a grade even
+ * when most tiles are benign). Null for a slide without tiles: the model has no opinion of it.
+ */
+export function poolTileProbs(
+  n: number,
+  k: number,
+  tileProbs: (i: number) => ArrayLike<number>,
+  head: HeadKind,
+  pooling: SlidePooling = 'mean',
+  topK = TOP_K_TILES,
+): SlideGrade | null {
+  if (n === 0) return null;
+  let use = Array.from({ length: n }, (_, i) => i);
+  if (pooling === 'topk' && n > topK) {
+    const expected = use.map((i) => {
+      const p = tileProbs(i);
+      let e = 0;
+      for (let c = 0; c < k; c++) e += c * p[c];
+      return e;
+    });
+    use = use.sort((a, b) => expected[b] - expected[a]).slice(0, topK);
+  }
+  const sum = new Array<number>(k).fill(0);
+  for (const i of use) {
+    const p = tileProbs(i);
+    for (let c = 0; c < k; c++) sum[c] += p[c];
+  }
+  return slideGrade(
+    sum.map((v) => v / use.length),
+    head,
+  );
+}
+
 /** Class index of a tile's grade: ISUP 0-5 as is, Nottingham 1-3 as 0-2. */
 export function classIndex(grade: number | undefined, classes: number[]): number | undefined {
   if (grade === undefined) return undefined;
@@ -20,11 +78,8 @@ export function classIndex(grade: number | undefined, classes: number[]): number
   return i < 0 ? undefined : i;
 }
 
-/**
- * Tile-to-slide pooling of class probabilities: the mean over tiles, or the mean of the top-k tiles
- * ranked by their expected grade (a tumour focus decides a grade even when most tiles are benign).
- */
-export function poolSlides(p: PooledTiles, classes: number[], pooling: SlidePooling = 'mean', topK = 8): PredictionRow[] {
+/** Slide rows from tile probabilities: each slide's tiles pooled by poolTileProbs. */
+export function poolSlides(p: PooledTiles, classes: number[], pooling: SlidePooling = 'mean', topK = TOP_K_TILES): PredictionRow[] {
   const k = p.k;
   const bySlide = groupBy(
     p.tiles,
@@ -33,17 +88,7 @@ export function poolSlides(p: PooledTiles, classes: number[], pooling: SlidePool
   );
   const rows: PredictionRow[] = [];
   for (const [slideId, idx] of bySlide) {
-    let use = idx;
-    if (pooling === 'topk' && idx.length > topK) {
-      const expected = (i: number) => Array.from({ length: k }, (_, c) => c * p.probs[i * k + c]).reduce((a, b) => a + b, 0);
-      use = idx
-        .slice()
-        .sort((a, b) => expected(b) - expected(a))
-        .slice(0, topK);
-    }
-    const probs = Array.from({ length: k }, (_, c) => use.reduce((s, i) => s + p.probs[i * k + c], 0) / use.length);
-    const sum = probs.reduce((a, b) => a + b, 0);
-    const norm = probs.map((v) => v / sum);
+    const grade = poolTileProbs(idx.length, k, (j) => p.probs.subarray(idx[j] * k, (idx[j] + 1) * k), p.head, pooling, topK)!;
     const t = p.tiles[idx[0]];
     rows.push({
       slideId,
@@ -51,9 +96,9 @@ export function poolSlides(p: PooledTiles, classes: number[], pooling: SlidePool
       site: t.site,
       scanner: t.scanner,
       label: classIndex(t.grade, classes),
-      pred: predictedClass(norm, p.head),
-      probs: norm,
-      uncertainty: 1 - Math.max(...norm),
+      pred: grade.pred,
+      probs: grade.probs,
+      uncertainty: grade.uncertainty,
       raters: Object.fromEntries(
         Object.entries(t.labels)
           .filter(([c, v]) => c.startsWith('rater_') && v !== '')

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
@@ -22,6 +22,7 @@ import {
   saveSplit,
   TileLoader,
   tilesOfPartition,
+  tilingOf,
   type TileDataset,
   type TileRow,
 } from '../data/index.ts';
@@ -238,6 +239,9 @@ export async function writeModelDir(
     inputSize: config.model.inputSize,
     tileSize: ds.meta.tileSize,
     mpp: ds.meta.mpp,
+    tiling: tilingOf(ds.meta),
+    inputNormalisation: { mean: [0, 0, 0], std: [1, 1, 1] },
+    dataset: relative(out, ds.dir) || '.',
     augment: config.augment,
     normaliser: null,
     seed: config.seed,

@@ -1,5 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { InputError, loadJsonFile, writeFileAtomic, type RgbImage } from '../core/index.ts';
@@ -79,8 +79,10 @@ const heatmapSchema = z
 
 export const HEATMAP_FILE = 'heatmap.json';
 
+/** Reads a heatmap; its slide path (stored relative to the heatmap's folder) comes back usable from here. */
 export function loadHeatmap(dir: string): SlideHeatmap {
-  return loadJsonFile(join(dir, HEATMAP_FILE), heatmapSchema, 'gradelab heatmap') as SlideHeatmap;
+  const h = loadJsonFile(join(dir, HEATMAP_FILE), heatmapSchema, 'gradelab heatmap') as SlideHeatmap;
+  return { ...h, slide: { ...h.slide, path: isAbsolute(h.slide.path) ? h.slide.path : join(dir, h.slide.path) } };
 }
 
 /** Above any scored slide (at most 10 x 5 + 5 + 1): a slide the model could not read needs a person first. */
@@ -95,14 +97,6 @@ export function referralPriority(pred: number | null, reference: number | null, 
   if (pred === null) return UNSCORED_PRIORITY;
   const discordance = reference === null ? 0 : Math.abs(pred - reference);
   return 10 * discordance + (oodFlag ? 5 : 0) + uncertainty;
-}
-
-/** A slide-level prediction from tile probabilities: their mean (gradelab's default pooling); none without tiles. */
-export function meanPool(tiles: readonly HeatmapTile[], k: number): { pred: number; probs: number[]; uncertainty: number } | null {
-  if (!tiles.length) return null;
-  const probs = Array.from({ length: k }, (_, c) => tiles.reduce((a, t) => a + t.probs[c], 0) / tiles.length);
-  const pred = probs.indexOf(Math.max(...probs));
-  return { pred, probs, uncertainty: 1 - probs[pred] };
 }
 
 type Paint = (t: HeatmapTile) => [number, number, number, number] | undefined;

@@ -2,7 +2,6 @@ export {
   writeHeatmap,
   loadHeatmap,
   checkHeatmapFor,
-  meanPool,
   referralPriority,
   paintOverlay,
   HEATMAP_FILE,
@@ -15,3 +14,14 @@ export { toGeoJson, toAsapXml, mergeTiles } from './annotations.ts';
 export { dziLevels, dziTile, DZI_TILE, type TileFormat } from './dzi.ts';
 export { createViewerServer, startViewer, type ViewerSlide } from './server.ts';
 export { exportViewer, dziTileCount, readViewerExport } from './export.ts';
+export { slidesToMap, writeHeatmaps, heatmapDirs, heatmapTiling, type HeatmapSource, type HeatmapIndexEntry } from './heatmaps.ts';
+export {
+  heatmapOfSlide,
+  type HeatmapSlide,
+  type HeatmapModel,
+  type HeatmapScorer,
+  type HeatmapMil,
+  type HeatmapPooling,
+  type HeatmapTiles,
+} from './slideHeatmap.ts';
+export { tileLegendLabel } from './colours.ts';

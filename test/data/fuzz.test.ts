@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, GradelabError, type Rng } from '../../src/core/index.ts';
 import { openSlide } from '../../src/data/index.ts';
 import { readTiff, TAG, type TiffFile } from '../../src/data/tiffDirectory.ts';
-import { tempDir } from '../helpers.ts';
+import { tempDir, missingTool } from '../helpers.ts';
 
 /**
  * Seeded mutants of real SVS and TIFF files: truncation, bit flips in the header and directories,
@@ -175,7 +175,7 @@ beforeAll(async () => {
   }
 });
 
-describe.skipIf(!existsSync(join(FIXTURES, 'osp_small.svs')))('fuzzed real slides', () => {
+describe.skipIf(missingTool(existsSync(join(FIXTURES, 'osp_small.svs'))))('fuzzed real slides', () => {
   it(`${CASES} seeded mutants: read or refused with one line, each within 10 s, under 1 GB, no handle left open`, async () => {
     const fdsBefore = openFds();
     let peakRss = 0;

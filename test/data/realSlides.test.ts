@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { GradelabError } from '../../src/core/index.ts';
 import { openSlide } from '../../src/data/index.ts';
 import sharp from 'sharp';
-import { maxAbsDiff, tempDir } from '../helpers.ts';
+import { maxAbsDiff, tempDir, missingTool } from '../helpers.ts';
 
 /**
  * Real slide files from other projects' test suites (../shared/fixtures/slides, SOURCES.tsv says where
@@ -38,13 +38,13 @@ function openslideLevel(path: string, level: number): Uint8Array {
   );
 }
 
-describe.skipIf(!hasFixtures)('real slide files (../shared/fixtures/slides)', () => {
+describe.skipIf(missingTool(hasFixtures))('real slide files (../shared/fixtures/slides)', () => {
   it('every file there is either one this test reads or one it expects refused', () => {
     const files = readdirSync(FIXTURES).filter((f) => f !== 'SOURCES.tsv');
     expect(files.sort()).toEqual([...READABLE, ...Object.keys(REFUSED), 'cog_sparse.tiff', 'osp_unreadable.svs'].sort());
   });
 
-  it.skipIf(!hasOpenSlide)(
+  it.skipIf(missingTool(hasOpenSlide))(
     'Aperio JPEG, uncompressed BigTIFF, Zstandard RGBA and Deflate pyramids: every level pixel-identical to OpenSlide',
     async () => {
       for (const name of READABLE) {
@@ -62,7 +62,7 @@ describe.skipIf(!hasFixtures)('real slide files (../shared/fixtures/slides)', ()
     },
   );
 
-  it.skipIf(!hasOpenSlide)(
+  it.skipIf(missingTool(hasOpenSlide))(
     'every other compression slide info accepts decodes: libvips-written LZW, PackBits, Deflate (with predictor), WebP and uncompressed pyramids match OpenSlide at every level',
     async () => {
       const [w, h] = [700, 500];

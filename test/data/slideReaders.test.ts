@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openSlide, TileCache, type SlideSource } from '../../src/data/index.ts';
-import { crop, maxAbsDiff, smoothImage, tempDir } from '../helpers.ts';
+import { crop, maxAbsDiff, smoothImage, tempDir, missingTool } from '../helpers.ts';
 import { writeJpegFile, writePng, writeSharpPyramid, writeTestSvs } from './fixtures.ts';
 
 const dir = tempDir();
@@ -195,7 +195,7 @@ const hasOpenSlide = (() => {
   }
 })();
 
-describe.skipIf(!hasOpenSlide)('cross-check against OpenSlide (python3-openslide)', () => {
+describe.skipIf(missingTool(hasOpenSlide))('cross-check against OpenSlide (python3-openslide)', () => {
   let paths: string[];
   beforeAll(async () => {
     paths = [join(dir, 'os-ycbcr.svs'), join(dir, 'os-rgb.svs'), join(dir, 'os-pyr.tiff')];

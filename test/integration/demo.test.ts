@@ -109,6 +109,42 @@ describe('gradelab demo --quick', () => {
     });
   });
 
+  it('one slide, one grade: eval, predict, the heatmaps (from the dataset and from the slides), the viewer and the report agree', () => {
+    const predsOf = (csvPath: string) => {
+      const lines = readFileSync(csvPath, 'utf8').trim().split('\n');
+      const head = lines[0].split(',');
+      return new Map(lines.slice(1).map((l) => [l.split(',')[head.indexOf('slide_id')], Number(l.split(',')[head.indexOf('pred')])]));
+    };
+    const evalPreds = predsOf(join(out, 'eval', 'predictions.csv'));
+    expect(evalPreds.size).toBeGreaterThan(10);
+    const model = join(out, 'models', 'stain-aug');
+    const predicted = join(out, 'one-grade', 'predict.csv');
+    const p = gradelab('predict', '--model', model, '--data', join(out, 'held-out-tiles'), '--split', 'all', '--out', predicted);
+    expect(p.code, p.stderr).toBe(0);
+    expect([...predsOf(predicted)]).toEqual([...evalPreds]);
+    // Heatmaps from the slide files, tiled as the model's training tiles were: the same tiles, the same pixels.
+    const fromSlides = join(out, 'one-grade', 'heatmaps');
+    const h = gradelab('heatmap', '--model', model, '--manifest', join(out, 'held-out-slides', 'manifest.csv'), '--out', fromSlides);
+    expect(h.code, h.stderr).toBe(0);
+    const labels = ['ISUP 0', 'ISUP 1', 'ISUP 2', 'ISUP 3', 'ISUP 4', 'ISUP 5'];
+    const viewer = JSON.parse(
+      readFileSync(join(out, 'viewer', 'held-out', 'data.js'), 'utf8')
+        .replace(/^window\.GRADELAB = /, '')
+        .replace(/;\s*$/, ''),
+    );
+    const shown = new Map(viewer.slides.map((v: any) => [v.id, v.summary?.pred]));
+    for (const [id, pred] of evalPreds) {
+      for (const dir of [join(out, 'heatmaps', 'held-out'), fromSlides]) {
+        const map = JSON.parse(readFileSync(join(dir, id, 'heatmap.json'), 'utf8'));
+        expect(map.slidePrediction?.pred, `${dir} ${id}`).toBe(pred);
+      }
+      expect(shown.get(id), `viewer ${id}`).toBe(labels[pred]);
+    }
+    const report = JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8'));
+    const worst = report.sections.find((s: any) => s.id === 'limitations').tables.find((t: any) => t.caption.startsWith('Worst cases'));
+    for (const row of worst.rows) expect(row[4], `report ${row[0]}`).toBe(labels[evalPreds.get(row[0])!]);
+  });
+
   it('a missing input is reported as missing, and user text is escaped', () => {
     const bare = join(out, 'report-bare');
     const r = gradelab('report', '--run', join(out, 'models', 'stain-aug'), '--out', bare);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FileStore, pyFloat, validateArtifactPath, validateKey } from '../../src/track/index.ts';
-import { tempDir } from '../helpers.ts';
+import { tempDir, missingTool } from '../helpers.ts';
 
 /** Whether Debian's Python has a module (a missing one shows the test as skipped, not passed). */
 function pythonHas(module: string): boolean {
@@ -94,7 +94,7 @@ describe('FileStore layout', () => {
     expect(summary.params).toEqual({ lr: '0.001', 'model/backbone': 'resnet' });
   });
 
-  it.skipIf(!pythonHas('yaml'))('meta.yaml is YAML that Python reads to the values MLflow expects', async () => {
+  it.skipIf(missingTool(pythonHas('yaml')))('meta.yaml is YAML that Python reads to the values MLflow expects', async () => {
     const root = join(tempDir(), 'mlruns');
     const store = new FileStore(root);
     const run = await store.createRun('0', "it's: a #name", 5, {});

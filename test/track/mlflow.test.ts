@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import got from 'got';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FileStore, JournaledStore, RestStore, startRun, type Tracker } from '../../src/track/index.ts';
-import { tempDir } from '../helpers.ts';
+import { tempDir, missingTool } from '../helpers.ts';
 import { freePort, hasMlflow, MlflowServer, mlflowPython, READ_ALL } from './mlflowServer.ts';
 
 const bin = fileURLToPath(new URL('../../bin/gradelab.mjs', import.meta.url));
@@ -66,7 +66,7 @@ function expectEverything(runs: any[], experiment: string, parentName: string): 
   expect(child.metrics.qwk.map((m: any[]) => m[2])).toEqual([0.5]);
 }
 
-describe.skipIf(!hasMlflow)('a real MLflow 2.9.2: file store', () => {
+describe.skipIf(missingTool(hasMlflow))('a real MLflow 2.9.2: file store', () => {
   it('what gradelab writes, MLflow reads back value by value (NaN, infinities, folders, a 250-character key, parent links)', async () => {
     const store = join(dir, 'file-a');
     const parent = await startRun('gradelab-file', 'train resnet', { trackingDir: store });
@@ -176,7 +176,7 @@ print(json.dumps([r.info.run_id, d.info.run_id]))`,
   });
 });
 
-describe.skipIf(!hasMlflow)('a real MLflow 2.9.2 server', () => {
+describe.skipIf(missingTool(hasMlflow))('a real MLflow 2.9.2 server', () => {
   let server: MlflowServer;
   beforeAll(async () => {
     server = new MlflowServer(join(dir, 'server-store'), await freePort()).start();
@@ -279,7 +279,7 @@ describe.skipIf(!hasMlflow)('a real MLflow 2.9.2 server', () => {
   });
 });
 
-describe.skipIf(!hasMlflow)('a real MLflow 2.9.2 server, killed mid-run', () => {
+describe.skipIf(missingTool(hasMlflow))('a real MLflow 2.9.2 server, killed mid-run', () => {
   it('every metric arrives exactly once after the server is SIGKILLed and restarted', async () => {
     const server = new MlflowServer(join(dir, 'killed-store'), await freePort()).start();
     try {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSlide } from '../../src/data/index.ts';
 import { exportViewer, startViewer } from '../../src/view/index.ts';
 import { writeSharpPyramid } from '../data/fixtures.ts';
-import { tempDir } from '../helpers.ts';
+import { tempDir, missingTool } from '../helpers.ts';
 import { slideWithHeatmap } from './helpers.ts';
 
 /**
@@ -105,7 +105,7 @@ function exactShare(screen: Buffer, side: number, ref: Uint8Array, refSide: numb
   return exact / blocks;
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('the viewer in headless Chromium', () => {
+describe.skipIf(missingTool(existsSync(CHROMIUM)))('the viewer in headless Chromium', () => {
   beforeAll(async () => {
     made = await slideWithHeatmap(dir);
     server = await startViewer([{ slide: made.slide, heatmap: made.heatmap, heatmapDir: made.heatmapDir }], { port: 0, format: 'png' });

@@ -4,16 +4,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  gradeColour,
-  loadHeatmap,
-  meanPool,
-  mergeTiles,
-  referralPriority,
-  toAsapXml,
-  toGeoJson,
-  type SlideHeatmap,
-} from '../../src/view/index.ts';
+import { gradeColour, loadHeatmap, mergeTiles, referralPriority, toAsapXml, toGeoJson, type SlideHeatmap } from '../../src/view/index.ts';
 import { tempDir } from '../helpers.ts';
 import { slideWithHeatmap } from './helpers.ts';
 
@@ -58,8 +49,6 @@ describe('heatmaps', () => {
       [...[unscored, worst, discordant, ood, unsure, sure]].sort((a, b) => b - a),
     );
     expect(unscored).toBeGreaterThan(worst);
-    expect(meanPool(heatmap.tiles, 6)!.probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10);
-    expect(meanPool([], 6)).toBeNull();
   });
 
   it('merges tiles of a class into non-overlapping rectangles of the same area', () => {

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { writeFileAtomic } from '../../core/index.ts';
-import { loadHeatmap, toAsapXml, toGeoJson } from '../../view/index.ts';
-import { heatmapDirs } from './heatmap.ts';
+import { heatmapDirs, loadHeatmap, toAsapXml, toGeoJson } from '../../view/index.ts';
 
 export function annotationsCommand(y: Argv): Argv {
   return y.command(

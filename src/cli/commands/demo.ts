@@ -271,20 +271,13 @@ export function demoCommand(y: Argv, main: Main): Argv {
       await paired('unseen site-D', 'site-D', siteRuns('no-aug'), siteRuns('stain-aug'));
       // Where the model looks: heatmaps of the held-out and unseen-site slides, QuPath annotations, and
       // a static viewer that opens from disk, slides ordered by referral priority.
-      for (const [name, slides] of [
-        ['held-out', 'held-out-slides'],
-        ['site-D', 'site-D-slides'],
+      // The tiles each slide was evaluated on, so the viewer shows the grade the report states.
+      for (const [name, tiles] of [
+        ['held-out', heldOut],
+        ['site-D', siteData],
       ]) {
         const maps = join(out, 'heatmaps', name);
-        await step(main, `heatmaps: ${name}`, [
-          'heatmap',
-          '--model',
-          model,
-          '--manifest',
-          join(out, slides, 'manifest.csv'),
-          '--out',
-          maps,
-        ]);
+        await step(main, `heatmaps: ${name}`, ['heatmap', '--model', model, '--data', tiles, '--split', 'all', '--out', maps]);
         await step(main, `QuPath annotations: ${name}`, ['export-annotations', '--pred', maps, '--format', 'qupath']);
         await step(main, `viewer: ${name}`, ['view', '--pred', maps, '--export', join(out, 'viewer', name)]);
       }

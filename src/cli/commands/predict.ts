@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { ConfigError, InputError, log } from '../../core/index.ts';
+import { checkModelFitsTiles, ConfigError, InputError, log, readModelMeta } from '../../core/index.ts';
 import { loadSplit, openTileDataset, tilesOfPartition, type Partition, type TileDataset } from '../../data/index.ts';
 import { openModel, type ModelOpenOptions } from '../../engine/index.ts';
 import {
@@ -11,6 +11,7 @@ import {
   fmtEstimate,
   poolSlides,
   readPredictions,
+  slideGrade,
   tileRows,
   trainingCurvesSpec,
   writeChart,
@@ -35,6 +36,8 @@ interface PredictRequest {
   pooling: 'mean' | 'topk' | 'attention';
   shard?: Shard;
   engine: ModelOpenOptions;
+  /** Accept tiles of another size with the model's field of view. */
+  resample?: boolean;
 }
 
 /** Adds each row's OOD score and flag from the detector fitted in the model directory. */
@@ -72,10 +75,9 @@ async function addOodScores(
 export async function predictRows(req: PredictRequest) {
   const mil = req.pooling === 'attention' ? loadMil(req.modelDir) : undefined;
   const ds = await openTileDataset(req.data);
+  checkModelFitsTiles(req.modelDir, readModelMeta(req.modelDir), { where: req.data, ...ds.meta }, { resample: req.resample });
   const model = await openModel(req.modelDir, req.engine);
   try {
-    if (ds.meta.task !== model.meta.task)
-      throw new ConfigError(`${req.data} is a ${ds.meta.task} dataset but the model grades ${model.meta.task}`);
     const partition = req.split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(req.data), req.split, req.fold);
     const tiles = tilesOfShard(partition, req.shard);
     if (!tiles.length)
@@ -90,10 +92,11 @@ export async function predictRows(req: PredictRequest) {
       // Attention-MIL replaces the pooled probabilities; the rows keep their slide metadata.
       const bags = new Map(bagsOf(p.tiles, p.features!, p.featureDim, () => undefined).map((b) => [b.slideId, b]));
       for (const r of rows) {
-        const probs = mil.predict(bags.get(r.slideId)!).probs;
-        r.probs = probs;
-        r.pred = probs.indexOf(Math.max(...probs));
-        r.uncertainty = 1 - Math.max(...probs);
+        // The MIL head is a softmax over classes whatever the tile head is.
+        const g = slideGrade(mil.predict(bags.get(r.slideId)!).probs, 'softmax');
+        r.probs = g.probs;
+        r.pred = g.pred;
+        r.uncertainty = g.uncertainty;
       }
     }
     if (withOod) await addOodScores(rows, req.modelDir, ds, p, classes, req.level);
@@ -109,6 +112,11 @@ function common<T>(c: Argv<T>) {
     .option('data', { type: 'string', demandOption: true, describe: 'tile dataset folder' })
     .option('split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'test' as const })
     .option('fold', { type: 'number', default: 0 })
+    .option('resample', {
+      type: 'boolean',
+      default: false,
+      describe: "accept tiles of another size that cover the model's field of view (tile size x mpp); they are resized",
+    })
     .option('pooling', {
       choices: ['mean', 'topk', 'attention'] as const,
       default: 'mean' as const,
@@ -138,6 +146,7 @@ export function predictCommand(y: Argv): Argv {
               level: argv.level,
               pooling: argv.pooling,
               shard,
+              resample: argv.resample,
               engine: engineOptions(argv),
             });
             await writePredictions(argv.out, rows, k);
@@ -189,6 +198,7 @@ export function predictCommand(y: Argv): Argv {
           fold: argv.fold,
           level: 'slide',
           pooling: argv.pooling,
+          resample: argv.resample,
           engine: engineOptions(argv),
         });
         await mkdir(argv.out, { recursive: true });

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { Argv } from 'yargs';
 import {
   AFFINE_HEAD_FILE,
@@ -16,7 +16,7 @@ import {
   type EncoderSpec,
   type ModelMeta,
 } from '../../core/index.ts';
-import { buildTileDataset, generateSynthetic, readManifest } from '../../data/index.ts';
+import { buildTileDataset, generateSynthetic, readManifest, tilingOf } from '../../data/index.ts';
 import { composeEncoderHead, OnnxEncoder } from '../../engine/index.ts';
 import { trainingCurvesSpec, writeChart } from '../../eval/index.ts';
 import { contractOf } from '../../onnx/index.ts';
@@ -186,6 +186,9 @@ async function trainHeadOnEncoder(config: TrainConfig, spec: EncoderSpec, out: s
     inputSize: spec.inputSize,
     tileSize: ds.meta.tileSize,
     mpp: ds.meta.mpp,
+    tiling: tilingOf(ds.meta),
+    inputNormalisation: { mean: spec.mean, std: spec.std },
+    dataset: relative(out, ds.dir) || '.',
     augment: [],
     normaliser: null,
     seed: config.seed,

@@ -7,27 +7,34 @@ import {
   checkHeatmapFor,
   dziTileCount,
   exportViewer,
+  heatmapDirs,
   loadHeatmap,
   startViewer,
   type SlideHeatmap,
   type ViewerSlide,
 } from '../../view/index.ts';
 import { createProgress } from '../progress.ts';
-import { heatmapDirs } from './heatmap.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /** The slides to show, each with its heatmap from --pred (matched by slide id, checked by size). */
 async function viewerSlides(files: string[], pred: string | undefined, slideMpp: number | undefined): Promise<ViewerSlide[]> {
   const heatmaps = new Map<string, { h: SlideHeatmap; dir: string }>();
-  if (pred) for (const dir of heatmapDirs(pred)) heatmaps.set(loadHeatmap(dir).slide.id, { h: loadHeatmap(dir), dir });
-  const paths = files.length ? files : [...heatmaps.values()].map((x) => x.h.slide.path);
-  if (!paths.length) throw new ConfigError('name the slides to view, or --pred DIR with heatmaps');
+  if (pred)
+    for (const dir of heatmapDirs(pred)) {
+      const h = loadHeatmap(dir);
+      heatmaps.set(h.slide.id, { h, dir });
+    }
+  // Slides named on the command line keep their file names as ids; a heatmap's slide keeps the id it was mapped under.
+  const wanted = files.length
+    ? files.map((path) => ({ path, id: undefined }))
+    : [...heatmaps.values()].map((x) => ({ path: x.h.slide.path, id: x.h.slide.id }));
+  if (!wanted.length) throw new ConfigError('name the slides to view, or --pred DIR with heatmaps');
   const out: ViewerSlide[] = [];
   try {
-    for (const p of paths) {
+    for (const { path: p, id } of wanted) {
       if (!existsSync(p)) throw new InputError(`${p}: slide not found`);
-      const slide: SlideSource = await openSlide(p, slideMpp === undefined ? {} : { mpp: slideMpp });
+      const slide: SlideSource = await openSlide(p, { id, fallbackMpp: slideMpp });
       out.push({ slide });
       const hm = heatmaps.get(slide.id);
       if (pred && !hm)
@@ -62,7 +69,7 @@ export function viewCommand(y: Argv): Argv {
         })
         .option('slide-mpp', {
           type: 'number',
-          describe: "the slides' microns per pixel where the files do not say (or to override them): the scale bar uses it",
+          describe: "the slides' microns per pixel where the files do not say: the scale bar uses it",
         })
         .option('tile-format', { choices: ['jpeg', 'png'] as const, default: 'jpeg' as const })
         .option('export', { type: 'string', describe: 'write the viewer as static files that open from disk, and exit' }),
