@@ -1,9 +1,8 @@
 import { imagesToBatch } from '../core/index.ts';
-import { imagesQuality, type SuiteScorer } from '../eval/index.ts';
+import { gradeLogits, imagesQuality, needsQuality, type SuiteScorer } from '../eval/index.ts';
 import { openModel, type ModelOpenOptions } from '../engine/index.ts';
 import { aggregateScores, hasOodBundle, loadOodBundle } from '../ood/index.ts';
 import type { RgbImage } from '../core/index.ts';
-import { gradeLogits, needsQuality } from './commands/ood.ts';
 
 /** A model with its primary OOD detector, scoring 8-bit tiles: what robustness suites and heatmaps need. */
 export interface ModelScorer extends SuiteScorer {

@@ -1,15 +1,26 @@
 import { existsSync } from 'node:fs';
 import { relative, sep } from 'node:path';
-import { chartIf, comparisonScope, section, type ReportSection, worstCasesTable } from '../eval/index.ts';
+import {
+  chartIf,
+  comparisonScope,
+  evaluationSetText,
+  fmtEstimate,
+  intervalMethods,
+  MIN_PATIENTS_FOR_VERDICT,
+  section,
+  type ReportSection,
+  worstCasesTable,
+} from '../eval/index.ts';
 import { gradeLabel } from '../view/index.ts';
 import type { ReportInputs } from './reportInputs.ts';
 
 // The report's sections on what the model was measured to do: performance, paired comparisons,
 // referral, robustness, OOD detection, and the limitations and worst cases found.
 
+/** An estimate as read back from JSON (NaN stored as null): value with its interval, or why it has none. */
 const est = (e: any, d = 3) =>
   e && typeof e.value === 'number'
-    ? `${e.value.toFixed(d)} (${e.ci95?.[0] === null || e.ci95?.[0] === undefined ? 'n/a' : e.ci95[0].toFixed(d)}-${e.ci95?.[1] === null || e.ci95?.[1] === undefined ? 'n/a' : e.ci95[1].toFixed(d)})`
+    ? fmtEstimate({ value: e.value, ci95: [e.ci95?.[0] ?? NaN, e.ci95?.[1] ?? NaN], note: e.note }, d)
     : 'n/a';
 const width = (e: any) => (e && Number.isFinite(e.ci95?.[0]) && Number.isFinite(e.ci95?.[1]) ? (e.ci95[1] - e.ci95[0]).toFixed(3) : 'n/a');
 
@@ -18,9 +29,18 @@ export function performanceSection(inp: ReportInputs): ReportSection {
   const { metrics } = inp;
   const perf = section('performance', 'Performance');
   if (metrics) {
-    perf.text.push(
-      `${metrics.n} test slides from ${metrics.patients} patients. 95% confidence intervals: percentile bootstrap over patients, ${metrics.bootstrap.resamples} resamples, seed ${metrics.bootstrap.seed}.`,
-    );
+    const src = metrics.source ?? {};
+    if (src.data)
+      perf.text.push(
+        `Evaluated on ${src.data}${src.split ? ` (${src.split === 'all' ? 'every slide' : `the ${src.split} partition of fold ${src.fold ?? 0}`})` : ''}, as given to gradelab eval (paths relative to ${inp.evalDir ? 'the evaluation folder' : 'it'}).`,
+      );
+    if (metrics.evaluation_set)
+      perf.text.push(...evaluationSetText({ evaluationSet: metrics.evaluation_set, n: metrics.n, patients: metrics.patients }));
+    else
+      perf.text.push(
+        `${metrics.n} test slides from ${metrics.patients} patients (an evaluation from before the evaluation set was recorded).`,
+      );
+    perf.text.push(intervalMethods(metrics.bootstrap.resamples, metrics.bootstrap.seed));
     perf.tables.push({
       caption: 'Overall',
       header: ['metric', 'value (95% CI)', 'CI width'],
@@ -90,19 +110,38 @@ export function comparisonsSection(inp: ReportInputs): ReportSection | undefined
         m.metric,
         m.a.toFixed(3),
         m.b.toFixed(3),
-        `${m.difference.value.toFixed(3)} (${m.difference.ci95[0]?.toFixed?.(3) ?? 'n/a'} to ${m.difference.ci95[1]?.toFixed?.(3) ?? 'n/a'})`,
+        typeof m.difference.ci95[0] === 'number' && Number.isFinite(m.difference.ci95[0])
+          ? `${m.difference.value.toFixed(3)} (${m.difference.ci95[0].toFixed(3)} to ${m.difference.ci95[1]!.toFixed(3)})`
+          : `${m.difference.value.toFixed(3)} (no interval)`,
         `${(m.shareBBetter * 100).toFixed(0)}%`,
-        m.significant ? 'difference shown' : 'CI includes 0: no evidence of a difference',
+        verdict(m),
       ]),
     });
     const which = `${c!.nameB} vs ${c!.nameA}, ${c!.slides} slides`;
     cmp.text.push(`${which}: ${comparisonScope(c!)}`);
-    const unclear = c!.metrics.filter((m) => !m.significant).map((m) => m.metric);
-    if (unclear.length)
-      cmp.text.push(`Warning (${which}): the paired CI includes 0 for ${unclear.join(', ')}: these data do not show a difference there.`);
+    if (c!.evaluationSet)
+      cmp.text.push(
+        `Compared on ${c!.slides} slides from ${c!.patients} patients: ${c!.evaluationSet.rule}${c!.evaluationSet.excluded.length ? ` (${c!.evaluationSet.excluded.length} left out)` : ''}.`,
+      );
+    if (c!.patients < MIN_PATIENTS_FOR_VERDICT)
+      cmp.text.push(
+        `Warning (${which}): ${c!.patients} patients are fewer than the ${MIN_PATIENTS_FOR_VERDICT} a verdict needs; the intervals are shown, no difference is claimed.`,
+      );
+    else {
+      const unclear = c!.metrics.filter((m) => !m.significant).map((m) => m.metric);
+      if (unclear.length)
+        cmp.text.push(`Warning (${which}): the paired CI includes 0 for ${unclear.join(', ')}: these data do not show a difference there.`);
+    }
     chartIf(cmp, `${c!.nameB} minus ${c!.nameA}`, dir, 'compare-forest.png');
   }
   return cmp;
+}
+
+/** A paired comparison's verdict: shown, not shown, or none (too few patients, nothing to compare). */
+function verdict(m: { significant: boolean; note?: string; difference: { value: number } }): string {
+  if (m.note) return `no verdict: ${m.note}`;
+  if (m.significant) return 'difference shown';
+  return 'CI includes 0: no evidence of a difference';
 }
 
 /** 7: what the model achieves on the cases it keeps when it defers the least certain. */
@@ -139,23 +178,34 @@ export function robustnessSection(inp: ReportInputs): ReportSection {
       rob.missing.push(`robustness results in ${dir}`);
       continue;
     }
+    const notEvaluable = r.criteria.filter((c: any) => c.status === 'not-evaluable').length;
     rob.text.push(
-      `Suite ${r.suite}: ${r.passed ? 'all criteria pass' : 'some criteria FAIL'}; clean QWK ${est(r.clean.qwk)}; mCE ${r.mCE === null ? 'n/a' : r.mCE.toFixed(3)}, relative mCE ${r.relativeMCE === null ? 'n/a' : r.relativeMCE.toFixed(3)} against the baseline.`,
+      `Suite ${r.suite}: ${r.passed ? 'all criteria pass' : notEvaluable ? `some criteria FAIL or are NOT EVALUABLE (${notEvaluable})` : 'some criteria FAIL'}; clean QWK ${est(r.clean.qwk)} on ${r.clean.slides} slides${r.tilesPerSlide ? `, ${r.tilesPerSlide} tiles per slide (a subsample: the clean grades are not the headline evaluation's)` : ''}, anomalous slides excluded; mCE ${r.mCE === null ? 'n/a' : r.mCE.toFixed(3)}, relative mCE ${r.relativeMCE === null ? 'n/a' : r.relativeMCE.toFixed(3)} against the baseline${r.relativeUndefined?.length ? ` (left out of relative mCE, the baseline's error did not move: ${r.relativeUndefined.join(', ')})` : ''}.`,
     );
     const drops = r.units.filter((u: any) => u.qwkDropCi);
-    if (drops.length)
+    const patients = new Set((r.clean.slidePreds ?? []).map((p: any[]) => p[1])).size;
+    if (drops.length && patients && patients < MIN_PATIENTS_FOR_VERDICT)
+      rob.text.push(
+        `No drop is claimed: the suite ran on ${patients} patients, fewer than the ${MIN_PATIENTS_FOR_VERDICT} a verdict needs (the paired intervals are in the suite's summary.md).`,
+      );
+    else if (drops.length) {
       rob.text.push(
         `${drops.filter((u: any) => u.dropSignificant).length} of ${drops.length} conditions show a QWK drop (or gain) whose paired 95% CI excludes 0; the others are within what ${r.clean.slides} slides can resolve.`,
       );
-    for (const s of r.severitySeparation ?? [])
-      if (!s.significant)
-        rob.text.push(
-          `${r.suite}, ${s.condition}: severity ${s.low} and ${s.high} are not told apart (paired QWK difference ${est(s.difference)}).`,
-        );
+      for (const s of r.severitySeparation ?? [])
+        if (!s.significant)
+          rob.text.push(
+            `${r.suite}, ${s.condition}: severity ${s.low} and ${s.high} are not told apart (paired QWK difference ${est(s.difference)}).`,
+          );
+    }
     rob.tables.push({
       caption: `${r.suite}: acceptance criteria`,
       header: ['criterion', 'result', 'evidence'],
-      rows: r.criteria.map((c: any) => [c.criterion, c.pass ? 'PASS' : 'FAIL', c.evidence]),
+      rows: r.criteria.map((c: any) => [
+        c.criterion,
+        c.status === 'not-evaluable' ? 'NOT EVALUABLE' : c.pass ? 'PASS' : 'FAIL',
+        c.evidence,
+      ]),
     });
     chartIf(rob, `${r.suite}: QWK drop per condition and severity`, dir, 'qwk-drop-heatmap.png');
   }
@@ -209,12 +259,36 @@ export function limitationsSection(inp: ReportInputs): ReportSection {
       header: ['suite', 'condition', 'severity', 'QWK', 'drop'],
       rows: worst.map((u: any) => [u.suite, u.condition, u.severity ? String(u.severity) : '-', est(u.qwk), u.qwkDrop.toFixed(3)]),
     });
-  if (predictions)
+  if (predictions) {
+    // Worst cases among the slides the headline is about; slides out of scope are listed apart.
+    const inSet = new Set<string>(inp.metrics?.evaluation_set?.slides ?? predictions.rows.map((r) => r.slideId));
     lim.tables.push(
-      worstCasesTable(predictions.rows, (c) => gradeLabel(meta.classes, c), viewers.length ? viewerLink(viewers, inp.outDir) : undefined),
+      worstCasesTable(
+        predictions.rows.filter((r) => inSet.has(r.slideId)),
+        (c) => gradeLabel(meta.classes, c),
+        viewers.length ? viewerLink(viewers, inp.outDir) : undefined,
+      ),
     );
-  else if (inp.evalDir) lim.missing.push(`worst cases (predictions.csv in ${inp.evalDir}; gradelab eval writes it)`);
-  if (audit) lim.tables.push({ caption: `Audit of ${audit.site}`, header: ['finding'], rows: audit.findings.map((f: string) => [f]) });
+    const excluded: any[] = inp.metrics?.evaluation_set?.excluded ?? [];
+    if (excluded.length)
+      lim.tables.push({
+        caption: `Slides outside the evaluation set (${excluded.length}): not in the headline metrics`,
+        header: ['slide', 'patient', 'reason', 'reference', 'predicted'],
+        rows: excluded.map((e) => [
+          e.slideId,
+          e.patientId,
+          e.detail ? `${e.reason}: ${e.detail}` : e.reason,
+          e.label === undefined || e.label === null ? '-' : gradeLabel(meta.classes, e.label),
+          gradeLabel(meta.classes, e.pred),
+        ]),
+      });
+  } else if (inp.evalDir) lim.missing.push(`worst cases (predictions.csv in ${inp.evalDir}; gradelab eval writes it)`);
+  if (audit)
+    lim.tables.push({
+      caption: `Audit of ${audit.source?.site ?? 'the new site'} (${audit.site?.slides ?? '?'} slides, ${audit.site?.patients ?? '?'} patients)`,
+      header: ['finding'],
+      rows: audit.findings.map((f: string) => [f]),
+    });
   return lim;
 }
 

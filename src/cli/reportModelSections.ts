@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { sha256File } from '../core/index.ts';
 import { loadSplit, openTileDataset, partitionOf } from '../data/index.ts';
 import { chartIf, section, type ReportSection } from '../eval/index.ts';
@@ -12,13 +12,23 @@ const need = (s: ReportSection, ok: unknown, what: string, how: string) => {
   if (!ok) s.missing.push(`${what} (${how})`);
 };
 
+/** A path as the report shows it: relative to the report's own folder, never a machine's absolute path. */
+export function shownPath(inp: Pick<ReportInputs, 'outDir'>, path: string): string {
+  return relative(resolve(inp.outDir), resolve(path)).split(sep).join('/') || '.';
+}
+
+/** The model's training dataset: the folder gradelab.json records (relative to the model), else the config's. */
+export function trainingDataset(inp: Pick<ReportInputs, 'meta' | 'modelDir' | 'config'>): string | undefined {
+  return inp.meta.dataset ? join(inp.modelDir, inp.meta.dataset) : inp.config?.data?.dataset;
+}
+
 /** 1: what the model is for, for whom, where in the workflow, and what it must not be given. */
 export function identitySection(inp: ReportInputs): ReportSection {
   const { meta, use, modelDir } = inp;
   const id = section('intended-use', 'Identity and intended use');
   id.facts.push(
     ['Model', `${meta.backbone} (width ${meta.width}), ${meta.head} head, ${meta.task} grading: classes ${meta.classes.join(', ')}`],
-    ['Model directory', resolve(modelDir)],
+    ['Model directory (relative to this report)', shownPath(inp, modelDir)],
     ['Trained', meta.trainedAt],
   );
   if (use.intendedUse) id.text.push(use.intendedUse);
@@ -36,13 +46,14 @@ export function identitySection(inp: ReportInputs): ReportSection {
 export async function dataSection(inp: ReportInputs): Promise<ReportSection> {
   const { config, use } = inp;
   const data = section('data', 'Data');
-  const dsPath = config?.data?.dataset;
+  const dsPath = trainingDataset(inp);
   if (dsPath && existsSync(join(dsPath, 'dataset.json'))) {
     const ds = await openTileDataset(dsPath);
     const split = existsSync(join(dsPath, 'splits.json')) ? await loadSplit(dsPath) : undefined;
     const fold = config?.data?.fold ?? 0;
     data.facts.push(
-      ['Dataset', resolve(dsPath)],
+      ['Dataset (relative to this report)', shownPath(inp, dsPath)],
+      ['Dataset SHA-256 (tile table and tiling settings)', ds.meta.sha256 ?? 'n/a'],
       ['Manifest SHA-256', ds.meta.manifestSha256],
       [
         'Tiles',
@@ -143,7 +154,7 @@ export async function traceabilitySection(inp: ReportInputs): Promise<ReportSect
     ['Node', prov['gradelab.node']],
     ['Training run', meta.runId ?? 'not tracked'],
     ['Config SHA-256', meta.configHash],
-    ['Dataset manifest SHA-256', meta.datasetHash],
+    ['Dataset SHA-256 (tile table and settings; the manifest hash for models from before 0.2)', meta.datasetHash],
     ['Weights SHA-256', meta.weightsSha256 ?? (await sha256File(join(modelDir, 'weights.bin')))],
   );
   const onnxPath = join(modelDir, 'model.onnx');

@@ -14,3 +14,4 @@ export * from './hash.ts';
 export * from './affineHead.ts';
 export * from './stats.ts';
 export * from './eigen.ts';
+export * from './trainingHistory.ts';

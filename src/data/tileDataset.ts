@@ -4,7 +4,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import { DatasetError, isUserError, writeFileAtomic, type Task } from '../core/index.ts';
+import { checkModelFitsTiles, DatasetError, isUserError, readModelMeta, writeFileAtomic, type Task } from '../core/index.ts';
 import type { Manifest, SlideIdentity, SlideRecord } from './manifest.ts';
 import { openSlide } from './openSlide.ts';
 import type { SlideSource } from './slide.ts';
@@ -32,6 +32,11 @@ export interface TileDatasetMeta {
   labelColumns: string[];
   /** --slide-mpp: microns per pixel assumed for slides whose file and manifest row do not say. */
   slideMpp?: number;
+  /**
+   * SHA-256 of the tile table and the settings that made it: two tilings of one manifest differ here.
+   * Computed when tiling finishes (and on opening datasets from before it was stored).
+   */
+  sha256?: string;
   /** False until every slide is tiled and tiles.csv is written. */
   complete: boolean;
   slides: number;
@@ -112,6 +117,15 @@ function slideMppUsed(rec: SlideRecord, slide: SlideSource, override: number | u
   if (rec.mpp !== undefined) return [String(rec.mpp), 'manifest'];
   if (slide.mpp !== undefined) return [String(slide.mpp), 'file'];
   return override === undefined ? ['', ''] : [String(override), '--slide-mpp'];
+}
+
+/** The dataset's identity: its settings and its tile table, hashed together. */
+function datasetSha256(meta: TileDatasetMeta, table: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify(settingsOf(meta)))
+    .update('\n')
+    .update(table)
+    .digest('hex');
 }
 
 function settingsOf(meta: TileDatasetMeta) {
@@ -272,7 +286,9 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
       ...slideRows,
     ]),
   );
-  await writeFileAtomic(join(out, 'tiles.csv'), stringify(all));
+  const table = stringify(all);
+  await writeFileAtomic(join(out, 'tiles.csv'), table);
+  meta.sha256 = datasetSha256(meta, table);
   meta.complete = true;
   meta.tiles = all.length - 1;
   await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
@@ -334,12 +350,25 @@ export async function openTileDataset(dir: string): Promise<TileDataset> {
   }
   let rows: string[][];
   try {
-    rows = parse(await readFile(join(dir, 'tiles.csv'), 'utf8'));
+    const table = await readFile(join(dir, 'tiles.csv'), 'utf8');
+    meta.sha256 ??= datasetSha256(meta, table);
+    rows = parse(table);
   } catch (err) {
     throw new DatasetError(join(dir, 'tiles.csv'), `not valid CSV: ${(err as Error).message}`);
   }
   if (rows.length === 0) throw new DatasetError(join(dir, 'tiles.csv'), 'empty file');
   return { dir, meta: { ...meta, manifest: resolve(dir, meta.manifest) }, tiles: rowsToTiles(dir, rows) };
+}
+
+/**
+ * Opens a dataset to apply a model to it, refusing tiles the model was not trained for (another task,
+ * tile size or resolution; with `resample`, another tile size over the same field of view).
+ */
+export async function openDatasetForModel(dir: string, modelDir: string, options: { resample?: boolean } = {}): Promise<TileDataset> {
+  const meta = readModelMeta(modelDir);
+  const ds = await openTileDataset(dir);
+  checkModelFitsTiles(modelDir, meta, { where: dir, ...ds.meta }, options);
+  return ds;
 }
 
 /** Reads and decodes one tile's pixels. */

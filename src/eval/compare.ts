@@ -3,6 +3,7 @@ import { pairedBootstrap, type PairedEstimate } from './bootstrap.ts';
 import { clinicalCutoffs } from './evaluate.ts';
 import { accuracy, auroc, calibration, quadraticWeightedKappa } from './metrics.ts';
 import type { PredictionRow, Predictions } from './predictions.ts';
+import { evaluationScope, type Exclusion } from './evaluationSet.ts';
 
 export interface ComparedMetric extends PairedEstimate {
   metric: string;
@@ -17,6 +18,8 @@ export interface Comparison {
   runsB: number;
   slides: number;
   patients: number;
+  /** Which slides were compared: the reference's scope (anomalous slides left out), the same for both arms. */
+  evaluationSet: { rule: string; excluded: { slideId: string; reason: string; detail?: string }[] };
   resamples: number;
   seed: number;
   metrics: ComparedMetric[];
@@ -59,14 +62,22 @@ function matchCases(a: Predictions, b: Predictions): { ra: PredictionRow[]; rb: 
 export function comparePredictions(
   a: Predictions | Predictions[],
   b: Predictions | Predictions[],
-  options: { task: Task; resamples?: number; seed?: number; nameA?: string; nameB?: string },
+  options: { task: Task; resamples?: number; seed?: number; nameA?: string; nameB?: string; exclude?: Exclusion[] },
 ): Comparison {
   const armA = Array.isArray(a) ? a : [a];
   const armB = Array.isArray(b) ? b : [b];
   if (!armA.length || !armB.length) throw new InputError('a comparison needs at least one predictions file per arm');
-  const first = armA[0];
-  const runsA = armA.map((p) => matchCases(first, p).rb);
-  const runsB = armB.map((p) => matchCases(first, p).rb);
+  // The reference's scope only: an OOD flag is the model's own and would compare different cases.
+  const scope = evaluationScope(
+    armA[0].rows.filter((r) => r.label !== undefined),
+    options.exclude ?? ['anomalous'],
+  );
+  const keep = new Set(scope.included.map((r) => r.slideId));
+  const first = { ...armA[0], rows: armA[0].rows.filter((r) => keep.has(r.slideId)) };
+  const restrict = (p: Predictions) => ({ ...p, rows: p.rows.filter((r) => keep.has(r.slideId) || r.label === undefined) });
+  for (const p of [...armA, ...armB]) matchCases(armA[0], p);
+  const runsA = armA.map((p) => matchCases(first, restrict(p)).rb);
+  const runsB = armB.map((p) => matchCases(first, restrict(p)).rb);
   const k = first.k;
   const resamples = options.resamples ?? 1000;
   const seed = options.seed ?? 1;
@@ -120,6 +131,10 @@ export function comparePredictions(
     runsB: runsB.length,
     slides: y.length,
     patients: new Set(patients).size,
+    evaluationSet: {
+      rule: scope.set.rule,
+      excluded: scope.set.excluded.map(({ slideId, reason, detail }) => ({ slideId, reason, ...(detail ? { detail } : {}) })),
+    },
     resamples,
     seed,
     metrics,
@@ -138,6 +153,12 @@ export function describeComparison(c: Comparison): string[] {
   const sign = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(3)}` : 'n/a');
   return c.metrics.map(
     (m) =>
-      `${m.metric}: ${c.nameB} ${m.b.toFixed(3)} vs ${c.nameA} ${m.a.toFixed(3)}, difference ${sign(m.difference.value)} (95% CI ${sign(m.difference.ci95[0])} to ${sign(m.difference.ci95[1])}); ${c.nameB} better in ${(m.shareBBetter * 100).toFixed(0)}% of resamples${m.significant ? '' : ' (the interval includes 0: no evidence of a difference)'}`,
+      `${m.metric}: ${c.nameB} ${m.b.toFixed(3)} vs ${c.nameA} ${m.a.toFixed(3)}, difference ${sign(m.difference.value)} (${Number.isFinite(m.difference.ci95[0]) ? `95% CI ${sign(m.difference.ci95[0])} to ${sign(m.difference.ci95[1])}` : 'no interval'}); ${c.nameB} better in ${(m.shareBBetter * 100).toFixed(0)}% of resamples${verdictOf(m)}`,
   );
+}
+
+/** What a compared metric allows one to say, as a clause after its figures. */
+export function verdictOf(m: Pick<PairedEstimate, 'significant' | 'note'>): string {
+  if (m.note) return ` (no verdict: ${m.note})`;
+  return m.significant ? '' : ' (the interval includes 0: no evidence of a difference)';
 }

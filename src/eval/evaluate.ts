@@ -1,6 +1,8 @@
 import { groupBy, InputError, type Task } from '../core/index.ts';
 import { raterAgreement, type AgreementReport } from './agreement.ts';
 import { bootstrapByPatient, type Estimate } from './bootstrap.ts';
+import { aucEstimate, proportionEstimate } from './intervals.ts';
+import { DEFAULT_EXCLUSIONS, evaluationScope, type EvaluationSet, type Exclusion } from './evaluationSet.ts';
 import {
   accuracy,
   auroc,
@@ -21,6 +23,8 @@ import { riskCoverage, type CoveragePoint } from './referral.ts';
 
 export interface EvaluateOptions {
   task?: Task;
+  /** Slides left out of the metrics and reported apart (default: anomalous and OOD-flagged ones). */
+  exclude?: Exclusion[];
   resamples?: number;
   seed?: number;
   bins?: number;
@@ -53,6 +57,8 @@ export interface MetricsReport {
   task: Task;
   k: number;
   classNames: string[];
+  /** Exactly which slides the metrics are about, and which were left out and why. */
+  evaluationSet: EvaluationSet;
   n: number;
   patients: number;
   unlabelled: number;
@@ -121,8 +127,14 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
   const task = inferTask(k, options.task);
   const resamples = options.resamples ?? 1000;
   const seed = options.seed ?? 1;
-  const rows = preds.rows.filter((r) => r.label !== undefined);
-  if (rows.length === 0) throw new InputError(`${preds.path}: no labelled rows to evaluate (every label is empty)`);
+  const labelled = preds.rows.filter((r) => r.label !== undefined);
+  if (labelled.length === 0) throw new InputError(`${preds.path}: no labelled rows to evaluate (every label is empty)`);
+  const scope = evaluationScope(labelled, options.exclude ?? DEFAULT_EXCLUSIONS);
+  const rows = scope.included;
+  if (rows.length === 0)
+    throw new InputError(
+      `${preds.path}: no labelled slide is left to evaluate once ${scope.set.exclude.join(' and ')} slides are excluded`,
+    );
   const n = rows.length;
   const y = Int32Array.from(rows, (r) => r.label!);
   const pred = Int32Array.from(rows, (r) => r.pred);
@@ -141,6 +153,17 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
     for (let i = 0; i < idx.length; i++) for (let c = 0; c < width; c++) out[i * width + c] = a[idx[i] * width + c];
     return out;
   };
+  /** A proportion over the rows `idx` (its denominator) with Wilson's interval at the patients' effective size. */
+  const prop = (idx: readonly number[], success: (i: number) => boolean, key: string): Estimate =>
+    proportionEstimate(
+      idx.map((i) => (success(i) ? 1 : 0)),
+      idx.map((i) => patients[i]),
+      { resamples, seed: `${seed}/${key}` },
+    );
+  /** An AUROC with Newcombe's score interval at the patients' effective size. */
+  const aucOf = (labels: Int32Array, scores: Float64Array, key: string): Estimate =>
+    aucEstimate(labels, patients, (idx) => auroc(pick(labels, idx), pick(scores, idx)), { resamples, seed: `${seed}/${key}` });
+  const all = Array.from({ length: n }, (_, i) => i);
   const ys = (idx: Int32Array) => pick(y, idx);
   const ps = (idx: Int32Array) => pick(pred, idx);
   const prs = (idx: Int32Array) => pick(probs, idx, k);
@@ -154,15 +177,24 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
   const ovr = (c: number) => ({ labels: Int32Array.from(y, (v) => (v === c ? 1 : 0)), scores: Float64Array.from(rows, (r) => r.probs[c]) });
   const perClass = classNames(task, k).map((name, c) => {
     const { labels, scores } = ovr(c);
-    const stat = (f: 'sensitivity' | 'specificity' | 'ppv' | 'npv') => boot((idx) => perClassStats(ys(idx), ps(idx), k)[c][f], `${f}-${c}`);
+    const isC = (i: number) => y[i] === c;
+    const callC = (i: number) => pred[i] === c;
     return {
       name,
       support: labels.reduce((a, b) => a + b, 0),
-      sensitivity: stat('sensitivity'),
-      specificity: stat('specificity'),
-      ppv: stat('ppv'),
-      npv: stat('npv'),
-      auroc: boot((idx) => auroc(pick(labels, idx), pick(scores, idx)), `auroc-${c}`),
+      sensitivity: prop(all.filter(isC), callC, `sensitivity-${c}`),
+      specificity: prop(
+        all.filter((i) => !isC(i)),
+        (i) => !callC(i),
+        `specificity-${c}`,
+      ),
+      ppv: prop(all.filter(callC), isC, `ppv-${c}`),
+      npv: prop(
+        all.filter((i) => !callC(i)),
+        (i) => !isC(i),
+        `npv-${c}`,
+      ),
+      auroc: aucOf(labels, scores, `auroc-${c}`),
       aupr: boot((idx) => averagePrecision(pick(labels, idx), pick(scores, idx)), `aupr-${c}`),
     };
   });
@@ -183,28 +215,19 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
   const cutoffs: CutoffResult[] = clinicalCutoffs(task, k).map(({ name, threshold }) => {
     const labels = Int32Array.from(y, (v) => (v >= threshold ? 1 : 0));
     const scores = scoreAtLeast(threshold);
-    const bin = (idx: Int32Array, f: 'sens' | 'spec') => {
-      let tp = 0;
-      let fn = 0;
-      let tn = 0;
-      let fp = 0;
-      for (const i of idx) {
-        const pos = y[i] >= threshold;
-        const call = pred[i] >= threshold;
-        if (pos && call) tp++;
-        else if (pos) fn++;
-        else if (call) fp++;
-        else tn++;
-      }
-      return f === 'sens' ? (tp + fn ? tp / (tp + fn) : NaN) : tn + fp ? tn / (tn + fp) : NaN;
-    };
+    const positive = (i: number) => y[i] >= threshold;
+    const called = (i: number) => pred[i] >= threshold;
     return {
       name,
       threshold,
-      auroc: boot((idx) => auroc(pick(labels, idx), pick(scores, idx)), `cut-auroc-${threshold}`),
+      auroc: aucOf(labels, scores, `cut-auroc-${threshold}`),
       aupr: boot((idx) => averagePrecision(pick(labels, idx), pick(scores, idx)), `cut-aupr-${threshold}`),
-      sensitivity: boot((idx) => bin(idx, 'sens'), `cut-sens-${threshold}`),
-      specificity: boot((idx) => bin(idx, 'spec'), `cut-spec-${threshold}`),
+      sensitivity: prop(all.filter(positive), called, `cut-sens-${threshold}`),
+      specificity: prop(
+        all.filter((i) => !positive(i)),
+        (i) => !called(i),
+        `cut-spec-${threshold}`,
+      ),
       prevalence: labels.reduce((a, b) => a + b, 0) / n,
       roc: rocCurve(labels, scores).map(({ fpr, tpr }) => ({ fpr, tpr })),
       pr: prCurve(labels, scores).map(({ recall, precision }) => ({ recall, precision })),
@@ -222,7 +245,7 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
             n: idx.length,
             patients: new Set(idx.map((i) => patients[i])).size,
             ...(withQwk ? { qwk: boot((s) => quadraticWeightedKappa(ys(s), ps(s), k), `${name}-${g}-qwk`, idx) } : {}),
-            accuracy: boot((s) => accuracy(ys(s), ps(s)), `${name}-${g}-acc`, idx),
+            accuracy: prop(idx, (i) => y[i] === pred[i], `${name}-${g}-acc`),
             mae: boot(mae, `${name}-${g}-mae`, idx),
           },
         ]),
@@ -262,6 +285,7 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
     task,
     k,
     classNames: classNames(task, k),
+    evaluationSet: { ...scope.set, slides: rows.map((r) => r.slideId), patients: new Set(patients).size },
     n,
     patients: new Set(patients).size,
     unlabelled: preds.rows.length - n,
@@ -271,7 +295,7 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
       qwk: boot((idx) => quadraticWeightedKappa(ys(idx), ps(idx), k), 'qwk'),
       kappa: boot((idx) => cohenKappa(ys(idx), ps(idx), k), 'kappa'),
       kappa_linear: boot((idx) => cohenKappa(ys(idx), ps(idx), k, 'linear'), 'kappa-linear'),
-      accuracy: boot((idx) => accuracy(ys(idx), ps(idx)), 'accuracy'),
+      accuracy: prop(all, (i) => y[i] === pred[i], 'accuracy'),
       balanced_accuracy: boot((idx) => balancedAccuracy(ys(idx), ps(idx), k), 'balanced-accuracy'),
       mae: boot(mae, 'mae'),
       brier: boot((idx) => brierScore(ys(idx), prs(idx), k), 'brier'),

@@ -1,19 +1,59 @@
-import { join } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { writeFileAtomic } from '../core/index.ts';
 import type { Estimate } from './bootstrap.ts';
 import type { MetricsReport } from './evaluate.ts';
 
 const f = (v: number, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
-export const fmtEstimate = (e: Estimate, d = 3) => `${f(e.value, d)} (${f(e.ci95[0], d)}-${f(e.ci95[1], d)})`;
+/** "0.845 (0.704-0.923)", or the value with why it has no interval. */
+export const fmtEstimate = (e: Estimate, d = 3) =>
+  Number.isFinite(e.ci95[0]) && Number.isFinite(e.ci95[1])
+    ? `${f(e.value, d)} (${f(e.ci95[0], d)}-${f(e.ci95[1], d)})`
+    : `${f(e.value, d)} (no interval${e.note ? `: ${e.note}` : ''})`;
+
+/** How the intervals were made, in one sentence for every file and report section that prints them. */
+export function intervalMethods(resamples: number, seed: number): string {
+  return `95% CIs: proportions (accuracy, sensitivity, specificity, PPV, NPV) by Wilson's score interval and AUROC by Newcombe's score interval, both at the effective sample size after the design effect of patients with several slides; the other metrics by the BCa bootstrap over patients (${resamples} resamples, seed ${seed}). Neither collapses at 0 or 1; a bootstrap that gives one value in every resample prints no interval.`;
+}
+
+/** The evaluation set in words: how many slides and patients, the rule, and what was left out. */
+export function evaluationSetText(r: Pick<MetricsReport, 'evaluationSet' | 'n' | 'patients'>): string[] {
+  const s = r.evaluationSet;
+  const byReason = (reason: string) => s.excluded.filter((e) => e.reason === reason);
+  const lines = [`Evaluation set: ${r.n} slides from ${r.patients} patients: ${s.rule}.`];
+  for (const reason of ['anomalous', 'ood-flagged'] as const) {
+    const ex = byReason(reason);
+    if (ex.length)
+      lines.push(
+        `Left out, ${reason}: ${ex.length} slide${ex.length === 1 ? '' : 's'} (${ex.map((e) => `${e.slideId}${e.detail ? ` ${e.detail}` : ''}`).join(', ')}); ${ex.filter((e) => e.label !== undefined && e.label === e.pred).length} of them graded as their label.`,
+      );
+  }
+  return lines;
+}
+
+/** Where a metrics file's predictions came from (paths relative to the folder the metrics are in). */
+export interface MetricsSource {
+  model?: string;
+  data?: string;
+  split?: string;
+  fold?: number;
+  predictions?: string;
+}
 
 /** metrics.json: every metric as {value, ci95}, plus the tables behind the charts. */
-export function metricsJson(r: MetricsReport): Record<string, unknown> {
+export function metricsJson(r: MetricsReport, source: MetricsSource = {}): Record<string, unknown> {
   return {
+    source,
     task: r.task,
     n: r.n,
     patients: r.patients,
     unlabelled: r.unlabelled,
-    bootstrap: { unit: 'patient', resamples: r.resamples, seed: r.seed, interval: 'percentile 95%' },
+    evaluation_set: r.evaluationSet,
+    bootstrap: {
+      unit: 'patient',
+      resamples: r.resamples,
+      seed: r.seed,
+      interval: 'BCa 95%; proportions: Wilson score; AUROC: Newcombe score (effective sample size after the patient design effect)',
+    },
     ...r.metrics,
     confusion: r.confusion,
     class_names: r.classNames,
@@ -31,7 +71,9 @@ export function metricsMarkdown(r: MetricsReport, source: string): string {
   const lines = [
     `# Grading metrics: ${source}`,
     '',
-    `${r.n} labelled cases from ${r.patients} patients (${r.task}, ${r.k} classes)${r.unlabelled ? `; ${r.unlabelled} unlabelled rows left out` : ''}. 95% CIs: percentile bootstrap over patients, ${r.resamples} resamples, seed ${r.seed}.`,
+    `${r.n} labelled cases from ${r.patients} patients (${r.task}, ${r.k} classes)${r.unlabelled ? `; ${r.unlabelled} unlabelled rows left out` : ''}. ${intervalMethods(r.resamples, r.seed)}`,
+    '',
+    ...evaluationSetText(r),
     '',
     '| metric | value (95% CI) |',
     '|---|---|',
@@ -113,11 +155,17 @@ export function metricsMarkdown(r: MetricsReport, source: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function writeMetricsFiles(dir: string, r: MetricsReport, source: string): Promise<string[]> {
+/** metrics.json and metrics.md in `dir`; the source's paths are stored relative to `dir`. */
+export async function writeMetricsFiles(dir: string, r: MetricsReport, source: MetricsSource): Promise<string[]> {
+  const rel = (p?: string) => p && (relative(resolve(dir), resolve(p)).split(sep).join('/') || '.');
+  const stored = { ...source, model: rel(source.model), data: rel(source.data), predictions: rel(source.predictions) };
   await writeFileAtomic(
     join(dir, 'metrics.json'),
-    JSON.stringify(metricsJson(r), (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
+    JSON.stringify(metricsJson(r, stored), (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
   );
-  await writeFileAtomic(join(dir, 'metrics.md'), metricsMarkdown(r, source));
+  const title = source.data
+    ? `${source.model ?? 'model'} on ${source.data}${source.split ? ` (${source.split}${source.split === 'all' ? '' : `, fold ${source.fold ?? 0}`})` : ''}`
+    : (source.predictions ?? 'predictions');
+  await writeFileAtomic(join(dir, 'metrics.md'), metricsMarkdown(r, title));
   return [join(dir, 'metrics.json'), join(dir, 'metrics.md')];
 }

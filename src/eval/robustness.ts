@@ -4,7 +4,7 @@ import type { TileRow } from '../data/index.ts';
 import { bootstrapByPatient, pairedBootstrap, type Estimate, type PairedEstimate } from './bootstrap.ts';
 import { accuracy, calibration, quadraticWeightedKappa } from './metrics.ts';
 import { poolSlides } from './pooling.ts';
-import { compare, suiteUnits, type Criterion, type Suite } from './suite.ts';
+import { compare, DROP_METRICS, suiteUnits, type Criterion, type Suite } from './suite.ts';
 
 /** What the runner needs from a model: class probabilities and, when a detector is fitted, OOD scores. */
 export interface SuiteScorer {
@@ -148,7 +148,12 @@ export function readUnitResults(path: string): UnitResult[] {
     .filter((l) => l.trim())
     .flatMap((l) => {
       try {
-        return [JSON.parse(l) as UnitResult];
+        // JSON wrote an undefined estimate (NaN) as null: read it back as NaN.
+        return [
+          JSON.parse(l, (key, v) =>
+            key === 'ci95' && Array.isArray(v) ? v.map((x) => (x === null ? NaN : x)) : key === 'value' && v === null ? NaN : v,
+          ) as UnitResult,
+        ];
       } catch {
         return [];
       }
@@ -168,11 +173,15 @@ export function shardUnits<T>(units: T[], shard?: { index: number; count: number
 export interface CriterionResult {
   criterion: string;
   pass: boolean;
+  /** pass, fail, or not evaluable (the clean model is below the suite's floor, or grades every slide alike). */
+  status: 'pass' | 'fail' | 'not-evaluable';
   evidence: string;
 }
 
 export interface SuiteSummary {
   suite: string;
+  /** Test tiles per slide the suite ran on (a subsample of each slide's tiles). */
+  tilesPerSlide: number;
   clean: UnitResult;
   units: (UnitResult & {
     qwkDrop: number;
@@ -181,9 +190,11 @@ export interface SuiteSummary {
     ceBaseline?: number;
     qwkDropCi?: [number, number];
     dropSignificant?: boolean;
+    /** Why the drop gets no verdict (too few patients, identical in every resample). */
+    dropNote?: string;
   })[];
   /** Per corruption: QWK at severity 5 minus at severity 1 (paired), to tell whether severity matters at all. */
-  severitySeparation: { condition: string; low: number; high: number; difference: Estimate; significant: boolean }[];
+  severitySeparation: { condition: string; low: number; high: number; difference: Estimate; significant: boolean; note?: string }[];
   /**
    * ImageNet-C (Hendrycks & Dietterich 2019): CE_c = sum_s E_s,c / sum_s E_s,c(baseline) over severities
    * 1-5; relative CE_c = sum_s (E_s,c - E_clean) / sum_s (E^b_s,c - E^b_clean). `oneOff` marks conditions
@@ -194,7 +205,7 @@ export interface SuiteSummary {
   mCE: number | null;
   /** Mean relative CE over the corruptions whose relative CE is defined (baseline error moved with severity). */
   relativeMCE: number | null;
-  /** Corruptions left out of relativeMCE because the baseline's errors equal its clean error (0 / 0). */
+  /** Corruptions left out of relativeMCE because the baseline's errors equal its clean error (0 / 0, within half a slide). */
   relativeUndefined: string[];
   criteria: CriterionResult[];
   passed: boolean;
@@ -217,6 +228,18 @@ function unitMetric(u: SuiteSummary['units'][number], metric: Criterion['metric'
     case 'ce':
       return u.ce;
   }
+}
+
+/**
+ * Why drop criteria cannot judge this model, or undefined when they can: a clean QWK below the suite's
+ * floor, or one predicted grade for every clean slide (nothing to lose, so every drop is 0).
+ */
+export function cleanBelowFloor(clean: UnitResult, floorQwk: number): string | undefined {
+  const preds = new Set((clean.slidePreds ?? []).map((s) => s[3]));
+  if (preds.size === 1) return `the model predicts one grade for every clean slide (class ${[...preds][0]}): it has nothing to lose`;
+  if (!(clean.qwk.value >= floorQwk))
+    return `clean QWK ${Number.isFinite(clean.qwk.value) ? clean.qwk.value.toFixed(3) : 'undefined'} is below the suite's floor of ${floorQwk}`;
+  return undefined;
 }
 
 /** Resamples of the paired comparisons in a suite summary (per unit: against clean; per corruption: severities). */
@@ -249,6 +272,7 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
       ceBaseline: b ? 1 - b.accuracy.value : undefined,
       qwkDropCi,
       dropSignificant: paired?.significant,
+      ...(paired?.note ? { dropNote: paired.note } : {}),
     };
   });
   const severitySeparation = suite.conditions.flatMap((c) => {
@@ -257,7 +281,18 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
     const lo = byKey.get(`${c.name}/${sev[0]}`)!;
     const hi = byKey.get(`${c.name}/${sev[sev.length - 1]}`)!;
     const p = lo.k ? pairedQwk(lo, hi, lo.k, { resamples: PAIRED_RESAMPLES, seed: `suite/${c.name}/severity` }) : undefined;
-    return p ? [{ condition: c.name, low: sev[0], high: sev[sev.length - 1], difference: p.difference, significant: p.significant }] : [];
+    return p
+      ? [
+          {
+            condition: c.name,
+            low: sev[0],
+            high: sev[sev.length - 1],
+            difference: p.difference,
+            significant: p.significant,
+            ...(p.note ? { note: p.note } : {}),
+          },
+        ]
+      : [];
   });
   const corruptionErrors = suite.conditions.map((c) => {
     const oneOff = !c.severities?.length;
@@ -268,13 +303,19 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
     const den = us.reduce((s, u) => s + u.ceBaseline!, 0);
     const relNum = us.reduce((s, u) => s + (u.ce - (1 - clean.accuracy.value)), 0);
     const relDen = us.reduce((s, u) => s + (u.ceBaseline! - (1 - baseClean.accuracy.value)), 0);
-    return { condition: c.name, oneOff, ce: den > 0 ? num / den : null, relativeCe: relDen !== 0 ? relNum / relDen : null };
+    // Errors move in steps of one slide (1 / slides) per severity: a baseline change smaller than half a
+    // step is floating-point noise, and a relative CE over it is undefined, not 10^14.
+    const step = 1 / Math.max(1, clean.slides);
+    return { condition: c.name, oneOff, ce: den > 0 ? num / den : null, relativeCe: Math.abs(relDen) > step / 2 ? relNum / relDen : null };
   });
+  const floorProblem = cleanBelowFloor(clean, suite.floor.qwk);
   const mean = (xs: (number | null)[]) =>
     xs.length && xs.every((x) => x !== null) ? (xs as number[]).reduce((a, b) => a + b, 0) / xs.length : null;
   const corruptions = baseline ? corruptionErrors.filter((c) => !c.oneOff) : [];
   const relDefined = corruptions.filter((c) => c.relativeCe !== null);
   const evaluated: CriterionResult[] = criteria.map((c) => {
+    if (floorProblem && DROP_METRICS.includes(c.metric))
+      return { criterion: c.text, pass: false, status: 'not-evaluable', evidence: `not evaluable: ${floorProblem}` };
     const applicable = units.filter(
       (u) =>
         (!c.condition || u.condition === c.condition) &&
@@ -284,12 +325,18 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
       .map((u) => ({ u, v: unitMetric(u, c.metric) }))
       .filter((x): x is { u: typeof x.u; v: number } => x.v !== null && Number.isFinite(x.v));
     if (!values.length)
-      return { criterion: c.text, pass: false, evidence: 'no condition to judge it on (missing OOD detector or severities)' };
+      return {
+        criterion: c.text,
+        pass: false,
+        status: 'not-evaluable',
+        evidence: 'no condition to judge it on (missing OOD detector or severities)',
+      };
     const failing = values.filter((x) => !compare(x.v, c.op, c.value));
     const worst = values.reduce((w, x) => ((c.op.startsWith('<') ? x.v > w.v : x.v < w.v) ? x : w));
     return {
       criterion: c.text,
       pass: failing.length === 0,
+      status: failing.length === 0 ? 'pass' : 'fail',
       evidence: failing.length
         ? `${failing.length} of ${values.length} fail; worst ${c.metric} ${worst.v.toFixed(3)} at ${worst.u.condition}${worst.u.severity ? ` severity ${worst.u.severity}` : ''}`
         : `all ${values.length} pass; worst ${c.metric} ${worst.v.toFixed(3)} at ${worst.u.condition}${worst.u.severity ? ` severity ${worst.u.severity}` : ''}`,
@@ -297,6 +344,7 @@ export function summariseSuite(suite: Suite, criteria: Criterion[], results: Uni
   });
   return {
     suite: suite.name,
+    tilesPerSlide: suite.tilesPerSlide,
     clean,
     units,
     corruptionErrors,

@@ -25,12 +25,23 @@ export const suiteSchema = z
     tilesPerSlide: z.number().int().min(1).default(8),
     conditions: z.array(conditionSchema).min(1),
     criteria: z.array(z.string()).default([]),
+    /**
+     * Below this clean QWK a model has too little to lose for a drop criterion to mean anything (a model
+     * that grades every slide alike drops nothing): drop criteria are then not evaluable, and fail.
+     * 0.4 is where "moderate" agreement begins (Landis and Koch).
+     */
+    floor: z
+      .object({ qwk: z.number().min(-1).max(1).default(0.4) })
+      .strict()
+      .default({ qwk: 0.4 }),
   })
   .strict();
 
 export type Suite = z.infer<typeof suiteSchema>;
 
 export const CRITERION_METRICS = ['qwk', 'qwk_drop', 'accuracy', 'accuracy_drop', 'ece', 'ood_flag_rate', 'ce'] as const;
+/** Criteria measured against the clean condition: they need a clean model worth degrading. */
+export const DROP_METRICS: readonly string[] = ['qwk_drop', 'accuracy_drop', 'ce'];
 export type CriterionMetric = (typeof CRITERION_METRICS)[number];
 
 export interface Criterion {

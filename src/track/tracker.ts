@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,8 @@ export interface TrackingOptions {
   trackingUri?: string;
   /** Where REST records wait for the server (default .gradelab/journal). */
   journalDir?: string;
+  /** A command that only reads runs: a file store that does not exist is a mistyped folder, not an empty store. */
+  mustExist?: boolean;
 }
 
 /** Picks the store: an MLflow server when the URI is http(s), else the local file store. */
@@ -30,6 +33,10 @@ export function openStore(options: TrackingOptions = {}): TrackingStore {
     );
   }
   const dir = options.trackingDir ?? (uri ? (uri.startsWith('file:') ? fileURLToPath(uri) : uri) : 'mlruns');
+  if (options.mustExist && !existsSync(dir))
+    throw new ConfigError(
+      `${dir}: no tracking store there (no run was ever recorded into it); check --tracking-dir or MLFLOW_TRACKING_URI`,
+    );
   return new FileStore(dir);
 }
 

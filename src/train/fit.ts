@@ -97,7 +97,8 @@ export async function fit(
         'gradelab.replicas': String(replicas),
         'gradelab.seed': String(config.seed),
         'gradelab.config.sha256': configHash,
-        'gradelab.dataset.sha256': ds.meta.manifestSha256,
+        'gradelab.dataset.sha256': ds.meta.sha256!,
+        'gradelab.manifest.sha256': ds.meta.manifestSha256,
         'gradelab.out_dir': out,
         'gradelab.task': config.task,
       });

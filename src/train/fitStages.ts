@@ -12,6 +12,7 @@ import {
   sha256File,
   writeFileAtomic,
   writeModelMeta,
+  writeTrainingHistory,
   type ModelMeta,
 } from '../core/index.ts';
 import {
@@ -247,14 +248,14 @@ export async function writeModelDir(
     seed: config.seed,
     backend,
     runId: state.runId,
-    datasetHash: ds.meta.manifestSha256,
+    datasetHash: ds.meta.sha256!,
     configHash,
     bestEpoch: state.bestEpoch + 1,
     // NaN is stored as null, never as a number that looks measured.
     metrics: {
       ...Object.fromEntries(
         Object.entries(state.history[state.bestEpoch] ?? {})
-          .filter(([, v]) => typeof v === 'number')
+          .filter(([key, v]) => typeof v === 'number' && key !== 'epoch')
           .map(([k, v]) => [k, Number.isFinite(v) ? (v as number) : null]),
       ),
       'val/qwk': bestQwkOf(state),
@@ -267,5 +268,5 @@ export async function writeModelDir(
   // Every model directory carries its ONNX form: inference runs there (src/engine).
   await writeFileAtomic(join(out, 'model.onnx'), exportOnnx(best, contractOf(meta)));
   best.dispose();
-  await writeFile(join(out, 'history.json'), JSON.stringify(state.history, null, 2));
+  await writeTrainingHistory(out, state.history);
 }

@@ -20,15 +20,28 @@ function preds(path: string, rows: { id: string; patient: string; label: number;
 }
 
 describe('paired comparison', () => {
-  it('gives a zero difference, a [0, 0] interval and no wins for identical predictions', () => {
+  it('gives a zero difference, no interval (identical in every resample, said so) and no wins for identical predictions', () => {
     const rows = Array.from({ length: 30 }, (_, i) => ({ id: `s${i}`, patient: `p${i}`, label: i % 3, pred: (i * 7) % 3 }));
     const c = comparePredictions(preds('a.csv', rows), preds('b.csv', rows), { task: 'breast', resamples: 200, seed: 1 });
     for (const m of c.metrics) {
       expect(m.difference.value).toBe(0);
-      expect(m.difference.ci95).toEqual([0, 0]);
+      expect(m.difference.ci95.every(Number.isNaN)).toBe(true);
+      expect(m.note).toMatch(/identical in every resample/);
       expect(m.shareBBetter).toBe(0);
       expect(m.significant).toBe(false);
     }
+  });
+
+  it('gives no verdict below 20 patients, however clear the resamples look', () => {
+    // 12 patients: B right on every case, A wrong on half. On 40 patients (the next test) this is shown.
+    const rows = Array.from({ length: 12 }, (_, i) => ({ id: `s${i}`, patient: `p${i}`, label: i % 3 }));
+    const a = rows.map((r, i) => ({ ...r, pred: i % 2 ? r.label : (r.label + 1) % 3 }));
+    const b = rows.map((r) => ({ ...r, pred: r.label }));
+    const c = comparePredictions(preds('a.csv', a), preds('b.csv', b), { task: 'breast', resamples: 500, seed: 2 });
+    const acc = c.metrics.find((m) => m.metric === 'accuracy')!;
+    expect(acc.difference.ci95[0]).toBeGreaterThan(0);
+    expect(acc.significant).toBe(false);
+    expect(acc.note).toBe('12 patients: fewer than the 20 a verdict needs');
   });
 
   it('computes the accuracy difference by hand and sees a consistent gain that unpaired intervals hide', () => {

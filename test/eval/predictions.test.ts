@@ -70,9 +70,15 @@ describe('evaluatePredictions', () => {
       expect(json[key].value, key).toBeTypeOf('number');
       expect(json[key].ci95, key).toHaveLength(2);
     }
-    expect(json.bootstrap).toEqual({ unit: 'patient', resamples: 200, seed: 3, interval: 'percentile 95%' });
-    await writeMetricsFiles(dir, r, 'sim');
-    expect(JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')).qwk.value).toBeCloseTo(r.metrics.qwk.value, 10);
+    expect(json.bootstrap).toMatchObject({ unit: 'patient', resamples: 200, seed: 3 });
+    expect(json.bootstrap.interval).toMatch(/BCa.*Wilson.*Newcombe/);
+    expect(json.accuracy.method).toBe('wilson');
+    expect(json.cutoffs[0].auroc.method).toBe('newcombe-score');
+    expect(json.qwk.method).toBe('bca');
+    await writeMetricsFiles(dir, r, { predictions: join(dir, 'sim.csv') });
+    const written = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
+    expect(written.qwk.value).toBeCloseTo(r.metrics.qwk.value, 10);
+    expect(written.source).toEqual({ predictions: 'sim.csv' });
     expect(readFileSync(join(dir, 'metrics.md'), 'utf8')).toMatch(/\| quadratic weighted kappa \| 0\.\d{3} \(0\.\d{3}-0\.\d{3}\) \|/);
     const files = await writeMetricCharts(dir, r);
     for (const f of files) expect(existsSync(f)).toBe(true);

@@ -10,7 +10,7 @@ function unit(condition: string, severity: number, qwk: number, acc: number, ood
   return {
     condition,
     severity,
-    slides: 10,
+    slides: 100,
     qwk: { value: qwk, ci95: [qwk - 0.1, qwk + 0.05] },
     accuracy: { value: acc, ci95: [acc - 0.1, acc + 0.1] },
     ece: 0.05,
@@ -101,5 +101,43 @@ describe('suites', () => {
     expect(shard1.length + shard2.length).toBe(units.length);
     expect(summariseSuite(suite, criteria, [...shard2, ...shard1])).toEqual(summariseSuite(suite, criteria, model));
     expect(() => summariseSuite(suite, criteria, shard1)).toThrow(/missing/);
+  });
+
+  it('a baseline error that moves by floating-point noise only leaves relative CE undefined, not 10^14', () => {
+    writeFileSync(join(dir, 'n.yaml'), 'name: n\nconditions:\n  - {name: jpeg, transform: {name: jpeg}, severities: [1, 2]}\n');
+    const { suite, criteria } = loadSuite(join(dir, 'n.yaml'));
+    const ten = (u: UnitResult): UnitResult => ({ ...u, slides: 10 });
+    const model = [unit('clean', 0, 0.9, 0.8), unit('jpeg', 1, 0.85, 0.7), unit('jpeg', 2, 0.8, 0.6)].map(ten);
+    // Baseline accuracies 0.7, 0.7 + 1e-16 and 0.7 + 2.2e-16: a denominator of about 3e-16 (10 slides: a step is 0.1).
+    const base = [unit('clean', 0, 0.85, 0.7), unit('jpeg', 1, 0.85, 0.7 + 1e-16), unit('jpeg', 2, 0.85, 0.7 + 2.2e-16)].map(ten);
+    const s = summariseSuite(suite, criteria, model, base);
+    expect(s.corruptionErrors[0].relativeCe).toBeNull();
+    expect(s.relativeMCE).toBeNull();
+    expect(s.relativeUndefined).toEqual(['jpeg']);
+    // One slide's worth of change (0.1 on 10 slides) is a real change and is kept.
+    const moved = [unit('clean', 0, 0.85, 0.7), unit('jpeg', 1, 0.85, 0.6), unit('jpeg', 2, 0.85, 0.7)].map(ten);
+    expect(summariseSuite(suite, criteria, model, moved).relativeMCE).toBeCloseTo(0.3 / 0.1, 10);
+  });
+
+  it('drop criteria are not evaluable (and fail) for a model that grades every slide alike or is below the floor', () => {
+    writeFileSync(
+      join(dir, 'f.yaml'),
+      'name: f\nconditions:\n  - {name: jpeg, transform: {name: jpeg}, severities: [1]}\ncriteria:\n  - qwk_drop <= 0.05\n  - accuracy >= 0.1\n',
+    );
+    const { suite, criteria } = loadSuite(join(dir, 'f.yaml'));
+    const constant = (u: UnitResult): UnitResult => ({
+      ...u,
+      slidePreds: Array.from({ length: 10 }, (_, i) => [`s${i}`, `p${i}`, i % 3, 2]),
+    });
+    const s = summariseSuite(suite, criteria, [constant(unit('clean', 0, 0, 0.3)), constant(unit('jpeg', 1, 0, 0.3))]);
+    expect(s.criteria[0]).toMatchObject({ status: 'not-evaluable', pass: false });
+    expect(s.criteria[0].evidence).toMatch(/predicts one grade for every clean slide/);
+    // The absolute criterion is judged as usual.
+    expect(s.criteria[1]).toMatchObject({ status: 'pass', pass: true });
+    expect(s.passed).toBe(false);
+    const weak = summariseSuite(suite, criteria, [unit('clean', 0, 0.3, 0.5), unit('jpeg', 1, 0.3, 0.5)]);
+    expect(weak.criteria[0].evidence).toMatch(/clean QWK 0\.300 is below the suite's floor of 0\.4/);
+    const good = summariseSuite(suite, criteria, [unit('clean', 0, 0.8, 0.7), unit('jpeg', 1, 0.78, 0.7)]);
+    expect(good.criteria[0]).toMatchObject({ status: 'pass', pass: true });
   });
 });

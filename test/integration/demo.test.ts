@@ -83,17 +83,24 @@ describe('gradelab demo --quick', () => {
     );
   });
 
-  it("the report's worst cases are the misgraded held-out slides, each linked into the viewer that shows it", () => {
+  it("the report's worst cases are the misgraded held-out slides of the evaluation set, each linked into the viewer that shows it", () => {
     const report = JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8'));
     const table = report.sections.find((s: any) => s.id === 'limitations').tables.find((t: any) => t.caption.startsWith('Worst cases'));
     const csv = readFileSync(join(out, 'eval', 'predictions.csv'), 'utf8')
       .trim()
       .split('\n');
     const head = csv[0].split(',');
+    const inSet = new Set(JSON.parse(readFileSync(join(out, 'eval', 'metrics.json'), 'utf8')).evaluation_set.slides);
     const misgraded = csv.slice(1).filter((l) => {
       const f = l.split(',');
-      return f[head.indexOf('label')] !== f[head.indexOf('pred')];
+      return inSet.has(f[head.indexOf('slide_id')]) && f[head.indexOf('label')] !== f[head.indexOf('pred')];
     });
+    // The anomalous slides are out of the set, and listed apart.
+    const outside = report.sections
+      .find((s: any) => s.id === 'limitations')
+      .tables.find((t: any) => t.caption.startsWith('Slides outside'));
+    expect(outside.rows.every((r: string[]) => r[2].startsWith('anomalous') || r[2] === 'ood-flagged')).toBe(true);
+    expect(outside.rows.length + inSet.size).toBe(csv.length - 1);
     expect(table.caption).toContain(`of ${misgraded.length} misgraded slides`);
     expect(table.rows.length).toBe(Math.min(10, misgraded.length));
     const distances = table.rows.map((r: string[]) => Number(r[5]));
@@ -140,6 +147,11 @@ describe('gradelab demo --quick', () => {
       }
       expect(shown.get(id), `viewer ${id}`).toBe(labels[pred]);
     }
+    // The audit grades the unseen site's slides as predict does, OOD flags included.
+    const audit = JSON.parse(readFileSync(join(out, 'audit', 'audit.json'), 'utf8'));
+    const sitePreds = predsOf(join(out, 'site-D-predictions', 'stain-aug.csv'));
+    expect(audit.slides.length).toBe(sitePreds.size);
+    for (const s of audit.slides) expect(s.pred, `audit ${s.slideId}`).toBe(sitePreds.get(s.slideId));
     const report = JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8'));
     const worst = report.sections.find((s: any) => s.id === 'limitations').tables.find((t: any) => t.caption.startsWith('Worst cases'));
     for (const row of worst.rows) expect(row[4], `report ${row[0]}`).toBe(labels[evalPreds.get(row[0])!]);
@@ -147,7 +159,7 @@ describe('gradelab demo --quick', () => {
 
   it('a missing input is reported as missing, and user text is escaped', () => {
     const bare = join(out, 'report-bare');
-    const r = gradelab('report', '--run', join(out, 'models', 'stain-aug'), '--out', bare);
+    const r = gradelab('report', '--run', join(out, 'models', 'stain-aug'), '--out', bare, '--no-track');
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(bare, 'report.json'), 'utf8'));
     const missing = report.sections.flatMap((s: any) => s.missing);
@@ -164,6 +176,7 @@ describe('gradelab demo --quick', () => {
       join(out, 'report-evil'),
       '--intended-use',
       join(out, 'evil.yaml'),
+      '--no-track',
     );
     expect(e.code, e.stderr).toBe(0);
     const noViewer = gradelab(
@@ -174,6 +187,7 @@ describe('gradelab demo --quick', () => {
       join(out, 'report-nv'),
       '--viewer',
       join(out, 'eval'),
+      '--no-track',
     );
     expect(noViewer.code).toBe(2);
     expect(noViewer.stderr.trim().split('\n')).toHaveLength(1);

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { ConfigError, writeFileAtomic } from '../../core/index.ts';
+import { trackedRun, trackingFlags } from '../trackedRun.ts';
 import {
   comparePredictions,
   comparisonScope,
@@ -66,7 +67,8 @@ export function compareCommand(y: Argv): Argv {
     'compare',
     'Paired comparison of two predictions files on the same cases: the difference in QWK, accuracy, ECE and AUROC at the cut-offs, with a paired patient-bootstrap CI',
     (c) =>
-      c
+      trackingFlags(c)
+        .option('model', { type: 'string', describe: "the model B's predictions come from: the run is filed under its training run" })
         .option('pred', {
           type: 'string',
           array: true,
@@ -85,14 +87,35 @@ export function compareCommand(y: Argv): Argv {
       if (!Number.isInteger(argv.resamples) || argv.resamples < 100)
         throw new ConfigError(`--resamples must be an integer of at least 100, got ${argv.resamples}`);
       const [a, b] = argv.pred.map((arm) => arm.split(',').map((path) => readPredictions(path.trim())));
-      const c = comparePredictions(a, b, {
-        task: inferTask(a[0].k, argv.task),
-        resamples: argv.resamples,
-        seed: argv.seed,
-        nameA: argv.name?.[0] ?? 'A',
-        nameB: argv.name?.[1] ?? 'B',
-      });
-      await writeComparison(argv.out, c);
+      const nameA = argv.name?.[0] ?? 'A';
+      const nameB = argv.name?.[1] ?? 'B';
+      const c = await trackedRun(
+        {
+          kind: 'compare',
+          name: `compare ${nameB} vs ${nameA}`,
+          modelDir: argv.model,
+          trackingDir: argv['tracking-dir'],
+          track: argv.track,
+          params: { a: argv.pred[0], b: argv.pred[1] },
+        },
+        async () => {
+          const result = comparePredictions(a, b, {
+            task: inferTask(a[0].k, argv.task),
+            resamples: argv.resamples,
+            seed: argv.seed,
+            nameA,
+            nameB,
+          });
+          await writeComparison(argv.out, result);
+          return {
+            result,
+            metrics: Object.fromEntries(
+              result.metrics.map((m) => [`diff/${m.metric.replace(/[^A-Za-z0-9_./-]+/g, '_')}`, m.difference.value]),
+            ),
+            artifacts: [join(argv.out, 'compare.json'), join(argv.out, 'compare.md')],
+          };
+        },
+      );
       process.stdout.write(`${describeComparison(c).join('\n')}\n`);
     },
   );

@@ -183,6 +183,7 @@ export function demoCommand(y: Argv, main: Main): Argv {
         join(out, 'ood'),
         '--resamples',
         '300',
+        ...tracking,
       ]);
       await step(main, 'evaluation (held-out patients)', [
         'eval',
@@ -196,6 +197,7 @@ export function demoCommand(y: Argv, main: Main): Argv {
         join(out, 'eval'),
         '--resamples',
         '1000',
+        ...tracking,
       ]);
       await step(main, 'evaluation of the baseline', [
         'eval',
@@ -209,6 +211,7 @@ export function demoCommand(y: Argv, main: Main): Argv {
         join(out, 'eval-no-aug'),
         '--resamples',
         '1000',
+        ...tracking,
       ]);
       // Stain augmentation against none, paired on the same cases: the held-out set and the unseen site.
       const compares: string[] = [];
@@ -224,8 +227,11 @@ export function demoCommand(y: Argv, main: Main): Argv {
           'no-aug',
           '--name',
           'stain-aug',
+          '--model',
+          model,
           '--out',
           dir,
+          ...tracking,
         ]);
         compares.push(dir);
       };
@@ -321,6 +327,7 @@ export function demoCommand(y: Argv, main: Main): Argv {
         join(out, 'audit'),
         '--resamples',
         '300',
+        ...tracking,
       ]);
       await step(main, 'report', [
         'report',

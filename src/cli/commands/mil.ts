@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { ConfigError, log } from '../../core/index.ts';
-import { loadSplit, openTileDataset, tilesOfPartition } from '../../data/index.ts';
+import { loadSplit, openDatasetForModel, tilesOfPartition } from '../../data/index.ts';
 import { classIndex, poolSlides, predictTiles, quadraticWeightedKappa } from '../../eval/index.ts';
 import { openModel } from '../../engine/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
@@ -25,8 +25,8 @@ export function milCommand(y: Argv): Argv {
           async (argv) => {
             if (!Number.isInteger(argv.epochs) || argv.epochs < 1)
               throw new ConfigError(`--epochs must be a positive integer, got ${argv.epochs}`);
+            const ds = await openDatasetForModel(argv.data, argv.model);
             const model = await openModel(argv.model, engineOptions(argv));
-            const ds = await openTileDataset(argv.data);
             const split = await loadSplit(argv.data);
             const graded = (t: { anomaly: string; grade?: number }) => !t.anomaly && t.grade !== undefined;
             const train = tilesOfPartition(ds, split, 'train', argv.fold).filter(graded);

@@ -1,15 +1,17 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import type { Argv } from 'yargs';
-import { ConfigError, createRng, log, shuffled, writeFileAtomic, type HeadKind, type ModelPredictor } from '../../core/index.ts';
-import { loadSplit, NEAR_OOD, openTileDataset, tilesOfPartition, type TileDataset, type TileRow } from '../../data/index.ts';
+import { ConfigError, createRng, log, shuffled, writeFileAtomic, type ModelPredictor } from '../../core/index.ts';
+import { loadSplit, NEAR_OOD, openDatasetForModel, tilesOfPartition, type TileDataset, type TileRow } from '../../data/index.ts';
 import { openModel } from '../../engine/index.ts';
 import {
   accuracy,
   bestDetectorPerGroup,
   classIndex,
   datasetQuality,
+  featureSet,
   fmtEstimate,
+  needsQuality,
   oodStudy,
   poolSlides,
   quadraticWeightedKappa,
@@ -33,35 +35,9 @@ import {
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { modelOutputs } from '../modelOutputs.ts';
 import { printTable } from '../output.ts';
+import { trackedRun, trackingFlags } from '../trackedRun.ts';
 
 const TOPK = 5;
-
-export const needsQuality = (names: Iterable<string>) => [...names].some((n) => n.startsWith('qc-'));
-
-/**
- * What detectors see of tiles: features, the grade's logits (for the breast multitask head, the first
- * three of its 4 x 3 outputs, not the components' logits), class labels and quality features.
- */
-export function featureSet(p: TilePredictions, classes: number[], quality?: Float32Array): FeatureSet {
-  const n = p.tiles.length;
-  const { k, logits } = gradeLogits(p.logits!, n, p.head);
-  return {
-    n,
-    k,
-    d: p.featureDim,
-    logits,
-    features: p.features!,
-    labels: Int32Array.from(p.tiles, (t) => classIndex(t.grade, classes) ?? 0),
-    quality,
-  };
-}
-
-/** The grade's logits of n tiles: all of them, or the first three of the breast multitask head's 4 x 3. */
-export function gradeLogits(all: Float32Array, n: number, head: HeadKind): { k: number; logits: Float32Array } {
-  const width = all.length / n;
-  const k = head === 'multitask' ? 3 : width;
-  return { k, logits: k === width ? all : Float32Array.from({ length: n * k }, (_, i) => all[Math.floor(i / k) * width + (i % k)]) };
-}
 
 /** A model's features and logits of tiles, with the tiles' quality features when a qc-* detector needs them. */
 async function inputs(
@@ -215,7 +191,7 @@ export function oodCommand(y: Argv): Argv {
           const primary = argv.primary ?? (methods.includes('qc-all') ? 'qc-all' : methods[0]);
           if (!methods.includes(primary))
             throw new ConfigError(`--primary ${primary} is not among the fitted methods (${methods.join(', ')})`);
-          const ds = await openTileDataset(argv.data);
+          const ds = await openDatasetForModel(argv.data, argv.model);
           const split = await loadSplit(argv.data);
           const id = (t: TileRow) => !t.anomaly && t.grade !== undefined;
           const train = sample(tilesOfPartition(ds, split, 'train', argv.fold).filter(id), argv['max-tiles'], 'ood-train');
@@ -261,7 +237,7 @@ export function oodCommand(y: Argv): Argv {
         'eval',
         'AUROC, FPR@95TPR, AUPR-In/Out per detector, per anomaly class, near and far, tile (mask truth) and slide level, with CIs',
         (c) =>
-          engineFlags(c)
+          trackingFlags(engineFlags(c))
             .option('model', { type: 'string', demandOption: true })
             .option('id', { type: 'string', demandOption: true, describe: 'in-distribution dataset (its test partition)' })
             .option('ood', {
@@ -283,94 +259,116 @@ export function oodCommand(y: Argv): Argv {
             })
             .option('resamples', { type: 'number', default: 500 })
             .option('seed', { type: 'number', default: 1 }),
-        async (argv) => {
-          if (!(argv['tile-threshold'] > 0 && argv['tile-threshold'] <= 1))
-            throw new ConfigError(`--tile-threshold must be in (0, 1], got ${argv['tile-threshold']}`);
-          const { bundle, detectors } = loadOodBundle(argv.model);
-          const idDs = await openTileDataset(argv.id);
-          const idTiles = (
-            argv['id-split'] === 'all' ? idDs.tiles : tilesOfPartition(idDs, await loadSplit(argv.id), argv['id-split'], argv.fold)
-          ).filter((t) => !t.anomaly);
-          const oodDs = argv.ood === argv.id ? idDs : await openTileDataset(argv.ood);
-          const marked = oodDs.tiles.filter((t) => t.anomaly);
-          const oodTiles = marked.length ? marked : oodDs.tiles;
-          if (!idTiles.length || !oodTiles.length) throw new ConfigError('need in-distribution test tiles and OOD tiles');
-          const model = await openModel(argv.model, engineOptions(argv));
-          const quality = needsQuality(detectors.keys());
-          const idIn = await inputs(model, argv.model, idDs, idTiles, 'embed ID', quality);
-          const oodIn = await inputs(model, argv.model, oodDs, oodTiles, 'embed OOD', quality);
-          await model.dispose();
-          const scores = new Map([...detectors].map(([name, det]) => [name, { id: det.score(idIn.set), ood: det.score(oodIn.set) }]));
-          const study = oodStudy({
-            idTiles,
-            oodTiles,
-            scores,
-            tileThreshold: argv['tile-threshold'],
-            topK: TOPK,
-            groupOf: oodGroup,
-            resamples: argv.resamples,
-            seed: argv.seed,
-          });
-          const hist: Record<string, unknown>[] = [];
-          const rocs: Record<string, unknown>[] = [];
-          for (const [name, { id, ood }] of scores) {
-            for (const v of id) hist.push({ detector: name, set: 'in-distribution', score: v });
-            for (const v of ood) hist.push({ detector: name, set: 'OOD', score: v });
-            for (const p of rocCurve([...Array(id.length).fill(0), ...Array(ood.length).fill(1)], [...id, ...ood]))
-              rocs.push({ detector: name, fpr: p.fpr, tpr: p.tpr });
-          }
-          // Grading of the in-distribution slides the primary detector accepts.
-          const primaryStored = bundle.detectors.find((d) => d.name === bundle.primary)!;
-          const classes = model.meta.classes;
-          const slideScores = aggregateScores(
-            scores.get(bundle.primary)!.id,
-            idTiles.map((t) => t.slideId),
-            'topk',
-            { k: TOPK },
-          );
-          const slides = poolSlides(idIn.p, classes);
-          const accepted = slides.filter((r) => (slideScores.get(r.slideId) ?? 0) <= primaryStored.slideThreshold);
-          const score = (rs: typeof slides) => ({
-            slides: rs.length,
-            qwk: quadraticWeightedKappa(
-              rs.map((r) => r.label!),
-              rs.map((r) => r.pred),
-              classes.length,
-            ),
-            accuracy: accuracy(
-              rs.map((r) => r.label!),
-              rs.map((r) => r.pred),
-            ),
-          });
-          const grading = { all: score(slides), accepted: score(accepted) };
-          await mkdir(argv.out, { recursive: true });
-          const report = {
-            model: argv.model,
-            id: argv.id,
-            ood: argv.ood,
-            idTiles: idTiles.length,
-            oodTiles: oodTiles.length,
-            primary: bundle.primary,
-            accept: bundle.accept,
-            bootstrap: { unit: 'patient', resamples: argv.resamples, seed: argv.seed },
-            tileTruth: study.tileTruth,
-            tileThreshold: study.tileThreshold,
-            oodTilesUsed: study.oodTilesUsed,
-            tilesExcluded: study.tilesExcluded,
-            detectors: study.detectors,
-            bestPerAnomaly: bestDetectorPerGroup(study),
-            gradingAfterRejection: grading,
-          };
-          await writeFileAtomic(
-            join(argv.out, 'ood.json'),
-            JSON.stringify(report, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
-          );
-          const header = `# OOD detection: ${argv.model}\n\n${idTiles.length} in-distribution test tiles vs ${oodTiles.length} tiles of OOD slides; slide scores are top-${TOPK} tile means. 95% CIs by patient bootstrap (${argv.resamples} resamples). OOD is the positive class.`;
-          const gradingLine = `Grading after rejection by ${bundle.primary} (accepting ${(bundle.accept * 100).toFixed(0)}% of validation slides): QWK ${grading.all.qwk.toFixed(3)} on all ${grading.all.slides} test slides, ${grading.accepted.qwk.toFixed(3)} on the ${grading.accepted.slides} accepted.`;
-          const [head, ...rows] = await writeStudy(argv.out, header, study, gradingLine, { hist, rocs });
-          printTable(rows, head);
-          log.info(`wrote ood.json, ood.md and charts to ${argv.out}`);
-        },
+        async (argv) =>
+          trackedRun(
+            {
+              kind: 'ood eval',
+              name: `ood eval ${basename(resolve(argv.model))}`,
+              modelDir: argv.model,
+              trackingDir: argv['tracking-dir'],
+              track: argv.track,
+              params: { id: argv.id, ood: argv.ood, 'id-split': argv['id-split'] },
+            },
+            async () => {
+              if (!(argv['tile-threshold'] > 0 && argv['tile-threshold'] <= 1))
+                throw new ConfigError(`--tile-threshold must be in (0, 1], got ${argv['tile-threshold']}`);
+              const { bundle, detectors } = loadOodBundle(argv.model);
+              const idDs = await openDatasetForModel(argv.id, argv.model);
+              const idTiles = (
+                argv['id-split'] === 'all' ? idDs.tiles : tilesOfPartition(idDs, await loadSplit(argv.id), argv['id-split'], argv.fold)
+              ).filter((t) => !t.anomaly);
+              const oodDs = argv.ood === argv.id ? idDs : await openDatasetForModel(argv.ood, argv.model);
+              const marked = oodDs.tiles.filter((t) => t.anomaly);
+              const oodTiles = marked.length ? marked : oodDs.tiles;
+              if (!idTiles.length || !oodTiles.length) throw new ConfigError('need in-distribution test tiles and OOD tiles');
+              const model = await openModel(argv.model, engineOptions(argv));
+              const quality = needsQuality(detectors.keys());
+              const idIn = await inputs(model, argv.model, idDs, idTiles, 'embed ID', quality);
+              const oodIn = await inputs(model, argv.model, oodDs, oodTiles, 'embed OOD', quality);
+              await model.dispose();
+              const scores = new Map([...detectors].map(([name, det]) => [name, { id: det.score(idIn.set), ood: det.score(oodIn.set) }]));
+              const study = oodStudy({
+                idTiles,
+                oodTiles,
+                scores,
+                tileThreshold: argv['tile-threshold'],
+                topK: TOPK,
+                groupOf: oodGroup,
+                resamples: argv.resamples,
+                seed: argv.seed,
+              });
+              const hist: Record<string, unknown>[] = [];
+              const rocs: Record<string, unknown>[] = [];
+              for (const [name, { id, ood }] of scores) {
+                for (const v of id) hist.push({ detector: name, set: 'in-distribution', score: v });
+                for (const v of ood) hist.push({ detector: name, set: 'OOD', score: v });
+                for (const p of rocCurve([...Array(id.length).fill(0), ...Array(ood.length).fill(1)], [...id, ...ood]))
+                  rocs.push({ detector: name, fpr: p.fpr, tpr: p.tpr });
+              }
+              // Grading of the in-distribution slides the primary detector accepts.
+              const primaryStored = bundle.detectors.find((d) => d.name === bundle.primary)!;
+              const classes = model.meta.classes;
+              const slideScores = aggregateScores(
+                scores.get(bundle.primary)!.id,
+                idTiles.map((t) => t.slideId),
+                'topk',
+                { k: TOPK },
+              );
+              const slides = poolSlides(idIn.p, classes);
+              const accepted = slides.filter((r) => (slideScores.get(r.slideId) ?? 0) <= primaryStored.slideThreshold);
+              const score = (rs: typeof slides) => ({
+                slides: rs.length,
+                qwk: quadraticWeightedKappa(
+                  rs.map((r) => r.label!),
+                  rs.map((r) => r.pred),
+                  classes.length,
+                ),
+                accuracy: accuracy(
+                  rs.map((r) => r.label!),
+                  rs.map((r) => r.pred),
+                ),
+              });
+              const grading = { all: score(slides), accepted: score(accepted) };
+              await mkdir(argv.out, { recursive: true });
+              const report = {
+                model: argv.model,
+                id: argv.id,
+                ood: argv.ood,
+                idTiles: idTiles.length,
+                oodTiles: oodTiles.length,
+                primary: bundle.primary,
+                accept: bundle.accept,
+                bootstrap: { unit: 'patient', resamples: argv.resamples, seed: argv.seed },
+                tileTruth: study.tileTruth,
+                tileThreshold: study.tileThreshold,
+                oodTilesUsed: study.oodTilesUsed,
+                tilesExcluded: study.tilesExcluded,
+                detectors: study.detectors,
+                bestPerAnomaly: bestDetectorPerGroup(study),
+                gradingAfterRejection: grading,
+              };
+              await writeFileAtomic(
+                join(argv.out, 'ood.json'),
+                JSON.stringify(report, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
+              );
+              const header = `# OOD detection: ${argv.model}\n\n${idTiles.length} in-distribution test tiles vs ${oodTiles.length} tiles of OOD slides; slide scores are top-${TOPK} tile means. 95% CIs by patient bootstrap (${argv.resamples} resamples). OOD is the positive class.`;
+              const gradingLine = `Grading after rejection by ${bundle.primary} (accepting ${(bundle.accept * 100).toFixed(0)}% of validation slides): QWK ${grading.all.qwk.toFixed(3)} on all ${grading.all.slides} test slides, ${grading.accepted.qwk.toFixed(3)} on the ${grading.accepted.slides} accepted.`;
+              const [head, ...rows] = await writeStudy(argv.out, header, study, gradingLine, { hist, rocs });
+              printTable(rows, head);
+              log.info(`wrote ood.json, ood.md and charts to ${argv.out}`);
+              const primary = study.detectors[bundle.primary];
+              return {
+                result: undefined,
+                metrics: {
+                  'ood/slide_auroc': primary?.all.slide.auroc.value,
+                  'ood/tile_auroc': primary?.all.tile?.auroc.value,
+                  'ood/near_slide_auroc': primary?.groups.near?.slide.auroc.value,
+                  'ood/far_slide_auroc': primary?.groups.far?.slide.auroc.value,
+                },
+                artifacts: [join(argv.out, 'ood.json'), join(argv.out, 'ood.md')],
+              };
+            },
+          ),
       )
       .demandCommand(1, 'name an ood subcommand: fit or eval'),
   );

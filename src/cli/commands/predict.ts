@@ -1,16 +1,21 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { checkModelFitsTiles, ConfigError, InputError, log, readModelMeta } from '../../core/index.ts';
-import { loadSplit, openTileDataset, tilesOfPartition, type Partition, type TileDataset } from '../../data/index.ts';
+import { EXCLUDE_OPTION } from '../options.ts';
+import { trackedRun, trackingFlags } from '../trackedRun.ts';
+import { ConfigError, HISTORY_FILE, InputError, log, readTrainingHistory } from '../../core/index.ts';
+import { loadSplit, openDatasetForModel, tilesOfPartition, type Partition, type TileDataset } from '../../data/index.ts';
 import { openModel, type ModelOpenOptions } from '../../engine/index.ts';
 import {
   datasetQuality,
   evaluatePredictions,
+  parseExclusions,
+  type Exclusion,
   fmtEstimate,
   poolSlides,
   readPredictions,
+  scoreWithPrimaryDetector,
   slideGrade,
   tileRows,
   trainingCurvesSpec,
@@ -19,13 +24,13 @@ import {
   writeMetricsFiles,
   writePredictions,
   type PredictionRow,
+  type TilePredictions,
 } from '../../eval/index.ts';
-import { aggregateScores, hasOodBundle, loadOodBundle } from '../../ood/index.ts';
+import { hasOodBundle } from '../../ood/index.ts';
 import { bagsOf, loadMil } from '../../train/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { modelOutputs } from '../modelOutputs.ts';
 import { parseShard, tilesOfShard, type Shard } from '../shard.ts';
-import { featureSet, needsQuality } from './ood.ts';
 
 interface PredictRequest {
   modelDir: string;
@@ -40,42 +45,32 @@ interface PredictRequest {
   resample?: boolean;
 }
 
-/** Adds each row's OOD score and flag from the detector fitted in the model directory. */
+/** Each row's OOD score and flag from the model's primary detector (slide rows: the slide's aggregate). */
 async function addOodScores(
   rows: PredictionRow[],
   modelDir: string,
   ds: TileDataset,
-  p: Parameters<typeof featureSet>[0],
+  p: TilePredictions,
   classes: number[],
   level: 'slide' | 'tile',
 ): Promise<void> {
-  const { bundle, detectors } = loadOodBundle(modelDir);
-  const stored = bundle.detectors.find((d) => d.name === bundle.primary)!;
-  const quality = needsQuality([bundle.primary]) ? await datasetQuality(ds, p.tiles) : undefined;
-  const scores = detectors.get(bundle.primary)!.score(featureSet(p, classes, quality));
-  if (level === 'slide') {
-    const slide = aggregateScores(
-      scores,
-      p.tiles.map((t) => t.slideId),
-      'topk',
-      { k: bundle.aggregation.k },
-    );
-    for (const r of rows) {
-      r.oodScore = slide.get(r.slideId);
-      r.oodFlag = (r.oodScore ?? 0) > stored.slideThreshold;
-    }
-  } else {
+  const ood = await scoreWithPrimaryDetector(modelDir, p, classes, () => datasetQuality(ds, p.tiles));
+  if (!ood) return;
+  if (level === 'tile')
     rows.forEach((r, i) => {
-      r.oodScore = scores[i];
-      r.oodFlag = scores[i] > stored.threshold;
+      r.oodScore = ood.tile[i];
+      r.oodFlag = ood.tileFlags[i];
     });
-  }
+  else
+    for (const r of rows) {
+      r.oodScore = ood.slide.get(r.slideId);
+      r.oodFlag = ood.slideFlags.get(r.slideId);
+    }
 }
 
 export async function predictRows(req: PredictRequest) {
   const mil = req.pooling === 'attention' ? loadMil(req.modelDir) : undefined;
-  const ds = await openTileDataset(req.data);
-  checkModelFitsTiles(req.modelDir, readModelMeta(req.modelDir), { where: req.data, ...ds.meta }, { resample: req.resample });
+  const ds = await openDatasetForModel(req.data, req.modelDir, { resample: req.resample });
   const model = await openModel(req.modelDir, req.engine);
   try {
     const partition = req.split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(req.data), req.split, req.fold);
@@ -104,6 +99,52 @@ export async function predictRows(req: PredictRequest) {
   } finally {
     await model.dispose();
   }
+}
+
+/** gradelab eval's work: predict the partition, then the metrics files, charts and the printed summary. */
+async function evaluateInto(
+  argv: {
+    model: string;
+    data: string;
+    split: Partition | 'all';
+    fold: number;
+    pooling: 'mean' | 'topk' | 'attention';
+    resample: boolean;
+    out: string;
+    resamples: number;
+    seed: number;
+  } & Parameters<typeof engineOptions>[0],
+  exclude: Exclusion[],
+) {
+  const { rows, k, task } = await predictRows({
+    modelDir: argv.model,
+    data: argv.data,
+    split: argv.split,
+    fold: argv.fold,
+    level: 'slide',
+    pooling: argv.pooling,
+    resample: argv.resample,
+    engine: engineOptions(argv),
+  });
+  await mkdir(argv.out, { recursive: true });
+  const predPath = join(argv.out, 'predictions.csv');
+  await writePredictions(predPath, rows, k);
+  const report = evaluatePredictions(readPredictions(predPath), { task, resamples: argv.resamples, seed: argv.seed, exclude });
+  await writeMetricsFiles(argv.out, report, { model: argv.model, data: argv.data, split: argv.split, fold: argv.fold });
+  await writeMetricCharts(argv.out, report);
+  if (existsSync(join(argv.model, HISTORY_FILE))) {
+    const h = readTrainingHistory(argv.model);
+    const points = (f: (e: (typeof h)[number]) => number | null | undefined) =>
+      h.flatMap((e) => (typeof f(e) === 'number' ? [{ step: e.epoch, value: f(e)! }] : []));
+    await writeChart(
+      join(argv.out, 'training-curves'),
+      trainingCurvesSpec({ 'train loss': points((e) => e.trainLoss), 'val QWK': points((e) => e.valQwk) }),
+    );
+  }
+  process.stdout.write(
+    `${argv.split}: QWK ${fmtEstimate(report.metrics.qwk)}, accuracy ${fmtEstimate(report.metrics.accuracy)} on ${report.n} slides (${report.patients} patients); ${resolve(argv.out)}\n`,
+  );
+  return report;
 }
 
 function common<T>(c: Argv<T>) {
@@ -186,40 +227,31 @@ export function predictCommand(y: Argv): Argv {
       'eval',
       'Predict a partition, then compute the full metrics with patient-bootstrap CIs and charts',
       (c) =>
-        common(c)
+        trackingFlags(common(c))
           .option('out', { type: 'string', demandOption: true, describe: 'output folder' })
           .option('resamples', { type: 'number', default: 1000 })
-          .option('seed', { type: 'number', default: 1 }),
+          .option('seed', { type: 'number', default: 1 })
+          .option('exclude', EXCLUDE_OPTION),
       async (argv) => {
-        const { rows, k, task } = await predictRows({
-          modelDir: argv.model,
-          data: argv.data,
-          split: argv.split,
-          fold: argv.fold,
-          level: 'slide',
-          pooling: argv.pooling,
-          resample: argv.resample,
-          engine: engineOptions(argv),
-        });
-        await mkdir(argv.out, { recursive: true });
-        const predPath = join(argv.out, 'predictions.csv');
-        await writePredictions(predPath, rows, k);
-        const report = evaluatePredictions(readPredictions(predPath), { task, resamples: argv.resamples, seed: argv.seed });
-        await writeMetricsFiles(argv.out, report, `${argv.model} on ${argv.data} (${argv.split})`);
-        await writeMetricCharts(argv.out, report);
-        const historyPath = join(argv.model, 'history.json');
-        if (existsSync(historyPath)) {
-          const h = JSON.parse(readFileSync(historyPath, 'utf8')) as { epoch: number; trainLoss: number; valQwk: number }[];
-          await writeChart(
-            join(argv.out, 'training-curves'),
-            trainingCurvesSpec({
-              'train loss': h.map((e) => ({ step: e.epoch + 1, value: e.trainLoss })),
-              'val QWK': h.map((e) => ({ step: e.epoch + 1, value: e.valQwk })),
-            }),
-          );
-        }
-        process.stdout.write(
-          `${argv.split}: QWK ${fmtEstimate(report.metrics.qwk)}, accuracy ${fmtEstimate(report.metrics.accuracy)} on ${report.n} slides (${report.patients} patients); ${resolve(argv.out)}\n`,
+        const exclude = parseExclusions(argv.exclude);
+        await trackedRun(
+          {
+            kind: 'eval',
+            name: `eval ${basename(resolve(argv.model))} on ${basename(resolve(argv.data))}`,
+            modelDir: argv.model,
+            trackingDir: argv['tracking-dir'],
+            track: argv.track,
+            params: { data: argv.data, split: argv.split, fold: argv.fold, pooling: argv.pooling, exclude: exclude.join(',') || 'none' },
+          },
+          async () => {
+            const report = await evaluateInto(argv, exclude);
+            const m = report.metrics;
+            return {
+              result: report,
+              metrics: { qwk: m.qwk.value, accuracy: m.accuracy.value, ece: m.ece.value, slides: report.n, patients: report.patients },
+              artifacts: ['metrics.json', 'metrics.md', 'predictions.csv'].map((f) => join(argv.out, f)),
+            };
+          },
         );
       },
     );

@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import type { Argv } from 'yargs';
 import { log, writeFileAtomic } from '../../core/index.ts';
 import { renderReportHtml, renderReportPdf, type ReportSection } from '../../eval/index.ts';
@@ -13,7 +13,8 @@ import {
   robustnessSection,
 } from '../reportEvidence.ts';
 import { loadReportInputs } from '../reportInputs.ts';
-import { dataSection, identitySection, modelSection, referenceSection, traceabilitySection } from '../reportModelSections.ts';
+import { dataSection, identitySection, modelSection, referenceSection, shownPath, traceabilitySection } from '../reportModelSections.ts';
+import { trackedRun } from '../trackedRun.ts';
 
 export function reportCommand(y: Argv): Argv {
   return y.command(
@@ -37,7 +38,8 @@ export function reportCommand(y: Argv): Argv {
           type: 'string',
           describe: 'YAML with intendedUse, users, workflowPosition, outOfScope, referenceStandard, limitations',
         })
-        .option('tracking-dir', { type: 'string' }),
+        .option('tracking-dir', { type: 'string' })
+        .option('track', { type: 'boolean', default: true, describe: "record the report as a run under the model's training run" }),
     async (argv) => {
       const inp = loadReportInputs({ ...argv, intendedUse: argv['intended-use'], trackingDir: argv['tracking-dir'] });
       const { meta, config, metrics, ood, audit, suites, use, modelDir } = inp;
@@ -61,8 +63,8 @@ export function reportCommand(y: Argv): Argv {
       const json = {
         title,
         generated: new Date().toISOString(),
-        modelDir: resolve(modelDir),
-        sections: sections.map((s) => ({ ...s, charts: s.charts.map((ch) => ({ title: ch.title, file: ch.png })) })),
+        modelDir: relative(resolve(argv.out), resolve(modelDir)).split(sep).join('/'),
+        sections: sections.map((s) => ({ ...s, charts: s.charts.map((ch) => ({ title: ch.title, file: shownPath(inp, ch.png) })) })),
         inputs: {
           metrics: metrics ?? null,
           ood: ood ?? null,
@@ -76,8 +78,24 @@ export function reportCommand(y: Argv): Argv {
         join(argv.out, 'report.json'),
         JSON.stringify(json, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
       );
-      await writeFileAtomic(join(argv.out, 'report.html'), renderReportHtml(title, subtitle, sections));
-      await renderReportPdf(join(argv.out, 'report.pdf'), title, subtitle, sections);
+      await trackedRun(
+        {
+          kind: 'report',
+          name: `report ${basename(resolve(modelDir))}`,
+          modelDir,
+          trackingDir: argv['tracking-dir'],
+          track: argv.track,
+        },
+        async () => {
+          await writeFileAtomic(join(argv.out, 'report.html'), renderReportHtml(title, subtitle, sections));
+          await renderReportPdf(join(argv.out, 'report.pdf'), title, subtitle, sections);
+          return {
+            result: undefined,
+            metrics: { 'report/missing_items': sections.reduce((n, s) => n + s.missing.length, 0) },
+            artifacts: ['report.pdf', 'report.json'].map((f) => join(argv.out, f)),
+          };
+        },
+      );
       const missingCount = sections.reduce((n, s) => n + s.missing.length, 0);
       log.info(
         `report: ${join(argv.out, 'report.html')}, report.pdf, report.json${missingCount ? ` (${missingCount} items MISSING)` : ''}`,

@@ -2,12 +2,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { stringify } from 'csv-stringify/sync';
-import { ConfigError, log, readModelMeta, writeFileAtomic } from '../../core/index.ts';
-import { loadSplit, openTileDataset, spreadTilesPerSlide, tilesOfPartition } from '../../data/index.ts';
+import { ConfigError, log, checkSameInput, readModelMeta, writeFileAtomic } from '../../core/index.ts';
+import { loadSplit, openDatasetForModel, spreadTilesPerSlide, tilesOfPartition } from '../../data/index.ts';
 import {
   appendUnitResult,
   fmtEstimate,
+  MIN_PATIENTS_FOR_VERDICT,
   loadSuite,
   readUnitResults,
   runSuiteUnits,
@@ -52,18 +54,20 @@ export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Pro
     join(out, 'results.json'),
     JSON.stringify(summary, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2),
   );
+  // Unit results come back from JSON, where an undefined number (NaN) is null: both print empty.
+  const x4 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(4) : '');
   const rows = summary.units.map((u) => [
     u.condition,
     u.severity,
     u.slides,
-    u.qwk.value.toFixed(4),
-    u.qwk.ci95[0].toFixed(4),
-    u.qwk.ci95[1].toFixed(4),
-    u.qwkDrop.toFixed(4),
-    u.accuracy.value.toFixed(4),
-    u.ece.toFixed(4),
-    u.oodFlagRate === null ? '' : u.oodFlagRate.toFixed(4),
-    u.ce.toFixed(4),
+    x4(u.qwk.value),
+    x4(u.qwk.ci95[0]),
+    x4(u.qwk.ci95[1]),
+    x4(u.qwkDrop),
+    x4(u.accuracy.value),
+    x4(u.ece),
+    x4(u.oodFlagRate),
+    x4(u.ce),
   ]);
   await writeFileAtomic(
     join(out, 'results.csv'),
@@ -76,19 +80,21 @@ export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Pro
   const md = [
     `# Robustness: ${summary.suite}`,
     '',
-    `**${summary.passed ? 'PASS' : 'FAIL'}**: ${summary.criteria.filter((c) => c.pass).length} of ${summary.criteria.length} criteria pass. Clean: QWK ${fmtEstimate(summary.clean.qwk)}, accuracy ${fmtEstimate(summary.clean.accuracy)} on ${summary.clean.slides} slides.`,
+    `**${summary.passed ? 'PASS' : 'FAIL'}**: ${summary.criteria.filter((c) => c.pass).length} of ${summary.criteria.length} criteria pass${summary.criteria.some((c) => c.status === 'not-evaluable') ? ` (${summary.criteria.filter((c) => c.status === 'not-evaluable').length} not evaluable)` : ''}. Clean: QWK ${fmtEstimate(summary.clean.qwk)}, accuracy ${fmtEstimate(summary.clean.accuracy)} on ${summary.clean.slides} slides, ${summary.tilesPerSlide} tiles per slide, anomalous slides excluded.`,
     '',
     '| criterion | result | evidence |',
     '|---|---|---|',
-    ...summary.criteria.map((c) => `| ${c.criterion} | ${c.pass ? 'PASS' : 'FAIL'} | ${c.evidence} |`),
+    ...summary.criteria.map(
+      (c) => `| ${c.criterion} | ${c.status === 'not-evaluable' ? 'NOT EVALUABLE' : c.pass ? 'PASS' : 'FAIL'} | ${c.evidence} |`,
+    ),
     '',
-    'QWK drops carry a paired 95% CI (the same slides, clean and perturbed, resampled by patient); a drop whose interval includes 0 is marked "n.s.": the data do not show it.',
+    `QWK drops carry a paired 95% CI (the same slides, clean and perturbed, resampled by patient); a drop whose interval includes 0 is marked "n.s.": the data do not show it; "no verdict": fewer than ${MIN_PATIENTS_FOR_VERDICT} patients, or identical in every resample.`,
     '',
     '| condition | severity | QWK (95% CI) | QWK drop (paired 95% CI) | accuracy | ECE | OOD flag rate |',
     '|---|---|---|---|---|---|---|',
     ...summary.units.map(
       (u) =>
-        `| ${u.condition} | ${u.severity || '-'} | ${fmtEstimate(u.qwk)} | ${f(u.qwkDrop)}${u.qwkDropCi ? ` (${f(u.qwkDropCi[0])} to ${f(u.qwkDropCi[1])})${u.dropSignificant ? '' : ' n.s.'}` : ''} | ${f(u.accuracy.value)} | ${f(u.ece)} | ${f(u.oodFlagRate)} |`,
+        `| ${u.condition} | ${u.severity || '-'} | ${fmtEstimate(u.qwk)} | ${f(u.qwkDrop)}${u.qwkDropCi ? ` (${f(u.qwkDropCi[0])} to ${f(u.qwkDropCi[1])})${u.dropNote ? ' no verdict' : u.dropSignificant ? '' : ' n.s.'}` : ''} | ${f(u.accuracy.value)} | ${f(u.ece)} | ${f(u.oodFlagRate)} |`,
     ),
     '',
     ...(summary.severitySeparation.length
@@ -99,7 +105,7 @@ export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Pro
           '|---|---|---|---|',
           ...summary.severitySeparation.map(
             (s) =>
-              `| ${s.condition} | ${s.low} vs ${s.high} | ${fmtEstimate(s.difference)} | ${s.significant ? 'yes' : 'no: more slides needed to tell them apart'} |`,
+              `| ${s.condition} | ${s.low} vs ${s.high} | ${fmtEstimate(s.difference)} | ${s.note ? `no verdict: ${s.note}` : s.significant ? 'yes' : 'no: more slides needed to tell them apart'} |`,
           ),
           '',
         ]
@@ -112,7 +118,7 @@ export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Pro
     .map((u) => ({ condition: u.condition, severity: u.severity, qwk: u.qwk.value }));
   if (curve.length) {
     await writeChart(join(out, 'qwk-vs-severity'), {
-      title: `QWK against severity (clean ${summary.clean.qwk.value.toFixed(3)})`,
+      title: `QWK against severity (clean ${f(summary.clean.qwk.value)})`,
       width: 380,
       height: 260,
       data: { values: curve },
@@ -169,11 +175,17 @@ export function robustnessCommand(y: Argv): Argv {
               .option('seed', { type: 'number', default: 1 })
               .option('tracking-dir', { type: 'string' }),
           async (argv) => {
-            const { suite, criteria } = loadSuite(argv.suite);
+            const { suite: loaded, criteria } = loadSuite(argv.suite);
             const shard = parseShard(argv.shard);
-            const ds = await openTileDataset(argv.data);
+            const ds = await openDatasetForModel(argv.data, argv.model);
+            if (argv.baseline)
+              checkSameInput(
+                { dir: argv.model, meta: readModelMeta(argv.model) },
+                { dir: argv.baseline, meta: readModelMeta(argv.baseline) },
+              );
             const partition = argv.split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(argv.data), argv.split, argv.fold);
-            const perSlide = argv['tiles-per-slide'] ?? suite.tilesPerSlide;
+            const perSlide = argv['tiles-per-slide'] ?? loaded.tilesPerSlide;
+            const suite = { ...loaded, tilesPerSlide: perSlide };
             if (!Number.isInteger(perSlide) || perSlide < 1)
               throw new ConfigError(`--tiles-per-slide must be a positive integer, got ${perSlide}`);
             const tiles = spreadTilesPerSlide(
@@ -195,7 +207,12 @@ export function robustnessCommand(y: Argv): Argv {
             }
             // The suite travels with its results, so merging shards needs no --suite and cannot mix suites.
             await mkdir(argv.out, { recursive: true });
-            await writeFileAtomic(join(argv.out, SUITE_COPY), readFileSync(argv.suite, 'utf8'));
+            // With --tiles-per-slide the copy records the number the suite really ran with.
+            const suiteText = readFileSync(argv.suite, 'utf8');
+            await writeFileAtomic(
+              join(argv.out, SUITE_COPY),
+              perSlide === loaded.tilesPerSlide ? suiteText : stringifyYaml({ ...parseYaml(suiteText), tilesPerSlide: perSlide }),
+            );
             const all = [
               { condition: 'clean', severity: 0, transform: undefined as Record<string, unknown> | undefined },
               ...suiteUnits(suite),

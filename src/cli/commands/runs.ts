@@ -5,6 +5,7 @@ import { printJson, printTable } from '../output.ts';
 
 function fileStore(dir: string | undefined): FileStore {
   const store = openStore({
+    mustExist: true,
     trackingDir: dir,
     trackingUri: dir
       ? undefined
@@ -24,6 +25,17 @@ function fmtTime(ms: number | null): string {
 
 function fmtNum(v: number): string {
   return Number.isInteger(v) ? String(v) : Math.abs(v) >= 1000 || Math.abs(v) < 0.001 ? v.toExponential(3) : v.toFixed(4);
+}
+
+/** The metrics a list shows first: the selected model's, then an evaluation's, then whatever the run has. */
+const KEY_METRICS = ['best/val_qwk', 'best/epoch', 'qwk', 'accuracy', 'val/qwk'];
+
+function keyMetrics(metrics: Record<string, number>): string {
+  const keys = [...KEY_METRICS.filter((k) => k in metrics), ...Object.keys(metrics).filter((k) => !KEY_METRICS.includes(k))];
+  return keys
+    .slice(0, 3)
+    .map((k) => `${k}=${fmtNum(metrics[k])}`)
+    .join(' ');
 }
 
 /** A run by id prefix or name; deleted runs are found too when named, and say so. */
@@ -48,9 +60,16 @@ export function runsCommand(y: Argv): Argv {
           c
             .option('experiment', { type: 'string', describe: 'only this experiment' })
             .option('all', { type: 'boolean', default: false, describe: 'include runs deleted in MLflow' })
+            .option('children', {
+              type: 'boolean',
+              default: false,
+              describe: "include child runs (a robustness suite's conditions, an evaluation's parts)",
+            })
             .option('json', { type: 'boolean', default: false }),
         async (argv) => {
-          const runs = fileStore(argv['tracking-dir']).listRuns(argv.experiment, { all: argv.all });
+          const all = fileStore(argv['tracking-dir']).listRuns(argv.experiment, { all: argv.all });
+          const runs = argv.children ? all : all.filter((r) => !r.tags['mlflow.parentRunId']);
+          if (runs.length < all.length && !argv.json) log.info(`${all.length - runs.length} child runs hidden (--children lists them)`);
           if (argv.json) return printJson(runs);
           printTable(
             runs.map((r) => [
@@ -60,10 +79,7 @@ export function runsCommand(y: Argv): Argv {
               r.lifecycleStage === 'deleted' ? `${r.status} (deleted)` : r.status,
               fmtTime(r.startTime),
               r.tags['mlflow.parentRunId'] ? `child of ${r.tags['mlflow.parentRunId'].slice(0, 8)}` : '',
-              Object.entries(r.metrics)
-                .slice(0, 3)
-                .map(([k, v]) => `${k}=${fmtNum(v)}`)
-                .join(' '),
+              keyMetrics(r.metrics),
             ]),
             ['run', 'experiment', 'name', 'status', 'started', 'parent', 'metrics'],
           );

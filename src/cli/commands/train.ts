@@ -12,6 +12,7 @@ import {
   writeAffineHead,
   writeFileAtomic,
   writeModelMeta,
+  writeTrainingHistory,
   readModelMeta,
   type EncoderSpec,
   type ModelMeta,
@@ -150,7 +151,8 @@ async function trainHeadOnEncoder(config: TrainConfig, spec: EncoderSpec, out: s
     'gradelab.engine': engine,
     'gradelab.seed': String(config.seed),
     'gradelab.config.sha256': sha256Text(text),
-    'gradelab.dataset.sha256': ds.meta.manifestSha256,
+    'gradelab.dataset.sha256': ds.meta.sha256!,
+    'gradelab.manifest.sha256': ds.meta.manifestSha256,
     'gradelab.encoder.sha256': cache.index.encoder.sha256,
     'gradelab.out_dir': out,
     'gradelab.task': config.task,
@@ -194,7 +196,7 @@ async function trainHeadOnEncoder(config: TrainConfig, spec: EncoderSpec, out: s
     seed: config.seed,
     backend: backend.name,
     runId: tracker.runId,
-    datasetHash: ds.meta.manifestSha256,
+    datasetHash: ds.meta.sha256!,
     configHash: sha256Text(text),
     bestEpoch: result.bestEpoch,
     metrics: { 'val/qwk': result.bestQwk, 'val/tile_qwk': best.valTileQwk, trainLoss: best.trainLoss },
@@ -210,9 +212,23 @@ async function trainHeadOnEncoder(config: TrainConfig, spec: EncoderSpec, out: s
   } finally {
     await encoder.close();
   }
-  await writeFile(join(out, 'history.json'), JSON.stringify(result.history, null, 2));
+  await writeTrainingHistory(out, result.history);
   await writeCurves(out, config.name, result.history);
   return `best validation QWK ${fmt(result.bestQwk)} at epoch ${result.bestEpoch} (head on ${spec.onnx}, ${cache.dim} features)`;
+}
+
+/** The selected epoch's validation figures as MLflow metrics (best/*), and the epoch itself (counted from 1). */
+export function selectedMetrics(meta: ModelMeta): Record<string, number> {
+  const m = meta.metrics;
+  const pick = (...keys: string[]) => keys.map((k) => m[k]).find((v): v is number => typeof v === 'number');
+  const out: Record<string, number> = { 'best/epoch': meta.bestEpoch };
+  const qwk = pick('val/qwk', 'valQwk');
+  const tileQwk = pick('valTileQwk', 'val/tile_qwk');
+  const accuracy = pick('valAccuracy');
+  if (qwk !== undefined) out['best/val_qwk'] = qwk;
+  if (tileQwk !== undefined) out['best/val_tile_qwk'] = tileQwk;
+  if (accuracy !== undefined) out['best/val_accuracy'] = accuracy;
+  return out;
 }
 
 /**
@@ -297,6 +313,8 @@ export function trainCommand(y: Argv): Argv {
             : await trainNetwork(config, out, tracker, text, !!argv.resume);
           const meta = readModelMeta(out);
           if (meta.runId !== tracker.runId) await writeModelMeta(out, { ...meta, runId: tracker.runId });
+          // The selected model's own figures, beside the per-epoch curves whose last value is the last epoch's.
+          await tracker.logMetrics(selectedMetrics(meta), meta.bestEpoch);
           await removeStaleParts(out);
           await tracker.setTags({
             'gradelab.weights.sha256': meta.weightsSha256 ?? '',
