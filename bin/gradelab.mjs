@@ -3,5 +3,8 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const { main, interruptMessage } = await import('../src/cli/main.ts');
+const { installInterruptHandlers } = await import('../src/core/index.ts');
+const args = process.argv.slice(2);
+installInterruptHandlers(() => interruptMessage(args));
+process.exitCode = await main(args);

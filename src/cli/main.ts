@@ -1,5 +1,5 @@
 import yargs, { type Argv } from 'yargs';
-import { ConfigError, isUserError } from '../core/index.ts';
+import { checkWritable, ConfigError, isUserError, userFacingOsError } from '../core/index.ts';
 import { auditCommand } from './commands/audit.ts';
 import { augmentCommand } from './commands/augment.ts';
 import { datasetCommand } from './commands/dataset.ts';
@@ -60,6 +60,28 @@ function rejectNaN(argv: Record<string, unknown>): void {
   }
 }
 
+/**
+ * Folders and files commands write into besides --out and --export: checked as writable before any work
+ * (ood fit writes the detectors into the model folder, split writes splits.json into the dataset...).
+ */
+const WRITES_INTO: Record<string, string[]> = {
+  'ood fit': ['model'],
+  'mil fit': ['model'],
+  export: ['model'],
+  split: ['dir'],
+  features: ['data'],
+};
+
+/** Every output of the command line is writable, checked before the handler runs (one line, exit 2). */
+function checkOutputs(argv: Record<string, unknown>): void {
+  const command = (argv._ as string[]).slice(0, 2).join(' ');
+  const keys = ['out', 'export', ...(WRITES_INTO[command] ?? WRITES_INTO[command.split(' ')[0]] ?? [])];
+  for (const key of keys) {
+    const v = argv[key];
+    if (typeof v === 'string' && v) checkWritable(v, `--${key}`);
+  }
+}
+
 type Main = (args: string[]) => Promise<number>;
 
 function buildParser(args: string[], onUsageError: (msg: string) => void, dryRun: boolean, run: Main): Argv {
@@ -74,6 +96,7 @@ function buildParser(args: string[], onUsageError: (msg: string) => void, dryRun
       onUsageError(msg);
     })
     .middleware(rejectNaN as never, true)
+    .middleware((dryRun ? () => undefined : checkOutputs) as never)
     .demandCommand(1, 'name a command (gradelab --help lists them)')
     .help()
     .alias('help', 'h')
@@ -132,10 +155,31 @@ export async function main(args: string[]): Promise<number> {
       process.stderr.write(`gradelab: ${(err as Error).message}\n`);
       return EXIT_BAD_INPUT;
     }
+    const os = userFacingOsError(err);
+    if (os) {
+      process.stderr.write(`gradelab: ${os}\n`);
+      return EXIT_BAD_INPUT;
+    }
     const e = err as Error;
     process.stderr.write(`gradelab: internal error: ${e?.message ?? String(err)}\n`);
     if (process.env.GRADELAB_LOG === 'debug') process.stderr.write(`${e?.stack ?? ''}\n`);
     else process.stderr.write('(set GRADELAB_LOG=debug for the stack trace, and please report it)\n');
     return EXIT_INTERNAL;
   }
+}
+
+/** Commands that pick up where they stopped when run again, and how to say so after Ctrl-C. */
+const RESUMABLE: Record<string, string> = {
+  tile: 'run the same gradelab tile command again: finished slides are kept',
+  train: 'continue with gradelab train --resume <model folder> (the last finished epoch is kept)',
+  robustness: 'run the same gradelab robustness command again: finished conditions are kept',
+  features: 'run the same gradelab features command again: finished slides are kept',
+  synth: 'run the same gradelab synth command again',
+  demo: 'run the same gradelab demo command again: finished steps are kept',
+};
+
+/** What Ctrl-C prints: that nothing half-written was left, and how to continue. */
+export function interruptMessage(args: string[]): string {
+  const how = RESUMABLE[args.find((a) => !a.startsWith('-')) ?? ''];
+  return `gradelab: interrupted; temporary files removed${how ? `; to resume, ${how}` : ''}`;
 }

@@ -296,6 +296,6 @@ export function limitationsSection(inp: ReportInputs): ReportSection {
 function viewerLink(viewers: ReportInputs['viewers'], reportDir: string) {
   return (slideId: string) => {
     const v = viewers.find((x) => x.slideIds.includes(slideId));
-    return v && `${relative(reportDir, v.page).split(sep).join('/')}#slide=${encodeURIComponent(slideId)}`;
+    return v && `${relative(reportDir, v.page).split(sep).join('/')}#slide=${encodeURIComponent(slideId)}&overlay=grade`;
   };
 }

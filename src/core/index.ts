@@ -15,3 +15,4 @@ export * from './affineHead.ts';
 export * from './stats.ts';
 export * from './eigen.ts';
 export * from './trainingHistory.ts';
+export * from './interrupt.ts';

@@ -74,7 +74,7 @@ export const modelMetaSchema = z
     /** Length of the penultimate feature vector: detectors and MIL heads are checked against it. */
     featureDim: z.number().int().positive().optional(),
     /** A frozen external encoder, with the SHA-256 of the file the head was trained on. */
-    encoder: encoderSpecSchema.extend({ sha256: z.string() }).optional(),
+    encoder: encoderSpecSchema.extend({ sha256: z.string(), fixedBatch: z.number().int().positive().optional() }).optional(),
     /** The training tiles' stride, tissue rule and storage (models from before 0.2 lack it). */
     tiling: tilingSchema.optional(),
     inputNormalisation: inputNormalisationSchema.optional(),

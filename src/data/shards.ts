@@ -1,6 +1,6 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import sharp from 'sharp';
-import { DatasetError, tempPathFor, type RgbImage } from '../core/index.ts';
+import { DatasetError, tempFileGuard, tempPathFor, type RgbImage } from '../core/index.ts';
 
 /**
  * Tile pixels live in one shard file per slide: tiles appended back to back, each found by the
@@ -11,11 +11,15 @@ export type TileEncoding = 'jpeg' | 'raw';
 
 export class ShardWriter {
   private offset = 0;
+  /** Removes the temp shard if the process stops before commit or abort. */
+  private readonly release: () => void;
   private constructor(
     private readonly fh: FileHandle,
     private readonly tmp: string,
     readonly path: string,
-  ) {}
+  ) {
+    this.release = tempFileGuard(tmp);
+  }
 
   static async create(path: string): Promise<ShardWriter> {
     const tmp = tempPathFor(path);
@@ -34,11 +38,13 @@ export class ShardWriter {
     await this.fh.sync();
     await this.fh.close();
     await rename(this.tmp, this.path);
+    this.release();
   }
 
   async abort(): Promise<void> {
     await this.fh.close().catch(() => undefined);
     await rm(this.tmp, { force: true });
+    this.release();
   }
 }
 

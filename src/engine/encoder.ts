@@ -8,6 +8,8 @@ export interface EncoderShape {
   output: string;
   layout: InputLayout;
   dim: number;
+  /** A batch dimension fixed in the graph (exports often fix it at 1): tiles then go through in chunks of it. */
+  fixedBatch?: number;
 }
 
 type Meta = ort.InferenceSession.ValueMetadata;
@@ -19,7 +21,7 @@ const show = (dims: readonly (number | string)[]) => `[${dims.join(', ')}]`;
  * rank 4 with 3 channels first (NCHW) or last (NHWC), spatial dims fixed at inputSize or symbolic (then
  * inputSize resolves them); a symbolic channel dim cannot be resolved.
  */
-function checkInput(path: string, spec: EncoderSpec, inputs: readonly Meta[]): { name: string; layout: InputLayout } {
+function checkInput(path: string, spec: EncoderSpec, inputs: readonly Meta[]): { name: string; layout: InputLayout; fixedBatch?: number } {
   if (inputs.length !== 1)
     throw new InputError(
       `${path}: the encoder has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}); gradelab feeds one image batch`,
@@ -44,7 +46,12 @@ function checkInput(path: string, spec: EncoderSpec, inputs: readonly Meta[]): {
     if (typeof d === 'number' && d > 0 && d !== spec.inputSize)
       throw new InputError(`${path}: the encoder takes ${spatial.join(' x ')} pixels but inputSize is ${spec.inputSize}`);
   }
-  return { name: m.name, layout: { size: spec.inputSize, layout, mean: spec.mean, std: spec.std } };
+  const batch = dims[0];
+  return {
+    name: m.name,
+    layout: { size: spec.inputSize, layout, mean: spec.mean, std: spec.std },
+    ...(typeof batch === 'number' && batch > 0 ? { fixedBatch: batch } : {}),
+  };
 }
 
 /**
@@ -71,24 +78,26 @@ export class OnnxEncoder {
         throw new InputError(
           `${path}: output "${out.name}" ${show(declared)} is not a feature vector per tile; export the pooled embedding (e.g. the class token), shape [N, d]`,
         );
-      const probe = new Float32Array(3 * spec.inputSize * spec.inputSize).fill(0.5);
-      const dims = inputDims(1, input.layout);
+      // Probe with the batch the graph takes: 1 where it is free, its fixed size otherwise.
+      const probeN = input.fixedBatch ?? 1;
+      const probe = new Float32Array(probeN * 3 * spec.inputSize * spec.inputSize).fill(0.5);
+      const dims = inputDims(probeN, input.layout);
       let result: ort.Tensor;
       try {
         result = (await session.run({ [input.name]: new ort.Tensor('float32', probe, dims) }, [out.name]))[out.name];
       } catch (err) {
         throw new InputError(`${path}: the encoder fails on a ${show(dims)} input: ${firstLine(err)}`, { cause: err });
       }
-      if (result.dims.length !== 2 || result.dims[0] !== 1)
+      if (result.dims.length !== 2 || result.dims[0] !== probeN)
         throw new InputError(
-          `${path}: output "${out.name}" has shape ${show(result.dims)} for one tile; gradelab needs one feature vector per tile, [N, d]`,
+          `${path}: output "${out.name}" has shape ${show(result.dims)} for ${probeN === 1 ? 'one tile' : `${probeN} tiles`}; gradelab needs one feature vector per tile, [N, d]`,
         );
       const y = result.data as Float32Array;
       if (!y.every(Number.isFinite)) throw new InputError(`${path}: the encoder returns non-finite values on a grey tile`);
       return new OnnxEncoder(
         session,
         path,
-        { input: input.name, output: out.name, layout: input.layout, dim: result.dims[1] },
+        { input: input.name, output: out.name, layout: input.layout, dim: result.dims[1], fixedBatch: input.fixedBatch },
         description,
       );
     } catch (err) {
@@ -101,17 +110,28 @@ export class OnnxEncoder {
     return this.shape.dim;
   }
 
-  /** n x d embeddings of a tile batch (NHWC in [0, 1], any tile size: resized to the encoder's). */
+  /**
+   * n x d embeddings of a tile batch (NHWC in [0, 1], any tile size: resized to the encoder's). A graph
+   * with a fixed batch size gets chunks of that size, the last one padded with copies of its last tile.
+   */
   async embed(batch: TileBatch): Promise<Float32Array> {
     const input = prepareInput(batch, this.shape.layout);
-    const [y] = await runSession(
-      this.session,
-      this.shape.input,
-      input,
-      inputDims(batch.n, this.shape.layout),
-      [this.shape.output],
-      this.path,
-    );
+    const fixed = this.shape.fixedBatch;
+    if (!fixed || fixed === batch.n) return this.run(input, batch.n);
+    const per = input.length / batch.n;
+    const out = new Float32Array(batch.n * this.dim);
+    for (let i = 0; i < batch.n; i += fixed) {
+      const chunk = new Float32Array(fixed * per);
+      const have = Math.min(fixed, batch.n - i);
+      chunk.set(input.subarray(i * per, (i + have) * per));
+      for (let j = have; j < fixed; j++) chunk.copyWithin(j * per, (have - 1) * per, have * per);
+      out.set((await this.run(chunk, fixed)).subarray(0, have * this.dim), i * this.dim);
+    }
+    return out;
+  }
+
+  private async run(input: Float32Array, n: number): Promise<Float32Array> {
+    const [y] = await runSession(this.session, this.shape.input, input, inputDims(n, this.shape.layout), [this.shape.output], this.path);
     return y;
   }
 

@@ -26,6 +26,9 @@ const MAX_BATCH = 64;
 export class OnnxPredictor implements ModelPredictor {
   readonly k: number;
   private readonly layout: InputLayout;
+  /** Tiles per run: MAX_BATCH, or the batch size a frozen encoder's graph fixes (chunks are padded to it). */
+  private readonly batch: number;
+  private readonly fixed: boolean;
 
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -35,6 +38,8 @@ export class OnnxPredictor implements ModelPredictor {
   ) {
     this.k = meta.classes.length;
     this.layout = { size: meta.inputSize, layout: 'NCHW' };
+    this.fixed = !!meta.encoder?.fixedBatch;
+    this.batch = meta.encoder?.fixedBatch ?? MAX_BATCH;
   }
 
   static async load(dir: string, meta: ModelMeta, options: EngineOptions = {}): Promise<OnnxPredictor> {
@@ -57,9 +62,9 @@ export class OnnxPredictor implements ModelPredictor {
   }
 
   async run(batch: TileBatch): Promise<TileOutputs> {
-    if (batch.n > MAX_BATCH) {
+    if (batch.n > this.batch) {
       const parts: TileOutputs[] = [];
-      for (const b of splitBatch(batch, MAX_BATCH)) parts.push(await this.run(b));
+      for (const b of splitBatch(batch, this.batch)) parts.push(await this.run(b));
       return concatOutputs(parts);
     }
     return this.infer(prepareInput(batch, this.layout), batch.n);
@@ -67,12 +72,24 @@ export class OnnxPredictor implements ModelPredictor {
 
   async runImages(images: readonly RgbImage[]): Promise<TileOutputs> {
     const parts: TileOutputs[] = [];
-    for (let i = 0; i < images.length; i += MAX_BATCH)
-      parts.push(await this.infer(prepareImages(images.slice(i, i + MAX_BATCH), this.layout), Math.min(MAX_BATCH, images.length - i)));
+    for (let i = 0; i < images.length; i += this.batch)
+      parts.push(await this.infer(prepareImages(images.slice(i, i + this.batch), this.layout), Math.min(this.batch, images.length - i)));
     return parts.length === 1 ? parts[0] : concatOutputs(parts);
   }
 
+  /** A chunk short of a fixed batch, padded with copies of its last tile; the padding's outputs are dropped. */
   private async infer(input: Float32Array, n: number): Promise<TileOutputs> {
+    if (!this.fixed || n === this.batch) return this.inferExact(input, n);
+    const per = input.length / n;
+    const padded = new Float32Array(this.batch * per);
+    padded.set(input);
+    for (let j = n; j < this.batch; j++) padded.copyWithin(j * per, (n - 1) * per, n * per);
+    const r = await this.inferExact(padded, this.batch);
+    const keep = (a: Float32Array) => a.slice(0, (a.length / this.batch) * n);
+    return { probs: keep(r.probs), features: keep(r.features), logits: keep(r.logits) };
+  }
+
+  private async inferExact(input: Float32Array, n: number): Promise<TileOutputs> {
     const [features, logits] = await runSession(
       this.session,
       MODEL_INPUT,

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { log, writeFileAtomic } from '../core/index.ts';
+import { log, quantile, writeFileAtomic } from '../core/index.ts';
 import type { MetricsReport } from './evaluate.ts';
 
 /** A vega-lite spec (kept loose: vega-lite validates it when compiling). */
@@ -251,4 +251,27 @@ export async function writeMetricCharts(dir: string, r: MetricsReport): Promise<
   files.push(...(await writeChart(`${dir}/per-scanner`, subgroupSpec(r, 'scanner'))));
   files.push(...(await writeChart(`${dir}/per-grade`, subgroupSpec(r, 'grade', 'accuracy'))));
   return files;
+}
+
+/** Histogram bins computed per detector (its own range), as rows a binned bar chart draws directly. */
+export function perDetectorBins(
+  scores: { detector: string; set: string; score: number }[],
+  bins: number,
+): { detector: string; set: string; start: number; end: number; count: number }[] {
+  const out: { detector: string; set: string; start: number; end: number; count: number }[] = [];
+  for (const detector of [...new Set(scores.map((s) => s.detector))]) {
+    const mine = scores.filter((s) => s.detector === detector && Number.isFinite(s.score));
+    if (!mine.length) continue;
+    const all = mine.map((s) => s.score);
+    let lo = quantile(all, 0.01);
+    let hi = quantile(all, 0.99);
+    if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
+    const width = (hi - lo) / bins;
+    for (const set of [...new Set(mine.map((s) => s.set))]) {
+      const counts = new Array<number>(bins).fill(0);
+      for (const s of mine) if (s.set === set) counts[Math.min(bins - 1, Math.max(0, Math.floor((s.score - lo) / width)))]++;
+      counts.forEach((count, i) => out.push({ detector, set, start: lo + i * width, end: lo + (i + 1) * width, count }));
+    }
+  }
+  return out;
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../core/index.ts';
+import { ConfigError, onInterrupt } from '../core/index.ts';
 import { FileStore } from './fileStore.ts';
 import { JournaledStore, warnPending } from './journal.ts';
 import { provenanceTags } from './provenance.ts';
@@ -44,8 +44,8 @@ const active = new Map<string, { store: TrackingStore; runId: string }>();
 let hooked = false;
 
 /**
- * A crash or Ctrl-C never leaves a run RUNNING: SIGINT and SIGTERM mark active runs KILLED, an
- * uncaught error or an exit without end() marks them FAILED, synchronously (exit hooks cannot await).
+ * A crash or Ctrl-C never leaves a run RUNNING: an interruption (the CLI's signal handlers) marks
+ * active runs KILLED, an exit without end() marks them FAILED, synchronously (exit hooks cannot await).
  */
 function installHooks(): void {
   if (hooked) return;
@@ -60,21 +60,7 @@ function installHooks(): void {
     }
     active.clear();
   };
-  for (const [signal, code] of [
-    ['SIGINT', 130],
-    ['SIGTERM', 143],
-  ] as const) {
-    process.on(signal, () => {
-      endAll('KILLED');
-      process.exit(code);
-    });
-  }
-  process.on('uncaughtException', (err) => {
-    endAll('FAILED');
-    process.stderr.write(`${err?.stack ?? err}\n`);
-    process.exit(1);
-  });
-  process.on('exit', () => endAll('FAILED'));
+  onInterrupt((reason) => endAll(reason === 'signal' ? 'KILLED' : 'FAILED'));
 }
 
 class RunTracker implements Tracker {

@@ -1,6 +1,10 @@
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, encoderSpecSchema, loadYamlFile, zodProblem } from '../core/index.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildPipeline } from '../augment/index.ts';
+import { ConfigError, encoderSpecSchema, loadYamlFile, readModelMeta, zodProblem } from '../core/index.ts';
+import { modelRegistry } from './models.ts';
 
 /** An experiment file (experiments/*.yaml), validated so a typo is an error with its path. */
 export const trainConfigSchema = z
@@ -173,4 +177,21 @@ export function loadTrainConfig(path: string, overrides: ConfigOverrides = {}): 
   );
   const header = `# ${path}${overrides.dataset ? ` --data ${overrides.dataset}` : ''}${sets.map((s) => ` --set ${s}`).join('')}\n`;
   return { config, text: header + stringifyYaml(effective) };
+}
+
+/**
+ * Everything an experiment names that the schema alone cannot check, checked before any run starts:
+ * the backbone is in the model registry, every augmentation step builds (transform names, presets,
+ * parameters), a model to fine-tune from exists, and the dataset exists or the file says how to make it.
+ * A typo costs one line, never a FAILED run and a half-made model folder.
+ */
+export function checkExperiment(config: TrainConfig, where: string): void {
+  const b = config.model.backbone;
+  if (typeof b === 'string' && !modelRegistry.has(b))
+    throw new ConfigError(`${where}: model.backbone: unknown model "${b}"; known: ${modelRegistry.names().join(', ')}`);
+  buildPipeline(config.augment, `${where}: augment`);
+  if (config.model.init) readModelMeta(config.model.init);
+  const ds = config.data.dataset;
+  if (!config.data.synth && !existsSync(join(ds, 'dataset.json')))
+    throw new ConfigError(`${where}: data.dataset ${ds} is not a tile dataset (make one with gradelab tile, or give a synth block)`);
 }

@@ -4,7 +4,15 @@ export { depthwiseFilterGrad, depthwiseInputGrad } from './depthwiseGrads.ts';
 export { registerBatchNormGradient } from './gradients.ts';
 export { modelRegistry, backbone, type BackboneDef } from './models.ts';
 export { buildHead, headLoss, headProbabilities, CoralBias, type HeadName } from './heads.ts';
-export { trainConfigSchema, parseTrainConfig, loadTrainConfig, applyOverrides, type TrainConfig, type ConfigOverrides } from './config.ts';
+export {
+  trainConfigSchema,
+  parseTrainConfig,
+  loadTrainConfig,
+  applyOverrides,
+  checkExperiment,
+  type TrainConfig,
+  type ConfigOverrides,
+} from './config.ts';
 export { saveLayersModel, loadLayersModel } from './modelDir.ts';
 export { TfjsPredictor, batchTensor } from './predictor.ts';
 export { exportOnnx, ONNX_OPSETS } from './onnxExport.ts';

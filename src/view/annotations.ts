@@ -1,4 +1,4 @@
-import { gradeColour, gradeLabel, hex } from './colours.ts';
+import { gradeColour, gradeLabel, hex, tileLegendLabel } from './colours.ts';
 import type { HeatmapTile, SlideHeatmap } from './heatmap.ts';
 
 type Ring = [number, number][];
@@ -66,6 +66,9 @@ function measurements(h: SlideHeatmap, t: HeatmapTile): Record<string, number> {
 }
 
 /**
+ * Tiles are classed "tile score toward ISUP n": a tile's own score is not a grade (a grade group is a
+ * case-level construct from the patterns' areas), and QuPath shows the class name on every region.
+ *
  * A GeoJSON FeatureCollection in QuPath's convention (level-0 pixel coordinates; properties objectType,
  * classification {name, color}, measurements), which plain GeoJSON readers take as it is. `tiles` gives
  * one detection per tile with its probabilities; otherwise one annotation per predicted grade (and one
@@ -81,7 +84,7 @@ export function toGeoJson(h: SlideHeatmap, mode: 'regions' | 'tiles'): object {
         geometry: { type: 'Polygon', coordinates: [square(t, h.tileSpan)] },
         properties: {
           objectType: 'detection',
-          classification: { name: gradeLabel(h.classes, t.pred), color: gradeColour(t.pred, k) },
+          classification: { name: tileLegendLabel(h.classes, t.pred), color: gradeColour(t.pred, k) },
           measurements: measurements(h, t),
           isLocked: false,
         },
@@ -89,7 +92,7 @@ export function toGeoJson(h: SlideHeatmap, mode: 'regions' | 'tiles'): object {
     }
   } else {
     const groups: [string, [number, number, number], HeatmapTile[]][] = h.classes.map((_, c) => [
-      gradeLabel(h.classes, c),
+      tileLegendLabel(h.classes, c),
       gradeColour(c, k),
       h.tiles.filter((t) => t.pred === c),
     ]);
@@ -118,7 +121,7 @@ const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').
 export function toAsapXml(h: SlideHeatmap): string {
   const k = h.classes.length;
   const groups: [string, [number, number, number], HeatmapTile[]][] = h.classes.map((_, c) => [
-    gradeLabel(h.classes, c),
+    tileLegendLabel(h.classes, c),
     gradeColour(c, k),
     h.tiles.filter((t) => t.pred === c),
   ]);

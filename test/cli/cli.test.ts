@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -310,6 +310,39 @@ describe('gradelab metrics', () => {
   });
 });
 
+describe('Ctrl-C', () => {
+  it('stops tiling with exit 130, says how to resume, leaves no temp file, and the rerun equals an uninterrupted run', async () => {
+    const slides = join(dir, 'many');
+    mkdirSync(slides, { recursive: true });
+    for (let i = 0; i < 30; i++)
+      await writeSharpPyramid(join(slides, `s${i}.tiff`), discImage(640, 480, [{ cx: 320, cy: 240, r: 200 - i }]), { mpp: 0.5 });
+    writeFileSync(
+      join(slides, 'm.csv'),
+      `path,patient_id,isup_grade\n${Array.from({ length: 30 }, (_, i) => `s${i}.tiff,p${i},${i % 6}`).join('\n')}\n`,
+    );
+    const args = ['--manifest', join(slides, 'm.csv'), '--tile-size', '64', '--mpp', '1'];
+    const out = join(dir, 'interrupted');
+    const child = spawn(process.execPath, [bin, 'tile', ...args, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Interrupt once the first slide is committed: its rows exist, the rest are to do.
+    while (!(existsSync(join(out, 'rows')) && readdirSync(join(out, 'rows')).length)) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toMatch(/gradelab: interrupted; temporary files removed; to resume, run the same gradelab tile command again/);
+    const leftovers = (d: string): string[] =>
+      readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? leftovers(join(d, e.name)) : e.name.endsWith('.tmp') ? [e.name] : [],
+      );
+    expect(leftovers(out)).toEqual([]);
+    expect(existsSync(join(out, 'tiles.csv'))).toBe(false);
+    expect((await gradelab('tile', ...args, '--out', out)).code).toBe(0);
+    expect((await gradelab('tile', ...args, '--out', join(dir, 'uninterrupted'))).code).toBe(0);
+    expect(readFileSync(join(out, 'tiles.csv'), 'utf8')).toBe(readFileSync(join(dir, 'uninterrupted', 'tiles.csv'), 'utf8'));
+  });
+});
+
 describe('gradelab train, predict, eval', () => {
   it('trains from an experiment file, then predicts and evaluates a partition', async () => {
     const ds = join(dir, 'train-ds');
@@ -460,5 +493,67 @@ describe('gradelab train, predict, eval', () => {
     const bad = await gradelab('train', '--config', 'missing.yaml');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/missing\.yaml: experiment file not found/);
+  });
+
+  it('refuses a bad experiment, an overwrite and data of another resolution before any work', async () => {
+    const base = readFileSync(join(dir, 'exp.yaml'), 'utf8').replace(/\n {2}synth: .*\n/, '\n');
+    const variants: [string, RegExp][] = [
+      [base.replace('backbone: resnet', 'backbone: resnett'), /exp-bad-0\.yaml: model\.backbone: unknown model "resnett"; known: .*resnet/],
+      [
+        base.replace('augment: [{name: hflip, p: 0.5}]', 'augment: [{name: hed-jiter}]'),
+        /exp-bad-1\.yaml: augment.*unknown transform "hed-jiter"/,
+      ],
+      [
+        base.replace('augment: [{name: hflip, p: 0.5}]', 'augment: [{name: hed-jitter, preset: medium}]'),
+        /exp-bad-2\.yaml: augment.*preset/,
+      ],
+      [base.replace(/dataset: .*/, 'dataset: no-such-dataset'), /data\.dataset no-such-dataset is not a tile dataset/],
+    ];
+    for (const [i, [text, message]] of variants.entries()) {
+      writeFileSync(join(dir, `exp-bad-${i}.yaml`), text);
+      const r = await gradelab('train', '--config', `exp-bad-${i}.yaml`, '--out', `m-bad-${i}`, '--tracking-dir', 'mlruns-bad');
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+      // Nothing started: no model folder, no tracked run.
+      expect(existsSync(join(dir, `m-bad-${i}`))).toBe(false);
+      expect(existsSync(join(dir, 'mlruns-bad'))).toBe(false);
+    }
+    const again = await gradelab('train', '--config', 'exp.yaml', '--out', 'm-tiny', '--tracking-dir', 'mlruns-bad');
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/m-tiny: holds a trained model; --force replaces it/);
+    const resumed = await gradelab('train', '--resume', 'm-tiny', '--epochs', '3');
+    expect(resumed.code).toBe(2);
+    expect(resumed.stderr).toMatch(/--resume continues a run as it was started/);
+    const underFile = await gradelab('predict', '--model', 'm-tiny', '--data', join(dir, 'train-ds'), '--out', 'tiny-pred.csv/x.csv');
+    expect(underFile.code).toBe(2);
+    expect(underFile.stderr).toMatch(/cannot write --out tiny-pred\.csv\/x\.csv: .*tiny-pred\.csv is a file, not a folder/);
+    // Tiles of another size and resolution: refused; the same field of view in another size: refused unless --resample.
+    const manifest = join(dir, 'train-ds-slides', 'manifest.csv');
+    for (const [out, size, mpp] of [
+      ['ds-32', '32', '0.5'],
+      ['ds-128', '128', '0.5'],
+    ])
+      expect((await gradelab('tile', '--manifest', manifest, '--out', out, '--tile-size', size, '--mpp', mpp)).code).toBe(0);
+    const other = await gradelab('predict', '--model', 'm-tiny', '--data', 'ds-32', '--split', 'all', '--out', 'p32.csv');
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/ds-32: tiles of 32 px at 0\.5 um\/px, but the model m-tiny takes 64 px at 1 um\/px; retile the slides/);
+    expect(existsSync(join(dir, 'p32.csv'))).toBe(false);
+    const sameView = await gradelab('eval', '--model', 'm-tiny', '--data', 'ds-128', '--split', 'all', '--out', 'e128', '--no-track');
+    expect(sameView.code).toBe(2);
+    expect(sameView.stderr).toMatch(/they cover the same field of view: pass --resample/);
+    const resampled = await gradelab(
+      'predict',
+      '--model',
+      'm-tiny',
+      '--data',
+      'ds-128',
+      '--split',
+      'all',
+      '--out',
+      'p128.csv',
+      '--resample',
+    );
+    expect(resampled.code, resampled.stderr).toBe(0);
   });
 });

@@ -80,6 +80,30 @@ describe('frozen ONNX encoders (fixtures exported from PyTorch)', () => {
     expect(y.every(Number.isFinite)).toBe(true);
   });
 
+  it('an encoder whose graph fixes the batch size (1 or 4) embeds any number of tiles, in padded chunks', async () => {
+    for (const fixed of [1, 4]) {
+      // Channel means of each tile, reshaped with a constant [fixed, 3]: any other batch fails in ONNX Runtime.
+      const path = graph([fixed, 3, 8, 8], (g) => {
+        const shape = g.constantInt64(`shape${fixed}`, [fixed, 3]);
+        return { out: g.node('Reshape', [g.node('GlobalAveragePool', ['x'], 'p'), shape], 'y'), dims: [fixed, 3] };
+      });
+      const enc = await OnnxEncoder.open(path, spec(path, 8));
+      expect(enc.shape.fixedBatch).toBe(fixed);
+      const rng = createRng(`fixed-${fixed}`);
+      const n = 5;
+      const data = Float32Array.from({ length: n * 8 * 8 * 3 }, () => rng.next());
+      const y = await enc.embed({ n, height: 8, width: 8, channels: 3, data });
+      expect(y.length).toBe(n * 3);
+      for (let t = 0; t < n; t++)
+        for (let c = 0; c < 3; c++) {
+          let m = 0;
+          for (let p = 0; p < 64; p++) m += data[(t * 64 + p) * 3 + c] / 64;
+          expect(y[t * 3 + c], `tile ${t} channel ${c}`).toBeCloseTo((m - spec(path, 8).mean[c]) / spec(path, 8).std[c], 4);
+        }
+      await enc.close();
+    }
+  });
+
   describe('refuses a bad encoder with one line naming the file', () => {
     const open = (path: string, size = 8) => OnnxEncoder.open(path, spec(path, size));
     it('unreadable bytes', async () => {

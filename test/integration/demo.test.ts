@@ -109,10 +109,10 @@ describe('gradelab demo --quick', () => {
     const html = readFileSync(join(out, 'report', 'report.html'), 'utf8');
     table.rows.forEach((r: string[], i: number) => {
       const link = table.links[i];
-      expect(link).toBe(`../viewer/held-out/index.html#slide=${encodeURIComponent(r[0])}`);
+      expect(link).toBe(`../viewer/held-out/index.html#slide=${encodeURIComponent(r[0])}&overlay=grade`);
       expect(viewerIds).toContain(`"id":"${r[0]}"`);
       expect(existsSync(join(out, 'report', link.split('#')[0]))).toBe(true);
-      expect(html).toContain(`<a href="${link}">open</a>`);
+      expect(html).toContain(`<a href="${link.replace(/&/g, '&amp;')}">open</a>`);
     });
   });
 

@@ -53,6 +53,13 @@ describe('tracker on the file store', () => {
     expect(new FileStore(dir).getRun(runId).status).toBe(status);
   });
 
+  it("a library run installs no signal handler: Ctrl-C stays the host program's", async () => {
+    const before = process.listenerCount('SIGINT') + process.listenerCount('SIGTERM');
+    const run = await startRun('lifecycle', 'in-process', { trackingDir: join(tempDir(), 'mlruns') });
+    await run.end();
+    expect(process.listenerCount('SIGINT') + process.listenerCount('SIGTERM')).toBe(before);
+  });
+
   it('Ctrl-C marks the run KILLED; SIGKILL leaves it to be reaped as FAILED', async () => {
     for (const [signal, status] of [
       ['SIGINT', 'KILLED'],

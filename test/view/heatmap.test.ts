@@ -79,19 +79,19 @@ describe('heatmaps', () => {
       expect(validate(fc), JSON.stringify(validate.errors)).toBe(true);
       for (const f of fc.features) {
         expect(['annotation', 'detection']).toContain(f.properties.objectType);
-        expect(f.properties.classification.name).toMatch(/^(ISUP \d|Out of distribution)$/);
+        expect(f.properties.classification.name).toMatch(/^(tile score toward ISUP \d|Out of distribution)$/);
         expect(f.properties.classification.color).toHaveLength(3);
       }
     }
     const regions = toGeoJson(heatmap, 'regions') as { features: any[] };
     // Six grades, one tile each, and one OOD annotation.
     expect(regions.features.map((f) => f.properties.classification.name)).toEqual([
-      'ISUP 0',
-      'ISUP 1',
-      'ISUP 2',
-      'ISUP 3',
-      'ISUP 4',
-      'ISUP 5',
+      'tile score toward ISUP 0',
+      'tile score toward ISUP 1',
+      'tile score toward ISUP 2',
+      'tile score toward ISUP 3',
+      'tile score toward ISUP 4',
+      'tile score toward ISUP 5',
       'Out of distribution',
     ]);
     const tiles = toGeoJson(heatmap, 'tiles') as { features: any[] };
@@ -102,9 +102,9 @@ describe('heatmaps', () => {
   it('ASAP XML holds one polygon per region in groups named and coloured by grade', () => {
     const xml = toAsapXml(heatmap);
     expect(xml.match(/<Annotation /g)).toHaveLength(7);
-    expect(xml).toContain('<Group Name="ISUP 4" PartOfGroup="None" Color="#dc3228">');
+    expect(xml).toContain('<Group Name="tile score toward ISUP 4" PartOfGroup="None" Color="#dc3228">');
     expect(xml).toMatch(
-      /<Annotation Name="Annotation 0" Type="Polygon" PartOfGroup="ISUP 0" Color="#2ea043">\s*<Coordinates>\s*<Coordinate Order="0" X="100" Y="100" \/>/,
+      /<Annotation Name="Annotation 0" Type="Polygon" PartOfGroup="tile score toward ISUP 0" Color="#2ea043">\s*<Coordinates>\s*<Coordinate Order="0" X="100" Y="100" \/>/,
     );
     expect(readFileSync(join(dir, 'heatmaps', heatmap.slide.id, 'heatmap.json'), 'utf8')).toContain('"format":"gradelab-heatmap/1"');
   });

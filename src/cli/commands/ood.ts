@@ -13,6 +13,7 @@ import {
   fmtEstimate,
   needsQuality,
   oodStudy,
+  perDetectorBins,
   poolSlides,
   quadraticWeightedKappa,
   rocCurve,
@@ -132,13 +133,16 @@ async function writeStudy(
     '',
   ];
   await writeFileAtomic(join(out, 'ood.md'), `${md.join('\n')}\n`);
+  // Each detector on its own scale (energy is near -10, qc-all in the millions): bins per detector,
+  // between its 1st and 99th percentile, the rest counted in the end bins.
   await writeChart(join(out, 'ood-histograms'), {
-    title: 'OOD scores: in-distribution vs OOD tiles',
-    data: { values: charts.hist },
+    title: 'OOD scores: in-distribution vs OOD tiles (each detector on its own axis)',
+    data: { values: perDetectorBins(charts.hist as { detector: string; set: string; score: number }[], 30) },
     mark: { type: 'bar', opacity: 0.6 },
     encoding: {
-      x: { field: 'score', type: 'quantitative', bin: { maxbins: 40 } },
-      y: { aggregate: 'count', type: 'quantitative', stack: null },
+      x: { field: 'start', type: 'quantitative', bin: 'binned', title: 'score' },
+      x2: { field: 'end' },
+      y: { field: 'count', type: 'quantitative', stack: null, title: 'tiles' },
       color: { field: 'set', type: 'nominal' },
       facet: { field: 'detector', type: 'nominal', columns: 4 },
     },

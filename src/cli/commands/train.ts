@@ -14,6 +14,7 @@ import {
   writeModelMeta,
   writeTrainingHistory,
   readModelMeta,
+  checkWritable,
   type EncoderSpec,
   type ModelMeta,
 } from '../../core/index.ts';
@@ -25,6 +26,7 @@ import { FileStore, openStore, resumeRun, startRun, type Tracker } from '../../t
 import {
   fit,
   fitHeadOnEmbeddings,
+  checkExperiment,
   flattenParams,
   loadTrainConfig,
   modelRegistry,
@@ -36,6 +38,27 @@ import { extractEmbeddings } from '../embeddings.ts';
 import { printTable } from '../output.ts';
 import { createProgress } from '../progress.ts';
 import { BACKENDS } from '../engineOptions.ts';
+
+/** The model folder of a run to resume: given as the folder, or as a run id of the local file store. */
+function resumeFolder(resume: string, trackingDir?: string): string {
+  if (existsSync(join(resume, 'checkpoint', 'state.json'))) return resume;
+  const store = openStore({ trackingDir, mustExist: true });
+  if (!(store instanceof FileStore)) throw new ConfigError('--resume RUN needs the local file store, or give the model directory');
+  const run = store.listRuns().find((r) => r.runId.startsWith(resume));
+  if (!run?.tags['gradelab.out_dir'])
+    throw new ConfigError(`--resume ${resume}: not a model directory with a checkpoint, nor a known training run`);
+  return run.tags['gradelab.out_dir'];
+}
+
+/** The loop state a checkpoint holds (only its run id is needed here). */
+function checkpointState(out: string): { runId?: string | null } {
+  const path = join(out, 'checkpoint', 'state.json');
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as { runId?: string | null };
+  } catch (err) {
+    throw new ConfigError(`${path}: not a readable checkpoint (${(err as Error).message})`);
+  }
+}
 
 /** Makes the experiment's dataset when the config describes a synthetic one that does not exist yet. */
 export async function ensureDataset(config: TrainConfig): Promise<void> {
@@ -177,6 +200,8 @@ async function trainHeadOnEncoder(config: TrainConfig, spec: EncoderSpec, out: s
     },
   );
   await writeAffineHead(out, result.head);
+  const encoder = await OnnxEncoder.open(spec.onnx, spec);
+  const fixedBatch = encoder.shape.fixedBatch;
   const best = result.history[result.bestEpoch - 1];
   const meta: ModelMeta = {
     format: 'gradelab-model/1',
@@ -203,10 +228,9 @@ async function trainHeadOnEncoder(config: TrainConfig, spec: EncoderSpec, out: s
     trainedAt: new Date().toISOString(),
     weightsSha256: await sha256File(join(out, AFFINE_HEAD_FILE)),
     featureDim: cache.dim,
-    encoder: { ...spec, sha256: cache.index.encoder.sha256 },
+    encoder: { ...spec, sha256: cache.index.encoder.sha256, ...(fixedBatch ? { fixedBatch } : {}) },
   };
   await writeModelMeta(out, meta);
-  const encoder = await OnnxEncoder.open(spec.onnx, spec);
   try {
     await writeFileAtomic(join(out, 'model.onnx'), composeEncoderHead(spec.onnx, encoder.shape, spec, result.head, contractOf(meta)));
   } finally {
@@ -266,42 +290,41 @@ export function trainCommand(y: Argv): Argv {
             describe: 'override a key of the experiment file: --set train.lr=0.001 (repeatable; validated like the file)',
           })
           .option('resume', { type: 'string', describe: 'continue an interrupted run: its model directory or run id' })
+          .option('force', { type: 'boolean', default: false, describe: 'replace a trained model already in --out' })
           .option('tracking-dir', { type: 'string', describe: 'MLflow file store (default ./mlruns)' }),
       async (argv) => {
         if (!argv.config && !argv.resume) throw new ConfigError('give --config, or --resume to continue a run');
+        // Every override goes through the experiment file's own validation and into its saved copy (and hash).
+        const overrides = [
+          ...(argv.set ?? []),
+          ...(argv.epochs !== undefined ? [`train.epochs=${argv.epochs}`] : []),
+          ...(argv.seed !== undefined ? [`seed=${argv.seed}`] : []),
+          ...(argv.backend !== undefined ? [`backend=${argv.backend}`] : []),
+          ...(argv.replicas !== undefined ? [`train.replicas=${parseReplicas(argv.replicas)}`] : []),
+        ];
         let out = argv.out;
         let configPath = argv.config;
-        let tracker: Tracker | undefined;
+        let resumeRunId: string | undefined;
         if (argv.resume) {
-          if (existsSync(join(argv.resume, 'checkpoint', 'state.json'))) out = argv.resume;
-          else {
-            const store = openStore({ trackingDir: argv['tracking-dir'] });
-            if (!(store instanceof FileStore))
-              throw new ConfigError('--resume RUN needs the local file store, or give the model directory');
-            const run = store.listRuns().find((r) => r.runId.startsWith(argv.resume!));
-            if (!run?.tags['gradelab.out_dir'])
-              throw new ConfigError(`--resume ${argv.resume}: not a model directory with a checkpoint, nor a known training run`);
-            out = run.tags['gradelab.out_dir'];
-          }
-          const state = JSON.parse(readFileSync(join(out!, 'checkpoint', 'state.json'), 'utf8'));
-          configPath = join(out!, 'config.yaml');
-          if (state.runId && openStore({ trackingDir: argv['tracking-dir'] }) instanceof FileStore)
-            tracker = await resumeRun(state.runId, { trackingDir: argv['tracking-dir'] });
+          if (overrides.length || argv.data)
+            throw new ConfigError(
+              '--resume continues a run as it was started (its config.yaml); --set, --data, --epochs, --seed, --backend and --replicas apply to new runs',
+            );
+          out = resumeFolder(argv.resume, argv['tracking-dir']);
+          configPath = join(out, 'config.yaml');
+          resumeRunId = checkpointState(out).runId ?? undefined;
         }
-        if (argv.resume && (argv.set?.length || argv.data))
-          throw new ConfigError('--resume continues a run with its own experiment; --set and --data apply to new runs');
-        const { config: loaded, text } = loadTrainConfig(configPath!, { sets: argv.set, dataset: argv.data });
-        const config: TrainConfig = {
-          ...loaded,
-          seed: argv.seed ?? loaded.seed,
-          backend: argv.backend ?? loaded.backend,
-          train: {
-            ...loaded.train,
-            epochs: argv.epochs ?? loaded.train.epochs,
-            replicas: argv.replicas === undefined ? loaded.train.replicas : parseReplicas(argv.replicas),
-          },
-        };
+        const { config, text } = loadTrainConfig(configPath!, { sets: overrides, dataset: argv.data });
+        checkExperiment(config, configPath!);
         out ??= join('models', config.name);
+        if (!argv.resume && existsSync(join(out, 'gradelab.json')) && !argv.force)
+          throw new ConfigError(
+            `${out}: holds a trained model; --force replaces it (its OOD detectors and MIL head go with it), --resume continues an interrupted run, or choose another --out`,
+          );
+        checkWritable(out, '--out');
+        let tracker: Tracker | undefined;
+        if (resumeRunId && openStore({ trackingDir: argv['tracking-dir'] }) instanceof FileStore)
+          tracker = await resumeRun(resumeRunId, { trackingDir: argv['tracking-dir'] });
         await mkdir(out, { recursive: true });
         if (!argv.resume) await writeFileAtomic(join(out, 'config.yaml'), text);
         await ensureDataset(config);
