@@ -71,6 +71,8 @@ describe('gradelab demo --quick', () => {
         .toString(),
     ).toBe('%PDF-');
     expect(report.sections.flatMap((s: any) => s.missing)).toEqual([]);
+    // No machine's absolute path: the report names its inputs relative to its own folder.
+    for (const f of ['report.json', 'report.html']) expect(readFileSync(join(out, 'report', f), 'utf8'), f).not.toContain(out);
     // The paired comparison on the held-out set, as compare wrote it.
     const compared = JSON.parse(readFileSync(join(out, 'compare', 'held-out', 'compare.json'), 'utf8'));
     const qwk = compared.metrics.find((m: any) => m.metric === 'qwk');

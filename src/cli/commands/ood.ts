@@ -334,10 +334,12 @@ export function oodCommand(y: Argv): Argv {
               });
               const grading = { all: score(slides), accepted: score(accepted) };
               await mkdir(argv.out, { recursive: true });
+              // Paths relative to the output folder: reports quote this file, and machines differ.
+              const rel = (p: string) => relative(resolve(argv.out), resolve(p)).split(sep).join('/') || '.';
               const report = {
-                model: argv.model,
-                id: argv.id,
-                ood: argv.ood,
+                model: rel(argv.model),
+                id: rel(argv.id),
+                ood: rel(argv.ood),
                 idTiles: idTiles.length,
                 oodTiles: oodTiles.length,
                 primary: bundle.primary,

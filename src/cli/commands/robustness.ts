@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import type { Argv } from 'yargs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { stringify } from 'csv-stringify/sync';
@@ -289,14 +289,16 @@ export function robustnessCommand(y: Argv): Argv {
               argv.baseline ? readUnitResults(join(argv.out, 'baseline.jsonl')) : undefined,
             );
             await writeSuiteOutputs(argv.out, summary);
+            const rel = (p: string) => relative(resolve(argv.out), resolve(p)).split(sep).join('/') || '.';
             await writeFileAtomic(
               join(argv.out, 'suite.json'),
               JSON.stringify(
                 {
-                  suite: argv.suite,
-                  model: argv.model,
-                  baseline: argv.baseline ?? null,
-                  data: argv.data,
+                  // Relative to the output folder, as every file a report quotes.
+                  suite: rel(argv.suite),
+                  model: rel(argv.model),
+                  baseline: argv.baseline ? rel(argv.baseline) : null,
+                  data: rel(argv.data),
                   fold: argv.fold,
                   tiles: tiles.length,
                 },
