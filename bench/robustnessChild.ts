@@ -1,5 +1,5 @@
 // One configuration of the robustness benchmark, in its own process: node bin/run-ts.mjs bench/robustnessChild.ts before|after DATASET MODEL
-import { modelScorer } from '../src/cli/commands/robustness.ts';
+import { modelScorer } from '../src/workflows/index.ts';
 import { openTileDataset, spreadTilesPerSlide } from '../src/data/index.ts';
 import { loadSuite, runSuiteUnits, suiteUnits, type SuiteRole, type UnitResult } from '../src/eval/index.ts';
 

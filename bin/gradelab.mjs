@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI directly through tsx, so a fresh `npm ci` needs no build step.
-import { register } from 'tsx/esm/api';
+// The gradelab command: the compiled CLI in dist/ (npm ci builds it: the `prepare` script). Nothing is
+// transpiled at run time; each command loads only its own modules.
+import { existsSync } from 'node:fs';
 
-register();
-const { main, interruptMessage } = await import('../src/cli/main.ts');
-const { installInterruptHandlers } = await import('../src/core/index.ts');
-const args = process.argv.slice(2);
-installInterruptHandlers(() => interruptMessage(args));
-process.exitCode = await main(args);
+const entry = new URL('../dist/cli/entry.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('gradelab: not built yet: run `npm run build` (npm ci does it)\n');
+  process.exit(1);
+}
+const { run } = await import(entry.href);
+process.exitCode = await run(process.argv.slice(2));

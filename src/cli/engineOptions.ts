@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
-import { ENGINES, type ModelOpenOptions } from '../engine/index.ts';
+import { ENGINES } from '../engine/engines.ts';
+import type { ModelOpenOptions } from '../engine/index.ts';
 
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 

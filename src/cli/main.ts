@@ -1,55 +1,8 @@
 import yargs, { type Argv } from 'yargs';
 import { checkWritable, ConfigError, isUserError, userFacingOsError } from '../core/index.ts';
-import { auditCommand } from './commands/audit.ts';
-import { augmentCommand } from './commands/augment.ts';
-import { datasetCommand } from './commands/dataset.ts';
-import { demoCommand } from './commands/demo.ts';
-import { slideCommand } from './commands/slide.ts';
-import { metricsCommand } from './commands/metrics.ts';
-import { milCommand } from './commands/mil.ts';
-import { oodCommand } from './commands/ood.ts';
-import { reportCommand } from './commands/report.ts';
-import { robustnessCommand } from './commands/robustness.ts';
-import { trainCommand } from './commands/train.ts';
-import { predictCommand } from './commands/predict.ts';
-import { exportCommand } from './commands/export.ts';
-import { featuresCommand } from './commands/features.ts';
-import { compareCommand } from './commands/compare.ts';
-import { runsCommand } from './commands/runs.ts';
-import { splitCommand } from './commands/split.ts';
-import { synthCommand } from './commands/synth.ts';
-import { tileCommand } from './commands/tile.ts';
-import { heatmapCommand } from './commands/heatmap.ts';
-import { viewCommand } from './commands/view.ts';
-import { annotationsCommand } from './commands/annotations.ts';
+import { COMMAND_INDEX } from './commandIndex.ts';
 
-export const EXIT_OK = 0;
-export const EXIT_INTERNAL = 1;
-export const EXIT_BAD_INPUT = 2;
-
-const COMMANDS = [
-  slideCommand,
-  tileCommand,
-  splitCommand,
-  datasetCommand,
-  augmentCommand,
-  synthCommand,
-  runsCommand,
-  metricsCommand,
-  compareCommand,
-  trainCommand,
-  predictCommand,
-  exportCommand,
-  featuresCommand,
-  oodCommand,
-  milCommand,
-  robustnessCommand,
-  auditCommand,
-  reportCommand,
-  heatmapCommand,
-  viewCommand,
-  annotationsCommand,
-];
+import { EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK } from './exitCodes.ts';
 
 /** A number option given something else parses as NaN: that is the user's mistake, said before any work. */
 function rejectNaN(argv: Record<string, unknown>): void {
@@ -84,7 +37,12 @@ function checkOutputs(argv: Record<string, unknown>): void {
 
 type Main = (args: string[]) => Promise<number>;
 
-function buildParser(args: string[], onUsageError: (msg: string) => void, dryRun: boolean, run: Main): Argv {
+/**
+ * The parser with the commands it needs: the command typed, loaded from its module (and so only that
+ * command's dependencies); with no known command (help, a typo), every command by name and description
+ * only, which loads nothing.
+ */
+async function buildParser(args: string[], onUsageError: (msg: string) => void, dryRun: boolean, run: Main): Promise<Argv> {
   const parser = yargs(args)
     .scriptName('gradelab')
     .usage('$0 <command> [options]\n\nA workbench for AI that grades cancer on histopathology slides.')
@@ -107,8 +65,17 @@ function buildParser(args: string[], onUsageError: (msg: string) => void, dryRun
     (parser as unknown as { command: (...a: unknown[]) => Argv }).command = (...a: unknown[]) =>
       command(...a.map((x, i) => (i === 3 && typeof x === 'function' ? () => undefined : x)));
   }
-  for (const register of COMMANDS) register(parser);
-  demoCommand(parser, run);
+  const typed = args.find((a) => !a.startsWith('-'));
+  const entry = typed === undefined ? undefined : COMMAND_INDEX[typed];
+  if (entry) (await entry.load())(parser, run);
+  else
+    for (const [name, c] of Object.entries(COMMAND_INDEX))
+      parser.command(
+        name,
+        c.describe,
+        () => undefined,
+        () => undefined,
+      );
   return parser;
 }
 
@@ -144,10 +111,10 @@ export async function main(args: string[]): Promise<number> {
   try {
     process.exitCode = undefined;
     if (!helpOrVersion) {
-      await buildParser(args, capture, true, main).parseAsync();
+      await (await buildParser(args, capture, true, main)).parseAsync();
       if (usageError) return usageFailure(usageError, args);
     }
-    await buildParser(args, capture, false, main).parseAsync();
+    await (await buildParser(args, capture, false, main)).parseAsync();
     if (usageError) return usageFailure(usageError, args);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (err) {

@@ -1,12 +1,8 @@
 import cliProgress from 'cli-progress';
 
-export interface Progress {
-  start(total: number, label: string): void;
-  setTotal(total: number): void;
-  increment(n?: number, payload?: Record<string, string | number>): void;
-  update(payload: Record<string, string | number>): void;
-  stop(): void;
-}
+import type { Progress } from '../core/index.ts';
+
+export type { Progress };
 
 /**
  * A progress bar on stderr when it is a terminal (items, rate, ETA); in pipes and CI, a plain line every

@@ -16,3 +16,5 @@ export * from './stats.ts';
 export * from './eigen.ts';
 export * from './trainingHistory.ts';
 export * from './interrupt.ts';
+export * from './modulePath.ts';
+export * from './progress.ts';

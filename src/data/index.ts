@@ -26,3 +26,4 @@ export {
   type EncoderIdentity,
 } from './embeddings.ts';
 export { floatToHalf, halfToFloat, toHalfBits, fromHalfBits } from './float16.ts';
+export { parseShard, tilesOfShard, shardUnits, type Shard } from './shard.ts';

@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { ConfigError, createRng, shuffled, type TileBatch } from '../core/index.ts';
+import { ConfigError, createRng, shuffled, workerEntry, type TileBatch } from '../core/index.ts';
 import { decodeBatch, type BatchTask, type TransformRef } from './loaderTask.ts';
 import type { TileDataset, TileRow } from './tileDataset.ts';
 
@@ -51,7 +50,7 @@ export class TileLoader {
     this.workers = options.workers ?? Math.max(1, availableParallelism() - 1);
     if (this.workers > 0) {
       this.pool = new Piscina({
-        filename: fileURLToPath(new URL('./loaderWorker.mjs', import.meta.url)),
+        filename: workerEntry(import.meta.url, 'loaderWorker'),
         minThreads: this.workers,
         maxThreads: this.workers,
         idleTimeout: 60_000,

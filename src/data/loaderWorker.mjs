@@ -1,11 +1,8 @@
-// Worker-thread entry for the tile loader. Plain JavaScript so Node can start it directly; it registers
-// tsx and then loads the TypeScript task, which keeps the loader free of a build step.
+// Development only: Node starts worker threads on JavaScript, so when gradelab runs from its TypeScript
+// source (tests, benchmarks) this registers tsx and loads loaderWorker.ts. The installed package runs the
+// compiled loaderWorker.js and never transpiles (see core/modulePath.ts).
 import { register } from 'tsx/esm/api';
-import { move } from 'piscina';
 
 register();
-const { decodeBatch } = await import('./loaderTask.ts');
-
-export default async function run(task) {
-  return move(await decodeBatch(task));
-}
+const worker = await import('./loaderWorker.ts');
+export default worker.default;

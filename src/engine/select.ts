@@ -4,8 +4,9 @@ import { ConfigError, InputError, log, readModelMeta, type ModelPredictor } from
 import { MODEL_ONNX, OnnxPredictor } from './onnxPredictor.ts';
 import type { EngineOptions } from './session.ts';
 
-export const ENGINES = ['auto', 'onnx', 'tfjs'] as const;
-export type EngineName = (typeof ENGINES)[number];
+import { ENGINES, type EngineName } from './engines.ts';
+
+export { ENGINES, type EngineName };
 
 export interface ModelOpenOptions extends EngineOptions {
   engine?: EngineName;

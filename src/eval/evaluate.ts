@@ -4,7 +4,6 @@ import { bootstrapByPatient, type Estimate } from './bootstrap.ts';
 import { aucEstimate, proportionEstimate } from './intervals.ts';
 import { DEFAULT_EXCLUSIONS, evaluationScope, type EvaluationSet, type Exclusion } from './evaluationSet.ts';
 import {
-  accuracy,
   auroc,
   averagePrecision,
   balancedAccuracy,
@@ -12,7 +11,6 @@ import {
   calibration,
   cohenKappa,
   confusionMatrix,
-  perClassStats,
   prCurve,
   quadraticWeightedKappa,
   rocCurve,

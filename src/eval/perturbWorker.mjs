@@ -1,17 +1,8 @@
-// Worker-thread entry for robustness perturbations. Plain JavaScript so Node can start it directly; it
-// registers tsx and then loads the TypeScript task (no build step). The reply is the perturbed pixels
-// followed by the elapsed milliseconds as a float64 (see perturber.ts).
+// Development only: Node starts worker threads on JavaScript, so when gradelab runs from its TypeScript
+// source (tests, benchmarks) this registers tsx and loads perturbWorker.ts. The installed package runs the
+// compiled perturbWorker.js and never transpiles (see core/modulePath.ts).
 import { register } from 'tsx/esm/api';
-import { move } from 'piscina';
 
 register();
-const { perturbBatch } = await import('./perturbTask.ts');
-
-export default async function run(task) {
-  const t0 = performance.now();
-  const pixels = await perturbBatch(task);
-  const out = new Uint8Array(pixels.length + 8);
-  out.set(pixels);
-  new DataView(out.buffer, pixels.length, 8).setFloat64(0, performance.now() - t0, true);
-  return move(out);
-}
+const worker = await import('./perturbWorker.ts');
+export default worker.default;

@@ -1,6 +1,5 @@
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { RgbImage } from '../core/index.ts';
+import { workerEntry, type RgbImage } from '../core/index.ts';
 import { perturbImages, type PerturbTask } from './perturbTask.ts';
 
 /**
@@ -18,7 +17,7 @@ export class Perturber {
     this.threads = workers;
     if (workers > 0) {
       this.pool = new Piscina({
-        filename: fileURLToPath(new URL('./perturbWorker.mjs', import.meta.url)),
+        filename: workerEntry(import.meta.url, 'perturbWorker'),
         minThreads: workers,
         maxThreads: workers,
         idleTimeout: 30_000,

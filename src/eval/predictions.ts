@@ -147,3 +147,19 @@ export async function writePredictions(path: string, rows: PredictionRow[], k: n
   ]);
   await writeFileAtomic(path, stringify([header, ...body]));
 }
+
+/** The predictions files of --shard runs joined into one: the same classes, and no slide (or tile) twice. */
+export function mergePredictionFiles(paths: readonly string[]): Predictions {
+  const parts = paths.map((f) => readPredictions(f));
+  const k = parts[0].k;
+  const seen = new Map<string, string>();
+  for (const p of parts) {
+    if (p.k !== k) throw new InputError(`${p.path}: ${p.k} classes, but ${parts[0].path} has ${k}`);
+    for (const r of p.rows) {
+      const key = `${r.slideId}|${r.extra.x ?? ''}|${r.extra.y ?? ''}`;
+      if (seen.has(key)) throw new InputError(`${p.path}: slide ${r.slideId} is also in ${seen.get(key)}; shards must not overlap`);
+      seen.set(key, p.path);
+    }
+  }
+  return { path: paths.join(','), k, rows: parts.flatMap((p) => p.rows) };
+}

@@ -164,12 +164,6 @@ export function appendUnitResult(path: string, r: UnitResult): void {
   appendFileSync(path, `${JSON.stringify(r)}\n`);
 }
 
-/** The units of a shard: every N-th unit from the I-th (1-based), over the suite's fixed unit order. */
-export function shardUnits<T>(units: T[], shard?: { index: number; count: number }): T[] {
-  if (!shard) return units;
-  return units.filter((_, i) => i % shard.count === shard.index - 1);
-}
-
 export interface CriterionResult {
   criterion: string;
   pass: boolean;

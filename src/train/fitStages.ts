@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
   ConfigError,
@@ -10,6 +9,7 @@ import {
   predictedClass,
   readModelMeta,
   sha256File,
+  siblingModule,
   writeFileAtomic,
   writeModelMeta,
   writeTrainingHistory,
@@ -63,7 +63,7 @@ export interface LoopState {
   replicas?: number;
 }
 
-const PIPELINE_MODULE = fileURLToPath(new URL('../augment/pipeline.ts', import.meta.url));
+const PIPELINE_MODULE = siblingModule(import.meta.url, '../augment/pipeline.ts');
 
 export async function prepareData(config: TrainConfig): Promise<{ ds: TileDataset; train: TileRow[]; val: TileRow[]; test: TileRow[] }> {
   const ds = await openTileDataset(config.data.dataset);

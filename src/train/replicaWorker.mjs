@@ -1,22 +1,7 @@
-// Worker-thread entry of a training replica. Plain JavaScript so Node can start it directly; it registers
-// tsx and then loads the TypeScript task (no build step). Each message gets one reply: its result, or
-// the error's message (with the stack for GRADELAB_LOG=debug).
-import { parentPort } from 'node:worker_threads';
+// Development only: Node starts worker threads on JavaScript, so when gradelab runs from its TypeScript
+// source (tests, benchmarks) this registers tsx and loads replicaWorker.ts. The installed package runs the
+// compiled replicaWorker.js and never transpiles (see core/modulePath.ts).
 import { register } from 'tsx/esm/api';
 
 register();
-const { handle } = await import('./replicaTask.ts');
-
-parentPort.on('message', async (message) => {
-  try {
-    const result = await handle(message);
-    parentPort.postMessage({ ok: true, result });
-  } catch (err) {
-    parentPort.postMessage({
-      ok: false,
-      error: err instanceof Error ? err.message : String(err),
-      stack: err instanceof Error ? err.stack : undefined,
-    });
-  }
-});
-parentPort.postMessage({ ready: true });
+await import('./replicaWorker.ts');

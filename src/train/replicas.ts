@@ -1,14 +1,15 @@
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { GradelabError } from '../core/index.ts';
+import { GradelabError, workerEntry } from '../core/index.ts';
 import type { TrainConfig } from './config.ts';
 import { readOptimizerFiles, writeOptimizerFiles } from './modelDir.ts';
 import { CONTROL_WORDS, type ReplicaMessage, type StepReport } from './replicaTask.ts';
 import type { StepBatch } from './step.ts';
 import type { Trainer } from './trainer.ts';
 
-const WORKER = new URL('./replicaWorker.mjs', import.meta.url);
+const WORKER = pathToFileURL(workerEntry(import.meta.url, 'replicaWorker'));
 /** Index of the abort word in the control buffer (replicaTask.ts reads it while waiting at the barrier). */
 const ABORT = 2;
 

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadSuite, parseCriterion, shardUnits, summariseSuite, suiteUnits, type UnitResult } from '../../src/eval/index.ts';
+import { shardUnits } from '../../src/data/index.ts';
+import { loadSuite, parseCriterion, summariseSuite, suiteUnits, type UnitResult } from '../../src/eval/index.ts';
 import { tempDir } from '../helpers.ts';
 
 const dir = tempDir();

@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { writeFileAtomic } from '../../core/index.ts';
 import { heatmapDirs, loadHeatmap, toAsapXml, toGeoJson } from '../../view/index.ts';
 
 export function annotationsCommand(y: Argv): Argv {
   return y.command(
     'export-annotations',
-    'Heatmaps as annotations for QuPath (GeoJSON), any GeoJSON reader, or ASAP (XML)',
+    describeCommand('export-annotations'),
     (c) =>
       c
         .option('pred', { type: 'string', demandOption: true, describe: 'heatmaps from `gradelab heatmap` (a folder of them, or one)' })

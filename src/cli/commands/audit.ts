@@ -1,9 +1,8 @@
 import { basename, join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { ConfigError, log, readModelMeta } from '../../core/index.ts';
-import { openDatasetForModel } from '../../data/index.ts';
-import { openModel } from '../../engine/index.ts';
-import { auditSite, writeSiteAudit } from '../../eval/index.ts';
+import { describeCommand } from '../commandIndex.ts';
+import { log } from '../../core/index.ts';
+import { auditModel } from '../../workflows/audit.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { createProgress } from '../progress.ts';
 import { trackedRun, trackingFlags } from '../trackedRun.ts';
@@ -11,7 +10,7 @@ import { trackedRun, trackingFlags } from '../trackedRun.ts';
 export function auditCommand(y: Argv): Argv {
   return y.command(
     'audit',
-    "Audit a model on a new hospital's slides: representation shift, OOD rate, stain statistics, grade distribution, performance if labelled, and what stain normalisation would change; every claim with a 95% CI",
+    describeCommand('audit'),
     (c) =>
       trackingFlags(engineFlags(c))
         .option('model', { type: 'string', demandOption: true })
@@ -22,13 +21,6 @@ export function auditCommand(y: Argv): Argv {
         .option('resamples', { type: 'number', default: 500 })
         .option('seed', { type: 'number', default: 1 }),
     async (argv) => {
-      const meta = readModelMeta(argv.model);
-      const trainData = argv['train-data'] ?? (meta.dataset && join(argv.model, meta.dataset));
-      if (!trainData) throw new ConfigError('--train-data is needed (the model records no training dataset)');
-      if (!Number.isInteger(argv['max-tiles']) || argv['max-tiles'] < 2) throw new ConfigError('--max-tiles must be an integer >= 2');
-      const site = await openDatasetForModel(argv['site-data'], argv.model);
-      const training = await openDatasetForModel(trainData, argv.model);
-      if (!site.tiles.some((t) => !t.anomaly)) throw new ConfigError(`${argv['site-data']}: no tiles to audit`);
       const audit = await trackedRun(
         {
           kind: 'audit',
@@ -36,31 +28,17 @@ export function auditCommand(y: Argv): Argv {
           modelDir: argv.model,
           trackingDir: argv['tracking-dir'],
           track: argv.track,
-          params: { site: argv['site-data'], training: trainData },
+          params: { site: argv['site-data'], training: argv['train-data'] },
         },
         async () => {
-          const model = await openModel(argv.model, engineOptions(argv));
-          const progress = createProgress('tiles');
-          let result;
-          let last = 0;
-          try {
-            progress.start(0, 'audit');
-            result = await auditSite(model, argv.model, site, training, {
-              resamples: argv.resamples,
-              seed: argv.seed,
-              maxTiles: argv['max-tiles'],
-              onTiles: (done, total) => {
-                progress.setTotal(total);
-                progress.increment(done - last);
-                last = done;
-              },
-            });
-          } finally {
-            progress.stop();
-            await model.dispose();
-          }
-          await writeSiteAudit(argv.out, result, { model: argv.model, site: argv['site-data'], training: trainData });
-          log.info(`audit of ${result.site.slides} slides: ${join(argv.out, 'summary.md')}`);
+          const result = await auditModel(argv.model, argv['site-data'], argv.out, {
+            trainData: argv['train-data'],
+            maxTiles: argv['max-tiles'],
+            resamples: argv.resamples,
+            seed: argv.seed,
+            engine: engineOptions(argv),
+            progress: createProgress,
+          });
           return {
             result,
             metrics: {
@@ -74,6 +52,7 @@ export function auditCommand(y: Argv): Argv {
           };
         },
       );
+      log.info(`audit of ${audit.site.slides} slides: ${join(argv.out, 'summary.md')}`);
       process.stdout.write(`${audit.findings.map((f) => `- ${f}`).join('\n')}\n`);
     },
   );

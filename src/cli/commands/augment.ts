@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { ConfigError, writeFileAtomic, type RgbImage } from '../../core/index.ts';
 import { contactSheet, describeTransforms, loadPipeline, previewPipeline, severityGrid } from '../../augment/index.ts';
 import { openSlide } from '../../data/index.ts';
@@ -24,7 +25,7 @@ function formatParams(p: Record<string, unknown>): string {
 }
 
 export function augmentCommand(y: Argv): Argv {
-  return y.command('augment', 'List transforms and preview augmentation pipelines', (s) =>
+  return y.command('augment', describeCommand('augment'), (s) =>
     s
       .command(
         'list',

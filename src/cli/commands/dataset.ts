@@ -1,11 +1,12 @@
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSplit, openTileDataset, partitionOf, patientsOf } from '../../data/index.ts';
 import { printJson, printTable } from '../output.ts';
 
 export function datasetCommand(y: Argv): Argv {
-  return y.command('dataset', 'Inspect tile datasets', (s) =>
+  return y.command('dataset', describeCommand('dataset'), (s) =>
     s
       .command(
         'info <dir>',

@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { InputError, readModelMeta, sha256File, writeFileAtomic } from '../../core/index.ts';
 import { contractOf } from '../../onnx/index.ts';
 
 export function exportCommand(y: Argv): Argv {
   return y.command(
     'export',
-    'Write a trained model as ONNX (features and logits outputs, batch norms folded) for ONNX Runtime, C++, C#, Java, Python, CUDA or TensorRT',
+    describeCommand('export'),
     (c) =>
       c
         .option('model', { type: 'string', demandOption: true, describe: 'model directory (gradelab train)' })

@@ -1,9 +1,11 @@
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { ConfigError, encoderSpecSchema, InputError, readModelMeta, zodProblem, type EncoderSpec } from '../../core/index.ts';
 import { loadSplit, openTileDataset, tilesOfPartition } from '../../data/index.ts';
-import { extractEmbeddings } from '../embeddings.ts';
+import { extractEmbeddings } from '../../workflows/embeddings.ts';
+import { createProgress } from '../progress.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
-import { parseShard, tilesOfShard } from '../shard.ts';
+import { parseShard, tilesOfShard } from '../../data/index.ts';
 
 /** The encoder from --model (a head on a frozen encoder) or from --backbone and its flags. */
 function encoderOf(argv: {
@@ -38,7 +40,7 @@ function encoderOf(argv: {
 export function featuresCommand(y: Argv): Argv {
   return y.command(
     'features',
-    "Embed a dataset's tiles once with a frozen ONNX encoder (a pathology foundation model) and cache them beside the dataset; resumable, shardable",
+    describeCommand('features'),
     (c) =>
       engineFlags(c)
         .option('data', { type: 'string', demandOption: true, describe: 'tile dataset folder' })
@@ -69,7 +71,12 @@ export function featuresCommand(y: Argv): Argv {
           `${argv.data}: no tiles to embed in ${argv.split === 'all' ? 'the dataset' : `the ${argv.split} partition`}${shard ? ` for shard ${shard.index}/${shard.count}` : ''}`,
         );
       const t0 = performance.now();
-      const { cache, computed, engine } = await extractEmbeddings(ds, spec, { tiles, dtype: argv.dtype, engine: engineOptions(argv) });
+      const { cache, computed, engine } = await extractEmbeddings(ds, spec, {
+        tiles,
+        dtype: argv.dtype,
+        engine: engineOptions(argv),
+        progress: createProgress,
+      });
       const secs = (performance.now() - t0) / 1000;
       const done = cache.slides().filter((s) => cache.has(s)).length;
       process.stdout.write(

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { ConfigError, log, readModelMeta } from '../../core/index.ts';
 import { slidesToMap, writeHeatmaps, type HeatmapSource } from '../../view/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
-import { modelScorer } from '../modelScorer.ts';
+import { modelScorer } from '../../workflows/modelScorer.ts';
 import { createProgress } from '../progress.ts';
 
 function sourceOf(argv: {
@@ -24,7 +25,7 @@ function sourceOf(argv: {
 export function heatmapCommand(y: Argv): Argv {
   return y.command(
     'heatmap',
-    "Map a model's opinion over slides: per-tile grade probabilities, OOD scores and flags, MIL attention; JSON and PNG overlays",
+    describeCommand('heatmap'),
     (c) =>
       engineFlags(
         c

@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { EXCLUDE_OPTION } from '../options.ts';
 import { mkdir } from 'node:fs/promises';
 import { ConfigError, log } from '../../core/index.ts';
@@ -14,7 +15,7 @@ import {
 export function metricsCommand(y: Argv): Argv {
   return y.command(
     'metrics',
-    'Grading metrics with patient-bootstrap 95% CIs, agreement, referral analysis and charts from a predictions CSV',
+    describeCommand('metrics'),
     (c) =>
       c
         .option('pred', {

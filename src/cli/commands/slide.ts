@@ -1,11 +1,12 @@
 import sharp from 'sharp';
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { writeFileAtomic } from '../../core/index.ts';
 import { openSlide } from '../../data/index.ts';
 import { printJson, printTable } from '../output.ts';
 
 export function slideCommand(y: Argv): Argv {
-  return y.command('slide', 'Inspect whole-slide images and read regions', (s) =>
+  return y.command('slide', describeCommand('slide'), (s) =>
     s
       .command(
         'info <file>',

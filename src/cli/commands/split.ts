@@ -1,11 +1,12 @@
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { makeSplit, openTileDataset, partitionOf, patientsOf, saveSplit } from '../../data/index.ts';
 import { printTable } from '../output.ts';
 
 export function splitCommand(y: Argv): Argv {
   return y.command(
     'split <dir>',
-    'Make patient-grouped, label-stratified folds (or leave-one-site-out) and save them with the dataset',
+    describeCommand('split'),
     (c) =>
       c
         .positional('dir', { type: 'string', demandOption: true, describe: 'tile dataset folder' })

@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { log } from '../../core/index.ts';
 import { generateSynthetic } from '../../data/index.ts';
 import { createProgress } from '../progress.ts';
@@ -6,7 +7,7 @@ import { createProgress } from '../progress.ts';
 export function synthCommand(y: Argv): Argv {
   return y.command(
     'synth',
-    'Generate synthetic prostate or breast slides from several sites, with label masks, a manifest and rare anomalies',
+    describeCommand('synth'),
     (c) =>
       c
         .option('task', { choices: ['prostate', 'breast'] as const, demandOption: true })

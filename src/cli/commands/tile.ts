@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { ConfigError, log } from '../../core/index.ts';
 import { buildTileDataset, readManifest } from '../../data/index.ts';
 import { createProgress } from '../progress.ts';
@@ -6,7 +7,7 @@ import { createProgress } from '../progress.ts';
 export function tileCommand(y: Argv): Argv {
   return y.command(
     'tile',
-    'Tile the slides of a manifest at a target resolution into a tile dataset folder (resumable)',
+    describeCommand('tile'),
     (c) =>
       c
         .option('manifest', { type: 'string', demandOption: true, describe: 'manifest CSV (path column, or PANDA train.csv)' })

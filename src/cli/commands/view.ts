@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
+import { describeCommand } from '../commandIndex.ts';
 import { ConfigError, InputError, log } from '../../core/index.ts';
 import { openSlide, type SlideSource } from '../../data/index.ts';
 import {
@@ -56,7 +57,7 @@ async function viewerSlides(files: string[], pred: string | undefined, slideMpp:
 export function viewCommand(y: Argv): Argv {
   return y.command(
     'view [slides..]',
-    'Look at slides with the model on them: a local deep-zoom viewer (or --export static files) with overlays',
+    describeCommand('view'),
     (c) =>
       c
         .positional('slides', { type: 'string', array: true, describe: 'slide files (default: the slides of --pred)' })

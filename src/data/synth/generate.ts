@@ -2,10 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { stringify } from 'csv-stringify/sync';
-import { ConfigError, writeFileAtomic, type Task } from '../../core/index.ts';
+import { ConfigError, workerEntry, writeFileAtomic, type Task } from '../../core/index.ts';
 import { designSlides, type SynthOptions, type SynthSlide } from './design.ts';
 import { NEAR_OOD } from './scene.ts';
 import { renderSlide } from './writeSlide.ts';
@@ -96,7 +95,7 @@ export async function generateSynthetic(options: SynthOptions): Promise<{ manife
   if (workers > 1) {
     // Slides are independent and each is deterministic from its own seed: render several at once.
     const pool = new Piscina({
-      filename: fileURLToPath(new URL('./renderWorker.mjs', import.meta.url)),
+      filename: workerEntry(import.meta.url, 'renderWorker'),
       minThreads: workers,
       maxThreads: workers,
     });

@@ -1,10 +1,8 @@
-// Worker-thread entry rendering synthetic slides in parallel. Plain JavaScript so Node can start it
-// directly; it registers tsx and then loads the TypeScript renderer (no build step).
+// Development only: Node starts worker threads on JavaScript, so when gradelab runs from its TypeScript
+// source (tests, benchmarks) this registers tsx and loads renderWorker.ts. The installed package runs the
+// compiled renderWorker.js and never transpiles (see core/modulePath.ts).
 import { register } from 'tsx/esm/api';
 
 register();
-const { renderSlide } = await import('./writeSlide.ts');
-
-export default async function run({ slide, out, format }) {
-  return renderSlide(slide, out, { format });
-}
+const worker = await import('./renderWorker.ts');
+export default worker.default;

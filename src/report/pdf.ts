@@ -2,7 +2,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import PDFDocument from 'pdfkit';
 import { tempPathFor } from '../core/index.ts';
-import type { ReportSection } from './report.ts';
+import type { ReportSection } from './document.ts';
 
 const FONT_DIR = '/usr/share/fonts/truetype/dejavu';
 

@@ -1,7 +1,6 @@
-import { log, sha256File, type EncoderSpec } from '../core/index.ts';
+import { log, sha256File, silentProgress, type EncoderSpec, type ProgressFactory } from '../core/index.ts';
 import { EmbeddingCache, TileLoader, type EmbeddingDtype, type TileDataset, type TileRow } from '../data/index.ts';
 import { OnnxEncoder, type EngineOptions } from '../engine/index.ts';
-import { createProgress } from './progress.ts';
 
 export interface ExtractOptions {
   /** Only the slides of these tiles (default: the whole dataset). */
@@ -9,6 +8,7 @@ export interface ExtractOptions {
   dtype?: EmbeddingDtype;
   engine?: EngineOptions;
   batchSize?: number;
+  progress?: ProgressFactory;
 }
 
 /**
@@ -42,7 +42,7 @@ export async function extractEmbeddings(
     const tiles = pending.flatMap((s) => cache.tilesOf(s));
     if (!tiles.length) return { cache, computed: 0, engine: encoder.engine };
     log.info(`embedding ${tiles.length} tiles of ${pending.length} slides with ${spec.onnx} (${encoder.dim} features, ${encoder.engine})`);
-    const progress = createProgress('tiles');
+    const progress = (options.progress ?? silentProgress)('tiles');
     progress.start(tiles.length, 'features');
     // One worker decodes the next batch while ONNX Runtime embeds this one.
     const loader = new TileLoader(ds, tiles, { batchSize: options.batchSize ?? 64, seed: 0, shuffle: false, workers: 1 });

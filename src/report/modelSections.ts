@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { sha256File } from '../core/index.ts';
 import { loadSplit, openTileDataset, partitionOf } from '../data/index.ts';
-import { chartIf, section, type ReportSection } from '../eval/index.ts';
+import { chartIf, section, type ReportSection } from './document.ts';
 import { provenanceTags } from '../track/index.ts';
-import type { ReportInputs } from './reportInputs.ts';
+import type { ReportInputs } from './inputs.ts';
 
 // The report's sections on what the model is: its use, data, reference standard, training, traceability.
 

@@ -1,5 +1,5 @@
-import type { PredictionRow } from './predictions.ts';
-import type { ReportSection } from './report.ts';
+import type { PredictionRow } from '../eval/index.ts';
+import type { ReportSection } from './document.ts';
 
 /**
  * The cases a reviewer should look at first: labelled slides the model graded wrongly, the largest

@@ -1,5 +1,4 @@
 import { ConfigError } from '../core/index.ts';
-import { shardUnits } from '../eval/index.ts';
 
 export interface Shard {
   index: number;
@@ -19,4 +18,10 @@ export function tilesOfShard<T extends { slideId: string }>(tiles: readonly T[],
   if (!shard) return [...tiles];
   const mine = new Set(shardUnits([...new Set(tiles.map((t) => t.slideId))].sort(), shard));
   return tiles.filter((t) => mine.has(t.slideId));
+}
+
+/** The items of a shard: every N-th item from the I-th (1-based), over a fixed order. */
+export function shardUnits<T>(units: readonly T[], shard?: Shard): T[] {
+  if (!shard) return [...units];
+  return units.filter((_, i) => i % shard.count === shard.index - 1);
 }

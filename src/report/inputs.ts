@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, type ModelMeta, readModelMeta } from '../core/index.ts';
-import { type Comparison, type IntendedUse, loadIntendedUse, type Predictions, readJsonIf, readPredictions } from '../eval/index.ts';
+import { type Comparison, type Predictions, readPredictions } from '../eval/index.ts';
+import { type IntendedUse, loadIntendedUse, readJsonIf } from './document.ts';
 import { FileStore, openStore } from '../track/index.ts';
 import { readViewerExport } from '../view/index.ts';
 

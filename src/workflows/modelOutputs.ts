@@ -1,7 +1,14 @@
-import { applyAffineHead, headProbabilities, log, readAffineHead, type ModelPredictor } from '../core/index.ts';
+import {
+  applyAffineHead,
+  headProbabilities,
+  log,
+  readAffineHead,
+  silentProgress,
+  type ModelPredictor,
+  type ProgressFactory,
+} from '../core/index.ts';
 import { EmbeddingCache, type TileDataset, type TileRow } from '../data/index.ts';
 import { predictTiles, type TilePredictions } from '../eval/index.ts';
-import { createProgress } from './progress.ts';
 
 /**
  * A model's outputs on dataset tiles. A head on a frozen encoder whose embeddings of these tiles are
@@ -13,7 +20,7 @@ export async function modelOutputs(
   modelDir: string,
   ds: TileDataset,
   tiles: TileRow[],
-  options: { label: string; keepFeatures?: boolean },
+  options: { label: string; keepFeatures?: boolean; progress?: ProgressFactory },
 ): Promise<TilePredictions> {
   const enc = model.meta.encoder;
   const cache = enc ? EmbeddingCache.open(ds, enc) : undefined;
@@ -31,7 +38,7 @@ export async function modelOutputs(
       logits,
     };
   }
-  const progress = createProgress('tiles');
+  const progress = (options.progress ?? silentProgress)('tiles');
   progress.start(tiles.length, options.label);
   let last = 0;
   try {

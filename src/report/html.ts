@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { ReportSection } from './report.ts';
+import type { ReportSection } from './document.ts';
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type PredictionRow, worstCases, worstCasesTable } from '../../src/eval/index.ts';
+import type { PredictionRow } from '../../src/eval/index.ts';
+import { worstCases, worstCasesTable } from '../../src/report/index.ts';
 
 function row(id: string, label: number | undefined, pred: number, pPred: number, oodFlag?: boolean): PredictionRow {
   const probs = [0, 0, 0, 0, 0, 0].map((_, c) => (c === pred ? pPred : (1 - pPred) / 5));

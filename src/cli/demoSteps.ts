@@ -1,0 +1,254 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify as yamlStringify } from 'yaml';
+import { STANDARD_TRAINING_PIPELINE } from '../augment/index.ts';
+import { step, type DemoContext } from './demoData.ts';
+
+/** The shipped suites and report text, wherever the demo is run from. */
+const EXPERIMENTS = fileURLToPath(new URL('../../experiments/', import.meta.url));
+
+/** Seed 1 of each recipe is the model the rest of the demo uses; further seeds only enter the comparisons. */
+const runName = (name: string, seed: number) => (seed === 1 ? name : `${name}-seed${seed}`);
+
+/** Trains each recipe (stain augmentation and none) for every seed of the plan; returns the recipes. */
+export async function trainDemoModels(ctx: DemoContext): Promise<string[]> {
+  const { main, plan, out, data, tracking } = ctx;
+  const geometric = STANDARD_TRAINING_PIPELINE.filter((s) => ['hflip', 'vflip', 'rot90'].includes(String(s.name)));
+  const models: Record<string, unknown[]> = {
+    'stain-aug': [
+      ...geometric,
+      { name: 'hed-jitter', preset: 'strong' },
+      { name: 'brightness', delta: 0.1 },
+      { name: 'contrast', factor: 0.1 },
+    ],
+    'no-aug': geometric,
+  };
+  for (const [name, augment] of Object.entries(models))
+    for (let seed = 1; seed <= plan.seeds; seed++) {
+      const run = runName(name, seed);
+      const config = {
+        name: `demo-${run}`,
+        task: 'prostate',
+        data: { dataset: data, fold: 0 },
+        model: { backbone: 'resnet', width: 0.5, inputSize: 64, head: 'softmax' },
+        augment,
+        train: {
+          epochs: plan.epochs,
+          batchSize: 32,
+          lr: 0.003,
+          warmupEpochs: 0.5,
+          labelSmoothing: 0.05,
+          gradClip: 5,
+          tilesPerEpoch: plan.tilesPerEpoch,
+          patience: 4,
+        },
+        seed,
+        backend: 'auto',
+        tracking: { experiment: 'gradelab-demo' },
+      };
+      const cfg = join(out, 'configs', `${run}.yaml`);
+      await writeFile(cfg, yamlStringify(config));
+      if (!existsSync(join(out, 'models', run, 'gradelab.json')))
+        await step(main, `train: ${run}`, ['train', '--config', cfg, '--out', join(out, 'models', run), ...tracking]);
+    }
+  return Object.keys(models);
+}
+
+/** OOD detectors, evaluation of both models, and their paired comparisons (held-out set, unseen site). */
+export async function evaluateDemo(ctx: DemoContext, recipes: string[]): Promise<string[]> {
+  const { main, plan, out, data, siteData, heldOut, tracking } = ctx;
+  const model = join(out, 'models', 'stain-aug');
+  await step(main, 'OOD detectors', ['ood', 'fit', '--model', model, '--data', data]);
+  const baseline = join(out, 'models', 'no-aug');
+  await step(main, 'OOD evaluation (near and far; tile truth from the masks)', [
+    'ood',
+    'eval',
+    '--model',
+    model,
+    '--id',
+    heldOut,
+    '--id-split',
+    'all',
+    '--ood',
+    heldOut,
+    '--out',
+    join(out, 'ood'),
+    '--resamples',
+    '300',
+    ...tracking,
+  ]);
+  await step(main, 'evaluation (held-out patients)', [
+    'eval',
+    '--model',
+    model,
+    '--data',
+    heldOut,
+    '--split',
+    'all',
+    '--out',
+    join(out, 'eval'),
+    '--resamples',
+    '1000',
+    ...tracking,
+  ]);
+  await step(main, 'evaluation of the baseline', [
+    'eval',
+    '--model',
+    baseline,
+    '--data',
+    heldOut,
+    '--split',
+    'all',
+    '--out',
+    join(out, 'eval-no-aug'),
+    '--resamples',
+    '1000',
+    ...tracking,
+  ]);
+  // Stain augmentation against none, paired on the same cases: the held-out set and the unseen site.
+  const compares: string[] = [];
+  const paired = async (where: string, name: string, noAug: string[], stainAug: string[]) => {
+    const dir = join(out, 'compare', name);
+    await step(main, `stain-aug vs no-aug, paired (${where})`, [
+      'compare',
+      '--pred',
+      noAug.join(','),
+      '--pred',
+      stainAug.join(','),
+      '--name',
+      'no-aug',
+      '--name',
+      'stain-aug',
+      '--model',
+      model,
+      '--out',
+      dir,
+      ...tracking,
+    ]);
+    compares.push(dir);
+  };
+  const extraSeeds = Array.from({ length: plan.seeds - 1 }, (_, i) => i + 2);
+  for (const name of recipes)
+    for (const seed of extraSeeds)
+      await step(main, `predict the held-out set: ${runName(name, seed)}`, [
+        'predict',
+        '--model',
+        join(out, 'models', runName(name, seed)),
+        '--data',
+        heldOut,
+        '--split',
+        'all',
+        '--out',
+        join(out, 'held-out-predictions', `${runName(name, seed)}.csv`),
+      ]);
+  const heldOutRuns = (name: string, first: string) => [
+    first,
+    ...extraSeeds.map((seed) => join(out, 'held-out-predictions', `${runName(name, seed)}.csv`)),
+  ];
+  await paired(
+    'held-out set',
+    'held-out',
+    heldOutRuns('no-aug', join(out, 'eval-no-aug', 'predictions.csv')),
+    heldOutRuns('stain-aug', join(out, 'eval', 'predictions.csv')),
+  );
+  for (const name of recipes)
+    for (let seed = 1; seed <= plan.seeds; seed++)
+      await step(main, `predict the unseen site: ${runName(name, seed)}`, [
+        'predict',
+        '--model',
+        join(out, 'models', runName(name, seed)),
+        '--data',
+        siteData,
+        '--split',
+        'all',
+        '--out',
+        join(out, 'site-D-predictions', `${runName(name, seed)}.csv`),
+      ]);
+  const siteRuns = (name: string) =>
+    Array.from({ length: plan.seeds }, (_, i) => join(out, 'site-D-predictions', `${runName(name, i + 1)}.csv`));
+  await paired('unseen site-D', 'site-D', siteRuns('no-aug'), siteRuns('stain-aug'));
+  return compares;
+}
+
+/** Heatmaps, QuPath annotations and viewers; robustness suites; the site audit; the report. Returns the suites' folders. */
+export async function mapTestAndReport(ctx: DemoContext, compares: string[]): Promise<string[]> {
+  const { main, plan, out, data, siteData, heldOut, tracking } = ctx;
+  const model = join(out, 'models', 'stain-aug');
+  const baseline = join(out, 'models', 'no-aug');
+  // Where the model looks: heatmaps of the held-out and unseen-site slides, QuPath annotations, and
+  // a static viewer that opens from disk, slides ordered by referral priority.
+  // The tiles each slide was evaluated on, so the viewer shows the grade the report states.
+  for (const [name, tiles] of [
+    ['held-out', heldOut],
+    ['site-D', siteData],
+  ]) {
+    const maps = join(out, 'heatmaps', name);
+    await step(main, `heatmaps: ${name}`, ['heatmap', '--model', model, '--data', tiles, '--split', 'all', '--out', maps]);
+    await step(main, `QuPath annotations: ${name}`, ['export-annotations', '--pred', maps, '--format', 'qupath']);
+    await step(main, `viewer: ${name}`, ['view', '--pred', maps, '--export', join(out, 'viewer', name)]);
+  }
+  const suites: string[] = [];
+  for (const suite of plan.suites) {
+    const dir = join(out, 'robustness', suite);
+    suites.push(dir);
+    await step(
+      main,
+      `robustness: ${suite}`,
+      [
+        'robustness',
+        '--model',
+        model,
+        '--data',
+        heldOut,
+        '--split',
+        'all',
+        '--suite',
+        join(EXPERIMENTS, 'suites', `${suite}.yaml`),
+        '--out',
+        dir,
+        '--baseline',
+        baseline,
+        '--resamples',
+        '300',
+        ...tracking,
+      ],
+      [0, 3],
+    );
+  }
+  await step(main, 'audit of the unseen site', [
+    'audit',
+    '--model',
+    model,
+    '--site-data',
+    siteData,
+    '--train-data',
+    data,
+    '--out',
+    join(out, 'audit'),
+    '--resamples',
+    '300',
+    ...tracking,
+  ]);
+  await step(main, 'report', [
+    'report',
+    '--run',
+    model,
+    '--eval',
+    join(out, 'eval'),
+    '--ood',
+    join(out, 'ood'),
+    '--audit',
+    join(out, 'audit'),
+    ...suites.flatMap((s) => ['--robustness', s]),
+    ...compares.flatMap((c) => ['--compare', c]),
+    ...['held-out', 'site-D'].flatMap((v) => ['--viewer', join(out, 'viewer', v)]),
+    '--intended-use',
+    join(EXPERIMENTS, 'report', 'intended-use.yaml'),
+    '--out',
+    join(out, 'report'),
+    ...tracking,
+  ]);
+  return suites;
+}

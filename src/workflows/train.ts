@@ -1,0 +1,229 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  checkWritable,
+  ConfigError,
+  log,
+  readModelMeta,
+  sha256File,
+  silentProgress,
+  writeFileAtomic,
+  writeModelMeta,
+  type ModelMeta,
+  type ProgressFactory,
+} from '../core/index.ts';
+import { buildTileDataset, generateSynthetic, readManifest } from '../data/index.ts';
+import { FileStore, openStore, resumeRun, startRun, type Tracker } from '../track/index.ts';
+import { checkExperiment, fit, loadTrainConfig, type TrainConfig } from '../train/index.ts';
+import { trainHeadOnEncoder } from './trainHead.ts';
+import { fmtQwk as fmt, writeTrainingCurves } from './trainingCurves.ts';
+
+export interface TrainOptions {
+  /** The model folder (default: models/<experiment name>). */
+  out?: string;
+  /** Overrides of the experiment file (`key.path=value`), validated like the file and saved with it. */
+  sets?: string[];
+  epochs?: number;
+  seed?: number;
+  backend?: string;
+  replicas?: number | 'auto';
+  /** Train on this tile dataset instead of the file's. */
+  data?: string;
+  /** Continue an interrupted run: its model folder or run id (no overrides then). */
+  resume?: string;
+  /** Replace a trained model already in `out`. */
+  force?: boolean;
+  trackingDir?: string;
+  progress?: ProgressFactory;
+}
+
+/** The model folder of a run to resume: given as the folder, or as a run id of the local file store. */
+function resumeFolder(resume: string, trackingDir?: string): string {
+  if (existsSync(join(resume, 'checkpoint', 'state.json'))) return resume;
+  const store = openStore({ trackingDir, mustExist: true });
+  if (!(store instanceof FileStore)) throw new ConfigError('--resume RUN needs the local file store, or give the model directory');
+  const run = store.listRuns().find((r) => r.runId.startsWith(resume));
+  if (!run?.tags['gradelab.out_dir'])
+    throw new ConfigError(`--resume ${resume}: not a model directory with a checkpoint, nor a known training run`);
+  return run.tags['gradelab.out_dir'];
+}
+
+/** The run id a checkpoint's loop state records. */
+function checkpointRunId(out: string): string | undefined {
+  const path = join(out, 'checkpoint', 'state.json');
+  try {
+    return (JSON.parse(readFileSync(path, 'utf8')) as { runId?: string | null }).runId ?? undefined;
+  } catch (err) {
+    throw new ConfigError(`${path}: not a readable checkpoint (${(err as Error).message})`);
+  }
+}
+
+/** Makes the experiment's dataset when the config describes a synthetic one that does not exist yet. */
+export async function ensureDataset(config: TrainConfig, progress: ProgressFactory = silentProgress): Promise<void> {
+  const dir = config.data.dataset;
+  if (existsSync(join(dir, 'dataset.json')) && JSON.parse(readFileSync(join(dir, 'dataset.json'), 'utf8')).complete) return;
+  const s = config.data.synth;
+  if (!s) return;
+  const slidesDir = `${dir}-slides`;
+  log.info(`making the synthetic dataset: ${s.slides} ${config.task} slides -> ${slidesDir}, tiles -> ${dir}`);
+  const bar = progress('slides');
+  bar.start(s.slides, 'synth');
+  const { manifest } = await generateSynthetic({
+    task: config.task,
+    slides: s.slides,
+    out: slidesDir,
+    size: s.size,
+    sites: s.sites,
+    anomalies: s.anomalies,
+    seed: s.seed,
+    onSlide: () => bar.increment(),
+  });
+  bar.stop();
+  const tl = config.data.tiling;
+  await buildTileDataset(readManifest(manifest), {
+    out: dir,
+    tileSize: tl.tileSize,
+    mpp: tl.mpp,
+    stride: tl.stride,
+    minTissue: tl.minTissue,
+  });
+}
+
+/** Trains the backbone end to end (fit), with checkpoints, resume and progress. */
+async function trainNetwork(
+  config: TrainConfig,
+  out: string,
+  tracker: Tracker,
+  text: string,
+  resume: boolean,
+  progress: ProgressFactory,
+): Promise<string> {
+  const bar = progress('steps', ' | epoch {epoch} | loss {loss} | {tps} tiles/s');
+  let started = false;
+  try {
+    const result = await fit(config, {
+      out,
+      resume,
+      tracker,
+      configText: text,
+      callbacks: {
+        onEpochStart: (epoch, epochs, steps) => {
+          if (!started) bar.start(epochs * steps, `train ${config.name}`);
+          started = true;
+          bar.setTotal(epochs * steps);
+          bar.update({ epoch: `${epoch + 1}/${epochs}` });
+        },
+        onStep: (s) => bar.increment(1, { loss: s.loss.toFixed(3), tps: s.tilesPerSecond.toFixed(0) }),
+        onEpochEnd: (e) =>
+          log.info(
+            `epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(3)}, val QWK ${fmt(e.valQwk)} (slides), ${fmt(e.valTileQwk)} (tiles), ${e.tilesPerSecond.toFixed(0)} tiles/s${e.best ? ' *best' : ''}`,
+          ),
+      },
+    });
+    bar.stop();
+    await writeTrainingCurves(out, config.name, result.history);
+    return `best validation QWK ${fmt(result.bestQwk)} at epoch ${result.bestEpoch} (${result.backend}, ${result.replicas === 1 ? 'one thread' : `${result.replicas} replicas`})`;
+  } finally {
+    bar.stop();
+  }
+}
+
+/** The selected epoch's validation figures as MLflow metrics (best/*), and the epoch itself (counted from 1). */
+export function selectedMetrics(meta: ModelMeta): Record<string, number> {
+  const m = meta.metrics;
+  const pick = (...keys: string[]) => keys.map((k) => m[k]).find((v): v is number => typeof v === 'number');
+  const out: Record<string, number> = { 'best/epoch': meta.bestEpoch };
+  const qwk = pick('val/qwk', 'valQwk');
+  const tileQwk = pick('valTileQwk', 'val/tile_qwk');
+  const accuracy = pick('valAccuracy');
+  if (qwk !== undefined) out['best/val_qwk'] = qwk;
+  if (tileQwk !== undefined) out['best/val_tile_qwk'] = tileQwk;
+  if (accuracy !== undefined) out['best/val_accuracy'] = accuracy;
+  return out;
+}
+
+/**
+ * Parts of a model directory fitted on the model's features (OOD detectors, an attention-MIL head) are
+ * meaningless for new weights: a run that writes weights removes those a previous run left.
+ */
+async function removeStaleParts(out: string): Promise<void> {
+  for (const part of ['ood', 'mil.json']) {
+    if (!existsSync(join(out, part))) continue;
+    await rm(join(out, part), { recursive: true, force: true });
+    log.info(`removed ${join(out, part)}: it was fitted on the previous weights (refit it for the new ones)`);
+  }
+}
+
+/**
+ * Trains a grading model from an experiment file (or resumes one): every name and override is checked
+ * before anything is written or tracked; the run is tracked; the model folder gets the selected epoch's
+ * weights, gradelab.json, model.onnx, the history and curves. Returns the folder, the run and a summary.
+ */
+export async function trainExperiment(
+  configPath: string | undefined,
+  options: TrainOptions = {},
+): Promise<{ out: string; runId: string; summary: string; meta: ModelMeta }> {
+  const progress = options.progress ?? silentProgress;
+  if (!configPath && !options.resume) throw new ConfigError('give --config, or --resume to continue a run');
+  // Every override goes through the experiment file's own validation and into its saved copy (and hash).
+  const overrides = [
+    ...(options.sets ?? []),
+    ...(options.epochs !== undefined ? [`train.epochs=${options.epochs}`] : []),
+    ...(options.seed !== undefined ? [`seed=${options.seed}`] : []),
+    ...(options.backend !== undefined ? [`backend=${options.backend}`] : []),
+    ...(options.replicas !== undefined ? [`train.replicas=${options.replicas}`] : []),
+  ];
+  let out = options.out;
+  let resumeRunId: string | undefined;
+  if (options.resume) {
+    if (overrides.length || options.data)
+      throw new ConfigError(
+        '--resume continues a run as it was started (its config.yaml); --set, --data, --epochs, --seed, --backend and --replicas apply to new runs',
+      );
+    out = resumeFolder(options.resume, options.trackingDir);
+    configPath = join(out, 'config.yaml');
+    resumeRunId = checkpointRunId(out);
+  }
+  const { config, text } = loadTrainConfig(configPath!, { sets: overrides, dataset: options.data });
+  checkExperiment(config, configPath!);
+  out ??= join('models', config.name);
+  if (!options.resume && existsSync(join(out, 'gradelab.json')) && !options.force)
+    throw new ConfigError(
+      `${out}: holds a trained model; --force replaces it (its OOD detectors and MIL head go with it), --resume continues an interrupted run, or choose another --out`,
+    );
+  checkWritable(out, '--out');
+  let tracker: Tracker | undefined;
+  if (resumeRunId && openStore({ trackingDir: options.trackingDir }) instanceof FileStore)
+    tracker = await resumeRun(resumeRunId, { trackingDir: options.trackingDir });
+  await mkdir(out, { recursive: true });
+  if (!options.resume) await writeFileAtomic(join(out, 'config.yaml'), text);
+  await ensureDataset(config, progress);
+  tracker ??= await startRun(config.tracking.experiment, config.name, { trackingDir: options.trackingDir ?? config.tracking.dir });
+  try {
+    const encoder = typeof config.model.backbone === 'string' ? undefined : config.model.backbone;
+    const summary = encoder
+      ? await trainHeadOnEncoder(config, encoder, out, tracker, text, progress)
+      : await trainNetwork(config, out, tracker, text, !!options.resume, progress);
+    let meta = readModelMeta(out);
+    if (meta.runId !== tracker.runId) {
+      meta = { ...meta, runId: tracker.runId };
+      await writeModelMeta(out, meta);
+    }
+    // The selected model's own figures, beside the per-epoch curves whose last value is the last epoch's.
+    await tracker.logMetrics(selectedMetrics(meta), meta.bestEpoch);
+    await removeStaleParts(out);
+    await tracker.setTags({
+      'gradelab.weights.sha256': meta.weightsSha256 ?? '',
+      'gradelab.onnx.sha256': await sha256File(join(out, 'model.onnx')),
+      'gradelab.best_epoch': String(meta.bestEpoch),
+    });
+    for (const f of ['gradelab.json', 'history.json', 'config.yaml', 'training-curves.png'])
+      await tracker.logArtifact(join(out, f), 'model');
+    await tracker.end('FINISHED');
+    return { out, runId: tracker.runId, summary, meta };
+  } catch (err) {
+    await tracker.end('FAILED');
+    throw err;
+  }
+}
