@@ -20,3 +20,4 @@ export * from './scanner.ts';
 export * from './pipeline.ts';
 export { contactSheet, previewPipeline, severityGrid, type Cell } from './preview.ts';
 export { strokeCoverage } from './artifacts.ts';
+export type { FusedOp, GeometricOp, PixelOp } from './fused.ts';

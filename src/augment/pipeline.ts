@@ -21,7 +21,7 @@ import './scanner.ts';
  */
 export type PipelineSpec = Record<string, unknown>[];
 
-interface Step {
+export interface Step {
   p: number;
   choices: Transform[];
   label: string;

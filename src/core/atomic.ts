@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, basename, join, resolve } from 'node:path';
 import { InputError } from './errors.ts';
@@ -22,15 +22,33 @@ export function tempPathFor(path: string): string {
 }
 
 /**
+ * An empty temp file beside `path`, removed if the process stops before `release()`. It is created here,
+ * synchronously: an asynchronous create still in the thread pool when Ctrl-C's cleanup runs would make
+ * the file after its removal. Writers open it with 'r+' (a flag that never creates), so a write racing
+ * the cleanup fails instead of bringing the file back. Synchronous writers need no guard (no signal is
+ * handled while they run); every asynchronous one does.
+ */
+export function guardedTempPath(path: string): { tmp: string; release: () => void } {
+  const tmp = tempPathFor(path);
+  const release = tempFileGuard(tmp);
+  try {
+    closeSync(openSync(tmp, 'wx'));
+  } catch (err) {
+    release();
+    throw err;
+  }
+  return { tmp, release };
+}
+
+/**
  * Writes a file so that readers see either the old content or the whole new content, never a partial
  * one: write to a temp name in the same folder, then rename.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = tempPathFor(path);
-  const done = tempFileGuard(tmp);
+  const { tmp, release: done } = guardedTempPath(path);
   try {
-    await writeFile(tmp, data);
+    await writeFile(tmp, data, { flag: 'r+' });
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -1,6 +1,6 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import sharp from 'sharp';
-import { DatasetError, tempFileGuard, tempPathFor, type RgbImage } from '../core/index.ts';
+import { DatasetError, guardedTempPath, type RgbImage } from '../core/index.ts';
 
 /**
  * Tile pixels live in one shard file per slide: tiles appended back to back, each found by the
@@ -11,19 +11,22 @@ export type TileEncoding = 'jpeg' | 'raw';
 
 export class ShardWriter {
   private offset = 0;
-  /** Removes the temp shard if the process stops before commit or abort. */
-  private readonly release: () => void;
   private constructor(
     private readonly fh: FileHandle,
     private readonly tmp: string,
+    /** Unregisters the removal of the temp shard on interrupt, once committed or aborted. */
+    private readonly release: () => void,
     readonly path: string,
-  ) {
-    this.release = tempFileGuard(tmp);
-  }
+  ) {}
 
   static async create(path: string): Promise<ShardWriter> {
-    const tmp = tempPathFor(path);
-    return new ShardWriter(await open(tmp, 'w'), tmp, path);
+    const { tmp, release } = guardedTempPath(path);
+    try {
+      return new ShardWriter(await open(tmp, 'r+'), tmp, release, path);
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   async append(bytes: Uint8Array): Promise<{ offset: number; length: number }> {

@@ -1,6 +1,6 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import sharp from 'sharp';
-import { blit, createImage, tempPathFor, type RgbImage } from '../core/index.ts';
+import { blit, createImage, guardedTempPath, type RgbImage } from '../core/index.ts';
 import { splitJpegTables } from './jpegTables.ts';
 
 /**
@@ -233,9 +233,10 @@ function encodeIfd(entries: Entry[], at: number, big: boolean): { bytes: Uint8Ar
 
 export async function writeTiff(path: string, pages: TiffPageSpec[], options: WriteTiffOptions = {}): Promise<void> {
   const big = options.bigTiff ?? false;
-  const tmp = tempPathFor(path);
-  const fh = await open(tmp, 'w');
+  const { tmp, release } = guardedTempPath(path);
+  let fh: FileHandle | undefined;
   try {
+    fh = await open(tmp, 'r+');
     const header = Buffer.alloc(big ? 16 : 8);
     header.write('II', 0, 'latin1');
     if (big) {
@@ -264,9 +265,11 @@ export async function writeTiff(path: string, pages: TiffPageSpec[], options: Wr
     await fh.close();
     await rename(tmp, path);
   } catch (err) {
-    await fh.close().catch(() => undefined);
+    await fh?.close().catch(() => undefined);
     await rm(tmp, { force: true });
     throw err;
+  } finally {
+    release();
   }
 }
 

@@ -4,7 +4,8 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import { checkModelFitsTiles, DatasetError, isUserError, readModelMeta, writeFileAtomic, type Task } from '../core/index.ts';
+import { z } from 'zod';
+import { checkModelFitsTiles, DatasetError, isUserError, loadJsonFile, readModelMeta, writeFileAtomic, type Task } from '../core/index.ts';
 import type { Manifest, SlideIdentity, SlideRecord } from './manifest.ts';
 import { openSlide } from './openSlide.ts';
 import type { SlideSource } from './slide.ts';
@@ -16,32 +17,51 @@ import type { RgbImage } from '../core/index.ts';
 
 export const DATASET_VERSION = 1;
 
-export interface TileDatasetMeta {
-  version: number;
-  task: Task;
-  tileSize: number;
-  mpp: number;
-  stride: number;
-  minTissue: number;
-  tissueMethod: TissueMethod;
-  encoding: TileEncoding;
-  quality: number;
-  /** The manifest tiled, relative to the dataset folder on disk (absolute in datasets from before 0.2); absolute once opened. */
-  manifest: string;
-  manifestSha256: string;
-  labelColumns: string[];
-  /** --slide-mpp: microns per pixel assumed for slides whose file and manifest row do not say. */
-  slideMpp?: number;
-  /**
-   * SHA-256 of the tile table and the settings that made it: two tilings of one manifest differ here.
-   * Computed when tiling finishes (and on opening datasets from before it was stored).
-   */
-  sha256?: string;
-  /** False until every slide is tiled and tiles.csv is written. */
-  complete: boolean;
-  slides: number;
-  tiles: number;
-  failedSlides: number;
+/** dataset.json: how a dataset was tiled, from what, and whether it is finished. */
+export const datasetMetaSchema = z
+  .object({
+    version: z.number().int(),
+    task: z.enum(['prostate', 'breast']),
+    tileSize: z.number().int().positive(),
+    mpp: z.number().positive(),
+    stride: z.number().int().positive(),
+    minTissue: z.number().min(0).max(1),
+    tissueMethod: z.enum(['saturation', 'od']),
+    encoding: z.enum(['jpeg', 'raw']),
+    quality: z.number().int().min(1).max(100),
+    /** The manifest tiled, relative to the dataset folder on disk (absolute in datasets from before 0.2); absolute once opened. */
+    manifest: z.string(),
+    manifestSha256: z.string(),
+    labelColumns: z.array(z.string()),
+    /** --slide-mpp: microns per pixel assumed for slides whose file and manifest row do not say. */
+    slideMpp: z.number().positive().optional(),
+    /**
+     * SHA-256 of the tile table and the settings that made it: two tilings of one manifest differ here.
+     * Computed when tiling finishes (and on opening datasets from before it was stored).
+     */
+    sha256: z.string().optional(),
+    /** False until every slide is tiled and tiles.csv is written. */
+    complete: z.boolean(),
+    slides: z.number().int().min(0),
+    tiles: z.number().int().min(0),
+    failedSlides: z.number().int().min(0),
+  })
+  .strict();
+export type TileDatasetMeta = z.infer<typeof datasetMetaSchema> & { task: Task; tissueMethod: TissueMethod; encoding: TileEncoding };
+
+/**
+ * Reads a dataset's dataset.json: its version first (a newer gradelab may write another shape), then
+ * every field; a file cut short or edited by hand is one line naming it and the field.
+ */
+export function readDatasetMeta(dir: string): TileDatasetMeta {
+  const path = join(dir, 'dataset.json');
+  const raw = loadJsonFile(path, z.object({ version: z.unknown() }).loose(), 'dataset description');
+  if (raw.version !== DATASET_VERSION)
+    throw new DatasetError(
+      path,
+      `dataset version ${String(raw.version)} is not supported by this gradelab (it reads version ${DATASET_VERSION})`,
+    );
+  return loadJsonFile(path, datasetMetaSchema, 'dataset description');
 }
 
 export interface TileRow extends SlideIdentity {
@@ -162,7 +182,7 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
   };
   const metaPath = join(out, 'dataset.json');
   if (existsSync(metaPath)) {
-    const prev = JSON.parse(readFileSync(metaPath, 'utf8')) as TileDatasetMeta;
+    const prev = readDatasetMeta(out);
     const a = JSON.stringify(settingsOf(prev));
     const b = JSON.stringify(settingsOf(meta));
     if (a !== b) {
@@ -337,14 +357,7 @@ export async function openTileDataset(dir: string): Promise<TileDataset> {
   const metaPath = join(dir, 'dataset.json');
   if (!existsSync(dir)) throw new DatasetError(dir, 'dataset folder does not exist');
   if (!existsSync(metaPath)) throw new DatasetError(dir, 'not a tile dataset (no dataset.json); create one with `gradelab tile`');
-  let meta: TileDatasetMeta;
-  try {
-    meta = JSON.parse(await readFile(metaPath, 'utf8'));
-  } catch (err) {
-    throw new DatasetError(metaPath, `not valid JSON: ${(err as Error).message}`);
-  }
-  if (meta.version !== DATASET_VERSION)
-    throw new DatasetError(metaPath, `dataset version ${meta.version} is not supported (expected ${DATASET_VERSION})`);
+  const meta = readDatasetMeta(dir);
   if (!meta.complete || !existsSync(join(dir, 'tiles.csv'))) {
     throw new DatasetError(dir, 'tiling did not finish; run the same `gradelab tile` command again to resume');
   }

@@ -24,3 +24,4 @@ export * from './audit.ts';
 export * from './auditFiles.ts';
 export * from './compare.ts';
 export * from './compareFiles.ts';
+export * from './fileContracts.ts';

@@ -44,16 +44,18 @@ export interface OodScores {
  * Scores tiles (predicted with features and logits) with the model directory's primary detector and
  * aggregates them per slide (top-k mean) as the detector was calibrated: the one way predict, heatmaps
  * of datasets and audits flag slides. Undefined when the model has no fitted detectors.
- * `quality` is asked for only when the detector needs pixel-quality features.
+ * `quality` is asked for only when the detector needs pixel-quality features. Callers that check inputs
+ * before work pass the bundle they already loaded.
  */
 export async function scoreWithPrimaryDetector(
   modelDir: string,
   p: TilePredictions,
   classes: number[],
   quality: () => Promise<Float32Array>,
+  loaded: ReturnType<typeof loadOodBundle> | undefined = hasOodBundle(modelDir) ? loadOodBundle(modelDir) : undefined,
 ): Promise<OodScores | undefined> {
-  if (!hasOodBundle(modelDir)) return undefined;
-  const { bundle, detectors } = loadOodBundle(modelDir);
+  if (!loaded) return undefined;
+  const { bundle, detectors } = loaded;
   const stored = bundle.detectors.find((d) => d.name === bundle.primary)!;
   const q = needsQuality([bundle.primary]) ? await quality() : undefined;
   const tile = detectors.get(bundle.primary)!.score(featureSet(p, classes, q));

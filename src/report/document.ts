@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadYamlFile } from '../core/index.ts';
@@ -28,11 +28,6 @@ export const MISSING = 'MISSING';
 /** A value the report could not find: said as missing, with what would provide it. */
 export function missing(what: string, how: string): { missing: true; what: string; how: string } {
   return { missing: true, what, how };
-}
-
-export function readJsonIf(path: string | undefined): any {
-  if (!path || !existsSync(path)) return undefined;
-  return JSON.parse(readFileSync(path, 'utf8'));
 }
 
 export interface ReportChart {

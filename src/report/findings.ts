@@ -2,7 +2,7 @@ import { relative, sep } from 'node:path';
 import { MIN_PATIENTS_FOR_VERDICT } from '../eval/index.ts';
 import { gradeLabel } from '../view/index.ts';
 import { chartIf, section, type ReportSection } from './document.ts';
-import { est } from './evidence.ts';
+import { est, n } from './evidence.ts';
 import type { ReportInputs } from './inputs.ts';
 import { worstCasesTable } from './worstCases.ts';
 
@@ -17,19 +17,19 @@ export function robustnessSection(inp: ReportInputs): ReportSection {
       rob.missing.push(`robustness results in ${dir}`);
       continue;
     }
-    const notEvaluable = r.criteria.filter((c: any) => c.status === 'not-evaluable').length;
+    const notEvaluable = r.criteria.filter((c) => c.status === 'not-evaluable').length;
     rob.text.push(
       `Suite ${r.suite}: ${r.passed ? 'all criteria pass' : notEvaluable ? `some criteria FAIL or are NOT EVALUABLE (${notEvaluable})` : 'some criteria FAIL'}; clean QWK ${est(r.clean.qwk)} on ${r.clean.slides} slides${r.tilesPerSlide ? `, ${r.tilesPerSlide} tiles per slide (a subsample: the clean grades are not the headline evaluation's)` : ''}, anomalous slides excluded; mCE ${r.mCE === null ? 'n/a' : r.mCE.toFixed(3)}, relative mCE ${r.relativeMCE === null ? 'n/a' : r.relativeMCE.toFixed(3)} against the baseline${r.relativeUndefined?.length ? ` (left out of relative mCE, the baseline's error did not move: ${r.relativeUndefined.join(', ')})` : ''}.`,
     );
-    const drops = r.units.filter((u: any) => u.qwkDropCi);
-    const patients = new Set((r.clean.slidePreds ?? []).map((p: any[]) => p[1])).size;
+    const drops = r.units.filter((u) => u.qwkDropCi);
+    const patients = new Set((r.clean.slidePreds ?? []).map((p) => p[1])).size;
     if (drops.length && patients && patients < MIN_PATIENTS_FOR_VERDICT)
       rob.text.push(
         `No drop is claimed: the suite ran on ${patients} patients, fewer than the ${MIN_PATIENTS_FOR_VERDICT} a verdict needs (the paired intervals are in the suite's summary.md).`,
       );
     else if (drops.length) {
       rob.text.push(
-        `${drops.filter((u: any) => u.dropSignificant).length} of ${drops.length} conditions show a QWK drop (or gain) whose paired 95% CI excludes 0; the others are within what ${r.clean.slides} slides can resolve.`,
+        `${drops.filter((u) => u.dropSignificant).length} of ${drops.length} conditions show a QWK drop (or gain) whose paired 95% CI excludes 0; the others are within what ${r.clean.slides} slides can resolve.`,
       );
       for (const s of r.severitySeparation ?? [])
         if (!s.significant)
@@ -40,11 +40,7 @@ export function robustnessSection(inp: ReportInputs): ReportSection {
     rob.tables.push({
       caption: `${r.suite}: acceptance criteria`,
       header: ['criterion', 'result', 'evidence'],
-      rows: r.criteria.map((c: any) => [
-        c.criterion,
-        c.status === 'not-evaluable' ? 'NOT EVALUABLE' : c.pass ? 'PASS' : 'FAIL',
-        c.evidence,
-      ]),
+      rows: r.criteria.map((c) => [c.criterion, c.status === 'not-evaluable' ? 'NOT EVALUABLE' : c.pass ? 'PASS' : 'FAIL', c.evidence]),
     });
     chartIf(rob, `${r.suite}: QWK drop per condition and severity`, dir, 'qwk-drop-heatmap.png');
   }
@@ -63,9 +59,9 @@ export function oodSection(inp: ReportInputs): ReportSection {
     oodS.tables.push({
       caption: 'Per detector (AUROC with 95% CI)',
       header: ['detector', 'tiles', 'slides', 'near-OOD slides', 'far-OOD slides', 'FPR@95TPR slides'],
-      rows: Object.entries(ood.detectors).map(([n, d]: [string, any]) => [
-        n,
-        est(d.all.tile.auroc),
+      rows: Object.entries(ood.detectors).map(([name, d]) => [
+        name,
+        est(d.all.tile?.auroc),
         est(d.all.slide.auroc),
         d.groups.near ? est(d.groups.near.slide.auroc) : 'n/a',
         d.groups.far ? est(d.groups.far.slide.auroc) : 'n/a',
@@ -75,7 +71,7 @@ export function oodSection(inp: ReportInputs): ReportSection {
     const g = ood.gradingAfterRejection;
     oodS.facts.push([
       'Grading after rejection',
-      `QWK ${g.all.qwk?.toFixed?.(3) ?? 'n/a'} on all ${g.all.slides} test slides; ${g.accepted.qwk?.toFixed?.(3) ?? 'n/a'} on the ${g.accepted.slides} accepted`,
+      `QWK ${g.all.qwk?.toFixed(3) ?? 'n/a'} on all ${g.all.slides} test slides; ${g.accepted.qwk?.toFixed(3) ?? 'n/a'} on the ${g.accepted.slides} accepted`,
     ]);
     chartIf(oodS, 'ROC per detector', inp.oodDir, 'ood-roc.png');
   } else oodS.missing.push('OOD evaluation (run `gradelab ood eval` and pass --ood)');
@@ -89,14 +85,14 @@ export function limitationsSection(inp: ReportInputs): ReportSection {
   for (const l of use.limitations ?? []) lim.text.push(l);
   if (!use.limitations?.length) lim.missing.push('stated limitations (limitations)');
   const worst = suites
-    .flatMap(({ r }) => (r ? r.units.filter((u: any) => u.condition !== 'clean').map((u: any) => ({ suite: r.suite, ...u })) : []))
-    .sort((a: any, b: any) => b.qwkDrop - a.qwkDrop)
+    .flatMap(({ r }) => (r ? r.units.filter((u) => u.condition !== 'clean').map((u) => ({ suite: r.suite, ...u })) : []))
+    .sort((a, b) => n(b.qwkDrop) - n(a.qwkDrop))
     .slice(0, 5);
   if (worst.length)
     lim.tables.push({
       caption: 'Worst conditions found (largest QWK drop)',
       header: ['suite', 'condition', 'severity', 'QWK', 'drop'],
-      rows: worst.map((u: any) => [u.suite, u.condition, u.severity ? String(u.severity) : '-', est(u.qwk), u.qwkDrop.toFixed(3)]),
+      rows: worst.map((u) => [u.suite, u.condition, u.severity ? String(u.severity) : '-', est(u.qwk), n(u.qwkDrop).toFixed(3)]),
     });
   if (predictions) {
     // Worst cases among the slides the headline is about; slides out of scope are listed apart.
@@ -108,7 +104,7 @@ export function limitationsSection(inp: ReportInputs): ReportSection {
         viewers.length ? viewerLink(viewers, inp.outDir) : undefined,
       ),
     );
-    const excluded: any[] = inp.metrics?.evaluation_set?.excluded ?? [];
+    const excluded = inp.metrics?.evaluation_set?.excluded ?? [];
     if (excluded.length)
       lim.tables.push({
         caption: `Slides outside the evaluation set (${excluded.length}): not in the headline metrics`,

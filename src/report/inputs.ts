@@ -1,9 +1,22 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { ConfigError, type ModelMeta, readModelMeta } from '../core/index.ts';
-import { type Comparison, type Predictions, readPredictions } from '../eval/index.ts';
-import { type IntendedUse, loadIntendedUse, readJsonIf } from './document.ts';
+import { z } from 'zod';
+import { ConfigError, loadYamlFile, type ModelMeta, readModelMeta } from '../core/index.ts';
+import {
+  readAuditFile,
+  readCompareFile,
+  readMetricsFile,
+  readOodFile,
+  readPredictions,
+  readSuiteResults,
+  type AuditFile,
+  type CompareFile,
+  type MetricsFile,
+  type OodFile,
+  type Predictions,
+  type SuiteResultsFile,
+} from '../eval/index.ts';
+import { type IntendedUse, loadIntendedUse } from './document.ts';
 import { FileStore, openStore } from '../track/index.ts';
 import { readViewerExport } from '../view/index.ts';
 
@@ -11,16 +24,16 @@ import { readViewerExport } from '../view/index.ts';
 export interface ReportInputs {
   modelDir: string;
   meta: ModelMeta;
-  config: any;
+  config?: ExperimentSummary;
   use: IntendedUse;
   evalDir?: string;
   oodDir?: string;
   outDir: string;
-  metrics: any;
-  ood: any;
-  audit: any;
-  suites: { dir: string; r: any }[];
-  comparisons: { dir: string; c: Comparison }[];
+  metrics?: MetricsFile;
+  ood?: OodFile;
+  audit?: AuditFile;
+  suites: { dir: string; r?: SuiteResultsFile }[];
+  comparisons: { dir: string; c: CompareFile }[];
   predictions?: Predictions;
   viewers: { page: string; slideIds: string[] }[];
 }
@@ -38,6 +51,24 @@ export interface ReportArgs {
   trackingDir?: string;
 }
 
+/** What the report reads of a model's saved experiment (config.yaml): its name, data and training settings. */
+const experimentSummarySchema = z
+  .object({
+    name: z.string().optional(),
+    data: z.object({ dataset: z.string().optional(), fold: z.number().optional() }).loose().optional(),
+    model: z.object({ init: z.string().optional() }).loose().optional(),
+    train: z.record(z.string(), z.unknown()).optional(),
+  })
+  .loose();
+export type ExperimentSummary = z.infer<typeof experimentSummarySchema>;
+
+/** A results file in `dir` when --flag names the folder: its contract checked, or one line saying what is missing. */
+function required<T>(flag: string, dir: string | undefined, file: string, read: (d: string) => T): T | undefined {
+  if (!dir) return undefined;
+  if (!existsSync(join(dir, file))) throw new ConfigError(`${flag} ${dir}: no ${file} there`);
+  return read(dir);
+}
+
 function resolveModelDir(run: string, trackingDir?: string): string {
   if (existsSync(join(run, 'gradelab.json'))) return run;
   const store = openStore({ trackingDir });
@@ -51,24 +82,15 @@ function resolveModelDir(run: string, trackingDir?: string): string {
 export function loadReportInputs(a: ReportArgs): ReportInputs {
   const modelDir = resolveModelDir(a.run, a.trackingDir);
   const meta = readModelMeta(modelDir);
-  const config = existsSync(join(modelDir, 'config.yaml')) ? parseYaml(readFileSync(join(modelDir, 'config.yaml'), 'utf8')) : undefined;
+  const configPath = join(modelDir, 'config.yaml');
+  const config = existsSync(configPath) ? loadYamlFile(configPath, experimentSummarySchema, 'experiment file').value : undefined;
   const use = loadIntendedUse(a.intendedUse);
-  const metrics = readJsonIf(a.eval && join(a.eval, 'metrics.json'));
-  const ood = readJsonIf(a.ood && join(a.ood, 'ood.json'));
-  const audit = readJsonIf(a.audit && join(a.audit, 'audit.json'));
-  const suites = (a.robustness ?? []).map((d) => ({ dir: d, r: readJsonIf(join(d, 'results.json')) }));
-  const comparisons = (a.compare ?? []).map((d) => {
-    const c = readJsonIf(join(d, 'compare.json')) as Comparison | undefined;
-    if (!c) throw new ConfigError(`--compare ${d}: no compare.json there (run gradelab compare)`);
-    return { dir: d, c };
-  });
-  for (const [flag, dir, v] of [
-    ['--eval', a.eval, metrics],
-    ['--ood', a.ood, ood],
-    ['--audit', a.audit, audit],
-  ] as const) {
-    if (dir && !v) throw new ConfigError(`${flag} ${dir}: no results there`);
-  }
+  const metrics = required('--eval', a.eval, 'metrics.json', readMetricsFile);
+  const ood = required('--ood', a.ood, 'ood.json', readOodFile);
+  const audit = required('--audit', a.audit, 'audit.json', readAuditFile);
+  // A suite without results is shown as MISSING in the report; a broken results file is an error.
+  const suites = (a.robustness ?? []).map((d) => ({ dir: d, r: existsSync(join(d, 'results.json')) ? readSuiteResults(d) : undefined }));
+  const comparisons = (a.compare ?? []).map((d) => ({ dir: d, c: required('--compare', d, 'compare.json', readCompareFile)! }));
   const viewers = (a.viewer ?? []).map((d) => readViewerExport(d));
   const predictionsCsv = a.eval && join(a.eval, 'predictions.csv');
   const predictions = predictionsCsv && existsSync(predictionsCsv) ? readPredictions(predictionsCsv) : undefined;

@@ -113,7 +113,7 @@ export function referenceSection(inp: ReportInputs): ReportSection {
     ref.tables.push({
       caption: 'Inter-rater agreement',
       header: ['pair', 'kappa', 'QWK'],
-      rows: metrics.agreement.pairwise.map((p: any) => [`${p.a} vs ${p.b}`, p.kappa.toFixed(3), p.qwk.toFixed(3)]),
+      rows: metrics.agreement.pairwise.map((p) => [`${p.a} vs ${p.b}`, p.kappa.toFixed(3), p.qwk.toFixed(3)]),
     });
   else ref.text.push('No rater columns in the evaluation data: inter-rater agreement not available.');
   return ref;

@@ -1,7 +1,7 @@
 import { createWriteStream, existsSync } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import PDFDocument from 'pdfkit';
-import { tempPathFor } from '../core/index.ts';
+import { guardedTempPath } from '../core/index.ts';
 import type { ReportSection } from './document.ts';
 
 const FONT_DIR = '/usr/share/fonts/truetype/dejavu';
@@ -18,8 +18,8 @@ export async function renderReportPdf(path: string, title: string, subtitle: str
     bufferPages: true,
     info: { Title: title, Producer: 'gradelab' },
   });
-  const tmp = tempPathFor(path);
-  const stream = createWriteStream(tmp);
+  const { tmp, release } = guardedTempPath(path);
+  const stream = createWriteStream(tmp, { flags: 'r+' });
   doc.pipe(stream);
   const regular = existsSync(`${FONT_DIR}/DejaVuSans.ttf`) ? `${FONT_DIR}/DejaVuSans.ttf` : 'Helvetica';
   const bold = existsSync(`${FONT_DIR}/DejaVuSans-Bold.ttf`) ? `${FONT_DIR}/DejaVuSans-Bold.ttf` : 'Helvetica-Bold';
@@ -124,9 +124,16 @@ export async function renderReportPdf(path: string, title: string, subtitle: str
       .text(`${title}  -  page ${p + 1} of ${range.count}`, 56, doc.page.height - 40, { width, align: 'center', lineBreak: false });
   }
   doc.end();
-  await new Promise<void>((res, rej) => {
-    stream.on('finish', () => res());
-    stream.on('error', rej);
-  });
-  await rename(tmp, path);
+  try {
+    await new Promise<void>((res, rej) => {
+      stream.on('finish', () => res());
+      stream.on('error', rej);
+    });
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  } finally {
+    release();
+  }
 }

@@ -1,10 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { z } from 'zod';
 import {
   ConfigError,
   gradeClasses,
+  loadJsonFile,
   log,
   predictedClass,
   readModelMeta,
@@ -49,6 +51,44 @@ export interface EpochResult {
   tilesPerSecond: number;
   best: boolean;
   seconds: number;
+}
+
+/** A number JSON stored as null because it was undefined (NaN), read back as NaN. */
+const nanable = z
+  .number()
+  .nullable()
+  .transform((v) => v ?? NaN);
+
+/** checkpoint/state.json: where an interrupted run stands (its epochs' results and the selection so far). */
+const loopStateSchema = z
+  .object({
+    epoch: z.number().int().min(0),
+    step: z.number().int().min(0),
+    bestQwk: z.number().nullable(),
+    bestEpoch: z.number().int(),
+    sinceBest: z.number().int().min(0),
+    history: z.array(
+      z.object({
+        epoch: z.number().int(),
+        trainLoss: nanable,
+        valQwk: nanable,
+        valAccuracy: nanable,
+        valTileQwk: nanable,
+        lr: nanable,
+        tilesPerSecond: nanable,
+        best: z.boolean(),
+        seconds: nanable,
+      }),
+    ),
+    runId: z.string().nullable(),
+  })
+  .loose();
+
+/** The loop state of a model folder's checkpoint, checked: a file cut short is one line naming it. */
+export function readCheckpointState(out: string): LoopState {
+  const state = loadJsonFile(join(out, 'checkpoint', 'state.json'), loopStateSchema, 'training checkpoint');
+  // JSON has no -Infinity (no epoch selected yet): it comes back as null.
+  return { ...state, bestQwk: state.bestQwk ?? -Infinity };
 }
 
 export interface LoopState {
@@ -136,7 +176,7 @@ export async function startingPoint(
   const ckpt = join(out, 'checkpoint');
   if (resume) {
     if (!existsSync(join(ckpt, 'state.json'))) throw new ConfigError(`${out}: no checkpoint to resume from`);
-    return { model: await loadLayersModel(ckpt), state: JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8')) };
+    return { model: await loadLayersModel(ckpt), state: readCheckpointState(out) };
   }
   let init: tfl.LayersModel | undefined;
   if (config.model.init) {

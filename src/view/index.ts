@@ -14,7 +14,15 @@ export { toGeoJson, toAsapXml, mergeTiles } from './annotations.ts';
 export { dziLevels, dziTile, DZI_TILE, type TileFormat } from './dzi.ts';
 export { createViewerServer, startViewer, type ViewerSlide } from './server.ts';
 export { exportViewer, dziTileCount, readViewerExport } from './export.ts';
-export { slidesToMap, writeHeatmaps, heatmapDirs, heatmapTiling, type HeatmapSource, type HeatmapIndexEntry } from './heatmaps.ts';
+export {
+  slidesToMap,
+  writeHeatmaps,
+  heatmapDirs,
+  heatmapTiling,
+  type HeatmapSource,
+  type HeatmapIndexEntry,
+  type HeatmapTilingOptions,
+} from './heatmaps.ts';
 export {
   heatmapOfSlide,
   type HeatmapSlide,

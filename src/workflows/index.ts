@@ -6,3 +6,4 @@ export { modelScorer, type ModelScorer } from './modelScorer.ts';
 export { extractEmbeddings, type ExtractOptions } from './embeddings.ts';
 export { trainExperiment, ensureDataset, selectedMetrics, type TrainOptions } from './train.ts';
 export { auditModel, type AuditOptions } from './audit.ts';
+export { tileSlides, type TileSlidesOptions } from './tile.ts';

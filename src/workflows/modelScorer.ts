@@ -15,8 +15,8 @@ export interface ModelScorer extends SuiteScorer {
 }
 
 export async function modelScorer(modelDir: string, options: ModelOpenOptions = {}): Promise<ModelScorer> {
-  const model = await openModel(modelDir, options);
   const ood = hasOodBundle(modelDir) ? loadOodBundle(modelDir) : undefined;
+  const model = await openModel(modelDir, options);
   const detector = ood?.detectors.get(ood.bundle.primary);
   const stored = ood?.bundle.detectors.find((d) => d.name === ood.bundle.primary);
   return {

@@ -31,7 +31,7 @@ import {
   type PredictionRow,
   type TilePredictions,
 } from '../eval/index.ts';
-import { hasOodBundle } from '../ood/index.ts';
+import { hasOodBundle, loadOodBundle } from '../ood/index.ts';
 import { modelOutputs } from './modelOutputs.ts';
 
 export type SlidePooling = 'mean' | 'topk' | 'attention';
@@ -59,8 +59,9 @@ async function addOodScores(
   p: TilePredictions,
   level: 'slide' | 'tile',
   classes: number[],
+  bundle: ReturnType<typeof loadOodBundle>,
 ) {
-  const ood = await scoreWithPrimaryDetector(modelDir, p, classes, () => datasetQuality(ds, p.tiles));
+  const ood = await scoreWithPrimaryDetector(modelDir, p, classes, () => datasetQuality(ds, p.tiles), bundle);
   if (!ood) return;
   if (level === 'tile')
     rows.forEach((r, i) => {
@@ -95,9 +96,11 @@ export async function predictDataset(
     throw new ConfigError(
       `${dataDir}: no tiles in the ${split} partition of fold ${fold}${options.shard ? ` for shard ${options.shard.index}/${options.shard.count}` : ''}`,
     );
+  // A broken detector bundle is the user's to fix before any tile is scored.
+  const ood = hasOodBundle(modelDir) ? loadOodBundle(modelDir) : undefined;
   const model = await openModel(modelDir, options.engine);
   try {
-    const withOod = hasOodBundle(modelDir);
+    const withOod = !!ood;
     const p = await modelOutputs(model, modelDir, ds, tiles, {
       label: 'predict',
       keepFeatures: withOod || !!mil,
@@ -116,7 +119,7 @@ export async function predictDataset(
         r.uncertainty = g.uncertainty;
       }
     }
-    if (withOod) await addOodScores(rows, modelDir, ds, p, level, classes);
+    if (ood) await addOodScores(rows, modelDir, ds, p, level, classes, ood);
     return { rows, k: model.k, task: model.meta.task!, engine: model.engine };
   } finally {
     await model.dispose();

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -13,9 +13,9 @@ import {
   type ModelMeta,
   type ProgressFactory,
 } from '../core/index.ts';
-import { buildTileDataset, generateSynthetic, readManifest } from '../data/index.ts';
+import { buildTileDataset, generateSynthetic, readDatasetMeta, readManifest } from '../data/index.ts';
 import { FileStore, openStore, resumeRun, startRun, type Tracker } from '../track/index.ts';
-import { checkExperiment, fit, loadTrainConfig, type TrainConfig } from '../train/index.ts';
+import { checkExperiment, fit, loadTrainConfig, readCheckpointState, type TrainConfig } from '../train/index.ts';
 import { trainHeadOnEncoder } from './trainHead.ts';
 import { fmtQwk as fmt, writeTrainingCurves } from './trainingCurves.ts';
 
@@ -49,20 +49,10 @@ function resumeFolder(resume: string, trackingDir?: string): string {
   return run.tags['gradelab.out_dir'];
 }
 
-/** The run id a checkpoint's loop state records. */
-function checkpointRunId(out: string): string | undefined {
-  const path = join(out, 'checkpoint', 'state.json');
-  try {
-    return (JSON.parse(readFileSync(path, 'utf8')) as { runId?: string | null }).runId ?? undefined;
-  } catch (err) {
-    throw new ConfigError(`${path}: not a readable checkpoint (${(err as Error).message})`);
-  }
-}
-
 /** Makes the experiment's dataset when the config describes a synthetic one that does not exist yet. */
 export async function ensureDataset(config: TrainConfig, progress: ProgressFactory = silentProgress): Promise<void> {
   const dir = config.data.dataset;
-  if (existsSync(join(dir, 'dataset.json')) && JSON.parse(readFileSync(join(dir, 'dataset.json'), 'utf8')).complete) return;
+  if (existsSync(join(dir, 'dataset.json')) && readDatasetMeta(dir).complete) return;
   const s = config.data.synth;
   if (!s) return;
   const slidesDir = `${dir}-slides`;
@@ -183,7 +173,7 @@ export async function trainExperiment(
       );
     out = resumeFolder(options.resume, options.trackingDir);
     configPath = join(out, 'config.yaml');
-    resumeRunId = checkpointRunId(out);
+    resumeRunId = readCheckpointState(out).runId ?? undefined;
   }
   const { config, text } = loadTrainConfig(configPath!, { sets: overrides, dataset: options.data });
   checkExperiment(config, configPath!);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -493,6 +493,112 @@ describe('gradelab train, predict, eval', () => {
     const bad = await gradelab('train', '--config', 'missing.yaml');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/missing\.yaml: experiment file not found/);
+  });
+
+  it('reads every file it wrote back through its contract: a corrupted one is one line naming the file, exit 2', async () => {
+    const ds = join(dir, 'train-ds');
+    const heatmap = readdirSync(join(dir, 'hm'), { withFileTypes: true }).find((d) => d.isDirectory())!.name;
+    const edit = (path: string, f: (o: any) => void) => {
+      const o = JSON.parse(readFileSync(path, 'utf8'));
+      f(o);
+      writeFileSync(path, JSON.stringify(o));
+    };
+    const cases: [string, string, (copy: string) => void, (copy: string) => string[], RegExp][] = [
+      [
+        'm-tiny',
+        'gradelab.json',
+        (c) => edit(join(c, 'gradelab.json'), (o) => (o.tileSize = 'big')),
+        (c) => ['predict', '--model', c, '--data', ds, '--out', 'x.csv'],
+        /gradelab\.json: not a valid model description.*: tileSize/,
+      ],
+      [
+        'train-ds',
+        'dataset.json',
+        (c) => edit(join(c, 'dataset.json'), (o) => (o.mpp = -1)),
+        (c) => ['dataset', 'info', c],
+        /dataset\.json: not a valid dataset description: mpp/,
+      ],
+      [
+        'train-ds',
+        'dataset.json',
+        (c) => edit(join(c, 'dataset.json'), (o) => (o.version = 99)),
+        (c) => ['dataset', 'info', c],
+        /dataset\.json: dataset version 99 is not supported/,
+      ],
+      [
+        'train-ds',
+        'splits.json',
+        (c) => writeFileSync(join(c, 'splits.json'), '{"folds": 3, "patientF'),
+        (c) => ['predict', '--model', 'm-tiny', '--data', c, '--out', 'x.csv'],
+        /splits\.json: patient split is not valid JSON/,
+      ],
+      [
+        'm-tiny',
+        'checkpoint/state.json',
+        (c) => edit(join(c, 'checkpoint', 'state.json'), (o) => (o.history = 'none')),
+        (c) => ['train', '--resume', c],
+        /state\.json: not a valid training checkpoint: history/,
+      ],
+      [
+        'm-tiny',
+        'ood/detectors.json',
+        (c) => writeFileSync(join(c, 'ood', 'detectors.json'), '[]'),
+        (c) => ['predict', '--model', c, '--data', ds, '--out', 'x.csv'],
+        /detectors\.json/,
+      ],
+      [
+        'hm',
+        'heatmap.json',
+        (c) => edit(join(c, heatmap, 'heatmap.json'), (o) => delete o.tiles),
+        (c) => ['view', '--pred', c, '--export', 'vx-bad'],
+        /heatmap\.json: not a valid gradelab heatmap: tiles/,
+      ],
+      [
+        'tiny-eval',
+        'metrics.json',
+        (c) => edit(join(c, 'metrics.json'), (o) => (o.qwk = 'high')),
+        (c) => ['report', '--run', 'm-tiny', '--out', 'rep-bad', '--eval', c, '--no-track'],
+        /metrics\.json: not a valid metrics file \(gradelab eval\): qwk/,
+      ],
+      [
+        'tiny-ood',
+        'ood.json',
+        (c) => edit(join(c, 'ood.json'), (o) => delete o.detectors),
+        (c) => ['report', '--run', 'm-tiny', '--out', 'rep-bad', '--ood', c, '--no-track'],
+        /ood\.json: not a valid OOD evaluation .*: detectors/,
+      ],
+      [
+        'rob',
+        'results.json',
+        (c) => edit(join(c, 'results.json'), (o) => (o.units = {})),
+        (c) => ['report', '--run', 'm-tiny', '--out', 'rep-bad', '--robustness', c, '--no-track'],
+        /results\.json: not a valid robustness results .*: units/,
+      ],
+      [
+        'audit',
+        'audit.json',
+        (c) => edit(join(c, 'audit.json'), (o) => (o.findings = 3)),
+        (c) => ['report', '--run', 'm-tiny', '--out', 'rep-bad', '--audit', c, '--no-track'],
+        /audit\.json: not a valid site audit .*: findings/,
+      ],
+      [
+        'cmp',
+        'compare.json',
+        (c) => writeFileSync(join(c, 'compare.json'), ''),
+        (c) => ['report', '--run', 'm-tiny', '--out', 'rep-bad', '--compare', c, '--no-track'],
+        /compare\.json: comparison \(gradelab compare\) is not valid JSON/,
+      ],
+    ];
+    for (const [i, [from, file, corrupt, command, message]] of cases.entries()) {
+      const copy = join(dir, `corrupt-${i}`);
+      cpSync(join(dir, from), copy, { recursive: true });
+      corrupt(copy);
+      const r = await gradelab(...command(copy));
+      expect(r.code, `${file}: ${r.stderr}`).toBe(2);
+      expect(r.stderr.trim().split('\n'), file).toHaveLength(1);
+      expect(r.stderr, file).toMatch(message);
+    }
+    expect(existsSync(join(dir, 'rep-bad'))).toBe(false);
   });
 
   it('refuses a bad experiment, an overwrite and data of another resolution before any work', async () => {
