@@ -4,12 +4,14 @@ import { benchKnn } from './knn.ts';
 import { benchLoader } from './loader.ts';
 import { benchRegions } from './regions.ts';
 import { benchRobustness } from './robustness.ts';
+import { benchStartup } from './startup.ts';
 import { benchSynth } from './synth.ts';
 import { benchTrain } from './train.ts';
 import { benchTiling } from './tiling.ts';
 
 /** npm run bench [-- regions|tiling|loader ...]: prints throughput and memory figures. */
 const all: Record<string, () => Promise<void>> = {
+  startup: benchStartup,
   regions: benchRegions,
   augment: benchAugment,
   loader: benchLoader,

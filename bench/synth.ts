@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { designSlides, renderSlide } from '../src/data/index.ts';
+import { designSlides, renderSlide } from '../src/synth/index.ts';
 import { cached, fmt, header } from './common.ts';
 
 /** Seconds to render and write one 10,000 x 10,000 synthetic slide (pyramidal JPEG TIFF + mask). */

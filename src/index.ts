@@ -27,7 +27,6 @@ export {
   saveSplit,
   loadSplit,
   tilesOfPartition,
-  generateSynthetic,
   detectTissue,
   planTiles,
   readThumbnail,
@@ -37,6 +36,7 @@ export {
   type Manifest,
   type Partition,
 } from './data/index.ts';
+export { generateSynthetic } from './synth/index.ts';
 export { tileSlides, type TileSlidesOptions } from './workflows/tile.ts';
 
 // Augmentation and stain.
@@ -55,7 +55,8 @@ export {
 
 // Training and inference.
 export { trainExperiment as train, type TrainOptions } from './workflows/train.ts';
-export { openModel, type ModelOpenOptions } from './engine/index.ts';
+export { openModel } from './workflows/openModel.ts';
+export type { ModelOpenOptions } from './engine/index.ts';
 export { predictDataset as predict, evaluateModel as evaluate, type PredictOptions, type EvaluateOptions } from './workflows/predict.ts';
 export { extractEmbeddings } from './workflows/embeddings.ts';
 
@@ -123,14 +124,12 @@ export type {
   MakeSplitOptions,
   SplitFile,
   Shard,
-  SynthOptions,
-  SynthSlide,
   EmbeddingCache,
   EmbeddingDtype,
   TilePlan,
-  AnomalyKind,
   SlideTiling,
 } from './data/index.ts';
+export type { SynthOptions, SynthSlide, AnomalyKind } from './synth/index.ts';
 export type {
   Pipeline,
   PipelineSpec,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as yamlStringify } from 'yaml';
 import { STANDARD_TRAINING_PIPELINE } from '../augment/index.ts';
+import { modelFile } from '../core/index.ts';
 import { step, type DemoContext } from './demoData.ts';
 
 /** The shipped suites and report text, wherever the demo is run from. */
@@ -50,7 +51,7 @@ export async function trainDemoModels(ctx: DemoContext): Promise<string[]> {
       };
       const cfg = join(out, 'configs', `${run}.yaml`);
       await writeFile(cfg, yamlStringify(config));
-      if (!existsSync(join(out, 'models', run, 'gradelab.json')))
+      if (!existsSync(modelFile(join(out, 'models', run), 'meta')))
         await step(main, `train: ${run}`, ['train', '--config', cfg, '--out', join(out, 'models', run), ...tracking]);
     }
   return Object.keys(models);

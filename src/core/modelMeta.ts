@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from './atomic.ts';
 import { InputError } from './errors.ts';
 import { loadJsonFile } from './validate.ts';
+import { modelFile } from './modelFiles.ts';
 
 /** A frozen external ONNX encoder (a pathology foundation model) that a model's head sits on. */
 export const encoderSpecSchema = z
@@ -86,7 +86,7 @@ export const modelMetaSchema = z
 export type ModelMeta = z.infer<typeof modelMetaSchema>;
 
 export function modelMetaPath(dir: string): string {
-  return join(dir, 'gradelab.json');
+  return modelFile(dir, 'meta');
 }
 
 export function readModelMeta(dir: string): ModelMeta {

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from './atomic.ts';
 import { loadJsonFile } from './validate.ts';
+import { MODEL_FILES } from './modelFiles.ts';
 
 /** history.json of a model directory: one entry per epoch, epochs counted from 1 as every log line counts them. */
 const entrySchema = z
@@ -16,7 +17,7 @@ const historySchema = z.array(entrySchema);
 
 export type HistoryEntry = z.infer<typeof entrySchema>;
 
-export const HISTORY_FILE = 'history.json';
+export const HISTORY_FILE = MODEL_FILES.history;
 
 /** Writes the epochs of a run (counted from 0 in the loop) with epochs counted from 1; NaN as null. */
 export async function writeTrainingHistory(dir: string, epochs: readonly { epoch: number }[]): Promise<void> {

@@ -15,7 +15,6 @@ export { TileLoader, type LoaderOptions, type Batch } from './loader.ts';
 export type { TransformRef } from './loaderTask.ts';
 export { ShardReader, encodeTile, decodeTile, type TileEncoding } from './shards.ts';
 export { planSlideTiles, storedTileBytes, storedTilePixels, type SlideTiling } from './slideTiles.ts';
-export * from './synth/index.ts';
 export {
   EmbeddingCache,
   embeddingKey,
@@ -27,3 +26,4 @@ export {
 } from './embeddings.ts';
 export { floatToHalf, halfToFloat, toHalfBits, fromHalfBits } from './float16.ts';
 export { parseShard, tilesOfShard, shardUnits, type Shard } from './shard.ts';
+export * from './predictTiles.ts';

@@ -1,8 +1,15 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { ConfigError, createRng, shuffled, workerEntry, type TileBatch } from '../core/index.ts';
+import { ConfigError, createRng, InputError, shuffled, workerEntry, type TileBatch } from '../core/index.ts';
 import { decodeBatch, type BatchTask, type TransformRef } from './loaderTask.ts';
 import type { TileDataset, TileRow } from './tileDataset.ts';
+import type { WorkerUserError } from './loaderWorker.ts';
+
+/** A worker's batch, or the user's error it sent back as data, thrown again here with its code. */
+function fromWorker(result: Float32Array | WorkerUserError): Float32Array {
+  if (result instanceof Float32Array) return result;
+  throw new InputError(result.userError, { code: result.code });
+}
 
 export interface LoaderOptions {
   batchSize: number;
@@ -114,7 +121,7 @@ export class TileLoader {
     let next = 0;
     const submit = () => {
       const task = this.task(batches[next++], epoch);
-      const p = this.pool ? (this.pool.run(task) as Promise<Float32Array>) : decodeBatch(task);
+      const p = this.pool ? this.pool.run(task).then(fromWorker) : decodeBatch(task);
       const settled = p.then(
         () => undefined,
         () => undefined,

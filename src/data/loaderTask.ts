@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createRng, toFloat32, type RgbImage, type Rng } from '../core/index.ts';
+import { ConfigError, createRng, toFloat32, type RgbImage, type Rng } from '../core/index.ts';
 import { decodeTile, ShardReader, type TileEncoding } from './shards.ts';
 
 /** A tile transform made in the worker from a serialisable spec (workers cannot receive closures). */
@@ -46,8 +46,9 @@ export async function decodeBatch(task: BatchTask): Promise<Float32Array> {
   try {
     images = await Promise.all(
       task.items.map(async (item) => {
-        const bytes = await reader.read(join(task.dir, item.shard), item.offset, item.length);
-        const img = await decodeTile(bytes, task.encoding, task.tileSize);
+        const path = join(task.dir, item.shard);
+        const bytes = await reader.read(path, item.offset, item.length);
+        const img = await decodeTile(bytes, task.encoding, task.tileSize, `${path} at byte ${item.offset}`);
         return transform ? transform(img, createRng(item.seed)) : img;
       }),
     );
@@ -56,12 +57,14 @@ export async function decodeBatch(task: BatchTask): Promise<Float32Array> {
   }
   // A pipeline may crop (random-crop): every tile of a batch must come out the same size.
   const { width, height } = images[0];
-  if (width !== height) throw new Error(`the transform gave ${width}x${height} tiles; the loader batches square tiles`);
+  if (width !== height) throw new ConfigError(`the augmentation pipeline gave ${width}x${height} tiles; the loader batches square tiles`);
   const per = width * height * 3;
   const out = new Float32Array(images.length * per);
   images.forEach((img, i) => {
     if (img.width !== width || img.height !== height) {
-      throw new Error(`the transform gave tiles of different sizes in one batch (${width}x${height} and ${img.width}x${img.height})`);
+      throw new ConfigError(
+        `the augmentation pipeline gave tiles of different sizes in one batch (${width}x${height} and ${img.width}x${img.height})`,
+      );
     }
     toFloat32(img, out, i * per);
   });

@@ -59,15 +59,31 @@ export async function encodeTile(img: RgbImage, encoding: TileEncoding, quality:
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-export async function decodeTile(bytes: Uint8Array, encoding: TileEncoding, tileSize: number): Promise<RgbImage> {
+/**
+ * Decodes a stored tile. `where` names it for the error a damaged dataset gets (the shard and the byte
+ * offset): a tile that does not decode to the dataset's size is the user's data to fix, not a crash.
+ */
+export async function decodeTile(bytes: Uint8Array, encoding: TileEncoding, tileSize: number, where = 'tile'): Promise<RgbImage> {
   if (encoding === 'raw') {
     if (bytes.length !== tileSize * tileSize * 3)
-      throw new Error(`raw tile has ${bytes.length} bytes, expected ${tileSize * tileSize * 3}`);
+      throw new DatasetError(
+        where,
+        `raw tile has ${bytes.length} bytes, expected ${tileSize * tileSize * 3} (the dataset is damaged: tile it again)`,
+      );
     return { width: tileSize, height: tileSize, data: bytes };
   }
-  const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+  let decoded: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    decoded = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new DatasetError(
+      where,
+      `the tile does not decode (${(err as Error).message.split('\n')[0]}): the dataset is damaged, tile it again`,
+    );
+  }
+  const { data, info } = decoded;
   if (info.width !== tileSize || info.height !== tileSize || info.channels !== 3) {
-    throw new Error(`tile decodes to ${info.width}x${info.height}x${info.channels}, expected ${tileSize}x${tileSize}x3`);
+    throw new DatasetError(where, `tile decodes to ${info.width}x${info.height}x${info.channels}, expected ${tileSize}x${tileSize}x3`);
   }
   return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }

@@ -1,9 +1,20 @@
-import { getDecoder } from 'geotiff';
 import sharp from 'sharp';
 import { InvalidSlideError } from '../core/index.ts';
 import { spliceJpegTables } from './jpegTables.ts';
 import { readBlock, type TiffFile } from './tiffDirectory.ts';
 import { COMPRESSION_NAMES, type TiffImage } from './tiffImage.ts';
+
+/**
+ * geotiff's codec registry, loaded on the first block that needs it. Its package entry also loads
+ * geotiff's worker pool, whose web-worker dependency takes over any worker thread it is imported in (it
+ * reads its own workerData and crashes in piscina's workers, where the synthetic-slide renderer and the
+ * tile loader run): the codecs alone are imported, by file, from the module build that entry names.
+ */
+let codecs: Promise<{ getDecoder: typeof import('geotiff').getDecoder }> | undefined;
+function geotiffCodecs() {
+  codecs ??= import(new URL('./compression/index.js', import.meta.resolve('geotiff')).href);
+  return codecs;
+}
 
 /** The first line of a decoder's message, without libvips' repeated prefixes: one line per error. */
 export function oneLine(err: unknown): string {
@@ -72,6 +83,7 @@ export async function decodeBlock(file: TiffFile, img: TiffImage, index: number,
       const rgb = toRgb({ ...img, photometric: d.channels === 1 ? 1 : img.photometric }, d.data, d.width * d.height, d.channels);
       return rgb.subarray(0, pixels * 3);
     }
+    const { getDecoder } = await geotiffCodecs();
     const decoder = await getDecoder(img.compression, {
       tileWidth: img.blockWidth,
       tileHeight: rows,

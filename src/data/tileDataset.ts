@@ -386,6 +386,7 @@ export async function openDatasetForModel(dir: string, modelDir: string, options
 
 /** Reads and decodes one tile's pixels. */
 export async function readDatasetTile(ds: TileDataset, tile: TileRow, reader: ShardReader): Promise<RgbImage> {
-  const bytes = await reader.read(join(ds.dir, tile.shard), tile.offset, tile.length);
-  return decodeTile(bytes, ds.meta.encoding, ds.meta.tileSize);
+  const path = join(ds.dir, tile.shard);
+  const bytes = await reader.read(path, tile.offset, tile.length);
+  return decodeTile(bytes, ds.meta.encoding, ds.meta.tileSize, `${path} at byte ${tile.offset}`);
 }

@@ -1,4 +1,4 @@
-export { openModel, ENGINES, type EngineName, type ModelOpenOptions } from './select.ts';
+export { openModel, registerTfjsEngine, ENGINES, type EngineName, type ModelOpenOptions, type TfjsOpener } from './select.ts';
 export { OnnxPredictor, MODEL_ONNX, splitBatch, concatOutputs } from './onnxPredictor.ts';
 export { OnnxEncoder, type EncoderShape } from './encoder.ts';
 export { composeEncoderHead } from './compose.ts';

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   headProbabilities,
   InputError,
+  MODEL_FILES,
   type ModelMeta,
   type ModelPredictor,
   type RgbImage,
@@ -13,7 +14,7 @@ import { MODEL_FEATURES, MODEL_INPUT, MODEL_LOGITS, readContract } from '../onnx
 import { inputDims, prepareImages, prepareInput, type InputLayout } from './preprocess.ts';
 import { openSession, runSession, type EngineOptions, type ort } from './session.ts';
 
-export const MODEL_ONNX = 'model.onnx';
+export const MODEL_ONNX = MODEL_FILES.onnx;
 
 /** Largest batch sent to ONNX Runtime at once: bigger batches only cost memory. */
 const MAX_BATCH = 64;

@@ -14,6 +14,19 @@ export interface ModelOpenOptions extends EngineOptions {
   backend?: string;
 }
 
+/** Opens a model directory with TensorFlow.js: registered by whoever composes the library with train. */
+export type TfjsOpener = (dir: string, options: ModelOpenOptions) => Promise<ModelPredictor>;
+let tfjsOpener: TfjsOpener | undefined;
+
+/**
+ * Registers the TensorFlow.js engine. Engine sits below train (train's ONNX export and heads use it), so
+ * it cannot import train; the composition layer (src/workflows, the public API) registers an opener that
+ * imports train lazily, and ONNX-only work never loads TensorFlow.js.
+ */
+export function registerTfjsEngine(opener: TfjsOpener): void {
+  tfjsOpener = opener;
+}
+
 /**
  * Opens a model directory for inference. `auto` runs model.onnx through ONNX Runtime when the directory
  * has one and TensorFlow.js otherwise; `onnx` and `tfjs` insist. TensorFlow.js is imported only when it
@@ -37,9 +50,9 @@ export async function openModel(dir: string, options: ModelOpenOptions = {}): Pr
       log.info(
         `${dir} has no ${MODEL_ONNX}: running TensorFlow.js (\`gradelab export --model ${dir}\` makes inference several times faster)`,
       );
-    const train = await import('../train/index.ts');
-    await train.selectBackend((options.backend ?? 'auto') as 'auto');
-    model = await train.TfjsPredictor.load(dir);
+    if (!tfjsOpener)
+      throw new Error(`${dir}: no TensorFlow.js engine registered (open models through gradelab's workflows or its public API)`);
+    model = await tfjsOpener(dir, options);
   }
   log.info(`engine: ${model.engine}`);
   return model;

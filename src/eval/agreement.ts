@@ -1,4 +1,4 @@
-import { cohenKappa } from './metrics.ts';
+import { cohenKappa } from '../metrics/index.ts';
 
 /**
  * Fleiss' kappa for cases each rated by the same number of raters (rows: per-case counts per class).

@@ -9,16 +9,14 @@ import {
   type TileDataset,
   type TileRow,
 } from '../data/index.ts';
-import { loadOodBundle, hasOodBundle } from '../ood/index.ts';
+import { hasOodBundle, imagesQuality, loadOodBundle, needsQuality } from '../ood/index.ts';
 import { bootstrapByPatient, MIN_PATIENTS_FOR_VERDICT, pairedBootstrap, type Estimate, type PairedEstimate } from './bootstrap.ts';
 import { evaluatePredictions, type MetricsReport } from './evaluate.ts';
 import { proportionEstimate } from './intervals.ts';
-import { quadraticWeightedKappa } from './metrics.ts';
-import { needsQuality, scoreWithPrimaryDetector } from './oodScoring.ts';
-import { poolSlides } from './pooling.ts';
+import { scoreWithPrimaryDetector } from './oodScoring.ts';
+import { poolSlides, quadraticWeightedKappa } from '../metrics/index.ts';
 import type { PredictionRow } from './predictions.ts';
-import type { TilePredictions } from './predictTiles.ts';
-import { imagesQuality } from './qualityFeatures.ts';
+import type { TilePredictions } from '../data/index.ts';
 import { representationShift } from './shift.ts';
 import { auditFindings } from './auditFindings.ts';
 
@@ -211,14 +209,8 @@ export async function auditSite(
   const classes = model.meta.classes;
   const k = classes.length;
   const boot = { resamples: options.resamples, seed: options.seed };
-  const refTiles = sample(
-    spreadTilesPerSlide(
-      tilesOfPartition(training, await loadSplit(training.dir), 'train', options.fold ?? 0).filter((t) => !t.anomaly),
-      PER_SLIDE,
-    ),
-    options.maxTiles,
-    'audit-ref',
-  );
+  const trainingTiles = tilesOfPartition(training, await loadSplit(training.dir), 'train', options.fold ?? 0).filter((t) => !t.anomaly);
+  const refTiles = sample(spreadTilesPerSlide(trainingTiles, PER_SLIDE), options.maxTiles, 'audit-ref');
   const siteTiles = site.tiles.filter((t) => !t.anomaly);
   const sampled = new Set(sample(spreadTilesPerSlide(siteTiles, PER_SLIDE), options.maxTiles, 'audit-site'));
   const sampleIdx = siteTiles.flatMap((t, i) => (sampled.has(t) ? [i] : []));
@@ -287,8 +279,9 @@ export async function auditSite(
     },
   };
 
-  // Grade distribution: predicted at the site against the training slides' labels.
-  const trainSlides = new Map(refTiles.map((t) => [t.slideId, t.grade]));
+  // Grade distribution: predicted at the site against the labels of every training slide (not only
+  // those the tile sample reached).
+  const trainSlides = new Map(trainingTiles.map((t) => [t.slideId, t.grade]));
   const trainDist = classes.map((g) => [...trainSlides.values()].filter((v) => v === g).length / (trainSlides.size || 1));
   const distOf = (rows: ArrayLike<number>) =>
     classes.map((_, c) => Array.from(rows).filter((i) => slides[i].pred === c).length / (rows.length || 1));

@@ -1,7 +1,7 @@
 import { InputError, type Task } from '../core/index.ts';
 import { pairedBootstrap, type PairedEstimate } from './bootstrap.ts';
 import { clinicalCutoffs } from './evaluate.ts';
-import { accuracy, auroc, calibration, quadraticWeightedKappa } from './metrics.ts';
+import { accuracy, auroc, calibration, quadraticWeightedKappa } from '../metrics/index.ts';
 import type { PredictionRow, Predictions } from './predictions.ts';
 import { evaluationScope, type Exclusion } from './evaluationSet.ts';
 

@@ -15,7 +15,7 @@ import {
   quadraticWeightedKappa,
   rocCurve,
   type ReliabilityBin,
-} from './metrics.ts';
+} from '../metrics/index.ts';
 import type { Predictions, PredictionRow } from './predictions.ts';
 import { riskCoverage, type CoveragePoint } from './referral.ts';
 

@@ -1,5 +1,5 @@
 import { bootstrapByPatient, type Estimate } from './bootstrap.ts';
-import { auprTrapezoid, auroc, rocCurve } from './metrics.ts';
+import { auprTrapezoid, auroc, rocCurve } from '../metrics/index.ts';
 
 /**
  * OOD metrics as OpenOOD computes them, with OOD as the positive class and "higher score = more OOD":

@@ -1,10 +1,7 @@
 import type { HeadKind } from '../core/index.ts';
-import { aggregateScores, hasOodBundle, loadOodBundle, type FeatureSet } from '../ood/index.ts';
-import { classIndex } from './pooling.ts';
-import type { TilePredictions } from './predictTiles.ts';
-
-/** Whether any of these detectors reads the tiles' pixel-quality features (the qc-* family). */
-export const needsQuality = (names: Iterable<string>) => [...names].some((n) => n.startsWith('qc-'));
+import { aggregateScores, hasOodBundle, loadOodBundle, needsQuality, type FeatureSet } from '../ood/index.ts';
+import { classIndex } from '../metrics/index.ts';
+import type { TilePredictions } from '../data/index.ts';
 
 /** The grade's logits of n tiles: all of them, or the first three of the breast multitask head's 4 x 3. */
 export function gradeLogits(all: Float32Array, n: number, head: HeadKind): { k: number; logits: Float32Array } {

@@ -1,4 +1,4 @@
-import { accuracy, quadraticWeightedKappa } from './metrics.ts';
+import { accuracy, quadraticWeightedKappa } from '../metrics/index.ts';
 
 export interface CoveragePoint {
   /** Share of cases the model keeps (the rest are deferred to a pathologist). */

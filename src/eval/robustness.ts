@@ -2,8 +2,8 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { InputError, type HeadKind, type RgbImage } from '../core/index.ts';
 import type { TileRow } from '../data/index.ts';
 import { bootstrapByPatient, pairedBootstrap, type Estimate, type PairedEstimate } from './bootstrap.ts';
-import { accuracy, calibration, quadraticWeightedKappa } from './metrics.ts';
-import { poolSlides } from './pooling.ts';
+import { accuracy, calibration, quadraticWeightedKappa } from '../metrics/index.ts';
+import { poolSlides } from '../metrics/index.ts';
 import { compare, DROP_METRICS, suiteUnits, type Criterion, type Suite } from './suite.ts';
 
 /** What the runner needs from a model: class probabilities and, when a detector is fitted, OOD scores. */

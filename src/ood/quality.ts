@@ -1,21 +1,8 @@
 import { ConfigError, sortedQuantile } from '../core/index.ts';
 import { detectorRegistry, type FeatureSet, type OodDetector } from './detectors.ts';
 import { cholesky, forwardSolve } from './linalg.ts';
+import { QUALITY_DIM, QUALITY_FEATURES } from './qualityFeatures.ts';
 
-/** Slide-quality features of a tile, in this order (computed in eval/qualityFeatures.ts). */
-export const QUALITY_FEATURES = [
-  'sharpness', // log(1 + variance of the Laplacian of grey)
-  'ink_share', // tissue pixels of a hue H&E does not give (green, blue), near-black, or over-saturated (red)
-  'dark_share', // tissue pixels darker than value 0.35 (folds, bubble rims, ink)
-  'saturation', // mean saturation of tissue
-  'od_mean', // mean optical density (R+G+B) of tissue
-  'od_p95', // its 95th percentile
-  'edge_share', // pixels with a strong Sobel gradient (rims, fold edges, ink strokes)
-  'h_od', // mean haematoxylin concentration of tissue (Ruifrok & Johnston)
-  'e_od', // mean eosin concentration
-  'glass_share', // pixels that are glass
-] as const;
-export const QUALITY_DIM = QUALITY_FEATURES.length;
 const at = (name: (typeof QUALITY_FEATURES)[number]) => QUALITY_FEATURES.indexOf(name);
 
 /**

@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import {
   checkFittedOn,
+  type FittedOn,
   fittedOnOf,
   fittedOnSchema,
   InputError,
   loadJsonFile,
+  modelFile,
   readModelMeta,
   writeFileAtomic,
-  type FittedOn,
 } from '../core/index.ts';
 import { createDetector, type OodDetector } from './detectors.ts';
 
@@ -61,7 +62,7 @@ export async function saveOodBundle(
   bundle: Omit<OodBundle, 'detectors'>,
   fitted: { detector: OodDetector; params: Record<string, number>; threshold: number; slideThreshold: number }[],
 ): Promise<void> {
-  const dir = join(modelDir, 'ood');
+  const dir = modelFile(modelDir, 'ood');
   await mkdir(dir, { recursive: true });
   const detectors: StoredDetector[] = [];
   for (const f of fitted) {
@@ -82,18 +83,18 @@ export async function saveOodBundle(
     });
   }
   await writeFileAtomic(
-    join(dir, 'detectors.json'),
+    modelFile(modelDir, 'oodBundle'),
     JSON.stringify({ ...bundle, detectors, fittedOn: fittedOnOf(readModelMeta(modelDir)) } satisfies OodBundle, null, 2),
   );
 }
 
 export function hasOodBundle(modelDir: string): boolean {
-  return existsSync(join(modelDir, 'ood', 'detectors.json'));
+  return existsSync(modelFile(modelDir, 'oodBundle'));
 }
 
 export function loadOodBundle(modelDir: string): { bundle: OodBundle; detectors: Map<string, OodDetector> } {
-  const dir = join(modelDir, 'ood');
-  const p = join(dir, 'detectors.json');
+  const dir = modelFile(modelDir, 'ood');
+  const p = modelFile(modelDir, 'oodBundle');
   if (!existsSync(p))
     throw new InputError(`${modelDir}: no fitted OOD detector (run \`gradelab ood fit --model ${modelDir} --data DATASET\`)`);
   const bundle = loadJsonFile(p, bundleSchema, 'set of OOD detectors') as OodBundle;

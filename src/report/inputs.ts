@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, loadYamlFile, type ModelMeta, readModelMeta } from '../core/index.ts';
+import { ConfigError, loadYamlFile, modelFile, type ModelMeta, readModelMeta } from '../core/index.ts';
 import {
   readAuditFile,
   readCompareFile,
@@ -70,11 +70,11 @@ function required<T>(flag: string, dir: string | undefined, file: string, read: 
 }
 
 function resolveModelDir(run: string, trackingDir?: string): string {
-  if (existsSync(join(run, 'gradelab.json'))) return run;
+  if (existsSync(modelFile(run, 'meta'))) return run;
   const store = openStore({ trackingDir });
   if (store instanceof FileStore) {
     const r = store.listRuns().find((x) => x.runId.startsWith(run));
-    if (r?.tags['gradelab.out_dir'] && existsSync(join(r.tags['gradelab.out_dir'], 'gradelab.json'))) return r.tags['gradelab.out_dir'];
+    if (r?.tags['gradelab.out_dir'] && existsSync(modelFile(r.tags['gradelab.out_dir'], 'meta'))) return r.tags['gradelab.out_dir'];
   }
   throw new ConfigError(`--run ${run}: not a model directory, nor a training run with one`);
 }
@@ -82,7 +82,7 @@ function resolveModelDir(run: string, trackingDir?: string): string {
 export function loadReportInputs(a: ReportArgs): ReportInputs {
   const modelDir = resolveModelDir(a.run, a.trackingDir);
   const meta = readModelMeta(modelDir);
-  const configPath = join(modelDir, 'config.yaml');
+  const configPath = modelFile(modelDir, 'config');
   const config = existsSync(configPath) ? loadYamlFile(configPath, experimentSummarySchema, 'experiment file').value : undefined;
   const use = loadIntendedUse(a.intendedUse);
   const metrics = required('--eval', a.eval, 'metrics.json', readMetricsFile);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
-import { sha256File } from '../core/index.ts';
+import { MODEL_FILES, modelFile, sha256File } from '../core/index.ts';
 import { loadSplit, openTileDataset, partitionOf } from '../data/index.ts';
 import { chartIf, section, type ReportSection } from './document.ts';
 import { provenanceTags } from '../track/index.ts';
@@ -138,7 +138,7 @@ export function modelSection(inp: ReportInputs): ReportSection {
         .join(', '),
     ]);
   mdl.facts.push(['Augmentation', JSON.stringify(meta.augment)]);
-  chartIf(mdl, 'Training curves', modelDir, 'training-curves.png');
+  chartIf(mdl, 'Training curves', modelDir, MODEL_FILES.curves);
   return mdl;
 }
 
@@ -155,9 +155,9 @@ export async function traceabilitySection(inp: ReportInputs): Promise<ReportSect
     ['Training run', meta.runId ?? 'not tracked'],
     ['Config SHA-256', meta.configHash],
     ['Dataset SHA-256 (tile table and settings; the manifest hash for models from before 0.2)', meta.datasetHash],
-    ['Weights SHA-256', meta.weightsSha256 ?? (await sha256File(join(modelDir, 'weights.bin')))],
+    ['Weights SHA-256', meta.weightsSha256 ?? (await sha256File(modelFile(modelDir, 'weights')))],
   );
-  const onnxPath = join(modelDir, 'model.onnx');
+  const onnxPath = modelFile(modelDir, 'onnx');
   trace.facts.push([
     'model.onnx SHA-256 (the inference artifact)',
     existsSync(onnxPath) ? await sha256File(onnxPath) : 'MISSING (gradelab export --model DIR writes it)',

@@ -10,7 +10,7 @@ import {
   type AffineHead,
 } from '../core/index.ts';
 import type { TileRow } from '../data/index.ts';
-import { classIndex, poolSlides, quadraticWeightedKappa } from '../eval/index.ts';
+import { classIndex, poolSlides, quadraticWeightedKappa } from '../metrics/index.ts';
 import type { TrainConfig } from './config.ts';
 import { buildHead, headLoss, MULTITASK_OUTPUTS } from './heads.ts';
 import { scheduledLr } from './schedule.ts';

@@ -1,8 +1,7 @@
-import { join } from 'node:path';
 import { buildPipeline } from '../augment/index.ts';
-import { ConfigError, gradeClasses, log, sha256Text } from '../core/index.ts';
+import { ConfigError, gradeClasses, log, modelFile, sha256Text } from '../core/index.ts';
 import { spreadTilesPerSlide, type TileRow } from '../data/index.ts';
-import { classIndex } from '../eval/index.ts';
+import { classIndex } from '../metrics/index.ts';
 import type { Tracker } from '../track/index.ts';
 import { selectBackend } from './backend.ts';
 import type { TrainConfig } from './config.ts';
@@ -103,7 +102,7 @@ export async function fit(
         'gradelab.task': config.task,
       });
     }
-    let restore = options.resume ? join(out, 'checkpoint') : undefined;
+    let restore = options.resume ? modelFile(out, 'checkpoint') : undefined;
     for (let epoch = state.epoch; epoch < t.epochs; epoch++) {
       const started = Date.now();
       // Fine-tuning: the backbone stays frozen for the first epochs, then trains at a lower rate.

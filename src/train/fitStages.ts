@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import {
@@ -8,6 +8,9 @@ import {
   gradeClasses,
   loadJsonFile,
   log,
+  MODEL_FILES,
+  modelFile,
+  type ModelMeta,
   predictedClass,
   readModelMeta,
   sha256File,
@@ -15,7 +18,6 @@ import {
   writeFileAtomic,
   writeModelMeta,
   writeTrainingHistory,
-  type ModelMeta,
 } from '../core/index.ts';
 import {
   hasSplit,
@@ -29,7 +31,8 @@ import {
   type TileDataset,
   type TileRow,
 } from '../data/index.ts';
-import { accuracy, classIndex, poolSlides, predictTiles, quadraticWeightedKappa } from '../eval/index.ts';
+import { accuracy, classIndex, poolSlides, quadraticWeightedKappa } from '../metrics/index.ts';
+import { predictTiles } from '../data/index.ts';
 import { contractOf } from '../onnx/index.ts';
 import type { TrainConfig } from './config.ts';
 import { buildHead } from './heads.ts';
@@ -86,7 +89,7 @@ const loopStateSchema = z
 
 /** The loop state of a model folder's checkpoint, checked: a file cut short is one line naming it. */
 export function readCheckpointState(out: string): LoopState {
-  const state = loadJsonFile(join(out, 'checkpoint', 'state.json'), loopStateSchema, 'training checkpoint');
+  const state = loadJsonFile(modelFile(out, 'checkpointState'), loopStateSchema, 'training checkpoint');
   // JSON has no -Infinity (no epoch selected yet): it comes back as null.
   return { ...state, bestQwk: state.bestQwk ?? -Infinity };
 }
@@ -173,9 +176,9 @@ export async function startingPoint(
   resume: boolean,
   runId: string | null,
 ): Promise<{ model: tfl.LayersModel; state: LoopState }> {
-  const ckpt = join(out, 'checkpoint');
+  const ckpt = modelFile(out, 'checkpoint');
   if (resume) {
-    if (!existsSync(join(ckpt, 'state.json'))) throw new ConfigError(`${out}: no checkpoint to resume from`);
+    if (!existsSync(modelFile(out, 'checkpointState'))) throw new ConfigError(`${out}: no checkpoint to resume from`);
     return { model: await loadLayersModel(ckpt), state: readCheckpointState(out) };
   }
   let init: tfl.LayersModel | undefined;
@@ -252,10 +255,10 @@ export async function saveEpoch(
   }
   state.history.push(result);
   state.epoch = result.epoch + 1;
-  await replaceDir(join(out, 'checkpoint'), async (tmp) => {
+  await replaceDir(modelFile(out, 'checkpoint'), async (tmp) => {
     await saveLayersModel(model, tmp);
     await trainer.saveOptimizer(tmp);
-    await writeFile(join(tmp, 'state.json'), JSON.stringify(state));
+    await writeFile(join(tmp, basename(MODEL_FILES.checkpointState)), JSON.stringify(state));
   });
 }
 
@@ -301,12 +304,12 @@ export async function writeModelDir(
       'val/qwk': bestQwkOf(state),
     },
     trainedAt: new Date().toISOString(),
-    weightsSha256: await sha256File(join(out, 'weights.bin')),
+    weightsSha256: await sha256File(modelFile(out, 'weights')),
     featureDim: best.getLayer('features').outputShape[1] as number,
   };
   await writeModelMeta(out, meta);
   // Every model directory carries its ONNX form: inference runs there (src/engine).
-  await writeFileAtomic(join(out, 'model.onnx'), exportOnnx(best, contractOf(meta)));
+  await writeFileAtomic(modelFile(out, 'onnx'), exportOnnx(best, contractOf(meta)));
   best.dispose();
   await writeTrainingHistory(out, state.history);
 }

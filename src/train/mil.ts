@@ -1,19 +1,19 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   checkFittedOn,
   ConfigError,
   createRng,
+  type FittedOn,
   fittedOnOf,
   fittedOnSchema,
   groupBy,
   InputError,
   loadJsonFile,
+  modelFile,
   readModelMeta,
   shuffled,
   writeFileAtomic,
-  type FittedOn,
 } from '../core/index.ts';
 import { z } from 'zod';
 
@@ -160,13 +160,13 @@ export class AttentionMil {
 
 export async function saveMil(modelDir: string, mil: AttentionMil, epochs: number, seed: number): Promise<void> {
   await writeFileAtomic(
-    join(modelDir, 'mil.json'),
+    modelFile(modelDir, 'mil'),
     JSON.stringify({ ...mil.weights(epochs, seed), fittedOn: fittedOnOf(readModelMeta(modelDir)) }),
   );
 }
 
 export function loadMil(modelDir: string): AttentionMil {
-  const p = join(modelDir, 'mil.json');
+  const p = modelFile(modelDir, 'mil');
   if (!existsSync(p))
     throw new ConfigError(`${modelDir}: no attention-MIL head (run \`gradelab mil fit --model ${modelDir} --data DATASET\`)`);
   const w = loadJsonFile(p, milSchema, 'attention-MIL head') as MilWeights;

@@ -3,7 +3,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { InputError, writeFileAtomic } from '../core/index.ts';
+import { InputError, MODEL_FILES, modelFile, writeFileAtomic } from '../core/index.ts';
 
 /** Writes a LayersModel in TF.js format (model.json + weights.bin) into a folder. */
 export async function saveLayersModel(model: tfl.LayersModel, dir: string): Promise<void> {
@@ -14,15 +14,15 @@ export async function saveLayersModel(model: tfl.LayersModel, dir: string): Prom
         artifacts.weightData instanceof ArrayBuffer
           ? artifacts.weightData
           : tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer[]);
-      await writeFileAtomic(join(dir, 'weights.bin'), new Uint8Array(weightData));
+      await writeFileAtomic(modelFile(dir, 'weights'), new Uint8Array(weightData));
       await writeFileAtomic(
-        join(dir, 'model.json'),
+        modelFile(dir, 'layers'),
         JSON.stringify({
           modelTopology: artifacts.modelTopology,
           format: 'layers-model',
           generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`,
           convertedBy: null,
-          weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+          weightsManifest: [{ paths: [MODEL_FILES.weights], weights: artifacts.weightSpecs }],
         }),
       );
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
@@ -31,7 +31,7 @@ export async function saveLayersModel(model: tfl.LayersModel, dir: string): Prom
 }
 
 export async function loadLayersModel(dir: string): Promise<tfl.LayersModel> {
-  const jsonPath = join(dir, 'model.json');
+  const jsonPath = modelFile(dir, 'layers');
   if (!existsSync(jsonPath)) throw new InputError(`${dir}: not a TF.js model folder (no model.json)`);
   let json: { modelTopology: unknown; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
   try {

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { ConfigError, readModelMeta, type ProgressFactory } from '../core/index.ts';
 import { openDatasetForModel } from '../data/index.ts';
-import { openModel, type ModelOpenOptions } from '../engine/index.ts';
+import type { ModelOpenOptions } from '../engine/index.ts';
+import { openModel } from './openModel.ts';
 import { auditSite, writeSiteAudit, type SiteAudit } from '../eval/index.ts';
 
 export interface AuditOptions {

@@ -7,3 +7,5 @@ export { extractEmbeddings, type ExtractOptions } from './embeddings.ts';
 export { trainExperiment, ensureDataset, selectedMetrics, type TrainOptions } from './train.ts';
 export { auditModel, type AuditOptions } from './audit.ts';
 export { tileSlides, type TileSlidesOptions } from './tile.ts';
+export { openModel } from './openModel.ts';
+export { fitMil, type FitMilOptions, type MilFit } from './mil.ts';

@@ -8,7 +8,7 @@ import {
   type ProgressFactory,
 } from '../core/index.ts';
 import { EmbeddingCache, type TileDataset, type TileRow } from '../data/index.ts';
-import { predictTiles, type TilePredictions } from '../eval/index.ts';
+import { predictTiles, type TilePredictions } from '../data/index.ts';
 
 /**
  * A model's outputs on dataset tiles. A head on a frozen encoder whose embeddings of these tiles are

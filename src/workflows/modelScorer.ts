@@ -1,7 +1,8 @@
 import { imagesToBatch } from '../core/index.ts';
-import { gradeLogits, imagesQuality, needsQuality, type SuiteScorer } from '../eval/index.ts';
-import { openModel, type ModelOpenOptions } from '../engine/index.ts';
-import { aggregateScores, hasOodBundle, loadOodBundle } from '../ood/index.ts';
+import { gradeLogits, type SuiteScorer } from '../eval/index.ts';
+import type { ModelOpenOptions } from '../engine/index.ts';
+import { openModel } from './openModel.ts';
+import { aggregateScores, hasOodBundle, imagesQuality, loadOodBundle, needsQuality } from '../ood/index.ts';
 import type { RgbImage } from '../core/index.ts';
 
 /** A model with its primary OOD detector, scoring 8-bit tiles: what robustness suites and heatmaps need. */

@@ -1,31 +1,33 @@
 import { join, relative, resolve, sep } from 'node:path';
 import { ConfigError, createRng, log, shuffled, writeFileAtomic, type ModelPredictor, type ProgressFactory } from '../core/index.ts';
-import { loadSplit, NEAR_OOD, openDatasetForModel, tilesOfPartition, type TileDataset, type TileRow } from '../data/index.ts';
-import { openModel, type ModelOpenOptions } from '../engine/index.ts';
+import { loadSplit, openDatasetForModel, tilesOfPartition, type TileDataset, type TileRow } from '../data/index.ts';
+import { NEAR_OOD } from '../synth/index.ts';
+import type { ModelOpenOptions } from '../engine/index.ts';
+import { openModel } from './openModel.ts';
 import {
   accuracy,
   bestDetectorPerGroup,
   datasetQuality,
   featureSet,
-  needsQuality,
   oodStudy,
   poolSlides,
   quadraticWeightedKappa,
   rocCurve,
   writeOodStudy,
   type OodStudy,
-  type TilePredictions,
 } from '../eval/index.ts';
+import { type TilePredictions } from '../data/index.ts';
 import {
   aggregateScores,
   calibrateThreshold,
   createDetector,
   DEFAULT_DETECTORS,
   detectorRegistry,
+  type FeatureSet,
   loadOodBundle,
+  needsQuality,
   QUALITY_DETECTORS,
   saveOodBundle,
-  type FeatureSet,
 } from '../ood/index.ts';
 import { modelOutputs } from './modelOutputs.ts';
 

@@ -11,7 +11,8 @@ import {
   type Shard,
   type TileDataset,
 } from '../data/index.ts';
-import { openModel, type ModelOpenOptions } from '../engine/index.ts';
+import type { ModelOpenOptions } from '../engine/index.ts';
+import { openModel } from './openModel.ts';
 import {
   datasetQuality,
   DEFAULT_EXCLUSIONS,
@@ -29,8 +30,8 @@ import {
   type Exclusion,
   type MetricsReport,
   type PredictionRow,
-  type TilePredictions,
 } from '../eval/index.ts';
+import { type TilePredictions } from '../data/index.ts';
 import { hasOodBundle, loadOodBundle } from '../ood/index.ts';
 import { modelOutputs } from './modelOutputs.ts';
 

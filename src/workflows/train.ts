@@ -5,15 +5,18 @@ import {
   checkWritable,
   ConfigError,
   log,
+  MODEL_FILES,
+  modelFile,
+  type ModelMeta,
+  type ProgressFactory,
   readModelMeta,
   sha256File,
   silentProgress,
   writeFileAtomic,
   writeModelMeta,
-  type ModelMeta,
-  type ProgressFactory,
 } from '../core/index.ts';
-import { buildTileDataset, generateSynthetic, readDatasetMeta, readManifest } from '../data/index.ts';
+import { buildTileDataset, readDatasetMeta, readManifest } from '../data/index.ts';
+import { generateSynthetic } from '../synth/index.ts';
 import { FileStore, openStore, resumeRun, startRun, type Tracker } from '../track/index.ts';
 import { checkExperiment, fit, loadTrainConfig, readCheckpointState, type TrainConfig } from '../train/index.ts';
 import { trainHeadOnEncoder } from './trainHead.ts';
@@ -40,7 +43,7 @@ export interface TrainOptions {
 
 /** The model folder of a run to resume: given as the folder, or as a run id of the local file store. */
 function resumeFolder(resume: string, trackingDir?: string): string {
-  if (existsSync(join(resume, 'checkpoint', 'state.json'))) return resume;
+  if (existsSync(modelFile(resume, 'checkpointState'))) return resume;
   const store = openStore({ trackingDir, mustExist: true });
   if (!(store instanceof FileStore)) throw new ConfigError('--resume RUN needs the local file store, or give the model directory');
   const run = store.listRuns().find((r) => r.runId.startsWith(resume));
@@ -138,7 +141,7 @@ export function selectedMetrics(meta: ModelMeta): Record<string, number> {
  * meaningless for new weights: a run that writes weights removes those a previous run left.
  */
 async function removeStaleParts(out: string): Promise<void> {
-  for (const part of ['ood', 'mil.json']) {
+  for (const part of [MODEL_FILES.ood, MODEL_FILES.mil]) {
     if (!existsSync(join(out, part))) continue;
     await rm(join(out, part), { recursive: true, force: true });
     log.info(`removed ${join(out, part)}: it was fitted on the previous weights (refit it for the new ones)`);
@@ -172,13 +175,13 @@ export async function trainExperiment(
         '--resume continues a run as it was started (its config.yaml); --set, --data, --epochs, --seed, --backend and --replicas apply to new runs',
       );
     out = resumeFolder(options.resume, options.trackingDir);
-    configPath = join(out, 'config.yaml');
+    configPath = modelFile(out, 'config');
     resumeRunId = readCheckpointState(out).runId ?? undefined;
   }
   const { config, text } = loadTrainConfig(configPath!, { sets: overrides, dataset: options.data });
   checkExperiment(config, configPath!);
   out ??= join('models', config.name);
-  if (!options.resume && existsSync(join(out, 'gradelab.json')) && !options.force)
+  if (!options.resume && existsSync(modelFile(out, 'meta')) && !options.force)
     throw new ConfigError(
       `${out}: holds a trained model; --force replaces it (its OOD detectors and MIL head go with it), --resume continues an interrupted run, or choose another --out`,
     );
@@ -187,7 +190,7 @@ export async function trainExperiment(
   if (resumeRunId && openStore({ trackingDir: options.trackingDir }) instanceof FileStore)
     tracker = await resumeRun(resumeRunId, { trackingDir: options.trackingDir });
   await mkdir(out, { recursive: true });
-  if (!options.resume) await writeFileAtomic(join(out, 'config.yaml'), text);
+  if (!options.resume) await writeFileAtomic(modelFile(out, 'config'), text);
   await ensureDataset(config, progress);
   tracker ??= await startRun(config.tracking.experiment, config.name, { trackingDir: options.trackingDir ?? config.tracking.dir });
   try {
@@ -205,10 +208,10 @@ export async function trainExperiment(
     await removeStaleParts(out);
     await tracker.setTags({
       'gradelab.weights.sha256': meta.weightsSha256 ?? '',
-      'gradelab.onnx.sha256': await sha256File(join(out, 'model.onnx')),
+      'gradelab.onnx.sha256': await sha256File(modelFile(out, 'onnx')),
       'gradelab.best_epoch': String(meta.bestEpoch),
     });
-    for (const f of ['gradelab.json', 'history.json', 'config.yaml', 'training-curves.png'])
+    for (const f of [MODEL_FILES.meta, MODEL_FILES.history, MODEL_FILES.config, MODEL_FILES.curves])
       await tracker.logArtifact(join(out, f), 'model');
     await tracker.end('FINISHED');
     return { out, runId: tracker.runId, summary, meta };

@@ -3,17 +3,18 @@ import { join, relative } from 'node:path';
 import {
   AFFINE_HEAD_FILE,
   ConfigError,
+  type EncoderSpec,
   gradeClasses,
   log,
+  modelFile,
+  type ModelMeta,
+  type ProgressFactory,
   sha256File,
   sha256Text,
   writeAffineHead,
   writeFileAtomic,
   writeModelMeta,
   writeTrainingHistory,
-  type EncoderSpec,
-  type ModelMeta,
-  type ProgressFactory,
 } from '../core/index.ts';
 import { tilingOf } from '../data/index.ts';
 import { composeEncoderHead, OnnxEncoder } from '../engine/index.ts';
@@ -112,7 +113,7 @@ export async function trainHeadOnEncoder(
   };
   await writeModelMeta(out, meta);
   try {
-    await writeFileAtomic(join(out, 'model.onnx'), composeEncoderHead(spec.onnx, encoder.shape, spec, result.head, contractOf(meta)));
+    await writeFileAtomic(modelFile(out, 'onnx'), composeEncoderHead(spec.onnx, encoder.shape, spec, result.head, contractOf(meta)));
   } finally {
     await encoder.close();
   }

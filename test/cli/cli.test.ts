@@ -40,6 +40,38 @@ describe('gradelab CLI', () => {
     }
   });
 
+  it('commands that run no model load neither TensorFlow.js nor ONNX Runtime (an import hook lists what loaded)', () => {
+    const hook = fileURLToPath(new URL('../../bench/importLog.mjs', import.meta.url));
+    const loaded = (...args: string[]) => {
+      const log = join(dir, 'imports.log');
+      writeFileSync(log, '');
+      const r = spawnSync(process.execPath, ['--import', hook, bin, ...args], {
+        cwd: dir,
+        env: { ...process.env, GRADELAB_IMPORT_LOG: log },
+      });
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      return readFileSync(log, 'utf8');
+    };
+    const heavy = /node_modules\/(onnxruntime-node|@tensorflow)\//;
+    for (const args of [
+      ['--help'],
+      ['slide', 'info', 'a.svs'],
+      ['predict', '--help'],
+      ['eval', '--help'],
+      ['ood', 'fit', '--help'],
+      ['mil', 'fit', '--help'],
+    ])
+      expect(loaded(...args), args.join(' ')).not.toMatch(heavy);
+    // The hook does see ONNX Runtime when something imports it: the checks above could fail.
+    const log = join(dir, 'imports-ort.log');
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    spawnSync(process.execPath, ['--import', hook, '--input-type=module', '-e', "await import('onnxruntime-node')"], {
+      cwd: root,
+      env: { ...process.env, GRADELAB_IMPORT_LOG: log },
+    });
+    expect(readFileSync(log, 'utf8')).toMatch(heavy);
+  });
+
   it('slide info prints levels, mpp, vendor and associated images (text and JSON)', async () => {
     const r = await gradelab('slide', 'info', 'a.svs', '--json');
     expect(r.code).toBe(0);
@@ -490,6 +522,30 @@ describe('gradelab train, predict, eval', () => {
     const col = lines[0].split(',');
     const predOf = new Map(lines.slice(1).map((l) => [l.split(',')[col.indexOf('slide_id')], Number(l.split(',')[col.indexOf('pred')])]));
     for (const slide of audit.slides) expect(slide.pred, slide.slideId).toBe(predOf.get(slide.slideId));
+    // Its grade distributions, recounted from predict's rows: the site's predicted grades (every
+    // non-anomalous slide) and the labels of the training partition's slides; total variation by hand.
+    const rowsOf = (file: string) => {
+      const [head, ...body] = readFileSync(join(dir, file), 'utf8').trim().split('\n');
+      const h = head.split(',');
+      return body.map((l) => Object.fromEntries(l.split(',').map((v, i) => [h[i], v])));
+    };
+    const trainPred = await gradelab('predict', '--model', 'm-tiny', '--data', ds, '--split', 'train', '--out', 'train.csv');
+    expect(trainPred.code, trainPred.stderr).toBe(0);
+    const share = (values: number[]) => [0, 1, 2, 3, 4, 5].map((g) => values.filter((v) => v === g).length / values.length);
+    const sitePredicted = share(
+      rowsOf('all.csv')
+        .filter((r) => !r.anomaly)
+        .map((r) => Number(r.pred)),
+    );
+    const trainingLabels = share(
+      rowsOf('train.csv')
+        .filter((r) => !r.anomaly)
+        .map((r) => Number(r.label)),
+    );
+    expect(audit.gradeDistribution.predicted).toEqual(sitePredicted);
+    expect(audit.gradeDistribution.training).toEqual(trainingLabels);
+    const tv = 0.5 * sitePredicted.reduce((sum, p, g) => sum + Math.abs(p - trainingLabels[g]), 0);
+    expect(audit.gradeDistribution.totalVariation.value).toBeCloseTo(tv, 12);
     const bad = await gradelab('train', '--config', 'missing.yaml');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/missing\.yaml: experiment file not found/);

@@ -5,12 +5,12 @@ import {
   buildTileDataset,
   EmbeddingCache,
   fromHalfBits,
-  generateSynthetic,
   openTileDataset,
   readManifest,
   toHalfBits,
   type TileDataset,
 } from '../../src/data/index.ts';
+import { generateSynthetic } from '../../src/synth/index.ts';
 import { tempDir } from '../helpers.ts';
 
 describe('float16 (IEEE 754 binary16)', () => {

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DatasetError } from '../../src/core/index.ts';
+import { DatasetError, isUserError, type GradelabError } from '../../src/core/index.ts';
 import {
   buildTileDataset,
   loadSplit,
@@ -223,6 +223,28 @@ describe('TileLoader', () => {
     }
     expect(n).toBe(Math.floor(ds.tiles.length / 4));
     await loader.close();
+  });
+
+  it("a damaged tile is the dataset's fault, with or without worker threads: its shard and byte, the dataset code", async () => {
+    const copy = join(dir, 'damaged');
+    cpSync(out, copy, { recursive: true });
+    const damaged = await openTileDataset(copy);
+    const tile = damaged.tiles[3];
+    const shard = join(copy, tile.shard);
+    const bytes = readFileSync(shard);
+    bytes.fill(0, tile.offset, tile.offset + tile.length);
+    writeFileSync(shard, bytes);
+    for (const workers of [0, 2]) {
+      const loader = new TileLoader(damaged, damaged.tiles, { batchSize: 4, seed: 1, workers });
+      const err = await (async () => {
+        for await (const _ of loader.epoch(0));
+      })().catch((e: unknown) => e);
+      await loader.close();
+      expect(isUserError(err), `${workers} workers: ${err}`).toBe(true);
+      expect((err as GradelabError).code).toBe('DATASET_ERROR');
+      expect((err as Error).message).toContain(`${shard} at byte ${tile.offset}: the tile does not decode`);
+      expect((err as Error).message.split('\n')).toHaveLength(1);
+    }
   });
 
   it('partitions come from the saved split', async () => {

@@ -11,11 +11,9 @@ import {
   tissueFraction,
   tissueThreshold,
   tissueIoU,
-  designSlides,
-  renderSlide,
   openSlide,
-  type SynthSlide,
 } from '../../src/data/index.ts';
+import { designSlides, renderSlide, type SynthSlide } from '../../src/synth/index.ts';
 import { tempDir } from '../helpers.ts';
 
 describe('otsuThreshold', () => {

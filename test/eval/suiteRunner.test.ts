@@ -3,13 +3,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { RgbImage } from '../../src/core/index.ts';
 import {
   buildTileDataset,
-  generateSynthetic,
   openTileDataset,
   readManifest,
   spreadTilesPerSlide,
   type TileDataset,
   type TileRow,
 } from '../../src/data/index.ts';
+import { generateSynthetic } from '../../src/synth/index.ts';
 import { runSuiteUnits, type SuiteScorer, type SuiteUnit, type UnitResult } from '../../src/eval/index.ts';
 import { tempDir } from '../helpers.ts';
 

@@ -4,15 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readModelMeta, sha256File } from '../../src/core/index.ts';
-import {
-  buildTileDataset,
-  EmbeddingCache,
-  generateSynthetic,
-  makeSplit,
-  openTileDataset,
-  readManifest,
-  saveSplit,
-} from '../../src/data/index.ts';
+import { buildTileDataset, EmbeddingCache, makeSplit, openTileDataset, readManifest, saveSplit } from '../../src/data/index.ts';
+import { generateSynthetic } from '../../src/synth/index.ts';
 import { readContract } from '../../src/onnx/index.ts';
 import { runCli, tempDir } from '../helpers.ts';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { transformFromSpec } from '../../src/augment/index.ts';
 import { createRng, type RgbImage } from '../../src/core/index.ts';
-import { auroc, imagesQuality, qualityFeatures, QUALITY_FEATURES } from '../../src/eval/index.ts';
-import { createDetector, type FeatureSet } from '../../src/ood/index.ts';
-import { buildScene, designSlides, renderRegion, SITES } from '../../src/data/index.ts';
+import { auroc } from '../../src/metrics/index.ts';
+import { createDetector, imagesQuality, qualityFeatures, QUALITY_FEATURES, type FeatureSet } from '../../src/ood/index.ts';
+import { buildScene, designSlides, renderRegion, SITES } from '../../src/synth/index.ts';
 
 const feature = (img: RgbImage, name: (typeof QUALITY_FEATURES)[number]) => qualityFeatures(img)[QUALITY_FEATURES.indexOf(name)];
 const flat = (rgb: [number, number, number], size = 16): RgbImage => ({

@@ -37,13 +37,13 @@ export class MlflowServer {
 
   start(): this {
     this.pid = Number(
-      execFileSync(SERVER_SH, ['start', this.store, String(this.port), this.artifacts], { encoding: 'utf8', timeout: 90_000 }).trim(),
+      execFileSync(SERVER_SH, ['start', this.store, String(this.port), this.artifacts], { encoding: 'utf8', timeout: 300_000 }).trim(),
     );
     return this;
   }
 
   stop(signal: 'TERM' | 'KILL' = 'TERM'): void {
-    if (this.pid) execFileSync(SERVER_SH, ['stop', String(this.pid), signal], { timeout: 30_000 });
+    if (this.pid) execFileSync(SERVER_SH, ['stop', String(this.pid), signal], { timeout: 120_000 });
     this.pid = 0;
   }
 }

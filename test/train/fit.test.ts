@@ -3,9 +3,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildTileDataset, generateSynthetic, openTileDataset, readManifest } from '../../src/data/index.ts';
+import { buildTileDataset, openTileDataset, readManifest } from '../../src/data/index.ts';
+import { generateSynthetic } from '../../src/synth/index.ts';
 import { FileStore } from '../../src/track/index.ts';
-import { predictTiles } from '../../src/eval/index.ts';
+import { predictTiles } from '../../src/data/index.ts';
 import { fit, loadLayersModel, TfjsPredictor, parseTrainConfig, scheduledLr } from '../../src/train/index.ts';
 import { tempDir } from '../helpers.ts';
 

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildTileDataset, generateSynthetic, readManifest } from '../../src/data/index.ts';
+import { buildTileDataset, readManifest } from '../../src/data/index.ts';
+import { generateSynthetic } from '../../src/synth/index.ts';
 import {
   applyGradients,
   backbone,

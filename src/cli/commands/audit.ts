@@ -2,7 +2,6 @@ import { basename, join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
 import { log } from '../../core/index.ts';
-import { auditModel } from '../../workflows/audit.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { createProgress } from '../progress.ts';
 import { trackedRun, trackingFlags } from '../trackedRun.ts';
@@ -21,6 +20,7 @@ export function auditCommand(y: Argv): Argv {
         .option('resamples', { type: 'number', default: 500 })
         .option('seed', { type: 'number', default: 1 }),
     async (argv) => {
+      const { auditModel } = await import('../../workflows/audit.ts');
       const audit = await trackedRun(
         {
           kind: 'audit',

@@ -2,7 +2,6 @@ import { basename, join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
 import { fmtEstimate, parseExclusions } from '../../eval/index.ts';
-import { evaluateModel } from '../../workflows/predict.ts';
 import { engineOptions } from '../engineOptions.ts';
 import { EXCLUDE_OPTION } from '../options.ts';
 import { predictionFlags } from '../predictOptions.ts';
@@ -21,6 +20,7 @@ export function evalCommand(y: Argv): Argv {
         .option('exclude', EXCLUDE_OPTION),
     async (argv) => {
       const exclude = parseExclusions(argv.exclude);
+      const { evaluateModel } = await import('../../workflows/predict.ts');
       const report = await trackedRun(
         {
           kind: 'eval',

@@ -1,7 +1,6 @@
-import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
-import { InputError, readModelMeta, sha256File, writeFileAtomic } from '../../core/index.ts';
+import { InputError, modelFile, readModelMeta, sha256File, writeFileAtomic } from '../../core/index.ts';
 import { contractOf } from '../../onnx/index.ts';
 
 export function exportCommand(y: Argv): Argv {
@@ -19,12 +18,12 @@ export function exportCommand(y: Argv): Argv {
         throw new InputError(
           `${argv.model}: a head on a frozen encoder is exported when it is trained (its model.onnx holds the encoder); retrain to rewrite it`,
         );
-      const out = argv.out ?? join(argv.model, 'model.onnx');
+      const out = argv.out ?? modelFile(argv.model, 'onnx');
       // TensorFlow.js loads only here: reading the LayersModel needs it, running the ONNX file does not.
       const { exportOnnx, loadLayersModel, ONNX_OPSETS } = await import('../../train/index.ts');
       if (argv.opset !== undefined && !(Number.isInteger(argv.opset) && argv.opset >= ONNX_OPSETS.min && argv.opset <= ONNX_OPSETS.max))
         throw new InputError(`--opset must be an integer from ${ONNX_OPSETS.min} to ${ONNX_OPSETS.max}, got ${argv.opset}`);
-      const weights = await sha256File(join(argv.model, 'weights.bin')).catch(() => {
+      const weights = await sha256File(modelFile(argv.model, 'weights')).catch(() => {
         throw new InputError(`${argv.model}: no weights.bin to export`);
       });
       const model = await loadLayersModel(argv.model);

@@ -1,11 +1,9 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
-import { ConfigError, log, readModelMeta } from '../../core/index.ts';
+import { ConfigError, log, modelFile, readModelMeta } from '../../core/index.ts';
 import { slidesToMap, writeHeatmaps, type HeatmapSource } from '../../view/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
-import { modelScorer } from '../../workflows/modelScorer.ts';
 import { createProgress } from '../progress.ts';
 
 function sourceOf(argv: {
@@ -70,7 +68,7 @@ export function heatmapCommand(y: Argv): Argv {
       ] as const)
         if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new ConfigError(`${flag} must be a positive integer`);
       if (argv['slide-mpp'] !== undefined && !(argv['slide-mpp'] > 0)) throw new ConfigError('--slide-mpp must be a positive number');
-      const hasMil = existsSync(join(argv.model, 'mil.json'));
+      const hasMil = existsSync(modelFile(argv.model, 'mil'));
       if (argv.pooling === 'attention' && !hasMil)
         throw new ConfigError(`${argv.model}: --pooling attention needs an attention-MIL head (gradelab mil fit)`);
       const slides = await slidesToMap(
@@ -78,6 +76,7 @@ export function heatmapCommand(y: Argv): Argv {
         { dir: argv.model, meta },
         { stride: argv.stride, minTissue: argv['min-tissue'], slideMpp: argv['slide-mpp'], resample: argv.resample },
       );
+      const { modelScorer } = await import('../../workflows/modelScorer.ts');
       const scorer = await modelScorer(argv.model, engineOptions(argv));
       const mil = hasMil ? (await import('../../train/index.ts')).loadMil(argv.model) : undefined;
       const progress = createProgress('tiles', ' | {slide}');

@@ -1,8 +1,8 @@
 import { basename, join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
+import { modelFile } from '../../core/index.ts';
 import { DEFAULT_DETECTORS, QUALITY_DETECTORS } from '../../ood/index.ts';
-import { evaluateOod, fitOod } from '../../workflows/ood.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { printTable } from '../output.ts';
 import { createProgress } from '../progress.ts';
@@ -31,6 +31,7 @@ export function oodCommand(y: Argv): Argv {
               describe: 'the detector predict, robustness and audit report (default: qc-all when fitted, else the first)',
             }),
         async (argv) => {
+          const { fitOod } = await import('../../workflows/ood.ts');
           const r = await fitOod(argv.model, argv.data, {
             methods: argv.method,
             fold: argv.fold,
@@ -41,7 +42,7 @@ export function oodCommand(y: Argv): Argv {
             progress: createProgress,
           });
           process.stdout.write(
-            `fitted ${r.methods.length} detectors (primary ${r.primary}) on ${r.trainTiles} tiles (d = ${r.featureDim}), thresholds accept ${(argv.accept * 100).toFixed(0)}% of ${r.valTiles} validation tiles; saved in ${join(argv.model, 'ood')}\n`,
+            `fitted ${r.methods.length} detectors (primary ${r.primary}) on ${r.trainTiles} tiles (d = ${r.featureDim}), thresholds accept ${(argv.accept * 100).toFixed(0)}% of ${r.valTiles} validation tiles; saved in ${modelFile(argv.model, 'ood')}\n`,
           );
         },
       )
@@ -72,6 +73,7 @@ export function oodCommand(y: Argv): Argv {
             .option('resamples', { type: 'number', default: 500 })
             .option('seed', { type: 'number', default: 1 }),
         async (argv) => {
+          const { evaluateOod } = await import('../../workflows/ood.ts');
           const r = await trackedRun(
             {
               kind: 'ood eval',

@@ -3,7 +3,6 @@ import { describeCommand } from '../commandIndex.ts';
 import { log } from '../../core/index.ts';
 import { parseShard } from '../../data/index.ts';
 import { mergePredictionFiles, writePredictions } from '../../eval/index.ts';
-import { predictDataset } from '../../workflows/predict.ts';
 import { engineOptions } from '../engineOptions.ts';
 import { predictionFlags } from '../predictOptions.ts';
 import { createProgress } from '../progress.ts';
@@ -20,6 +19,7 @@ export function predictCommand(y: Argv): Argv {
             .option('level', { choices: ['slide', 'tile'] as const, default: 'slide' as const })
             .option('shard', { type: 'string', describe: 'predict the I-th of N shares of the slides: I/N (join with predict merge)' }),
         async (argv) => {
+          const { predictDataset } = await import('../../workflows/predict.ts');
           const { rows, k } = await predictDataset(argv.model, argv.data, {
             split: argv.split,
             fold: argv.fold,

@@ -3,7 +3,6 @@ import { describeCommand } from '../commandIndex.ts';
 import { log } from '../../core/index.ts';
 import { parseShard } from '../../data/index.ts';
 import type { SuiteSummary } from '../../eval/index.ts';
-import { mergeRobustnessShards, runRobustnessSuite } from '../../workflows/robustness.ts';
 import { EXIT_CRITERIA_FAILED } from '../exitCodes.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { createProgress } from '../progress.ts';
@@ -42,6 +41,7 @@ export function robustnessCommand(y: Argv): Argv {
             .option('tracking-dir', { type: 'string' }),
         async (argv) => {
           const shard = parseShard(argv.shard);
+          const { runRobustnessSuite } = await import('../../workflows/robustness.ts');
           const summary = await runRobustnessSuite(argv.model, argv.data, argv.suite, argv.out, {
             baseline: argv.baseline,
             shard,
@@ -66,7 +66,10 @@ export function robustnessCommand(y: Argv): Argv {
             .positional('dirs', { type: 'string', array: true, demandOption: true })
             .option('suite', { type: 'string', describe: 'suite YAML (default: the copy each shard folder keeps)' })
             .option('out', { type: 'string', demandOption: true }),
-        async (argv) => printCriteria(await mergeRobustnessShards(argv.dirs as string[], argv.out, argv.suite), argv.out),
+        async (argv) => {
+          const { mergeRobustnessShards } = await import('../../workflows/robustness.ts');
+          printCriteria(await mergeRobustnessShards(argv.dirs as string[], argv.out, argv.suite), argv.out);
+        },
       ),
   );
 }

@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
 import { log } from '../../core/index.ts';
-import { generateSynthetic } from '../../data/index.ts';
+import { generateSynthetic } from '../../synth/index.ts';
 import { createProgress } from '../progress.ts';
 
 export function synthCommand(y: Argv): Argv {

@@ -1,9 +1,23 @@
 import { HED_FROM_OD, OD_LUT } from '../augment/index.ts';
 import { selectKth, type RgbImage } from '../core/index.ts';
-import { readDatasetTile, ShardReader, type TileDataset, type TileRow } from '../data/index.ts';
-import { QUALITY_DIM } from '../ood/index.ts';
 
-export { QUALITY_FEATURES, QUALITY_DIM } from '../ood/index.ts';
+/** Slide-quality features of a tile, in this order (qualityFeatures computes them from pixels; the qc-* detectors in quality.ts read them). */
+export const QUALITY_FEATURES = [
+  'sharpness', // log(1 + variance of the Laplacian of grey)
+  'ink_share', // tissue pixels of a hue H&E does not give (green, blue), near-black, or over-saturated (red)
+  'dark_share', // tissue pixels darker than value 0.35 (folds, bubble rims, ink)
+  'saturation', // mean saturation of tissue
+  'od_mean', // mean optical density (R+G+B) of tissue
+  'od_p95', // its 95th percentile
+  'edge_share', // pixels with a strong Sobel gradient (rims, fold edges, ink strokes)
+  'h_od', // mean haematoxylin concentration of tissue (Ruifrok & Johnston)
+  'e_od', // mean eosin concentration
+  'glass_share', // pixels that are glass
+] as const;
+export const QUALITY_DIM = QUALITY_FEATURES.length;
+
+/** Whether any of these detectors reads the tiles' pixel-quality features (the qc-* family). */
+export const needsQuality = (names: Iterable<string>) => [...names].some((n) => n.startsWith('qc-'));
 
 /** Scratch buffers reused across tiles (a suite scores tens of thousands). */
 let scratchGrey = new Float32Array(0);
@@ -14,7 +28,7 @@ const [HE0, HE1, HE2] = [0, 1, 2].map((c) => [HED_FROM_OD[c][0], HED_FROM_OD[c][
 const EDGE2 = (60 * 4) ** 2;
 
 /**
- * Slide-quality features of a tile (ood/quality.ts lists them), as quality-control tools measure them
+ * Slide-quality features of a tile (QUALITY_FEATURES above), as quality-control tools measure them
  * (HistoQC, GrandQC): focus, ink colour, darkness and saturation, edges, stain amounts and glass.
  */
 export function qualityFeatures(img: RgbImage, out = new Float32Array(QUALITY_DIM)): Float32Array {
@@ -98,27 +112,6 @@ export function qualityFeatures(img: RgbImage, out = new Float32Array(QUALITY_DI
   out[7] = hSum / t;
   out[8] = eSum / t;
   out[9] = 1 - tissue / n;
-  return out;
-}
-
-/** Quality features of dataset tiles (n x QUALITY_DIM), tiles read and decoded in chunks. */
-export async function datasetQuality(
-  ds: TileDataset,
-  tiles: readonly TileRow[],
-  onProgress?: (done: number) => void,
-): Promise<Float32Array> {
-  const out = new Float32Array(tiles.length * QUALITY_DIM);
-  const reader = new ShardReader();
-  try {
-    for (let i = 0; i < tiles.length; i += 64) {
-      const chunk = tiles.slice(i, i + 64);
-      const images = await Promise.all(chunk.map((t) => readDatasetTile(ds, t, reader)));
-      images.forEach((img, j) => qualityFeatures(img, out.subarray((i + j) * QUALITY_DIM, (i + j + 1) * QUALITY_DIM)));
-      onProgress?.(i + chunk.length);
-    }
-  } finally {
-    await reader.close();
-  }
   return out;
 }
 

@@ -1,5 +1,6 @@
 import type { HeadKind, ModelPredictor } from '../core/index.ts';
-import { TileLoader, type TileDataset, type TileRow } from '../data/index.ts';
+import { TileLoader } from './loader.ts';
+import type { TileDataset, TileRow } from './tileDataset.ts';
 
 export interface TilePredictions {
   tiles: TileRow[];

@@ -1,4 +1,4 @@
-import { createRng, type Rng } from '../../core/index.ts';
+import { createRng, type Rng } from '../core/index.ts';
 import { overlayAnomaly, regionAnomaly } from './anomalies.ts';
 import { blobPolygon, polygonArea } from './geometry.ts';
 import { breastPatch, fatLobule, Occupancy, prostatePatch, stromalNuclei } from './patches.ts';

@@ -4,16 +4,8 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rgbToHed } from '../../src/augment/index.ts';
 import type { RgbImage } from '../../src/core/index.ts';
-import {
-  buildScene,
-  designSlides,
-  epitheliumAreas,
-  generateSynthetic,
-  openSlide,
-  readManifest,
-  renderSlide,
-  type SynthSlide,
-} from '../../src/data/index.ts';
+import { openSlide, readManifest } from '../../src/data/index.ts';
+import { buildScene, designSlides, epitheliumAreas, generateSynthetic, renderSlide, type SynthSlide } from '../../src/synth/index.ts';
 
 import { tempDir } from '../helpers.ts';
 
@@ -255,7 +247,22 @@ describe('generateSynthetic', () => {
     expect(new Set(m.records.map((r) => r.site)).size).toBe(3);
     expect(m.records.filter((r) => r.anomaly)).toHaveLength(2);
     expect(new Set(m.records.map((r) => r.patientId)).size).toBeLessThan(8);
-    for (const r of m.records) expect(r.grade).toBeGreaterThanOrEqual(0);
+    // Each slide's ISUP grade group follows from its Gleason score (Epstein et al. 2016, ISUP 2014 consensus).
+    const isup: Record<string, number> = {
+      '0+0': 0,
+      negative: 0,
+      '3+3': 1,
+      '3+4': 2,
+      '4+3': 3,
+      '4+4': 4,
+      '3+5': 4,
+      '5+3': 4,
+      '4+5': 5,
+      '5+4': 5,
+      '5+5': 5,
+    };
+    for (const r of m.records) expect(r.grade, `${r.slideId} ${r.labels.gleason_score}`).toBe(isup[r.labels.gleason_score]);
+    expect(new Set(m.records.map((r) => r.grade)).size).toBeGreaterThan(2);
   });
 
   it('is deterministic per seed', async () => {

@@ -1,9 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { loadScannerProfile, simulateScanner, type ScannerProfile } from '../../augment/index.ts';
-import { createImage, createRng, type RgbImage } from '../../core/index.ts';
-import { writeTiff, type TiffPageSpec } from '../tiffWriter.ts';
+import { loadScannerProfile, simulateScanner, type ScannerProfile } from '../augment/index.ts';
+import { createImage, createRng, type RgbImage } from '../core/index.ts';
+import { writeTiff, type TiffPageSpec } from '../data/index.ts';
 import type { SynthSlide } from './design.ts';
 import { buildScene } from './layout.ts';
 import { renderRegion } from './render.ts';

@@ -1,4 +1,4 @@
-import { ConfigError, createRng, isupFromGleason, nottinghamGrade, shuffled, type Rng, type Task } from '../../core/index.ts';
+import { ConfigError, createRng, isupFromGleason, nottinghamGrade, shuffled, type Rng, type Task } from '../core/index.ts';
 import { ANOMALY_KINDS, type AnomalyKind, type SlideDesign } from './scene.ts';
 import { SITES, type SiteProtocol } from './sites.ts';
 

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import { stringify } from 'csv-stringify/sync';
-import { ConfigError, workerEntry, writeFileAtomic, type Task } from '../../core/index.ts';
+import { ConfigError, workerEntry, writeFileAtomic, type Task } from '../core/index.ts';
 import { designSlides, type SynthOptions, type SynthSlide } from './design.ts';
 import { NEAR_OOD } from './scene.ts';
 import { renderSlide } from './writeSlide.ts';

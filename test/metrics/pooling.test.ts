@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { poolSlides, poolTileProbs, slideGrade } from '../../src/eval/index.ts';
+import { poolSlides, poolTileProbs, slideGrade } from '../../src/metrics/index.ts';
 import type { TileRow } from '../../src/data/index.ts';
 
 const tile = (slideId: string, grade = 2): TileRow =>

@@ -1,4 +1,4 @@
-import type { Rng } from '../../core/index.ts';
+import type { Rng } from '../core/index.ts';
 import { blobPolygon } from './geometry.ts';
 import { fillWithNuclei } from './patches.ts';
 import { LABEL, NucleusKind, RegionKind, type AnomalyKind, type Scene } from './scene.ts';

@@ -1,4 +1,4 @@
-import type { Rng } from '../../core/index.ts';
+import type { Rng } from '../core/index.ts';
 import { bbox, blobPolygon, pointInPolygon, pointsAlong, shrinkPolygon, type Polygon } from './geometry.ts';
 import { LABEL, NucleusKind, RegionKind, type Scene, type SlideDesign } from './scene.ts';
 

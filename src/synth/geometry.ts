@@ -1,4 +1,4 @@
-import type { Rng } from '../../core/index.ts';
+import type { Rng } from '../core/index.ts';
 
 /** A closed polygon as interleaved x, y (level-0 pixels). */
 export type Polygon = Float32Array;

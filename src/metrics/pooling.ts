@@ -1,10 +1,23 @@
 import { groupBy, predictedClass, type HeadKind } from '../core/index.ts';
-import type { TileRow } from '../data/index.ts';
-import type { PredictionRow } from './predictions.ts';
+import type { PredictionRow } from './predictionRow.ts';
+
+/** What pooling reads of a tile (a dataset's TileRow has it all). */
+export interface PooledTile {
+  slideId: string;
+  patientId: string;
+  site: string;
+  scanner: string;
+  grade?: number;
+  anomaly: string;
+  x: number;
+  y: number;
+  /** Extra manifest columns; rater_* columns become the slide's rater grades. */
+  labels: Record<string, string>;
+}
 
 /** Tile-level class probabilities to pool: tiles in order, K classes, probs n x K. */
 export interface PooledTiles {
-  tiles: readonly TileRow[];
+  tiles: readonly PooledTile[];
   k: number;
   probs: Float32Array;
   /** The head that made the probabilities: it decides how a class is predicted from them. */

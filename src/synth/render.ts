@@ -1,5 +1,5 @@
-import { strokeCoverage } from '../../augment/index.ts';
-import { createImage, type RgbImage } from '../../core/index.ts';
+import { strokeCoverage } from '../augment/index.ts';
+import { createImage, type RgbImage } from '../core/index.ts';
 import { fillPolygon } from './geometry.ts';
 import { hash2, valueNoise } from './noise.ts';
 import { LABEL, NucleusKind, RegionKind, type Scene } from './scene.ts';
