@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, HISTORY_FILE, readTrainingHistory, type ProgressFactory, type Task } from '../core/index.ts';
+import { ConfigError, modelFile, readTrainingHistory, type ProgressFactory, type Task } from '../core/index.ts';
 import {
   loadSplit,
   openDatasetForModel,
@@ -141,6 +141,8 @@ export interface EvaluateOptions extends Omit<PredictOptions, 'level' | 'shard'>
  */
 export async function evaluateModel(modelDir: string, dataDir: string, out: string, options: EvaluateOptions = {}): Promise<MetricsReport> {
   const { split = 'test', fold = 0 } = options;
+  // Read before any tile is scored: a damaged history.json is the user's to fix first.
+  const history = existsSync(modelFile(modelDir, 'history')) ? readTrainingHistory(modelDir) : undefined;
   const { rows, k, task } = await predictDataset(modelDir, dataDir, { ...options, level: 'slide' });
   await mkdir(out, { recursive: true });
   const predPath = join(out, 'predictions.csv');
@@ -153,8 +155,8 @@ export async function evaluateModel(modelDir: string, dataDir: string, out: stri
   });
   await writeMetricsFiles(out, report, { model: modelDir, data: dataDir, split, fold });
   await writeMetricCharts(out, report);
-  if (existsSync(join(modelDir, HISTORY_FILE))) {
-    const h = readTrainingHistory(modelDir);
+  if (history) {
+    const h = history;
     const points = (f: (e: (typeof h)[number]) => number | null | undefined) =>
       h.flatMap((e) => (typeof f(e) === 'number' ? [{ step: e.epoch, value: f(e)! }] : []));
     await writeChart(

@@ -603,6 +603,20 @@ describe('gradelab train, predict, eval', () => {
         /detectors\.json/,
       ],
       [
+        'm-tiny',
+        'history.json',
+        (c) => writeFileSync(join(c, 'history.json'), '[{"epoch": 1, "trainLoss": '),
+        (c) => ['eval', '--model', c, '--data', ds, '--out', 'eval-bad', '--no-track'],
+        /history\.json: training history is not valid JSON/,
+      ],
+      [
+        'm-tiny',
+        'config.yaml',
+        (c) => writeFileSync(join(c, 'config.yaml'), 'name: [unclosed'),
+        (c) => ['report', '--run', c, '--out', 'rep-bad', '--no-track'],
+        /config\.yaml/,
+      ],
+      [
         'hm',
         'heatmap.json',
         (c) => edit(join(c, heatmap, 'heatmap.json'), (o) => delete o.tiles),
@@ -655,6 +669,7 @@ describe('gradelab train, predict, eval', () => {
       expect(r.stderr, file).toMatch(message);
     }
     expect(existsSync(join(dir, 'rep-bad'))).toBe(false);
+    expect(existsSync(join(dir, 'eval-bad'))).toBe(false);
   });
 
   it('refuses a bad experiment, an overwrite and data of another resolution before any work', async () => {
