@@ -1,4 +1,5 @@
 import { benchAugment } from './augment.ts';
+import { benchCohort } from './cohort.ts';
 import { benchInference } from './inference.ts';
 import { benchKnn } from './knn.ts';
 import { benchLoader } from './loader.ts';
@@ -12,6 +13,7 @@ import { benchTiling } from './tiling.ts';
 /** npm run bench [-- regions|tiling|loader ...]: prints throughput and memory figures. */
 const all: Record<string, () => Promise<void>> = {
   startup: benchStartup,
+  cohort: benchCohort,
   regions: benchRegions,
   augment: benchAugment,
   loader: benchLoader,

@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { STANDARD_TRAINING_PIPELINE } from '../src/augment/index.ts';
-import { buildTileDataset, openTileDataset, readManifest, TileLoader } from '../src/data/index.ts';
+import { buildTileDataset, isTileDataset, openTileDataset, readManifest, TileLoader } from '../src/data/index.ts';
 import { cached, exists, fmt, header } from './common.ts';
 import { writeBenchSlide } from './slideContent.ts';
 
@@ -11,7 +11,7 @@ export async function benchLoader(): Promise<void> {
   const slidePath = cached('regions-6144.tiff');
   if (!exists(slidePath)) await writeBenchSlide(slidePath, 6144, 4, 0.5);
   const dir = cached('loader-ds');
-  if (!exists(`${dir}/tiles.csv`)) {
+  if (!isTileDataset(dir)) {
     rmSync(dir, { recursive: true, force: true });
     const manifest = cached('loader.csv');
     writeFileSync(manifest, `path,isup_grade\n${slidePath},2\n`);

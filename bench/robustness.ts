@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { sha256File, writeFileAtomic, writeModelMeta } from '../src/core/index.ts';
-import { buildTileDataset, readManifest } from '../src/data/index.ts';
+import { buildTileDataset, isTileDataset, readManifest } from '../src/data/index.ts';
 import { generateSynthetic } from '../src/synth/index.ts';
 import type { Measure } from './robustnessChild.ts';
 import { contractOf } from '../src/onnx/index.ts';
@@ -63,7 +63,7 @@ async function modelDir(): Promise<string> {
 export async function benchRobustness(): Promise<void> {
   header('Robustness suite throughput: stain-shift suite, compact ResNet (width 0.5, 64 px), 128 px tiles');
   const dir = cached('robustness-ds');
-  if (!exists(`${dir}/tiles.csv`)) {
+  if (!isTileDataset(dir)) {
     rmSync(dir, { recursive: true, force: true });
     const { manifest } = await generateSynthetic({
       task: 'prostate',

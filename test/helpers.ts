@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -113,4 +113,12 @@ export async function runCli(
     }
     process.exitCode = undefined;
   }
+}
+
+/** A dataset's tile table as CSV text, exported from its Parquet index (what `gradelab dataset export --format csv` writes). */
+export async function tileTableCsv(datasetDir: string): Promise<string> {
+  const { exportIndex, INDEX_FILE } = await import('../src/data/index.ts');
+  const out = join(tempDir('gradelab-table-'), 'tiles.csv');
+  await exportIndex(join(datasetDir, INDEX_FILE), out, 'csv');
+  return readFileSync(out, 'utf8');
 }

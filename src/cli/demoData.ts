@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GradelabError, log } from '../core/index.ts';
+import { isTileDataset } from '../data/index.ts';
 import type { DemoPlan } from './demoPlan.ts';
 
 type Main = (args: string[]) => Promise<number>;
@@ -32,7 +33,7 @@ export async function makeDemoData(ctx: DemoContext): Promise<void> {
   const { main, plan, out, data, siteData, heldOut } = ctx;
   const tiling = ['--tile-size', '128', '--mpp', '1.0', '--stride', '64', '--min-tissue', '0.5'];
   // Slides and tiles: three training sites, then an unseen site with another stain protocol and scanner.
-  if (!existsSync(join(data, 'tiles.csv'))) {
+  if (!isTileDataset(data)) {
     await step(main, 'synthetic slides (sites A-C)', [
       'synth',
       '--task',
@@ -54,7 +55,7 @@ export async function makeDemoData(ctx: DemoContext): Promise<void> {
   }
   // The held-out set and the unseen site are only ever predicted, so they can be large enough for
   // narrow intervals; 1024 px slides (smaller biopsies) keep their making quick.
-  if (!existsSync(join(heldOut, 'tiles.csv'))) {
+  if (!isTileDataset(heldOut)) {
     await step(main, 'a held-out test set (sites A-C, new patients)', [
       'synth',
       '--task',
@@ -81,7 +82,7 @@ export async function makeDemoData(ctx: DemoContext): Promise<void> {
       ...tiling,
     ]);
   }
-  if (!existsSync(join(siteData, 'tiles.csv'))) {
+  if (!isTileDataset(siteData)) {
     await step(main, 'an unseen site (site-D)', [
       'synth',
       '--task',

@@ -10,6 +10,18 @@ export * from './tissue.ts';
 export * from './tiling.ts';
 export * from './manifest.ts';
 export * from './tileDataset.ts';
+export { buildTileDataset, type BuildOptions, type SlideResult } from './tileBuilder.ts';
+export {
+  INDEX_FILE,
+  INDEX_FORMAT,
+  exportIndex,
+  queryRows,
+  readIndexRows,
+  whereClause,
+  indexTable,
+  sqlString,
+  type TileFilter,
+} from './tileIndex.ts';
 export * from './splits.ts';
 export { TileLoader, type LoaderOptions, type Batch } from './loader.ts';
 export type { TransformRef } from './loaderTask.ts';
@@ -27,3 +39,4 @@ export {
 export { floatToHalf, halfToFloat, toHalfBits, fromHalfBits } from './float16.ts';
 export { parseShard, tilesOfShard, shardUnits, type Shard } from './shard.ts';
 export * from './predictTiles.ts';
+export { summariseDataset, patientsOfDataset, type DatasetSummary, type TileCount } from './indexSummary.ts';

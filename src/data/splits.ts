@@ -8,7 +8,10 @@ export interface PatientInfo {
   patientId: string;
   /** Stratum: the patient's highest grade ('none' when unlabelled). */
   stratum: string;
+  /** The site of the patient's first tile. */
   site: string;
+  /** Every site the patient's slides come from (sorted). */
+  sites: string[];
   slides: number;
   tiles: number;
 }
@@ -29,19 +32,34 @@ export interface SplitFile {
 }
 
 export function patientsOf(tiles: readonly TileRow[]): PatientInfo[] {
-  const map = new Map<string, PatientInfo & { slideSet: Set<string>; maxGrade: number }>();
+  const map = new Map<string, Omit<PatientInfo, 'sites'> & { slideSet: Set<string>; siteSet: Set<string>; maxGrade: number }>();
   for (const t of tiles) {
     let p = map.get(t.patientId);
     if (!p) {
-      p = { patientId: t.patientId, stratum: 'none', site: t.site, slides: 0, tiles: 0, slideSet: new Set(), maxGrade: -1 };
+      p = {
+        patientId: t.patientId,
+        stratum: 'none',
+        site: t.site,
+        slides: 0,
+        tiles: 0,
+        slideSet: new Set(),
+        siteSet: new Set(),
+        maxGrade: -1,
+      };
       map.set(t.patientId, p);
     }
     p.tiles++;
     p.slideSet.add(t.slideId);
+    p.siteSet.add(t.site);
     if (t.grade !== undefined && t.grade > p.maxGrade) p.maxGrade = t.grade;
   }
   return [...map.values()]
-    .map(({ slideSet, maxGrade, ...p }) => ({ ...p, slides: slideSet.size, stratum: maxGrade < 0 ? 'none' : String(maxGrade) }))
+    .map(({ slideSet, siteSet, maxGrade, ...p }) => ({
+      ...p,
+      sites: [...siteSet].sort(),
+      slides: slideSet.size,
+      stratum: maxGrade < 0 ? 'none' : String(maxGrade),
+    }))
     .sort((a, b) => (a.patientId < b.patientId ? -1 : a.patientId > b.patientId ? 1 : 0));
 }
 
@@ -77,8 +95,8 @@ export interface MakeSplitOptions {
   by?: 'patient' | 'site';
 }
 
-export function makeSplit(tiles: readonly TileRow[], options: MakeSplitOptions): SplitFile {
-  const patients = patientsOf(tiles);
+/** A split of a dataset's patients (patientsOfDataset for an index, patientsOf for tiles in memory). */
+export function makeSplit(patients: readonly PatientInfo[], options: MakeSplitOptions): SplitFile {
   const rng = createRng(options.seed);
   if ((options.by ?? 'patient') === 'patient') {
     return {
@@ -94,12 +112,10 @@ export function makeSplit(tiles: readonly TileRow[], options: MakeSplitOptions):
   const sites = [...new Set(patients.map((p) => p.site))].sort();
   if (sites.length < 2)
     throw new ConfigError(`leave-one-site-out needs at least 2 sites, the dataset has ${sites.length} (${sites.join(', ')})`);
-  const multiSite = new Map<string, Set<string>>();
-  for (const t of tiles) multiSite.set(t.patientId, (multiSite.get(t.patientId) ?? new Set()).add(t.site));
-  const straddler = [...multiSite.entries()].find(([, s]) => s.size > 1);
+  const straddler = patients.find((p) => p.sites.length > 1);
   if (straddler)
     throw new ConfigError(
-      `patient ${straddler[0]} has slides from several sites (${[...straddler[1]].join(', ')}); leave-one-site-out needs one site per patient`,
+      `patient ${straddler.patientId} has slides from several sites (${straddler.sites.join(', ')}); leave-one-site-out needs one site per patient`,
     );
   const patientFold: Record<string, number> = {};
   for (const p of patients) patientFold[p.patientId] = sites.indexOf(p.site);
@@ -125,10 +141,20 @@ export function partitionOf(split: SplitFile, patientId: string, testFold: numbe
   return f === (testFold + 1) % split.folds ? 'val' : 'train';
 }
 
-export function tilesOfPartition(ds: TileDataset, split: SplitFile, partition: Partition, testFold = 0): TileRow[] {
+/** The patients of a partition for a test fold: what a dataset is filtered by before its tiles are read. */
+export function patientsOfPartition(split: SplitFile, partition: Partition, testFold = 0): string[] {
+  checkFold(split, testFold);
+  return Object.keys(split.patientFold).filter((p) => partitionOf(split, p, testFold) === partition);
+}
+
+function checkFold(split: SplitFile, testFold: number): void {
   if (!Number.isInteger(testFold) || testFold < 0 || testFold >= split.folds) {
     throw new ConfigError(`fold ${testFold} does not exist (the split has folds 0..${split.folds - 1})`);
   }
+}
+
+export function tilesOfPartition(ds: TileDataset, split: SplitFile, partition: Partition, testFold = 0): TileRow[] {
+  checkFold(split, testFold);
   return ds.tiles.filter((t) => partitionOf(split, t.patientId, testFold) === partition);
 }
 

@@ -30,6 +30,7 @@ import {
   tilingOf,
   type TileDataset,
   type TileRow,
+  patientsOf,
 } from '../data/index.ts';
 import { accuracy, classIndex, poolSlides, quadraticWeightedKappa } from '../metrics/index.ts';
 import { predictTiles } from '../data/index.ts';
@@ -117,7 +118,7 @@ export async function prepareData(config: TrainConfig): Promise<{ ds: TileDatase
   let split;
   if (hasSplit(config.data.dataset)) split = await loadSplit(config.data.dataset);
   else {
-    split = makeSplit(ds.tiles, { folds: config.data.folds, seed: config.data.splitSeed });
+    split = makeSplit(patientsOf(ds.tiles), { folds: config.data.folds, seed: config.data.splitSeed });
     await saveSplit(config.data.dataset, split);
     log.info(`made a ${config.data.folds}-fold patient split (seed ${config.data.splitSeed}) in ${config.data.dataset}/splits.json`);
   }

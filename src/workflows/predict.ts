@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, modelFile, readTrainingHistory, type ProgressFactory, type Task } from '../core/index.ts';
+import { ConfigError, modelFile, readModelMeta, readTrainingHistory, type ProgressFactory, type Task } from '../core/index.ts';
 import {
   loadSplit,
   openDatasetForModel,
+  patientsOfPartition,
   tilesOfPartition,
   tilesOfShard,
   type Partition,
@@ -90,8 +91,13 @@ export async function predictDataset(
   // TensorFlow.js (the MIL head) loads only for attention pooling.
   const milModule = pooling === 'attention' ? await import('../train/index.ts') : undefined;
   const mil = milModule?.loadMil(modelDir);
-  const ds = await openDatasetForModel(dataDir, modelDir, { resample: options.resample });
-  const partition = split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(dataDir), split, fold);
+  // The partition's patients are filtered in the tile index (DuckDB), so only their tiles are read; a
+  // head on a frozen encoder reads the whole table, which its embedding cache is keyed by.
+  const splitFile = split === 'all' ? undefined : await loadSplit(dataDir);
+  const filter =
+    splitFile && !readModelMeta(modelDir).encoder ? { patients: patientsOfPartition(splitFile, split as Partition, fold) } : undefined;
+  const ds = await openDatasetForModel(dataDir, modelDir, { resample: options.resample, filter });
+  const partition = splitFile ? tilesOfPartition(ds, splitFile, split as Partition, fold) : ds.tiles;
   const tiles = tilesOfShard(partition, options.shard);
   if (!tiles.length)
     throw new ConfigError(

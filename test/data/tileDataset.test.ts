@@ -89,7 +89,7 @@ describe('tile dataset', () => {
 
   it('resumes: finished slides are skipped, an unfinished one is redone', async () => {
     rmSync(join(out, 'rows', 's2.csv'));
-    rmSync(join(out, 'tiles.csv'));
+    rmSync(join(out, 'tiles.parquet'));
     const statuses: Record<string, string> = {};
     const again = await buildTileDataset(readManifest(manifestPath), {
       out,
@@ -118,7 +118,7 @@ describe('tile dataset', () => {
     await expect(buildTileDataset(readManifest(m2), { out: join(dir, 'bad-stop'), tileSize: 64, mpp: 1.0 })).rejects.toThrow(
       /broken\.tiff/,
     );
-    expect(existsSync(join(dir, 'bad-stop', 'tiles.csv'))).toBe(false);
+    expect(existsSync(join(dir, 'bad-stop', 'tiles.parquet'))).toBe(false);
     const done = await buildTileDataset(readManifest(m2), { out: join(dir, 'bad-skip'), tileSize: 64, mpp: 0.5, skipBad: true });
     expect(done.meta.failedSlides).toBe(1);
     expect(readFileSync(join(dir, 'bad-skip', 'slides.csv'), 'utf8')).toMatch(/broken,broken,unknown,unknown,1,failed,0,/);
@@ -127,8 +127,8 @@ describe('tile dataset', () => {
 
 describe('splits', () => {
   it('never puts a patient in two partitions and is seeded', async () => {
-    const split = makeSplit(ds.tiles, { folds: 2, seed: 3 });
-    expect(makeSplit(ds.tiles, { folds: 2, seed: 3 })).toEqual(split);
+    const split = makeSplit(patientsOf(ds.tiles), { folds: 2, seed: 3 });
+    expect(makeSplit(patientsOf(ds.tiles), { folds: 2, seed: 3 })).toEqual(split);
     for (let f = 0; f < 2; f++) {
       const parts = new Map<string, Set<string>>();
       for (const t of ds.tiles) {
@@ -165,19 +165,19 @@ describe('splits', () => {
         length: 0,
       })),
     );
-    const split = makeSplit(tiles, { folds: 5, seed: 1 });
+    const split = makeSplit(patientsOf(tiles), { folds: 5, seed: 1 });
     for (let f = 0; f < 5; f++) {
       const inFold = patientsOf(tiles).filter((p) => split.patientFold[p.patientId] === f);
       expect(inFold).toHaveLength(12);
       for (let g = 0; g < 6; g++) expect(inFold.filter((p) => p.stratum === String(g))).toHaveLength(2);
     }
-    const loso = makeSplit(tiles, { folds: 5, seed: 1, by: 'site' });
+    const loso = makeSplit(patientsOf(tiles), { folds: 5, seed: 1, by: 'site' });
     expect(loso.foldNames).toEqual(['site0', 'site1', 'site2']);
     for (const p of patientsOf(tiles)) {
       expect(partitionOf(loso, p.patientId, loso.foldNames.indexOf(p.site))).toBe('test');
       expect(partitionOf(loso, p.patientId, (loso.foldNames.indexOf(p.site) + 1) % 3)).not.toBe('test');
     }
-    expect(() => makeSplit(tiles.slice(0, 3), { folds: 5, seed: 1 })).toThrow(/cannot make 5 folds/);
+    expect(() => makeSplit(patientsOf(tiles.slice(0, 3)), { folds: 5, seed: 1 })).toThrow(/cannot make 5 folds/);
   });
 });
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readModelMeta, sha256File } from '../../src/core/index.ts';
-import { buildTileDataset, EmbeddingCache, makeSplit, openTileDataset, readManifest, saveSplit } from '../../src/data/index.ts';
+import { buildTileDataset, EmbeddingCache, makeSplit, openTileDataset, readManifest, saveSplit, patientsOf } from '../../src/data/index.ts';
 import { generateSynthetic } from '../../src/synth/index.ts';
 import { readContract } from '../../src/onnx/index.ts';
 import { runCli, tempDir } from '../helpers.ts';
@@ -36,7 +36,7 @@ beforeAll(async () => {
     seed: 21,
   });
   await buildTileDataset(readManifest(manifest), { out: ds, tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5 });
-  await saveSplit(ds, makeSplit((await openTileDataset(ds)).tiles, { folds: 3, seed: 1 }));
+  await saveSplit(ds, makeSplit(patientsOf((await openTileDataset(ds)).tiles), { folds: 3, seed: 1 }));
 }, 600_000);
 
 describe('ONNX engine from the command line', () => {

@@ -2,7 +2,8 @@ import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSplit, openTileDataset, partitionOf, patientsOf } from '../../data/index.ts';
+import { checkWritable } from '../../core/index.ts';
+import { exportIndex, loadSplit, openTileIndex, partitionOf, patientsOfDataset, summariseDataset } from '../../data/index.ts';
 import { printJson, printTable } from '../output.ts';
 
 export function datasetCommand(y: Argv): Argv {
@@ -13,21 +14,12 @@ export function datasetCommand(y: Argv): Argv {
         'Print tiling settings, counts per site, scanner and grade, and the saved split',
         (c) => c.positional('dir', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }),
         async (argv) => {
-          const ds = await openTileDataset(argv.dir);
-          const count = (key: (t: (typeof ds.tiles)[number]) => string) => {
-            const m = new Map<string, { tiles: number; slides: Set<string> }>();
-            for (const t of ds.tiles) {
-              const k = key(t);
-              const e = m.get(k) ?? { tiles: 0, slides: new Set<string>() };
-              e.tiles++;
-              e.slides.add(t.slideId);
-              m.set(k, e);
-            }
-            return Object.fromEntries([...m.entries()].sort().map(([k, v]) => [k, { tiles: v.tiles, slides: v.slides.size }]));
-          };
-          const patients = patientsOf(ds.tiles);
+          // Counted in DuckDB on the tile index: no tile row is read into memory.
+          const ds = await openTileIndex(argv.dir);
+          const summary = await summariseDataset(ds);
           const hasSplit = existsSync(join(argv.dir, 'splits.json'));
           const split = hasSplit ? await loadSplit(argv.dir) : undefined;
+          const patients = split ? await patientsOfDataset(ds) : [];
           const partitions = split
             ? Object.fromEntries(
                 (['train', 'val', 'test'] as const).map((p) => [
@@ -39,13 +31,7 @@ export function datasetCommand(y: Argv): Argv {
           const info = {
             dir: argv.dir,
             settings: ds.meta,
-            tiles: ds.tiles.length,
-            slides: new Set(ds.tiles.map((t) => t.slideId)).size,
-            patients: patients.length,
-            bySite: count((t) => t.site),
-            byScanner: count((t) => t.scanner),
-            byGrade: count((t) => (t.grade === undefined ? 'unlabelled' : String(t.grade))),
-            byAnomaly: count((t) => t.anomaly || 'none'),
+            ...summary,
             split: split ? { by: split.by, folds: split.folds, seed: split.seed, fold0Patients: partitions } : null,
           };
           if (argv.json) return printJson(info);
@@ -72,6 +58,26 @@ export function datasetCommand(y: Argv): Argv {
           );
         },
       )
-      .demandCommand(1, 'name a dataset subcommand: info'),
+      .command(
+        'export <dir>',
+        'Write the tile table for other tools: Parquet (pandas, polars, R, DuckDB) or CSV; --site/--slide narrow it',
+        (c) =>
+          c
+            .positional('dir', { type: 'string', demandOption: true })
+            .option('format', { choices: ['parquet', 'csv'] as const, default: 'parquet' as const })
+            .option('out', { type: 'string', demandOption: true, describe: 'output file' })
+            .option('site', { type: 'string', array: true, describe: 'only these sites' })
+            .option('slide', { type: 'string', array: true, describe: 'only these slides' }),
+        async (argv) => {
+          checkWritable(argv.out);
+          const ds = await openTileIndex(argv.dir);
+          const rows = await exportIndex(ds.index, argv.out, argv.format, {
+            sites: argv.site?.map(String),
+            slides: argv.slide?.map(String),
+          });
+          process.stdout.write(`wrote ${rows} tiles to ${argv.out} (${argv.format})\n`);
+        },
+      )
+      .demandCommand(1, 'name a dataset subcommand: info, export'),
   );
 }

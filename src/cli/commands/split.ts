@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
-import { makeSplit, openTileDataset, partitionOf, patientsOf, saveSplit } from '../../data/index.ts';
+import { makeSplit, openTileIndex, partitionOf, patientsOfDataset, saveSplit } from '../../data/index.ts';
 import { printTable } from '../output.ts';
 
 export function splitCommand(y: Argv): Argv {
@@ -18,10 +18,10 @@ export function splitCommand(y: Argv): Argv {
           describe: 'patient k-fold, or leave-one-site-out',
         }),
     async (argv) => {
-      const ds = await openTileDataset(argv.dir);
-      const split = makeSplit(ds.tiles, { folds: argv.folds, seed: argv.seed, by: argv.by });
+      // Patients are counted in DuckDB on the index: a split of 10^4 patients never loads their tiles.
+      const patients = await patientsOfDataset(await openTileIndex(argv.dir));
+      const split = makeSplit(patients, { folds: argv.folds, seed: argv.seed, by: argv.by });
       await saveSplit(argv.dir, split);
-      const patients = patientsOf(ds.tiles);
       const strata = [...new Set(patients.map((p) => p.stratum))].sort();
       const rows = split.foldNames.map((name, f) => {
         const inFold = patients.filter((p) => split.patientFold[p.patientId] === f);
