@@ -6,6 +6,7 @@ import { benchLoader } from './loader.ts';
 import { benchRegions } from './regions.ts';
 import { benchRobustness } from './robustness.ts';
 import { benchStartup } from './startup.ts';
+import { benchStores } from './stores.ts';
 import { benchSynth } from './synth.ts';
 import { benchTrain } from './train.ts';
 import { benchTiling } from './tiling.ts';
@@ -14,6 +15,7 @@ import { benchTiling } from './tiling.ts';
 const all: Record<string, () => Promise<void>> = {
   startup: benchStartup,
   cohort: benchCohort,
+  stores: benchStores,
   regions: benchRegions,
   augment: benchAugment,
   loader: benchLoader,

@@ -30,7 +30,7 @@ export const tilingSchema = z
     stride: z.number().int().positive(),
     minTissue: z.number().min(0).max(1),
     tissueMethod: z.enum(['saturation', 'od']),
-    encoding: z.enum(['jpeg', 'raw']),
+    encoding: z.enum(['jpeg', 'raw', 'coords']),
     quality: z.number().int().min(1).max(100),
   })
   .strict();

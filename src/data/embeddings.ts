@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { DatasetError, groupBy, loadJsonFile, writeFileAtomic } from '../core/index.ts';
 import { halfToFloat, floatToHalf } from './float16.ts';
-import type { TileDataset, TileRow } from './tileDataset.ts';
+import { slideFileName, type TileDataset, type TileRow } from './tileDataset.ts';
 
 export type EmbeddingDtype = 'float32' | 'float16';
 
@@ -125,7 +125,9 @@ export class EmbeddingCache {
   private file(slide: string): string {
     const tiles = this.slideTiles.get(slide);
     if (!tiles) throw new DatasetError(this.ds.dir, `no slide "${slide}"`);
-    return join(this.dir, `${basename(tiles[0].shard, '.bin')}.${this.index.dtype === 'float16' ? 'f16' : 'f32'}`);
+    // Named as the slide's shard is; a coordinates-only dataset has no shard, so by the slide's id.
+    const name = tiles[0].shard ? basename(tiles[0].shard, '.bin') : slideFileName(slide);
+    return join(this.dir, `${name}.${this.index.dtype === 'float16' ? 'f16' : 'f32'}`);
   }
 
   has(slide: string): boolean {

@@ -26,6 +26,7 @@ export * from './splits.ts';
 export { TileLoader, type LoaderOptions, type Batch } from './loader.ts';
 export type { TransformRef } from './loaderTask.ts';
 export { ShardReader, encodeTile, decodeTile, type TileEncoding } from './shards.ts';
+export { TileReader, type TileStore, type TileStoreInfo, type StoredTile } from './tileReader.ts';
 export { planSlideTiles, storedTileBytes, storedTilePixels, type SlideTiling } from './slideTiles.ts';
 export {
   EmbeddingCache,
@@ -40,3 +41,4 @@ export { floatToHalf, halfToFloat, toHalfBits, fromHalfBits } from './float16.ts
 export { parseShard, tilesOfShard, shardUnits, type Shard } from './shard.ts';
 export * from './predictTiles.ts';
 export { summariseDataset, patientsOfDataset, type DatasetSummary, type TileCount } from './indexSummary.ts';
+export { importPatches, patchFile, type ImportPatchesOptions, type PatchSource } from './patchImport.ts';

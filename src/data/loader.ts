@@ -102,7 +102,17 @@ export class TileLoader {
       dir: this.ds.dir,
       encoding: this.ds.meta.encoding,
       tileSize: this.ds.meta.tileSize,
-      items: batch.map((t) => ({ shard: t.shard, offset: t.offset, length: t.length, seed: `${this.options.seed}/e${epoch}/t${t.index}` })),
+      items: batch.map((t) => ({
+        shard: t.shard,
+        offset: t.offset,
+        length: t.length,
+        slidePath: t.slidePath,
+        x: t.x,
+        y: t.y,
+        level: t.level,
+        readSize: t.readSize,
+        seed: `${this.options.seed}/e${epoch}/t${t.index}`,
+      })),
       transform: this.options.transform,
     };
   }

@@ -1,7 +1,6 @@
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, createRng, toFloat32, type RgbImage, type Rng } from '../core/index.ts';
-import { decodeTile, ShardReader, type TileEncoding } from './shards.ts';
+import { TileReader, type StoredTile, type TileStore } from './tileReader.ts';
 
 /** A tile transform made in the worker from a serialisable spec (workers cannot receive closures). */
 export interface TransformRef {
@@ -12,9 +11,9 @@ export interface TransformRef {
 
 export interface BatchTask {
   dir: string;
-  encoding: TileEncoding;
+  encoding: TileStore;
   tileSize: number;
-  items: { shard: string; offset: number; length: number; seed: string }[];
+  items: (StoredTile & { seed: string })[];
   transform?: TransformRef;
 }
 
@@ -41,14 +40,12 @@ export async function decodeBatch(task: BatchTask): Promise<Float32Array> {
   const transform = task.transform ? await transformFor(task.transform) : undefined;
   // Handles are opened per batch and closed with it: a worker thread can be terminated at any time,
   // and file handles it still held would be closed by the garbage collector (a Node warning).
-  const reader = new ShardReader();
+  const reader = new TileReader();
   let images: RgbImage[];
   try {
     images = await Promise.all(
       task.items.map(async (item) => {
-        const path = join(task.dir, item.shard);
-        const bytes = await reader.read(path, item.offset, item.length);
-        const img = await decodeTile(bytes, task.encoding, task.tileSize, `${path} at byte ${item.offset}`);
+        const img = await reader.read({ dir: task.dir, encoding: task.encoding, tileSize: task.tileSize }, item);
         return transform ? transform(img, createRng(item.seed)) : img;
       }),
     );

@@ -1,6 +1,7 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import sharp from 'sharp';
 import { DatasetError, guardedTempPath, type RgbImage } from '../core/index.ts';
+import { BoundedHandles } from './boundedHandles.ts';
 
 /**
  * Tile pixels live in one shard file per slide: tiles appended back to back, each found by the
@@ -88,33 +89,19 @@ export async function decodeTile(bytes: Uint8Array, encoding: TileEncoding, tile
   return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 
-interface OpenShard {
-  handle: Promise<FileHandle>;
-  /** Reads in flight on it: an evicted handle closes when the last one finishes, never under a read. */
-  users: number;
-  evicted: boolean;
-}
-
-/**
- * Positioned reads from shard files, keeping a bounded number of file handles open. The map entry is
- * made before any await, so concurrent reads of one shard share one handle (two opens would orphan
- * one, closed only by the garbage collector), and a handle evicted while reads use it closes after them.
- */
+/** Positioned reads from shard files, keeping a bounded number of file handles open (BoundedHandles). */
 export class ShardReader {
-  private readonly handles = new Map<string, OpenShard>();
-  constructor(private readonly maxOpen = 64) {}
+  private readonly handles: BoundedHandles<FileHandle>;
+  constructor(maxOpen = 64) {
+    this.handles = new BoundedHandles(
+      maxOpen,
+      (path) => open(path, 'r'),
+      (fh) => fh.close(),
+    );
+  }
 
   async read(path: string, offset: number, length: number): Promise<Uint8Array> {
-    let entry = this.handles.get(path);
-    if (!entry) {
-      if (this.handles.size >= this.maxOpen) this.evict(this.handles.keys().next().value as string);
-      entry = { handle: open(path, 'r'), users: 0, evicted: false };
-      this.handles.set(path, entry);
-      entry.handle.catch(() => this.handles.get(path) === entry && this.handles.delete(path));
-    }
-    entry.users++;
-    try {
-      const fh = await entry.handle;
+    return this.handles.use(path, async (fh) => {
       const buf = new Uint8Array(length);
       const { bytesRead } = await fh.read(buf, 0, length, offset);
       if (bytesRead !== length)
@@ -123,30 +110,10 @@ export class ShardReader {
           `short read at byte ${offset} (${bytesRead} of ${length} bytes): the shard is truncated; tile the slide again`,
         );
       return buf;
-    } finally {
-      entry.users--;
-      if (entry.evicted && entry.users === 0) void closeQuietly(entry.handle);
-    }
-  }
-
-  private evict(path: string): void {
-    const entry = this.handles.get(path)!;
-    this.handles.delete(path);
-    entry.evicted = true;
-    if (entry.users === 0) void closeQuietly(entry.handle);
+    });
   }
 
   async close(): Promise<void> {
-    const all = [...this.handles.values()];
-    this.handles.clear();
-    await Promise.all(all.map((e) => closeQuietly(e.handle)));
-  }
-}
-
-async function closeQuietly(handle: Promise<FileHandle>): Promise<void> {
-  try {
-    await (await handle).close();
-  } catch {
-    // Already closed, or never opened (the open's own error reached the read that needed it).
+    await this.handles.close();
   }
 }

@@ -1,5 +1,6 @@
 import type { RgbImage } from '../core/index.ts';
-import { decodeTile, encodeTile, type TileEncoding } from './shards.ts';
+import { decodeTile, encodeTile } from './shards.ts';
+import type { TileStore } from './tileReader.ts';
 import type { SlideSource } from './slide.ts';
 import { detectTissue, type TissueMask, type TissueMethod } from './tissue.ts';
 import { planTiles, readTile, type TileGrid, type TilePlan } from './tiling.ts';
@@ -11,7 +12,7 @@ export interface SlideTiling {
   stride: number;
   minTissue: number;
   tissueMethod: TissueMethod;
-  encoding: TileEncoding;
+  encoding: TileStore;
   quality: number;
 }
 
@@ -36,12 +37,20 @@ export async function planSlideTiles(
   return { grid, mask };
 }
 
-/** One planned tile as the dataset stores it: read, resampled to the tile size, encoded. */
-export async function storedTileBytes(slide: SlideSource, plan: TilePlan, tiling: SlideTiling): Promise<Uint8Array> {
+/** One planned tile as a shard stores it: read, resampled to the tile size, encoded. */
+export async function storedTileBytes(
+  slide: SlideSource,
+  plan: TilePlan,
+  tiling: SlideTiling & { encoding: 'jpeg' | 'raw' },
+): Promise<Uint8Array> {
   return encodeTile(await readTile(slide, plan, tiling.tileSize), tiling.encoding, tiling.quality);
 }
 
-/** One planned tile's pixels exactly as a model sees them from a dataset (the storage codec applied). */
+/**
+ * One planned tile's pixels exactly as a model sees them from a dataset: the storage codec applied, or,
+ * for a coordinates-only dataset, the resampled region itself (what its tiles read at use).
+ */
 export async function storedTilePixels(slide: SlideSource, plan: TilePlan, tiling: SlideTiling): Promise<RgbImage> {
-  return decodeTile(await storedTileBytes(slide, plan, tiling), tiling.encoding, tiling.tileSize);
+  if (tiling.encoding === 'coords') return readTile(slide, plan, tiling.tileSize);
+  return decodeTile(await storedTileBytes(slide, plan, { ...tiling, encoding: tiling.encoding }), tiling.encoding, tiling.tileSize);
 }

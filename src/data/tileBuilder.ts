@@ -7,11 +7,13 @@ import { DatasetError, guardedTempPath, isUserError, writeFileAtomic } from '../
 import type { Manifest, SlideRecord } from './manifest.ts';
 import { openSlide } from './openSlide.ts';
 import type { SlideSource } from './slide.ts';
-import { ShardWriter, type TileEncoding } from './shards.ts';
+import { ShardWriter } from './shards.ts';
+import type { TileStore } from './tileReader.ts';
 import { planSlideTiles, storedTileBytes } from './slideTiles.ts';
-import { INDEX_FILE, writeIndexFromCsv } from './tileIndex.ts';
+import { INDEX_COORDS_COLUMNS, INDEX_FILE, writeIndexFromCsv } from './tileIndex.ts';
 import {
   DATASET_VERSION,
+  slideFileName,
   datasetHasher,
   INDEX_TABLE_COLUMNS,
   openTileDataset,
@@ -25,7 +27,7 @@ import { maskFraction, type TilingOptions } from './tiling.ts';
 
 export interface BuildOptions extends TilingOptions {
   out: string;
-  encoding?: TileEncoding;
+  encoding?: TileStore;
   quality?: number;
   tissueMethod?: TissueMethod;
   /** Record slides that fail to read and go on, instead of stopping at the first. */
@@ -41,12 +43,6 @@ export interface SlideResult {
   status: 'done' | 'skipped-existing' | 'failed';
   tiles: number;
   error?: string;
-}
-
-function safeName(slideId: string): string {
-  const base = slideId.replace(/[^A-Za-z0-9._-]/g, '_');
-  // A hash suffix keeps two ids that sanitise alike ("a/b", "a_b") apart.
-  return base === slideId ? base : `${base}-${createHash('sha1').update(slideId).digest('hex').slice(0, 8)}`;
 }
 
 /** The microns per pixel a slide was tiled with and where it came from: the manifest row, the file, or --slide-mpp. */
@@ -95,18 +91,19 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
       );
     }
   }
-  await mkdir(join(out, 'shards'), { recursive: true });
+  const coords = meta.encoding === 'coords';
+  if (!coords) await mkdir(join(out, 'shards'), { recursive: true });
   await mkdir(join(out, 'rows'), { recursive: true });
   await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
   await rm(join(out, INDEX_FILE), { force: true });
 
-  const header = INDEX_TABLE_COLUMNS(manifest.labelColumns);
+  const header = [...INDEX_TABLE_COLUMNS(manifest.labelColumns), ...(coords ? INDEX_COORDS_COLUMNS : [])];
   const slideRows: string[][] = [];
   const concurrency = Math.max(1, options.concurrency ?? 4);
 
   for (let si = 0; si < manifest.records.length; si++) {
     const rec = manifest.records[si];
-    const name = safeName(rec.slideId);
+    const name = slideFileName(rec.slideId);
     const rowsPath = join(out, 'rows', `${name}.csv`);
     const shardRel = `shards/${name}.bin`;
     if (existsSync(rowsPath)) {
@@ -129,15 +126,19 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
         // Anomalous slides with a label mask: each tile's anomalous share, for tile-level OOD truth.
         if (rec.anomaly && rec.maskPath) labelMask = await openSlide(rec.maskPath, { id: `${rec.slideId}-mask` });
         options.onSlideStart?.(rec, si, manifest.records.length, grid.tiles.length);
-        shard = await ShardWriter.create(join(out, shardRel));
+        // A coordinates-only dataset keeps no pixels: its rows name the slide and the region to read.
+        const encoding = meta.encoding;
+        shard = encoding === 'coords' ? undefined : await ShardWriter.create(join(out, shardRel));
+        const slideRel = relative(out, rec.path).split(sep).join('/');
         const rows: string[][] = [];
         const tileMpp = grid.slideMpp * grid.downsample;
         for (let i = 0; i < grid.tiles.length; i += concurrency) {
           const batch = grid.tiles.slice(i, i + concurrency);
-          const encoded = await Promise.all(batch.map((t) => storedTileBytes(slide, t, meta)));
+          const encoded =
+            encoding === 'coords' ? [] : await Promise.all(batch.map((t) => storedTileBytes(slide, t, { ...meta, encoding })));
           for (let k = 0; k < batch.length; k++) {
             const t = batch[k];
-            const { offset, length } = await shard.append(encoded[k]);
+            const { offset, length } = shard ? await shard.append(encoded[k]) : { offset: 0, length: 0 };
             const fraction = labelMask
               ? (await maskFraction(labelMask, t.x, t.y, meta.tileSize * grid.downsample)).toFixed(3)
               : rec.anomaly
@@ -156,15 +157,16 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
               String(t.level),
               tileMpp.toFixed(4),
               t.tissue.toFixed(3),
-              shardRel,
+              shard ? shardRel : '',
               String(offset),
               String(length),
               fraction,
+              ...(coords ? [slideRel, String(t.readSize)] : []),
             ]);
             options.onTile?.();
           }
         }
-        await shard.commit();
+        await shard?.commit();
         shard = undefined;
         await writeFileAtomic(rowsPath, stringify([header, ...rows]));
         meta.tiles += rows.length;
@@ -194,8 +196,41 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
     }
   }
 
-  // The tile table from the per-slide rows in manifest order, streamed through a temporary CSV (hashed
-  // on the way: the dataset's identity) into the Parquet index; no table is ever held whole in memory.
+  const headerLine = stringify([header]);
+  async function* slideRowsInOrder(): AsyncGenerator<string> {
+    for (const rec of manifest.records) {
+      const p = join(out, 'rows', `${slideFileName(rec.slideId)}.csv`);
+      if (!existsSync(p)) continue;
+      const text = await readFile(p, 'utf8');
+      if (!text.startsWith(headerLine)) throw new DatasetError(p, "its header is not the dataset's: remove the folder and tile again");
+      yield text.slice(headerLine.length);
+    }
+  }
+  meta.tiles = await writeTileTable(out, meta, manifest.labelColumns, header, slideRowsInOrder());
+  await writeFileAtomic(
+    join(out, 'slides.csv'),
+    stringify([
+      ['slide_id', 'patient_id', 'site', 'scanner', 'grade', 'status', 'tiles', 'error', 'slide_mpp', 'mpp_source'],
+      ...slideRows,
+    ]),
+  );
+  meta.complete = true;
+  await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
+  return openTileDataset(out);
+}
+
+/**
+ * The tile table from CSV row text (no header) in table order, streamed through a temporary CSV (hashed
+ * on the way: the dataset's identity, stored in meta.sha256) into the Parquet index; no table is ever
+ * held whole in memory. Returns the row count.
+ */
+export async function writeTileTable(
+  out: string,
+  meta: TileDatasetMeta,
+  labelColumns: readonly string[],
+  header: readonly string[],
+  rows: AsyncIterable<string> | Iterable<string>,
+): Promise<number> {
   const { tmp, release } = guardedTempPath(join(out, 'tiles.csv'));
   const hash = datasetHasher(meta);
   try {
@@ -204,32 +239,18 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
       const headerLine = stringify([header]);
       await fh.write(headerLine);
       hash.update(headerLine);
-      for (const rec of manifest.records) {
-        const p = join(out, 'rows', `${safeName(rec.slideId)}.csv`);
-        if (!existsSync(p)) continue;
-        const text = await readFile(p, 'utf8');
-        if (!text.startsWith(headerLine)) throw new DatasetError(p, "its header is not the dataset's: remove the folder and tile again");
-        const rows = text.slice(headerLine.length);
-        await fh.write(rows);
-        hash.update(rows);
+      for await (const part of rows) {
+        await fh.write(part);
+        hash.update(part);
       }
     } finally {
       await fh.close();
     }
-    meta.tiles = await writeIndexFromCsv(tmp, join(out, INDEX_FILE), manifest.labelColumns);
+    const n = await writeIndexFromCsv(tmp, join(out, INDEX_FILE), labelColumns);
+    meta.sha256 = hash.digest('hex');
+    return n;
   } finally {
     await rm(tmp, { force: true });
     release();
   }
-  await writeFileAtomic(
-    join(out, 'slides.csv'),
-    stringify([
-      ['slide_id', 'patient_id', 'site', 'scanner', 'grade', 'status', 'tiles', 'error', 'slide_mpp', 'mpp_source'],
-      ...slideRows,
-    ]),
-  );
-  meta.sha256 = hash.digest('hex');
-  meta.complete = true;
-  await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
-  return openTileDataset(out);
 }

@@ -17,13 +17,15 @@ import {
   type Task,
 } from '../core/index.ts';
 import type { SlideIdentity } from './manifest.ts';
-import { decodeTile, type ShardReader, type TileEncoding } from './shards.ts';
+import type { TileReader, TileStore } from './tileReader.ts';
 import {
   checkIndex,
   INDEX_FILE,
   INDEX_SLIDE_COLUMNS,
   INDEX_TILE_COLUMNS,
+  queryRows,
   readIndexRows,
+  sqlString,
   writeIndexFromCsv,
   type TileFilter,
 } from './tileIndex.ts';
@@ -49,7 +51,8 @@ export const datasetMetaSchema = z
     stride: z.number().int().positive(),
     minTissue: z.number().min(0).max(1),
     tissueMethod: z.enum(['saturation', 'od']),
-    encoding: z.enum(['jpeg', 'raw']),
+    /** How tiles are kept: JPEG or raw RGB in shards, or coordinates only (pixels read from the slide). */
+    encoding: z.enum(['jpeg', 'raw', 'coords']),
     quality: z.number().int().min(1).max(100),
     /** The manifest tiled, relative to the dataset folder on disk (absolute in datasets from before 0.2); absolute once opened. */
     manifest: z.string(),
@@ -62,6 +65,11 @@ export const datasetMetaSchema = z
      * Computed when tiling finishes (and on opening datasets from before it was stored).
      */
     sha256: z.string().optional(),
+    /** Datasets made from another toolkit's patch coordinates (gradelab dataset import). */
+    importedFrom: z
+      .object({ tool: z.enum(['clam', 'trident']), patches: z.string() })
+      .strict()
+      .optional(),
     /** False until every slide is tiled and the tile index is written. */
     complete: z.boolean(),
     slides: z.number().int().min(0),
@@ -69,7 +77,7 @@ export const datasetMetaSchema = z
     failedSlides: z.number().int().min(0),
   })
   .strict();
-export type TileDatasetMeta = z.infer<typeof datasetMetaSchema> & { task: Task; tissueMethod: TissueMethod; encoding: TileEncoding };
+export type TileDatasetMeta = z.infer<typeof datasetMetaSchema> & { task: Task; tissueMethod: TissueMethod; encoding: TileStore };
 
 /**
  * Reads a dataset's dataset.json: its version first (a newer gradelab may write another shape), then
@@ -98,6 +106,9 @@ export interface TileRow extends SlideIdentity {
   length: number;
   /** Share of the tile that the slide's label mask marks anomalous (when the manifest gives masks). */
   anomalyFraction?: number;
+  /** Coordinates store: the slide's path and the region read at `level` (resampled to the tile size). */
+  slidePath?: string;
+  readSize?: number;
 }
 
 /** A dataset opened without its rows: settings and the path of its tile index, for queries in place. */
@@ -113,12 +124,18 @@ export interface TileDataset extends TileDatasetIndex {
   tiles: TileRow[];
 }
 
+/** A slide's id as a file name (shards, per-slide rows, embeddings): a hash suffix keeps ids that sanitise alike ("a/b", "a_b") apart. */
+export function slideFileName(slideId: string): string {
+  const base = slideId.replace(/[^A-Za-z0-9._-]/g, '_');
+  return base === slideId ? base : `${base}-${createHash('sha1').update(slideId).digest('hex').slice(0, 8)}`;
+}
+
 /** A dataset's tiling as a model records it (the tiles it was trained on), so slides are graded alike. */
 export function tilingOf(meta: TileDatasetMeta): {
   stride: number;
   minTissue: number;
   tissueMethod: TissueMethod;
-  encoding: TileEncoding;
+  encoding: TileStore;
   quality: number;
 } {
   return {
@@ -199,8 +216,26 @@ export async function openTileIndex(dir: string): Promise<TileDatasetIndex> {
   let index = join(dir, INDEX_FILE);
   if (meta.version === CSV_DATASET_VERSION) ({ meta, index } = await indexCsvDataset(dir, meta));
   else if (!existsSync(index)) throw new DatasetError(dir, `${INDEX_FILE} is missing: tile the slides again`);
-  await checkIndex(index, meta.tiles, meta.labelColumns);
+  await checkIndex(index, meta.tiles, meta.labelColumns, meta.encoding === 'coords');
+  await checkIndexFiles(dir, index, meta.encoding === 'coords');
   return { dir, meta: { ...meta, manifest: resolve(dir, meta.manifest) }, index };
+}
+
+/**
+ * Every shard (or, for a coordinates-only dataset, every slide) the index names must exist: an index
+ * moved without them, or slides moved away, is one line naming the first missing file before any work.
+ */
+async function checkIndexFiles(dir: string, index: string, coords: boolean): Promise<void> {
+  const column = coords ? 'slide_path' : 'shard';
+  const files = await queryRows(`SELECT DISTINCT ${column} FROM read_parquet(${sqlString(index)})`, index);
+  for (const [file] of files) {
+    const path = resolve(dir, String(file));
+    if (!existsSync(path))
+      throw new DatasetError(
+        index,
+        `names ${coords ? 'the slide' : 'the shard'} ${String(file)}, which is not there (${path})${coords ? ': a coordinates-only dataset reads its slides at use' : ''}`,
+      );
+  }
 }
 
 /** True when `dir` holds a finished tile dataset (of either version). */
@@ -217,7 +252,8 @@ export function isTileDataset(dir: string): boolean {
 /** Opens a finished tile dataset with its tiles (those `filter` keeps, when given: read in DuckDB, not here). */
 export async function openTileDataset(dir: string, filter?: TileFilter): Promise<TileDataset> {
   const ds = await openTileIndex(dir);
-  return { ...ds, tiles: await readIndexRows(ds.index, ds.meta.labelColumns, filter) };
+  const coords = ds.meta.encoding === 'coords' ? { dir } : undefined;
+  return { ...ds, tiles: await readIndexRows(ds.index, ds.meta.labelColumns, filter, coords) };
 }
 
 /**
@@ -235,9 +271,7 @@ export async function openDatasetForModel(
   return ds;
 }
 
-/** Reads and decodes one tile's pixels. */
-export async function readDatasetTile(ds: TileDataset, tile: TileRow, reader: ShardReader): Promise<RgbImage> {
-  const path = join(ds.dir, tile.shard);
-  const bytes = await reader.read(path, tile.offset, tile.length);
-  return decodeTile(bytes, ds.meta.encoding, ds.meta.tileSize, `${path} at byte ${tile.offset}`);
+/** One tile's pixels as a model sees them: decoded from its shard, or read from its slide (coordinates store). */
+export async function readDatasetTile(ds: TileDatasetIndex, tile: TileRow, reader: TileReader): Promise<RgbImage> {
+  return reader.read({ dir: ds.dir, encoding: ds.meta.encoding, tileSize: ds.meta.tileSize }, tile);
 }

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { rename, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { DatasetError, guardedTempPath } from '../core/index.ts';
 import type { TileRow } from './tileDataset.ts';
@@ -17,6 +18,11 @@ export const INDEX_FORMAT = 'gradelab-tiles/2';
 /** Columns in table order: slide attributes, the manifest's label columns, then the tile's own. */
 export const INDEX_SLIDE_COLUMNS = ['slide_id', 'patient_id', 'site', 'scanner', 'grade'] as const;
 export const INDEX_TILE_COLUMNS = ['anomaly', 'x', 'y', 'level', 'mpp', 'tissue', 'shard', 'offset', 'length', 'anomaly_fraction'] as const;
+/**
+ * A coordinates-only dataset's tiles name their slide (relative to the dataset folder) and the region read
+ * at their level before resampling to the tile size; pixels are read from the slide when a tile is used.
+ */
+export const INDEX_COORDS_COLUMNS = ['slide_path', 'read_size'] as const;
 
 let connecting: Promise<DuckDBConnection> | undefined;
 
@@ -91,6 +97,7 @@ export async function writeIndexFromCsv(csv: string, out: string, labelColumns: 
   select.push(
     columns.has('anomaly_fraction') ? `NULLIF(anomaly_fraction, '')::DOUBLE AS anomaly_fraction` : 'NULL::DOUBLE AS anomaly_fraction',
   );
+  if (columns.has('slide_path')) select.push(`${text('slide_path')} AS slide_path`, `${number('read_size', 'INTEGER')} AS read_size`);
   const { tmp, release } = guardedTempPath(out);
   try {
     const copied = await c.runAndReadAll(
@@ -112,7 +119,7 @@ export async function writeIndexFromCsv(csv: string, out: string, labelColumns: 
  * Checks a Parquet index against its dataset before anything reads it: gradelab's format mark, every
  * column, and the tile count dataset.json records. A truncated, foreign or newer file is one line.
  */
-export async function checkIndex(path: string, expectedTiles: number, labelColumns: readonly string[]): Promise<void> {
+export async function checkIndex(path: string, expectedTiles: number, labelColumns: readonly string[], coords = false): Promise<void> {
   const kv = await queryRows(`SELECT decode(key), decode(value) FROM parquet_kv_metadata(${sqlString(path)})`, path);
   const format = kv.find(([k]) => k === 'format')?.[1];
   if (format !== INDEX_FORMAT)
@@ -123,7 +130,7 @@ export async function checkIndex(path: string, expectedTiles: number, labelColum
         : `tile index format "${String(format)}" is not supported by this gradelab (it reads ${INDEX_FORMAT})`,
     );
   const columns = new Set((await queryRows(`DESCRIBE SELECT * FROM read_parquet(${sqlString(path)})`, path)).map((r) => String(r[0])));
-  for (const col of [...INDEX_SLIDE_COLUMNS, ...labelColumns, ...INDEX_TILE_COLUMNS])
+  for (const col of [...INDEX_SLIDE_COLUMNS, ...labelColumns, ...INDEX_TILE_COLUMNS, ...(coords ? INDEX_COORDS_COLUMNS : [])])
     if (!columns.has(col)) throw new DatasetError(path, `missing column "${col}"`);
   const [[rows]] = await queryRows(`SELECT count(*)::BIGINT FROM read_parquet(${sqlString(path)})`, path);
   if (Number(rows) !== expectedTiles)
@@ -170,13 +177,20 @@ type SlideFields = Pick<TileRow, 'slideId' | 'patientId' | 'site' | 'scanner' | 
  * object shared by all its tiles and each shard path one string, not a copy per tile; rows arrive in
  * DuckDB's chunks.
  */
-export async function readIndexRows(path: string, labelColumns: readonly string[], filter: TileFilter = {}): Promise<TileRow[]> {
+export async function readIndexRows(
+  path: string,
+  labelColumns: readonly string[],
+  filter: TileFilter = {},
+  coords?: { dir: string },
+): Promise<TileRow[]> {
   const c = await connection();
   const where = whereClause(filter);
   const slideCols = ['patient_id', 'site', 'scanner', 'grade', 'anomaly', ...labelColumns];
   const slides = new Map<string, SlideFields>();
   const shards = new Map<string, string>();
   const shardOf = (s: string) => shards.get(s) ?? (shards.set(s, s), s);
+  const slidePaths = new Map<string, string>();
+  const slidePathOf = (s: string) => slidePaths.get(s) ?? (slidePaths.set(s, resolve(coords!.dir, s)), slidePaths.get(s)!);
   try {
     const perSlide = await c.runAndReadAll(
       `SELECT slide_id, ${slideCols.map((col) => `any_value(${ident(col)})`).join(', ')} FROM ${indexTable(path)} ${where} GROUP BY slide_id`,
@@ -202,7 +216,7 @@ export async function readIndexRows(path: string, labelColumns: readonly string[
       });
     }
     const result = await c.stream(
-      `SELECT file_row_number, slide_id, x, y, level, mpp, tissue, shard, "offset", length, anomaly_fraction FROM ${indexTable(path)} ${where} ORDER BY file_row_number`,
+      `SELECT file_row_number, slide_id, x, y, level, mpp, tissue, shard, "offset", length, anomaly_fraction${coords ? ', slide_path, read_size' : ''} FROM ${indexTable(path)} ${where} ORDER BY file_row_number`,
     );
     const tiles: TileRow[] = [];
     for (;;) {
@@ -232,6 +246,8 @@ export async function readIndexRows(path: string, labelColumns: readonly string[
           offset: Number(col[8].getItem(j)),
           length: col[9].getItem(j) as number,
           anomalyFraction: fraction === null ? undefined : fraction,
+          slidePath: coords ? slidePathOf(col[11].getItem(j) as string) : undefined,
+          readSize: coords ? (col[12].getItem(j) as number) : undefined,
         });
       }
     }

@@ -3,7 +3,7 @@ import { createRng, imagesToBatch, shuffled, type ModelPredictor, type RgbImage,
 import {
   loadSplit,
   readDatasetTile,
-  ShardReader,
+  TileReader,
   spreadTilesPerSlide,
   tilesOfPartition,
   type TileDataset,
@@ -122,7 +122,7 @@ export function stainAngle(a: number[], b: number[]): number {
 }
 
 async function readImages(ds: TileDataset, tiles: readonly TileRow[]): Promise<RgbImage[]> {
-  const reader = new ShardReader();
+  const reader = new TileReader();
   try {
     return await Promise.all(tiles.map((t) => readDatasetTile(ds, t, reader)));
   } finally {
@@ -172,7 +172,7 @@ async function scoreSite(
   const raw = new Outputs();
   const norm = new Outputs();
   const q: number[] = [];
-  const reader = new ShardReader();
+  const reader = new TileReader();
   try {
     for (let i = 0; i < tiles.length; i += BATCH) {
       const images = await Promise.all(tiles.slice(i, i + BATCH).map((t) => readDatasetTile(site, t, reader)));

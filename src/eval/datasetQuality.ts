@@ -1,4 +1,4 @@
-import { readDatasetTile, ShardReader, type TileDataset, type TileRow } from '../data/index.ts';
+import { readDatasetTile, TileReader, type TileDataset, type TileRow } from '../data/index.ts';
 import { QUALITY_DIM, qualityFeatures } from '../ood/index.ts';
 
 /** Quality features of dataset tiles (n x QUALITY_DIM), tiles read and decoded in chunks. */
@@ -8,7 +8,7 @@ export async function datasetQuality(
   onProgress?: (done: number) => void,
 ): Promise<Float32Array> {
   const out = new Float32Array(tiles.length * QUALITY_DIM);
-  const reader = new ShardReader();
+  const reader = new TileReader();
   try {
     for (let i = 0; i < tiles.length; i += 64) {
       const chunk = tiles.slice(i, i + 64);

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { transformFromSpec } from '../augment/index.ts';
 import type { RgbImage } from '../core/index.ts';
 import { Perturber } from './perturber.ts';
-import { readDatasetTile, ShardReader, type TileDataset, type TileRow } from '../data/index.ts';
+import { readDatasetTile, TileReader, type TileDataset, type TileRow } from '../data/index.ts';
 import { unitResult, type SuiteScorer, type SuiteUnit, type UnitResult, type UnitTiming } from './robustness.ts';
 
 /** Decoded clean tiles held at once; above it the suite runs block by block. */
@@ -36,7 +36,7 @@ function tileSeed(seed: number, unit: SuiteUnit, t: TileRow): string {
 }
 
 async function decodeBlock(ds: TileDataset, tiles: readonly TileRow[]): Promise<RgbImage[]> {
-  const reader = new ShardReader();
+  const reader = new TileReader();
   try {
     return await Promise.all(tiles.map((t) => readDatasetTile(ds, t, reader)));
   } finally {

@@ -9,7 +9,7 @@ import {
   planSlideTiles,
   readDatasetTile,
   readThumbnail,
-  ShardReader,
+  TileReader,
   slideMppOrFail,
   storedTilePixels,
   type SlideSource,
@@ -115,7 +115,7 @@ async function plannedTiles(slide: SlideSource, s: HeatmapSlide): Promise<Planne
   const span = (ds.meta.tileSize * ds.meta.mpp) / slideMppOrFail(slide);
   // The tissue overlay only: the tiles are the dataset's.
   const mask = await detectTissue(slide, { method: ds.meta.tissueMethod });
-  const reader = new ShardReader();
+  const reader = new TileReader();
   return {
     positions: rows.map((r) => ({ x: r.x, y: r.y })),
     span,

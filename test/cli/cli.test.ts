@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -670,6 +670,87 @@ describe('gradelab train, predict, eval', () => {
     }
     expect(existsSync(join(dir, 'rep-bad'))).toBe(false);
     expect(existsSync(join(dir, 'eval-bad'))).toBe(false);
+  });
+
+  it('every command that takes --data runs on a coordinates-only dataset, and predicts what the raw store predicts', async () => {
+    const tiling = ['--manifest', join(dir, 'train-ds-slides', 'manifest.csv'), '--tile-size', '64', '--mpp', '1', '--stride', '32'];
+    for (const store of ['coords', 'raw']) {
+      const t = await gradelab('tile', ...tiling, '--store', store, '--out', `ds-${store}`);
+      expect(t.code, t.stderr).toBe(0);
+      cpSync(join(dir, 'train-ds', 'splits.json'), join(dir, `ds-${store}`, 'splits.json'));
+    }
+    expect(existsSync(join(dir, 'ds-coords', 'shards'))).toBe(false);
+    cpSync(join(dir, 'm-tiny'), join(dir, 'm-coords'), { recursive: true });
+    const run = async (...args: string[]) => {
+      const r = await gradelab(...args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      return r;
+    };
+    for (const store of ['coords', 'raw'])
+      await run('predict', '--model', 'm-coords', '--data', `ds-${store}`, '--split', 'all', '--out', `p-${store}.csv`);
+    expect(readFileSync(join(dir, 'p-coords.csv'), 'utf8')).toBe(readFileSync(join(dir, 'p-raw.csv'), 'utf8'));
+    await run('eval', '--model', 'm-coords', '--data', 'ds-coords', '--out', 'ev-coords', '--resamples', '20', '--no-track');
+    // Features of a frozen encoder: the same vectors from slides read at use as from raw shards.
+    const encoder = fileURLToPath(new URL('../fixtures/onnx/cnn-encoder.onnx', import.meta.url));
+    for (const store of ['coords', 'raw']) await run('features', '--backbone', encoder, '--input-size', '64', '--data', `ds-${store}`);
+    const cacheOf = (store: string) => {
+      const root = join(dir, `ds-${store}`, 'embeddings');
+      const key = readdirSync(root)[0];
+      return readdirSync(join(root, key))
+        .filter((f) => f.endsWith('.f32'))
+        .sort()
+        .map((f) => readFileSync(join(root, key, f)));
+    };
+    const [fromCoords, fromRaw] = [cacheOf('coords'), cacheOf('raw')];
+    expect(fromCoords.length).toBe(12);
+    expect(fromCoords).toEqual(fromRaw);
+    await run('ood', 'fit', '--model', 'm-coords', '--data', 'ds-coords');
+    await run('heatmap', '--model', 'm-coords', '--data', 'ds-coords', '--split', 'all', '--out', 'hm-coords');
+    await run(
+      'audit',
+      '--model',
+      'm-coords',
+      '--site-data',
+      'ds-coords',
+      '--train-data',
+      'ds-coords',
+      '--out',
+      'au-coords',
+      '--resamples',
+      '20',
+      '--no-track',
+    );
+    const rob = await gradelab(
+      'robustness',
+      '--model',
+      'm-coords',
+      '--data',
+      'ds-coords',
+      '--suite',
+      'suite.yaml',
+      '--out',
+      'rob-coords',
+      '--resamples',
+      '20',
+    );
+    expect([0, 3], rob.stderr).toContain(rob.code);
+    expect(existsSync(join(dir, 'rob-coords', 'results.json'))).toBe(true);
+    // A slide moved away is one line naming it, before any work.
+    const moved = join(
+      dir,
+      'train-ds-slides',
+      'slides',
+      readdirSync(join(dir, 'train-ds-slides', 'slides')).find((f) => f.endsWith('.tiff'))!,
+    );
+    renameSync(moved, `${moved}.away`);
+    try {
+      const r = await gradelab('predict', '--model', 'm-coords', '--data', 'ds-coords', '--out', 'p-gone.csv');
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/tiles\.parquet: names the slide .*\.tiff, which is not there/);
+    } finally {
+      renameSync(`${moved}.away`, moved);
+    }
   });
 
   it('refuses a bad experiment, an overwrite and data of another resolution before any work', async () => {

@@ -15,7 +15,7 @@ import {
   readManifest,
   readTile,
   saveSplit,
-  ShardReader,
+  TileReader,
   TileLoader,
   tilesOfPartition,
   detectTissue,
@@ -60,7 +60,7 @@ describe('tile dataset', () => {
     expect(reopened.tiles.find((t) => t.slideId === 's2')!.labels.isup_grade).toBe('2');
 
     // A tile's stored pixels are the slide's pixels at the target mpp (JPEG q90 aside).
-    const reader = new ShardReader();
+    const reader = new TileReader();
     const t = reopened.tiles.find((x) => x.slideId === 's1')!;
     const stored = await readDatasetTile(reopened, t, reader);
     const slide = await openSlide(join(dir, 's1.tiff'));

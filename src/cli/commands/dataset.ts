@@ -3,7 +3,16 @@ import { describeCommand } from '../commandIndex.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkWritable } from '../../core/index.ts';
-import { exportIndex, loadSplit, openTileIndex, partitionOf, patientsOfDataset, summariseDataset } from '../../data/index.ts';
+import {
+  exportIndex,
+  importPatches,
+  loadSplit,
+  openTileIndex,
+  partitionOf,
+  patientsOfDataset,
+  readManifest,
+  summariseDataset,
+} from '../../data/index.ts';
 import { printJson, printTable } from '../output.ts';
 
 export function datasetCommand(y: Argv): Argv {
@@ -78,6 +87,26 @@ export function datasetCommand(y: Argv): Argv {
           process.stdout.write(`wrote ${rows} tiles to ${argv.out} (${argv.format})\n`);
         },
       )
-      .demandCommand(1, 'name a dataset subcommand: info, export'),
+      .command(
+        'import',
+        "Make a coordinates-only dataset from CLAM's or TRIDENT's patch files (pixels read from the slides at use)",
+        (c) =>
+          c
+            .option('from', { choices: ['clam', 'trident'] as const, demandOption: true })
+            .option('patches', { type: 'string', demandOption: true, describe: 'folder of patch .h5 files (or its parent)' })
+            .option('manifest', { type: 'string', demandOption: true, describe: 'manifest of the slides the patches come from' })
+            .option('out', { type: 'string', demandOption: true, describe: 'new dataset folder' })
+            .option('slide-mpp', { type: 'number', describe: 'microns per pixel of slides whose file and manifest row do not say' }),
+        async (argv) => {
+          checkWritable(argv.out);
+          const manifest = readManifest(argv.manifest);
+          const ds = await importPatches(manifest, { from: argv.from, patches: argv.patches, out: argv.out, slideMpp: argv['slide-mpp'] });
+          const m = ds.meta;
+          process.stdout.write(
+            `${ds.tiles.length} tiles of ${m.tileSize} px at ${m.mpp} um/px from ${m.slides} slides (${argv.from}) -> ${argv.out} (coordinates only)\n`,
+          );
+        },
+      )
+      .demandCommand(1, 'name a dataset subcommand: info, export, import'),
   );
 }

@@ -16,7 +16,12 @@ export function tileCommand(y: Argv): Argv {
         .option('mpp', { type: 'number', default: 0.5, describe: 'target microns per pixel' })
         .option('min-tissue', { type: 'number', default: 0.5, describe: 'minimum tissue share of a kept tile (0-1)' })
         .option('stride', { type: 'number', describe: 'step between tiles in output pixels (default: tile size, no overlap)' })
-        .option('encoding', { choices: ['jpeg', 'raw'] as const, default: 'jpeg' as const, describe: 'how tiles are stored in the shards' })
+        .option('store', {
+          alias: 'encoding',
+          choices: ['jpeg', 'raw', 'coords'] as const,
+          default: 'jpeg' as const,
+          describe: 'how tiles are kept: JPEG or raw RGB shards, or coordinates only (pixels read from the slides at use)',
+        })
         .option('quality', { type: 'number', default: 90, describe: 'JPEG quality of stored tiles' })
         .option('tissue-method', {
           choices: ['saturation', 'od'] as const,
@@ -53,7 +58,7 @@ export function tileCommand(y: Argv): Argv {
         mpp: argv.mpp,
         stride: argv.stride,
         minTissue: argv['min-tissue'],
-        encoding: argv.encoding,
+        encoding: argv.store,
         quality: argv.quality,
         tissueMethod: argv['tissue-method'],
         slideMpp: argv['slide-mpp'],
