@@ -8,7 +8,14 @@ import { readH5Datasets } from './h5.ts';
 import type { Manifest, SlideRecord } from './manifest.ts';
 import { openSlide } from './openSlide.ts';
 import { writeTileTable } from './tileBuilder.ts';
-import { DATASET_VERSION, INDEX_TABLE_COLUMNS, openTileDataset, type TileDataset, type TileDatasetMeta } from './tileDataset.ts';
+import {
+  DATASET_VERSION,
+  INDEX_TABLE_COLUMNS,
+  slideColumns,
+  openTileDataset,
+  type TileDataset,
+  type TileDatasetMeta,
+} from './tileDataset.ts';
 import { INDEX_COORDS_COLUMNS } from './tileIndex.ts';
 
 /** The patch-coordinate files of the field's toolkits. */
@@ -130,13 +137,7 @@ export async function importPatches(manifest: Manifest, options: ImportPatchesOp
             `${p.file}: patch ${i} at (${x}, ${y}), ${p.footprint} px at level 0, is outside the slide (${width} x ${height})`,
           );
         rows.push([
-          rec.slideId,
-          rec.patientId,
-          rec.site,
-          rec.scanner,
-          String(rec.grade ?? ''),
-          ...manifest.labelColumns.map((c) => rec.labels[c] ?? ''),
-          rec.anomaly,
+          ...slideColumns(rec, manifest.labelColumns),
           String(x),
           String(y),
           String(level),

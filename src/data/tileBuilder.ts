@@ -13,6 +13,7 @@ import { planSlideTiles, storedTileBytes } from './slideTiles.ts';
 import { INDEX_COORDS_COLUMNS, INDEX_FILE, writeIndexFromCsv } from './tileIndex.ts';
 import {
   DATASET_VERSION,
+  slideColumns,
   slideFileName,
   datasetHasher,
   INDEX_TABLE_COLUMNS,
@@ -145,13 +146,7 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
                 ? ''
                 : '0';
             rows.push([
-              rec.slideId,
-              rec.patientId,
-              rec.site,
-              rec.scanner,
-              String(rec.grade ?? ''),
-              ...manifest.labelColumns.map((c) => rec.labels[c] ?? ''),
-              rec.anomaly,
+              ...slideColumns(rec, manifest.labelColumns),
               String(t.x),
               String(t.y),
               String(t.level),

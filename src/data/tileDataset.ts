@@ -16,7 +16,7 @@ import {
   type RgbImage,
   type Task,
 } from '../core/index.ts';
-import type { SlideIdentity } from './manifest.ts';
+import type { SlideIdentity, SlideRecord } from './manifest.ts';
 import type { TileReader, TileStore } from './tileReader.ts';
 import {
   checkIndex,
@@ -122,6 +122,19 @@ export interface TileDatasetIndex {
 export interface TileDataset extends TileDatasetIndex {
   /** The tiles read (all of them, or those a filter kept), in table order; `index` is the table row. */
   tiles: TileRow[];
+}
+
+/** A tile row's slide part, in table order: id, patient, site, scanner, grade, label columns, anomaly. */
+export function slideColumns(rec: SlideRecord, labelColumns: readonly string[]): string[] {
+  return [
+    rec.slideId,
+    rec.patientId,
+    rec.site,
+    rec.scanner,
+    String(rec.grade ?? ''),
+    ...labelColumns.map((c) => rec.labels[c] ?? ''),
+    rec.anomaly,
+  ];
 }
 
 /** A slide's id as a file name (shards, per-slide rows, embeddings): a hash suffix keeps ids that sanitise alike ("a/b", "a_b") apart. */
