@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,25 +86,22 @@ interface Measured {
   error?: string;
 }
 
-/** Wall time and peak RSS of a command (GNU time), with its JSON line where it prints one. */
+/**
+ * Wall time and peak RSS of a command (GNU time). A benchmark child prints a JSON line of its own
+ * (seconds and peak RSS measured inside it, without the TypeScript loader's start, and what it counted),
+ * which takes precedence.
+ */
 function measure(args: string[]): Measured {
-  const out = execFileSync('/usr/bin/time', ['-f', 'TIME %e %M', process.execPath, ...args], {
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', process.execPath, ...args], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 1 << 28,
   });
-  return JSON.parse(out.trim().split('\n').pop()!);
-}
-
-function timed(args: string[]): Measured {
-  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', process.execPath, ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
   const m = /TIME ([\d.]+) (\d+)/.exec(r.stderr);
-  const seconds = m ? Number(m[1]) : NaN;
-  const rssMB = m ? Number(m[2]) / 1024 : NaN;
-  return r.status === 0 ? { seconds, rssMB } : { seconds, rssMB, error: r.stderr.split('\n')[0] };
+  const outside: Measured = { seconds: m ? Number(m[1]) : NaN, rssMB: m ? Number(m[2]) / 1024 : NaN };
+  if (r.status !== 0) return { ...outside, error: r.stderr.split('\n')[0] };
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  return last.startsWith('{') && args.includes(CHILD) ? { ...outside, ...(JSON.parse(last) as Measured) } : outside;
 }
 
 const cell = (m: Measured, what = '') =>
@@ -126,8 +123,8 @@ export async function benchCohort(): Promise<void> {
   for (const n of SIZES) {
     const dir = await cohortDataset(n, base);
     const disk = `${fmt(statSync(join(dir, INDEX_FILE)).size / 1e6, 1)} MB (csv ${fmt(statSync(join(dir, 'tiles.csv')).size / 1e6, 0)} MB)`;
-    const info = timed([BIN, 'dataset', 'info', dir, '--json']);
-    const split = timed([BIN, 'split', dir, '--folds', '5', '--seed', '1']);
+    const info = measure([BIN, 'dataset', 'info', dir, '--json']);
+    const split = measure([BIN, 'split', dir, '--folds', '5', '--seed', '1']);
     const query = measure([RUN_TS, CHILD, 'query', dir]);
     const streamed = measure([RUN_TS, CHILD, 'stream', dir, stream]);
     const legacy = measure([RUN_TS, CHILD, 'legacy', dir]);

@@ -26,7 +26,7 @@ async function h5(): Promise<H5Module['default']> {
 }
 
 /** HDF5's error stack in one line: its innermost message. */
-function oneLine(err: unknown): string {
+function hdf5Message(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   const messages = [...text.matchAll(/(?:error message = '([^']+)'|#\d+: [^\n]* in (\w+\(\)): ([^\n]+))/g)].map((m) => m[1] ?? m[3]);
   return (messages.pop() ?? text.split('\n').find((l) => l.trim()) ?? 'unreadable').trim();
@@ -45,7 +45,7 @@ export async function readH5Datasets(path: string, names: readonly string[], wha
   try {
     file = new lib.File(path, 'r');
   } catch (err) {
-    throw new InputError(`${path}: not a readable HDF5 file (${oneLine(err)})`);
+    throw new InputError(`${path}: not a readable HDF5 file (${hdf5Message(err)})`);
   }
   try {
     const keys = file.keys();
@@ -60,7 +60,7 @@ export async function readH5Datasets(path: string, names: readonly string[], wha
     return out;
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError(`${path}: cannot read the ${what} (${oneLine(err)})`);
+    throw new InputError(`${path}: cannot read the ${what} (${hdf5Message(err)})`);
   } finally {
     file.close();
   }

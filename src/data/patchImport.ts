@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { ConfigError, InputError, writeFileAtomic } from '../core/index.ts';
@@ -103,9 +103,7 @@ export async function importPatches(manifest: Manifest, options: ImportPatchesOp
   const { out, from } = options;
   if (existsSync(join(out, 'dataset.json'))) throw new ConfigError(`${out}: already holds a dataset; choose a new --out`);
   const header = [...INDEX_TABLE_COLUMNS(manifest.labelColumns), ...INDEX_COORDS_COLUMNS];
-  const parts: string[] = [];
   let first: { tileSize: number; mpp: number; overlap: number; file: string } | undefined;
-  for (const rec of manifest.records) parts.push(await slideRows(rec));
 
   async function slideRows(rec: SlideRecord): Promise<string> {
     const file = patchFile(from, options.patches, rec.slideId);
@@ -157,8 +155,11 @@ export async function importPatches(manifest: Manifest, options: ImportPatchesOp
     }
   }
 
+  // The first slide sets the dataset's tile size and resolution (part of its identity, hashed before any
+  // row); every slide's rows then stream into the index, never all in memory at once.
+  if (!manifest.records.length) throw new ConfigError(`${manifest.path}: no slides to import`);
+  const firstRows = await slideRows(manifest.records[0]);
   if (!first) throw new ConfigError(`${manifest.path}: no slides to import`);
-  await mkdir(out, { recursive: true });
   const meta: TileDatasetMeta = {
     version: DATASET_VERSION,
     task: manifest.task,
@@ -179,7 +180,19 @@ export async function importPatches(manifest: Manifest, options: ImportPatchesOp
     tiles: 0,
     failedSlides: 0,
   };
-  meta.tiles = await writeTileTable(out, meta, manifest.labelColumns, header, parts);
+  async function* rows(): AsyncGenerator<string> {
+    yield firstRows;
+    for (const rec of manifest.records.slice(1)) yield await slideRows(rec);
+  }
+  const created = !existsSync(out);
+  await mkdir(out, { recursive: true });
+  try {
+    meta.tiles = await writeTileTable(out, meta, manifest.labelColumns, header, rows());
+  } catch (err) {
+    // A bad patch file of a later slide: nothing of the dataset stays behind.
+    if (created) await rm(out, { recursive: true, force: true });
+    throw err;
+  }
   meta.complete = true;
   await writeFileAtomic(join(out, 'dataset.json'), JSON.stringify(meta, null, 2));
   return openTileDataset(out);

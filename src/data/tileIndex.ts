@@ -51,11 +51,12 @@ export async function queryRows(sql: string, where: string): Promise<unknown[][]
   try {
     return (await c.runAndReadAll(sql)).getRowsJS() as unknown[][];
   } catch (err) {
-    throw new DatasetError(where, oneLine(err));
+    throw new DatasetError(where, duckdbMessage(err));
   }
 }
 
-function oneLine(err: unknown): string {
+/** DuckDB's message (it spans lines: error, context, hint) as one line. */
+function duckdbMessage(err: unknown): string {
   return (err instanceof Error ? err.message : String(err))
     .split('\n')
     .map((l) => l.trim())
@@ -89,7 +90,7 @@ export async function writeIndexFromCsv(csv: string, out: string, labelColumns: 
   const header = await c
     .runAndReadAll(`DESCRIBE SELECT * FROM read_csv(${sqlString(csv)}, all_varchar = true, header = true)`)
     .catch((err: unknown) => {
-      throw new DatasetError(csv, `not a readable tile table: ${oneLine(err)}`);
+      throw new DatasetError(csv, `not a readable tile table: ${duckdbMessage(err)}`);
     });
   const columns = new Set(header.getRowsJS().map((r) => String(r[0])));
   for (const col of [...INDEX_SLIDE_COLUMNS, ...INDEX_TILE_COLUMNS.filter((x) => x !== 'anomaly_fraction'), ...labelColumns])
@@ -109,7 +110,7 @@ export async function writeIndexFromCsv(csv: string, out: string, labelColumns: 
   } catch (err) {
     await rm(tmp, { force: true });
     if (err instanceof DatasetError) throw err;
-    throw new DatasetError(csv, `cannot convert to Parquet: ${oneLine(err)}`);
+    throw new DatasetError(csv, `cannot convert to Parquet: ${duckdbMessage(err)}`);
   } finally {
     release();
   }
@@ -253,7 +254,7 @@ export async function readIndexRows(
     }
     return tiles;
   } catch (err) {
-    throw new DatasetError(path, `cannot read the tile index: ${oneLine(err)}`);
+    throw new DatasetError(path, `cannot read the tile index: ${duckdbMessage(err)}`);
   }
 }
 
@@ -273,7 +274,7 @@ export async function exportIndex(path: string, out: string, format: 'parquet' |
     return Number(r.getRowsJS()[0]?.[0] ?? 0);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw new DatasetError(path, `cannot export the tile index: ${oneLine(err)}`);
+    throw new DatasetError(path, `cannot export the tile index: ${duckdbMessage(err)}`);
   } finally {
     release();
   }

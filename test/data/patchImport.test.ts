@@ -192,7 +192,7 @@ describe.skipIf(missingTool(hasH5py))('dataset import from CLAM and TRIDENT patc
       expect(r.code, `${name}: ${r.stderr}`).toBe(2);
       expect(r.stderr.trim().split('\n'), name).toHaveLength(1);
       expect(r.stderr, name).toMatch(message);
-      expect(existsSync(join(dir, `out-${name}`, 'dataset.json')), name).toBe(false);
+      expect(existsSync(join(dir, `out-${name}`)), name).toBe(false);
     }
   });
 });
