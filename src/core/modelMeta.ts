@@ -75,6 +75,14 @@ export const modelMetaSchema = z
     featureDim: z.number().int().positive().optional(),
     /** A frozen external encoder, with the SHA-256 of the file the head was trained on. */
     encoder: encoderSpecSchema.extend({ sha256: z.string(), fixedBatch: z.number().int().positive().optional() }).optional(),
+    /**
+     * Features computed elsewhere (CLAM, TRIDENT) that the head was trained on: the model scores only
+     * tiles whose features a dataset holds under this identity (no encoder runs in gradelab).
+     */
+    importedFeatures: z
+      .object({ tool: z.enum(['clam', 'trident']), name: z.string(), sha256: z.string(), dim: z.number().int().positive() })
+      .strict()
+      .optional(),
     /** The training tiles' stride, tissue rule and storage (models from before 0.2 lack it). */
     tiling: tilingSchema.optional(),
     inputNormalisation: inputNormalisationSchema.optional(),
@@ -191,4 +199,16 @@ export function checkSameInput(a: { dir: string; meta: ModelMeta }, b: { dir: st
     !sameMpp(a.meta.mpp, b.meta.mpp)
   )
     throw new InputError(`${b.dir}: grades ${what(b.meta)}, but ${a.dir} grades ${what(a.meta)}; a baseline must take the same input`);
+}
+
+/**
+ * Refuses, in one line, work that feeds a model pixels (robustness suites, heatmaps, audits, export)
+ * when its head sits on features imported from another toolkit: gradelab cannot compute them.
+ */
+export function requirePixelModel(dir: string, meta: ModelMeta, what: string): void {
+  const f = meta.importedFeatures;
+  if (f)
+    throw new InputError(
+      `${dir}: a head on ${f.tool} features "${f.name}" cannot run on pixels, which ${what} needs; use an ONNX encoder (model.backbone: {onnx: ...}) for it`,
+    );
 }

@@ -102,7 +102,12 @@ export class EmbeddingCache {
 
   /** The cache for an encoder when its index exists and matches the dataset; undefined otherwise. */
   static open(ds: TileDataset, encoder: Pick<EncoderIdentity, 'sha256' | 'inputSize' | 'mean' | 'std'>): EmbeddingCache | undefined {
-    const dir = embeddingDir(ds, embeddingKey(encoder));
+    return EmbeddingCache.openKey(ds, embeddingKey(encoder));
+  }
+
+  /** The cache in embeddings/KEY when its index matches the dataset; undefined otherwise. */
+  static openKey(ds: TileDataset, key: string): EmbeddingCache | undefined {
+    const dir = embeddingDir(ds, key);
     const path = join(dir, 'index.json');
     if (!existsSync(path)) return undefined;
     const index = loadJsonFile(path, indexSchema, 'embedding index');

@@ -42,3 +42,12 @@ export { parseShard, tilesOfShard, shardUnits, type Shard } from './shard.ts';
 export * from './predictTiles.ts';
 export { summariseDataset, patientsOfDataset, type DatasetSummary, type TileCount } from './indexSummary.ts';
 export { importPatches, patchFile, type ImportPatchesOptions, type PatchSource } from './patchImport.ts';
+export {
+  importFeatures,
+  importedFeatureSets,
+  openImportedFeatures,
+  importedEncoder,
+  featureFile,
+  featureSetName,
+  type ImportedFeatures,
+} from './featureImport.ts';

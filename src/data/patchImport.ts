@@ -4,6 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { ConfigError, InputError, writeFileAtomic } from '../core/index.ts';
+import { featureFile, importFeatures } from './featureImport.ts';
 import { readH5Datasets } from './h5.ts';
 import type { Manifest, SlideRecord } from './manifest.ts';
 import { openSlide } from './openSlide.ts';
@@ -28,6 +29,8 @@ export interface ImportPatchesOptions {
   out: string;
   /** Microns per pixel of slides whose file and manifest row do not say. */
   slideMpp?: number;
+  /** The toolkit's feature files of the same patches (SLIDE.h5: features, coords) into the embedding cache. */
+  features?: { dir: string; name?: string };
 }
 
 /** One slide's patches in gradelab's terms: tile size, level-0 footprint, and the coordinates. */
@@ -102,6 +105,13 @@ function readPlan(levelDownsamples: number[], footprint: number, tileSize: numbe
 export async function importPatches(manifest: Manifest, options: ImportPatchesOptions): Promise<TileDataset> {
   const { out, from } = options;
   if (existsSync(join(out, 'dataset.json'))) throw new ConfigError(`${out}: already holds a dataset; choose a new --out`);
+  if (options.features) {
+    if (!existsSync(options.features.dir)) throw new ConfigError(`--features: ${options.features.dir} not found`);
+    for (const r of manifest.records) {
+      const f = featureFile(options.features.dir, r.slideId);
+      if (!existsSync(f)) throw new InputError(`${f}: ${from === 'clam' ? 'CLAM' : 'TRIDENT'} feature file not found`);
+    }
+  }
   const header = [...INDEX_TABLE_COLUMNS(manifest.labelColumns), ...INDEX_COORDS_COLUMNS];
   let first: { tileSize: number; mpp: number; overlap: number; file: string } | undefined;
 
@@ -195,5 +205,15 @@ export async function importPatches(manifest: Manifest, options: ImportPatchesOp
   }
   meta.complete = true;
   await writeFileAtomic(join(out, 'dataset.json'), JSON.stringify(meta, null, 2));
-  return openTileDataset(out);
+  const ds = await openTileDataset(out);
+  if (options.features) {
+    try {
+      await importFeatures(ds, { from, features: options.features.dir, name: options.features.name });
+    } catch (err) {
+      // A bad feature file: no dataset stays behind that looks imported with its features.
+      if (created) await rm(out, { recursive: true, force: true });
+      throw err;
+    }
+  }
+  return ds;
 }

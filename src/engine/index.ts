@@ -4,3 +4,4 @@ export { OnnxEncoder, type EncoderShape } from './encoder.ts';
 export { composeEncoderHead } from './compose.ts';
 export { openSession, resolveThreads, type Device, type EngineOptions } from './session.ts';
 export { prepareInput, type InputLayout } from './preprocess.ts';
+export { ImportedFeaturesHead } from './importedHead.ts';

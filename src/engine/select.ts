@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, InputError, log, readModelMeta, type ModelPredictor } from '../core/index.ts';
+import { ImportedFeaturesHead } from './importedHead.ts';
 import { MODEL_ONNX, OnnxPredictor } from './onnxPredictor.ts';
 import type { EngineOptions } from './session.ts';
 
@@ -39,7 +40,9 @@ export async function openModel(dir: string, options: ModelOpenOptions = {}): Pr
   const meta = readModelMeta(dir);
   const hasOnnx = existsSync(join(dir, MODEL_ONNX));
   let model: ModelPredictor;
-  if (engine === 'onnx' || (engine === 'auto' && hasOnnx)) {
+  if (meta.importedFeatures) {
+    model = new ImportedFeaturesHead(dir, { ...meta, importedFeatures: meta.importedFeatures });
+  } else if (engine === 'onnx' || (engine === 'auto' && hasOnnx)) {
     model = await OnnxPredictor.load(dir, meta, options);
   } else {
     if (meta.encoder)

@@ -7,6 +7,9 @@ import { ConfigError, encoderSpecSchema, loadYamlFile, readModelMeta, zodProblem
 import { modelRegistry } from './models.ts';
 
 /** An experiment file (experiments/*.yaml), validated so a typo is an error with its path. */
+/** A head on features computed elsewhere (CLAM, TRIDENT) and imported into the dataset under a name. */
+export const importedBackboneSchema = z.object({ features: z.string().min(1) }).strict();
+
 export const trainConfigSchema = z
   .object({
     name: z.string().min(1),
@@ -45,8 +48,11 @@ export const trainConfigSchema = z
       .strict(),
     model: z
       .object({
-        /** A registry network trained end to end (resnet, mobilenetv2), or a frozen ONNX encoder. */
-        backbone: z.union([z.string(), encoderSpecSchema]).default('resnet'),
+        /**
+         * A registry network trained end to end (resnet, mobilenetv2), a frozen ONNX encoder, or features
+         * imported into the dataset (`{features: NAME}`, from `gradelab dataset import --features`).
+         */
+        backbone: z.union([z.string(), encoderSpecSchema, importedBackboneSchema]).default('resnet'),
         width: z.number().positive().default(1),
         inputSize: z.number().int().min(16).max(1024).default(96),
         head: z.enum(['softmax', 'ordinal', 'multitask']).default('softmax'),

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ConfigError, readModelMeta, type ProgressFactory } from '../core/index.ts';
+import { ConfigError, readModelMeta, requirePixelModel, type ProgressFactory } from '../core/index.ts';
 import { openDatasetForModel } from '../data/index.ts';
 import type { ModelOpenOptions } from '../engine/index.ts';
 import { openModel } from './openModel.ts';
@@ -23,6 +23,7 @@ export interface AuditOptions {
  */
 export async function auditModel(modelDir: string, siteDir: string, out: string, options: AuditOptions = {}): Promise<SiteAudit> {
   const meta = readModelMeta(modelDir);
+  requirePixelModel(modelDir, meta, 'a site audit (it measures stain and representation shift on tiles)');
   const trainData = options.trainData ?? (meta.dataset && join(modelDir, meta.dataset));
   if (!trainData) throw new ConfigError('--train-data is needed (the model records no training dataset)');
   const maxTiles = options.maxTiles ?? 1500;

@@ -1,7 +1,8 @@
 import { ConfigError, log, modelFile } from '../core/index.ts';
-import { loadSplit, openDatasetForModel, predictTiles, tilesOfPartition } from '../data/index.ts';
+import { loadSplit, openDatasetForModel, tilesOfPartition } from '../data/index.ts';
 import type { ModelOpenOptions } from '../engine/index.ts';
 import { classIndex, poolSlides, quadraticWeightedKappa, slideGrade } from '../metrics/index.ts';
+import { modelOutputs } from './modelOutputs.ts';
 import { openModel } from './openModel.ts';
 
 export interface FitMilOptions {
@@ -38,8 +39,8 @@ export async function fitMil(modelDir: string, dataDir: string, options: FitMilO
   const classes = model.meta.classes;
   let tp, vp;
   try {
-    tp = await predictTiles(model, ds, train, { keepFeatures: true });
-    vp = await predictTiles(model, ds, val, { keepFeatures: true });
+    tp = await modelOutputs(model, modelDir, ds, train, { label: 'MIL training tiles', keepFeatures: true });
+    vp = await modelOutputs(model, modelDir, ds, val, { label: 'MIL validation tiles', keepFeatures: true });
   } finally {
     await model.dispose();
   }

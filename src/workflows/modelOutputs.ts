@@ -7,7 +7,7 @@ import {
   type ModelPredictor,
   type ProgressFactory,
 } from '../core/index.ts';
-import { EmbeddingCache, type TileDataset, type TileRow } from '../data/index.ts';
+import { EmbeddingCache, openImportedFeatures, type TileDataset, type TileRow } from '../data/index.ts';
 import { predictTiles, type TilePredictions } from '../data/index.ts';
 
 /**
@@ -23,8 +23,10 @@ export async function modelOutputs(
   options: { label: string; keepFeatures?: boolean; progress?: ProgressFactory },
 ): Promise<TilePredictions> {
   const enc = model.meta.encoder;
-  const cache = enc ? EmbeddingCache.open(ds, enc) : undefined;
-  if (cache && cache.dim === model.meta.featureDim && !cache.missing(tiles).length) {
+  const imported = model.meta.importedFeatures;
+  // A head on imported features has nothing else to read: a dataset without them is refused in one line.
+  const cache = imported ? openImportedFeatures(ds, imported) : enc ? EmbeddingCache.open(ds, enc) : undefined;
+  if (cache && (imported || (cache.dim === model.meta.featureDim && !cache.missing(tiles).length))) {
     const features = cache.read(tiles);
     const logits = applyAffineHead(readAffineHead(modelDir), features, tiles.length);
     log.info(`${options.label}: ${tiles.length} tiles from the embedding cache (${cache.dir})`);

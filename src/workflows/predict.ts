@@ -94,8 +94,11 @@ export async function predictDataset(
   // The partition's patients are filtered in the tile index (DuckDB), so only their tiles are read; a
   // head on a frozen encoder reads the whole table, which its embedding cache is keyed by.
   const splitFile = split === 'all' ? undefined : await loadSplit(dataDir);
+  const meta = readModelMeta(modelDir);
   const filter =
-    splitFile && !readModelMeta(modelDir).encoder ? { patients: patientsOfPartition(splitFile, split as Partition, fold) } : undefined;
+    splitFile && !meta.encoder && !meta.importedFeatures
+      ? { patients: patientsOfPartition(splitFile, split as Partition, fold) }
+      : undefined;
   const ds = await openDatasetForModel(dataDir, modelDir, { resample: options.resample, filter });
   const partition = splitFile ? tilesOfPartition(ds, splitFile, split as Partition, fold) : ds.tiles;
   const tiles = tilesOfShard(partition, options.shard);

@@ -2,7 +2,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { checkSameInput, ConfigError, readModelMeta, silentProgress, writeFileAtomic, type ProgressFactory } from '../core/index.ts';
+import {
+  checkSameInput,
+  ConfigError,
+  readModelMeta,
+  requirePixelModel,
+  silentProgress,
+  writeFileAtomic,
+  type ProgressFactory,
+} from '../core/index.ts';
 import { loadSplit, openDatasetForModel, shardUnits, spreadTilesPerSlide, tilesOfPartition, type Shard } from '../data/index.ts';
 import type { ModelOpenOptions } from '../engine/index.ts';
 import {
@@ -54,6 +62,7 @@ export async function runRobustnessSuite(
   const { split = 'test', fold = 0, shard } = options;
   const { suite: loaded, criteria } = loadSuite(suitePath);
   const ds = await openDatasetForModel(dataDir, modelDir);
+  requirePixelModel(modelDir, readModelMeta(modelDir), 'a robustness suite');
   if (options.baseline)
     checkSameInput({ dir: modelDir, meta: readModelMeta(modelDir) }, { dir: options.baseline, meta: readModelMeta(options.baseline) });
   const partition = split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(dataDir), split, fold);

@@ -19,7 +19,7 @@ import { buildTileDataset, readDatasetMeta, readManifest } from '../data/index.t
 import { generateSynthetic } from '../synth/index.ts';
 import { FileStore, openStore, resumeRun, startRun, type Tracker } from '../track/index.ts';
 import { checkExperiment, fit, loadTrainConfig, readCheckpointState, type TrainConfig } from '../train/index.ts';
-import { trainHeadOnEncoder } from './trainHead.ts';
+import { trainHeadOnEncoder, trainHeadOnImported } from './trainHead.ts';
 import { fmtQwk as fmt, writeTrainingCurves } from './trainingCurves.ts';
 
 export interface TrainOptions {
@@ -194,10 +194,13 @@ export async function trainExperiment(
   await ensureDataset(config, progress);
   tracker ??= await startRun(config.tracking.experiment, config.name, { trackingDir: options.trackingDir ?? config.tracking.dir });
   try {
-    const encoder = typeof config.model.backbone === 'string' ? undefined : config.model.backbone;
-    const summary = encoder
-      ? await trainHeadOnEncoder(config, encoder, out, tracker, text, progress)
-      : await trainNetwork(config, out, tracker, text, !!options.resume, progress);
+    const b = config.model.backbone;
+    const summary =
+      typeof b === 'string'
+        ? await trainNetwork(config, out, tracker, text, !!options.resume, progress)
+        : 'features' in b
+          ? await trainHeadOnImported(config, b.features, out, tracker, text)
+          : await trainHeadOnEncoder(config, b, out, tracker, text, progress);
     let meta = readModelMeta(out);
     if (meta.runId !== tracker.runId) {
       meta = { ...meta, runId: tracker.runId };
@@ -208,7 +211,8 @@ export async function trainExperiment(
     await removeStaleParts(out);
     await tracker.setTags({
       'gradelab.weights.sha256': meta.weightsSha256 ?? '',
-      'gradelab.onnx.sha256': await sha256File(modelFile(out, 'onnx')),
+      // A head on imported features has no model.onnx: gradelab cannot compute its inputs from pixels.
+      'gradelab.onnx.sha256': existsSync(modelFile(out, 'onnx')) ? await sha256File(modelFile(out, 'onnx')) : '',
       'gradelab.best_epoch': String(meta.bestEpoch),
     });
     for (const f of [MODEL_FILES.meta, MODEL_FILES.history, MODEL_FILES.config, MODEL_FILES.curves])

@@ -2,10 +2,11 @@ import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkWritable } from '../../core/index.ts';
+import { checkWritable, ConfigError } from '../../core/index.ts';
 import {
   exportIndex,
   importPatches,
+  importedFeatureSets,
   loadSplit,
   openTileIndex,
   partitionOf,
@@ -96,15 +97,34 @@ export function datasetCommand(y: Argv): Argv {
             .option('patches', { type: 'string', demandOption: true, describe: 'folder of patch .h5 files (or its parent)' })
             .option('manifest', { type: 'string', demandOption: true, describe: 'manifest of the slides the patches come from' })
             .option('out', { type: 'string', demandOption: true, describe: 'new dataset folder' })
-            .option('slide-mpp', { type: 'number', describe: 'microns per pixel of slides whose file and manifest row do not say' }),
+            .option('slide-mpp', { type: 'number', describe: 'microns per pixel of slides whose file and manifest row do not say' })
+            .option('features', {
+              type: 'string',
+              describe: "folder of the toolkit's feature .h5 files of these patches (TRIDENT's features_ENC/, CLAM's FEATURES/h5_files/)",
+            })
+            .option('encoder', {
+              type: 'string',
+              describe: 'name of the encoder that computed --features (default: the folder name without features_)',
+            }),
         async (argv) => {
           checkWritable(argv.out);
+          if (argv.encoder && !argv.features) throw new ConfigError('--encoder names the encoder of --features; give --features DIR');
           const manifest = readManifest(argv.manifest);
-          const ds = await importPatches(manifest, { from: argv.from, patches: argv.patches, out: argv.out, slideMpp: argv['slide-mpp'] });
+          const ds = await importPatches(manifest, {
+            from: argv.from,
+            patches: argv.patches,
+            out: argv.out,
+            slideMpp: argv['slide-mpp'],
+            ...(argv.features ? { features: { dir: argv.features, name: argv.encoder } } : {}),
+          });
           const m = ds.meta;
           process.stdout.write(
             `${ds.tiles.length} tiles of ${m.tileSize} px at ${m.mpp} um/px from ${m.slides} slides (${argv.from}) -> ${argv.out} (coordinates only)\n`,
           );
+          for (const [name, { imported }] of importedFeatureSets(ds))
+            process.stdout.write(
+              `features "${name}": ${imported.dim} per tile; train a head on them with model.backbone: {features: ${name}}\n`,
+            );
         },
       )
       .demandCommand(1, 'name a dataset subcommand: info, export, import'),

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
-import { InputError, modelFile, readModelMeta, sha256File, writeFileAtomic } from '../../core/index.ts';
+import { InputError, modelFile, readModelMeta, requirePixelModel, sha256File, writeFileAtomic } from '../../core/index.ts';
 import { contractOf } from '../../onnx/index.ts';
 
 export function exportCommand(y: Argv): Argv {
@@ -14,6 +14,7 @@ export function exportCommand(y: Argv): Argv {
         .option('opset', { type: 'number', describe: 'ONNX opset (11-21; default 17)' }),
     async (argv) => {
       const meta = readModelMeta(argv.model);
+      requirePixelModel(argv.model, meta, 'an ONNX export');
       if (meta.encoder)
         throw new InputError(
           `${argv.model}: a head on a frozen encoder is exported when it is trained (its model.onnx holds the encoder); retrain to rewrite it`,

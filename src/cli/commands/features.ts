@@ -1,6 +1,14 @@
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
-import { ConfigError, encoderSpecSchema, InputError, readModelMeta, zodProblem, type EncoderSpec } from '../../core/index.ts';
+import {
+  ConfigError,
+  encoderSpecSchema,
+  InputError,
+  readModelMeta,
+  requirePixelModel,
+  zodProblem,
+  type EncoderSpec,
+} from '../../core/index.ts';
 import { loadSplit, openTileDataset, tilesOfPartition } from '../../data/index.ts';
 import { extractEmbeddings } from '../../workflows/embeddings.ts';
 import { createProgress } from '../progress.ts';
@@ -19,6 +27,7 @@ function encoderOf(argv: {
   if (argv.model && argv.backbone) throw new ConfigError('give --model or --backbone, not both');
   if (argv.model) {
     const meta = readModelMeta(argv.model);
+    requirePixelModel(argv.model, meta, '`gradelab features`');
     if (!meta.encoder)
       throw new InputError(
         `${argv.model}: not a head on a frozen encoder (its backbone ${meta.backbone} trains end to end); use --backbone ENCODER.onnx`,

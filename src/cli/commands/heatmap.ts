@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
-import { ConfigError, log, modelFile, readModelMeta } from '../../core/index.ts';
+import { ConfigError, log, modelFile, readModelMeta, requirePixelModel } from '../../core/index.ts';
 import { slidesToMap, writeHeatmaps, type HeatmapSource } from '../../view/index.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { createProgress } from '../progress.ts';
@@ -60,6 +60,7 @@ export function heatmapCommand(y: Argv): Argv {
       ),
     async (argv) => {
       const meta = readModelMeta(argv.model);
+      requirePixelModel(argv.model, meta, 'a heatmap');
       if (argv['min-tissue'] !== undefined && !(argv['min-tissue'] > 0 && argv['min-tissue'] <= 1))
         throw new ConfigError('--min-tissue must be in (0, 1]');
       for (const [flag, v] of [
