@@ -33,6 +33,11 @@ export const COMMAND_INDEX: Record<string, { describe: string; load: () => Promi
     describe: 'Generate synthetic prostate or breast slides from several sites, with label masks, a manifest and rare anomalies',
     load: () => import('./commands/synth.ts').then((m) => m.synthCommand),
   },
+  mrmc: {
+    describe:
+      'Multi-reader multi-case study: Obuchowski-Rockette analysis of readers with and without the AI (Hillis df), or a blank ratings template',
+    load: () => import('./commands/mrmc.ts').then((m) => m.mrmcCommand),
+  },
   runs: {
     describe: 'List, show, compare and sync tracked runs (MLflow layout)',
     load: () => import('./commands/runs.ts').then((m) => m.runsCommand),

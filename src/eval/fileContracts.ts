@@ -195,3 +195,42 @@ export const readAuditFile = (dir: string): AuditFile =>
   loadJsonFile(join(dir, 'audit.json'), auditFileSchema, 'site audit (gradelab audit)');
 export const readCompareFile = (dir: string): CompareFile =>
   loadJsonFile(join(dir, 'compare.json'), compareFileSchema, 'comparison (gradelab compare)');
+
+const mrmcIntervalSchema = z
+  .object({ estimate: z.number(), se: z.number(), df: z.number().nullable(), lower: z.number(), upper: z.number() })
+  .loose();
+const mrmcDifferenceSchema = mrmcIntervalSchema.extend({ a: z.string(), b: z.string(), p: z.number() });
+
+/** mrmc.json (gradelab mrmc): what the report reads of a reader study's analysis. */
+export const mrmcFileSchema = z
+  .object({
+    format: z.literal('gradelab-mrmc/1'),
+    source: z.string(),
+    fom: z.enum(['auc', 'accuracy', 'qwk']),
+    modalities: z.array(z.string()),
+    readers: z.array(z.string()),
+    cases: z.number().int(),
+    modalityFom: z.array(z.number()),
+    rrrc: z
+      .object({
+        F: z.number(),
+        ndf: z.number(),
+        ddf: z.number(),
+        p: z.number(),
+        differences: z.array(mrmcDifferenceSchema),
+        single: z.array(mrmcIntervalSchema),
+      })
+      .loose(),
+    frrc: z
+      .object({
+        chi2: z.number(),
+        df: z.number(),
+        p: z.number(),
+        differences: z.array(mrmcDifferenceSchema),
+        single: z.array(mrmcIntervalSchema),
+      })
+      .loose(),
+  })
+  .loose();
+export type MrmcFile = z.infer<typeof mrmcFileSchema>;
+export const readMrmcFile = (dir: string): MrmcFile => loadJsonFile(join(dir, 'mrmc.json'), mrmcFileSchema, 'reader study (gradelab mrmc)');

@@ -23,3 +23,5 @@ export * from './auditFiles.ts';
 export * from './compare.ts';
 export * from './compareFiles.ts';
 export * from './fileContracts.ts';
+export * from './mrmc.ts';
+export * from './mrmcFiles.ts';

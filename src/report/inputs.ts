@@ -5,6 +5,7 @@ import { ConfigError, loadYamlFile, modelFile, type ModelMeta, readModelMeta } f
 import {
   readAuditFile,
   readCompareFile,
+  readMrmcFile,
   readMetricsFile,
   readOodFile,
   readPredictions,
@@ -12,6 +13,7 @@ import {
   type AuditFile,
   type CompareFile,
   type MetricsFile,
+  type MrmcFile,
   type OodFile,
   type Predictions,
   type SuiteResultsFile,
@@ -34,6 +36,7 @@ export interface ReportInputs {
   audit?: AuditFile;
   suites: { dir: string; r?: SuiteResultsFile }[];
   comparisons: { dir: string; c: CompareFile }[];
+  readerStudies: { dir: string; m: MrmcFile }[];
   predictions?: Predictions;
   viewers: { page: string; slideIds: string[] }[];
 }
@@ -46,6 +49,7 @@ export interface ReportArgs {
   audit?: string;
   robustness?: string[];
   compare?: string[];
+  mrmc?: string[];
   viewer?: string[];
   intendedUse?: string;
   trackingDir?: string;
@@ -91,6 +95,7 @@ export function loadReportInputs(a: ReportArgs): ReportInputs {
   // A suite without results is shown as MISSING in the report; a broken results file is an error.
   const suites = (a.robustness ?? []).map((d) => ({ dir: d, r: existsSync(join(d, 'results.json')) ? readSuiteResults(d) : undefined }));
   const comparisons = (a.compare ?? []).map((d) => ({ dir: d, c: required('--compare', d, 'compare.json', readCompareFile)! }));
+  const readerStudies = (a.mrmc ?? []).map((d) => ({ dir: d, m: required('--mrmc', d, 'mrmc.json', readMrmcFile)! }));
   const viewers = (a.viewer ?? []).map((d) => readViewerExport(d));
   const predictionsCsv = a.eval && join(a.eval, 'predictions.csv');
   const predictions = predictionsCsv && existsSync(predictionsCsv) ? readPredictions(predictionsCsv) : undefined;
@@ -107,6 +112,7 @@ export function loadReportInputs(a: ReportArgs): ReportInputs {
     audit,
     suites,
     comparisons,
+    readerStudies,
     predictions,
     viewers,
   };

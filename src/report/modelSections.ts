@@ -155,15 +155,24 @@ export async function traceabilitySection(inp: ReportInputs): Promise<ReportSect
     ['Training run', meta.runId ?? 'not tracked'],
     ['Config SHA-256', meta.configHash],
     ['Dataset SHA-256 (tile table and settings; the manifest hash for models from before 0.2)', meta.datasetHash],
-    ['Weights SHA-256', meta.weightsSha256 ?? (await sha256File(modelFile(modelDir, 'weights')))],
+    [
+      'Weights SHA-256',
+      meta.weightsSha256 ?? (await hashIfThere(modelFile(modelDir, 'weights'), 'MISSING (no weights file in the model folder)')),
+    ],
   );
-  const onnxPath = modelFile(modelDir, 'onnx');
+  const f = meta.importedFeatures;
   trace.facts.push([
     'model.onnx SHA-256 (the inference artifact)',
-    existsSync(onnxPath) ? await sha256File(onnxPath) : 'MISSING (gradelab export --model DIR writes it)',
+    await hashIfThere(
+      modelFile(modelDir, 'onnx'),
+      f ? `none: a head on ${f.tool} features "${f.name}" scores cached features` : 'MISSING (gradelab export --model DIR writes it)',
+    ),
   ]);
+  if (f) trace.facts.push(['Imported features', `${f.tool} "${f.name}", ${f.dim} per tile, files SHA-256 ${f.sha256}`]);
   if (meta.encoder) trace.facts.push(['Frozen encoder', `${meta.encoder.onnx}, SHA-256 ${meta.encoder.sha256}`]);
   for (const [k, v] of Object.entries(prov).filter(([k]) => k.startsWith('gradelab.pkg.')))
     trace.facts.push([k.replace('gradelab.pkg.', 'package '), v]);
   return trace;
 }
+
+const hashIfThere = async (path: string, otherwise: string) => (existsSync(path) ? sha256File(path) : otherwise);

@@ -6,6 +6,7 @@ import type { ReportSection } from './document.ts';
 import { comparisonsSection, performanceSection, referralSection } from './evidence.ts';
 import { limitationsSection, oodSection, robustnessSection } from './findings.ts';
 import { renderReportHtml } from './html.ts';
+import { readerStudySection } from './readerStudy.ts';
 import { loadReportInputs, type ReportArgs } from './inputs.ts';
 import { dataSection, identitySection, modelSection, referenceSection, shownPath, traceabilitySection } from './modelSections.ts';
 import { renderReportPdf } from './pdf.ts';
@@ -29,6 +30,7 @@ export async function writeReport(
     modelSection(inp),
     performanceSection(inp),
     comparisonsSection(inp),
+    readerStudySection(inp),
     referralSection(inp),
     robustnessSection(inp),
     oodSection(inp),
@@ -49,6 +51,7 @@ export async function writeReport(
       ood: ood ?? null,
       robustness: suites.map((s) => s.r ?? null),
       audit: audit ?? null,
+      readerStudies: inp.readerStudies.map((r) => r.m),
       intendedUse: use,
       model: meta,
     },
