@@ -33,6 +33,11 @@ export const COMMAND_INDEX: Record<string, { describe: string; load: () => Promi
     describe: 'Generate synthetic prostate or breast slides from several sites, with label masks, a manifest and rare anomalies',
     load: () => import('./commands/synth.ts').then((m) => m.synthCommand),
   },
+  calibrate: {
+    describe:
+      'Fit temperature scaling on validation slides; every command then reports calibrated probabilities (ECE before/after, per site and scanner)',
+    load: () => import('./commands/calibrate.ts').then((m) => m.calibrateCommand),
+  },
   mrmc: {
     describe:
       'Multi-reader multi-case study: Obuchowski-Rockette analysis of readers with and without the AI (Hillis df), or a blank ratings template',

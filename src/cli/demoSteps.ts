@@ -51,8 +51,11 @@ export async function trainDemoModels(ctx: DemoContext): Promise<string[]> {
       };
       const cfg = join(out, 'configs', `${run}.yaml`);
       await writeFile(cfg, yamlStringify(config));
-      if (!existsSync(modelFile(join(out, 'models', run), 'meta')))
-        await step(main, `train: ${run}`, ['train', '--config', cfg, '--out', join(out, 'models', run), ...tracking]);
+      const dir = join(out, 'models', run);
+      if (!existsSync(modelFile(dir, 'meta'))) await step(main, `train: ${run}`, ['train', '--config', cfg, '--out', dir, ...tracking]);
+      // Every model is calibrated before it is evaluated or compared (ECE is one of the compared metrics).
+      if (!existsSync(join(modelFile(dir, 'calibration'), 'calibration.json')))
+        await step(main, `temperature scaling: ${run}`, ['calibrate', '--model', dir, '--data', data]);
     }
   return Object.keys(models);
 }

@@ -2,13 +2,15 @@
  * Class probabilities from a head's raw outputs, in plain arithmetic (the ONNX engine's half of what
  * train/heads.ts does with tensors): softmax rows; the breast multitask head's first three of its 4 x 3
  * outputs (the grade); CORAL's P(y > k) = sigmoid(logit_k), made into P(y = k) by consecutive differences,
- * clipped at zero and renormalised when the thresholds cross.
+ * clipped at zero and renormalised when the thresholds cross. A calibration `temperature` divides every
+ * logit first (temperature scaling; for CORAL the same scale on each threshold's logit).
  */
-export function headProbabilities(logits: Float32Array, n: number, head: HeadKind, k: number): Float32Array {
+export function headProbabilities(logits: Float32Array, n: number, head: HeadKind, k: number, temperature = 1): Float32Array {
   const width = logits.length / n;
   const out = new Float32Array(n * k);
+  const scaled = temperature === 1 ? logits : logits.map((v) => v / temperature);
   for (let i = 0; i < n; i++) {
-    const row = logits.subarray(i * width, (i + 1) * width);
+    const row = scaled.subarray(i * width, (i + 1) * width);
     const p = out.subarray(i * k, (i + 1) * k);
     if (head === 'ordinal') {
       let sum = 0;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
  * What a model directory holds, by name: every module that reads or writes one of these files takes its
  * name from here, and each file has one reader with a schema beside its writer (gradelab.json in
  * modelMeta.ts, history.json in trainingHistory.ts, the checkpoint in train/fitStages.ts, mil.json in
- * train/mil.ts, ood/ in ood/store.ts, config.yaml through the experiment schema).
+ * train/mil.ts, ood/ in ood/store.ts, calibration/ in workflows/calibrate.ts, config.yaml through the
+ * experiment schema).
  */
 export const MODEL_FILES = {
   /** What every later step needs to use the model (modelMetaSchema). */
@@ -27,6 +28,8 @@ export const MODEL_FILES = {
   ood: 'ood',
   oodBundle: 'ood/detectors.json',
   curves: 'training-curves.png',
+  /** Temperature scaling's fit: figures before and after, reliability diagrams (gradelab calibrate). */
+  calibration: 'calibration',
 } as const;
 
 export type ModelFile = keyof typeof MODEL_FILES;

@@ -83,6 +83,21 @@ export const modelMetaSchema = z
       .object({ tool: z.enum(['clam', 'trident']), name: z.string(), sha256: z.string(), dim: z.number().int().positive() })
       .strict()
       .optional(),
+    /**
+     * Temperature scaling fitted by `gradelab calibrate` on validation slides: every predictor divides
+     * the logits by it before the head's probabilities.
+     */
+    calibration: z
+      .object({
+        method: z.literal('temperature'),
+        temperature: z.number().positive(),
+        split: z.string(),
+        fold: z.number().int(),
+        slides: z.number().int(),
+        fittedAt: z.string(),
+      })
+      .strict()
+      .optional(),
     /** The training tiles' stride, tissue rule and storage (models from before 0.2 lack it). */
     tiling: tilingSchema.optional(),
     inputNormalisation: inputNormalisationSchema.optional(),

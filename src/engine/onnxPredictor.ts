@@ -55,6 +55,10 @@ export class OnnxPredictor implements ModelPredictor {
         `${path} was exported from other weights than ${dir}'s (weights SHA-256 ${contract.weightsSha256.slice(0, 12)} vs ${meta.weightsSha256.slice(0, 12)}); re-export with \`gradelab export --model ${dir}\``,
       );
     }
+    if ((contract.temperature ?? 1) !== (meta.calibration?.temperature ?? 1))
+      throw new InputError(
+        `${path} records temperature ${contract.temperature ?? 1}, ${dir}/gradelab.json ${meta.calibration?.temperature ?? 1}; run \`gradelab calibrate\` again`,
+      );
     if (contract.inputSize !== meta.inputSize || contract.head !== meta.head || contract.classes.join() !== meta.classes.join()) {
       throw new InputError(`${path} does not match ${dir}/gradelab.json (input size, head or classes differ); re-export it`);
     }
@@ -99,7 +103,7 @@ export class OnnxPredictor implements ModelPredictor {
       [MODEL_FEATURES, MODEL_LOGITS],
       this.path,
     );
-    return { probs: headProbabilities(logits, n, this.meta.head, this.k), features, logits };
+    return { probs: headProbabilities(logits, n, this.meta.head, this.k, this.meta.calibration?.temperature), features, logits };
   }
 
   async predict(batch: TileBatch): Promise<Float32Array> {

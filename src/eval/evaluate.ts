@@ -18,6 +18,7 @@ import {
 } from '../metrics/index.ts';
 import type { Predictions, PredictionRow } from './predictions.ts';
 import { riskCoverage, type CoveragePoint } from './referral.ts';
+import { selectivePrediction, type SelectiveReport } from './selective.ts';
 
 export interface EvaluateOptions {
   task?: Task;
@@ -89,6 +90,8 @@ export interface MetricsReport {
   subgroups: { site: Record<string, SubgroupResult>; scanner: Record<string, SubgroupResult>; grade: Record<string, SubgroupResult> };
   agreement?: AgreementReport & { modelVsRater: { rater: string; qwk: Estimate }[] };
   referral: { uncertainty: 'column' | '1 - max probability'; curve: CoveragePoint[]; aurc: number };
+  /** AURC and excess AURC per uncertainty score, and the coverage that reaches each target QWK. */
+  selective: SelectiveReport;
 }
 
 export function inferTask(k: number, task?: Task): Task {
@@ -311,5 +314,17 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
     },
     agreement,
     referral: { uncertainty: hasU ? 'column' : '1 - max probability', ...referral },
+    selective: selectivePrediction(
+      rows.map((r, i) => ({
+        y: y[i],
+        pred: pred[i],
+        probs: r.probs,
+        patientId: r.patientId,
+        oodScore: r.oodScore,
+        uncertainty: r.uncertainty,
+      })),
+      referral.curve,
+      { resamples, seed },
+    ),
   };
 }

@@ -81,6 +81,15 @@ export const metricsFileSchema = z
         curve: z.array(z.object({ coverage: z.number(), kept: z.number(), qwk: num, accuracy: z.number() }).loose()),
       })
       .loose(),
+    /** From gradelab 0.2's selective-prediction analysis on; older metrics files lack it. */
+    selective: z
+      .object({
+        risk: z.number(),
+        oracleAurc: z.number(),
+        scores: z.array(z.object({ score: z.string(), aurc: estimateJson, eaurc: estimateJson })),
+        coverageAtQwk: z.array(z.object({ target: z.number(), coverage: z.number().nullable() })),
+      })
+      .optional(),
   })
   .loose();
 export type MetricsFile = z.infer<typeof metricsFileSchema>;
@@ -234,3 +243,34 @@ export const mrmcFileSchema = z
   .loose();
 export type MrmcFile = z.infer<typeof mrmcFileSchema>;
 export const readMrmcFile = (dir: string): MrmcFile => loadJsonFile(join(dir, 'mrmc.json'), mrmcFileSchema, 'reader study (gradelab mrmc)');
+
+const calibrationFiguresSchema = z.object({ nll: z.number(), ece: z.number(), eceEqualMass: z.number(), classwiseEce: z.number() });
+const groupFiguresSchema = z.object({
+  group: z.string(),
+  slides: z.number(),
+  before: calibrationFiguresSchema,
+  after: calibrationFiguresSchema,
+});
+
+/** calibration/calibration.json in a model folder (gradelab calibrate). */
+export const calibrationFileSchema = z
+  .object({
+    format: z.literal('gradelab-calibration/1'),
+    temperature: z.number().positive(),
+    split: z.string(),
+    fold: z.number(),
+    slides: z.number(),
+    patients: z.number(),
+    before: calibrationFiguresSchema,
+    after: calibrationFiguresSchema,
+    intervals: z.object({
+      before: z.object({ ece: estimateJson, eceEqualMass: estimateJson }),
+      after: z.object({ ece: estimateJson, eceEqualMass: estimateJson }),
+    }),
+    bySite: z.array(groupFiguresSchema),
+    byScanner: z.array(groupFiguresSchema),
+  })
+  .loose();
+export type CalibrationFile = z.infer<typeof calibrationFileSchema>;
+export const readCalibrationFile = (dir: string): CalibrationFile =>
+  loadJsonFile(join(dir, 'calibration.json'), calibrationFileSchema, 'calibration (gradelab calibrate)');

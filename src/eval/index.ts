@@ -25,3 +25,4 @@ export * from './compareFiles.ts';
 export * from './fileContracts.ts';
 export * from './mrmc.ts';
 export * from './mrmcFiles.ts';
+export * from './selective.ts';

@@ -63,6 +63,7 @@ export function metricsJson(r: MetricsReport, source: MetricsSource = {}): Recor
     subgroups: r.subgroups,
     agreement: r.agreement ?? null,
     referral: r.referral,
+    selective: r.selective,
   };
 }
 
@@ -152,6 +153,21 @@ export function metricsMarkdown(r: MetricsReport, source: string): string {
   );
   for (const p of r.referral.curve.filter((_, i) => i % 2 === 0))
     lines.push(`| ${Math.round(p.coverage * 100)}% | ${p.kept} | ${f(p.qwk)} | ${f(p.accuracy)} |`);
+  const s = r.selective;
+  lines.push(
+    '',
+    `## Selective prediction (error rate ${f(s.risk)} at full coverage; oracle AURC ${f(s.oracleAurc)})`,
+    '',
+    '| uncertainty score | AURC | excess AURC (E-AURC) |',
+    '|---|---|---|',
+    ...s.scores.map((x) => `| ${x.score} | ${fmtEstimate(x.aurc)} | ${fmtEstimate(x.eaurc)} |`),
+    '',
+    ...s.coverageAtQwk.map((c) =>
+      c.coverage === null
+        ? `- QWK ${c.target} is not reached at any coverage down to 10%.`
+        : `- QWK ${c.target} is reached keeping ${Math.round(c.coverage * 100)}% of the cases (deferring the rest by the referral score).`,
+    ),
+  );
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,4 +1,5 @@
 import { accuracy, quadraticWeightedKappa } from '../metrics/index.ts';
+import { aurc } from './selective.ts';
 
 export interface CoveragePoint {
   /** Share of cases the model keeps (the rest are deferred to a pathologist). */
@@ -12,8 +13,8 @@ export interface CoveragePoint {
 
 /**
  * Risk-coverage analysis: sort cases by uncertainty, defer the least certain to a pathologist, and
- * measure the model on the rest, at coverages 100%, 95%, ... down to `minCoverage`. AURC is the mean
- * risk over the curve's points (lower is better).
+ * measure the model on the rest, at coverages 100%, 95%, ... down to `minCoverage`. AURC is over every
+ * coverage i/n (selective.ts), not only the curve's points (lower is better).
  */
 export function riskCoverage(
   y: ArrayLike<number>,
@@ -34,5 +35,11 @@ export function riskCoverage(
     const acc = accuracy(yy, pp);
     curve.push({ coverage: Math.round(c * 100) / 100, kept, qwk: quadraticWeightedKappa(yy, pp, k), accuracy: acc, risk: 1 - acc });
   }
-  return { curve, aurc: curve.reduce((s, p) => s + p.risk, 0) / curve.length };
+  return {
+    curve,
+    aurc: aurc(
+      Array.from(y, (v, i) => (v === pred[i] ? 0 : 1)),
+      uncertainty,
+    ),
+  };
 }

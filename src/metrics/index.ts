@@ -3,3 +3,4 @@
 export * from './metrics.ts';
 export * from './pooling.ts';
 export * from './predictionRow.ts';
+export * from './temperature.ts';

@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import protobuf from 'protobufjs/minimal.js';
 import { z } from 'zod';
 import { GRADELAB_VERSION, InputError, zodProblem, type ModelMeta } from '../core/index.ts';
-import { onnx } from './proto.ts';
+import { decodeModel, encodeModel, onnx } from './proto.ts';
 
 /**
  * What every model.onnx that gradelab writes promises, so it runs unchanged outside gradelab:
@@ -27,6 +27,8 @@ const contractSchema = z.object({
   /** SHA-256 of the weights the graph was made from (the TF.js weights.bin, or the head for frozen encoders). */
   weightsSha256: z.string().regex(/^[0-9a-f]{64}$/),
   gradelabVersion: z.string(),
+  /** Temperature scaling (gradelab calibrate): divide `logits` by it before the head's probabilities. */
+  temperature: z.number().positive().optional(),
 });
 
 export type ModelContract = z.infer<typeof contractSchema>;
@@ -47,6 +49,16 @@ export function contractOf(meta: ModelMeta): ModelContract {
     normalisation: meta.encoder ? { mean: meta.encoder.mean, std: meta.encoder.std } : { mean: [0, 0, 0], std: [1, 1, 1] },
     weightsSha256: meta.weightsSha256,
     gradelabVersion: GRADELAB_VERSION,
+    ...(meta.calibration ? { temperature: meta.calibration.temperature } : {}),
+  });
+}
+
+/** A model file with its gradelab metadata replaced by `contract` (graph, weights and other metadata kept). */
+export function withContract(bytes: Uint8Array, contract: ModelContract, where: string): Uint8Array {
+  const model = decodeModel(bytes, where);
+  return encodeModel({
+    ...model,
+    metadataProps: [...(model.metadataProps ?? []).filter((p) => !p.key?.startsWith(PREFIX)), ...writeContract(contract)],
   });
 }
 

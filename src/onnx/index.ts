@@ -11,4 +11,13 @@ export {
   type ValueInfoProto,
 } from './proto.ts';
 export { GraphBuilder, floatTensor, floatValueInfo, int64Tensor, type AttributeValue } from './graph.ts';
-export { MODEL_INPUT, MODEL_FEATURES, MODEL_LOGITS, contractOf, type ModelContract, writeContract, readContract } from './contract.ts';
+export {
+  MODEL_INPUT,
+  MODEL_FEATURES,
+  MODEL_LOGITS,
+  contractOf,
+  type ModelContract,
+  writeContract,
+  readContract,
+  withContract,
+} from './contract.ts';

@@ -157,6 +157,23 @@ export function referralSection(inp: ReportInputs): ReportSection {
         .filter((_, i) => i % 2 === 0)
         .map((p) => [`${Math.round(p.coverage * 100)}%`, String(p.kept), p.qwk === null ? 'n/a' : p.qwk.toFixed(3), p.accuracy.toFixed(3)]),
     });
+    const sel = metrics.selective;
+    if (sel) {
+      referral.tables.push({
+        caption: `Selective prediction: area under the risk-coverage curve per uncertainty score (error rate ${sel.risk.toFixed(3)} at full coverage; a perfect score gives ${sel.oracleAurc.toFixed(3)})`,
+        header: ['uncertainty score', 'AURC (95% CI)', 'excess AURC over the oracle (95% CI)'],
+        rows: sel.scores.map((s) => [s.score, est(s.aurc), est(s.eaurc)]),
+      });
+      referral.text.push(
+        sel.coverageAtQwk
+          .map((c) =>
+            c.coverage === null
+              ? `QWK ${c.target} is not reached at any coverage down to 10%`
+              : `QWK ${c.target} is reached keeping ${Math.round(c.coverage * 100)}% of the cases`,
+          )
+          .join('; ') + ' (deferring by the referral score).',
+      );
+    }
     chartIf(referral, 'Risk-coverage', inp.evalDir, 'risk-coverage.png');
   } else referral.missing.push('referral analysis (from --eval)');
   return referral;

@@ -5,6 +5,7 @@ import { provenanceTags } from '../track/index.ts';
 import type { ReportSection } from './document.ts';
 import { comparisonsSection, performanceSection, referralSection } from './evidence.ts';
 import { limitationsSection, oodSection, robustnessSection } from './findings.ts';
+import { calibrationSection } from './calibrationSection.ts';
 import { renderReportHtml } from './html.ts';
 import { readerStudySection } from './readerStudy.ts';
 import { loadReportInputs, type ReportArgs } from './inputs.ts';
@@ -29,6 +30,7 @@ export async function writeReport(
     referenceSection(inp),
     modelSection(inp),
     performanceSection(inp),
+    calibrationSection(inp),
     comparisonsSection(inp),
     readerStudySection(inp),
     referralSection(inp),

@@ -1,6 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { readModelMeta, type ModelPredictor, type PredictorMeta, type TileBatch, type TileOutputs } from '../core/index.ts';
+import {
+  headProbabilities as scaledProbabilities,
+  readModelMeta,
+  type ModelPredictor,
+  type PredictorMeta,
+  type TileBatch,
+  type TileOutputs,
+} from '../core/index.ts';
 import { headProbabilities } from './heads.ts';
 import { foldBatchNorm } from './fold.ts';
 import { loadLayersModel } from './modelDir.ts';
@@ -66,6 +73,9 @@ export class TfjsPredictor implements ModelPredictor {
       logits: (await out.data()) as Float32Array,
     };
     tf.dispose([features, out, probs]);
+    // A calibrated model's probabilities from its scaled logits, by the same arithmetic as ONNX Runtime's path.
+    const t = this.meta.calibration?.temperature;
+    if (t !== undefined && t !== 1) result.probs = scaledProbabilities(result.logits, batch.n, this.meta.head, this.k, t);
     return result;
   }
 

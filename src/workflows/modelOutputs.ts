@@ -33,7 +33,7 @@ export async function modelOutputs(
     return {
       tiles,
       k: model.k,
-      probs: headProbabilities(logits, tiles.length, model.meta.head, model.k),
+      probs: headProbabilities(logits, tiles.length, model.meta.head, model.k, model.meta.calibration?.temperature),
       head: model.meta.head,
       features,
       featureDim: cache.dim,

@@ -141,7 +141,7 @@ export function selectedMetrics(meta: ModelMeta): Record<string, number> {
  * meaningless for new weights: a run that writes weights removes those a previous run left.
  */
 async function removeStaleParts(out: string): Promise<void> {
-  for (const part of [MODEL_FILES.ood, MODEL_FILES.mil]) {
+  for (const part of [MODEL_FILES.ood, MODEL_FILES.mil, MODEL_FILES.calibration]) {
     if (!existsSync(join(out, part))) continue;
     await rm(join(out, part), { recursive: true, force: true });
     log.info(`removed ${join(out, part)}: it was fitted on the previous weights (refit it for the new ones)`);

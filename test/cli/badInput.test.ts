@@ -73,6 +73,10 @@ const cases: [string[], RegExp][] = [
   ],
   [['audit', '--model', notModel, '--site-data', missing, '--out', join(dir, 'a')], /not-a-model|no-such-thing|--train-data/],
   [['report', '--run', notModel, '--out', join(dir, 'rep')], /not-a-model/],
+  [['calibrate', '--model', notModel, '--data', missing], /not-a-model|no-such-thing/],
+  [['calibrate', '--model', notModel, '--data', missing, '--resamples', '5'], /--resamples must be an integer of at least 100/],
+  [['mrmc', '--ratings', missing], /no-such-thing: ratings file not found/],
+  [['mrmc', '--template', join(dir, 't.csv')], /--template needs --predictions/],
   [
     ['report', '--run', notModel, '--out', join(dir, 'rep'), '--intended-use', join(dir, 'empty.yaml'), '--eval', missing],
     /not-a-model|no-such-thing/,

@@ -405,6 +405,16 @@ describe('gradelab train, predict, eval', () => {
     const e = await gradelab('eval', '--model', 'm-tiny', '--data', ds, '--split', 'all', '--out', 'tiny-eval', '--resamples', '50');
     expect(e.code, e.stderr).toBe(0);
     expect(existsSync(join(dir, 'tiny-eval', 'metrics.json'))).toBe(true);
+    // A handful of validation slides cannot carry a temperature: refused in one line, the model untouched.
+    const before = readFileSync(join(dir, 'm-tiny', 'gradelab.json'), 'utf8');
+    const cal = await gradelab('calibrate', '--model', 'm-tiny', '--data', ds);
+    expect([cal.code, cal.stderr.trim().split('\n').pop()]).toEqual([
+      2,
+      expect.stringMatching(
+        /labelled slides of \d+ patients in the val partition; temperature scaling needs at least 10 slides of 5 patients$/,
+      ),
+    ]);
+    expect(readFileSync(join(dir, 'm-tiny', 'gradelab.json'), 'utf8')).toBe(before);
     expect((await gradelab('models', 'list')).stdout).toMatch(/resnet\s+compact ResNet/);
     // OOD: fit on the model's features, evaluate against the anomalous slides, then predict with flags.
     const of = await gradelab('ood', 'fit', '--model', 'm-tiny', '--data', ds, '--method', 'energy', 'knn', 'mahalanobis');

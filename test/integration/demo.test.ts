@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers.ts';
+import { readContract } from '../../src/onnx/index.ts';
 
 const bin = fileURLToPath(new URL('../../bin/gradelab.mjs', import.meta.url));
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -51,6 +52,7 @@ describe('gradelab demo --quick', () => {
       'reference-standard',
       'model',
       'performance',
+      'calibration',
       'comparisons',
       'referral',
       'robustness',
@@ -59,6 +61,17 @@ describe('gradelab demo --quick', () => {
       'traceability',
     ]);
     const metrics = JSON.parse(readFileSync(join(out, 'eval', 'metrics.json'), 'utf8'));
+    // Both models were calibrated before evaluation: the model files, the ONNX metadata and the report agree on T.
+    const calibrated = JSON.parse(readFileSync(join(out, 'models', 'stain-aug', 'calibration', 'calibration.json'), 'utf8'));
+    expect(JSON.parse(readFileSync(join(out, 'models', 'stain-aug', 'gradelab.json'), 'utf8')).calibration.temperature).toBe(
+      calibrated.temperature,
+    );
+    expect(readContract(join(out, 'models', 'stain-aug', 'model.onnx'))!.temperature).toBe(calibrated.temperature);
+    expect(calibrated.after.nll).toBeLessThanOrEqual(calibrated.before.nll);
+    expect(existsSync(join(out, 'models', 'no-aug', 'calibration', 'calibration.json'))).toBe(true);
+    const cal = report.sections.find((s: any) => s.id === 'calibration');
+    expect(cal.text[0]).toContain(`T = ${calibrated.temperature.toFixed(3)}`);
+    expect(cal.text[2]).toContain(`ECE ${metrics.ece.value.toFixed(3)}`);
     const perf = report.sections.find((s: any) => s.id === 'performance');
     const qwkRow = perf.tables[0].rows.find((r: string[]) => r[0] === 'QWK');
     expect(qwkRow[1]).toBe(`${metrics.qwk.value.toFixed(3)} (${metrics.qwk.ci95[0].toFixed(3)}-${metrics.qwk.ci95[1].toFixed(3)})`);
