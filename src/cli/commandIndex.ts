@@ -38,6 +38,11 @@ export const COMMAND_INDEX: Record<string, { describe: string; load: () => Promi
       'Fit temperature scaling on validation slides; every command then reports calibrated probabilities (ECE before/after, per site and scanner)',
     load: () => import('./commands/calibrate.ts').then((m) => m.calibrateCommand),
   },
+  precision: {
+    describe:
+      'Repeatability (rescans through one scanner profile) or reproducibility (across profiles) of slide grades, with patient-bootstrap CIs',
+    load: () => import('./commands/precision.ts').then((m) => m.precisionCommand),
+  },
   mrmc: {
     describe:
       'Multi-reader multi-case study: Obuchowski-Rockette analysis of readers with and without the AI (Hillis df), or a blank ratings template',

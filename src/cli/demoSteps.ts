@@ -221,6 +221,26 @@ export async function mapTestAndReport(ctx: DemoContext, compares: string[]): Pr
       [0, 3],
     );
   }
+  // Precision: the held-out slides rescanned three times on one scanner, and once on each of three.
+  const precision = [
+    ['repeatability', ['--rescans', '3', '--scanner', 'noisy-dim']],
+    ['reproducibility', ['--scanners', 'neutral-reference,warm-bright,cool-contrast']],
+  ] as const;
+  for (const [kind, flags] of precision)
+    await step(main, `precision: ${kind}`, [
+      'precision',
+      '--model',
+      model,
+      '--data',
+      heldOut,
+      '--split',
+      'all',
+      ...flags,
+      '--out',
+      join(out, 'precision', kind),
+      '--resamples',
+      '300',
+    ]);
   await step(main, 'audit of the unseen site', [
     'audit',
     '--model',
@@ -246,6 +266,7 @@ export async function mapTestAndReport(ctx: DemoContext, compares: string[]): Pr
     '--audit',
     join(out, 'audit'),
     ...suites.flatMap((s) => ['--robustness', s]),
+    ...precision.flatMap(([kind]) => ['--precision', join(out, 'precision', kind)]),
     ...compares.flatMap((c) => ['--compare', c]),
     ...['held-out', 'site-D'].flatMap((v) => ['--viewer', join(out, 'viewer', v)]),
     '--intended-use',

@@ -98,6 +98,11 @@ export const modelMetaSchema = z
       })
       .strict()
       .optional(),
+    /** Scanners and sites of the training and validation data (models from before 0.2 lack it). */
+    scope: z
+      .object({ scanners: z.array(z.string()), sites: z.array(z.string()) })
+      .strict()
+      .optional(),
     /** The training tiles' stride, tissue rule and storage (models from before 0.2 lack it). */
     tiling: tilingSchema.optional(),
     inputNormalisation: inputNormalisationSchema.optional(),
@@ -226,4 +231,31 @@ export function requirePixelModel(dir: string, meta: ModelMeta, what: string): v
     throw new InputError(
       `${dir}: a head on ${f.tool} features "${f.name}" cannot run on pixels, which ${what} needs; use an ONNX encoder (model.backbone: {onnx: ...}) for it`,
     );
+}
+
+/** The acquisition conditions a model was trained and validated on: its intended use, as the data says. */
+export type ModelScope = NonNullable<ModelMeta['scope']>;
+
+/** The scanners and sites of a model's training and validation tiles (one pass; no copy of the tiles). */
+export function scopeOf(tiles: Iterable<{ scanner: string; site: string }>): ModelScope {
+  const scanners = new Set<string>();
+  const sites = new Set<string>();
+  for (const t of tiles) {
+    scanners.add(t.scanner);
+    sites.add(t.site);
+  }
+  return { scanners: [...scanners].sort(), sites: [...sites].sort() };
+}
+
+/**
+ * Why a slide is outside a model's intended use, in words (empty when it is inside): a scanner the model
+ * was never trained on, or an out-of-distribution flag (which covers the quality checks of a qc detector).
+ * Models trained before scopes were recorded check the OOD flag only.
+ */
+export function scopeProblems(meta: Pick<ModelMeta, 'scope'>, slide: { scanner: string; oodFlag?: boolean | null }): string[] {
+  const out: string[] = [];
+  if (meta.scope && !meta.scope.scanners.includes(slide.scanner))
+    out.push(`scanner "${slide.scanner}" is not one the model was trained on (${meta.scope.scanners.join(', ')})`);
+  if (slide.oodFlag) out.push('flagged out of distribution');
+  return out;
 }

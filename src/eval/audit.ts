@@ -1,5 +1,5 @@
 import { estimateStainsMacenko, MacenkoNormalizer, rgbToHed, tissueWeight } from '../augment/index.ts';
-import { createRng, imagesToBatch, shuffled, type ModelPredictor, type RgbImage, type TileOutputs } from '../core/index.ts';
+import { createRng, imagesToBatch, scopeProblems, shuffled, type ModelPredictor, type RgbImage, type TileOutputs } from '../core/index.ts';
 import {
   loadSplit,
   readDatasetTile,
@@ -64,7 +64,16 @@ export interface SiteAudit {
   } | null;
   normalisation: { shiftAfter: number; qwk: PairedEstimate | null };
   /** Every site slide's grade (class index) as predict gives it, with and without normalisation. */
-  slides: { slideId: string; patientId: string; label: number | null; pred: number; oodFlag: boolean | null; normalisedPred: number }[];
+  slides: {
+    slideId: string;
+    patientId: string;
+    label: number | null;
+    pred: number;
+    oodFlag: boolean | null;
+    normalisedPred: number;
+    /** Why the slide is outside the model's intended use (empty: inside). */
+    scopeProblems: string[];
+  }[];
   findings: string[];
 }
 
@@ -325,6 +334,7 @@ export async function auditSite(
       pred: r.pred,
       oodFlag: r.oodFlag ?? null,
       normalisedPred: normSlides[i].pred,
+      scopeProblems: scopeProblems(model.meta, r),
     })),
   };
   return { ...audit, findings: auditFindings(audit, MIN_PATIENTS_FOR_VERDICT) };

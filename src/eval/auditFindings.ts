@@ -51,5 +51,12 @@ export function auditFindings(a: Omit<SiteAudit, 'findings'>, minPatients: numbe
     normText += `; QWK ${q.a.toFixed(3)} without and ${q.b.toFixed(3)} with it on the same ${q.patients} patients' slides${interval}: ${verdict}`;
   }
   findings.push(`${normText}.`);
+  const outside = a.slides.filter((x) => x.scopeProblems.length);
+  if (outside.length) {
+    const reasons = [...new Set(outside.flatMap((x) => x.scopeProblems))];
+    findings.push(
+      `${outside.length} of ${a.slides.length} slides are outside the model's intended use (${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; ...' : ''}): the figures above are about data the model was not validated on.`,
+    );
+  }
   return findings;
 }

@@ -274,3 +274,24 @@ export const calibrationFileSchema = z
 export type CalibrationFile = z.infer<typeof calibrationFileSchema>;
 export const readCalibrationFile = (dir: string): CalibrationFile =>
   loadJsonFile(join(dir, 'calibration.json'), calibrationFileSchema, 'calibration (gradelab calibrate)');
+
+/** precision.json (gradelab precision): a repeatability or reproducibility study of slide grades. */
+export const precisionFileSchema = z
+  .object({
+    format: z.literal('gradelab-precision/1'),
+    kind: z.enum(['repeatability', 'reproducibility']),
+    acquisitions: z.array(z.string()),
+    slides: z.number(),
+    patients: z.number(),
+    tiles: z.number(),
+    identical: estimateJson,
+    fleiss: estimateJson,
+    pairwiseKappa: estimateJson,
+    meanAbsoluteDifference: estimateJson,
+    flips: z.array(z.object({ cutoff: z.string(), rate: estimateJson })),
+    pairs: z.array(z.object({ a: z.string(), b: z.string(), identical: z.number(), kappa: z.number() })),
+  })
+  .loose();
+export type PrecisionFile = z.infer<typeof precisionFileSchema>;
+export const readPrecisionFile = (dir: string): PrecisionFile =>
+  loadJsonFile(join(dir, 'precision.json'), precisionFileSchema, 'precision study (gradelab precision)');

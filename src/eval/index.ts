@@ -26,3 +26,4 @@ export * from './fileContracts.ts';
 export * from './mrmc.ts';
 export * from './mrmcFiles.ts';
 export * from './selective.ts';
+export * from './precision.ts';

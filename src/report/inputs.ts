@@ -6,6 +6,7 @@ import {
   readAuditFile,
   readCompareFile,
   readMrmcFile,
+  readPrecisionFile,
   readMetricsFile,
   readOodFile,
   readPredictions,
@@ -14,6 +15,7 @@ import {
   type CompareFile,
   type MetricsFile,
   type MrmcFile,
+  type PrecisionFile,
   type OodFile,
   type Predictions,
   type SuiteResultsFile,
@@ -37,6 +39,7 @@ export interface ReportInputs {
   suites: { dir: string; r?: SuiteResultsFile }[];
   comparisons: { dir: string; c: CompareFile }[];
   readerStudies: { dir: string; m: MrmcFile }[];
+  precision: { dir: string; p: PrecisionFile }[];
   predictions?: Predictions;
   viewers: { page: string; slideIds: string[] }[];
 }
@@ -50,6 +53,7 @@ export interface ReportArgs {
   robustness?: string[];
   compare?: string[];
   mrmc?: string[];
+  precision?: string[];
   viewer?: string[];
   intendedUse?: string;
   trackingDir?: string;
@@ -96,6 +100,7 @@ export function loadReportInputs(a: ReportArgs): ReportInputs {
   const suites = (a.robustness ?? []).map((d) => ({ dir: d, r: existsSync(join(d, 'results.json')) ? readSuiteResults(d) : undefined }));
   const comparisons = (a.compare ?? []).map((d) => ({ dir: d, c: required('--compare', d, 'compare.json', readCompareFile)! }));
   const readerStudies = (a.mrmc ?? []).map((d) => ({ dir: d, m: required('--mrmc', d, 'mrmc.json', readMrmcFile)! }));
+  const precision = (a.precision ?? []).map((d) => ({ dir: d, p: required('--precision', d, 'precision.json', readPrecisionFile)! }));
   const viewers = (a.viewer ?? []).map((d) => readViewerExport(d));
   const predictionsCsv = a.eval && join(a.eval, 'predictions.csv');
   const predictions = predictionsCsv && existsSync(predictionsCsv) ? readPredictions(predictionsCsv) : undefined;
@@ -113,6 +118,7 @@ export function loadReportInputs(a: ReportArgs): ReportInputs {
     suites,
     comparisons,
     readerStudies,
+    precision,
     predictions,
     viewers,
   };

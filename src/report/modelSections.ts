@@ -39,6 +39,19 @@ export function identitySection(inp: ReportInputs): ReportSection {
   need(id, use.workflowPosition, 'workflow position', 'workflowPosition');
   if (use.outOfScope?.length) id.tables.push({ caption: 'Out-of-scope inputs', header: ['input'], rows: use.outOfScope.map((o) => [o]) });
   need(id, use.outOfScope?.length, 'out-of-scope inputs', 'outOfScope');
+  if (meta.scope) {
+    id.facts.push([
+      'Validated acquisition (enforced)',
+      `scanners ${meta.scope.scanners.join(', ')}; sites ${meta.scope.sites.join(', ')}; tiles of ${meta.tileSize} px at ${meta.mpp} um/px`,
+    ]);
+    // predict, eval, heatmap and audit mark every slide outside it; the evaluation's count is stated here.
+    const rows = inp.predictions?.rows ?? [];
+    const outside = rows.filter((r) => r.extra.in_scope === 'no');
+    if (rows.some((r) => r.extra.in_scope !== undefined))
+      id.text.push(
+        `Predict, eval, heatmap and audit mark every slide outside this acquisition (another scanner, or flagged out of distribution) as out of scope, with the reason. In the evaluation: ${outside.length} of ${rows.length} slides outside${outside.length ? ` (${[...new Set(outside.map((r) => r.extra.scope_note))].slice(0, 3).join('; ')})` : ''}.`,
+      );
+  } else id.missing.push('the validated acquisition (models trained before gradelab 0.2 record no scanners; retrain to record them)');
   return id;
 }
 

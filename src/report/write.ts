@@ -7,6 +7,7 @@ import { comparisonsSection, performanceSection, referralSection } from './evide
 import { limitationsSection, oodSection, robustnessSection } from './findings.ts';
 import { calibrationSection } from './calibrationSection.ts';
 import { renderReportHtml } from './html.ts';
+import { precisionSection } from './precisionSection.ts';
 import { readerStudySection } from './readerStudy.ts';
 import { loadReportInputs, type ReportArgs } from './inputs.ts';
 import { dataSection, identitySection, modelSection, referenceSection, shownPath, traceabilitySection } from './modelSections.ts';
@@ -31,6 +32,7 @@ export async function writeReport(
     modelSection(inp),
     performanceSection(inp),
     calibrationSection(inp),
+    precisionSection(inp),
     comparisonsSection(inp),
     readerStudySection(inp),
     referralSection(inp),
@@ -54,6 +56,7 @@ export async function writeReport(
       robustness: suites.map((s) => s.r ?? null),
       audit: audit ?? null,
       readerStudies: inp.readerStudies.map((r) => r.m),
+      precision: inp.precision.map((r) => r.p),
       intendedUse: use,
       model: meta,
     },

@@ -13,6 +13,7 @@ import {
   type ModelMeta,
   predictedClass,
   readModelMeta,
+  scopeOf,
   sha256File,
   siblingModule,
   writeFileAtomic,
@@ -263,6 +264,10 @@ export async function saveEpoch(
   });
 }
 
+/** The tiles a model learns from and is selected on: its sites (all, or a site-shift experiment's), no anomalies. */
+const trainingTiles = (ds: TileDataset, config: TrainConfig) =>
+  ds.tiles.filter((t) => !t.anomaly && (!config.data.trainSites || config.data.trainSites.includes(t.site)));
+
 /** The model directory: the best epoch's weights, gradelab.json, model.onnx and the history. */
 export async function writeModelDir(
   out: string,
@@ -307,6 +312,7 @@ export async function writeModelDir(
     trainedAt: new Date().toISOString(),
     weightsSha256: await sha256File(modelFile(out, 'weights')),
     featureDim: best.getLayer('features').outputShape[1] as number,
+    scope: scopeOf(trainingTiles(ds, config)),
   };
   await writeModelMeta(out, meta);
   // Every model directory carries its ONNX form: inference runs there (src/engine).

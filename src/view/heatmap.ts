@@ -30,6 +30,8 @@ export interface SlideHeatmap {
   slidePrediction: { pred: number; probs: number[]; uncertainty: number; oodScore: number | null; oodFlag: boolean | null } | null;
   /** The reference grade (class index) from a manifest, when known. */
   reference: number | null;
+  /** Inside the model's intended use (its training scanners, no OOD flag), or the reasons it is not. */
+  scope?: { inScope: boolean; reasons: string[] };
   /** Higher first in the viewer: discordant with the reference, OOD-flagged, uncertain. */
   referralPriority: number;
   thumbnail: { file: string; width: number; height: number; downsample: number };
@@ -71,6 +73,8 @@ const heatmapSchema = z
       })
       .nullable(),
     reference: z.number().int().nullable(),
+    /** Whether the slide is inside the model's intended use, and why not (heatmaps before 0.2 lack it). */
+    scope: z.object({ inScope: z.boolean(), reasons: z.array(z.string()) }).optional(),
     referralPriority: z.number(),
     thumbnail: z.object({ file: z.string(), width: z.number().int(), height: z.number().int(), downsample: z.number() }),
     overlays: z.record(z.string(), z.string()),

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import sharp from 'sharp';
-import { predictedClass, type ModelMeta, type RgbImage } from '../core/index.ts';
+import { predictedClass, scopeProblems, type ModelMeta, type RgbImage } from '../core/index.ts';
 import {
   bestLevelForDownsample,
   detectTissue,
@@ -59,6 +59,8 @@ export interface HeatmapSlide {
   /** Reference grade (the class value, e.g. ISUP 3), when labelled. */
   grade?: number;
   maskPath?: string;
+  /** The scanner, as the manifest names it (checked against the model's intended use). */
+  scanner?: string;
   /** Microns per pixel to use instead of the file's (a manifest's mpp column). */
   mpp?: number;
   /** Microns per pixel where the file records none (--slide-mpp, or the dataset's). */
@@ -229,6 +231,11 @@ export async function heatmapOfSlide(
           oodFlag: slideOod?.flag ?? null,
         },
         reference,
+        // Outside the intended use is said, never scored silently as if inside.
+        scope: (() => {
+          const reasons = scopeProblems(meta, { scanner: s.scanner ?? 'unknown', oodFlag: slideOod?.flag });
+          return { inScope: !reasons.length, reasons };
+        })(),
         referralPriority: referralPriority(grade?.pred ?? null, reference, slideOod?.flag ?? null, grade?.uncertainty ?? 1),
       },
       { thumbnail: thumb.image, downsample: thumb.downsample, tissue: planned.mask, truth },

@@ -1,7 +1,17 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, modelFile, readModelMeta, readTrainingHistory, type ProgressFactory, type Task } from '../core/index.ts';
+import {
+  ConfigError,
+  log,
+  modelFile,
+  readModelMeta,
+  readTrainingHistory,
+  scopeProblems,
+  type ModelMeta,
+  type ProgressFactory,
+  type Task,
+} from '../core/index.ts';
 import {
   loadSplit,
   openDatasetForModel,
@@ -130,6 +140,7 @@ export async function predictDataset(
       }
     }
     if (ood) await addOodScores(rows, modelDir, ds, p, level, classes, ood);
+    markScope(rows, meta, level);
     return { rows, k: model.k, task: model.meta.task!, engine: model.engine };
   } finally {
     await model.dispose();
@@ -174,4 +185,25 @@ export async function evaluateModel(modelDir: string, dataDir: string, out: stri
     );
   }
   return report;
+}
+
+/**
+ * Marks every row inside or outside the model's intended use (in_scope yes/no, and scope_note saying
+ * why): scored either way, never silently as if in scope, and counted in one line.
+ */
+function markScope(rows: PredictionRow[], meta: ModelMeta, level: 'slide' | 'tile'): void {
+  let unknownScanner = 0;
+  let flagged = 0;
+  for (const r of rows) {
+    const problems = scopeProblems(meta, r);
+    r.extra.in_scope = problems.length ? 'no' : 'yes';
+    if (problems.length) r.extra.scope_note = problems.join('; ');
+    if (meta.scope && !meta.scope.scanners.includes(r.scanner)) unknownScanner++;
+    if (r.oodFlag) flagged++;
+  }
+  const out = rows.filter((r) => r.extra.in_scope === 'no').length;
+  if (out)
+    log.warn(
+      `${out} of ${rows.length} ${level}s are outside the model's intended use (${unknownScanner} from scanners it was not trained on, ${flagged} flagged out of distribution): scored, and marked in_scope=no with the reason`,
+    );
 }

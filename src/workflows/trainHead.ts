@@ -10,6 +10,7 @@ import {
   modelFile,
   type ModelMeta,
   type ProgressFactory,
+  scopeOf,
   sha256File,
   sha256Text,
   writeAffineHead,
@@ -184,6 +185,7 @@ async function fitAndSaveHead(
     trainedAt: new Date().toISOString(),
     weightsSha256: await sha256File(join(out, AFFINE_HEAD_FILE)),
     featureDim: cache.dim,
+    scope: scopeOf([...train, ...val]),
     ...source.record,
   };
   await writeModelMeta(out, meta);

@@ -76,6 +76,16 @@ const cases: [string[], RegExp][] = [
   [['calibrate', '--model', notModel, '--data', missing], /not-a-model|no-such-thing/],
   [['calibrate', '--model', notModel, '--data', missing, '--resamples', '5'], /--resamples must be an integer of at least 100/],
   [['mrmc', '--ratings', missing], /no-such-thing: ratings file not found/],
+  [['precision', '--model', notModel, '--data', missing, '--out', join(dir, 'pr')], /give --rescans K --scanner S .* or --scanners/],
+  [
+    ['precision', '--model', notModel, '--data', missing, '--out', join(dir, 'pr'), '--rescans', '1', '--scanner', 'noisy-dim'],
+    /--rescans must be an integer of at least 2/,
+  ],
+  [['precision', '--model', notModel, '--data', missing, '--out', join(dir, 'pr'), '--scanners', 'noisy-dim,nope'], /nope/],
+  [
+    ['precision', '--model', notModel, '--data', missing, '--out', join(dir, 'pr'), '--rescans', '2', '--scanner', 'noisy-dim'],
+    /not-a-model/,
+  ],
   [['mrmc', '--template', join(dir, 't.csv')], /--template needs --predictions/],
   [
     ['report', '--run', notModel, '--out', join(dir, 'rep'), '--intended-use', join(dir, 'empty.yaml'), '--eval', missing],

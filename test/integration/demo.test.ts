@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +32,8 @@ describe('gradelab demo --quick', () => {
       'ood/ood.json',
       'robustness/stain-shift/results.json',
       'audit/audit.json',
+      'precision/repeatability/precision.json',
+      'precision/reproducibility/precision.json',
       'models/stain-aug/gradelab.json',
       'models/no-aug/gradelab.json',
       'viewer/held-out/index.html',
@@ -53,6 +55,7 @@ describe('gradelab demo --quick', () => {
       'model',
       'performance',
       'calibration',
+      'precision',
       'comparisons',
       'referral',
       'robustness',
@@ -162,14 +165,63 @@ describe('gradelab demo --quick', () => {
       }
       expect(shown.get(id), `viewer ${id}`).toBe(labels[pred]);
     }
+    // Intended use: the unseen site's scanner is not one the model was trained on, and every output says so.
+    const siteRows = readFileSync(join(out, 'site-D-predictions', 'stain-aug.csv'), 'utf8')
+      .trim()
+      .split('\n');
+    const col = (name: string) => siteRows[0].split(',').indexOf(name);
+    expect(siteRows.slice(1).every((l) => l.split(',')[col('in_scope')] === 'no')).toBe(true);
+    expect(siteRows[1]).toContain('scanner ""faded-yellow"" is not one the model was trained on');
+    const heldRows = readFileSync(join(out, 'eval', 'predictions.csv'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(heldRows.slice(1).some((l) => l.split(',')[heldRows[0].split(',').indexOf('in_scope')] === 'yes')).toBe(true);
     // The audit grades the unseen site's slides as predict does, OOD flags included.
     const audit = JSON.parse(readFileSync(join(out, 'audit', 'audit.json'), 'utf8'));
     const sitePreds = predsOf(join(out, 'site-D-predictions', 'stain-aug.csv'));
     expect(audit.slides.length).toBe(sitePreds.size);
     for (const s of audit.slides) expect(s.pred, `audit ${s.slideId}`).toBe(sitePreds.get(s.slideId));
+    expect(audit.findings.at(-1)).toMatch(
+      new RegExp(`^${audit.slides.length} of ${audit.slides.length} slides are outside the model's intended use`),
+    );
     const report = JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8'));
     const worst = report.sections.find((s: any) => s.id === 'limitations').tables.find((t: any) => t.caption.startsWith('Worst cases'));
     for (const row of worst.rows) expect(row[4], `report ${row[0]}`).toBe(labels[evalPreds.get(row[0])!]);
+  });
+
+  it('precision: rescans through an acquisition without randomness agree exactly; the report shows both studies', () => {
+    const zero = join(out, 'zero-noise.yaml');
+    writeFileSync(zero, 'name: zero-noise\ndescription: no noise, no illumination, no blur, no JPEG\njpegQuality: 100\n');
+    const dir = join(out, 'precision-zero');
+    const r = gradelab(
+      'precision',
+      '--model',
+      join(out, 'models', 'stain-aug'),
+      '--data',
+      join(out, 'held-out-tiles'),
+      '--split',
+      'all',
+      '--rescans',
+      '3',
+      '--scanner',
+      zero,
+      '--tiles-per-slide',
+      '4',
+      '--resamples',
+      '100',
+      '--out',
+      dir,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const p = JSON.parse(readFileSync(join(dir, 'precision.json'), 'utf8'));
+    expect([p.identical.value, p.pairwiseKappa.value, p.meanAbsoluteDifference.value]).toEqual([1, 1, 0]);
+    expect(p.flips.every((f: any) => f.rate.value === 0)).toBe(true);
+    const report = JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8'));
+    const section = report.sections.find((s: any) => s.id === 'precision');
+    expect(section.tables.map((t: any) => t.caption.split(':')[0])).toEqual(['repeatability', 'reproducibility']);
+    const repro = JSON.parse(readFileSync(join(out, 'precision', 'reproducibility', 'precision.json'), 'utf8'));
+    expect(repro.acquisitions).toEqual(['neutral-reference', 'warm-bright', 'cool-contrast']);
+    expect(section.tables[1].rows[0][1]).toMatch(new RegExp(`^${repro.identical.value.toFixed(3)}`));
   });
 
   it('a missing input is reported as missing, and user text is escaped', () => {

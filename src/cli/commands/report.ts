@@ -18,6 +18,11 @@ export function reportCommand(y: Argv): Argv {
         .option('robustness', { type: 'string', array: true, describe: 'robustness output folders' })
         .option('audit', { type: 'string', describe: 'gradelab audit output folder' })
         .option('compare', { type: 'string', array: true, describe: 'gradelab compare output folders (paired comparisons)' })
+        .option('precision', {
+          type: 'string',
+          array: true,
+          describe: 'gradelab precision output folders (repeatability, reproducibility)',
+        })
         .option('mrmc', { type: 'string', array: true, describe: 'gradelab mrmc output folders (reader studies)' })
         .option('viewer', { type: 'string', array: true, describe: 'viewer exports (gradelab view --export) the worst cases link into' })
         .option('intended-use', {
