@@ -117,6 +117,7 @@ const cleanUnitJson = z
     severity: z.number(),
     slides: z.number(),
     qwk: estimateJson,
+    ece: num.optional(),
     slidePreds: z.array(z.tuple([z.string(), z.string(), z.number(), z.number()])).optional(),
   })
   .loose();

@@ -67,11 +67,11 @@ export async function writeSuiteOutputs(out: string, summary: SuiteSummary): Pro
     '',
     `QWK drops carry a paired 95% CI (the same slides, clean and perturbed, resampled by patient); a drop whose interval includes 0 is marked "n.s.": the data do not show it; "no verdict": fewer than ${MIN_PATIENTS_FOR_VERDICT} patients, or identical in every resample.`,
     '',
-    '| condition | severity | QWK (95% CI) | QWK drop (paired 95% CI) | accuracy | ECE | OOD flag rate |',
+    `| condition | severity | QWK (95% CI) | QWK drop (paired 95% CI) | accuracy | ECE (change from clean ${f(summary.clean.ece)}) | OOD flag rate |`,
     '|---|---|---|---|---|---|---|',
     ...summary.units.map(
       (u) =>
-        `| ${u.condition} | ${u.severity || '-'} | ${fmtEstimate(u.qwk)} | ${f(u.qwkDrop)}${u.qwkDropCi ? ` (${f(u.qwkDropCi[0])} to ${f(u.qwkDropCi[1])})${u.dropNote ? ' no verdict' : u.dropSignificant ? '' : ' n.s.'}` : ''} | ${f(u.accuracy.value)} | ${f(u.ece)} | ${f(u.oodFlagRate)} |`,
+        `| ${u.condition} | ${u.severity || '-'} | ${fmtEstimate(u.qwk)} | ${f(u.qwkDrop)}${u.qwkDropCi ? ` (${f(u.qwkDropCi[0])} to ${f(u.qwkDropCi[1])})${u.dropNote ? ' no verdict' : u.dropSignificant ? '' : ' n.s.'}` : ''} | ${f(u.accuracy.value)} | ${f(u.ece)} (${u.ece >= summary.clean.ece ? '+' : ''}${f(u.ece - summary.clean.ece)}) | ${f(u.oodFlagRate)} |`,
     ),
     '',
     ...(summary.severitySeparation.length

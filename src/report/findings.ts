@@ -37,6 +37,13 @@ export function robustnessSection(inp: ReportInputs): ReportSection {
             `${r.suite}, ${s.condition}: severity ${s.low} and ${s.high} are not told apart (paired QWK difference ${est(s.difference)}).`,
           );
     }
+    // Calibration under shift: AUC often holds while calibration does not, so the ECE moves are stated.
+    const cleanEce = r.clean.ece;
+    const worstEce = r.units.filter((u) => typeof u.ece === 'number').sort((a, b) => (b.ece as number) - (a.ece as number))[0];
+    if (typeof cleanEce === 'number' && worstEce)
+      rob.text.push(
+        `${r.suite}, calibration under shift: ECE ${cleanEce.toFixed(3)} clean, highest ${(worstEce.ece as number).toFixed(3)} under ${worstEce.condition}${worstEce.severity ? ` severity ${worstEce.severity}` : ''} (every condition's ECE is in the suite's summary.md).`,
+      );
     rob.tables.push({
       caption: `${r.suite}: acceptance criteria`,
       header: ['criterion', 'result', 'evidence'],

@@ -489,6 +489,14 @@ describe('gradelab train, predict, eval', () => {
     expect(r.stdout).toMatch(/FAIL  qwk >= 0\.999/);
     for (const f of ['results.json', 'results.csv', 'summary.md', 'qwk-vs-severity.png', 'qwk-drop-heatmap.png'])
       expect(existsSync(join(dir, 'rob', f)), f).toBe(true);
+    // Calibration under shift: each condition's ECE beside its change from the clean ECE.
+    const results = JSON.parse(readFileSync(join(dir, 'rob', 'results.json'), 'utf8'));
+    const summaryMd = readFileSync(join(dir, 'rob', 'summary.md'), 'utf8');
+    expect(summaryMd).toContain(`ECE (change from clean ${results.clean.ece.toFixed(3)})`);
+    for (const u of results.units) {
+      const change = u.ece - results.clean.ece;
+      expect(summaryMd).toContain(`| ${u.ece.toFixed(3)} (${change >= 0 ? '+' : ''}${change.toFixed(3)}) |`);
+    }
     for (const i of [1, 2]) {
       const sh = await gradelab(
         'robustness',
