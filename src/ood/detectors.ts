@@ -134,7 +134,8 @@ detectorRegistry.register('mahalanobis', (p) => {
   };
 });
 
-function l2normalise(x: Float32Array, n: number, d: number): Float32Array {
+/** Rows scaled to unit length (a zero row stays zero). */
+export function l2normalise(x: Float32Array, n: number, d: number): Float32Array {
   const out = new Float32Array(x.length);
   for (let i = 0; i < n; i++) {
     let s = 0;
@@ -338,7 +339,19 @@ detectorRegistry.register('multihead', (p) => {
 });
 
 /** The first is the primary detector that `gradelab predict` reports (energy: no fitting, robust in OpenOOD's benchmark). */
-export const DEFAULT_DETECTORS = ['energy', 'msp', 'max-logit', 'mahalanobis', 'knn', 'vim', 'multihead'];
+export const DEFAULT_DETECTORS = [
+  'energy',
+  'msp',
+  'max-logit',
+  'mahalanobis',
+  'rmds',
+  'mahalanobis++',
+  'knn',
+  'vim',
+  'ash',
+  'scale',
+  'multihead',
+];
 
 export function createDetector(name: string, params: Record<string, number> = {}): OodDetector {
   return detectorRegistry.get(name)(params);

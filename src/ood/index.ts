@@ -1,5 +1,7 @@
 export * from './detectors.ts';
 import './vim.ts';
+import './mahalanobisFamily.ts';
+import './shaping.ts';
 export { QUALITY_DETECTORS } from './quality.ts';
 export { QUALITY_FEATURES, QUALITY_DIM, qualityFeatures, imagesQuality, needsQuality } from './qualityFeatures.ts';
 export { recoverLinearHead, vimOrigin, pinvSymmetric } from './linearHead.ts';
