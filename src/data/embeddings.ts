@@ -158,7 +158,7 @@ export class EmbeddingCache {
     if (missing.length)
       throw new DatasetError(
         this.dir,
-        `embeddings of ${missing.length} slide(s) are missing (${missing.slice(0, 3).join(', ')}); run \`gradelab features\` over every shard`,
+        `embeddings of ${missing.length} slide(s) are missing (${missing.slice(0, 3).join(', ')}); ${this.index.encoder.imported ? 'import their feature files with `gradelab dataset import ... --features DIR`' : 'run `gradelab features` over every shard'}`,
       );
     const d = this.dim;
     const out = new Float32Array(tiles.length * d);

@@ -192,18 +192,16 @@ export async function evaluateModel(modelDir: string, dataDir: string, out: stri
  * why): scored either way, never silently as if in scope, and counted in one line.
  */
 function markScope(rows: PredictionRow[], meta: ModelMeta, level: 'slide' | 'tile'): void {
-  let unknownScanner = 0;
-  let flagged = 0;
+  const reasons = new Map<string, number>();
   for (const r of rows) {
     const problems = scopeProblems(meta, r);
     r.extra.in_scope = problems.length ? 'no' : 'yes';
     if (problems.length) r.extra.scope_note = problems.join('; ');
-    if (meta.scope && !meta.scope.scanners.includes(r.scanner)) unknownScanner++;
-    if (r.oodFlag) flagged++;
+    for (const p of problems) reasons.set(p, (reasons.get(p) ?? 0) + 1);
   }
   const out = rows.filter((r) => r.extra.in_scope === 'no').length;
   if (out)
     log.warn(
-      `${out} of ${rows.length} ${level}s are outside the model's intended use (${unknownScanner} from scanners it was not trained on, ${flagged} flagged out of distribution): scored, and marked in_scope=no with the reason`,
+      `${out} of ${rows.length} ${level}s are outside the model's intended use (${[...reasons].map(([p, n]) => `${n}: ${p}`).join('; ')}): scored, and marked in_scope=no with the reason`,
     );
 }
