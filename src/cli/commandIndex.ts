@@ -82,6 +82,10 @@ export const COMMAND_INDEX: Record<string, { describe: string; load: () => Promi
       'Write a trained model as ONNX (features and logits outputs, batch norms folded) for ONNX Runtime, C++, C#, Java, Python, CUDA or TensorRT',
     load: () => import('./commands/export.ts').then((m) => m.exportCommand),
   },
+  encoders: {
+    describe: 'The known pathology foundation models (UNI, Virchow, H-optimus, ...): what gradelab needs to use their ONNX exports',
+    load: () => import('./commands/encoders.ts').then((m) => m.encodersCommand),
+  },
   features: {
     describe:
       "Embed a dataset's tiles once with a frozen ONNX encoder (a pathology foundation model) and cache them beside the dataset; resumable, shardable",

@@ -8,6 +8,7 @@ export * from './grading.ts';
 export * from './group.ts';
 export type { Predictor, TileBatch, TileOutputs, ModelPredictor, PredictorMeta } from './predictor.ts';
 export * from './modelMeta.ts';
+export * from './encoderRegistry.ts';
 export * from './modelFiles.ts';
 export * from './validate.ts';
 export * from './headOutputs.ts';

@@ -1,4 +1,4 @@
-import { InputError, type EncoderSpec, type TileBatch } from '../core/index.ts';
+import { InputError, type EncoderEntry, type EncoderSpec, type TileBatch } from '../core/index.ts';
 import { inputDims, prepareInput, type InputLayout } from './preprocess.ts';
 import { firstLine, openSession, ort, runSession, type EngineOptions } from './session.ts';
 
@@ -137,5 +137,21 @@ export class OnnxEncoder {
 
   async close(): Promise<void> {
     await this.session.release();
+  }
+}
+
+/**
+ * Checks an ONNX file against the registry entry it claims to export, before any tile is embedded: the
+ * input size (OnnxEncoder.open checks it against the spec filled from the entry) and the embedding width.
+ */
+export async function checkRegistryEncoder(spec: EncoderSpec, entry: EncoderEntry): Promise<void> {
+  const encoder = await OnnxEncoder.open(spec.onnx, spec);
+  try {
+    if (encoder.dim !== entry.dim)
+      throw new InputError(
+        `${spec.onnx}: embeddings ${encoder.dim} wide, but ${entry.title} gives ${entry.dim} (${entry.output}); export it with docs/export-encoder-to-onnx.py`,
+      );
+  } finally {
+    await encoder.close();
   }
 }

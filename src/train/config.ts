@@ -3,12 +3,15 @@ import { z } from 'zod';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildPipeline } from '../augment/index.ts';
-import { ConfigError, encoderSpecSchema, loadYamlFile, readModelMeta, zodProblem } from '../core/index.ts';
+import { ConfigError, encoderEntry, encoderSpecSchema, loadYamlFile, readModelMeta, zodProblem } from '../core/index.ts';
 import { modelRegistry } from './models.ts';
 
 /** An experiment file (experiments/*.yaml), validated so a typo is an error with its path. */
 /** A head on features computed elsewhere (CLAM, TRIDENT) and imported into the dataset under a name. */
 export const importedBackboneSchema = z.object({ features: z.string().min(1) }).strict();
+
+/** A registry encoder's ONNX export (`gradelab encoders list`): input, normalisation and mpp come from the registry. */
+export const registryBackboneSchema = z.object({ registry: z.string().min(1), onnx: z.string().min(1) }).strict();
 
 export const trainConfigSchema = z
   .object({
@@ -49,10 +52,11 @@ export const trainConfigSchema = z
     model: z
       .object({
         /**
-         * A registry network trained end to end (resnet, mobilenetv2), a frozen ONNX encoder, or features
-         * imported into the dataset (`{features: NAME}`, from `gradelab dataset import --features`).
+         * A registry network trained end to end (resnet, mobilenetv2), a frozen ONNX encoder (described, or
+         * `{registry: NAME, onnx: PATH}` for a known foundation model), or features imported into the
+         * dataset (`{features: NAME}`, from `gradelab dataset import --features`).
          */
-        backbone: z.union([z.string(), encoderSpecSchema, importedBackboneSchema]).default('resnet'),
+        backbone: z.union([z.string(), encoderSpecSchema, importedBackboneSchema, registryBackboneSchema]).default('resnet'),
         width: z.number().positive().default(1),
         inputSize: z.number().int().min(16).max(1024).default(96),
         head: z.enum(['softmax', 'ordinal', 'multitask']).default('softmax'),
@@ -195,6 +199,7 @@ export function checkExperiment(config: TrainConfig, where: string): void {
   const b = config.model.backbone;
   if (typeof b === 'string' && !modelRegistry.has(b))
     throw new ConfigError(`${where}: model.backbone: unknown model "${b}"; known: ${modelRegistry.names().join(', ')}`);
+  if (typeof b === 'object' && 'registry' in b) encoderEntry(b.registry);
   buildPipeline(config.augment, `${where}: augment`);
   if (config.model.init) readModelMeta(config.model.init);
   const ds = config.data.dataset;

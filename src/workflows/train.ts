@@ -10,6 +10,7 @@ import {
   type ModelMeta,
   type ProgressFactory,
   readModelMeta,
+  registryEncoderSpec,
   sha256File,
   silentProgress,
   writeFileAtomic,
@@ -19,6 +20,7 @@ import { buildTileDataset, readDatasetMeta, readManifest } from '../data/index.t
 import { generateSynthetic } from '../synth/index.ts';
 import { FileStore, openStore, resumeRun, startRun, type Tracker } from '../track/index.ts';
 import { checkExperiment, fit, loadTrainConfig, readCheckpointState, type TrainConfig } from '../train/index.ts';
+import { checkRegistryEncoder } from '../engine/index.ts';
 import { trainHeadOnEncoder, trainHeadOnImported } from './trainHead.ts';
 import { fmtQwk as fmt, writeTrainingCurves } from './trainingCurves.ts';
 
@@ -186,6 +188,7 @@ export async function trainExperiment(
       `${out}: holds a trained model; --force replaces it (its OOD detectors and MIL head go with it), --resume continues an interrupted run, or choose another --out`,
     );
   checkWritable(out, '--out');
+  await checkRegistryBackbone(config);
   let tracker: Tracker | undefined;
   if (resumeRunId && openStore({ trackingDir: options.trackingDir }) instanceof FileStore)
     tracker = await resumeRun(resumeRunId, { trackingDir: options.trackingDir });
@@ -200,7 +203,9 @@ export async function trainExperiment(
         ? await trainNetwork(config, out, tracker, text, !!options.resume, progress)
         : 'features' in b
           ? await trainHeadOnImported(config, b.features, out, tracker, text)
-          : await trainHeadOnEncoder(config, b, out, tracker, text, progress);
+          : 'registry' in b
+            ? await trainHeadOnEncoder(config, registryEncoderSpec(b.registry, b.onnx).spec, out, tracker, text, progress)
+            : await trainHeadOnEncoder(config, b, out, tracker, text, progress);
     let meta = readModelMeta(out);
     if (meta.runId !== tracker.runId) {
       meta = { ...meta, runId: tracker.runId };
@@ -223,4 +228,13 @@ export async function trainExperiment(
     await tracker.end('FAILED');
     throw err;
   }
+}
+
+/** A registry encoder's ONNX file is checked against its entry before the model folder or a run exists. */
+async function checkRegistryBackbone(config: TrainConfig): Promise<void> {
+  const b = config.model.backbone;
+  if (typeof b !== 'object' || !('registry' in b)) return;
+  const { spec, entry } = registryEncoderSpec(b.registry, b.onnx);
+  if (!existsSync(spec.onnx)) throw new ConfigError(`model.backbone.onnx: ${spec.onnx} not found`);
+  await checkRegistryEncoder(spec, entry);
 }

@@ -146,6 +146,32 @@ describe('ONNX engine from the command line', () => {
     ).toMatch(/--shard must be I\/N/);
   }, 300_000);
 
+  it('an ONNX file that is not the registry encoder it claims to be is refused before any tile is embedded', async () => {
+    // vit-tiny takes 64 px and gives 48 features: not UNI (224 px, 1024).
+    const f = await gradelab('features', '--backbone', vit, '--registry', 'uni', '--data', ds);
+    expect(f.code).toBe(2);
+    expect(f.stderr.trim().split('\n').pop()).toMatch(/vit-tiny\.onnx: .*(224|1024)/);
+    writeFileSync(
+      join(dir, 'registry.yaml'),
+      `name: r\ntask: prostate\ndata: {dataset: ${ds}}\nmodel: {backbone: {registry: uni2-h, onnx: ${vit}}, head: softmax}\naugment: []\nbackend: wasm\n`,
+    );
+    const t = await gradelab(
+      'train',
+      '--config',
+      join(dir, 'registry.yaml'),
+      '--out',
+      join(dir, 'm-registry'),
+      '--tracking-dir',
+      join(dir, 'mlruns'),
+    );
+    expect(t.code).toBe(2);
+    expect(t.stderr.trim().split('\n')).toEqual([expect.stringMatching(/vit-tiny\.onnx: .*(224|1536)/)]);
+    // Checked before anything is written: no model folder, no run.
+    expect(existsSync(join(dir, 'm-registry'))).toBe(false);
+    const bad = await gradelab('features', '--backbone', vit, '--registry', 'uni3', '--data', ds);
+    expect([bad.code, bad.stderr.trim().split('\n').pop()]).toEqual([2, expect.stringMatching(/unknown encoder "uni3"/)]);
+  });
+
   it('features: shards fill one cache; a bad encoder is one line and exit 2', async () => {
     const junk = join(dir, 'junk.onnx');
     writeFileSync(junk, 'not onnx');

@@ -4,21 +4,25 @@ import {
   ConfigError,
   encoderSpecSchema,
   InputError,
+  encoderEntry,
   readModelMeta,
+  registryEncoderSpec,
   requirePixelModel,
   zodProblem,
   type EncoderSpec,
 } from '../../core/index.ts';
 import { loadSplit, openTileDataset, tilesOfPartition } from '../../data/index.ts';
+import { checkRegistryEncoder } from '../../engine/index.ts';
 import { extractEmbeddings } from '../../workflows/embeddings.ts';
 import { createProgress } from '../progress.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { parseShard, tilesOfShard } from '../../data/index.ts';
 
-/** The encoder from --model (a head on a frozen encoder) or from --backbone and its flags. */
+/** The encoder from --model (a head on a frozen encoder), --registry NAME with --backbone, or --backbone and its flags. */
 function encoderOf(argv: {
   model?: string;
   backbone?: string;
+  registry?: string;
   'input-size'?: number;
   mean?: number[];
   std?: number[];
@@ -34,7 +38,13 @@ function encoderOf(argv: {
       );
     return meta.encoder;
   }
-  if (!argv.backbone) throw new ConfigError('give --backbone ENCODER.onnx (with --input-size), or --model of a head on a frozen encoder');
+  if (!argv.backbone)
+    throw new ConfigError('give --backbone ENCODER.onnx (with --input-size or --registry NAME), or --model of a head on a frozen encoder');
+  if (argv.registry) {
+    if (argv['input-size'] !== undefined || argv.mean || argv.std || argv.mpp !== undefined)
+      throw new ConfigError('--registry fills in the input size, mean, std and mpp; give those flags without it');
+    return registryEncoderSpec(argv.registry, argv.backbone).spec;
+  }
   const r = encoderSpecSchema.safeParse({
     onnx: argv.backbone,
     inputSize: argv['input-size'],
@@ -55,6 +65,7 @@ export function featuresCommand(y: Argv): Argv {
         .option('data', { type: 'string', demandOption: true, describe: 'tile dataset folder' })
         .option('model', { type: 'string', describe: 'a model directory whose head sits on a frozen encoder: that encoder' })
         .option('backbone', { type: 'string', describe: 'an encoder .onnx file (input [N,3,H,W] or [N,H,W,3], output [N,d])' })
+        .option('registry', { type: 'string', describe: 'with --backbone: the known encoder it exports (gradelab encoders list)' })
         .option('input-size', { type: 'number', describe: 'pixels the encoder takes (with --backbone)' })
         .option('mean', { type: 'number', array: true, describe: 'per-channel mean on RGB in [0,1] (default ImageNet: 0.485 0.456 0.406)' })
         .option('std', { type: 'number', array: true, describe: 'per-channel std (default ImageNet: 0.229 0.224 0.225)' })
@@ -71,6 +82,7 @@ export function featuresCommand(y: Argv): Argv {
         }),
     async (argv) => {
       const spec = encoderOf(argv);
+      if (argv.registry) await checkRegistryEncoder(spec, encoderEntry(argv.registry));
       const shard = parseShard(argv.shard);
       const ds = await openTileDataset(argv.data);
       const partition = argv.split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(argv.data), argv.split, argv.fold);
