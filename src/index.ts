@@ -84,6 +84,8 @@ export { extractEmbeddings } from './workflows/embeddings.ts';
 export { fitOod, evaluateOod, type FitOodOptions, type EvaluateOodOptions } from './workflows/ood.ts';
 export { runRobustnessSuite as runSuite, mergeRobustnessShards, type RobustnessOptions } from './workflows/robustness.ts';
 export { auditModel as audit, type AuditOptions } from './workflows/audit.ts';
+export { calibrateModel as calibrate, type CalibrateOptions, type CalibrationResult, type GroupFigures } from './workflows/calibrate.ts';
+export { precisionStudy, type PrecisionOptions } from './workflows/precision.ts';
 
 // Metrics and statistics.
 export {
@@ -98,6 +100,11 @@ export {
   type MrmcFom,
   type MrmcInterval,
   type MrmcDifference,
+  type SelectiveReport,
+  type PrecisionReport,
+  type RescannedSlide,
+  type CalibrationFigures,
+  type SelectiveScore,
   bootstrapByPatient,
   pairedBootstrap,
   wilsonInterval,

@@ -38,7 +38,7 @@ export interface CalibrateOptions {
 }
 
 /** Figures of one group of slides before and after scaling. */
-interface GroupFigures {
+export interface GroupFigures {
   group: string;
   slides: number;
   before: CalibrationFigures;

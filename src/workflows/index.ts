@@ -9,3 +9,5 @@ export { auditModel, type AuditOptions } from './audit.ts';
 export { tileSlides, type TileSlidesOptions } from './tile.ts';
 export { openModel } from './openModel.ts';
 export { fitMil, type FitMilOptions, type MilFit } from './mil.ts';
+export { calibrateModel, type CalibrateOptions, type CalibrationResult } from './calibrate.ts';
+export { precisionStudy, type PrecisionOptions } from './precision.ts';
