@@ -14,6 +14,8 @@ describe('the encoder registry', () => {
       'phikon-v2': 1024,
       'prov-gigapath': 1536,
       'h-optimus-0': 1536,
+      'h-optimus-1': 1536,
+      'hibou-l': 1024,
     };
     expect(Object.fromEntries(ENCODERS.map((e) => [e.name, e.dim]))).toEqual(trident);
     // Class token joined to the patch-token mean doubles a ViT-H's 1280.
