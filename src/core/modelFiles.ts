@@ -30,6 +30,8 @@ export const MODEL_FILES = {
   curves: 'training-curves.png',
   /** Temperature scaling's fit: figures before and after, reliability diagrams (gradelab calibrate). */
   calibration: 'calibration',
+  /** A head trained with several seeds: each seed's scores and their spread (workflows/headSeeds.ts). */
+  seeds: 'seeds.json',
 } as const;
 
 export type ModelFile = keyof typeof MODEL_FILES;

@@ -27,3 +27,5 @@ export * from './mrmc.ts';
 export * from './mrmcFiles.ts';
 export * from './selective.ts';
 export * from './precision.ts';
+export { tQuantile, fSf, chiSquareSf } from './distributions.ts';
+export * from './seedsFile.ts';

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { MODEL_FILES, modelFile, sha256File } from '../core/index.ts';
 import { loadSplit, openTileDataset, partitionOf } from '../data/index.ts';
+import { readSeedsFile, type SeedsFile } from '../eval/index.ts';
+import { est } from './evidence.ts';
 import { chartIf, section, type ReportSection } from './document.ts';
 import { provenanceTags } from '../track/index.ts';
 import type { ReportInputs } from './inputs.ts';
@@ -151,6 +153,19 @@ export function modelSection(inp: ReportInputs): ReportSection {
         .join(', '),
     ]);
   mdl.facts.push(['Augmentation', JSON.stringify(meta.augment)]);
+  if (existsSync(modelFile(modelDir, 'seeds'))) {
+    const s = readSeedsFile(modelDir);
+    const spread = (x: SeedsFile['val']) =>
+      `${x.mean.toFixed(3)} +/- ${x.sd.toFixed(3)} (across seeds, 95% CI of the mean ${x.ci95[0].toFixed(3)} to ${x.ci95[1].toFixed(3)}; range ${x.min.toFixed(3)}-${x.max.toFixed(3)})`;
+    mdl.text.push(
+      `The head was trained with ${s.seeds} seeds on the same cached embeddings (the model is seed ${s.runs[0].seed}'s). Validation QWK ${spread(s.val)}${s.test ? `; test-partition QWK on ${s.testSlides} slides ${spread(s.test)}` : ''}${s.firstSeedTestBootstrap ? `, against the patient-bootstrap interval of one seed's test QWK ${est(s.firstSeedTestBootstrap)}` : ''}: the first is what a rerun would move, the second what other cases would.`,
+    );
+    mdl.tables.push({
+      caption: 'Heads by seed',
+      header: ['seed', 'best epoch', 'validation QWK', 'test QWK'],
+      rows: s.runs.map((r) => [String(r.seed), String(r.bestEpoch), r.valQwk?.toFixed(3) ?? 'n/a', r.testQwk?.toFixed(3) ?? 'n/a']),
+    });
+  }
   chartIf(mdl, 'Training curves', modelDir, MODEL_FILES.curves);
   return mdl;
 }

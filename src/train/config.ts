@@ -94,6 +94,8 @@ export const trainConfigSchema = z
         workers: z.number().int().min(0).default(1),
         /** Data-parallel model replicas in worker threads (wasm); auto: one per core. */
         replicas: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default('auto'),
+        /** Heads on cached embeddings only: train this many seeds (seed, seed + 1, ...) and report their spread. */
+        seeds: z.number().int().min(1).max(50).default(1),
       })
       .strict()
       .default({
@@ -112,6 +114,7 @@ export const trainConfigSchema = z
         logEvery: 10,
         workers: 1,
         replicas: 'auto',
+        seeds: 1,
       }),
     seed: z.number().int().default(1),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
@@ -200,6 +203,10 @@ export function checkExperiment(config: TrainConfig, where: string): void {
   if (typeof b === 'string' && !modelRegistry.has(b))
     throw new ConfigError(`${where}: model.backbone: unknown model "${b}"; known: ${modelRegistry.names().join(', ')}`);
   if (typeof b === 'object' && 'registry' in b) encoderEntry(b.registry);
+  if (config.train.seeds > 1 && typeof b === 'string')
+    throw new ConfigError(
+      `${where}: train.seeds repeats heads on cached embeddings (seconds each); a ${b} trained end to end takes a run per seed (--seed)`,
+    );
   buildPipeline(config.augment, `${where}: augment`);
   if (config.model.init) readModelMeta(config.model.init);
   const ds = config.data.dataset;

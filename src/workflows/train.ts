@@ -33,6 +33,8 @@ export interface TrainOptions {
   seed?: number;
   backend?: string;
   replicas?: number | 'auto';
+  /** Heads on cached embeddings: train this many seeds and report their spread (train.seeds). */
+  seeds?: number;
   /** Train on this tile dataset instead of the file's. */
   data?: string;
   /** Continue an interrupted run: its model folder or run id (no overrides then). */
@@ -168,13 +170,14 @@ export async function trainExperiment(
     ...(options.seed !== undefined ? [`seed=${options.seed}`] : []),
     ...(options.backend !== undefined ? [`backend=${options.backend}`] : []),
     ...(options.replicas !== undefined ? [`train.replicas=${options.replicas}`] : []),
+    ...(options.seeds !== undefined ? [`train.seeds=${options.seeds}`] : []),
   ];
   let out = options.out;
   let resumeRunId: string | undefined;
   if (options.resume) {
     if (overrides.length || options.data)
       throw new ConfigError(
-        '--resume continues a run as it was started (its config.yaml); --set, --data, --epochs, --seed, --backend and --replicas apply to new runs',
+        '--resume continues a run as it was started (its config.yaml); --set, --data, --epochs, --seed, --seeds, --backend and --replicas apply to new runs',
       );
     out = resumeFolder(options.resume, options.trackingDir);
     configPath = modelFile(out, 'config');
@@ -193,7 +196,11 @@ export async function trainExperiment(
   if (resumeRunId && openStore({ trackingDir: options.trackingDir }) instanceof FileStore)
     tracker = await resumeRun(resumeRunId, { trackingDir: options.trackingDir });
   await mkdir(out, { recursive: true });
-  if (!options.resume) await writeFileAtomic(modelFile(out, 'config'), text);
+  if (!options.resume) {
+    await writeFileAtomic(modelFile(out, 'config'), text);
+    // A previous model's seed spread is not this run's (this run writes its own when train.seeds > 1).
+    await rm(modelFile(out, 'seeds'), { force: true });
+  }
   await ensureDataset(config, progress);
   tracker ??= await startRun(config.tracking.experiment, config.name, { trackingDir: options.trackingDir ?? config.tracking.dir });
   try {

@@ -24,6 +24,7 @@ import { contractOf } from '../onnx/index.ts';
 import type { Tracker } from '../track/index.ts';
 import { fitHeadOnEmbeddings, flattenParams, prepareData, selectBackend, type TrainConfig } from '../train/index.ts';
 import { extractEmbeddings } from './embeddings.ts';
+import { multiSeedHeads } from './headSeeds.ts';
 import { fmtQwk, writeTrainingCurves } from './trainingCurves.ts';
 
 const fmt = fmtQwk;
@@ -118,7 +119,7 @@ function checkNoAugment(config: TrainConfig): void {
 
 async function fitAndSaveHead(
   config: TrainConfig,
-  { ds, train, val }: { ds: TileDataset; train: TileRow[]; val: TileRow[] },
+  { ds, train, val, test }: { ds: TileDataset; train: TileRow[]; val: TileRow[]; test: TileRow[] },
   out: string,
   tracker: Tracker,
   text: string,
@@ -192,5 +193,6 @@ async function fitAndSaveHead(
   await source.writeOnnx?.(meta, result.head);
   await writeTrainingHistory(out, result.history);
   await writeTrainingCurves(out, config.name, result.history);
-  return `best validation QWK ${fmt(result.bestQwk)} at epoch ${result.bestEpoch} (head on ${source.label}, ${cache.dim} features)`;
+  const seeds = config.train.seeds > 1 ? `; ${await multiSeedHeads(config, { train, val, test }, cache, result, out)}` : '';
+  return `best validation QWK ${fmt(result.bestQwk)} at epoch ${result.bestEpoch} (head on ${source.label}, ${cache.dim} features)${seeds}`;
 }

@@ -784,6 +784,10 @@ describe('gradelab train, predict, eval', () => {
         /exp-bad-2\.yaml: augment.*preset/,
       ],
       [base.replace(/dataset: .*/, 'dataset: no-such-dataset'), /data\.dataset no-such-dataset is not a tile dataset/],
+      [
+        base.replace('train: {', 'train: {seeds: 3, '),
+        /exp-bad-4\.yaml: train\.seeds repeats heads on cached embeddings .* a resnet trained end to end takes a run per seed/,
+      ],
     ];
     for (const [i, [text, message]] of variants.entries()) {
       writeFileSync(join(dir, `exp-bad-${i}.yaml`), text);

@@ -224,14 +224,40 @@ describe('ONNX engine from the command line', () => {
       'train.epochs=4',
       '--set',
       'train.tilesPerEpoch=512',
+      '--seeds',
+      '3',
       '--out',
       out,
       '--tracking-dir',
       join(dir, 'mlruns'),
     );
     expect(t.code, t.stderr).toBe(0);
-    expect(t.stdout).toMatch(/head on test\/fixtures\/onnx\/vit-tiny\.onnx, 48 features/);
+    expect(t.stdout).toMatch(/head on test\/fixtures\/onnx\/vit-tiny\.onnx, 48 features\); 3 seeds: val QWK -?\d\.\d{3} \+\/- \d\.\d{3}/);
     const meta = readModelMeta(out);
+    // Three heads on the same cached embeddings; the model is the first seed's, and the spread is theirs.
+    const seeds = JSON.parse(readFileSync(join(out, 'seeds.json'), 'utf8'));
+    expect(seeds.runs.map((r: { seed: number }) => r.seed)).toEqual([1, 2, 3]);
+    expect(seeds.runs[0].valQwk).toBe(meta.metrics['val/qwk']);
+    const test = seeds.runs.map((r: { testQwk: number }) => r.testQwk);
+    const mean = test.reduce((a: number, b: number) => a + b, 0) / 3;
+    const sd = Math.sqrt(test.reduce((a: number, v: number) => a + (v - mean) ** 2, 0) / 2);
+    expect(seeds.test.mean).toBeCloseTo(mean, 12);
+    expect(seeds.test.sd).toBeCloseTo(sd, 12);
+    // t(0.975, 2) = 4.302653 (tables): the across-seed interval of the mean.
+    expect(seeds.test.ci95[1] - mean).toBeCloseTo((4.302653 * sd) / Math.sqrt(3), 5);
+    expect(seeds.firstSeedTestBootstrap.value).toBeCloseTo(test[0], 12);
+    // The report shows the heads by seed and both intervals.
+    const rep = await gradelab('report', '--run', out, '--out', join(dir, 'f-report'), '--no-track');
+    expect(rep.code, rep.stderr).toBe(0);
+    const model = JSON.parse(readFileSync(join(dir, 'f-report', 'report.json'), 'utf8')).sections.find(
+      (s: { id: string }) => s.id === 'model',
+    );
+    expect(model.tables.find((tb: { caption: string }) => tb.caption === 'Heads by seed').rows.map((r: string[]) => r[0])).toEqual([
+      '1',
+      '2',
+      '3',
+    ]);
+    expect(model.text.join(' ')).toContain(`trained with 3 seeds`);
     expect(meta.encoder).toMatchObject({ onnx: 'test/fixtures/onnx/vit-tiny.onnx', inputSize: 64 });
     expect(readFileSync(join(out, 'config.yaml'), 'utf8')).toMatch(/--set train\.epochs=4/);
     // Evaluation reads the cache; the same predictions come from model.onnx with the cache gone.

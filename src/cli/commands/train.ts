@@ -22,6 +22,10 @@ export function trainCommand(y: Argv): Argv {
         .option('epochs', { type: 'number', describe: 'override train.epochs' })
         .option('backend', { choices: BACKENDS, describe: 'override the backend' })
         .option('seed', { type: 'number', describe: 'override the seed' })
+        .option('seeds', {
+          type: 'number',
+          describe: 'heads on cached embeddings: train N seeds and report mean, SD and the across-seed interval',
+        })
         .option('replicas', {
           type: 'string',
           describe: 'override train.replicas: data-parallel replicas on wasm, a number or auto (one per core)',
@@ -43,6 +47,7 @@ export function trainCommand(y: Argv): Argv {
         sets: argv.set,
         epochs: argv.epochs,
         seed: argv.seed,
+        seeds: argv.seeds,
         backend: argv.backend,
         replicas: parseReplicas(argv.replicas),
         data: argv.data,
