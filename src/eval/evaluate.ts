@@ -280,7 +280,10 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
   }
   const hasU = rows.every((r) => r.uncertainty !== undefined);
   const uncertainty = Float64Array.from(rows, (r) => (hasU ? r.uncertainty! : 1 - Math.max(...r.probs)));
-  const referral = riskCoverage(y, pred, uncertainty, k);
+  // The cut-off a referral policy is usually held to: clinically significant cancer (ISUP >= 2), grade 3.
+  const cutoffList = clinicalCutoffs(task, k);
+  const mainCutoff = cutoffList[Math.min(1, cutoffList.length - 1)];
+  const referral = riskCoverage(y, pred, uncertainty, k, 0.05, 0.1, mainCutoff.threshold);
 
   return {
     task,
@@ -324,7 +327,7 @@ export function evaluatePredictions(preds: Predictions, options: EvaluateOptions
         uncertainty: r.uncertainty,
       })),
       referral.curve,
-      { resamples, seed },
+      { resamples, seed, cutoff: mainCutoff.name },
     ),
   };
 }

@@ -88,6 +88,7 @@ export const metricsFileSchema = z
         oracleAurc: z.number(),
         scores: z.array(z.object({ score: z.string(), aurc: estimateJson, eaurc: estimateJson })),
         coverageAtQwk: z.array(z.object({ target: z.number(), coverage: z.number().nullable() })),
+        coverageAtSensitivity: z.array(z.object({ cutoff: z.string(), target: z.number(), coverage: z.number().nullable() })).optional(),
       })
       .optional(),
   })

@@ -162,6 +162,11 @@ export function metricsMarkdown(r: MetricsReport, source: string): string {
     '|---|---|---|',
     ...s.scores.map((x) => `| ${x.score} | ${fmtEstimate(x.aurc)} | ${fmtEstimate(x.eaurc)} |`),
     '',
+    ...(s.coverageAtSensitivity ?? []).map((c) =>
+      c.coverage === null
+        ? `- Sensitivity ${c.target} at ${c.cutoff} is not reached at any coverage down to 10%.`
+        : `- Sensitivity ${c.target} at ${c.cutoff} is reached keeping ${Math.round(c.coverage * 100)}% of the cases.`,
+    ),
     ...s.coverageAtQwk.map((c) =>
       c.coverage === null
         ? `- QWK ${c.target} is not reached at any coverage down to 10%.`

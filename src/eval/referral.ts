@@ -9,6 +9,8 @@ export interface CoveragePoint {
   accuracy: number;
   /** Risk = 1 - accuracy on the kept cases. */
   risk: number;
+  /** Sensitivity at the clinical cut-off on the kept cases (null without a positive case kept). */
+  sensitivity?: number | null;
 }
 
 /**
@@ -23,6 +25,7 @@ export function riskCoverage(
   k: number,
   step = 0.05,
   minCoverage = 0.1,
+  cutoff?: number,
 ): { curve: CoveragePoint[]; aurc: number } {
   const n = y.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => uncertainty[a] - uncertainty[b] || a - b);
@@ -33,7 +36,17 @@ export function riskCoverage(
     const yy = idx.map((i) => y[i]);
     const pp = idx.map((i) => pred[i]);
     const acc = accuracy(yy, pp);
-    curve.push({ coverage: Math.round(c * 100) / 100, kept, qwk: quadraticWeightedKappa(yy, pp, k), accuracy: acc, risk: 1 - acc });
+    const positives = cutoff === undefined ? [] : idx.filter((i) => y[i] >= cutoff);
+    curve.push({
+      coverage: Math.round(c * 100) / 100,
+      kept,
+      qwk: quadraticWeightedKappa(yy, pp, k),
+      accuracy: acc,
+      risk: 1 - acc,
+      ...(cutoff === undefined
+        ? {}
+        : { sensitivity: positives.length ? positives.filter((i) => pred[i] >= cutoff).length / positives.length : null }),
+    });
   }
   return {
     curve,

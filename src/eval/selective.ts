@@ -49,7 +49,12 @@ export interface SelectiveReport {
   scores: SelectiveScore[];
   /** The largest coverage at which the kept cases reach each target QWK (by the referral score), or null. */
   coverageAtQwk: { target: number; coverage: number | null }[];
+  /** The same for sensitivity at the main clinical cut-off (ISUP >= 2; Nottingham grade 3). */
+  coverageAtSensitivity?: { cutoff: string; target: number; coverage: number | null }[];
 }
+
+/** The sensitivity targets a referral policy is read against, at the main clinical cut-off. */
+export const SENSITIVITY_TARGETS = [0.9, 0.95];
 
 /** The QWK targets a referral policy is read against. */
 export const QWK_TARGETS = [0.8, 0.9, 0.95];
@@ -62,7 +67,7 @@ export const QWK_TARGETS = [0.8, 0.9, 0.95];
 export function selectivePrediction(
   rows: { y: number; pred: number; probs: readonly number[]; patientId: string; oodScore?: number; uncertainty?: number }[],
   referral: CoveragePoint[],
-  options: { resamples: number; seed: number },
+  options: { resamples: number; seed: number; cutoff?: string },
 ): SelectiveReport {
   const errors = rows.map((r): number => (r.y === r.pred ? 0 : 1));
   const scores: [string, number[]][] = Object.entries(UNCERTAINTY_SCORES).map(([name, f]) => [name, rows.map((r) => f(r.probs))]);
@@ -88,5 +93,14 @@ export function selectivePrediction(
       target,
       coverage: referral.find((p) => Number.isFinite(p.qwk) && p.qwk >= target)?.coverage ?? null,
     })),
+    ...(options.cutoff
+      ? {
+          coverageAtSensitivity: SENSITIVITY_TARGETS.map((target) => ({
+            cutoff: options.cutoff!,
+            target,
+            coverage: referral.find((p) => typeof p.sensitivity === 'number' && p.sensitivity >= target)?.coverage ?? null,
+          })),
+        }
+      : {}),
   };
 }

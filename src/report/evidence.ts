@@ -171,6 +171,13 @@ export function referralSection(inp: ReportInputs): ReportSection {
               ? `QWK ${c.target} is not reached at any coverage down to 10%`
               : `QWK ${c.target} is reached keeping ${Math.round(c.coverage * 100)}% of the cases`,
           )
+          .concat(
+            (sel.coverageAtSensitivity ?? []).map((c) =>
+              c.coverage === null
+                ? `sensitivity ${c.target} at ${c.cutoff} is not reached at any coverage down to 10%`
+                : `sensitivity ${c.target} at ${c.cutoff} is reached keeping ${Math.round(c.coverage * 100)}% of the cases`,
+            ),
+          )
           .join('; ') + ' (deferring by the referral score).',
       );
     }

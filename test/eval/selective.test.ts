@@ -59,5 +59,22 @@ describe('selective prediction', () => {
       for (const p of curve.filter((q) => q.coverage > coverage!)) expect(p.qwk, `QWK ${target} at ${p.coverage}`).toBeLessThan(target);
     }
     expect(s.coverageAtQwk.map((c) => c.coverage)).toEqual([0.85, 0.8, 0.8]);
+    // Sensitivity at a cut-off of 2: 13 cases of class 2, three of them (i = 8, 20, 32) graded 0.
+    const withCut = riskCoverage(
+      rows.map((r) => r.y),
+      rows.map((r) => r.pred),
+      u,
+      3,
+      0.05,
+      0.1,
+      2,
+    ).curve;
+    expect(withCut[0].sensitivity).toBeCloseTo(10 / 13, 12);
+    expect(withCut.find((p) => p.coverage === 0.75)!.sensitivity).toBe(1);
+    const sens = selectivePrediction(rows, withCut, { resamples: 200, seed: 1, cutoff: 'class >= 2' }).coverageAtSensitivity!;
+    for (const { target, coverage } of sens) {
+      expect(withCut.find((p) => p.coverage === coverage)!.sensitivity).toBeGreaterThanOrEqual(target);
+      for (const p of withCut.filter((q) => q.coverage > coverage!)) expect(p.sensitivity).toBeLessThan(target);
+    }
   });
 });
