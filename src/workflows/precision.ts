@@ -5,6 +5,7 @@ import {
   checkWritable,
   ConfigError,
   createRng,
+  groupBy,
   readModelMeta,
   requirePixelModel,
   silentProgress,
@@ -22,7 +23,6 @@ import {
 } from '../data/index.ts';
 import type { ModelOpenOptions } from '../engine/index.ts';
 import { fmtEstimate, precisionReport, type PrecisionReport, type RescannedSlide } from '../eval/index.ts';
-import { groupBy } from '../core/index.ts';
 import { poolTileProbs } from '../metrics/index.ts';
 import { modelScorer } from './modelScorer.ts';
 
