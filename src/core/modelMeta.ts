@@ -100,7 +100,12 @@ export const modelMetaSchema = z
       .optional(),
     /** Scanners and sites of the training and validation data (models from before 0.2 lack it). */
     scope: z
-      .object({ scanners: z.array(z.string()), sites: z.array(z.string()) })
+      .object({
+        scanners: z.array(z.string()),
+        sites: z.array(z.string()),
+        /** Native microns per pixel of the training slides, lowest and highest (where tiling recorded it). */
+        slideMpp: z.tuple([z.number().positive(), z.number().positive()]).optional(),
+      })
       .strict()
       .optional(),
     /** The training tiles' stride, tissue rule and storage (models from before 0.2 lack it). */
@@ -233,6 +238,9 @@ export function requirePixelModel(dir: string, meta: ModelMeta, what: string): v
     );
 }
 
+/** How far a slide's native mpp may lie outside the training slides' range (a factor) and still be in scope. */
+export const SLIDE_MPP_TOLERANCE = 1.25;
+
 /** The acquisition conditions a model was trained and validated on: its intended use, as the data says. */
 export type ModelScope = NonNullable<ModelMeta['scope']>;
 
@@ -252,10 +260,24 @@ export function scopeOf(tiles: Iterable<{ scanner: string; site: string }>): Mod
  * was never trained on, or an out-of-distribution flag (which covers the quality checks of a qc detector).
  * Models trained before scopes were recorded check the OOD flag only.
  */
-export function scopeProblems(meta: Pick<ModelMeta, 'scope'>, slide: { scanner: string; oodFlag?: boolean | null }): string[] {
+export function scopeProblems(
+  meta: Pick<ModelMeta, 'scope'>,
+  slide: { scanner: string; oodFlag?: boolean | null; slideMpp?: number },
+): string[] {
   const out: string[] = [];
   if (meta.scope && !meta.scope.scanners.includes(slide.scanner))
     out.push(`scanner "${slide.scanner}" is not one the model was trained on (${meta.scope.scanners.join(', ')})`);
+  const range = meta.scope?.slideMpp;
+  // A scan at another magnification (20x against 40x is a factor 2) is another acquisition, even when
+  // its tiles are resampled to the model's mpp.
+  if (
+    range &&
+    slide.slideMpp !== undefined &&
+    (slide.slideMpp < range[0] / SLIDE_MPP_TOLERANCE || slide.slideMpp > range[1] * SLIDE_MPP_TOLERANCE)
+  )
+    out.push(
+      `scanned at ${slide.slideMpp} um/px; the model's training slides were at ${range[0] === range[1] ? range[0] : `${range[0]}-${range[1]}`} um/px`,
+    );
   if (slide.oodFlag) out.push('flagged out of distribution');
   return out;
 }

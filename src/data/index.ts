@@ -51,3 +51,4 @@ export {
   featureSetName,
   type ImportedFeatures,
 } from './featureImport.ts';
+export { slideMppOf, mppRange } from './slideMpp.ts';

@@ -3,6 +3,7 @@ import { createRng, imagesToBatch, scopeProblems, shuffled, type ModelPredictor,
 import {
   loadSplit,
   readDatasetTile,
+  slideMppOf,
   TileReader,
   spreadTilesPerSlide,
   tilesOfPartition,
@@ -253,6 +254,7 @@ export async function auditSite(
   // Slides graded as predict grades them; OOD flags from the primary detector.
   const ood = await scoreWithPrimaryDetector(modelDir, scored.raw, classes, async () => scored.quality!);
   const slides = poolSlides(scored.raw, classes);
+  const siteMpp = slideMppOf(site);
   const normSlides = poolSlides(scored.normalised, classes);
   if (ood) for (const r of slides) r.oodFlag = ood.slideFlags.get(r.slideId);
   const slidePatients = slides.map((s) => s.patientId);
@@ -334,7 +336,7 @@ export async function auditSite(
       pred: r.pred,
       oodFlag: r.oodFlag ?? null,
       normalisedPred: normSlides[i].pred,
-      scopeProblems: scopeProblems(model.meta, r),
+      scopeProblems: scopeProblems(model.meta, { ...r, slideMpp: siteMpp.get(r.slideId) }),
     })),
   };
   return { ...audit, findings: auditFindings(audit, MIN_PATIENTS_FOR_VERDICT) };

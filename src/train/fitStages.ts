@@ -29,6 +29,8 @@ import {
   TileLoader,
   tilesOfPartition,
   tilingOf,
+  mppRange,
+  slideMppOf,
   type TileDataset,
   type TileRow,
   patientsOf,
@@ -264,6 +266,12 @@ export async function saveEpoch(
   });
 }
 
+/** The scanners, sites and native slide resolutions a model was trained on (its intended use, as data). */
+export function trainingScope(ds: TileDataset, tiles: readonly TileRow[]): NonNullable<ModelMeta['scope']> {
+  const slideMpp = mppRange(slideMppOf(ds), new Set(tiles.map((t) => t.slideId)));
+  return { ...scopeOf(tiles), ...(slideMpp ? { slideMpp } : {}) };
+}
+
 /** The tiles a model learns from and is selected on: its sites (all, or a site-shift experiment's), no anomalies. */
 const trainingTiles = (ds: TileDataset, config: TrainConfig) =>
   ds.tiles.filter((t) => !t.anomaly && (!config.data.trainSites || config.data.trainSites.includes(t.site)));
@@ -312,7 +320,7 @@ export async function writeModelDir(
     trainedAt: new Date().toISOString(),
     weightsSha256: await sha256File(modelFile(out, 'weights')),
     featureDim: best.getLayer('features').outputShape[1] as number,
-    scope: scopeOf(trainingTiles(ds, config)),
+    scope: trainingScope(ds, trainingTiles(ds, config)),
   };
   await writeModelMeta(out, meta);
   // Every model directory carries its ONNX form: inference runs there (src/engine).

@@ -20,7 +20,7 @@ export { foldBatchNorm } from './fold.ts';
 export { scheduledLr } from './schedule.ts';
 export { fitHeadOnEmbeddings, type EmbeddingSet, type HeadEpoch, type HeadFitResult } from './embeddingHead.ts';
 export { fit, flattenParams, prepareData, type FitResult, type EpochResult, type FitCallbacks } from './fit.ts';
-export { readCheckpointState, type LoopState } from './fitStages.ts';
+export { readCheckpointState, trainingScope, type LoopState } from './fitStages.ts';
 export { AttentionMil, saveMil, loadMil, bagsOf, type Bag, type MilWeights } from './mil.ts';
 export { LocalTrainer, replicaCount, type Trainer } from './trainer.ts';
 export { ReplicaTrainer, ReplicaError, shardSizes } from './replicas.ts';

@@ -233,7 +233,7 @@ export async function heatmapOfSlide(
         reference,
         // Outside the intended use is said, never scored silently as if inside.
         scope: (() => {
-          const reasons = scopeProblems(meta, { scanner: s.scanner ?? 'unknown', oodFlag: slideOod?.flag });
+          const reasons = scopeProblems(meta, { scanner: s.scanner ?? 'unknown', oodFlag: slideOod?.flag, slideMpp: slide.mpp });
           return { inScope: !reasons.length, reasons };
         })(),
         referralPriority: referralPriority(grade?.pred ?? null, reference, slideOod?.flag ?? null, grade?.uncertainty ?? 1),

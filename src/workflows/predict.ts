@@ -16,6 +16,7 @@ import {
   loadSplit,
   openDatasetForModel,
   patientsOfPartition,
+  slideMppOf,
   tilesOfPartition,
   tilesOfShard,
   type Partition,
@@ -140,7 +141,7 @@ export async function predictDataset(
       }
     }
     if (ood) await addOodScores(rows, modelDir, ds, p, level, classes, ood);
-    markScope(rows, meta, level);
+    markScope(rows, meta, level, slideMppOf(ds));
     return { rows, k: model.k, task: model.meta.task!, engine: model.engine };
   } finally {
     await model.dispose();
@@ -191,10 +192,10 @@ export async function evaluateModel(modelDir: string, dataDir: string, out: stri
  * Marks every row inside or outside the model's intended use (in_scope yes/no, and scope_note saying
  * why): scored either way, never silently as if in scope, and counted in one line.
  */
-function markScope(rows: PredictionRow[], meta: ModelMeta, level: 'slide' | 'tile'): void {
+function markScope(rows: PredictionRow[], meta: ModelMeta, level: 'slide' | 'tile', slideMpp: Map<string, number>): void {
   const reasons = new Map<string, number>();
   for (const r of rows) {
-    const problems = scopeProblems(meta, r);
+    const problems = scopeProblems(meta, { ...r, slideMpp: slideMpp.get(r.slideId) });
     r.extra.in_scope = problems.length ? 'no' : 'yes';
     if (problems.length) r.extra.scope_note = problems.join('; ');
     for (const p of problems) reasons.set(p, (reasons.get(p) ?? 0) + 1);

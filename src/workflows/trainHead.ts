@@ -10,7 +10,6 @@ import {
   modelFile,
   type ModelMeta,
   type ProgressFactory,
-  scopeOf,
   sha256File,
   sha256Text,
   writeAffineHead,
@@ -22,7 +21,7 @@ import { importedFeatureSets, tilingOf, type EmbeddingCache, type TileDataset, t
 import { composeEncoderHead, OnnxEncoder } from '../engine/index.ts';
 import { contractOf } from '../onnx/index.ts';
 import type { Tracker } from '../track/index.ts';
-import { fitHeadOnEmbeddings, flattenParams, prepareData, selectBackend, type TrainConfig } from '../train/index.ts';
+import { fitHeadOnEmbeddings, flattenParams, prepareData, selectBackend, trainingScope, type TrainConfig } from '../train/index.ts';
 import { extractEmbeddings } from './embeddings.ts';
 import { multiSeedHeads } from './headSeeds.ts';
 import { fmtQwk, writeTrainingCurves } from './trainingCurves.ts';
@@ -186,7 +185,7 @@ async function fitAndSaveHead(
     trainedAt: new Date().toISOString(),
     weightsSha256: await sha256File(join(out, AFFINE_HEAD_FILE)),
     featureDim: cache.dim,
-    scope: scopeOf([...train, ...val]),
+    scope: trainingScope(ds, [...train, ...val]),
     ...source.record,
   };
   await writeModelMeta(out, meta);

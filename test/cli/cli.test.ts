@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'csv-parse/sync';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, smoothImage, tempDir, tileTableCsv } from '../helpers.ts';
@@ -442,6 +443,23 @@ describe('gradelab train, predict, eval', () => {
     expect(first.tiles.length).toBeGreaterThan(0);
     expect(first.tiles[0].ood).not.toBeNull();
     expect(Object.keys(first.overlays).sort()).toEqual(['grade', 'ood', 'tissue', 'truth']);
+    // Intended use: the model records its training slides' scanners and native mpp; a slide scanned at
+    // half that mpp (40x against 20x), from a scanner no manifest names, is mapped and marked outside.
+    const tiny = JSON.parse(readFileSync(join(dir, 'm-tiny', 'gradelab.json'), 'utf8'));
+    const trainedMpp = (parse(readFileSync(join(ds, 'slides.csv'), 'utf8'), { columns: true }) as { slide_mpp: string }[]).map((r) =>
+      Number(r.slide_mpp),
+    );
+    expect(tiny.scope.slideMpp).toEqual([Math.min(...trainedMpp), Math.max(...trainedMpp)]);
+    expect(first.scope.reasons.filter((r: string) => !r.startsWith('flagged'))).toEqual([]);
+    const fineMpp = tiny.scope.slideMpp[0] / 2;
+    await writeSharpPyramid(join(dir, 'fine.tiff'), discImage(1600, 1200, [{ cx: 800, cy: 600, r: 520 }]), { mpp: fineMpp });
+    const fine = await gradelab('heatmap', '--model', 'm-tiny', '--slide', 'fine.tiff', '--out', 'hm-fine');
+    expect(fine.code, fine.stderr).toBe(0);
+    const fineMap = JSON.parse(readFileSync(join(dir, 'hm-fine', 'fine', 'heatmap.json'), 'utf8'));
+    expect(fineMap.scope.inScope).toBe(false);
+    expect(fineMap.scope.reasons).toContain(
+      `scanned at ${fineMpp} um/px; the model's training slides were at ${tiny.scope.slideMpp[0]} um/px`,
+    );
     const ann = await gradelab('export-annotations', '--pred', 'hm', '--format', 'qupath', '--out', 'ann');
     expect(ann.code, ann.stderr).toBe(0);
     expect(JSON.parse(readFileSync(join(dir, 'ann', `${index[0].id}.geojson`), 'utf8')).type).toBe('FeatureCollection');

@@ -18,6 +18,13 @@ describe('intended use: the acquisition a model was trained on', () => {
       'scanner "yellow" is not one the model was trained on (cool, warm)',
       'flagged out of distribution',
     ]);
+    // Native resolution: within 1.25x of the training slides' range is in; a 40x scan against 20x is out.
+    const mpp = { scope: { scanners: ['cool'], sites: ['A'], slideMpp: [0.48, 0.52] as [number, number] } };
+    expect(scopeProblems(mpp, { scanner: 'cool', slideMpp: 0.6 })).toEqual([]);
+    expect(scopeProblems(mpp, { scanner: 'cool', slideMpp: 0.25 })).toEqual([
+      "scanned at 0.25 um/px; the model's training slides were at 0.48-0.52 um/px",
+    ]);
+    expect(scopeProblems(mpp, { scanner: 'cool' })).toEqual([]);
     // A model without a recorded scope checks the OOD flag only.
     expect(scopeProblems({}, { scanner: 'yellow', oodFlag: null })).toEqual([]);
   });
