@@ -115,13 +115,15 @@ export async function calibrateModel(modelDir: string, dataDir: string, options:
     });
   const ids = first.map((r) => r.patientId);
   const eceIntervals = (rows: PredictionRow[]) => {
-    const sub = (idx: Int32Array) => ({
-      y: Array.from(idx, (i) => y[i]),
-      p: Float64Array.from(Array.from(idx).flatMap((i) => rows[i].probs)),
-    });
+    // One resample's labels and probabilities, gathered once for the statistic.
+    const on = (idx: Int32Array, f: (ys: number[], ps: Float64Array) => number) =>
+      f(
+        Array.from(idx, (i) => y[i]),
+        Float64Array.from(Array.from(idx).flatMap((i) => rows[i].probs)),
+      );
     return {
-      ece: bootstrapByPatient(ids, (idx) => calibration(sub(idx).y, sub(idx).p, k, BINS).ece, { resamples, seed }),
-      eceEqualMass: bootstrapByPatient(ids, (idx) => equalMassEce(sub(idx).y, sub(idx).p, k, massBins(idx.length)).ece, {
+      ece: bootstrapByPatient(ids, (idx) => on(idx, (ys, ps) => calibration(ys, ps, k, BINS).ece), { resamples, seed }),
+      eceEqualMass: bootstrapByPatient(ids, (idx) => on(idx, (ys, ps) => equalMassEce(ys, ps, k, massBins(idx.length)).ece), {
         resamples,
         seed,
       }),

@@ -1,14 +1,25 @@
-import { applyAffineHead, gradeClasses, headProbabilities, log, modelFile, writeFileAtomic, type AffineHead } from '../core/index.ts';
+import {
+  applyAffineHead,
+  gradeClasses,
+  headProbabilities,
+  log,
+  modelFile,
+  sha256Text,
+  writeFileAtomic,
+  type AffineHead,
+} from '../core/index.ts';
 import type { EmbeddingCache, TileRow } from '../data/index.ts';
 import { bootstrapByPatient, tQuantile, type Estimate } from '../eval/index.ts';
 import { poolSlides, quadraticWeightedKappa, type PredictionRow } from '../metrics/index.ts';
-import { fitHeadOnEmbeddings, type TrainConfig } from '../train/index.ts';
+import { fitHeadOnEmbeddings, type EmbeddingSet, type TrainConfig } from '../train/index.ts';
 
 export interface SeedRun {
   seed: number;
   bestEpoch: number;
   valQwk: number | null;
   testQwk: number | null;
+  /** SHA-256 of the head's weights and bias: which head each row is about (seeds must give different ones). */
+  headSha256: string;
 }
 
 /** Mean, sample SD and the t interval of the mean across seeds (how much a rerun would move it). */
@@ -51,14 +62,13 @@ const qwkOf = (rows: PredictionRow[], k: number) =>
  */
 export async function multiSeedHeads(
   config: TrainConfig,
-  data: { train: TileRow[]; val: TileRow[]; test: TileRow[] },
+  data: { trainSet: EmbeddingSet; valSet: EmbeddingSet; test: TileRow[] },
   cache: EmbeddingCache,
   first: { head: AffineHead; bestEpoch: number; bestQwk: number | null },
   out: string,
 ): Promise<string> {
   const k = gradeClasses(config.task).length;
-  const trainSet = { tiles: data.train, features: cache.read(data.train) };
-  const valSet = { tiles: data.val, features: cache.read(data.val) };
+  const { trainSet, valSet } = data;
   const test = data.test.length ? data.test : undefined;
   const runs: SeedRun[] = [];
   let firstTest: PredictionRow[] = [];
@@ -67,7 +77,13 @@ export async function multiSeedHeads(
     const fit = i === 0 ? first : await fitHeadOnEmbeddings({ ...config, seed }, trainSet, valSet, cache.dim);
     const rows = test ? slideRows(fit.head, config, cache, test) : [];
     if (i === 0) firstTest = rows;
-    runs.push({ seed, bestEpoch: fit.bestEpoch, valQwk: fit.bestQwk, testQwk: rows.length ? qwkOf(rows, k) : null });
+    runs.push({
+      seed,
+      bestEpoch: fit.bestEpoch,
+      valQwk: fit.bestQwk,
+      testQwk: rows.length ? qwkOf(rows, k) : null,
+      headSha256: sha256Text(JSON.stringify([Array.from(fit.head.weights), Array.from(fit.head.bias)])),
+    });
     log.info(`seed ${seed}: val QWK ${fit.bestQwk?.toFixed(3) ?? 'n/a'}${rows.length ? `, test QWK ${runs[i].testQwk!.toFixed(3)}` : ''}`);
   }
   const testValues = runs.flatMap((r) => (r.testQwk === null ? [] : [r.testQwk]));

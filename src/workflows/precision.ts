@@ -105,21 +105,22 @@ export async function precisionStudy(
   const progress = (options.progress ?? silentProgress)('tiles');
   progress.start(tiles.length * list.length, kind);
   try {
-    for (const acq of list) {
-      const probs = new Float32Array(tiles.length * k);
-      for (let i = 0; i < tiles.length; i += BATCH) {
-        const batch = tiles.slice(i, i + BATCH);
+    const probs = list.map(() => new Float32Array(tiles.length * k));
+    // Each tile is read once (from a slide, for a coordinates-only dataset) and acquired every way.
+    for (let i = 0; i < tiles.length; i += BATCH) {
+      const batch = tiles.slice(i, i + BATCH);
+      const read = await Promise.all(batch.map((t) => readDatasetTile(ds, t, reader)));
+      for (const [a, acq] of list.entries()) {
         const images = await Promise.all(
-          batch.map(async (t) =>
-            simulateScanner(await readDatasetTile(ds, t, reader), acq.profile, ds.meta.mpp, createRng(`${seed}:${acq.seed}:${t.index}`)),
-          ),
+          read.map((img, j) => simulateScanner(img, acq.profile, ds.meta.mpp, createRng(`${seed}:${acq.seed}:${batch[j].index}`))),
         );
-        probs.set((await scorer.score(images)).probs, i * k);
+        probs[a].set((await scorer.score(images)).probs, i * k);
         progress.increment(batch.length);
       }
-      for (const [slide, idx] of bySlide)
-        grades.get(slide)!.push(poolTileProbs(idx.length, k, (j) => probs.subarray(idx[j] * k, (idx[j] + 1) * k), meta.head)!.pred);
     }
+    for (const p of probs)
+      for (const [slide, idx] of bySlide)
+        grades.get(slide)!.push(poolTileProbs(idx.length, k, (j) => p.subarray(idx[j] * k, (idx[j] + 1) * k), meta.head)!.pred);
   } finally {
     progress.stop();
     await reader.close();

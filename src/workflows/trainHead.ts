@@ -139,25 +139,22 @@ async function fitAndSaveHead(
     'gradelab.out_dir': out,
     'gradelab.task': config.task,
   });
-  const result = await fitHeadOnEmbeddings(
-    config,
-    { tiles: train, features: cache.read(train) },
-    { tiles: val, features: cache.read(val) },
-    cache.dim,
-    (e) => {
-      log.info(
-        `epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(3)}, val QWK ${fmt(e.valQwk)} (slides), ${fmt(e.valTileQwk)} (tiles)${e.best ? ' *best' : ''}`,
-      );
-      void tracker.logMetrics(
-        {
-          'train/loss_epoch': e.trainLoss,
-          ...(e.valQwk !== null ? { 'val/qwk': e.valQwk } : {}),
-          ...(e.valTileQwk !== null ? { 'val/tile_qwk': e.valTileQwk } : {}),
-        },
-        e.epoch + 1,
-      );
-    },
-  );
+  // Read from the cache once: every seed of a multi-seed run fits on the same arrays.
+  const trainSet = { tiles: train, features: cache.read(train) };
+  const valSet = { tiles: val, features: cache.read(val) };
+  const result = await fitHeadOnEmbeddings(config, trainSet, valSet, cache.dim, (e) => {
+    log.info(
+      `epoch ${e.epoch + 1}: loss ${e.trainLoss.toFixed(3)}, val QWK ${fmt(e.valQwk)} (slides), ${fmt(e.valTileQwk)} (tiles)${e.best ? ' *best' : ''}`,
+    );
+    void tracker.logMetrics(
+      {
+        'train/loss_epoch': e.trainLoss,
+        ...(e.valQwk !== null ? { 'val/qwk': e.valQwk } : {}),
+        ...(e.valTileQwk !== null ? { 'val/tile_qwk': e.valTileQwk } : {}),
+      },
+      e.epoch + 1,
+    );
+  });
   await writeAffineHead(out, result.head);
   const best = result.history[result.bestEpoch - 1];
   const meta: ModelMeta = {
@@ -192,6 +189,6 @@ async function fitAndSaveHead(
   await source.writeOnnx?.(meta, result.head);
   await writeTrainingHistory(out, result.history);
   await writeTrainingCurves(out, config.name, result.history);
-  const seeds = config.train.seeds > 1 ? `; ${await multiSeedHeads(config, { train, val, test }, cache, result, out)}` : '';
+  const seeds = config.train.seeds > 1 ? `; ${await multiSeedHeads(config, { trainSet, valSet, test }, cache, result, out)}` : '';
   return `best validation QWK ${fmt(result.bestQwk)} at epoch ${result.bestEpoch} (head on ${source.label}, ${cache.dim} features)${seeds}`;
 }

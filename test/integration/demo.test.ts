@@ -216,6 +216,19 @@ describe('gradelab demo --quick', () => {
     const p = JSON.parse(readFileSync(join(dir, 'precision.json'), 'utf8'));
     expect([p.identical.value, p.pairwiseKappa.value, p.meanAbsoluteDifference.value]).toEqual([1, 1, 0]);
     expect(p.flips.every((f: any) => f.rate.value === 0)).toBe(true);
+    // And the acquisitions are really applied: a scanner that renders every tile nearly black grades
+    // all slides alike, unlike the noise-free one, so the two cannot agree on every slide.
+    const dark = join(out, 'dark.yaml');
+    writeFileSync(dark, 'name: dark\ndescription: everything below white is black\ncolour: {black: 254, white: 255}\njpegQuality: 100\n');
+    const d = gradelab(
+      'precision',
+      ...['--model', join(out, 'models', 'stain-aug'), '--data', join(out, 'held-out-tiles'), '--split', 'all'],
+      ...['--scanners', `${zero},${dark}`, '--tiles-per-slide', '4', '--resamples', '100', '--out', join(out, 'precision-dark')],
+    );
+    expect(d.code, d.stderr).toBe(0);
+    const darkStudy = JSON.parse(readFileSync(join(out, 'precision-dark', 'precision.json'), 'utf8'));
+    expect(new Set(darkStudy.perSlide.map((s: any) => s.grades[0])).size).toBeGreaterThan(1);
+    expect(darkStudy.identical.value).toBeLessThan(1);
     const report = JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8'));
     const section = report.sections.find((s: any) => s.id === 'precision');
     expect(section.tables.map((t: any) => t.caption.split(':')[0])).toEqual(['repeatability', 'reproducibility']);

@@ -237,6 +237,8 @@ describe('ONNX engine from the command line', () => {
     // Three heads on the same cached embeddings; the model is the first seed's, and the spread is theirs.
     const seeds = JSON.parse(readFileSync(join(out, 'seeds.json'), 'utf8'));
     expect(seeds.runs.map((r: { seed: number }) => r.seed)).toEqual([1, 2, 3]);
+    // Each seed trained its own head (a seed that were ignored would repeat the first).
+    expect(new Set(seeds.runs.map((r: { headSha256: string }) => r.headSha256)).size).toBe(3);
     expect(seeds.runs[0].valQwk).toBe(meta.metrics['val/qwk']);
     const test = seeds.runs.map((r: { testQwk: number }) => r.testQwk);
     const mean = test.reduce((a: number, b: number) => a + b, 0) / 3;
