@@ -37,5 +37,6 @@ export const DEMO_PLAN = `gradelab demo runs the whole workflow on built-in synt
      models paired, on the held-out set and on the unseen site
   6. map the model over the held-out and unseen-site slides (heatmaps, QuPath annotations, a static viewer)
   7. run robustness suites against acceptance criteria, a precision study (rescans on one simulated scanner,
-     and across three), and audit the unseen site
+     and across three), measure how much each model's embedding encodes the site (RI, CRoMa, APD), and
+     audit the unseen site
   8. write the report (HTML, PDF, JSON) and print where each output is`;

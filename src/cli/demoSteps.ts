@@ -241,6 +241,17 @@ export async function mapTestAndReport(ctx: DemoContext, compares: string[]): Pr
       '--resamples',
       '300',
     ]);
+  // Does each model's embedding encode the site beside the grade? Its training sites' slides, both models.
+  const representation = [
+    ['stain-aug', model],
+    ['no-aug', baseline],
+  ] as const;
+  for (const [name, dir] of representation)
+    await step(main, `representation robustness: ${name}`, [
+      'robustness',
+      'embeddings',
+      ...['--model', dir, '--data', data, '--confounder', 'site', '--out', join(out, 'representation', name), '--resamples', '300'],
+    ]);
   await step(main, 'audit of the unseen site', [
     'audit',
     '--model',
@@ -267,6 +278,7 @@ export async function mapTestAndReport(ctx: DemoContext, compares: string[]): Pr
     join(out, 'audit'),
     ...suites.flatMap((s) => ['--robustness', s]),
     ...precision.flatMap(([kind]) => ['--precision', join(out, 'precision', kind)]),
+    ...representation.flatMap(([name]) => ['--representation', join(out, 'representation', name)]),
     ...compares.flatMap((c) => ['--compare', c]),
     ...['held-out', 'site-D'].flatMap((v) => ['--viewer', join(out, 'viewer', v)]),
     '--intended-use',

@@ -29,3 +29,8 @@ export * from './selective.ts';
 export * from './precision.ts';
 export { tQuantile, fSf, chiSquareSf } from './distributions.ts';
 export * from './seedsFile.ts';
+export * from './typedNeighbours.ts';
+export * from './representationMetrics.ts';
+export * from './logisticProbe.ts';
+export * from './shortcutProbe.ts';
+export * from './representationFiles.ts';

@@ -7,6 +7,7 @@ import {
   readCompareFile,
   readMrmcFile,
   readPrecisionFile,
+  readRepresentationFile,
   readMetricsFile,
   readOodFile,
   readPredictions,
@@ -16,6 +17,7 @@ import {
   type MetricsFile,
   type MrmcFile,
   type PrecisionFile,
+  type RepresentationFile,
   type OodFile,
   type Predictions,
   type SuiteResultsFile,
@@ -40,6 +42,7 @@ export interface ReportInputs {
   comparisons: { dir: string; c: CompareFile }[];
   readerStudies: { dir: string; m: MrmcFile }[];
   precision: { dir: string; p: PrecisionFile }[];
+  representation: { dir: string; r: RepresentationFile }[];
   predictions?: Predictions;
   viewers: { page: string; slideIds: string[] }[];
 }
@@ -54,6 +57,7 @@ export interface ReportArgs {
   compare?: string[];
   mrmc?: string[];
   precision?: string[];
+  representation?: string[];
   viewer?: string[];
   intendedUse?: string;
   trackingDir?: string;
@@ -101,6 +105,10 @@ export function loadReportInputs(a: ReportArgs): ReportInputs {
   const comparisons = (a.compare ?? []).map((d) => ({ dir: d, c: required('--compare', d, 'compare.json', readCompareFile)! }));
   const readerStudies = (a.mrmc ?? []).map((d) => ({ dir: d, m: required('--mrmc', d, 'mrmc.json', readMrmcFile)! }));
   const precision = (a.precision ?? []).map((d) => ({ dir: d, p: required('--precision', d, 'precision.json', readPrecisionFile)! }));
+  const representation = (a.representation ?? []).map((d) => ({
+    dir: d,
+    r: required('--representation', d, 'representation.json', readRepresentationFile)!,
+  }));
   const viewers = (a.viewer ?? []).map((d) => readViewerExport(d));
   const predictionsCsv = a.eval && join(a.eval, 'predictions.csv');
   const predictions = predictionsCsv && existsSync(predictionsCsv) ? readPredictions(predictionsCsv) : undefined;
@@ -119,6 +127,7 @@ export function loadReportInputs(a: ReportArgs): ReportInputs {
     comparisons,
     readerStudies,
     precision,
+    representation,
     predictions,
     viewers,
   };

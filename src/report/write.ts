@@ -9,6 +9,7 @@ import { calibrationSection } from './calibrationSection.ts';
 import { renderReportHtml } from './html.ts';
 import { precisionSection } from './precisionSection.ts';
 import { readerStudySection } from './readerStudy.ts';
+import { representationSection } from './representationSection.ts';
 import { loadReportInputs, type ReportArgs } from './inputs.ts';
 import { dataSection, identitySection, modelSection, referenceSection, shownPath, traceabilitySection } from './modelSections.ts';
 import { renderReportPdf } from './pdf.ts';
@@ -37,6 +38,7 @@ export async function writeReport(
     readerStudySection(inp),
     referralSection(inp),
     robustnessSection(inp),
+    representationSection(inp),
     oodSection(inp),
     limitationsSection(inp),
     await traceabilitySection(inp),
@@ -57,6 +59,7 @@ export async function writeReport(
       audit: audit ?? null,
       readerStudies: inp.readerStudies.map((r) => r.m),
       precision: inp.precision.map((r) => r.p),
+      representation: inp.representation.map((r) => r.r),
       intendedUse: use,
       model: meta,
     },

@@ -11,3 +11,4 @@ export { openModel } from './openModel.ts';
 export { fitMil, type FitMilOptions, type MilFit } from './mil.ts';
 export { calibrateModel, type CalibrateOptions, type CalibrationResult } from './calibrate.ts';
 export { precisionStudy, type PrecisionOptions } from './precision.ts';
+export { representationStudy, type RepresentationOptions, type EmbeddingSource } from './representation.ts';

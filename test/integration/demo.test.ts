@@ -34,6 +34,8 @@ describe('gradelab demo --quick', () => {
       'audit/audit.json',
       'precision/repeatability/precision.json',
       'precision/reproducibility/precision.json',
+      'representation/stain-aug/representation.json',
+      'representation/no-aug/croma.png',
       'models/stain-aug/gradelab.json',
       'models/no-aug/gradelab.json',
       'viewer/held-out/index.html',
@@ -59,6 +61,7 @@ describe('gradelab demo --quick', () => {
       'comparisons',
       'referral',
       'robustness',
+      'representation',
       'ood',
       'limitations',
       'traceability',
@@ -235,6 +238,56 @@ describe('gradelab demo --quick', () => {
     const repro = JSON.parse(readFileSync(join(out, 'precision', 'reproducibility', 'precision.json'), 'utf8'));
     expect(repro.acquisitions).toEqual(['neutral-reference', 'warm-bright', 'cool-contrast']);
     expect(section.tables[1].rows[0][1]).toMatch(new RegExp(`^${repro.identical.value.toFixed(3)}`));
+  });
+
+  it("representation robustness: the per-sample file gives the summary's CRoMa figures, the report shows both models, and bad flags are one line", () => {
+    for (const name of ['stain-aug', 'no-aug']) {
+      const dir = join(out, 'representation', name);
+      const r = JSON.parse(readFileSync(join(dir, 'representation.json'), 'utf8'));
+      const rows = readFileSync(join(dir, 'croma.csv'), 'utf8').trim().split('\n').slice(1);
+      expect(rows.length).toBe(r.samples);
+      const margins = rows
+        .map((l) => l.split(',').at(-1)!)
+        .filter((v) => v !== '')
+        .map(Number);
+      expect(margins.length).toBe(r.samples - r.neighbours.croma.undefined);
+      expect(r.neighbours.croma.f0.value).toBeCloseTo(margins.filter((v) => v <= 0).length / margins.length, 12);
+      expect(r.confounderValues).toEqual(['site-A', 'site-B', 'site-C']);
+      for (const v of [r.neighbours.ri.value, r.neighbours.mari.value, r.decodability.balancedAccuracy.value]) {
+        expect(v).toBeGreaterThanOrEqual(0);
+        expect(v).toBeLessThanOrEqual(1);
+      }
+      expect(r.neighbours.kSelection.map((k: any) => k.k)).toEqual([5, 11, 21]);
+    }
+    const report = JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8'));
+    const section = report.sections.find((s: any) => s.id === 'representation');
+    expect(section.tables.map((t: any) => t.caption.split(',')[0])).toEqual([
+      'model stain-aug (resnet features)',
+      'model no-aug (resnet features)',
+    ]);
+    expect(section.charts.length).toBeGreaterThanOrEqual(2);
+    const model = join(out, 'models', 'stain-aug');
+    for (const [flags, message] of [
+      [['--label', 'gleason'], /no label column "gleason"/],
+      [['--features', 'uni'], /give one of --model DIR, --backbone ENCODER.onnx or --features NAME/],
+      [['--k', '5,0'], /--k takes positive integers/],
+    ] as const) {
+      const r = gradelab(
+        'robustness',
+        'embeddings',
+        '--model',
+        model,
+        '--data',
+        join(out, 'tiles'),
+        '--out',
+        join(out, 'rep-bad'),
+        ...flags,
+      );
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+      expect(existsSync(join(out, 'rep-bad'))).toBe(false);
+    }
   });
 
   it('a missing input is reported as missing, and user text is escaped', () => {

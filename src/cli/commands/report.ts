@@ -23,6 +23,11 @@ export function reportCommand(y: Argv): Argv {
           array: true,
           describe: 'gradelab precision output folders (repeatability, reproducibility)',
         })
+        .option('representation', {
+          type: 'string',
+          array: true,
+          describe: 'gradelab robustness embeddings output folders (site or scanner in the representation)',
+        })
         .option('mrmc', { type: 'string', array: true, describe: 'gradelab mrmc output folders (reader studies)' })
         .option('viewer', { type: 'string', array: true, describe: 'viewer exports (gradelab view --export) the worst cases link into' })
         .option('intended-use', {
