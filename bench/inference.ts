@@ -134,7 +134,7 @@ print(json.dumps({'ips': 10 * ${BATCH} / (time.perf_counter() - t0)}))`;
 
 /** Feature extraction tiles/s with the tiny ViT fixture (64 px, batch 64): ONNX Runtime vs PyTorch. */
 async function benchFeatures(threads: number[]): Promise<void> {
-  const onnx = fileURLToPath(new URL('../test/fixtures/onnx/vit-tiny.onnx', import.meta.url));
+  const onnx = fileURLToPath(new URL('../experiments/encoders/vit-tiny.onnx', import.meta.url));
   const script = fileURLToPath(new URL('../test/fixtures/onnx/make-encoders.py', import.meta.url));
   const x = randomBatch(64, 64);
   for (const t of threads) {

@@ -31,7 +31,8 @@ export const DEMO_PLAN = `gradelab demo runs the whole workflow on built-in synt
   1. synthesise prostate slides from three sites and scanners (with rare anomalies), and an unseen fourth site
   2. tile them at 1.0 um/px and split patients into folds; a larger held-out test set of new patients
   3. train a grading network with stain augmentation, and a baseline without (two seeds each in the full run),
-     and fit each one's temperature on its validation slides
+     and fit each one's temperature on its validation slides; heads with three seeds on a frozen ONNX
+     encoder's cached embeddings (the foundation-model recipe)
   4. fit out-of-distribution detectors (feature-space and slide-quality)
   5. evaluate on the held-out set with patient-bootstrap confidence intervals, and compare the two
      models paired, on the held-out set and on the unseen site

@@ -177,7 +177,7 @@ export async function evaluateDemo(ctx: DemoContext, recipes: string[]): Promise
 }
 
 /** Heatmaps, QuPath annotations and viewers; robustness suites; the site audit; the report. Returns the suites' folders. */
-export async function mapTestAndReport(ctx: DemoContext, compares: string[]): Promise<string[]> {
+export async function mapTestAndReport(ctx: DemoContext, compares: string[], foundation: string): Promise<string[]> {
   const { main, plan, out, data, siteData, heldOut, tracking } = ctx;
   const model = join(out, 'models', 'stain-aug');
   const baseline = join(out, 'models', 'no-aug');
@@ -241,16 +241,17 @@ export async function mapTestAndReport(ctx: DemoContext, compares: string[]): Pr
       '--resamples',
       '300',
     ]);
-  // Does each model's embedding encode the site beside the grade? Its training sites' slides, both models.
+  // Does each embedding encode the site beside the grade? The held-out patients of the three training sites.
   const representation = [
     ['stain-aug', model],
     ['no-aug', baseline],
+    ['foundation', foundation],
   ] as const;
   for (const [name, dir] of representation)
     await step(main, `representation robustness: ${name}`, [
       'robustness',
       'embeddings',
-      ...['--model', dir, '--data', data, '--confounder', 'site', '--out', join(out, 'representation', name), '--resamples', '300'],
+      ...['--model', dir, '--data', heldOut, '--confounder', 'site', '--out', join(out, 'representation', name), '--resamples', '300'],
     ]);
   await step(main, 'audit of the unseen site', [
     'audit',

@@ -19,6 +19,7 @@ import { poolSlides, quadraticWeightedKappa } from '../metrics/index.ts';
 import type { PredictionRow } from './predictions.ts';
 import type { TilePredictions } from '../data/index.ts';
 import { representationShift } from './shift.ts';
+import { siteSeparability, type SiteSeparability } from './auditSeparability.ts';
 import { auditFindings } from './auditFindings.ts';
 
 /** Median Macenko stain vectors and mean H/E optical density over tissue pixels. */
@@ -47,6 +48,8 @@ export interface SiteAudit {
     afterNormalisation: number;
     tiles: { site: number; reference: number };
   };
+  /** Can the model's features tell the site from the training data, and do its tiles sit with training tiles of their grade? */
+  separability: SiteSeparability;
   /** Share of the site's slides the primary OOD detector flags (Wilson interval over slides, patient design effect). */
   oodFlagRate: (Estimate & { detector: string; slides: number }) | null;
   colour: {
@@ -243,6 +246,12 @@ export async function auditSite(
     (rows) => representationShift(ref.features!, refTiles.length, rowsOf(siteFeatures, d, rows), rows.length, d),
     { ...boot, seed: `${options.seed}/audit/shift` },
   );
+  const separability = siteSeparability(
+    { tiles: refTiles, features: ref.features! },
+    { tiles: sampleIdx.map((i) => siteTiles[i]), features: siteFeatures },
+    d,
+    { resamples: options.resamples, seed: `${options.seed}/audit/separability` },
+  );
   const shiftAfter = representationShift(
     ref.features!,
     refTiles.length,
@@ -316,6 +325,7 @@ export async function auditSite(
       afterNormalisation: shiftAfter,
       tiles: { site: sampleIdx.length, reference: refTiles.length },
     },
+    separability,
     oodFlagRate,
     colour,
     gradeDistribution: { classes, predicted: distOf(slides.map((_, i) => i)), training: trainDist, totalVariation },

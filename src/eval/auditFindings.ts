@@ -18,6 +18,11 @@ export function auditFindings(a: Omit<SiteAudit, 'findings'>, minPatients: numbe
     findings.push(
       `Inconclusive whether the site looks different to the model: ${shiftText}; the interval spans 2x the within-training shift.`,
     );
+  const sep = a.separability;
+  const decoded = sep.decodability;
+  findings.push(
+    `A linear probe on the model's features tells the site's tiles from the training tiles at balanced accuracy ${fmtEstimate(decoded)} (0.5: indistinguishable; out of fold over patients)${sep.ri ? `; among each labelled tile's nearest neighbours from other patients, ${fmtEstimate(sep.ri)} of those that share either its grade or its source share its grade (RI, k = ${sep.ri.k}; 1: tiles sit with their grade, 0: with their source)` : ''}.`,
+  );
   if (a.oodFlagRate)
     findings.push(
       `${(a.oodFlagRate.value * 100).toFixed(0)}% of the site's ${a.oodFlagRate.slides} slides are flagged out-of-distribution by ${a.oodFlagRate.detector} (95% CI ${(a.oodFlagRate.ci95[0] * 100).toFixed(0)}-${(a.oodFlagRate.ci95[1] * 100).toFixed(0)}%; the detector flags 5% of training-like validation slides by calibration).`,

@@ -34,3 +34,4 @@ export * from './representationMetrics.ts';
 export * from './logisticProbe.ts';
 export * from './shortcutProbe.ts';
 export * from './representationFiles.ts';
+export * from './auditSeparability.ts';

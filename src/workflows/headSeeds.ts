@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   applyAffineHead,
   gradeClasses,
@@ -6,10 +8,11 @@ import {
   modelFile,
   sha256Text,
   writeFileAtomic,
+  writeAffineHead,
   type AffineHead,
 } from '../core/index.ts';
 import type { EmbeddingCache, TileRow } from '../data/index.ts';
-import { bootstrapByPatient, tQuantile, type Estimate } from '../eval/index.ts';
+import { bootstrapByPatient, tQuantile, writePredictions, type Estimate } from '../eval/index.ts';
 import { poolSlides, quadraticWeightedKappa, type PredictionRow } from '../metrics/index.ts';
 import { fitHeadOnEmbeddings, type EmbeddingSet, type TrainConfig } from '../train/index.ts';
 
@@ -58,7 +61,8 @@ const qwkOf = (rows: PredictionRow[], k: number) =>
  * eva-style multi-seed evaluation of a head on cached embeddings: the same data, `train.seeds` seeds
  * (config.seed, config.seed + 1, ...), each head's validation and test-partition slide QWK, their
  * spread across seeds beside the patient-bootstrap interval of the first seed's test QWK (two different
- * uncertainties: a rerun's and the cases'). The model keeps the first seed's head. Writes seeds.json.
+ * uncertainties: a rerun's and the cases'). The model keeps the first seed's head. Writes seeds.json, and
+ * per seed seeds/seed-S/head.json with the slide predictions of the test partition (test-predictions.csv).
  */
 export async function multiSeedHeads(
   config: TrainConfig,
@@ -77,6 +81,11 @@ export async function multiSeedHeads(
     const fit = i === 0 ? first : await fitHeadOnEmbeddings({ ...config, seed }, trainSet, valSet, cache.dim);
     const rows = test ? slideRows(fit.head, config, cache, test) : [];
     if (i === 0) firstTest = rows;
+    // Each seed's head and its test-partition slide predictions: `compare` takes them as an arm's repeats.
+    const dir = join(out, 'seeds', `seed-${seed}`);
+    await mkdir(dir, { recursive: true });
+    await writeAffineHead(dir, fit.head);
+    if (rows.length) await writePredictions(join(dir, 'test-predictions.csv'), rows, k);
     runs.push({
       seed,
       bestEpoch: fit.bestEpoch,

@@ -9,6 +9,9 @@ import { encodeModel, floatValueInfo, GraphBuilder, readContract, type ModelCont
 import { tempDir } from '../helpers.ts';
 
 const fixtures = fileURLToPath(new URL('../fixtures/onnx/', import.meta.url));
+/** The shipped encoder (experiments/encoders), and the test-only one: where each lives. */
+const folderOf = (name: string) =>
+  name === 'vit-tiny' ? fileURLToPath(new URL('../../experiments/encoders/', import.meta.url)) : fixtures;
 const dir = tempDir();
 
 /** The fixture script's input: r = x / (size - 1), g = y / (size - 1), b = r g, in [0, 1], NHWC. */
@@ -50,9 +53,9 @@ const spec = (onnx: string, inputSize = 64) => encoderSpecSchema.parse({ onnx, i
 describe('frozen ONNX encoders (fixtures exported from PyTorch)', () => {
   for (const name of ['cnn-encoder', 'vit-tiny']) {
     it(`${name}: ONNX Runtime's embedding equals PyTorch's within 1e-4`, async () => {
-      const expected = JSON.parse(readFileSync(join(fixtures, `${name}.expected.json`), 'utf8'));
+      const expected = JSON.parse(readFileSync(join(folderOf(name), `${name}.expected.json`), 'utf8'));
       const enc = await OnnxEncoder.open(
-        join(fixtures, `${name}.onnx`),
+        join(folderOf(name), `${name}.onnx`),
         encoderSpecSchema.parse({ onnx: name, inputSize: expected.inputSize, mean: expected.mean, std: expected.std }),
         { threads: 1 },
       );
@@ -65,7 +68,7 @@ describe('frozen ONNX encoders (fixtures exported from PyTorch)', () => {
   }
 
   it('takes tiles of another size, resized to the encoder input', async () => {
-    const enc = await OnnxEncoder.open(join(fixtures, 'vit-tiny.onnx'), spec(join(fixtures, 'vit-tiny.onnx')));
+    const enc = await OnnxEncoder.open(join(folderOf('vit-tiny'), 'vit-tiny.onnx'), spec(join(folderOf('vit-tiny'), 'vit-tiny.onnx')));
     const rng = createRng('tiles');
     const batch: TileBatch = {
       n: 3,
@@ -113,7 +116,7 @@ describe('frozen ONNX encoders (fixtures exported from PyTorch)', () => {
     });
     it('truncated file', async () => {
       const path = join(dir, 'cut.onnx');
-      writeFileSync(path, readFileSync(join(fixtures, 'vit-tiny.onnx')).subarray(0, 5000));
+      writeFileSync(path, readFileSync(join(folderOf('vit-tiny'), 'vit-tiny.onnx')).subarray(0, 5000));
       await expect(open(path, 64)).rejects.toThrow(/cut\.onnx: ONNX Runtime cannot load it/);
     });
     it('an input of the wrong rank', async () => {
@@ -140,7 +143,7 @@ describe('frozen ONNX encoders (fixtures exported from PyTorch)', () => {
   });
 
   it('composes encoder and head into one model.onnx: features are the embedding, logits the head of it', async () => {
-    const src = join(fixtures, 'vit-tiny.onnx');
+    const src = join(folderOf('vit-tiny'), 'vit-tiny.onnx');
     const s = spec(src);
     const enc = await OnnxEncoder.open(src, s, { threads: 1 });
     const rng = createRng('head');

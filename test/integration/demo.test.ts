@@ -36,6 +36,9 @@ describe('gradelab demo --quick', () => {
       'precision/reproducibility/precision.json',
       'representation/stain-aug/representation.json',
       'representation/no-aug/croma.png',
+      'representation/foundation/representation.json',
+      'models/foundation/seeds.json',
+      'models/foundation/seeds/seed-3/test-predictions.csv',
       'models/stain-aug/gradelab.json',
       'models/no-aug/gradelab.json',
       'viewer/held-out/index.html',
@@ -241,7 +244,7 @@ describe('gradelab demo --quick', () => {
   });
 
   it("representation robustness: the per-sample file gives the summary's CRoMa figures, the report shows both models, and bad flags are one line", () => {
-    for (const name of ['stain-aug', 'no-aug']) {
+    for (const name of ['stain-aug', 'no-aug', 'foundation']) {
       const dir = join(out, 'representation', name);
       const r = JSON.parse(readFileSync(join(dir, 'representation.json'), 'utf8'));
       const rows = readFileSync(join(dir, 'croma.csv'), 'utf8').trim().split('\n').slice(1);
@@ -264,8 +267,17 @@ describe('gradelab demo --quick', () => {
     expect(section.tables.map((t: any) => t.caption.split(',')[0])).toEqual([
       'model stain-aug (resnet features)',
       'model no-aug (resnet features)',
+      'model foundation (onnx:vit-tiny.onnx features)',
     ]);
-    expect(section.charts.length).toBeGreaterThanOrEqual(2);
+    expect(section.charts.length).toBeGreaterThanOrEqual(3);
+    // The foundation track: three heads on the encoder's cached embeddings, each kept.
+    const seeds = JSON.parse(readFileSync(join(out, 'models', 'foundation', 'seeds.json'), 'utf8'));
+    expect(seeds.runs.map((r: any) => r.seed)).toEqual([1, 2, 3]);
+    expect(new Set(seeds.runs.map((r: any) => r.headSha256)).size).toBe(3);
+    // The audit asks the same question of the unseen site: can the features tell it from the training data?
+    const audit = JSON.parse(readFileSync(join(out, 'audit', 'audit.json'), 'utf8'));
+    expect(audit.separability.decodability.value).toBeGreaterThanOrEqual(0);
+    expect(audit.findings.some((f: string) => f.startsWith('A linear probe on the model'))).toBe(true);
     const model = join(out, 'models', 'stain-aug');
     for (const [flags, message] of [
       [['--label', 'gleason'], /no label column "gleason"/],

@@ -10,7 +10,7 @@ import { readContract } from '../../src/onnx/index.ts';
 import { runCli, tempDir } from '../helpers.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const vit = join(root, 'test/fixtures/onnx/vit-tiny.onnx');
+const vit = join(root, 'experiments/encoders/vit-tiny.onnx');
 const dir = tempDir();
 const ds = join(dir, 'tiles');
 
@@ -232,7 +232,7 @@ describe('ONNX engine from the command line', () => {
       join(dir, 'mlruns'),
     );
     expect(t.code, t.stderr).toBe(0);
-    expect(t.stdout).toMatch(/head on test\/fixtures\/onnx\/vit-tiny\.onnx, 48 features\); 3 seeds: val QWK -?\d\.\d{3} \+\/- \d\.\d{3}/);
+    expect(t.stdout).toMatch(/head on experiments\/encoders\/vit-tiny\.onnx, 48 features\); 3 seeds: val QWK -?\d\.\d{3} \+\/- \d\.\d{3}/);
     const meta = readModelMeta(out);
     // Three heads on the same cached embeddings; the model is the first seed's, and the spread is theirs.
     const seeds = JSON.parse(readFileSync(join(out, 'seeds.json'), 'utf8'));
@@ -260,7 +260,17 @@ describe('ONNX engine from the command line', () => {
       '3',
     ]);
     expect(model.text.join(' ')).toContain(`trained with 3 seeds`);
-    expect(meta.encoder).toMatchObject({ onnx: 'test/fixtures/onnx/vit-tiny.onnx', inputSize: 64 });
+    // The seeds as an arm's repeats: compare averages each arm over its runs, and each run's QWK is the one seeds.json gives.
+    const seedCsv = (s: number) => join(out, 'seeds', `seed-${s}`, 'test-predictions.csv');
+    for (const s of [1, 2, 3]) expect(existsSync(join(out, 'seeds', `seed-${s}`, 'head.json'))).toBe(true);
+    const cmp = await gradelab('compare', '--pred', `${seedCsv(1)},${seedCsv(2)}`, '--pred', seedCsv(3), '--out', join(dir, 'f-seeds'));
+    expect(cmp.code, cmp.stderr).toBe(0);
+    const compared = JSON.parse(readFileSync(join(dir, 'f-seeds', 'compare.json'), 'utf8'));
+    expect([compared.runsA, compared.runsB]).toEqual([2, 1]);
+    const qwk = compared.metrics.find((m: { metric: string }) => m.metric === 'qwk');
+    expect(qwk.a).toBeCloseTo((test[0] + test[1]) / 2, 12);
+    expect(qwk.b).toBeCloseTo(test[2], 12);
+    expect(meta.encoder).toMatchObject({ onnx: 'experiments/encoders/vit-tiny.onnx', inputSize: 64 });
     expect(readFileSync(join(out, 'config.yaml'), 'utf8')).toMatch(/--set train\.epochs=4/);
     // Evaluation reads the cache; the same predictions come from model.onnx with the cache gone.
     const cached = await gradelab(

@@ -5,6 +5,7 @@ import { describeCommand } from '../commandIndex.ts';
 import { makeDemoData, type DemoContext } from '../demoData.ts';
 import { DEMO_PLAN, PLANS } from '../demoPlan.ts';
 import { evaluateDemo, mapTestAndReport, trainDemoModels } from '../demoSteps.ts';
+import { foundationTrack } from '../demoFoundation.ts';
 
 type Main = (args: string[]) => Promise<number>;
 
@@ -37,14 +38,20 @@ export function demoCommand(y: Argv, main: Main): Argv {
       };
       await makeDemoData(ctx);
       const recipes = await trainDemoModels(ctx);
+      const foundation = await foundationTrack(ctx);
       const compares = await evaluateDemo(ctx, recipes);
-      const suites = await mapTestAndReport(ctx, compares);
+      const suites = await mapTestAndReport(ctx, compares, foundation);
       const secs = ((Date.now() - t0) / 1000).toFixed(0);
       process.stdout.write(
         `\ndemo finished in ${secs} s. Outputs:\n` +
           [
             ['report', join(out, 'report', 'report.html'), 'and report.pdf, report.json'],
-            ['models', join(out, 'models'), 'stain-aug (HED-strong augmentation) and no-aug (baseline)'],
+            [
+              'models',
+              join(out, 'models'),
+              'stain-aug (HED-strong augmentation), no-aug (baseline), foundation (heads on a frozen encoder)',
+            ],
+            ['representation', join(out, 'representation'), 'how much each embedding encodes the site'],
             ['evaluation', join(out, 'eval', 'metrics.md'), 'held-out patients, with charts'],
             ['comparisons', join(out, 'compare'), 'stain-aug vs no-aug, paired: held-out and site-D'],
             [

@@ -1,0 +1,47 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify as yamlStringify } from 'yaml';
+import { modelFile } from '../core/index.ts';
+import { step, type DemoContext } from './demoData.ts';
+
+/** The shipped encoder: a Vision Transformer with random weights, the stand-in for a foundation model's ONNX export. */
+const ENCODER = fileURLToPath(new URL('../../experiments/encoders/vit-tiny.onnx', import.meta.url));
+
+/**
+ * The foundation-model track: a frozen ONNX encoder embeds every training tile once (cached beside the
+ * dataset), and three heads with seeds 1, 2, 3 train on the cached embeddings in seconds; seeds.json
+ * gives their spread and seeds/ each head's test predictions. Returns the model folder (seed 1's head).
+ */
+export async function foundationTrack(ctx: DemoContext): Promise<string> {
+  const { main, plan, out, data, tracking } = ctx;
+  const dir = join(out, 'models', 'foundation');
+  if (existsSync(modelFile(dir, 'meta'))) return dir;
+  const config = {
+    name: 'demo-foundation',
+    task: 'prostate',
+    data: { dataset: data, fold: 0 },
+    model: { backbone: { onnx: ENCODER, inputSize: 64, mpp: 1.0 }, head: 'softmax' },
+    augment: [],
+    train: {
+      epochs: plan.epochs * 2,
+      batchSize: 128,
+      optimizer: 'adamw',
+      lr: 0.003,
+      weightDecay: 0.0001,
+      warmupEpochs: 1,
+      classBalanced: true,
+      tilesPerEpoch: plan.tilesPerEpoch * 2,
+      patience: 10,
+      seeds: 3,
+    },
+    seed: 1,
+    backend: 'auto',
+    tracking: { experiment: 'gradelab-demo' },
+  };
+  const cfg = join(out, 'configs', 'foundation.yaml');
+  await writeFile(cfg, yamlStringify(config));
+  await step(main, 'train: heads on a frozen encoder, three seeds', ['train', '--config', cfg, '--out', dir, ...tracking]);
+  return dir;
+}
