@@ -45,3 +45,32 @@ export async function foundationTrack(ctx: DemoContext): Promise<string> {
   await step(main, 'train: heads on a frozen encoder, three seeds', ['train', '--config', cfg, '--out', dir, ...tracking]);
   return dir;
 }
+
+/**
+ * The foundation head's own evidence: its temperature, its OOD detectors on the encoder's features (the Mahalanobis family
+ * is what wins on transformer features), its evaluation on the held-out patients, and its report with the
+ * representation study the main steps wrote.
+ */
+export async function foundationReport(ctx: DemoContext, model: string): Promise<string> {
+  const { main, out, data, heldOut, tracking } = ctx;
+  const at = (name: string) => join(out, 'foundation', name);
+  await step(main, 'foundation head: temperature scaling', ['calibrate', '--model', model, '--data', data]);
+  await step(main, 'foundation head: OOD detectors', ['ood', 'fit', '--model', model, '--data', data]);
+  await step(main, 'foundation head: OOD evaluation', [
+    'ood',
+    'eval',
+    ...['--model', model, '--id', heldOut, '--id-split', 'all', '--ood', heldOut, '--out', at('ood'), '--resamples', '300'],
+    ...tracking,
+  ]);
+  await step(main, 'foundation head: evaluation (held-out patients)', [
+    'eval',
+    ...['--model', model, '--data', heldOut, '--split', 'all', '--out', at('eval'), '--resamples', '300'],
+    ...tracking,
+  ]);
+  await step(main, 'foundation head: report', [
+    'report',
+    ...['--run', model, '--eval', at('eval'), '--ood', at('ood'), '--representation', join(out, 'representation', 'foundation')],
+    ...['--out', at('report'), ...tracking],
+  ]);
+  return at('report');
+}

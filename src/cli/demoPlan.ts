@@ -40,4 +40,5 @@ export const DEMO_PLAN = `gradelab demo runs the whole workflow on built-in synt
   7. run robustness suites against acceptance criteria, a precision study (rescans on one simulated scanner,
      and across three), measure how much each model's embedding encodes the site (RI, CRoMa, APD), and
      audit the unseen site
-  8. write the report (HTML, PDF, JSON) and print where each output is`;
+  8. write the report (HTML, PDF, JSON), and the foundation heads' own (OOD on the encoder's features,
+     evaluation), and print where each output is`;

@@ -5,7 +5,7 @@ import { describeCommand } from '../commandIndex.ts';
 import { makeDemoData, type DemoContext } from '../demoData.ts';
 import { DEMO_PLAN, PLANS } from '../demoPlan.ts';
 import { evaluateDemo, mapTestAndReport, trainDemoModels } from '../demoSteps.ts';
-import { foundationTrack } from '../demoFoundation.ts';
+import { foundationReport, foundationTrack } from '../demoFoundation.ts';
 
 type Main = (args: string[]) => Promise<number>;
 
@@ -41,11 +41,13 @@ export function demoCommand(y: Argv, main: Main): Argv {
       const foundation = await foundationTrack(ctx);
       const compares = await evaluateDemo(ctx, recipes);
       const suites = await mapTestAndReport(ctx, compares, foundation);
+      const foundationReportDir = await foundationReport(ctx, foundation);
       const secs = ((Date.now() - t0) / 1000).toFixed(0);
       process.stdout.write(
         `\ndemo finished in ${secs} s. Outputs:\n` +
           [
             ['report', join(out, 'report', 'report.html'), 'and report.pdf, report.json'],
+            ['foundation', join(foundationReportDir, 'report.html'), 'the heads on a frozen encoder: evaluation, OOD, report'],
             [
               'models',
               join(out, 'models'),
@@ -64,7 +66,7 @@ export function demoCommand(y: Argv, main: Main): Argv {
             ['site audit', join(out, 'audit', 'summary.md'), ''],
             ['tracked runs', join(out, 'mlruns'), `npx gradelab runs list --tracking-dir ${join(out, 'mlruns')}`],
           ]
-            .map(([a, b, c]) => `  ${a.padEnd(13)} ${b}${c ? `  (${c})` : ''}`)
+            .map(([a, b, c]) => `  ${a.padEnd(15)} ${b}${c ? `  (${c})` : ''}`)
             .join('\n') +
           '\n',
       );
