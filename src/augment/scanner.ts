@@ -68,6 +68,20 @@ export const scannerProfileSchema = z
       })
       .strict()
       .default({ vignette: 0, gradient: 0 }),
+    /**
+     * How two acquisitions of the same glass on this scanner differ, drawn per tile when a precision study
+     * rescans (never when slides are rendered or a suite perturbs tiles): the autofocus's error as extra
+     * defocus uniform in [0, defocusUm] microns, an exposure gain uniform in [1 - exposure, 1 + exposure],
+     * and a JPEG quality uniform in [q - jpegQuality, q + jpegQuality] (kept in 1-100).
+     */
+    rescan: z
+      .object({
+        defocusUm: z.number().min(0).default(0),
+        exposure: z.number().min(0).max(0.5).default(0),
+        jpegQuality: z.number().int().min(0).max(50).default(0),
+      })
+      .strict()
+      .default({ defocusUm: 0, exposure: 0, jpegQuality: 0 }),
     /** The scanner's own sampling: the image is resampled to this mpp and back (0: none). */
     scanMpp: z.number().min(0).default(0),
     jpegQuality: z.number().int().min(1).max(100).default(95),
@@ -120,14 +134,38 @@ async function resampleThrough(img: RgbImage, factor: number): Promise<RgbImage>
   return { width: img.width, height: img.height, data: new Uint8Array(back.buffer, back.byteOffset, back.byteLength) };
 }
 
-/** Applies a profile to a tile at the given microns per pixel. */
-export async function simulateScanner(input: RgbImage, profile: ScannerProfile, mpp: number, rng: Rng): Promise<RgbImage> {
+/** One rescan's focus, exposure and compression (the profile's own when `rescan` is off). */
+function acquisition(profile: ScannerProfile, rng: Rng, rescan: boolean): { defocusUm: number; gain: number; jpegQuality: number } {
+  const j = profile.rescan;
+  if (!rescan) return { defocusUm: profile.optics.defocusUm, gain: 1, jpegQuality: profile.jpegQuality };
+  // A stream of its own, so a rescan draws the same noise and illumination as one acquisition would.
+  const r = rng.fork('rescan');
+  const q = Math.round(profile.jpegQuality + r.uniform(-j.jpegQuality, j.jpegQuality));
+  return {
+    defocusUm: profile.optics.defocusUm + r.uniform(0, j.defocusUm),
+    gain: 1 + r.uniform(-j.exposure, j.exposure),
+    jpegQuality: Math.min(100, Math.max(1, q)),
+  };
+}
+
+/**
+ * Applies a profile to a tile at the given microns per pixel. With `rescan`, the acquisition also varies
+ * as the profile's rescan section says (a precision study's repeated scans of the same glass).
+ */
+export async function simulateScanner(
+  input: RgbImage,
+  profile: ScannerProfile,
+  mpp: number,
+  rng: Rng,
+  options: { rescan?: boolean } = {},
+): Promise<RgbImage> {
   // Draw every random number first: results must not depend on the await schedule.
   const angle = rng.uniform(0, 2 * Math.PI);
   const noiseRng = rng.fork('noise');
+  const scan = acquisition(profile, rng, options.rescan ?? false);
   let img = input;
   if (profile.scanMpp > mpp * 1.01) img = await resampleThrough(img, mpp / profile.scanMpp);
-  if (profile.optics.defocusUm > 0) img = await defocusBlur(img, profile.optics.defocusUm / mpp, 0);
+  if (scan.defocusUm > 0) img = await defocusBlur(img, scan.defocusUm / mpp, 0);
   if (profile.optics.blurUm > 0) img = await gaussianBlur(img, profile.optics.blurUm / mpp);
   const { width: w, height: h } = img;
   const out = createImage(w, h, 0);
@@ -144,7 +182,7 @@ export async function simulateScanner(input: RgbImage, profile: ScannerProfile, 
       const i = (y * w + x) * 3;
       const rr = Math.hypot(x - cx, y - cy) / rMax;
       const ramp = ((x - cx) * gx + (y - cy) * gy) / rMax;
-      const light = (1 - vignette * rr * rr) * (1 + (gradient / 2) * ramp);
+      const light = scan.gain * (1 - vignette * rr * rr) * (1 + (gradient / 2) * ramp);
       const v = [0, 0, 0];
       for (let c = 0; c < 3; c++) {
         let s = img.data[i + c] * light;
@@ -160,7 +198,7 @@ export async function simulateScanner(input: RgbImage, profile: ScannerProfile, 
       }
     }
   }
-  return profile.jpegQuality < 100 ? jpegCorruption(out, profile.jpegQuality, 'simulated') : out;
+  return scan.jpegQuality < 100 ? jpegCorruption(out, scan.jpegQuality, 'simulated') : out;
 }
 
 defineTransform({

@@ -20,3 +20,4 @@ export * from './trainingHistory.ts';
 export * from './interrupt.ts';
 export * from './modulePath.ts';
 export * from './progress.ts';
+export * from './claims.ts';

@@ -3,17 +3,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import { DatasetError, guardedTempPath, isUserError, writeFileAtomic } from '../core/index.ts';
+import { ClaimBoard, DatasetError, guardedTempPath, writeFileAtomic } from '../core/index.ts';
 import type { Manifest, SlideRecord } from './manifest.ts';
-import { openSlide } from './openSlide.ts';
-import type { SlideSource } from './slide.ts';
-import { ShardWriter } from './shards.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TileStore } from './tileReader.ts';
-import { planSlideTiles, storedTileBytes } from './slideTiles.ts';
+import { failedMarkers, finishedSlideRow, isFinished, tileSlide } from './tileSlide.ts';
 import { INDEX_COORDS_COLUMNS, INDEX_FILE, writeIndexFromCsv } from './tileIndex.ts';
 import {
   DATASET_VERSION,
-  slideColumns,
   slideFileName,
   datasetHasher,
   INDEX_TABLE_COLUMNS,
@@ -24,7 +21,7 @@ import {
   type TileDatasetMeta,
 } from './tileDataset.ts';
 import type { TissueMethod } from './tissue.ts';
-import { maskFraction, type TilingOptions } from './tiling.ts';
+import type { TilingOptions } from './tiling.ts';
 
 export interface BuildOptions extends TilingOptions {
   out: string;
@@ -38,19 +35,16 @@ export interface BuildOptions extends TilingOptions {
   onSlideStart?: (record: SlideRecord, index: number, total: number, tiles: number) => void;
   onTile?: () => void;
   onSlideDone?: (record: SlideRecord, result: SlideResult) => void;
+  /** Another host's claim whose heartbeat is older than this is taken over (default 5 minutes). */
+  staleAfterMs?: number;
+  /** How often a process with nothing left to claim looks again (default 1 s). */
+  pollMs?: number;
 }
 
 export interface SlideResult {
   status: 'done' | 'skipped-existing' | 'failed';
   tiles: number;
   error?: string;
-}
-
-/** The microns per pixel a slide was tiled with and where it came from: the manifest row, the file, or --slide-mpp. */
-function slideMppUsed(rec: SlideRecord, slide: SlideSource, override: number | undefined): [string, string] {
-  if (rec.mpp !== undefined) return [String(rec.mpp), 'manifest'];
-  if (slide.mpp !== undefined) return [String(slide.mpp), 'file'];
-  return override === undefined ? ['', ''] : [String(override), '--slide-mpp'];
 }
 
 /**
@@ -91,7 +85,19 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
         `already holds a dataset tiled with other settings or another manifest (${a} vs ${b}); choose a new --out or remove it`,
       );
     }
+    // A finished dataset tiled again is a new round: slides that failed are tried again.
+    if (prev.complete) for (const f of failedMarkers(out, manifest)) await rm(f, { force: true });
   }
+  // Any number of processes may tile one folder: each slide is claimed by one at a time. A folder that
+  // live processes are tiling with other settings is refused before anything is written.
+  const board = new ClaimBoard(join(out, 'claims'), {
+    run: `tile ${createHash('sha256')
+      .update(JSON.stringify(settingsOf(meta)))
+      .digest('hex')
+      .slice(0, 16)}`,
+    staleAfterMs: options.staleAfterMs,
+  });
+  board.checkRun();
   const coords = meta.encoding === 'coords';
   if (!coords) await mkdir(join(out, 'shards'), { recursive: true });
   await mkdir(join(out, 'rows'), { recursive: true });
@@ -99,97 +105,38 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
   await rm(join(out, INDEX_FILE), { force: true });
 
   const header = [...INDEX_TABLE_COLUMNS(manifest.labelColumns), ...(coords ? INDEX_COORDS_COLUMNS : [])];
-  const slideRows: string[][] = [];
   const concurrency = Math.max(1, options.concurrency ?? 4);
-
-  for (let si = 0; si < manifest.records.length; si++) {
-    const rec = manifest.records[si];
-    const name = slideFileName(rec.slideId);
-    const rowsPath = join(out, 'rows', `${name}.csv`);
-    const shardRel = `shards/${name}.bin`;
-    if (existsSync(rowsPath)) {
-      const n = Math.max(0, readFileSync(rowsPath, 'utf8').split('\n').filter(Boolean).length - 1);
-      options.onSlideStart?.(rec, si, manifest.records.length, 0);
-      options.onSlideDone?.(rec, { status: 'skipped-existing', tiles: n });
-      const slide = await openSlide(rec.path, { id: rec.slideId });
-      const used = slideMppUsed(rec, slide, options.slideMpp);
-      await slide.close();
-      slideRows.push([rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''), 'done', String(n), '', ...used]);
-      meta.tiles += n;
-      continue;
-    }
-    let shard: ShardWriter | undefined;
-    try {
-      const slide = await openSlide(rec.path, { id: rec.slideId });
-      let labelMask: SlideSource | undefined;
-      try {
-        const { grid } = await planSlideTiles(slide, meta, rec.mpp ?? (slide.mpp === undefined ? options.slideMpp : undefined));
-        // Anomalous slides with a label mask: each tile's anomalous share, for tile-level OOD truth.
-        if (rec.anomaly && rec.maskPath) labelMask = await openSlide(rec.maskPath, { id: `${rec.slideId}-mask` });
-        options.onSlideStart?.(rec, si, manifest.records.length, grid.tiles.length);
-        // A coordinates-only dataset keeps no pixels: its rows name the slide and the region to read.
-        const encoding = meta.encoding;
-        shard = encoding === 'coords' ? undefined : await ShardWriter.create(join(out, shardRel));
-        const slideRel = relative(out, rec.path).split(sep).join('/');
-        const rows: string[][] = [];
-        const tileMpp = grid.slideMpp * grid.downsample;
-        for (let i = 0; i < grid.tiles.length; i += concurrency) {
-          const batch = grid.tiles.slice(i, i + concurrency);
-          const encoded =
-            encoding === 'coords' ? [] : await Promise.all(batch.map((t) => storedTileBytes(slide, t, { ...meta, encoding })));
-          for (let k = 0; k < batch.length; k++) {
-            const t = batch[k];
-            const { offset, length } = shard ? await shard.append(encoded[k]) : { offset: 0, length: 0 };
-            const fraction = labelMask
-              ? (await maskFraction(labelMask, t.x, t.y, meta.tileSize * grid.downsample)).toFixed(3)
-              : rec.anomaly
-                ? ''
-                : '0';
-            rows.push([
-              ...slideColumns(rec, manifest.labelColumns),
-              String(t.x),
-              String(t.y),
-              String(t.level),
-              tileMpp.toFixed(4),
-              t.tissue.toFixed(3),
-              shard ? shardRel : '',
-              String(offset),
-              String(length),
-              fraction,
-              ...(coords ? [slideRel, String(t.readSize)] : []),
-            ]);
-            options.onTile?.();
-          }
-        }
-        await shard?.commit();
-        shard = undefined;
-        await writeFileAtomic(rowsPath, stringify([header, ...rows]));
-        meta.tiles += rows.length;
-        slideRows.push([
-          rec.slideId,
-          rec.patientId,
-          rec.site,
-          rec.scanner,
-          String(rec.grade ?? ''),
-          'done',
-          String(rows.length),
-          '',
-          ...slideMppUsed(rec, slide, options.slideMpp),
-        ]);
-        options.onSlideDone?.(rec, { status: 'done', tiles: rows.length });
-      } finally {
-        await labelMask?.close();
-        await slide.close();
+  const slideRows = new Map<number, string[]>();
+  const tile = (rec: SlideRecord, si: number) => tileSlide(rec, si, manifest, meta, header, { ...options, out, concurrency });
+  let pending = manifest.records.map((_, i) => i);
+  while (pending.length) {
+    const waiting: number[] = [];
+    for (const si of pending) {
+      const rec = manifest.records[si];
+      if (isFinished(out, rec)) {
+        slideRows.set(si, await finishedSlideRow(out, rec, si, manifest.records.length, options));
+        continue;
       }
-    } catch (err) {
-      await shard?.abort();
-      if (!options.skipBad || !isUserError(err)) throw err;
-      const message = (err as Error).message;
-      meta.failedSlides++;
-      slideRows.push([rec.slideId, rec.patientId, rec.site, rec.scanner, String(rec.grade ?? ''), 'failed', '0', message, '', '']);
-      options.onSlideDone?.(rec, { status: 'failed', tiles: 0, error: message });
+      const claim = board.tryClaim(slideFileName(rec.slideId));
+      if (!claim) {
+        waiting.push(si);
+        continue;
+      }
+      try {
+        // Another process may have finished it between the look and the claim.
+        slideRows.set(
+          si,
+          isFinished(out, rec) ? await finishedSlideRow(out, rec, si, manifest.records.length, options) : await tile(rec, si),
+        );
+      } finally {
+        claim.release();
+      }
     }
+    // Every slide left is another live process's: wait for it (or for its claim to go stale).
+    if (waiting.length) await sleep(options.pollMs ?? 1000);
+    pending = waiting;
   }
+  meta.failedSlides = [...slideRows.values()].filter((row) => row[5] === 'failed').length;
 
   const headerLine = stringify([header]);
   async function* slideRowsInOrder(): AsyncGenerator<string> {
@@ -201,16 +148,27 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
       yield text.slice(headerLine.length);
     }
   }
-  meta.tiles = await writeTileTable(out, meta, manifest.labelColumns, header, slideRowsInOrder());
-  await writeFileAtomic(
-    join(out, 'slides.csv'),
-    stringify([
-      ['slide_id', 'patient_id', 'site', 'scanner', 'grade', 'status', 'tiles', 'error', 'slide_mpp', 'mpp_source'],
-      ...slideRows,
-    ]),
-  );
-  meta.complete = true;
-  await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
+  // One process at a time writes the index (each from the same committed slides: the same bytes).
+  let finalise = board.tryClaim('finalise');
+  while (!finalise) {
+    await sleep(options.pollMs ?? 1000);
+    finalise = board.tryClaim('finalise');
+  }
+  try {
+    meta.tiles = await writeTileTable(out, meta, manifest.labelColumns, header, slideRowsInOrder());
+    await writeFileAtomic(
+      join(out, 'slides.csv'),
+      stringify([
+        ['slide_id', 'patient_id', 'site', 'scanner', 'grade', 'status', 'tiles', 'error', 'slide_mpp', 'mpp_source'],
+        ...manifest.records.map((_, si) => slideRows.get(si)!),
+      ]),
+    );
+    meta.complete = true;
+    await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
+  } finally {
+    finalise.release();
+  }
+  board.removeIfEmpty();
   return openTileDataset(out);
 }
 

@@ -112,7 +112,11 @@ export async function precisionStudy(
       const read = await Promise.all(batch.map((t) => readDatasetTile(ds, t, reader)));
       for (const [a, acq] of list.entries()) {
         const images = await Promise.all(
-          read.map((img, j) => simulateScanner(img, acq.profile, ds.meta.mpp, createRng(`${seed}:${acq.seed}:${batch[j].index}`))),
+          read.map((img, j) =>
+            simulateScanner(img, acq.profile, ds.meta.mpp, createRng(`${seed}:${acq.seed}:${batch[j].index}`), {
+              rescan: kind === 'repeatability',
+            }),
+          ),
         );
         probs[a].set((await scorer.score(images)).probs, i * k);
         progress.increment(batch.length);

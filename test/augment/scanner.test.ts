@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRng, type RgbImage } from '../../src/core/index.ts';
 import {
+  jpegCorruption,
   loadScannerProfile,
   scannerProfileSchema,
   shippedScannerProfiles,
@@ -80,5 +81,72 @@ describe('scanner profiles', () => {
     writeFileSync(typo, 'name: x\ndescription: y\nnoize: {}\n');
     expect(() => loadScannerProfile(typo)).toThrow(/typo\.yaml: .*noize/);
     expect(() => loadScannerProfile('no-such-scanner')).toThrow(/unknown scanner profile "no-such-scanner"; shipped: /);
+  });
+});
+
+describe('rescans: how two acquisitions of the same glass differ', () => {
+  const tile = stainedTile(64, 3);
+  const base = { name: 'r', description: 'rescan test', jpegQuality: 100 };
+
+  it('only a rescan draws the jitter, from a stream of its own: without a rescan section a rescan is the plain acquisition', async () => {
+    const noisy = scannerProfileSchema.parse({ ...base, noise: { readSigma: 3 }, illumination: { gradient: 0.1 } });
+    const plain = await simulateScanner(tile, noisy, 0.5, createRng(7));
+    expect((await simulateScanner(tile, noisy, 0.5, createRng(7), { rescan: true })).data).toEqual(plain.data);
+    const jittered = scannerProfileSchema.parse({
+      ...base,
+      noise: { readSigma: 3 },
+      illumination: { gradient: 0.1 },
+      rescan: { defocusUm: 1 },
+    });
+    // The same profile without a rescan is unchanged by its rescan section (slides rendered with it stay as they were).
+    expect((await simulateScanner(tile, jittered, 0.5, createRng(7))).data).toEqual(plain.data);
+  });
+
+  it('focus varies between no extra defocus and the most the profile allows, and differs between rescans', async () => {
+    const sharpness = (img: RgbImage) => {
+      let s = 0;
+      for (let y = 1; y < img.height - 1; y++)
+        for (let x = 1; x < img.width - 1; x++) {
+          const i = (y * img.width + x) * 3;
+          const lap = 4 * img.data[i] - img.data[i - 3] - img.data[i + 3] - img.data[i - img.width * 3] - img.data[i + img.width * 3];
+          s += lap * lap;
+        }
+      return s;
+    };
+    const p = scannerProfileSchema.parse({ ...base, rescan: { defocusUm: 1.5 } });
+    const sharpest = sharpness(await simulateScanner(tile, p, 0.5, createRng(1)));
+    const blurriest = sharpness(
+      await simulateScanner(tile, scannerProfileSchema.parse({ ...base, optics: { defocusUm: 1.5 } }), 0.5, createRng(1)),
+    );
+    const rescans = await Promise.all([1, 2, 3, 4].map((s) => simulateScanner(tile, p, 0.5, createRng(s), { rescan: true })));
+    for (const r of rescans) {
+      expect(sharpness(r)).toBeLessThanOrEqual(sharpest);
+      expect(sharpness(r)).toBeGreaterThanOrEqual(blurriest);
+    }
+    expect(new Set(rescans.map((r) => Buffer.from(r.data).toString('base64'))).size).toBe(4);
+  });
+
+  it('exposure scales every pixel by one gain within the stated range', async () => {
+    const grey: RgbImage = { width: 16, height: 16, data: new Uint8Array(16 * 16 * 3).fill(100) };
+    const p = scannerProfileSchema.parse({ ...base, rescan: { exposure: 0.1 } });
+    const gains = new Set<number>();
+    for (const s of [1, 2, 3, 4, 5]) {
+      const out = await simulateScanner(grey, p, 0.5, createRng(s), { rescan: true });
+      expect(new Set(out.data).size).toBe(1);
+      expect(out.data[0]).toBeGreaterThanOrEqual(90);
+      expect(out.data[0]).toBeLessThanOrEqual(110);
+      gains.add(out.data[0]);
+    }
+    expect(gains.size).toBeGreaterThan(1);
+  });
+
+  it('JPEG quality is one quality within q +/- the jitter', async () => {
+    const p = scannerProfileSchema.parse({ ...base, jpegQuality: 80, rescan: { jpegQuality: 5 } });
+    const raw = await simulateScanner(tile, { ...p, jpegQuality: 100 }, 0.5, createRng(9));
+    const out = await simulateScanner(tile, p, 0.5, createRng(9), { rescan: true });
+    const matches = [];
+    for (let q = 75; q <= 85; q++)
+      if (Buffer.compare(Buffer.from((await jpegCorruption(raw, q, 'simulated')).data), Buffer.from(out.data)) === 0) matches.push(q);
+    expect(matches.length).toBeGreaterThan(0);
   });
 });

@@ -32,6 +32,11 @@ export function tileCommand(y: Argv): Argv {
         .option('images', { type: 'string', describe: "folder of PANDA's slides (default: beside the manifest, or train_images/)" })
         .option('task', { choices: ['prostate', 'breast'] as const, describe: 'task for a manifest without label columns' })
         .option('skip-bad', { type: 'boolean', default: false, describe: 'record unreadable slides in slides.csv and go on' })
+        .option('stale-after', {
+          type: 'number',
+          default: 300,
+          describe: "seconds after which another host's claim on a slide, its heartbeat silent, is taken over",
+        })
         .option('allow-label-mismatch', {
           type: 'boolean',
           default: false,
@@ -41,6 +46,7 @@ export function tileCommand(y: Argv): Argv {
       if (!(argv['min-tissue'] >= 0 && argv['min-tissue'] <= 1))
         throw new ConfigError(`--min-tissue must be between 0 and 1, got ${argv['min-tissue']}`);
       if (!(argv.quality >= 1 && argv.quality <= 100)) throw new ConfigError(`--quality must be 1-100, got ${argv.quality}`);
+      if (!(argv['stale-after'] > 0)) throw new ConfigError(`--stale-after must be a positive number of seconds, got ${argv['stale-after']}`);
       const manifest = readManifest(argv.manifest, {
         imagesDir: argv.images,
         task: argv.task,
@@ -63,6 +69,7 @@ export function tileCommand(y: Argv): Argv {
         tissueMethod: argv['tissue-method'],
         slideMpp: argv['slide-mpp'],
         skipBad: argv['skip-bad'],
+        staleAfterMs: argv['stale-after'] * 1000,
         onSlideStart: (rec, i, n, tiles) => {
           total += tiles;
           slides.setTotal(total);

@@ -1,0 +1,205 @@
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { InputError } from './errors.ts';
+import { tempPathFor } from './atomic.ts';
+
+/**
+ * Per-unit claims on a shared output folder, so any number of processes (one machine or many, on a shared
+ * file system) can work through the same units (slides) without doing one twice: a claim is a file
+ * created exclusively (O_EXCL) under `claims/`, naming its owner (run, host, pid) and refreshed by a
+ * heartbeat while the unit is worked on. A claim whose owner is gone (same host, process not alive) or
+ * whose heartbeat is older than `staleAfterMs` (another host) is taken over; the unit's half-written
+ * output is the caller's to discard (every gradelab unit is committed by one atomic rename at its end).
+ */
+export interface ClaimOwner {
+  /** What the claimant is doing: a command and a digest of its settings. Claims of another run are refused. */
+  run: string;
+  host: string;
+  pid: number;
+  started: string;
+  heartbeat: string;
+}
+
+export interface ClaimOptions {
+  run: string;
+  /** A claim whose heartbeat is older than this is another host's dead worker's (default 5 minutes). */
+  staleAfterMs?: number;
+  /** How often a held claim's heartbeat is refreshed (default a quarter of staleAfterMs, at most 30 s). */
+  heartbeatMs?: number;
+}
+
+export const DEFAULT_STALE_AFTER_MS = 5 * 60_000;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A claim this process holds: its heartbeat runs until release(). */
+export class Claim {
+  private timer: NodeJS.Timeout;
+  constructor(
+    private readonly board: ClaimBoard,
+    readonly key: string,
+    private owner: ClaimOwner,
+    heartbeatMs: number,
+  ) {
+    this.timer = setInterval(() => this.beat(), heartbeatMs);
+    this.timer.unref();
+  }
+
+  /** Refreshes the heartbeat, unless the claim was taken over (then the owner learns it at release). */
+  private beat(): void {
+    const current = this.board.read(this.key);
+    if (!current || current.pid !== this.owner.pid || current.host !== this.owner.host || current.started !== this.owner.started) return;
+    this.owner = { ...this.owner, heartbeat: new Date().toISOString() };
+    const path = this.board.path(this.key);
+    const tmp = tempPathFor(path);
+    const fd = openSync(tmp, 'wx');
+    try {
+      writeSync(fd, JSON.stringify(this.owner));
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  }
+
+  /** Ends the claim (the unit is committed, or failed and recorded). */
+  release(): void {
+    clearInterval(this.timer);
+    const current = this.board.read(this.key);
+    if (current && current.pid === this.owner.pid && current.host === this.owner.host) rmSync(this.board.path(this.key), { force: true });
+  }
+}
+
+export class ClaimBoard {
+  readonly staleAfterMs: number;
+  private readonly heartbeatMs: number;
+
+  constructor(
+    readonly dir: string,
+    private readonly options: ClaimOptions,
+  ) {
+    this.staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+    this.heartbeatMs = options.heartbeatMs ?? Math.min(30_000, Math.max(50, this.staleAfterMs / 4));
+    mkdirSync(dir, { recursive: true });
+  }
+
+  path(key: string): string {
+    return join(this.dir, `${key}.claim`);
+  }
+
+  /** A claim file's owner; undefined when there is none. A file that is not gradelab's claim is one line, exit 2. */
+  read(key: string): ClaimOwner | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.path(key), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      const o = JSON.parse(text) as ClaimOwner;
+      if (typeof o.run === 'string' && typeof o.host === 'string' && Number.isInteger(o.pid) && typeof o.heartbeat === 'string') return o;
+    } catch {
+      // fall through: not a claim
+    }
+    throw new InputError(`${this.path(key)}: not a gradelab claim file (remove it if no gradelab process is working on this folder)`);
+  }
+
+  /** Whether an owner is gone: its process is not alive on this host, or its heartbeat is older than staleAfterMs. */
+  isStale(o: ClaimOwner): boolean {
+    if (o.host === hostname() && !alive(o.pid)) return true;
+    return Date.now() - Date.parse(o.heartbeat) > this.staleAfterMs;
+  }
+
+  /** Refuses, in one line, a folder whose live claims belong to another run (another command or other settings). */
+  checkRun(): void {
+    for (const f of readdirSync(this.dir)) {
+      if (!f.endsWith('.claim')) continue;
+      const o = this.read(f.slice(0, -'.claim'.length));
+      if (o && o.run !== this.options.run && !this.isStale(o))
+        throw new InputError(
+          `${this.dir}: ${o.host} pid ${o.pid} is working on this folder with other settings or another command (${o.run}); wait for it, or use another --out`,
+        );
+    }
+  }
+
+  private owner(): ClaimOwner {
+    const now = new Date().toISOString();
+    return { run: this.options.run, host: hostname(), pid: process.pid, started: now, heartbeat: now };
+  }
+
+  private create(key: string, owner: ClaimOwner): boolean {
+    let fd: number;
+    try {
+      fd = openSync(this.path(key), 'wx');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return false;
+      // Another process finished and removed the empty folder between two claims.
+      if (code !== 'ENOENT') throw err;
+      mkdirSync(this.dir, { recursive: true });
+      return this.create(key, owner);
+    }
+    try {
+      writeSync(fd, JSON.stringify(owner));
+    } finally {
+      closeSync(fd);
+    }
+    return true;
+  }
+
+  /**
+   * Claims a unit: creates its claim, or takes over a stale one. Returns undefined when another live
+   * process holds it. Taking over renames the stale file aside first (one taker wins the rename) and
+   * puts back a claim that turned out fresh (another taker's), so two takers never both proceed.
+   */
+  tryClaim(key: string): Claim | undefined {
+    const owner = this.owner();
+    if (this.create(key, owner)) return new Claim(this, key, owner, this.heartbeatMs);
+    const seen = this.read(key);
+    if (seen && !this.isStale(seen)) return undefined;
+    const aside = tempPathFor(this.path(key));
+    try {
+      renameSync(this.path(key), aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.tryClaim(key);
+      throw err;
+    }
+    const moved = JSON.parse(readFileSync(aside, 'utf8')) as ClaimOwner;
+    if (seen && (moved.pid !== seen.pid || moved.host !== seen.host || moved.heartbeat !== seen.heartbeat)) {
+      // Not the stale claim judged above: another taker's fresh one. Put it back unless a third took the slot.
+      try {
+        linkSync(aside, this.path(key));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      rmSync(aside, { force: true });
+      return undefined;
+    }
+    rmSync(aside, { force: true });
+    return this.create(key, owner) ? new Claim(this, key, owner, this.heartbeatMs) : undefined;
+  }
+
+  /** Whether a live process other than this one holds the unit. */
+  heldElsewhere(key: string): boolean {
+    const o = this.read(key);
+    return o !== undefined && !this.isStale(o) && !(o.pid === process.pid && o.host === hostname());
+  }
+
+  /** Removes the claims folder once nothing is left in it (the work is finished; another process may still be writing). */
+  removeIfEmpty(): void {
+    try {
+      rmdirSync(this.dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw err;
+    }
+  }
+}

@@ -1,0 +1,111 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, relative } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generateSynthetic } from '../../src/synth/index.ts';
+import { tempDir } from '../helpers.ts';
+
+const bin = fileURLToPath(new URL('../../bin/gradelab.mjs', import.meta.url));
+const dir = tempDir();
+let manifest = '';
+const tiling = ['--tile-size', '32', '--mpp', '0.5', '--min-tissue', '0.3'];
+
+const tile = (out: string) => ['tile', '--manifest', manifest, '--out', out, ...tiling];
+
+/** Every file under a folder, relative path to bytes. */
+function files(root: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(relative(root, p), readFileSync(p));
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** The pids whose claims are in a folder now. */
+function claimants(out: string): number[] {
+  const claims = join(out, 'claims');
+  if (!existsSync(claims)) return [];
+  return readdirSync(claims)
+    .filter((f) => f.endsWith('.claim'))
+    .flatMap((f) => {
+      try {
+        return [JSON.parse(readFileSync(join(claims, f), 'utf8')).pid as number];
+      } catch {
+        return []; // being written or released right now
+      }
+    });
+}
+
+beforeAll(async () => {
+  ({ manifest } = await generateSynthetic({
+    task: 'prostate',
+    slides: 5,
+    out: join(dir, 'slides'),
+    size: 1024,
+    sites: 2,
+    anomalies: 0,
+    seed: 4,
+  }));
+  const r = spawnSync(process.execPath, [bin, ...tile(join(dir, 'single'))], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+}, 600_000);
+
+describe('tiling one folder from several processes', () => {
+  it('three processes, one killed mid-slide: the dataset is byte for byte the one a single process writes', async () => {
+    const out = join(dir, 'shared');
+    const procs = [0, 1, 2].map(() => spawn(process.execPath, [bin, ...tile(out)], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    const exits = procs.map(
+      (p) =>
+        new Promise<{ code: number | null; signal: string | null; stderr: string }>((done) => {
+          let stderr = '';
+          p.stderr!.on('data', (b) => (stderr += b));
+          p.on('exit', (code, signal) => done({ code, signal, stderr }));
+        }),
+    );
+    // Wait (event, not time: up to a minute) until the first process holds a slide, then kill it hard.
+    const victim = procs[0];
+    for (let i = 0; i < 6000 && !claimants(out).includes(victim.pid!); i++) await sleep(10);
+    expect(claimants(out)).toContain(victim.pid);
+    victim.kill('SIGKILL');
+    const [killed, ...rest] = await Promise.all(exits);
+    expect(killed.signal).toBe('SIGKILL');
+    for (const r of rest) expect(r.code, r.stderr).toBe(0);
+    const single = files(join(dir, 'single'));
+    const shared = files(out);
+    expect([...shared.keys()].sort()).toEqual([...single.keys()].sort());
+    for (const [f, bytes] of single) expect(shared.get(f)!.equals(bytes), f).toBe(true);
+  }, 300_000);
+
+  it("a claim file that is not gradelab's, and live claims of other settings, are one line and exit 2", () => {
+    const out = join(dir, 'foreign');
+    const first = spawnSync(process.execPath, [bin, ...tile(out)], { encoding: 'utf8' });
+    expect(first.status, first.stderr).toBe(0);
+    const claims = join(out, 'claims');
+    mkdirSync(claims, { recursive: true });
+    const now = new Date().toISOString();
+    const cases = [
+      ['p0000.claim', 'not json', /claims\/p0000\.claim: not a gradelab claim file/],
+      [
+        'p0001.claim',
+        JSON.stringify({ run: 'tile 0123456789abcdef', host: hostname(), pid: process.pid, started: now, heartbeat: now }),
+        /pid \d+ is working on this folder with other settings or another command \(tile 0123456789abcdef\)/,
+      ],
+    ] as const;
+    for (const [name, text, message] of cases) {
+      writeFileSync(join(claims, name), text);
+      const r = spawnSync(process.execPath, [bin, ...tile(out)], { encoding: 'utf8' });
+      expect(r.status, name).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+      rmSync(join(claims, name));
+    }
+  });
+});
