@@ -46,7 +46,8 @@ export function tileCommand(y: Argv): Argv {
       if (!(argv['min-tissue'] >= 0 && argv['min-tissue'] <= 1))
         throw new ConfigError(`--min-tissue must be between 0 and 1, got ${argv['min-tissue']}`);
       if (!(argv.quality >= 1 && argv.quality <= 100)) throw new ConfigError(`--quality must be 1-100, got ${argv.quality}`);
-      if (!(argv['stale-after'] > 0)) throw new ConfigError(`--stale-after must be a positive number of seconds, got ${argv['stale-after']}`);
+      if (!(argv['stale-after'] > 0))
+        throw new ConfigError(`--stale-after must be a positive number of seconds, got ${argv['stale-after']}`);
       const manifest = readManifest(argv.manifest, {
         imagesDir: argv.images,
         task: argv.task,
