@@ -1,5 +1,7 @@
-import { log, sha256File, silentProgress, type EncoderSpec, type ProgressFactory } from '../core/index.ts';
-import { EmbeddingCache, TileLoader, type EmbeddingDtype, type TileDataset, type TileRow } from '../data/index.ts';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Claim, ClaimBoard, log, sha256File, silentProgress, type EncoderSpec, type ProgressFactory } from '../core/index.ts';
+import { EmbeddingCache, slideFileName, TileLoader, type EmbeddingDtype, type TileDataset, type TileRow } from '../data/index.ts';
 import { OnnxEncoder, type EngineOptions } from '../engine/index.ts';
 
 export interface ExtractOptions {
@@ -9,12 +11,16 @@ export interface ExtractOptions {
   engine?: EngineOptions;
   batchSize?: number;
   progress?: ProgressFactory;
+  /** Another host's claim on a slide whose heartbeat is older than this is taken over (default 5 minutes). */
+  staleAfterMs?: number;
+  pollMs?: number;
 }
 
 /**
  * Runs a frozen encoder over a dataset's tiles once and caches the embeddings beside the dataset
  * (data/embeddings.ts), slide by slide: slides already cached are skipped, so an interrupted run or
- * another shard's work is never redone. Returns the cache and how many slides it computed.
+ * another shard's work is never redone, and slides are claimed (core/claims.ts) so that any number of
+ * processes can fill one cache at once. Returns the cache and how many slides it computed.
  */
 export async function extractEmbeddings(
   ds: TileDataset,
@@ -38,41 +44,100 @@ export async function extractEmbeddings(
       dtype: options.dtype,
     });
     const wanted = new Set((options.tiles ?? ds.tiles).map((t) => t.slideId));
-    const pending = cache.slides().filter((s) => wanted.has(s) && !cache.has(s));
-    const tiles = pending.flatMap((s) => cache.tilesOf(s));
-    if (!tiles.length) return { cache, computed: 0, engine: encoder.engine };
-    log.info(`embedding ${tiles.length} tiles of ${pending.length} slides with ${spec.onnx} (${encoder.dim} features, ${encoder.engine})`);
+    let pending = cache.slides().filter((s) => wanted.has(s) && !cache.has(s));
+    if (!pending.length) return { cache, computed: 0, engine: encoder.engine };
+    // Several processes may fill one cache: each takes slides it can claim, a batch at a time.
+    const board = new ClaimBoard(join(cache.dir, 'claims'), {
+      run: `features ${cache.index.encoder.sha256.slice(0, 16)} ${cache.index.dtype}`,
+      staleAfterMs: options.staleAfterMs,
+    });
+    board.checkRun();
+    const total = pending.reduce((n, s) => n + cache.tilesOf(s).length, 0);
+    log.info(`embedding ${total} tiles of ${pending.length} slides with ${spec.onnx} (${encoder.dim} features, ${encoder.engine})`);
     const progress = (options.progress ?? silentProgress)('tiles');
-    progress.start(tiles.length, 'features');
-    // One worker decodes the next batch while ONNX Runtime embeds this one.
-    const loader = new TileLoader(ds, tiles, { batchSize: options.batchSize ?? 64, seed: 0, shuffle: false, workers: 1 });
-    const d = encoder.dim;
-    let si = 0;
-    let slide = pending[si];
-    let buffer = new Float32Array(cache.tilesOf(slide).length * d);
-    let filled = 0;
+    progress.start(total, 'features');
+    let computed = 0;
     try {
-      for await (const batch of loader.epoch(0)) {
-        const y = await encoder.embed(batch.x);
-        for (let i = 0; i < batch.tiles.length; i++) {
-          buffer.set(y.subarray(i * d, (i + 1) * d), filled * d);
-          filled++;
-          if (filled * d === buffer.length) {
-            await cache.write(slide, buffer);
-            if (++si === pending.length) break;
-            slide = pending[si];
-            buffer = new Float32Array(cache.tilesOf(slide).length * d);
-            filled = 0;
+      while (pending.length) {
+        const mine: { slide: string; claim: Claim }[] = [];
+        const waiting: string[] = [];
+        let tiles = 0;
+        for (const slide of pending) {
+          if (cache.has(slide)) continue;
+          const claim = tiles < CLAIM_BATCH_TILES ? board.tryClaim(slideFileName(slide)) : undefined;
+          if (!claim) {
+            waiting.push(slide);
+            continue;
+          }
+          // Another process may have finished it between the look and the claim.
+          if (cache.has(slide)) claim.release();
+          else {
+            mine.push({ slide, claim });
+            tiles += cache.tilesOf(slide).length;
           }
         }
-        progress.increment(batch.tiles.length);
+        try {
+          if (mine.length)
+            await embedSlides(
+              cache,
+              ds,
+              encoder,
+              mine.map((m) => m.slide),
+              options.batchSize ?? 64,
+              progress,
+            );
+        } finally {
+          for (const m of mine) m.claim.release();
+        }
+        computed += mine.length;
+        for (const s of waiting) if (cache.has(s)) progress.increment(cache.tilesOf(s).length);
+        pending = waiting.filter((s) => !cache.has(s));
+        if (!mine.length && pending.length) await sleep(options.pollMs ?? 1000);
       }
     } finally {
       progress.stop();
-      await loader.close();
     }
-    return { cache, computed: pending.length, engine: encoder.engine };
+    board.removeIfEmpty();
+    return { cache, computed, engine: encoder.engine };
   } finally {
     await encoder.close();
+  }
+}
+
+/** Tiles one process claims at a time: enough for the loader to stay busy, few enough to share a cache's slides. */
+const CLAIM_BATCH_TILES = 2048;
+
+/** Embeds the tiles of `slides` in one loader pass (one worker decodes the next batch while ONNX Runtime embeds this one), slide by slide into the cache. */
+async function embedSlides(
+  cache: EmbeddingCache,
+  ds: TileDataset,
+  encoder: OnnxEncoder,
+  slides: string[],
+  batchSize: number,
+  progress: ReturnType<ProgressFactory>,
+): Promise<void> {
+  const tiles = slides.flatMap((s) => cache.tilesOf(s));
+  const loader = new TileLoader(ds, tiles, { batchSize, seed: 0, shuffle: false, workers: 1 });
+  const d = encoder.dim;
+  let si = 0;
+  let buffer = new Float32Array(cache.tilesOf(slides[0]).length * d);
+  let filled = 0;
+  try {
+    for await (const batch of loader.epoch(0)) {
+      const y = await encoder.embed(batch.x);
+      for (let i = 0; i < batch.tiles.length; i++) {
+        buffer.set(y.subarray(i * d, (i + 1) * d), filled * d);
+        filled++;
+        if (filled * d === buffer.length) {
+          await cache.write(slides[si], buffer);
+          if (++si === slides.length) break;
+          buffer = new Float32Array(cache.tilesOf(slides[si]).length * d);
+          filled = 0;
+        }
+      }
+      progress.increment(batch.tiles.length);
+    }
+  } finally {
+    await loader.close();
   }
 }

@@ -47,9 +47,9 @@ function claimants(out: string): number[] {
 beforeAll(async () => {
   ({ manifest } = await generateSynthetic({
     task: 'prostate',
-    slides: 5,
+    slides: 4,
     out: join(dir, 'slides'),
-    size: 1024,
+    size: 768,
     sites: 2,
     anomalies: 0,
     seed: 4,

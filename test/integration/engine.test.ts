@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import { readContract } from '../../src/onnx/index.ts';
 import { runCli, tempDir } from '../helpers.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
+const bin = join(root, 'bin', 'gradelab.mjs');
 const vit = join(root, 'experiments/encoders/vit-tiny.onnx');
 const dir = tempDir();
 const ds = join(dir, 'tiles');
@@ -180,22 +182,9 @@ describe('ONNX engine from the command line', () => {
     expect(bad.stderr.trim().split('\n')).toEqual([
       `gradelab: ${junk}: ONNX Runtime cannot load it: Load model from ${junk} failed: Protobuf parsing failed.`,
     ]);
+    const embed = ['features', '--backbone', vit, '--input-size', '64', '--mpp', '1', '--data', ds, '--dtype', 'float16'];
     for (const i of [1, 2]) {
-      const r = await gradelab(
-        'features',
-        '--backbone',
-        vit,
-        '--input-size',
-        '64',
-        '--mpp',
-        '1',
-        '--data',
-        ds,
-        '--dtype',
-        'float16',
-        '--shard',
-        `${i}/2`,
-      );
+      const r = await gradelab(...embed, '--shard', `${i}/2`);
       expect(r.code, r.stderr).toBe(0);
     }
     const dataset = await openTileDataset(ds);
@@ -207,7 +196,33 @@ describe('ONNX engine from the command line', () => {
     })!;
     expect(half.missing(dataset.tiles)).toEqual([]);
     expect(half.dim).toBe(48);
-    expect(half.read(dataset.tiles).every(Number.isFinite)).toBe(true);
+    const sharded = half.read(dataset.tiles);
+    expect(sharded.every(Number.isFinite)).toBe(true);
+    // Three processes started at once on an empty cache share its slides by claims: every slide once, the same embeddings.
+    rmSync(join(ds, 'embeddings'), { recursive: true, force: true });
+    const runs = await Promise.all(
+      [0, 1, 2].map(
+        () =>
+          new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+            const p = spawn(process.execPath, [bin, ...embed]);
+            let stdout = '';
+            let stderr = '';
+            p.stdout.on('data', (b) => (stdout += b));
+            p.stderr.on('data', (b) => (stderr += b));
+            p.on('exit', (code) => done({ code, stdout, stderr }));
+          }),
+      ),
+    );
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    // Each says how many slides it embedded: together, every slide exactly once.
+    const embedded = runs.map((r) => Number(/^(\d+) slides embedded/m.exec(r.stdout)![1]));
+    expect(embedded.reduce((a, b) => a + b, 0)).toBe(new Set(dataset.tiles.map((t) => t.slideId)).size);
+    const shared = EmbeddingCache.open(dataset, half.index.encoder)!;
+    expect(shared.missing(dataset.tiles)).toEqual([]);
+    expect(existsSync(join(shared.dir, 'claims'))).toBe(false);
+    const together = shared.read(dataset.tiles);
+    // float16 storage: one process's batches and three processes' agree to the half-precision step.
+    expect(Math.max(...together.map((v, i) => Math.abs(v - sharded[i])))).toBeLessThan(2e-3);
   }, 300_000);
 
   it('the shipped foundation experiment trains a head on cached embeddings, and is evaluated, OOD-scored and robustness-tested', async () => {

@@ -22,6 +22,11 @@ export function featuresCommand(y: Argv): Argv {
           choices: ['float32', 'float16'] as const,
           describe: 'stored precision: float32 (default for a new cache) or float16 (half the disk)',
         })
+        .option('stale-after', {
+          type: 'number',
+          default: 300,
+          describe: "seconds after which another host's claim on a slide, its heartbeat silent, is taken over",
+        })
         .option('shard', {
           type: 'string',
           describe: 'embed the I-th of N shares of the slides: I/N (shards write disjoint files into one cache)',
@@ -42,6 +47,7 @@ export function featuresCommand(y: Argv): Argv {
         dtype: argv.dtype,
         engine: engineOptions(argv),
         progress: createProgress,
+        staleAfterMs: argv['stale-after'] * 1000,
       });
       const secs = (performance.now() - t0) / 1000;
       const done = cache.slides().filter((s) => cache.has(s)).length;
