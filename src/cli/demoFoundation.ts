@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as yamlStringify } from 'yaml';
 import { modelFile } from '../core/index.ts';
-import { DEFAULT_DETECTORS } from '../ood/index.ts';
 import { step, type DemoContext } from './demoData.ts';
+
+const FOUNDATION_DETECTORS = ['msp', 'mahalanobis', 'rmds', 'mahalanobis++', 'knn', 'vim'];
 
 /** The shipped encoder: a Vision Transformer with random weights, the stand-in for a foundation model's ONNX export. */
 const ENCODER = fileURLToPath(new URL('../../experiments/encoders/vit-tiny.onnx', import.meta.url));
@@ -56,8 +57,9 @@ export async function foundationReport(ctx: DemoContext, model: string): Promise
   const { main, out, data, heldOut, tracking } = ctx;
   const at = (name: string) => join(out, 'foundation', name);
   await step(main, 'foundation head: temperature scaling', ['calibrate', '--model', model, '--data', data]);
-  // The detectors that read features and logits: the pixel-QC ones see the same tiles as the main model's.
-  await step(main, 'foundation head: OOD detectors', ['ood', 'fit', '--model', model, '--data', data, '--method', ...DEFAULT_DETECTORS]);
+  // The Mahalanobis family and its neighbours on the encoder's features, against the softmax baseline (the
+  // pixel-QC detectors see the same tiles as the main model's; each detector costs its bootstrap).
+  await step(main, 'foundation head: OOD detectors', ['ood', 'fit', '--model', model, '--data', data, '--method', ...FOUNDATION_DETECTORS]);
   await step(main, 'foundation head: OOD evaluation', [
     'ood',
     'eval',

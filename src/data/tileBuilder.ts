@@ -23,6 +23,9 @@ import {
 import type { TissueMethod } from './tissue.ts';
 import type { TilingOptions } from './tiling.ts';
 
+/** The claim on writing the index: '~' never appears in a slide's file name, so no slide can hold it. */
+const INDEX_CLAIM = '~index';
+
 export interface BuildOptions extends TilingOptions {
   out: string;
   encoding?: TileStore;
@@ -149,10 +152,10 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
     }
   }
   // One process at a time writes the index (each from the same committed slides: the same bytes).
-  let finalise = board.tryClaim('finalise');
+  let finalise = board.tryClaim(INDEX_CLAIM);
   while (!finalise) {
     await sleep(options.pollMs ?? 1000);
-    finalise = board.tryClaim('finalise');
+    finalise = board.tryClaim(INDEX_CLAIM);
   }
   try {
     meta.tiles = await writeTileTable(out, meta, manifest.labelColumns, header, slideRowsInOrder());

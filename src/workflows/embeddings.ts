@@ -63,15 +63,21 @@ export async function extractEmbeddings(
         const waiting: string[] = [];
         let tiles = 0;
         for (const slide of pending) {
-          if (cache.has(slide)) continue;
+          // Finished by another process since the last look.
+          if (cache.has(slide)) {
+            progress.increment(cache.tilesOf(slide).length);
+            continue;
+          }
           const claim = tiles < CLAIM_BATCH_TILES ? board.tryClaim(slideFileName(slide)) : undefined;
           if (!claim) {
             waiting.push(slide);
             continue;
           }
           // Another process may have finished it between the look and the claim.
-          if (cache.has(slide)) claim.release();
-          else {
+          if (cache.has(slide)) {
+            claim.release();
+            progress.increment(cache.tilesOf(slide).length);
+          } else {
             mine.push({ slide, claim });
             tiles += cache.tilesOf(slide).length;
           }
@@ -90,9 +96,8 @@ export async function extractEmbeddings(
           for (const m of mine) m.claim.release();
         }
         computed += mine.length;
-        for (const s of waiting) if (cache.has(s)) progress.increment(cache.tilesOf(s).length);
-        pending = waiting.filter((s) => !cache.has(s));
-        if (!mine.length && pending.length) await sleep(options.pollMs ?? 1000);
+        pending = waiting;
+        if (!mine.length && pending.some((slide) => !cache.has(slide))) await sleep(options.pollMs ?? 1000);
       }
     } finally {
       progress.stop();

@@ -85,7 +85,12 @@ function studyTiles(
   const usable = partition.filter((t) => !t.anomaly && labelOf(t, o.label) !== undefined);
   const slides = new Set(usable.map((t) => t.slideId)).size;
   const perSlide = Math.max(1, Math.min(o.tilesPerSlide, Math.floor(o.maxSamples / Math.max(1, slides))));
-  const tiles = spreadTilesPerSlide(usable, perSlide);
+  const spread = spreadTilesPerSlide(usable, perSlide);
+  // More slides than --max-samples: one tile each of an even spread of them.
+  const tiles =
+    spread.length <= o.maxSamples
+      ? spread
+      : Array.from({ length: o.maxSamples }, (_, i) => spread[Math.floor((i * spread.length) / o.maxSamples)]);
   const classes = ordered(tiles.map((t) => labelOf(t, o.label)!));
   const values = ordered(tiles.map((t) => t[o.confounder]));
   if (classes.length < 2)
@@ -97,35 +102,37 @@ function studyTiles(
   const shared = classes.filter((c) => new Set(tiles.filter((t) => labelOf(t, o.label) === c).map((t) => t[o.confounder])).size > 1);
   if (!shared.length)
     throw new ConfigError(`${ds.dir}: no ${o.label} occurs at two ${o.confounder}s, so biology and ${o.confounder} cannot be told apart`);
-  return { tiles, classes, values, perSlide };
+  return { tiles, classes, values };
 }
 
-async function embeddingsOf(source: EmbeddingSource, dataDir: string, o: RepresentationOptions, pick: (ds: TileDataset) => TileRow[]) {
+/** The dataset as the source reads it: checked against the model's tile size and resolution where there is one. */
+function datasetFor(source: EmbeddingSource, dataDir: string): Promise<TileDataset> {
+  return 'model' in source ? openDatasetForModel(dataDir, source.model) : openTileDataset(dataDir);
+}
+
+/** The embeddings of `tiles` (n x dim) and a name for the source without any machine's path. */
+async function featuresOf(source: EmbeddingSource, ds: TileDataset, tiles: TileRow[], o: RepresentationOptions) {
   if ('model' in source) {
-    const ds = await openDatasetForModel(dataDir, source.model);
-    const tiles = pick(ds);
     const model = await openModel(source.model, o.engine);
     try {
       const out = await modelOutputs(model, source.model, ds, tiles, { label: 'embeddings', keepFeatures: true, progress: o.progress });
       if (!out.features || !out.featureDim) throw new ConfigError(`${source.model}: the model's engine gives no features`);
       const meta = readModelMeta(source.model);
-      return { tiles, features: out.features, dim: out.featureDim, name: `model ${basename(source.model)} (${meta.backbone} features)` };
+      return { features: out.features, dim: out.featureDim, name: `model ${basename(source.model)} (${meta.backbone} features)` };
     } finally {
       await model.dispose();
     }
   }
-  const ds = await openTileDataset(dataDir);
-  const tiles = pick(ds);
   if ('features' in source) {
     const set = importedFeatureSets(ds).get(source.features);
     if (!set)
       throw new ConfigError(
-        `${dataDir}: no imported features named "${source.features}" (it has: ${[...importedFeatureSets(ds).keys()].join(', ') || 'none'}; gradelab dataset import --features)`,
+        `${ds.dir}: no imported features named "${source.features}" (it has: ${[...importedFeatureSets(ds).keys()].join(', ') || 'none'}; gradelab dataset import --features)`,
       );
-    return { tiles, features: set.cache.read(tiles), dim: set.cache.dim, name: `${set.imported.tool} features ${source.features}` };
+    return { features: set.cache.read(tiles), dim: set.cache.dim, name: `${set.imported.tool} features ${source.features}` };
   }
   const { cache } = await extractEmbeddings(ds, source.encoder, { tiles, engine: o.engine, progress: o.progress });
-  return { tiles, features: cache.read(tiles), dim: cache.dim, name: `encoder ${basename(source.encoder.onnx)}` };
+  return { features: cache.read(tiles), dim: cache.dim, name: `encoder ${basename(source.encoder.onnx)}` };
 }
 
 /** Mean embedding of each slide's sampled tiles, in slide order. */
@@ -163,15 +170,10 @@ export async function representationStudy(
   if (!kCandidates.length || kCandidates.some((k) => !Number.isInteger(k) || k < 1))
     throw new ConfigError(`--k takes positive integers, got ${kCandidates.join(',')}`);
   checkWritable(out, '--out');
-  const splitFile = split === 'all' ? undefined : await loadSplit(dataDir);
-  let picked: ReturnType<typeof studyTiles> | undefined;
-  const pick = (ds: TileDataset) => {
-    const partition = splitFile ? tilesOfPartition(ds, splitFile, split as Partition, fold) : ds.tiles;
-    picked = studyTiles(ds, partition, { label, confounder, tilesPerSlide, maxSamples });
-    return picked.tiles;
-  };
-  const emb = await embeddingsOf(source, dataDir, options, pick);
-  const { tiles, classes, values } = picked!;
+  const ds = await datasetFor(source, dataDir);
+  const partition = split === 'all' ? ds.tiles : tilesOfPartition(ds, await loadSplit(dataDir), split, fold);
+  const { tiles, classes, values } = studyTiles(ds, partition, { label, confounder, tilesPerSlide, maxSamples });
+  const emb = await featuresOf(source, ds, tiles, options);
   const groupKey = (t: TileRow) => (group === 'patient' ? t.patientId : t.slideId);
   const groupNames = ordered(tiles.map(groupKey));
   const samples = {
