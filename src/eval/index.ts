@@ -35,3 +35,4 @@ export * from './logisticProbe.ts';
 export * from './shortcutProbe.ts';
 export * from './representationFiles.ts';
 export * from './auditSeparability.ts';
+export * from './rankedScores.ts';

@@ -1,5 +1,6 @@
 import { bootstrapByPatient, type Estimate } from './bootstrap.ts';
-import { auprTrapezoid, auroc, rocCurve } from '../metrics/index.ts';
+import { rocCurve } from '../metrics/index.ts';
+import { RankedScores } from './rankedScores.ts';
 
 /**
  * OOD metrics as OpenOOD computes them, with OOD as the positive class and "higher score = more OOD":
@@ -28,21 +29,20 @@ export function oodMetrics(
   patients: string[],
   options: { resamples: number; seed: number | string },
 ): OodMetrics {
-  const pick = <T extends Int32Array | Float64Array>(a: T, idx: Int32Array) => {
-    const out = new (a.constructor as new (n: number) => T)(idx.length);
-    for (let i = 0; i < idx.length; i++) out[i] = a[idx[i]];
-    return out;
-  };
-  const neg = Float64Array.from(scores, (s) => -s);
-  const inLabels = Int32Array.from(isOod, (v) => 1 - v);
+  // Each statistic sorts its scores once; a resample is then its rows' counts (see rankedScores.ts).
+  const out = new RankedScores(isOod, scores);
+  const inward = new RankedScores(
+    Int32Array.from(isOod, (v) => 1 - v),
+    Float64Array.from(scores, (s) => -s),
+  );
   const boot = (f: (idx: Int32Array) => number, key: string) =>
     bootstrapByPatient(patients, f, { resamples: options.resamples, seed: `${options.seed}/${key}` });
   return {
     n: isOod.length,
     nOod: isOod.reduce((a, b) => a + b, 0),
-    auroc: boot((idx) => auroc(pick(isOod, idx), pick(scores, idx)), 'auroc'),
-    fpr95: boot((idx) => fprAtTpr(pick(isOod, idx), pick(scores, idx)), 'fpr95'),
-    aupr_in: boot((idx) => auprTrapezoid(pick(inLabels, idx), pick(neg, idx)), 'aupr-in'),
-    aupr_out: boot((idx) => auprTrapezoid(pick(isOod, idx), pick(scores, idx)), 'aupr-out'),
+    auroc: boot((idx) => out.auroc(out.counts(idx)), 'auroc'),
+    fpr95: boot((idx) => out.fprAtTpr(out.counts(idx)), 'fpr95'),
+    aupr_in: boot((idx) => inward.auprTrapezoid(inward.counts(idx)), 'aupr-in'),
+    aupr_out: boot((idx) => out.auprTrapezoid(out.counts(idx)), 'aupr-out'),
   };
 }
