@@ -86,6 +86,7 @@ export { runRobustnessSuite as runSuite, mergeRobustnessShards, type RobustnessO
 export { auditModel as audit, type AuditOptions } from './workflows/audit.ts';
 export { calibrateModel as calibrate, type CalibrateOptions, type CalibrationResult, type GroupFigures } from './workflows/calibrate.ts';
 export { precisionStudy, type PrecisionOptions } from './workflows/precision.ts';
+export { representationStudy, type RepresentationOptions, type EmbeddingSource } from './workflows/representation.ts';
 
 // Metrics and statistics.
 export {
@@ -136,6 +137,8 @@ export {
   nottinghamGrade,
   createRng,
   type ModelMeta,
+  encoderSpecSchema,
+  type EncoderSpec,
   type RgbImage,
   type Rng,
 } from './core/index.ts';
@@ -201,6 +204,7 @@ export type {
   PairedEstimate,
   ReliabilityBin,
   SiteAudit,
+  SiteSeparability,
   SubgroupResult,
   SuiteSummary,
   VegaLiteSpec,
