@@ -18,7 +18,7 @@ export function demoCommand(y: Argv, main: Main): Argv {
         .option('quick', {
           type: 'boolean',
           default: false,
-          describe: 'a smaller run (about 2 minutes on 2 cores, against 20 for the full one)',
+          describe: 'a smaller run (about 2 minutes on 2 cores, against 18 for the full one)',
         })
         .option('out', { type: 'string', default: 'gradelab-demo', describe: 'output folder' }),
     async (argv) => {
