@@ -187,12 +187,6 @@ export class ClaimBoard {
     return this.create(key, owner) ? new Claim(this, key, owner, this.heartbeatMs) : undefined;
   }
 
-  /** Whether a live process other than this one holds the unit. */
-  heldElsewhere(key: string): boolean {
-    const o = this.read(key);
-    return o !== undefined && !this.isStale(o) && !(o.pid === process.pid && o.host === hostname());
-  }
-
   /** Removes the claims folder once nothing is left in it (the work is finished; another process may still be writing). */
   removeIfEmpty(): void {
     try {

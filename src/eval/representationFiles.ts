@@ -49,7 +49,8 @@ export type RepresentationFile = z.infer<typeof representationFileSchema>;
 export const readRepresentationFile = (dir: string): RepresentationFile =>
   loadJsonFile(join(dir, 'representation.json'), representationFileSchema, 'representation robustness (gradelab robustness embeddings)');
 
-const fixed = (v: number | null | undefined, digits = 3) =>
+/** A figure to 3 decimals, or n/a where it is not defined. */
+export const fmtFixed = (v: number | null | undefined, digits = 3) =>
   v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits);
 /** An estimate with its interval written "lo to hi" (margins and differences go negative). */
 export const fmtInterval = (e: z.infer<typeof estimateJson>) =>
@@ -65,8 +66,8 @@ export function representationVerdict(r: RepresentationFile): string {
   const decoded = r.decodability.balancedAccuracy.value ?? NaN;
   return (
     `Among each sample's nearest neighbours from other ${r.group}s, ${side} dominates the typed evidence (RI ${fmtInterval(n.ri)}; ` +
-    `${fixed(n.croma.f0.value)} of samples are closer to a same-${r.confounder} impostor than to a same-${r.label} match); ` +
-    `a linear probe names the ${r.confounder} at balanced accuracy ${fmtInterval(r.decodability.balancedAccuracy)} against chance ${fixed(r.decodability.chance)}` +
+    `${fmtFixed(n.croma.f0.value)} of samples are closer to a same-${r.confounder} impostor than to a same-${r.label} match); ` +
+    `a linear probe names the ${r.confounder} at balanced accuracy ${fmtInterval(r.decodability.balancedAccuracy)} against chance ${fmtFixed(r.decodability.chance)}` +
     `${decoded > r.decodability.chance + 0.2 ? `, so the embedding encodes where a slide came from` : ''}.`
   );
 }
@@ -86,15 +87,15 @@ ${representationVerdict(r)}
 | metric | value (95% CI) | reads |
 |---|---|---|
 | RI (k = ${n.k}) | ${fmtInterval(n.ri)} | share of typed neighbours that share the biology (1 robust, 0 confounded, 0.5 neutral) |
-| MaRI (tau = ${fixed(n.tau, 4)}) | ${fmtInterval(n.mari)} | RI with neighbours weighted by exp(-d / tau) |
-| support | ${fixed(n.support)} | share of samples with a typed neighbour among their first k |
+| MaRI (tau = ${fmtFixed(n.tau, 4)}) | ${fmtInterval(n.mari)} | RI with neighbours weighted by exp(-d / tau) |
+| support | ${fmtFixed(n.support)} | share of samples with a typed neighbour among their first k |
 | CRoMa median (m = ${n.m}) | ${fmtInterval(n.croma.median)} | per-sample margin (d_OS - d_SO) / (d_OS + d_SO), > 0 biology closer |
 | CRoMa LTM10 | ${fmtInterval(n.croma.ltm10)} | mean of the worst 10% of margins |
 | CRoMa F(0) | ${fmtInterval(n.croma.f0)} | share of samples at or below 0 (confounder-dominant) |
-| ${r.confounder} decodability | ${fmtInterval(r.decodability.balancedAccuracy)} | balanced accuracy of a linear probe naming the ${r.confounder}, ${r.decodability.folds}-fold grouped CV (chance ${fixed(r.decodability.chance)}) |
-${sweep ? `| APD | ${fixed(sweep.apd)} | mean relative accuracy change of a biology probe trained on confounded splits (0 none, -1 collapse) |\n| nIPD | ${fixed(sweep.nipd)} | area of the chance-normalised degradation over Cramér's V (0 none, -0.5 linear fall to chance) |` : `| APD, nIPD | n/a | ${'skipped' in r.sweep ? r.sweep.skipped : ''} |`}
+| ${r.confounder} decodability | ${fmtInterval(r.decodability.balancedAccuracy)} | balanced accuracy of a linear probe naming the ${r.confounder}, ${r.decodability.folds}-fold grouped CV (chance ${fmtFixed(r.decodability.chance)}) |
+${sweep ? `| APD | ${fmtFixed(sweep.apd)} | mean relative accuracy change of a biology probe trained on confounded splits (0 none, -1 collapse) |\n| nIPD | ${fmtFixed(sweep.nipd)} | area of the chance-normalised degradation over Cramér's V (0 none, -0.5 linear fall to chance) |` : `| APD, nIPD | n/a | ${'skipped' in r.sweep ? r.sweep.skipped : ''} |`}
 
-k chosen by biological kNN balanced accuracy: ${n.kSelection.map((s) => `k=${s.k}: ${fixed(s.balancedAccuracy)}`).join(', ')}.${n.croma.undefined ? ` ${n.croma.undefined} samples have fewer than m neighbours of a type and no CRoMa.` : ''}
+k chosen by biological kNN balanced accuracy: ${n.kSelection.map((s) => `k=${s.k}: ${fmtFixed(s.balancedAccuracy)}`).join(', ')}.${n.croma.undefined ? ` ${n.croma.undefined} samples have fewer than m neighbours of a type and no CRoMa.` : ''}
 ${
   sweep
     ? `
@@ -102,7 +103,7 @@ Probe sweep (${sweep.confounderValues.join(' vs ')}, classes ${sweep.classes.joi
 
 | Cramér's V | mean | min | max |
 |---|---|---|---|
-${sweep.cramersV.map((v, s) => `| ${v.toFixed(3)} | ${fixed(mean(sweep.accuracies[s]))} | ${fixed(Math.min(...sweep.accuracies[s]))} | ${fixed(Math.max(...sweep.accuracies[s]))} |`).join('\n')}
+${sweep.cramersV.map((v, s) => `| ${v.toFixed(3)} | ${fmtFixed(mean(sweep.accuracies[s]))} | ${fmtFixed(Math.min(...sweep.accuracies[s]))} | ${fmtFixed(Math.max(...sweep.accuracies[s]))} |`).join('\n')}
 `
     : ''
 }`;

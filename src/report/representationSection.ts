@@ -1,8 +1,6 @@
-import { fmtInterval as ci, representationVerdict, type RepresentationFile } from '../eval/index.ts';
+import { fmtFixed as fixed, fmtInterval as ci, representationVerdict, type RepresentationFile } from '../eval/index.ts';
 import { chartIf, section, type ReportSection } from './document.ts';
 import type { ReportInputs } from './inputs.ts';
-
-const fixed = (v: number | null) => (v === null ? 'n/a' : v.toFixed(3));
 
 /** Representation robustness (gradelab robustness embeddings): does the embedding encode the site or scanner more than the biology? */
 export function representationSection(inp: ReportInputs): ReportSection | undefined {

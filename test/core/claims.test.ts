@@ -35,7 +35,7 @@ describe('claims', () => {
   it("a dead process's claim on this host is taken over at once; another host's only when its heartbeat is stale", () => {
     const board = new ClaimBoard(join(dir, 'b'), { run: 'r', staleAfterMs: 60_000 });
     writeFileSync(board.path('dead'), owner({ pid: deadPid() }));
-    expect(board.heldElsewhere('dead')).toBe(false);
+    expect(board.isStale(board.read('dead')!)).toBe(true);
     const taken = board.tryClaim('dead')!;
     expect(board.read('dead')!.pid).toBe(process.pid);
     taken.release();
@@ -43,7 +43,7 @@ describe('claims', () => {
     writeFileSync(board.path('far'), owner({ host: 'elsewhere', pid: 1, heartbeat: minuteAgo }));
     writeFileSync(board.path('near'), owner({ host: 'elsewhere', pid: 1 }));
     expect(board.tryClaim('near')).toBeUndefined();
-    expect(board.heldElsewhere('near')).toBe(true);
+    expect(board.isStale(board.read('near')!)).toBe(false);
     expect(board.tryClaim('far')).toBeDefined();
   });
 
