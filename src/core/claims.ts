@@ -19,6 +19,14 @@ export interface ClaimOwner {
   pid: number;
   started: string;
   heartbeat: string;
+  /** The scheduler's job of the process, when a scheduler started it (SLURM: JOBID or ARRAYJOBID_TASK). */
+  job?: string;
+}
+
+/** The SLURM job this process runs as (array tasks as ARRAYJOBID_TASK, as squeue and scancel name them). */
+export function schedulerJob(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.SLURM_ARRAY_JOB_ID && env.SLURM_ARRAY_TASK_ID) return `${env.SLURM_ARRAY_JOB_ID}_${env.SLURM_ARRAY_TASK_ID}`;
+  return env.SLURM_JOB_ID || undefined;
 }
 
 export interface ClaimOptions {
@@ -132,7 +140,8 @@ export class ClaimBoard {
 
   private owner(): ClaimOwner {
     const now = new Date().toISOString();
-    return { run: this.options.run, host: hostname(), pid: process.pid, started: now, heartbeat: now };
+    const job = schedulerJob();
+    return { run: this.options.run, host: hostname(), pid: process.pid, started: now, heartbeat: now, ...(job ? { job } : {}) };
   }
 
   private create(key: string, owner: ClaimOwner): boolean {
@@ -185,6 +194,13 @@ export class ClaimBoard {
     }
     rmSync(aside, { force: true });
     return this.create(key, owner) ? new Claim(this, key, owner, this.heartbeatMs) : undefined;
+  }
+
+  /** Who holds a unit, in words for a status line or an error: 'host pid N (job J), live|stale'. */
+  describe(key: string): string | undefined {
+    const o = this.read(key);
+    if (!o) return undefined;
+    return `${o.host} pid ${o.pid}${o.job ? ` (job ${o.job})` : ''}, ${this.isStale(o) ? 'stale' : 'live'}`;
   }
 
   /** Removes the claims folder once nothing is left in it (the work is finished; another process may still be writing). */

@@ -10,7 +10,7 @@ export * from './tissue.ts';
 export * from './tiling.ts';
 export * from './manifest.ts';
 export * from './tileDataset.ts';
-export { buildTileDataset, type BuildOptions, type SlideResult } from './tileBuilder.ts';
+export { buildTileDataset, finishTileDataset, tileAsWorker, type BuildOptions, type SlideResult, type WorkerPass } from './tileBuilder.ts';
 export {
   INDEX_FILE,
   INDEX_FORMAT,

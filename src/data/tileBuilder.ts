@@ -50,12 +50,30 @@ export interface SlideResult {
   error?: string;
 }
 
+/** What one process did in a worker's pass (`gradelab tile --claim-only`, a SLURM array task). */
+export interface WorkerPass {
+  /** Slides this process tiled (or recorded as failed). */
+  tiled: number;
+  /** Slides already finished when looked at. */
+  finished: number;
+  /** Slides other live processes held when this one stopped: theirs to finish. */
+  heldElsewhere: number;
+}
+
+/** A tiling of one folder as every role sees it: the settings, the claims and the table's header. */
+interface Tiling {
+  manifest: Manifest;
+  options: BuildOptions;
+  meta: TileDatasetMeta;
+  board: ClaimBoard;
+  header: string[];
+}
+
 /**
- * Tiles every slide of a manifest into a dataset folder: dataset.json, tiles.parquet (the tile index),
- * slides.csv and one shard per slide under shards/. Each slide is committed on its own (shard, then its
- * rows under rows/), so re-running skips finished slides; the index appears only when all are done.
+ * Checks the folder against the settings (another tiling, or live processes of another run, are refused
+ * before anything is written) and writes dataset.json, unfinished, with the folders the slides go to.
  */
-export async function buildTileDataset(manifest: Manifest, options: BuildOptions): Promise<TileDataset> {
+async function startTiling(manifest: Manifest, options: BuildOptions): Promise<Tiling> {
   const out = options.out;
   const manifestText = readFileSync(manifest.path);
   const meta: TileDatasetMeta = {
@@ -106,18 +124,30 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
   await mkdir(join(out, 'rows'), { recursive: true });
   await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
   await rm(join(out, INDEX_FILE), { force: true });
-
   const header = [...INDEX_TABLE_COLUMNS(manifest.labelColumns), ...(coords ? INDEX_COORDS_COLUMNS : [])];
+  return { manifest, options, meta, board, header };
+}
+
+/**
+ * Works through the slides: finished ones give their slides.csv row, free (or stale) ones are claimed and
+ * tiled. With `wait`, slides other live processes hold are waited for until every slide is finished;
+ * without, the pass ends when nothing is left to claim (a worker: another process finishes the rest).
+ */
+async function workThroughSlides(t: Tiling, wait: boolean): Promise<{ rows: Map<number, string[]> } & WorkerPass> {
+  const { manifest, options, meta, board, header } = t;
+  const out = options.out;
   const concurrency = Math.max(1, options.concurrency ?? 4);
-  const slideRows = new Map<number, string[]>();
-  const tile = (rec: SlideRecord, si: number) => tileSlide(rec, si, manifest, meta, header, { ...options, out, concurrency });
+  const rows = new Map<number, string[]>();
+  const total = manifest.records.length;
+  let tiled = 0;
   let pending = manifest.records.map((_, i) => i);
   while (pending.length) {
     const waiting: number[] = [];
+    let claimed = 0;
     for (const si of pending) {
       const rec = manifest.records[si];
       if (isFinished(out, rec)) {
-        slideRows.set(si, await finishedSlideRow(out, rec, si, manifest.records.length, options));
+        rows.set(si, await finishedSlideRow(out, rec, si, total, options));
         continue;
       }
       const claim = board.tryClaim(slideFileName(rec.slideId));
@@ -125,22 +155,75 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
         waiting.push(si);
         continue;
       }
+      claimed++;
       try {
         // Another process may have finished it between the look and the claim.
-        slideRows.set(
-          si,
-          isFinished(out, rec) ? await finishedSlideRow(out, rec, si, manifest.records.length, options) : await tile(rec, si),
-        );
+        if (isFinished(out, rec)) rows.set(si, await finishedSlideRow(out, rec, si, total, options));
+        else {
+          rows.set(si, await tileSlide(rec, si, manifest, meta, header, { ...options, out, concurrency }));
+          tiled++;
+        }
       } finally {
         claim.release();
       }
     }
-    // Every slide left is another live process's: wait for it (or for its claim to go stale).
-    if (waiting.length) await sleep(options.pollMs ?? 1000);
     pending = waiting;
+    if (!pending.length || (!wait && !claimed)) break;
+    // Every slide left is another live process's: wait for it (or for its claim to go stale).
+    if (!claimed) await sleep(options.pollMs ?? 1000);
   }
-  meta.failedSlides = [...slideRows.values()].filter((row) => row[5] === 'failed').length;
+  return { rows, tiled, finished: rows.size - tiled, heldElsewhere: pending.length };
+}
 
+/**
+ * Tiles every slide of a manifest into a dataset folder: dataset.json, tiles.parquet (the tile index),
+ * slides.csv and one shard per slide under shards/. Each slide is committed on its own (shard, then its
+ * rows under rows/), so re-running skips finished slides; the index appears only when all are done.
+ */
+export async function buildTileDataset(manifest: Manifest, options: BuildOptions): Promise<TileDataset> {
+  const tiling = await startTiling(manifest, options);
+  const { rows } = await workThroughSlides(tiling, true);
+  return writeIndex(tiling, rows);
+}
+
+/**
+ * One worker of many (`gradelab tile --claim-only`, a SLURM array task): tiles the slides it can claim
+ * and stops when none is left free, leaving the index to `finishTileDataset` (the array's last job).
+ */
+export async function tileAsWorker(manifest: Manifest, options: BuildOptions): Promise<WorkerPass> {
+  const { tiled, finished, heldElsewhere } = await workThroughSlides(await startTiling(manifest, options), false);
+  return { tiled, finished, heldElsewhere };
+}
+
+/**
+ * Writes the index of a folder its workers have tiled (`gradelab tile --finish`): refused, in one line
+ * naming the unfinished slides and who holds them, until every slide is finished.
+ */
+export async function finishTileDataset(manifest: Manifest, options: BuildOptions): Promise<TileDataset> {
+  const tiling = await startTiling(manifest, options);
+  const unfinished = manifest.records.filter((rec) => !isFinished(options.out, rec));
+  if (unfinished.length) {
+    const named = unfinished
+      .slice(0, 5)
+      .map((rec) => `${rec.slideId} (${tiling.board.describe(slideFileName(rec.slideId)) ?? 'not started'})`)
+      .join(', ');
+    throw new DatasetError(
+      options.out,
+      `${unfinished.length} of ${manifest.records.length} slides are not tiled yet: ${named}${unfinished.length > 5 ? ', ...' : ''}; run the workers again (the same \`gradelab slurm submit\`, or \`gradelab tile\` with the same flags)`,
+    );
+  }
+  const total = manifest.records.length;
+  const rows = new Map<number, string[]>();
+  for (const [si, rec] of manifest.records.entries()) rows.set(si, await finishedSlideRow(options.out, rec, si, total, options));
+  return writeIndex(tiling, rows);
+}
+
+/** The tile index and slides.csv from every slide's committed rows; dataset.json says complete last. */
+async function writeIndex(t: Tiling, slideRows: Map<number, string[]>): Promise<TileDataset> {
+  const { manifest, meta, board, header } = t;
+  const out = t.options.out;
+  const pollMs = t.options.pollMs ?? 1000;
+  meta.failedSlides = [...slideRows.values()].filter((row) => row[5] === 'failed').length;
   const headerLine = stringify([header]);
   async function* slideRowsInOrder(): AsyncGenerator<string> {
     for (const rec of manifest.records) {
@@ -154,7 +237,7 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
   // One process at a time writes the index (each from the same committed slides: the same bytes).
   let finalise = board.tryClaim(INDEX_CLAIM);
   while (!finalise) {
-    await sleep(options.pollMs ?? 1000);
+    await sleep(pollMs);
     finalise = board.tryClaim(INDEX_CLAIM);
   }
   try {
@@ -167,7 +250,7 @@ export async function buildTileDataset(manifest: Manifest, options: BuildOptions
       ]),
     );
     meta.complete = true;
-    await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
+    await writeFileAtomic(join(out, 'dataset.json'), JSON.stringify(meta, null, 2));
   } finally {
     finalise.release();
   }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Claim, ClaimBoard, log, sha256File, silentProgress, type EncoderSpec, type ProgressFactory } from '../core/index.ts';
+import { Claim, ClaimBoard, DatasetError, log, sha256File, silentProgress, type EncoderSpec, type ProgressFactory } from '../core/index.ts';
 import { EmbeddingCache, slideFileName, TileLoader, type EmbeddingDtype, type TileDataset, type TileRow } from '../data/index.ts';
 import { OnnxEncoder, type EngineOptions } from '../engine/index.ts';
 
@@ -14,6 +14,12 @@ export interface ExtractOptions {
   /** Another host's claim on a slide whose heartbeat is older than this is taken over (default 5 minutes). */
   staleAfterMs?: number;
   pollMs?: number;
+  /**
+   * 'all' (default): embed what can be claimed and wait for slides other processes hold. 'worker': stop
+   * when nothing is left to claim (a SLURM array task). 'finish': embed nothing; refused, naming the
+   * slides, while any is missing from the cache.
+   */
+  role?: 'all' | 'worker' | 'finish';
 }
 
 /**
@@ -52,6 +58,16 @@ export async function extractEmbeddings(
       staleAfterMs: options.staleAfterMs,
     });
     board.checkRun();
+    if (options.role === 'finish') {
+      const named = pending
+        .slice(0, 5)
+        .map((slide) => `${slide} (${board.describe(slideFileName(slide)) ?? 'not started'})`)
+        .join(', ');
+      throw new DatasetError(
+        cache.dir,
+        `${pending.length} slides are not embedded yet: ${named}${pending.length > 5 ? ', ...' : ''}; run the workers again (the same \`gradelab slurm submit\`, or \`gradelab features\` with the same flags)`,
+      );
+    }
     const total = pending.reduce((n, s) => n + cache.tilesOf(s).length, 0);
     log.info(`embedding ${total} tiles of ${pending.length} slides with ${spec.onnx} (${encoder.dim} features, ${encoder.engine})`);
     const progress = (options.progress ?? silentProgress)('tiles');
@@ -92,11 +108,14 @@ export async function extractEmbeddings(
               options.batchSize ?? 64,
               progress,
             );
+          // A worker's log says which slides it did (a SLURM task's log is the record of its share).
+          if (mine.length && options.role === 'worker') log.info(`embedded ${mine.map((m) => m.slide).join(', ')}`);
         } finally {
           for (const m of mine) m.claim.release();
         }
         computed += mine.length;
         pending = waiting;
+        if (options.role === 'worker' && !mine.length) break;
         if (!mine.length && pending.some((slide) => !cache.has(slide))) await sleep(options.pollMs ?? 1000);
       }
     } finally {

@@ -27,6 +27,15 @@ export function featuresCommand(y: Argv): Argv {
           default: 300,
           describe: "seconds after which another host's claim on a slide, its heartbeat silent, is taken over",
         })
+        .option('claim-only', {
+          type: 'boolean',
+          describe: 'a worker of many: embed the slides free to claim, then stop (SLURM array tasks)',
+        })
+        .option('finish', {
+          type: 'boolean',
+          describe: "embed nothing; fail, naming them, while slides are missing from the cache (the array's last job)",
+        })
+        .conflicts('claim-only', 'finish')
         .option('shard', {
           type: 'string',
           describe: 'embed the I-th of N shares of the slides: I/N (shards write disjoint files into one cache)',
@@ -48,6 +57,7 @@ export function featuresCommand(y: Argv): Argv {
         engine: engineOptions(argv),
         progress: createProgress,
         staleAfterMs: argv['stale-after'] * 1000,
+        role: argv['claim-only'] ? 'worker' : argv.finish ? 'finish' : 'all',
       });
       const secs = (performance.now() - t0) / 1000;
       const done = cache.slides().filter((s) => cache.has(s)).length;

@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
 import { ConfigError, log } from '../../core/index.ts';
-import { buildTileDataset, readManifest } from '../../data/index.ts';
+import { buildTileDataset, finishTileDataset, readManifest, tileAsWorker, type BuildOptions } from '../../data/index.ts';
 import { createProgress } from '../progress.ts';
 
 export function tileCommand(y: Argv): Argv {
@@ -37,6 +37,15 @@ export function tileCommand(y: Argv): Argv {
           default: 300,
           describe: "seconds after which another host's claim on a slide, its heartbeat silent, is taken over",
         })
+        .option('claim-only', {
+          type: 'boolean',
+          describe: 'a worker of many: tile the slides free to claim, then stop, leaving the index to --finish (SLURM array tasks)',
+        })
+        .option('finish', {
+          type: 'boolean',
+          describe: 'write the index of a folder workers tiled (refused while a slide is unfinished); tiles nothing',
+        })
+        .conflicts('claim-only', 'finish')
         .option('allow-label-mismatch', {
           type: 'boolean',
           default: false,
@@ -59,7 +68,7 @@ export function tileCommand(y: Argv): Argv {
       let total = 0;
       const empty: string[] = [];
       const t0 = Date.now();
-      const ds = await buildTileDataset(manifest, {
+      const settings: BuildOptions = {
         out: argv.out,
         tileSize: argv['tile-size'],
         mpp: argv.mpp,
@@ -79,9 +88,20 @@ export function tileCommand(y: Argv): Argv {
         onTile: () => slides.increment(),
         onSlideDone: (rec, r) => {
           if (r.status === 'failed') log.warn(`skipped ${rec.slideId}: ${r.error}`);
+          // A worker's log says which slides it did (a SLURM task's log is the record of its share).
+          else if (argv['claim-only'] && r.status === 'done') log.info(`tiled ${rec.slideId}: ${r.tiles} tiles`);
           else if (r.tiles === 0) empty.push(rec.slideId);
         },
-      });
+      };
+      if (argv['claim-only']) {
+        const pass = await tileAsWorker(manifest, settings);
+        slides.stop();
+        log.info(
+          `tiled ${pass.tiled} slides in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${pass.finished} were finished already, ${pass.heldElsewhere} held by other workers; the index is written by \`gradelab tile --finish\``,
+        );
+        return;
+      }
+      const ds = await (argv.finish ? finishTileDataset : buildTileDataset)(manifest, settings);
       slides.stop();
       // A slide without tiles drops out of training and evaluation without a trace: say so.
       if (empty.length)
