@@ -58,6 +58,10 @@ export {
 } from './data/index.ts';
 export { generateSynthetic } from './synth/index.ts';
 export { tileSlides, type TileSlidesOptions } from './workflows/tile.ts';
+export { planClusterJob, CLUSTER_COMMANDS, type ClusterJobPlan, type ClusterCommand } from './workflows/clusterJobs.ts';
+export { submitSlurm, slurmScripts, type SlurmResources, type SlurmSubmission } from './workflows/slurm.ts';
+export { clusterStatus, formatClusterStatus, type ClusterCommandStatus } from './workflows/clusterStatus.ts';
+export { kubernetesJobs, kubernetesYaml, type KubernetesOptions } from './workflows/kubernetesJobs.ts';
 
 // Augmentation and stain.
 export {

@@ -17,6 +17,14 @@ export const COMMAND_INDEX: Record<string, { describe: string; load: () => Promi
     describe: 'Tile the slides of a manifest at a target resolution into a tile dataset folder (resumable)',
     load: () => import('./commands/tile.ts').then((m) => m.tileCommand),
   },
+  slurm: {
+    describe: 'Run tile, features, predict or robustness as a SLURM array with a finishing job, and follow it',
+    load: () => import('./commands/slurm.ts').then((m) => m.slurmCommand),
+  },
+  kubernetes: {
+    describe: 'Write tile, features, predict or robustness as a Kubernetes Indexed Job and its finishing Job (the plan a SLURM array runs)',
+    load: () => import('./commands/kubernetes.ts').then((m) => m.kubernetesCommand),
+  },
   split: {
     describe: 'Make patient-grouped, label-stratified folds (or leave-one-site-out) and save them with the dataset',
     load: () => import('./commands/split.ts').then((m) => m.splitCommand),

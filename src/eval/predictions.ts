@@ -141,5 +141,11 @@ export function mergePredictionFiles(paths: readonly string[]): Predictions {
       seen.set(key, p.path);
     }
   }
-  return { path: paths.join(','), k, rows: parts.flatMap((p) => p.rows) };
+  // Slides in sorted order (the order shards take them in), each slide's rows as its shard wrote them:
+  // a single run's order whenever the dataset lists its slides sorted, as PANDA and gradelab synth do.
+  const rows = parts.flatMap((p) => p.rows);
+  const order = [...new Set(rows.map((r) => r.slideId))].sort();
+  const bySlide = new Map(order.map((id) => [id, [] as typeof rows]));
+  for (const r of rows) bySlide.get(r.slideId)!.push(r);
+  return { path: paths.join(','), k, rows: order.flatMap((id) => bySlide.get(id)!) };
 }

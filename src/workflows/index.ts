@@ -12,3 +12,7 @@ export { fitMil, type FitMilOptions, type MilFit } from './mil.ts';
 export { calibrateModel, type CalibrateOptions, type CalibrationResult } from './calibrate.ts';
 export { precisionStudy, type PrecisionOptions } from './precision.ts';
 export { representationStudy, type RepresentationOptions, type EmbeddingSource } from './representation.ts';
+export { planClusterJob, CLUSTER_COMMANDS, type ClusterJobPlan, type ClusterCommand } from './clusterJobs.ts';
+export { submitSlurm, slurmScripts, readSubmissions, type SlurmResources, type SlurmSubmission } from './slurm.ts';
+export { clusterStatus, formatClusterStatus, type ClusterCommandStatus } from './clusterStatus.ts';
+export { kubernetesJobs, kubernetesYaml, type KubernetesOptions } from './kubernetesJobs.ts';

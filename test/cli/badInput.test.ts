@@ -100,6 +100,39 @@ const cases: [string[], RegExp][] = [
   [['view', '--pred', missing], /no-such-thing: no such folder of heatmaps/],
   [['export-annotations', '--pred', dir, '--format', 'asap'], /holds no heatmap\.json/],
   [['export-annotations', '--pred', dir, '--format', 'svg'], /Invalid values|format/],
+  [
+    ['slurm', 'submit', 'tile', '--array', '2', '--', '--manifest', missing, '--out', join(dir, 't')],
+    /--manifest .*no-such-thing: not found/,
+  ],
+  [['slurm', 'submit', 'tile', '--array', '0', '--', '--manifest', missing, '--out', join(dir, 't')], /--array must be a whole number/],
+  [['slurm', 'submit', 'predict', '--array', '2', '--', '--model', dir, '--data', dir], /gradelab predict on a cluster needs --out/],
+  [
+    ['slurm', 'submit', 'tile', '--array', '2', '--', '--manifest', join(dir, 'pred.csv'), '--out', join(dir, 't'), '--shard', '1/2'],
+    /--shard is set by the array itself/,
+  ],
+  [['slurm', 'submit', 'split', '--array', '2'], /Invalid values|command/],
+  [['slurm', 'status', missing], /no-such-thing: folder not found/],
+  [['slurm', 'status', dir], /no SLURM submission recorded here/],
+  [
+    [
+      'kubernetes',
+      'tile',
+      '--tasks',
+      '2',
+      '--image',
+      'i',
+      '--pvc',
+      'p',
+      '--name',
+      'Bad_Name',
+      '--',
+      '--manifest',
+      '/d/m.csv',
+      '--out',
+      '/d/t',
+    ],
+    /--name Bad_Name: a Job name is lower-case/,
+  ],
 ];
 
 describe('every command refuses bad input with exit 2 and one line, before any work', () => {

@@ -137,9 +137,8 @@ describe('ONNX engine from the command line', () => {
       join(dir, 'merged.csv'),
     );
     expect(m.code, m.stderr).toBe(0);
-    const key = (r: Record<string, string>) => r.slide_id;
-    const sorted = (x: Record<string, string>[]) => [...x].sort((p, q) => key(p).localeCompare(key(q)));
-    expect(sorted(rows(join(dir, 'merged.csv')))).toEqual(sorted(rows(join(dir, 'all.csv'))));
+    // The slides are listed sorted (synth names them so): the merge is the single run, byte for byte.
+    expect(readFileSync(join(dir, 'merged.csv'), 'utf8')).toBe(readFileSync(join(dir, 'all.csv'), 'utf8'));
     expect((await gradelab('predict', 'merge', join(dir, 's1.csv'), join(dir, 's1.csv'), '--out', join(dir, 'bad.csv'))).stderr).toMatch(
       /shards must not overlap/,
     );
