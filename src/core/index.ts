@@ -21,3 +21,4 @@ export * from './interrupt.ts';
 export * from './modulePath.ts';
 export * from './progress.ts';
 export * from './claims.ts';
+export * from './patternAreas.ts';

@@ -52,3 +52,4 @@ export {
   type ImportedFeatures,
 } from './featureImport.ts';
 export { slideMppOf, mppRange } from './slideMpp.ts';
+export * from './labelMasks.ts';

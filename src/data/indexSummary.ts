@@ -16,7 +16,23 @@ export interface DatasetSummary {
   byScanner: Record<string, TileCount>;
   byGrade: Record<string, TileCount>;
   byAnomaly: Record<string, TileCount>;
+  /** Tiles by the majority tissue class of their label mask (empty when no slide had a mask). */
+  byMaskClass: Record<string, TileCount>;
 }
+
+/**
+ * A tile's majority tissue class from its mask shares, in SQL: benign, Gleason 3/4/5 (ties to the
+ * higher pattern, then to cancer over benign), 'cancer (no pattern)' for Karolinska's masks,
+ * 'background' where the mask marks no tissue, 'no mask' for slides without one.
+ */
+export const MASK_CLASS_SQL = `CASE
+  WHEN mask_benign IS NULL THEN 'no mask'
+  WHEN mask_benign + mask_cancer = 0 THEN 'background'
+  WHEN mask_g3 IS NULL THEN CASE WHEN mask_cancer >= mask_benign THEN 'cancer (no pattern)' ELSE 'benign' END
+  WHEN mask_g5 >= greatest(mask_benign, mask_g3, mask_g4) THEN 'gleason 5'
+  WHEN mask_g4 >= greatest(mask_benign, mask_g3) THEN 'gleason 4'
+  WHEN mask_g3 >= mask_benign THEN 'gleason 3'
+  ELSE 'benign' END`;
 
 /**
  * Counts of a dataset's tiles, slides and patients, per site, scanner, grade and anomaly, computed inside
@@ -47,6 +63,7 @@ export async function summariseDataset(ds: TileDatasetIndex, filter: TileFilter 
     byScanner: await by('scanner'),
     byGrade: await by(`coalesce(grade::VARCHAR, 'unlabelled')`),
     byAnomaly: await by(`CASE WHEN anomaly = '' THEN 'none' ELSE anomaly END`),
+    byMaskClass: ds.meta.maskScheme ? await by(MASK_CLASS_SQL) : {},
   };
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { pandaMaskScheme, type MaskScheme } from './labelMasks.ts';
 import { InputError, isupFromGleason, ManifestError, nottinghamGrade, parseGleasonScore, type Task } from '../core/index.ts';
 
 /** Who a slide belongs to and what it is labelled: carried from the manifest to every tile. */
@@ -28,6 +29,11 @@ export interface SlideRecord extends SlideIdentity {
    * in the first channel: gradelab's synthetic slides write PANDA Radboud's values with 6 for anomalies.
    */
   maskPath?: string;
+  /**
+   * How the mask's values name tissue: PANDA's provider's (Radboud or Karolinska, from data_provider);
+   * absent for a manifest's own masks, which take `gradelab tile --mask-scheme`.
+   */
+  maskScheme?: MaskScheme;
 }
 
 export interface Manifest {
@@ -215,7 +221,17 @@ export function readManifest(path: string, options: ReadManifestOptions = {}): M
     }
 
     let maskPath: string | undefined;
-    if (has('mask_path') && get('mask_path') !== '') {
+    let maskScheme: MaskScheme | undefined;
+    if (isPanda) {
+      // PANDA's label masks (train_label_masks/ID_mask.tiff) where they are: most slides have one, some not.
+      const masks = [
+        join(base, 'train_label_masks'),
+        ...(options.imagesDir ? [join(dirname(resolve(options.imagesDir)), 'train_label_masks')] : []),
+      ];
+      maskPath = masks.map((d) => join(d, `${slideId}_mask.tiff`)).find((p) => existsSync(p));
+      maskScheme = maskPath ? pandaMaskScheme(get('data_provider')) : undefined;
+      if (maskPath && !maskScheme) maskPath = undefined;
+    } else if (has('mask_path') && get('mask_path') !== '') {
       const m = get('mask_path');
       maskPath = isAbsolute(m) ? m : resolve(base, m);
       if (!options.skipPathCheck && !existsSync(maskPath)) fail(`mask file does not exist: ${maskPath}`);
@@ -225,6 +241,7 @@ export function readManifest(path: string, options: ReadManifestOptions = {}): M
       slideId,
       path: slidePath,
       maskPath,
+      maskScheme,
       patientId: get('patient_id') || slideId,
       site: get('site') || get('data_provider') || 'unknown',
       scanner: get('scanner') || 'unknown',

@@ -21,6 +21,7 @@ import {
   type TileDatasetMeta,
 } from './tileDataset.ts';
 import type { TissueMethod } from './tissue.ts';
+import { INDEX_MASK_COLUMNS, type MaskScheme } from './labelMasks.ts';
 import type { TilingOptions } from './tiling.ts';
 
 /** The claim on writing the index: '~' never appears in a slide's file name, so no slide can hold it. */
@@ -42,6 +43,11 @@ export interface BuildOptions extends TilingOptions {
   staleAfterMs?: number;
   /** How often a process with nothing left to claim looks again (default 1 s). */
   pollMs?: number;
+  /**
+   * How the manifest's label masks name tissue: given, every tile stores its class shares. PANDA's masks
+   * follow their provider and are read without it. Without either, masks give only the anomalous share.
+   */
+  maskScheme?: MaskScheme;
 }
 
 export interface SlideResult {
@@ -90,6 +96,7 @@ async function startTiling(manifest: Manifest, options: BuildOptions): Promise<T
     manifestSha256: createHash('sha256').update(manifestText).digest('hex'),
     labelColumns: manifest.labelColumns,
     ...(options.slideMpp !== undefined ? { slideMpp: options.slideMpp } : {}),
+    ...maskSchemeOf(manifest, options),
     complete: false,
     slides: manifest.records.length,
     tiles: 0,
@@ -124,8 +131,25 @@ async function startTiling(manifest: Manifest, options: BuildOptions): Promise<T
   await mkdir(join(out, 'rows'), { recursive: true });
   await writeFileAtomic(metaPath, JSON.stringify(meta, null, 2));
   await rm(join(out, INDEX_FILE), { force: true });
-  const header = [...INDEX_TABLE_COLUMNS(manifest.labelColumns), ...(coords ? INDEX_COORDS_COLUMNS : [])];
+  // Mask columns only where tiles carry classes: a dataset without keeps the table (and identity) it had.
+  const header = [
+    ...INDEX_TABLE_COLUMNS(manifest.labelColumns),
+    ...(meta.maskScheme ? INDEX_MASK_COLUMNS : []),
+    ...(coords ? INDEX_COORDS_COLUMNS : []),
+  ];
   return { manifest, options, meta, board, header };
+}
+
+/**
+ * The mask scheme a prostate dataset records when its tiles store class shares: PANDA's per provider
+ * when any of its masks was found, or the one given for a manifest's masks (reading a mask per tile costs
+ * time, so a manifest's masks are read for classes only when asked). Breast masks give only the
+ * anomalous share, as before.
+ */
+function maskSchemeOf(manifest: Manifest, options: BuildOptions): { maskScheme?: TileDatasetMeta['maskScheme'] } {
+  if (manifest.task !== 'prostate' || !manifest.records.some((r) => r.maskPath)) return {};
+  if (manifest.format === 'panda') return { maskScheme: 'panda' };
+  return options.maskScheme ? { maskScheme: options.maskScheme } : {};
 }
 
 /**

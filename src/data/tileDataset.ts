@@ -70,6 +70,11 @@ export const datasetMetaSchema = z
       .object({ tool: z.enum(['clam', 'trident']), patches: z.string() })
       .strict()
       .optional(),
+    /**
+     * How label masks name tissue, when slides had masks and each tile's class shares were stored
+     * (mask_* columns): one scheme for a manifest's masks, or 'panda' (each provider's own).
+     */
+    maskScheme: z.enum(['radboud', 'karolinska', 'gradelab', 'panda']).optional(),
     /** False until every slide is tiled and the tile index is written. */
     complete: z.boolean(),
     slides: z.number().int().min(0),
@@ -106,6 +111,15 @@ export interface TileRow extends SlideIdentity {
   length: number;
   /** Share of the tile that the slide's label mask marks anomalous (when the manifest gives masks). */
   anomalyFraction?: number;
+  /**
+   * The tile's tissue classes from its slide's label mask, as shares of its footprint (data/labelMasks.ts):
+   * benign, cancer, and cancer by Gleason pattern where the mask says; undefined without a mask.
+   */
+  maskBenign?: number;
+  maskCancer?: number;
+  maskG3?: number;
+  maskG4?: number;
+  maskG5?: number;
   /** Coordinates store: the slide's path and the region read at `level` (resampled to the tile size). */
   slidePath?: string;
   readSize?: number;
@@ -172,8 +186,20 @@ export function datasetHasher(meta: TileDatasetMeta): Hash {
 
 /** The settings two tilings of one folder must share. */
 export function settingsOf(meta: TileDatasetMeta) {
-  const { tileSize, mpp, stride, minTissue, tissueMethod, encoding, quality, manifestSha256, slideMpp } = meta;
-  return { tileSize, mpp, stride, minTissue, tissueMethod, encoding, quality, manifestSha256, slideMpp: slideMpp ?? null };
+  const { tileSize, mpp, stride, minTissue, tissueMethod, encoding, quality, manifestSha256, slideMpp, maskScheme } = meta;
+  return {
+    tileSize,
+    mpp,
+    stride,
+    minTissue,
+    tissueMethod,
+    encoding,
+    quality,
+    manifestSha256,
+    slideMpp: slideMpp ?? null,
+    // Only when set: datasets without masks keep the identity they had before masks were read.
+    ...(maskScheme ? { maskScheme } : {}),
+  };
 }
 
 function isWritable(dir: string): boolean {

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { DatasetError, guardedTempPath } from '../core/index.ts';
 import type { TileRow } from './tileDataset.ts';
+import { INDEX_MASK_COLUMNS } from './labelMasks.ts';
 
 /**
  * A dataset's tile table as Parquet (zstd), the file every pandas, polars, R and DuckDB user opens, read
@@ -98,6 +99,8 @@ export async function writeIndexFromCsv(csv: string, out: string, labelColumns: 
   select.push(
     columns.has('anomaly_fraction') ? `NULLIF(anomaly_fraction, '')::DOUBLE AS anomaly_fraction` : 'NULL::DOUBLE AS anomaly_fraction',
   );
+  // Label masks' class shares (datasets tiled before masks were read have none: NULL).
+  for (const m of INDEX_MASK_COLUMNS) select.push(columns.has(m) ? `NULLIF(${ident(m)}, '')::DOUBLE AS ${m}` : `NULL::DOUBLE AS ${m}`);
   if (columns.has('slide_path')) select.push(`${text('slide_path')} AS slide_path`, `${number('read_size', 'INTEGER')} AS read_size`);
   const { tmp, release } = guardedTempPath(out);
   try {
@@ -186,6 +189,8 @@ export async function readIndexRows(
 ): Promise<TileRow[]> {
   const c = await connection();
   const where = whereClause(filter);
+  const present = new Set((await queryRows(`DESCRIBE SELECT * FROM read_parquet(${sqlString(path)})`, path)).map((r) => String(r[0])));
+  const maskCols = INDEX_MASK_COLUMNS.map((m) => (present.has(m) ? m : `NULL::DOUBLE AS ${m}`)).join(', ');
   const slideCols = ['patient_id', 'site', 'scanner', 'grade', 'anomaly', ...labelColumns];
   const slides = new Map<string, SlideFields>();
   const shards = new Map<string, string>();
@@ -217,7 +222,7 @@ export async function readIndexRows(
       });
     }
     const result = await c.stream(
-      `SELECT file_row_number, slide_id, x, y, level, mpp, tissue, shard, "offset", length, anomaly_fraction${coords ? ', slide_path, read_size' : ''} FROM ${indexTable(path)} ${where} ORDER BY file_row_number`,
+      `SELECT file_row_number, slide_id, x, y, level, mpp, tissue, shard, "offset", length, anomaly_fraction, ${maskCols}${coords ? ', slide_path, read_size' : ''} FROM ${indexTable(path)} ${where} ORDER BY file_row_number`,
     );
     const tiles: TileRow[] = [];
     for (;;) {
@@ -247,8 +252,13 @@ export async function readIndexRows(
           offset: Number(col[8].getItem(j)),
           length: col[9].getItem(j) as number,
           anomalyFraction: fraction === null ? undefined : fraction,
-          slidePath: coords ? slidePathOf(col[11].getItem(j) as string) : undefined,
-          readSize: coords ? (col[12].getItem(j) as number) : undefined,
+          maskBenign: orUndefined(col[11].getItem(j)),
+          maskCancer: orUndefined(col[12].getItem(j)),
+          maskG3: orUndefined(col[13].getItem(j)),
+          maskG4: orUndefined(col[14].getItem(j)),
+          maskG5: orUndefined(col[15].getItem(j)),
+          slidePath: coords ? slidePathOf(col[16].getItem(j) as string) : undefined,
+          readSize: coords ? (col[17].getItem(j) as number) : undefined,
         });
       }
     }
@@ -257,6 +267,8 @@ export async function readIndexRows(
     throw new DatasetError(path, `cannot read the tile index: ${duckdbMessage(err)}`);
   }
 }
+
+const orUndefined = (v: unknown) => (v === null ? undefined : (v as number));
 
 /** Writes the index (or the tiles matching a filter) as Parquet or CSV for other tools, atomically. */
 export async function exportIndex(path: string, out: string, format: 'parquet' | 'csv', filter: TileFilter = {}): Promise<number> {

@@ -8,7 +8,8 @@ import type { SlideSource } from './slide.ts';
 import { ShardWriter } from './shards.ts';
 import { planSlideTiles, storedTileBytes } from './slideTiles.ts';
 import { slideColumns, slideFileName, type TileDatasetMeta } from './tileDataset.ts';
-import { maskFraction } from './tiling.ts';
+import { anomalousShare, maskRegion } from './tiling.ts';
+import { checkLabelMask, maskShareCells, maskShares, type MaskScheme } from './labelMasks.ts';
 import type { BuildOptions } from './tileBuilder.ts';
 
 /** A slide's committed tile rows (the last file a slide's tiling writes), and its failure record. */
@@ -86,8 +87,11 @@ export async function tileSlide(
     let labelMask: SlideSource | undefined;
     try {
       const { grid } = await planSlideTiles(slide, meta, rec.mpp ?? (slide.mpp === undefined ? options.slideMpp : undefined));
-      // Anomalous slides with a label mask: each tile's anomalous share, for tile-level OOD truth.
-      if (rec.anomaly && rec.maskPath) labelMask = await openSlide(rec.maskPath, { id: `${rec.slideId}-mask` });
+      // A label mask gives anomalous slides each tile's anomalous share (tile-level OOD truth) and, in a
+      // dataset that records a mask scheme, every tile's tissue classes (pattern supervision).
+      const scheme = rec.maskPath && meta.maskScheme ? (rec.maskScheme ?? (meta.maskScheme as MaskScheme)) : undefined;
+      if (rec.maskPath && (rec.anomaly || scheme)) labelMask = await openSlide(rec.maskPath, { id: `${rec.slideId}-mask` });
+      if (labelMask && scheme) await checkLabelMask(labelMask, slide, scheme, rec.maskPath!);
       options.onSlideStart?.(rec, si, manifest.records.length, grid.tiles.length);
       // A coordinates-only dataset keeps no pixels: its rows name the slide and the region to read.
       const encoding = meta.encoding;
@@ -101,11 +105,9 @@ export async function tileSlide(
         for (let k = 0; k < batch.length; k++) {
           const t = batch[k];
           const { offset, length } = shard ? await shard.append(encoded[k]) : { offset: 0, length: 0 };
-          const fraction = labelMask
-            ? (await maskFraction(labelMask, t.x, t.y, meta.tileSize * grid.downsample)).toFixed(3)
-            : rec.anomaly
-              ? ''
-              : '0';
+          const region = labelMask ? await maskRegion(labelMask, t.x, t.y, meta.tileSize * grid.downsample) : undefined;
+          const fraction = region ? anomalousShare(region).toFixed(3) : rec.anomaly ? '' : '0';
+          const shares = region && scheme ? maskShares(region.data, scheme, rec.maskPath!) : undefined;
           rows.push([
             ...slideColumns(rec, manifest.labelColumns),
             String(t.x),
@@ -117,6 +119,7 @@ export async function tileSlide(
             String(offset),
             String(length),
             fraction,
+            ...(meta.maskScheme ? maskShareCells(shares) : []),
             ...(coords ? [slideRel, String(t.readSize)] : []),
           ]);
           options.onTile?.();

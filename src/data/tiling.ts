@@ -93,16 +93,20 @@ export function planTiles(slide: SlideSource, mask: TissueMask | undefined, opti
 /** Mask value gradelab's synthetic slides (and any mask following them) use for anomalous tissue. */
 export const ANOMALY_MASK_VALUE = 6;
 
+/** A tile's level-0 footprint in a label mask (read once for every share the tile stores). */
+export function maskRegion(mask: SlideSource, x: number, y: number, span: number): Promise<RgbImage> {
+  const side = Math.max(1, Math.round(span));
+  return mask.readRegion(0, x, y, side, side);
+}
+
 /**
- * The share of a tile's level-0 footprint that a label mask marks anomalous: the tile's truth for
+ * The share of a mask region holding `value`, by default the anomalous tissue's: a tile's truth for
  * tile-level OOD evaluation (an anomaly covers part of a slide, so the slide's label is not the tile's).
  */
-export async function maskFraction(mask: SlideSource, x: number, y: number, span: number, value = ANOMALY_MASK_VALUE): Promise<number> {
-  const side = Math.max(1, Math.round(span));
-  const region = await mask.readRegion(0, x, y, side, side);
+export function anomalousShare(region: RgbImage, value = ANOMALY_MASK_VALUE): number {
   let hits = 0;
   for (let i = 0; i < region.data.length; i += 3) if (region.data[i] === value) hits++;
-  return hits / (side * side);
+  return hits / (region.width * region.height);
 }
 
 /** Reads one planned tile and resamples it to tileSize x tileSize. */

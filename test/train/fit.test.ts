@@ -164,7 +164,7 @@ describe('training', () => {
   it('a run killed with SIGKILL resumes to the same weights and metrics as an uninterrupted one', async () => {
     const cfg = join(dir, 'resume.yaml');
     // On replicas: the resumed workers start from the checkpoint and reproduce the uninterrupted run.
-    const body = config({ name: 'resume', train: { ...config().train, epochs: 4, tilesPerEpoch: 160, replicas: 2 } });
+    const body = config({ name: 'resume', train: { ...config().train, epochs: 3, tilesPerEpoch: 128, replicas: 2 } });
     writeFileSync(cfg, JSON.stringify(body));
     const store = join(dir, 'mlruns');
     const straight = spawnSync(process.execPath, [bin, 'train', '--config', cfg, '--out', join(dir, 'straight'), '--tracking-dir', store], {
@@ -191,7 +191,7 @@ describe('training', () => {
     child.kill('SIGKILL');
     await exited;
     const state = JSON.parse(readFileSync(join(out, 'checkpoint', 'state.json'), 'utf8'));
-    expect(state.epoch).toBeLessThan(4);
+    expect(state.epoch).toBeLessThan(3);
     const resumed = spawnSync(process.execPath, [bin, 'train', '--resume', out, '--tracking-dir', store], {
       encoding: 'utf8',
       timeout: 600_000,

@@ -55,6 +55,7 @@ export function datasetCommand(y: Argv): Argv {
             ['scanner', info.byScanner],
             ['grade', info.byGrade],
             ['anomaly', info.byAnomaly],
+            ...(m.maskScheme ? [[`tissue class (${m.maskScheme} masks)`, info.byMaskClass] as const] : []),
           ] as const) {
             printTable(
               Object.entries(table).map(([k, v]) => [k, v.slides, v.tiles]),

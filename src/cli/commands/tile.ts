@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
 import { ConfigError, log } from '../../core/index.ts';
-import { buildTileDataset, finishTileDataset, readManifest, tileAsWorker, type BuildOptions } from '../../data/index.ts';
+import { buildTileDataset, finishTileDataset, MASK_SCHEMES, readManifest, tileAsWorker, type BuildOptions } from '../../data/index.ts';
 import { createProgress } from '../progress.ts';
 
 export function tileCommand(y: Argv): Argv {
@@ -31,6 +31,11 @@ export function tileCommand(y: Argv): Argv {
         .option('slide-mpp', { type: 'number', describe: 'microns per pixel for slides that do not record it' })
         .option('images', { type: 'string', describe: "folder of PANDA's slides (default: beside the manifest, or train_images/)" })
         .option('task', { choices: ['prostate', 'breast'] as const, describe: 'task for a manifest without label columns' })
+        .option('mask-scheme', {
+          choices: MASK_SCHEMES,
+          describe:
+            "store each tile's tissue classes from the manifest's label masks (mask_path), read as radboud (0-5), karolinska (0-2) or gradelab (radboud + 6 anomaly); PANDA's masks are read by their data_provider without it",
+        })
         .option('skip-bad', { type: 'boolean', default: false, describe: 'record unreadable slides in slides.csv and go on' })
         .option('stale-after', {
           type: 'number',
@@ -79,6 +84,7 @@ export function tileCommand(y: Argv): Argv {
         tissueMethod: argv['tissue-method'],
         slideMpp: argv['slide-mpp'],
         skipBad: argv['skip-bad'],
+        maskScheme: argv['mask-scheme'],
         staleAfterMs: argv['stale-after'] * 1000,
         onSlideStart: (rec, i, n, tiles) => {
           total += tiles;
