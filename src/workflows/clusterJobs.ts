@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../core/index.ts';
 
 /** The commands a cluster array runs: claimants (tile, features) or static shards (predict, robustness). */
@@ -21,7 +21,9 @@ export interface ClusterJobPlan {
   tasks: number;
   /** The folder the command fills (the dataset, the output folder, or the predictions file's folder). */
   outputDir: string;
-  /** Scripts, logs, parts and the submission record: `<outputDir>/cluster`. */
+  /** What the finish leaves when all is done: the dataset folder, the predictions file, the suite's folder. */
+  output: string;
+  /** Scripts, logs, parts and the submission record: `<outputDir>/cluster` (predict: `cluster-FILE` beside the file). */
   recordDir: string;
   /** Shell lines of task I (I set by the scheduler's preamble), after `set -eu`. */
   taskLines: string[];
@@ -102,6 +104,7 @@ export function planClusterJob(
       args: [...args],
       tasks,
       outputDir,
+      output: outputDir,
       recordDir: join(outputDir, 'cluster'),
       taskLines: [line([...run, ...args, '--claim-only'])],
       finishLines: [line([...run, ...args, '--finish'])],
@@ -109,7 +112,7 @@ export function planClusterJob(
   }
   const out = resolve(cwd, flagValue(args, 'out')!);
   const outputDir = cmd === 'predict' ? dirname(out) : out;
-  const recordDir = join(outputDir, cmd === 'predict' ? `cluster-${out.split('/').pop()}` : 'cluster');
+  const recordDir = join(outputDir, cmd === 'predict' ? `cluster-${basename(out)}` : 'cluster');
   const partsDir = join(recordDir, 'parts');
   const rest = withoutFlag(args, 'out');
   const part = (i: string) => `${shellWord(partsDir)}/shard-${i}${cmd === 'predict' ? '.csv' : ''}`;
@@ -121,6 +124,7 @@ export function planClusterJob(
     args: [...args],
     tasks,
     outputDir,
+    output: out,
     recordDir,
     partsDir,
     taskLines: [

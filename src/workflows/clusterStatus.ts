@@ -63,7 +63,11 @@ function queueOf(s: SlurmSubmission): Record<string, string> | string {
 
 function unitsOf(dir: string, s: SlurmSubmission, recordDir: string): Omit<ClusterCommandStatus, 'command' | 'submission' | 'queue'> {
   if (s.command === 'tile') {
-    const meta = JSON.parse(readFileSync(join(dir, 'dataset.json'), 'utf8')) as { slides: number; complete: boolean };
+    // Before the first task has started, there is no dataset.json yet: nothing is done.
+    const metaPath = join(dir, 'dataset.json');
+    const meta = existsSync(metaPath)
+      ? (JSON.parse(readFileSync(metaPath, 'utf8')) as { slides: number; complete: boolean })
+      : { slides: 0, complete: false };
     return {
       unit: 'slides',
       total: meta.slides,
@@ -89,10 +93,10 @@ function unitsOf(dir: string, s: SlurmSubmission, recordDir: string): Omit<Clust
     }
     return { unit: 'slides', total, done, failed: 0, running, stale, finished: total > 0 && done === total };
   }
-  const parts = join(recordDir, 'parts');
-  const done = countFiles(parts, (f) => f.endsWith('.done'));
-  const out = s.args[s.args.indexOf('--out') + 1] ?? '';
-  return { unit: 'shards', total: s.tasks, done, failed: 0, running: [], stale: [], finished: existsSync(out) && done === s.tasks };
+  const done = countFiles(join(recordDir, 'parts'), (f) => f.endsWith('.done'));
+  // The merge writes the predictions file, or the suite's results.json, last.
+  const merged = s.command === 'predict' ? s.output : join(s.output, 'results.json');
+  return { unit: 'shards', total: s.tasks, done, failed: 0, running: [], stale: [], finished: done === s.tasks && existsSync(merged) };
 }
 
 /** Every submission recorded under an output folder (its cluster/ and cluster-FILE/ records), newest per command. */
@@ -122,7 +126,9 @@ export function formatClusterStatus(statuses: readonly ClusterCommandStatus[]): 
       `${s.command}: ${s.finished ? 'finished' : 'not finished'} (array ${arrayJob}, ${tasks} tasks, finish ${finishJob}, submitted ${submitted})`,
     );
     lines.push(
-      `  ${s.unit}: ${s.done} of ${s.total} done${s.failed ? `, ${s.failed} failed` : ''}, ${s.running.length} running, ${s.stale.length} stale`,
+      s.total === 0 && s.done === 0
+        ? `  ${s.unit}: no task has started yet`
+        : `  ${s.unit}: ${s.done} of ${s.total} done${s.failed ? `, ${s.failed} failed` : ''}, ${s.running.length} running, ${s.stale.length} stale`,
     );
     for (const r of s.running.slice(0, 10)) lines.push(`    running: ${r}`);
     for (const r of s.stale.slice(0, 10)) lines.push(`    stale: ${r} (the next worker takes it over)`);

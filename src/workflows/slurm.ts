@@ -22,6 +22,8 @@ export interface SlurmSubmission {
   command: string;
   args: string[];
   tasks: number;
+  /** What the finish leaves when all is done (absolute): the dataset folder, the predictions file, the suite's folder. */
+  output: string;
   arrayJob: string;
   finishJob: string;
   arrayScript: string;
@@ -142,6 +144,7 @@ export async function submitSlurm(plan: ClusterJobPlan, r: SlurmResources, cwd =
     command: plan.command,
     args: plan.args,
     tasks: plan.tasks,
+    output: plan.output,
     arrayJob,
     finishJob,
     arrayScript,
