@@ -53,3 +53,4 @@ export {
 } from './featureImport.ts';
 export { slideMppOf, mppRange } from './slideMpp.ts';
 export * from './labelMasks.ts';
+export { maskGrades, describeMaskGrades, type MaskGrade } from './maskGrades.ts';

@@ -1,7 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildTileDataset, openTileIndex, readManifest, summariseDataset, type TileRow } from '../../src/data/index.ts';
+import {
+  buildTileDataset,
+  describeMaskGrades,
+  maskGrades,
+  openTileIndex,
+  readManifest,
+  summariseDataset,
+  type TileRow,
+} from '../../src/data/index.ts';
 import type { RgbImage } from '../../src/core/index.ts';
 import { tempDir } from '../helpers.ts';
 import { discImage, writeSharpPyramid } from './fixtures.ts';
@@ -36,12 +44,13 @@ const tissue = discImage(W, H, [{ cx: W / 2, cy: H / 2, r: 360 }]);
 beforeAll(async () => {
   mkdirSync(join(panda, 'train_images'), { recursive: true });
   mkdirSync(join(panda, 'train_label_masks'), { recursive: true });
-  for (const id of ['rad1', 'kar1', 'nomask']) await writeSharpPyramid(join(panda, 'train_images', `${id}.tiff`), tissue);
-  await writeSharpPyramid(join(panda, 'train_label_masks', 'rad1_mask.tiff'), maskImage(radboud), { compression: 'deflate' });
+  for (const id of ['rad1', 'rad2', 'kar1', 'nomask']) await writeSharpPyramid(join(panda, 'train_images', `${id}.tiff`), tissue);
+  for (const id of ['rad1', 'rad2'])
+    await writeSharpPyramid(join(panda, 'train_label_masks', `${id}_mask.tiff`), maskImage(radboud), { compression: 'deflate' });
   await writeSharpPyramid(join(panda, 'train_label_masks', 'kar1_mask.tiff'), maskImage(karolinska), { compression: 'deflate' });
   writeFileSync(
     join(panda, 'train.csv'),
-    'image_id,data_provider,isup_grade,gleason_score\nrad1,radboud,2,3+4\nkar1,karolinska,1,3+3\nnomask,radboud,0,negative\n',
+    'image_id,data_provider,isup_grade,gleason_score\nrad1,radboud,2,3+4\nrad2,radboud,5,5+5\nkar1,karolinska,1,3+3\nnomask,radboud,0,negative\n',
   );
 });
 
@@ -50,6 +59,7 @@ describe('label masks as tile targets', () => {
     const manifest = readManifest(join(panda, 'train.csv'));
     expect(manifest.records.map((r) => [r.slideId, r.maskScheme ?? null])).toEqual([
       ['rad1', 'radboud'],
+      ['rad2', 'radboud'],
       ['kar1', 'karolinska'],
       ['nomask', null],
     ]);
@@ -84,11 +94,29 @@ describe('label masks as tile targets', () => {
       ...byGeometry('rad1', (t) =>
         t.maskG4! >= Math.max(t.maskBenign!, t.maskG3!) ? 'gleason 4' : t.maskG3! >= t.maskBenign! ? 'gleason 3' : 'benign',
       ),
+      ...byGeometry('rad2', (t) =>
+        t.maskG4! >= Math.max(t.maskBenign!, t.maskG3!) ? 'gleason 4' : t.maskG3! >= t.maskBenign! ? 'gleason 3' : 'benign',
+      ),
       ...byGeometry('kar1', (t) => (t.maskCancer! >= t.maskBenign! ? 'cancer (no pattern)' : 'benign')),
       ...byGeometry('nomask', () => 'no mask'),
     ])
       want[c] = (want[c] ?? 0) + 1;
     expect(Object.fromEntries(Object.entries(summary.byMaskClass).map(([k, v]) => [k, v.tiles]))).toEqual(want);
+    // Masks against labels: both Radboud masks draw more pattern 3 than 4 inside the tissue disc (the
+    // boundary at x = 576 is right of its centre at 512), so 3+4 = grade group 2: rad1's label, not rad2's.
+    const sums = (slide: string) =>
+      ds.tiles.filter((t) => t.slideId === slide).reduce((a, t) => [a[0] + t.maskG3!, a[1] + t.maskG4!], [0, 0]);
+    const [g3, g4] = sums('rad1');
+    expect(g3).toBeGreaterThan(g4);
+    expect(g4 / (g3 + g4)).toBeGreaterThan(0.05);
+    const grades = await maskGrades(await openTileIndex(ds.dir));
+    expect(grades).toEqual([
+      { slideId: 'rad1', label: 2, gleason: '3+4', fromMask: 2 },
+      { slideId: 'rad2', label: 5, gleason: '3+4', fromMask: 2 },
+    ]);
+    expect(describeMaskGrades(grades)).toBe(
+      "masks vs labels: the pattern areas give the slide's grade group on 1 of 2 labelled slides; not on rad2 (label 5, mask 3+4 = 2)",
+    );
   });
 
   it("a manifest's own masks give classes only when a scheme is given; without one no tile carries any", async () => {

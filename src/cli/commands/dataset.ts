@@ -13,6 +13,8 @@ import {
   patientsOfDataset,
   readManifest,
   summariseDataset,
+  maskGrades,
+  describeMaskGrades,
 } from '../../data/index.ts';
 import { printJson, printTable } from '../output.ts';
 
@@ -38,10 +40,12 @@ export function datasetCommand(y: Argv): Argv {
                 ]),
               )
             : undefined;
+          const fromMasks = await maskGrades(ds);
           const info = {
             dir: argv.dir,
             settings: ds.meta,
             ...summary,
+            ...(ds.meta.maskScheme ? { maskGrades: fromMasks } : {}),
             split: split ? { by: split.by, folds: split.folds, seed: split.seed, fold0Patients: partitions } : null,
           };
           if (argv.json) return printJson(info);
@@ -62,6 +66,7 @@ export function datasetCommand(y: Argv): Argv {
               [title, 'slides', 'tiles'],
             );
           }
+          if (fromMasks.length) process.stdout.write(`${describeMaskGrades(fromMasks)}\n`);
           process.stdout.write(
             split
               ? `split: ${split.by} ${split.folds} folds, seed ${split.seed}; fold 0 as test: ${JSON.stringify(partitions)}\n`
