@@ -5,6 +5,7 @@ import { loadSplit, openTileDataset, tilesOfPartition } from '../../data/index.t
 import { checkedEncoder, encoderFlags } from '../encoderOptions.ts';
 import { extractEmbeddings } from '../../workflows/embeddings.ts';
 import { createProgress } from '../progress.ts';
+import { claimFlags, staleAfterMs } from '../options.ts';
 import { engineFlags, engineOptions } from '../engineOptions.ts';
 import { parseShard, tilesOfShard } from '../../data/index.ts';
 
@@ -13,7 +14,11 @@ export function featuresCommand(y: Argv): Argv {
     'features',
     describeCommand('features'),
     (c) =>
-      encoderFlags(engineFlags(c))
+      claimFlags(
+        encoderFlags(engineFlags(c)),
+        'embed',
+        "embed nothing; fail, naming them, while slides are missing from the cache (the array's last job)",
+      )
         .option('data', { type: 'string', demandOption: true, describe: 'tile dataset folder' })
         .option('model', { type: 'string', describe: 'a model directory whose head sits on a frozen encoder: that encoder' })
         .option('split', { choices: ['train', 'val', 'test', 'all'] as const, default: 'all' as const })
@@ -22,20 +27,6 @@ export function featuresCommand(y: Argv): Argv {
           choices: ['float32', 'float16'] as const,
           describe: 'stored precision: float32 (default for a new cache) or float16 (half the disk)',
         })
-        .option('stale-after', {
-          type: 'number',
-          default: 300,
-          describe: "seconds after which another host's claim on a slide, its heartbeat silent, is taken over",
-        })
-        .option('claim-only', {
-          type: 'boolean',
-          describe: 'a worker of many: embed the slides free to claim, then stop (SLURM array tasks)',
-        })
-        .option('finish', {
-          type: 'boolean',
-          describe: "embed nothing; fail, naming them, while slides are missing from the cache (the array's last job)",
-        })
-        .conflicts('claim-only', 'finish')
         .option('shard', {
           type: 'string',
           describe: 'embed the I-th of N shares of the slides: I/N (shards write disjoint files into one cache)',
@@ -56,7 +47,7 @@ export function featuresCommand(y: Argv): Argv {
         dtype: argv.dtype,
         engine: engineOptions(argv),
         progress: createProgress,
-        staleAfterMs: argv['stale-after'] * 1000,
+        staleAfterMs: staleAfterMs(argv['stale-after']),
         role: argv['claim-only'] ? 'worker' : argv.finish ? 'finish' : 'all',
       });
       const secs = (performance.now() - t0) / 1000;

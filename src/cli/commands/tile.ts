@@ -3,13 +3,14 @@ import { describeCommand } from '../commandIndex.ts';
 import { ConfigError, log } from '../../core/index.ts';
 import { buildTileDataset, finishTileDataset, MASK_SCHEMES, readManifest, tileAsWorker, type BuildOptions } from '../../data/index.ts';
 import { createProgress } from '../progress.ts';
+import { claimFlags, staleAfterMs } from '../options.ts';
 
 export function tileCommand(y: Argv): Argv {
   return y.command(
     'tile',
     describeCommand('tile'),
     (c) =>
-      c
+      claimFlags(c, 'tile', 'write the index of a folder workers tiled (refused while a slide is unfinished); tiles nothing')
         .option('manifest', { type: 'string', demandOption: true, describe: 'manifest CSV (path column, or PANDA train.csv)' })
         .option('out', { type: 'string', demandOption: true, describe: 'dataset folder to create or resume' })
         .option('tile-size', { type: 'number', default: 256, describe: 'tile side in pixels' })
@@ -37,20 +38,6 @@ export function tileCommand(y: Argv): Argv {
             "store each tile's tissue classes from the manifest's label masks (mask_path), read as radboud (0-5), karolinska (0-2) or gradelab (radboud + 6 anomaly); PANDA's masks are read by their data_provider without it",
         })
         .option('skip-bad', { type: 'boolean', default: false, describe: 'record unreadable slides in slides.csv and go on' })
-        .option('stale-after', {
-          type: 'number',
-          default: 300,
-          describe: "seconds after which another host's claim on a slide, its heartbeat silent, is taken over",
-        })
-        .option('claim-only', {
-          type: 'boolean',
-          describe: 'a worker of many: tile the slides free to claim, then stop, leaving the index to --finish (SLURM array tasks)',
-        })
-        .option('finish', {
-          type: 'boolean',
-          describe: 'write the index of a folder workers tiled (refused while a slide is unfinished); tiles nothing',
-        })
-        .conflicts('claim-only', 'finish')
         .option('allow-label-mismatch', {
           type: 'boolean',
           default: false,
@@ -60,8 +47,6 @@ export function tileCommand(y: Argv): Argv {
       if (!(argv['min-tissue'] >= 0 && argv['min-tissue'] <= 1))
         throw new ConfigError(`--min-tissue must be between 0 and 1, got ${argv['min-tissue']}`);
       if (!(argv.quality >= 1 && argv.quality <= 100)) throw new ConfigError(`--quality must be 1-100, got ${argv.quality}`);
-      if (!(argv['stale-after'] > 0))
-        throw new ConfigError(`--stale-after must be a positive number of seconds, got ${argv['stale-after']}`);
       const manifest = readManifest(argv.manifest, {
         imagesDir: argv.images,
         task: argv.task,
@@ -85,7 +70,7 @@ export function tileCommand(y: Argv): Argv {
         slideMpp: argv['slide-mpp'],
         skipBad: argv['skip-bad'],
         maskScheme: argv['mask-scheme'],
-        staleAfterMs: argv['stale-after'] * 1000,
+        staleAfterMs: staleAfterMs(argv['stale-after']),
         onSlideStart: (rec, i, n, tiles) => {
           total += tiles;
           slides.setTotal(total);
