@@ -134,37 +134,39 @@ export function removeSmallComponents(
   touchBorderKeeps = false,
 ): void {
   if (minArea <= 1) return;
+  // Typed arrays for the fill's stack and the component: boxed number[] pushes were 60% of tiling a slide.
   const seen = new Uint8Array(mask.length);
-  const stack: number[] = [];
-  const comp: number[] = [];
+  const stack = new Int32Array(mask.length);
+  const comp = new Int32Array(mask.length);
   for (let start = 0; start < mask.length; start++) {
     if (seen[start] || mask[start] !== value) continue;
-    comp.length = 0;
-    stack.push(start);
+    let top = 0;
+    let size = 0;
+    stack[top++] = start;
     seen[start] = 1;
     let border = false;
-    while (stack.length) {
-      const p = stack.pop()!;
-      comp.push(p);
+    while (top) {
+      const p = stack[--top];
+      comp[size++] = p;
       const x = p % width;
       const y = (p - x) / width;
       if (x === 0 || y === 0 || x === width - 1 || y === height - 1) border = true;
-      for (let dy = -1; dy <= 1; dy++) {
-        const ny = y + dy;
-        if (ny < 0 || ny >= height) continue;
-        for (let dx = -1; dx <= 1; dx++) {
-          const nx = x + dx;
-          if (nx < 0 || nx >= width || (dx === 0 && dy === 0)) continue;
-          const q = ny * width + nx;
+      const y0 = y > 0 ? y - 1 : 0;
+      const y1 = y < height - 1 ? y + 1 : y;
+      const x0 = x > 0 ? x - 1 : 0;
+      const x1 = x < width - 1 ? x + 1 : x;
+      for (let ny = y0; ny <= y1; ny++) {
+        for (let q = ny * width + x0, end = ny * width + x1; q <= end; q++) {
           if (!seen[q] && mask[q] === value) {
             seen[q] = 1;
-            stack.push(q);
+            stack[top++] = q;
           }
         }
       }
     }
-    if (comp.length < minArea && !(touchBorderKeeps && border)) {
-      for (const p of comp) mask[p] = value === 1 ? 0 : 1;
+    if (size < minArea && !(touchBorderKeeps && border)) {
+      const flipped = value === 1 ? 0 : 1;
+      for (let i = 0; i < size; i++) mask[comp[i]] = flipped;
     }
   }
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createRng } from '../../src/core/index.ts';
 import {
   createInMemorySlide,
   detectTissue,
@@ -77,6 +78,63 @@ describe('removeSmallComponents', () => {
     removeSmallComponents(m, 6, 6, 0, 2, true);
     expect(m[21]).toBe(1); // hole filled
     expect(m[35]).toBe(0); // outside background kept
+  });
+});
+
+/** Component sizes by union-find (8-connectivity): an independent labelling to check the flood fill against. */
+function componentSizes(
+  m: Uint8Array,
+  w: number,
+  h: number,
+  value: number,
+): { root: Int32Array; size: Map<number, number>; border: Set<number> } {
+  const parent = Int32Array.from({ length: m.length }, (_, i) => i);
+  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i])));
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const p = y * w + x;
+      if (m[p] !== value) continue;
+      for (const [dx, dy] of [
+        [1, 0],
+        [-1, 1],
+        [0, 1],
+        [1, 1],
+      ]) {
+        const nx = x + dx;
+        const ny = y + dy;
+        if (nx >= 0 && nx < w && ny < h && m[ny * w + nx] === value) parent[find(ny * w + nx)] = find(p);
+      }
+    }
+  const root = Int32Array.from({ length: m.length }, (_, i) => (m[i] === value ? find(i) : -1));
+  const size = new Map<number, number>();
+  const border = new Set<number>();
+  root.forEach((r, i) => {
+    if (r < 0) return;
+    size.set(r, (size.get(r) ?? 0) + 1);
+    if (i % w === 0 || i % w === w - 1 || i < w || i >= w * (h - 1)) border.add(r);
+  });
+  return { root, size, border };
+}
+
+describe('removeSmallComponents on random masks', () => {
+  it('flips exactly the components under the area (border components kept for holes), as a union-find labelling finds them', () => {
+    const rng = createRng(11);
+    for (let trial = 0; trial < 6; trial++) {
+      const [w, h] = [40 + rng.int(60), 30 + rng.int(50)];
+      const m = Uint8Array.from({ length: w * h }, () => (rng.next() < 0.45 ? 1 : 0));
+      for (const [value, keepBorder] of [
+        [1, false],
+        [0, true],
+      ] as const) {
+        const before = m.slice();
+        const { root, size, border } = componentSizes(before, w, h, value);
+        removeSmallComponents(m, w, h, value, 5, keepBorder);
+        for (let i = 0; i < m.length; i++) {
+          const small = root[i] >= 0 && size.get(root[i])! < 5 && !(keepBorder && border.has(root[i]));
+          expect(m[i], `trial ${trial}, value ${value}, pixel ${i}`).toBe(small ? 1 - value : before[i]);
+        }
+      }
+    }
   });
 });
 
