@@ -1,3 +1,4 @@
+import { inflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { InvalidSlideError } from '../core/index.ts';
 import { spliceJpegTables } from './jpegTables.ts';
@@ -59,10 +60,27 @@ async function decodeWithSharp(bytes: Uint8Array): Promise<{ data: Uint8Array; w
 }
 
 /**
+ * A Deflate block through Node's zlib (native: geotiff's pako and its generic predictor were a third of
+ * tiling a slide with a label mask), then TIFF's horizontal predictor on 8-bit samples: each sample is
+ * stored as the difference from the one a pixel to its left.
+ */
+function inflated(raw: Uint8Array, img: TiffImage, rows: number): Uint8Array {
+  const out = inflateSync(raw);
+  const data = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  if (img.predictor === 2) {
+    const step = img.samples;
+    const rowBytes = img.blockWidth * step;
+    for (let r = 0; r < rows; r++)
+      for (let i = r * rowBytes + step, end = (r + 1) * rowBytes; i < end && i < data.length; i++) data[i] += data[i - step];
+  }
+  return data;
+}
+
+/**
  * One tile or strip as RGB (blockWidth x rows x 3). A block stored with zero bytes is background,
  * white, whatever the compression (OpenSlide treats missing tiles the same way). JPEG and WebP decode
- * through libvips; LZW, Deflate, PackBits, Zstandard and uncompressed through geotiff's codecs, with
- * TIFF's horizontal predictor.
+ * through libvips; Deflate through Node's zlib; LZW, PackBits, Zstandard and uncompressed through
+ * geotiff's codecs, with TIFF's horizontal predictor.
  */
 export async function decodeBlock(file: TiffFile, img: TiffImage, index: number, of: string): Promise<Uint8Array> {
   const where = `${img.tiled ? 'tile' : 'strip'} ${index} of ${of} (directory ${img.index})`;
@@ -82,6 +100,11 @@ export async function decodeBlock(file: TiffFile, img: TiffImage, index: number,
       }
       const rgb = toRgb({ ...img, photometric: d.channels === 1 ? 1 : img.photometric }, d.data, d.width * d.height, d.channels);
       return rgb.subarray(0, pixels * 3);
+    }
+    if (img.compression === 8 || img.compression === 32946) {
+      const decoded = inflated(raw, img, rows);
+      if (decoded.length < pixels * img.samples) throw new Error(`decodes to ${decoded.length} bytes, expected ${pixels * img.samples}`);
+      return toRgb(img, decoded, pixels, img.samples);
     }
     const { getDecoder } = await geotiffCodecs();
     const decoder = await getDecoder(img.compression, {
