@@ -1,4 +1,5 @@
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from './errors.ts';
@@ -33,11 +34,30 @@ export interface ClaimOptions {
   run: string;
   /** A claim whose heartbeat is older than this is another host's dead worker's (default 5 minutes). */
   staleAfterMs?: number;
+  /**
+   * Whether a scheduler job still runs: false when the scheduler says it ended, undefined when it cannot
+   * say (default: SLURM's squeue). Another host's claim whose job has ended is taken over at once.
+   */
+  jobAlive?: (job: string) => boolean | undefined;
   /** How often a held claim's heartbeat is refreshed (default a quarter of staleAfterMs, at most 30 s). */
   heartbeatMs?: number;
 }
 
 export const DEFAULT_STALE_AFTER_MS = 5 * 60_000;
+
+/** squeue's states of a job whose processes may still be working. */
+const LIVE_JOB_STATES = new Set(['RUNNING', 'COMPLETING', 'CONFIGURING', 'SUSPENDED', 'STOPPED', 'RESIZING', 'SIGNALING', 'STAGE_OUT']);
+
+/**
+ * Whether a SLURM job (JOBID or ARRAYJOB_TASK) still runs, by squeue: false when SLURM lists it in no
+ * live state or no longer knows it, undefined when squeue is missing or fails otherwise.
+ */
+export function slurmJobAlive(job: string): boolean | undefined {
+  const r = spawnSync('squeue', ['-h', '-j', job, '-o', '%T'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.error) return undefined;
+  if (r.status !== 0) return /invalid job id/i.test(r.stderr) ? false : undefined;
+  return r.stdout.split('\n').some((state) => LIVE_JOB_STATES.has(state.trim()));
+}
 
 function alive(pid: number): boolean {
   try {
@@ -88,6 +108,8 @@ export class Claim {
 export class ClaimBoard {
   readonly staleAfterMs: number;
   private readonly heartbeatMs: number;
+  /** Scheduler answers, kept 10 s: a worker passing over many claims asks squeue once per job. */
+  private readonly jobs = new Map<string, { alive: boolean | undefined; at: number }>();
 
   constructor(
     readonly dir: string,
@@ -120,10 +142,23 @@ export class ClaimBoard {
     throw new InputError(`${this.path(key)}: not a gradelab claim file (remove it if no gradelab process is working on this folder)`);
   }
 
-  /** Whether an owner is gone: its process is not alive on this host, or its heartbeat is older than staleAfterMs. */
+  /**
+   * Whether an owner is gone: its process is not alive on this host, its scheduler job has ended (another
+   * host's, asked of the scheduler), or its heartbeat is older than staleAfterMs.
+   */
   isStale(o: ClaimOwner): boolean {
-    if (o.host === hostname() && !alive(o.pid)) return true;
+    const here = o.host === hostname();
+    if (here && !alive(o.pid)) return true;
+    if (!here && o.job && this.jobAlive(o.job) === false) return true;
     return Date.now() - Date.parse(o.heartbeat) > this.staleAfterMs;
+  }
+
+  private jobAlive(job: string): boolean | undefined {
+    const known = this.jobs.get(job);
+    if (known && Date.now() - known.at < 10_000) return known.alive;
+    const answer = (this.options.jobAlive ?? slurmJobAlive)(job);
+    this.jobs.set(job, { alive: answer, at: Date.now() });
+    return answer;
   }
 
   /** Refuses, in one line, a folder whose live claims belong to another run (another command or other settings). */

@@ -1,9 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ClaimBoard } from '../../src/core/index.ts';
 import { generateSynthetic } from '../../src/synth/index.ts';
 import { missingTool, tempDir } from '../helpers.ts';
 
@@ -153,6 +154,32 @@ describe.skipIf(missingTool(slurmUp))('SLURM arrays on a real single-node SLURM'
     expect([...arrayed.keys()].sort()).toEqual([...single.keys()].sort());
     for (const [f, bytes] of single) expect(arrayed.get(f)!.equals(bytes), f).toBe(true);
   }, 600_000);
+
+  it("another node's claim is taken over as soon as SLURM says its job has ended, not after --stale-after", async () => {
+    const board = new ClaimBoard(join(dir, 'claims-elsewhere'), { run: 'r' });
+    const write = (job?: string) => {
+      const now = new Date().toISOString();
+      writeFileSync(board.path('k'), JSON.stringify({ run: 'r', host: 'node-elsewhere', pid: 1, started: now, heartbeat: now, job }));
+    };
+    const running = execFileSync('sbatch', ['--parsable', '--wrap', 'sleep 120'], { encoding: 'utf8' }).trim();
+    try {
+      for (let i = 0; i < 600 && execFileSync('squeue', ['-h', '-j', running, '-o', '%T'], { encoding: 'utf8' }).trim() !== 'RUNNING'; i++)
+        await sleep(100);
+      // A fresh heartbeat and a running job (or no job to ask about): the claim stands.
+      write(running);
+      expect(new ClaimBoard(board.dir, { run: 'r' }).tryClaim('k')).toBeUndefined();
+      write(undefined);
+      expect(new ClaimBoard(board.dir, { run: 'r' }).tryClaim('k')).toBeUndefined();
+    } finally {
+      execFileSync('scancel', [running]);
+    }
+    await waitForJobs(running);
+    // The same claim once its job has ended: taken over at once, heartbeat fresh or not.
+    write(running);
+    const taken = new ClaimBoard(board.dir, { run: 'r' }).tryClaim('k');
+    expect(taken).toBeDefined();
+    taken!.release();
+  });
 
   it("a partition the cluster does not have: sbatch's own refusal in one line, exit 2, nothing recorded", () => {
     const out = join(dir, 'refused');
