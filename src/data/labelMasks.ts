@@ -54,7 +54,7 @@ export function maskShareCells(s: MaskShares | undefined): string[] {
 
 /**
  * Checks a mask before its slide is tiled: the same size as the slide's level 0 (a mask of another
- * slide, or of one level, is refused) and, on its smallest level, values within the scheme.
+ * slide, or of one level, is refused) and, on its smallest reduced level, values within the scheme.
  */
 export async function checkLabelMask(mask: SlideSource, slide: SlideSource, scheme: MaskScheme, path: string): Promise<void> {
   const [m0, s0] = [mask.levels[0], slide.levels[0]];
@@ -65,8 +65,9 @@ export async function checkLabelMask(mask: SlideSource, slide: SlideSource, sche
     );
   const last = mask.levels.length - 1;
   const { width, height } = mask.levels[last];
-  // A large single-level mask is checked tile by tile as it is read instead (one read here would be its whole size).
-  if (width * height > 4096 * 4096) return;
+  // A mask without a reduced level (or with a large one) is checked tile by tile as it is read: a read
+  // here would decode all of it once more than tiling does.
+  if (last === 0 || width * height > 4096 * 4096) return;
   const region = await mask.readRegion(last, 0, 0, width, height);
   maskShares(region.data, scheme, path);
 }
