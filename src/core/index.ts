@@ -22,3 +22,4 @@ export * from './modulePath.ts';
 export * from './progress.ts';
 export * from './claims.ts';
 export * from './patternAreas.ts';
+export * from './patternGrade.ts';

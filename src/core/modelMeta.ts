@@ -46,7 +46,7 @@ export const modelMetaSchema = z
   .object({
     format: z.literal('gradelab-model/1'),
     task: z.enum(['prostate', 'breast']),
-    head: z.enum(['softmax', 'ordinal', 'multitask']),
+    head: z.enum(['softmax', 'ordinal', 'multitask', 'patterns']),
     /** Class indices map to these grade values (ISUP 0-5, Nottingham 1-3). */
     classes: z.array(z.number().int()).min(2),
     backbone: z.string(),
@@ -113,8 +113,33 @@ export const modelMetaSchema = z
     inputNormalisation: inputNormalisationSchema.optional(),
     /** The training dataset's folder, relative to the model directory. */
     dataset: z.string().optional(),
+    /**
+     * A pattern head's rule from pattern areas to grade group, chosen on validation slides after
+     * training (the ISUP rule's thresholds by QWK, the softness of its probabilities by log-likelihood).
+     */
+    patternGrading: z
+      .object({
+        rule: z
+          .object({
+            minCancerShare: z.number().min(0).max(1),
+            minPatternShare: z.number().min(0).max(1),
+            lowerSecondaryShare: z.number().min(0).max(1),
+          })
+          .strict(),
+        softness: z.number().positive(),
+        /** Where the rule was chosen: split, fold, slides, and the validation QWK and log-loss it reached. */
+        chosenOn: z
+          .object({ split: z.string(), fold: z.number().int(), slides: z.number().int(), qwk: metricValue, logLoss: metricValue })
+          .strict(),
+      })
+      .strict()
+      .optional(),
   })
-  .loose();
+  .loose()
+  .refine((m) => m.head !== 'patterns' || m.patternGrading !== undefined, {
+    message: 'a patterns head needs its patternGrading (the rule from pattern areas to grade group)',
+    path: ['patternGrading'],
+  });
 
 export type ModelMeta = z.infer<typeof modelMetaSchema>;
 

@@ -1,4 +1,4 @@
-import type { HeadKind, ModelPredictor } from '../core/index.ts';
+import type { HeadKind, ModelPredictor, PatternGrading } from '../core/index.ts';
 import { TileLoader } from './loader.ts';
 import type { TileDataset, TileRow } from './tileDataset.ts';
 
@@ -7,6 +7,8 @@ export interface TilePredictions {
   k: number;
   probs: Float32Array;
   head: HeadKind;
+  /** A pattern head's rule from areas to grade. */
+  grading?: PatternGrading;
   features?: Float32Array;
   featureDim: number;
   logits?: Float32Array;
@@ -44,5 +46,5 @@ export async function predictTiles(
   } finally {
     await loader.close();
   }
-  return { tiles, k, probs, head: model.meta.head, features, featureDim, logits };
+  return { tiles, k, probs, head: model.meta.head, grading: model.meta.patternGrading, features, featureDim, logits };
 }

@@ -162,6 +162,7 @@ class Outputs {
       k: model.k,
       probs: Float32Array.from(this.probs),
       head: model.meta.head,
+      grading: model.meta.patternGrading,
       features: Float32Array.from(this.features),
       featureDim: tiles.length ? this.features.length / tiles.length : 0,
       logits: Float32Array.from(this.logits),

@@ -1,5 +1,5 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { InputError, type HeadKind, type RgbImage } from '../core/index.ts';
+import { InputError, type HeadKind, type PatternGrading, type RgbImage } from '../core/index.ts';
 import type { TileRow } from '../data/index.ts';
 import { bootstrapByPatient, pairedBootstrap, type Estimate, type PairedEstimate } from './bootstrap.ts';
 import { accuracy, calibration, quadraticWeightedKappa } from '../metrics/index.ts';
@@ -10,6 +10,8 @@ import { compare, DROP_METRICS, suiteUnits, type Criterion, type Suite } from '.
 export interface SuiteScorer {
   classes: number[];
   head: HeadKind;
+  /** A pattern head's rule from areas to grade. */
+  grading?: PatternGrading;
   /** Scores same-size 8-bit tiles (the perturbed batch). */
   score(images: readonly RgbImage[]): Promise<{ probs: Float32Array; oodScores?: Float64Array }>;
   /** Slide-level OOD: aggregate tile scores and flag above the calibrated threshold. */
@@ -56,14 +58,14 @@ export interface UnitTiming {
 export function unitResult(
   unit: SuiteUnit,
   tiles: readonly TileRow[],
-  scorer: Pick<SuiteScorer, 'classes' | 'head' | 'slideOodFlags'>,
+  scorer: Pick<SuiteScorer, 'classes' | 'head' | 'grading' | 'slideOodFlags'>,
   probs: Float32Array,
   oodScores: Float64Array | undefined,
   timing: UnitTiming,
   options: { resamples: number; seed: number },
 ): UnitResult {
   const k = scorer.classes.length;
-  const slides = poolSlides({ tiles, k, probs, head: scorer.head }, scorer.classes, 'mean');
+  const slides = poolSlides({ tiles, k, probs, head: scorer.head, grading: scorer.grading }, scorer.classes, 'mean');
   const y = slides.map((s) => s.label!);
   const p = slides.map((s) => s.pred);
   const patients = slides.map((s) => s.patientId);

@@ -1,4 +1,12 @@
-import { groupBy, predictedClass, type HeadKind } from '../core/index.ts';
+import {
+  groupBy,
+  patternAreasOf,
+  patternGradeProbabilities,
+  predictedClass,
+  type HeadKind,
+  type PatternAreas,
+  type PatternGrading,
+} from '../core/index.ts';
 import type { PredictionRow } from './predictionRow.ts';
 
 /** What pooling reads of a tile (a dataset's TileRow has it all). */
@@ -22,6 +30,8 @@ export interface PooledTiles {
   probs: Float32Array;
   /** The head that made the probabilities: it decides how a class is predicted from them. */
   head: HeadKind;
+  /** A pattern head's rule from areas to grade (the model's `patternGrading`). */
+  grading?: PatternGrading;
 }
 
 export type SlidePooling = 'mean' | 'topk';
@@ -35,17 +45,31 @@ export interface SlideGrade {
   pred: number;
   /** 1 - the largest class probability. */
   uncertainty: number;
+  /** A pattern model's slide: the share of its tissue in each pattern (the areas the grade comes from). */
+  patterns?: PatternAreas;
+  /** A pattern model's slide: the Gleason score the ISUP rule gives its areas ("3+4", "0+0"). */
+  gleason?: string;
 }
 
 /**
  * The slide grade from slide-level class probabilities: normalised to sum 1, the class by the head's
- * rule (CORAL counts thresholds, the others take the most probable), uncertainty 1 - max. Pooled tiles,
- * an attention-MIL head and every command that shows a slide's grade go through here.
+ * rule (CORAL counts thresholds, the others take the most probable), uncertainty 1 - max. A pattern
+ * head's probabilities are its pattern areas (PATTERN_ISUP): the grade is the ISUP rule's on them, with
+ * the model's `grading`, and the probabilities become grade-group probabilities. Pooled tiles, an
+ * attention-MIL head and every command that shows a slide's grade go through here.
  */
-export function slideGrade(probs: ArrayLike<number>, head: HeadKind): SlideGrade {
+export function slideGrade(probs: ArrayLike<number>, head: HeadKind, grading?: PatternGrading): SlideGrade {
   const values = Array.from(probs);
   const sum = values.reduce((a, b) => a + b, 0);
   const norm = values.map((v) => v / sum);
+  if (head === 'patterns') {
+    // Without its rule a pattern model's slide would get some other grade: never silently.
+    if (!grading) throw new Error("a pattern head's slides were graded without its patternGrading");
+    const patterns = patternAreasOf(norm);
+    const { probs: gradeProbs, grade, score } = patternGradeProbabilities(patterns, grading);
+    const gleason = `${score.primary}+${score.secondary}`;
+    return { probs: gradeProbs, pred: grade, uncertainty: 1 - Math.max(...gradeProbs), patterns, gleason };
+  }
   return { probs: norm, pred: predictedClass(norm, head), uncertainty: 1 - Math.max(...norm) };
 }
 
@@ -61,6 +85,7 @@ export function poolTileProbs(
   head: HeadKind,
   pooling: SlidePooling = 'mean',
   topK = TOP_K_TILES,
+  grading?: PatternGrading,
 ): SlideGrade | null {
   if (n === 0) return null;
   let use = Array.from({ length: n }, (_, i) => i);
@@ -81,6 +106,7 @@ export function poolTileProbs(
   return slideGrade(
     sum.map((v) => v / use.length),
     head,
+    grading,
   );
 }
 
@@ -101,7 +127,7 @@ export function poolSlides(p: PooledTiles, classes: number[], pooling: SlidePool
   );
   const rows: PredictionRow[] = [];
   for (const [slideId, idx] of bySlide) {
-    const grade = poolTileProbs(idx.length, k, (j) => p.probs.subarray(idx[j] * k, (idx[j] + 1) * k), p.head, pooling, topK)!;
+    const grade = poolTileProbs(idx.length, k, (j) => p.probs.subarray(idx[j] * k, (idx[j] + 1) * k), p.head, pooling, topK, p.grading)!;
     const t = p.tiles[idx[0]];
     rows.push({
       slideId,
@@ -117,10 +143,23 @@ export function poolSlides(p: PooledTiles, classes: number[], pooling: SlidePool
           .filter(([c, v]) => c.startsWith('rater_') && v !== '')
           .map(([c, v]) => [c.slice(6), classIndex(Number(v), classes) ?? 0]),
       ),
-      extra: { tiles: String(idx.length), anomaly: t.anomaly },
+      extra: { tiles: String(idx.length), anomaly: t.anomaly, ...patternColumns(grade) },
     });
   }
   return rows;
+}
+
+/** A pattern model's slide columns: its Gleason score and each pattern's share of the tissue. */
+export function patternColumns(grade: SlideGrade): Record<string, string> {
+  const a = grade.patterns;
+  if (!a) return {};
+  return {
+    gleason: grade.gleason!,
+    pattern_benign: a.benign.toFixed(6),
+    pattern_g3: a.g3.toFixed(6),
+    pattern_g4: a.g4.toFixed(6),
+    pattern_g5: a.g5.toFixed(6),
+  };
 }
 
 /** Tile-level rows in the predictions format. */

@@ -16,7 +16,7 @@ export const MODEL_LOGITS = 'logits';
 
 const contractSchema = z.object({
   task: z.enum(['prostate', 'breast']),
-  head: z.enum(['softmax', 'ordinal', 'multitask']),
+  head: z.enum(['softmax', 'ordinal', 'multitask', 'patterns']),
   classes: z.array(z.number().int()).min(2),
   inputSize: z.number().int().positive(),
   tileSize: z.number().int().positive(),

@@ -59,7 +59,7 @@ export const trainConfigSchema = z
         backbone: z.union([z.string(), encoderSpecSchema, importedBackboneSchema, registryBackboneSchema]).default('resnet'),
         width: z.number().positive().default(1),
         inputSize: z.number().int().min(16).max(1024).default(96),
-        head: z.enum(['softmax', 'ordinal', 'multitask']).default('softmax'),
+        head: z.enum(['softmax', 'ordinal', 'multitask', 'patterns']).default('softmax'),
         /** Fine-tune from an existing model directory: its backbone, a new head. */
         init: z.string().optional(),
         /** Epochs with the backbone frozen before unfreezing (fine-tuning only). */

@@ -14,6 +14,8 @@ import { classIndex, poolSlides, quadraticWeightedKappa } from '../metrics/index
 import type { TrainConfig } from './config.ts';
 import { buildHead, headLoss, MULTITASK_OUTPUTS } from './heads.ts';
 import { scheduledLr } from './schedule.ts';
+import { DEFAULT_PATTERN_GRADING } from './patternRule.ts';
+import { patternTargets } from './patternTargets.ts';
 
 export interface EmbeddingSet {
   tiles: TileRow[];
@@ -51,6 +53,10 @@ function affineOf(model: tfl.LayersModel, config: TrainConfig, dim: number, k: n
     const [weights, bias] = values('head_multitask');
     return { dim, outputs: 12, weights, bias };
   }
+  if (config.model.head === 'patterns') {
+    const [weights, bias] = values('head_patterns');
+    return { dim, outputs: bias.length, weights, bias };
+  }
   // CORAL: one projection w shared by the K-1 thresholds, logit_j = w.h + b_j.
   const [w] = values('head_projection');
   const [b] = values('head_coral');
@@ -62,7 +68,7 @@ function affineOf(model: tfl.LayersModel, config: TrainConfig, dim: number, k: n
 const component = (tile: TileRow, c: string) => (tile.labels[c] ? Number(tile.labels[c]) - 1 : -1);
 
 /**
- * Trains a grading head (softmax, CORAL or the breast multitask head, as train/heads.ts builds them) on
+ * Trains a grading head (softmax, CORAL, the breast multitask head or the Gleason pattern head, as train/heads.ts builds them) on
  * cached embeddings of a frozen encoder: seeded class-balanced minibatches, AdamW with warm-up and
  * cosine decay, slide-level validation QWK per epoch (mean-pooled tiles), best or last epoch kept.
  * Runs on the main thread in seconds: the encoder, nearly all of the work, ran once beforehand.
@@ -122,10 +128,11 @@ export async function fitHeadOnEmbeddings(
           config.model.head === 'multitask'
             ? MULTITASK_OUTPUTS.slice(1).map((c) => Int32Array.from(idx, (i) => component(train.tiles[i], c)))
             : undefined;
+        const patterns = config.model.head === 'patterns' ? patternTargets(idx.map((i) => train.tiles[i])) : undefined;
         lossSum += tf.tidy(() => {
           const xt = tf.tensor2d(x, [batch, dim]);
           const { value, grads } = tf.variableGrads(
-            () => headLoss(model.apply(xt, { training: true }) as tf.Tensor2D, config.model.head, k, y, t.labelSmoothing, extra),
+            () => headLoss(model.apply(xt, { training: true }) as tf.Tensor2D, config.model.head, k, y, t.labelSmoothing, extra, patterns),
             vars,
           );
           optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]);
@@ -162,7 +169,8 @@ function validate(
   const n = val.tiles.length;
   const logits = applyAffineHead(head, val.features, n);
   const probs = headProbabilities(logits, n, config.model.head, k);
-  const slides = poolSlides({ tiles: val.tiles, k, probs, head: config.model.head }, classes, 'mean');
+  const grading = config.model.head === 'patterns' ? DEFAULT_PATTERN_GRADING : undefined;
+  const slides = poolSlides({ tiles: val.tiles, k, probs, head: config.model.head, grading }, classes, 'mean');
   const finite = (v: number) => (Number.isFinite(v) ? v : null);
   const tileLabels = val.tiles.map((tile) => classIndex(tile.grade, classes)!);
   const tilePred = Array.from({ length: n }, (_, i) => predictedClass(probs.subarray(i * k, (i + 1) * k), config.model.head));

@@ -9,10 +9,12 @@ import { MULTITASK_OUTPUTS } from './heads.ts';
 import { ReplicaTrainer, shardSizes } from './replicas.ts';
 import { LocalTrainer, replicaCount, type Trainer } from './trainer.ts';
 import { scheduledLr } from './schedule.ts';
+import { patternTargets, supervisionOf } from './patternTargets.ts';
 import {
   bestQwkOf,
   prepareData,
   saveEpoch,
+  selectionOf,
   startingPoint,
   trainingLoader,
   validate,
@@ -62,6 +64,7 @@ export async function fit(
   const classes = gradeClasses(config.task);
   const k = classes.length;
   if (config.model.head === 'multitask' && config.task !== 'breast') throw new ConfigError('model.head multitask is for the breast task');
+  if (config.model.head === 'patterns' && config.task !== 'prostate') throw new ConfigError('model.head patterns is for the prostate task');
   buildPipeline(config.augment, 'augment');
   const { model, state } = await startingPoint(config, k, out, !!options.resume, options.tracker?.runId ?? null);
   const t = config.train;
@@ -78,6 +81,11 @@ export async function fit(
   const totalSteps = stepsPerEpoch * t.epochs;
   const warmupSteps = Math.round(t.warmupEpochs * stepsPerEpoch);
   const valTiles = spreadTilesPerSlide(val, t.valTilesPerSlide);
+  const selectOn = selectionOf(config, valTiles);
+  if (config.model.head === 'patterns' && !train.some((tile) => supervisionOf(tile) !== 'label'))
+    log.warn(
+      `no training tile of ${config.data.dataset} has a label mask: the pattern head learns from slide labels only (tile with --mask-scheme, or PANDA's train_label_masks)`,
+    );
   const componentOf = (tile: TileRow, c: string) => (tile.labels[c] ? Number(tile.labels[c]) - 1 : -1);
 
   const configHash = sha256Text(options.configText ?? JSON.stringify(config));
@@ -122,7 +130,8 @@ export async function fit(
           config.model.head === 'multitask'
             ? MULTITASK_OUTPUTS.slice(1).map((c) => Int32Array.from(batch.tiles, (tile) => componentOf(tile, c)))
             : undefined;
-        const loss = await trainer.step({ x: batch.x, labels, extra }, lr);
+        const patterns = config.model.head === 'patterns' ? patternTargets(batch.tiles) : undefined;
+        const loss = await trainer.step({ x: batch.x, labels, extra, patterns }, lr);
         if (!Number.isFinite(loss))
           throw new ConfigError(`training diverged at epoch ${epoch + 1}, step ${s + 1} (loss ${loss}); lower the learning rate`);
         lossSum += loss * batch.x.n;
@@ -145,7 +154,7 @@ export async function fit(
         seconds: 0,
       };
       result.seconds = (Date.now() - started) / 1000;
-      await saveEpoch(out, model, trainer, state, result, t.select);
+      await saveEpoch(out, model, trainer, state, result, t.select, selectOn);
       options.callbacks?.onEpochEnd?.(result);
       if (options.tracker) {
         await options.tracker.logMetrics(
@@ -162,7 +171,7 @@ export async function fit(
       if (t.select === 'best' && state.sinceBest >= t.patience && epoch + 1 < t.epochs) {
         stoppedEarly = true;
         log.info(
-          `early stop: no better validation QWK for ${t.patience} epochs (best ${fmtQwk(bestQwkOf(state))} at epoch ${state.bestEpoch + 1})`,
+          `early stop: no better validation ${selectOn === 'tiles' ? 'tile QWK against the masks' : 'QWK'} for ${t.patience} epochs (best at epoch ${state.bestEpoch + 1}, slide QWK ${fmtQwk(bestQwkOf(state))})`,
         );
         break;
       }
@@ -171,7 +180,7 @@ export async function fit(
     await trainer?.close();
     await loader.close();
   }
-  await writeModelDir(out, config, ds, state, backend.name, configHash);
+  await writeModelDir(out, config, ds, state, backend.name, configHash, spreadTilesPerSlide(val, Math.max(64, t.valTilesPerSlide)));
   model.dispose();
   return {
     out,

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { ConfigError } from '../core/index.ts';
+import { ConfigError, PATTERN_CLASSES, PATTERN_ISUP } from '../core/index.ts';
+import type { PatternTargets } from './patternTargets.ts';
 
-export type HeadName = 'softmax' | 'ordinal' | 'multitask';
+export type HeadName = 'softmax' | 'ordinal' | 'multitask' | 'patterns';
 
 /**
  * CORAL's rank-consistent output (Cao, Mirjalili & Raschka 2020): one shared weight vector and K-1
@@ -55,13 +56,20 @@ export function buildHead(features: tfl.SymbolicTensor, head: HeadName, k: numbe
     if (k !== 3) throw new ConfigError('the multitask head is for breast grading (3 classes)');
     return tfl.layers.dense({ units: 12, kernelInitializer: init(), name: 'head_multitask' }).apply(features) as tfl.SymbolicTensor;
   }
-  throw new ConfigError(`unknown head "${head}" (softmax, ordinal, multitask)`);
+  if (head === 'patterns') {
+    if (k !== 6) throw new ConfigError('the patterns head is for prostate grading (Gleason patterns, ISUP 0-5)');
+    return tfl.layers
+      .dense({ units: PATTERN_CLASSES.length, kernelInitializer: init(), name: 'head_patterns' })
+      .apply(features) as tfl.SymbolicTensor;
+  }
+  throw new ConfigError(`unknown head "${head}" (softmax, ordinal, multitask, patterns)`);
 }
 
 /** Class probabilities [B, K] from a head's raw outputs. */
 export function headProbabilities(out: tf.Tensor2D, head: HeadName, k: number): tf.Tensor2D {
   return tf.tidy(() => {
     if (head === 'softmax') return tf.softmax(out);
+    if (head === 'patterns') return tf.matMul(tf.softmax(out), patternPlacement(k)) as tf.Tensor2D;
     if (head === 'multitask') return tf.softmax(tf.slice(out, [0, 0], [out.shape[0], 3])) as tf.Tensor2D;
     // Ordinal: P(y > k) by sigmoid; P(y = k) as consecutive differences, clipped for monotonicity.
     const gt = tf.sigmoid(out);
@@ -75,10 +83,31 @@ export function headProbabilities(out: tf.Tensor2D, head: HeadName, k: number): 
   });
 }
 
+/** [4, K]: moves pattern probabilities into their ISUP classes (PATTERN_ISUP). */
+function patternPlacement(k: number): tf.Tensor2D {
+  const m = new Float32Array(PATTERN_ISUP.length * k);
+  PATTERN_ISUP.forEach((c, i) => (m[i * k + c] = 1));
+  return tf.tensor2d(m, [PATTERN_ISUP.length, k]);
+}
+
+/**
+ * A pattern head's loss: -sum_g w_g log(sum_{c in g} p_c), averaged over tiles (patternTargets). Each
+ * group's log-probability is a log-sum-exp of the log-softmax over its members (non-members at -1e4).
+ */
+function patternLoss(out: tf.Tensor2D, targets: PatternTargets): tf.Scalar {
+  const p = PATTERN_CLASSES.length;
+  const n = out.shape[0];
+  const logp = tf.reshape(tf.logSoftmax(out), [n, 1, p]);
+  const excluded = tf.mul(tf.sub(1, tf.tensor3d(targets.members, [n, p, p])), -1e4);
+  const groupLogp = tf.logSumExp(tf.add(logp, excluded), 2);
+  return tf.neg(tf.div(tf.sum(tf.mul(groupLogp, tf.tensor2d(targets.weights, [n, p]))), n)) as tf.Scalar;
+}
+
 /**
  * The training loss of a head. `labels` are class indices [B]; `extra` carries the breast components
  * (-1 where unknown). Softmax: cross-entropy with label smoothing. Ordinal: CORAL's summed binary
- * cross-entropy over the K-1 thresholds. Not wrapped in tidy: it runs inside variableGrads, and ops with
+ * cross-entropy over the K-1 thresholds. Patterns: `patterns`' groups (label smoothing does not apply: the
+ * masks' shares are soft already). Not wrapped in tidy: it runs inside variableGrads, and ops with
  * custom gradients (logSigmoid) keep references to intermediates that a tidy here would free.
  */
 export function headLoss(
@@ -88,8 +117,13 @@ export function headLoss(
   labels: Int32Array,
   smoothing: number,
   extra?: Int32Array[],
+  patterns?: PatternTargets,
 ): tf.Scalar {
   return (() => {
+    if (head === 'patterns') {
+      if (!patterns) throw new Error('a pattern head trains on pattern targets');
+      return patternLoss(out, patterns);
+    }
     const y = tf.tensor1d(labels, 'int32');
     // Per-row cross-entropy; rows with label -1 (unknown) weigh nothing.
     const ceRows = (logits: tf.Tensor2D, yy: Int32Array, classes: number) => {

@@ -18,6 +18,15 @@ export { TfjsPredictor, batchTensor } from './predictor.ts';
 export { exportOnnx, ONNX_OPSETS } from './onnxExport.ts';
 export { foldBatchNorm } from './fold.ts';
 export { scheduledLr } from './schedule.ts';
+export {
+  choosePatternGrading,
+  gradingFromValidation,
+  validationSlides,
+  DEFAULT_PATTERN_GRADING,
+  RULE_GRID,
+  type ValidationSlide,
+} from './patternRule.ts';
+export { patternTargets, allowedPatterns, supervisionOf, type PatternTargets } from './patternTargets.ts';
 export { fitHeadOnEmbeddings, type EmbeddingSet, type HeadEpoch, type HeadFitResult } from './embeddingHead.ts';
 export { fit, flattenParams, prepareData, type FitResult, type EpochResult, type FitCallbacks } from './fit.ts';
 export { readCheckpointState, trainingScope, type LoopState } from './fitStages.ts';

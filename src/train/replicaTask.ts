@@ -5,6 +5,7 @@ import type { TrainConfig } from './config.ts';
 import './heads.ts';
 import { restoreOptimizer } from './modelDir.ts';
 import { applyGradients, lossAndGradients, makeOptimizer, trainableVariables } from './step.ts';
+import type { PatternTargets } from './patternTargets.ts';
 
 /**
  * One training replica in a worker thread: its own wasm backend and copy of the model. Each step it
@@ -33,6 +34,7 @@ export type ReplicaMessage =
       width: number;
       labels: Int32Array;
       extra?: Int32Array[];
+      patterns?: PatternTargets;
       lr: number;
       sizes: number[];
     }
@@ -133,7 +135,7 @@ function step(m: Extract<ReplicaMessage, { type: 'step' }>): StepReport {
   const { loss, grads: mine } = lossAndGradients(
     model,
     vars,
-    { x: { n: m.n, height: m.height, width: m.width, channels: 3, data: m.data }, labels: m.labels, extra: m.extra },
+    { x: { n: m.n, height: m.height, width: m.width, channels: 3, data: m.data }, labels: m.labels, extra: m.extra, patterns: m.patterns },
     config,
     k,
   );

@@ -8,6 +8,7 @@ import { readOptimizerFiles, writeOptimizerFiles } from './modelDir.ts';
 import { CONTROL_WORDS, type ReplicaMessage, type StepReport } from './replicaTask.ts';
 import type { StepBatch } from './step.ts';
 import type { Trainer } from './trainer.ts';
+import { sliceTargets } from './patternTargets.ts';
 
 const WORKER = pathToFileURL(workerEntry(import.meta.url, 'replicaWorker'));
 /** Index of the abort word in the control buffer (replicaTask.ts reads it while waiting at the barrier). */
@@ -175,6 +176,7 @@ export class ReplicaTrainer implements Trainer {
         width,
         labels: batch.labels.slice(start, end),
         extra: batch.extra?.map((e) => e.slice(start, end)),
+        patterns: batch.patterns && sliceTargets(batch.patterns, start, end),
         lr,
         sizes,
       };

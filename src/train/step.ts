@@ -4,6 +4,7 @@ import type { TileBatch } from '../core/index.ts';
 import type { TrainConfig } from './config.ts';
 import { headLoss } from './heads.ts';
 import { batchTensor } from './predictor.ts';
+import type { PatternTargets } from './patternTargets.ts';
 
 /** One optimisation step's inputs: a batch (or a replica's shard of one) and its labels. */
 export interface StepBatch {
@@ -11,6 +12,8 @@ export interface StepBatch {
   labels: Int32Array;
   /** Breast multitask components (-1 where unknown). */
   extra?: Int32Array[];
+  /** A pattern head's targets. */
+  patterns?: PatternTargets;
 }
 
 export function trainableVariables(model: tfl.LayersModel): tf.Variable[] {
@@ -45,6 +48,7 @@ export function lossAndGradients(
           batch.labels,
           config.train.labelSmoothing,
           batch.extra,
+          batch.patterns,
         ),
       vars,
     );

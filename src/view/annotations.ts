@@ -1,4 +1,4 @@
-import { gradeColour, gradeLabel, hex, tileLegendLabel } from './colours.ts';
+import { gradeLabel, hex, tileClasses, tileClassColour, tileClassName } from './colours.ts';
 import type { HeatmapTile, SlideHeatmap } from './heatmap.ts';
 
 type Ring = [number, number][];
@@ -58,7 +58,8 @@ const rectRing = (r: Rect): Ring => [
 
 function measurements(h: SlideHeatmap, t: HeatmapTile): Record<string, number> {
   const m: Record<string, number> = {};
-  h.classes.forEach((_, c) => (m[`P(${gradeLabel(h.classes, c)})`] = t.probs[c]));
+  if (h.model.head === 'patterns') tileClasses(h).forEach((c) => (m[`P(${tileClassName(h, c)})`] = t.probs[c]));
+  else h.classes.forEach((_, c) => (m[`P(${gradeLabel(h.classes, c)})`] = t.probs[c]));
   m['Expected grade'] = t.expected;
   if (t.ood !== null) m['OOD score'] = t.ood;
   if (t.attention !== null) m['Attention'] = t.attention;
@@ -75,7 +76,6 @@ function measurements(h: SlideHeatmap, t: HeatmapTile): Record<string, number> {
  * for OOD-flagged tiles) with merged regions.
  */
 export function toGeoJson(h: SlideHeatmap, mode: 'regions' | 'tiles'): object {
-  const k = h.classes.length;
   const features: object[] = [];
   if (mode === 'tiles') {
     for (const t of h.tiles) {
@@ -84,16 +84,16 @@ export function toGeoJson(h: SlideHeatmap, mode: 'regions' | 'tiles'): object {
         geometry: { type: 'Polygon', coordinates: [square(t, h.tileSpan)] },
         properties: {
           objectType: 'detection',
-          classification: { name: tileLegendLabel(h.classes, t.pred), color: gradeColour(t.pred, k) },
+          classification: { name: tileClassName(h, t.pred), color: tileClassColour(h, t.pred) },
           measurements: measurements(h, t),
           isLocked: false,
         },
       });
     }
   } else {
-    const groups: [string, [number, number, number], HeatmapTile[]][] = h.classes.map((_, c) => [
-      tileLegendLabel(h.classes, c),
-      gradeColour(c, k),
+    const groups: [string, [number, number, number], HeatmapTile[]][] = tileClasses(h).map((c) => [
+      tileClassName(h, c),
+      tileClassColour(h, c),
       h.tiles.filter((t) => t.pred === c),
     ]);
     groups.push([OOD_CLASS, OOD_COLOUR, h.tiles.filter((t) => t.oodFlag)]);
@@ -119,10 +119,9 @@ const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').
 
 /** ASAP's annotation XML: one polygon per merged region, grouped (and coloured) by grade and OOD. */
 export function toAsapXml(h: SlideHeatmap): string {
-  const k = h.classes.length;
-  const groups: [string, [number, number, number], HeatmapTile[]][] = h.classes.map((_, c) => [
-    tileLegendLabel(h.classes, c),
-    gradeColour(c, k),
+  const groups: [string, [number, number, number], HeatmapTile[]][] = tileClasses(h).map((c) => [
+    tileClassName(h, c),
+    tileClassColour(h, c),
     h.tiles.filter((t) => t.pred === c),
   ]);
   groups.push([OOD_CLASS, OOD_COLOUR, h.tiles.filter((t) => t.oodFlag)]);

@@ -3,7 +3,7 @@ import { isAbsolute, join } from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { InputError, loadJsonFile, writeFileAtomic, type RgbImage } from '../core/index.ts';
-import { gradeColour, gradeLabel, rampColour } from './colours.ts';
+import { gradeLabel, maskValueColour, rampColour, tileClassColour } from './colours.ts';
 
 /** One tile's opinion: where it lies (level-0 pixels) and what the model and its detectors say. */
 export interface HeatmapTile {
@@ -27,7 +27,16 @@ export interface SlideHeatmap {
   tileSpan: number;
   tiles: HeatmapTile[];
   /** Null when no tile had enough tissue to score: the model has no opinion of the slide. */
-  slidePrediction: { pred: number; probs: number[]; uncertainty: number; oodScore: number | null; oodFlag: boolean | null } | null;
+  slidePrediction: {
+    pred: number;
+    probs: number[];
+    uncertainty: number;
+    oodScore: number | null;
+    oodFlag: boolean | null;
+    /** A pattern model's Gleason score and the share of the slide's tissue in each pattern. */
+    gleason?: string;
+    patterns?: { benign: number; g3: number; g4: number; g5: number };
+  } | null;
   /** The reference grade (class index) from a manifest, when known. */
   reference: number | null;
   /** Inside the model's intended use (its training scanners, no OOD flag), or the reasons it is not. */
@@ -70,6 +79,8 @@ const heatmapSchema = z
         uncertainty: z.number(),
         oodScore: z.number().nullable(),
         oodFlag: z.boolean().nullable(),
+        gleason: z.string().optional(),
+        patterns: z.object({ benign: z.number(), g3: z.number(), g4: z.number(), g5: z.number() }).strict().optional(),
       })
       .nullable(),
     reference: z.number().int().nullable(),
@@ -167,14 +178,13 @@ export async function writeHeatmap(
   const { width, height } = images.thumbnail;
   const d = images.downsample;
   const overlays: Record<string, string> = {};
-  const k = heatmap.classes.length;
   const write = async (name: string, data: Uint8Array) => {
     await writeRgbaPng(join(dir, `${name}.png`), data, width, height);
     overlays[name] = `${name}.png`;
   };
   await write(
     'grade',
-    paintOverlay(heatmap, width, height, d, (t) => [...gradeColour(t.pred, k), 255]),
+    paintOverlay(heatmap, width, height, d, (t) => [...tileClassColour(heatmap, t.pred), 255]),
   );
   const scores = heatmap.tiles.map((t) => t.ood).filter((s): s is number => s !== null);
   if (scores.length) {
@@ -212,7 +222,10 @@ export async function writeHeatmap(
   if (images.truth)
     await write(
       'truth',
-      paintMask(images.truth, (v) => (v === 0 ? undefined : v === 6 ? [230, 0, 230, 255] : [...gradeColour(Math.min(5, v), 6), 255])),
+      paintMask(images.truth, (v) => {
+        const c = maskValueColour(v);
+        return c && [...c, 255];
+      }),
     );
   // A photograph of tissue: JPEG at 85 is a tenth of the PNG's size (68 kB against 682 kB at 1024 x 512).
   await writeFileAtomic(

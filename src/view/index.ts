@@ -9,7 +9,7 @@ export {
   type HeatmapTile,
   type HeatmapImages,
 } from './heatmap.ts';
-export { gradeColour, gradeLabel, rampColour } from './colours.ts';
+export { gradeColour, gradeLabel, rampColour, tileClassColour, tileClassName, tileClasses, maskValueColour } from './colours.ts';
 export { toGeoJson, toAsapXml, mergeTiles } from './annotations.ts';
 export { dziLevels, dziTile, DZI_TILE, type TileFormat } from './dzi.ts';
 export { createViewerServer, startViewer, type ViewerSlide } from './server.ts';

@@ -1,4 +1,4 @@
-import { gradeColour, hex, rampColour, tileLegendLabel } from './colours.ts';
+import { hex, MASK_LEGEND, rampColour, tileClasses, tileClassColour, tileClassName } from './colours.ts';
 import { dziSource, type TileFormat } from './dzi.ts';
 import type { SlideHeatmap } from './heatmap.ts';
 import { gradeLabel } from './colours.ts';
@@ -20,6 +20,8 @@ export interface ViewerSlideInfo {
     uncertainty: number;
     oodFlag: boolean | null;
     priority: number;
+    /** A pattern model's slide: its Gleason score and the share of tissue in each pattern, as a line. */
+    patterns?: string;
   } | null;
   overlays: Record<string, string>;
   /** The grade overlay's legend: what a tile's colour means (tile scores, not a case-level grade). */
@@ -34,10 +36,10 @@ export function slideInfo(
   format: TileFormat,
   heatmap?: SlideHeatmap,
 ): ViewerSlideInfo {
-  const k = heatmap?.classes.length ?? 6;
   const legend = heatmap
-    ? heatmap.classes.map((_, c) => ({ label: tileLegendLabel(heatmap.classes, c), colour: hex(gradeColour(c, k)) }))
+    ? tileClasses(heatmap).map((c) => ({ label: tileClassName(heatmap, c), colour: hex(tileClassColour(heatmap, c)) }))
     : [];
+  const patterns = heatmap?.slidePrediction?.patterns;
   return {
     index,
     id,
@@ -52,14 +54,23 @@ export function slideInfo(
           uncertainty: heatmap.slidePrediction?.uncertainty ?? 1,
           oodFlag: heatmap.slidePrediction?.oodFlag ?? null,
           priority: heatmap.referralPriority,
+          ...(patterns ? { patterns: patternLine(heatmap.slidePrediction!.gleason!, patterns) } : {}),
         }
       : null,
     overlays: Object.fromEntries(Object.entries(heatmap?.overlays ?? {}).map(([k2, f]) => [k2, `slides/${index}/${f}`])),
     legend,
-    legendNote: heatmap
-      ? 'Each tile is coloured by the grade its own score points to. A tile score is not a grade: the grade belongs to the whole case.'
-      : '',
+    legendNote: !heatmap
+      ? ''
+      : patterns
+        ? "Each tile is coloured by its most probable Gleason pattern. The slide's grade comes from the patterns' areas by the ISUP rules."
+        : 'Each tile is coloured by the grade its own score points to. A tile score is not a grade: the grade belongs to the whole case.',
   };
+}
+
+/** "Gleason 3+4: benign 62%, pattern 3 25%, 4 13%, 5 0%": what a pathologist reads of a biopsy. */
+export function patternLine(gleason: string, a: { benign: number; g3: number; g4: number; g5: number }): string {
+  const p = (v: number) => `${Math.round(100 * v)}%`;
+  return `Gleason ${gleason}: benign ${p(a.benign)}, pattern 3 ${p(a.g3)}, 4 ${p(a.g4)}, 5 ${p(a.g5)}`;
 }
 
 /**
@@ -78,13 +89,17 @@ export function scriptJson(value: unknown): string {
 /** data.js: the slide list, loaded with a script tag so the page also works from file://. */
 export function dataScript(slides: ViewerSlideInfo[]): string {
   const ramp = [0, 0.25, 0.5, 0.75, 1].map((t) => hex(rampColour(t)));
-  return `window.GRADELAB = ${scriptJson({ slides, ramp })};\n`;
+  const truthLegend = MASK_LEGEND.map((l) => ({ label: l.label, colour: hex(l.colour) }));
+  return `window.GRADELAB = ${scriptJson({ slides, ramp, truthLegend })};\n`;
 }
 
 /** slides/<i>/tiles.js: one slide's tile scores, loaded when the slide is opened. */
 export function tilesScript(index: number, h: SlideHeatmap): string {
-  const tiles = h.tiles.map((t) => [t.x, t.y, t.probs.map((p) => Math.round(p * 1e4) / 1e4), t.pred, t.ood, t.oodFlag, t.attention]);
-  const classes = h.classes.map((_, c) => tileLegendLabel(h.classes, c));
+  // A pattern head's tiles are shown by their four patterns, not the grade classes they are stored in.
+  const shown = tileClasses(h);
+  const round = (p: number) => Math.round(p * 1e4) / 1e4;
+  const tiles = h.tiles.map((t) => [t.x, t.y, shown.map((c) => round(t.probs[c])), shown.indexOf(t.pred), t.ood, t.oodFlag, t.attention]);
+  const classes = shown.map((c) => tileClassName(h, c));
   return `window.GRADELAB_TILES = window.GRADELAB_TILES || {};\nwindow.GRADELAB_TILES[${index}] = ${scriptJson({ span: h.tileSpan, classes, tiles })};\n`;
 }
 

@@ -176,7 +176,15 @@ function gradeOfSlide(slideId: string, tiles: HeatmapTile[], features: Float32Ar
     // The MIL head is a softmax over classes whatever the tile head is.
     if (model.pooling === 'attention') return slideGrade(probs, 'softmax');
   }
-  return poolTileProbs(tiles.length, k, (i) => tiles[i].probs, model.meta.head, model.pooling === 'topk' ? 'topk' : 'mean');
+  return poolTileProbs(
+    tiles.length,
+    k,
+    (i) => tiles[i].probs,
+    model.meta.head,
+    model.pooling === 'topk' ? 'topk' : 'mean',
+    undefined,
+    model.meta.patternGrading,
+  );
 }
 
 /**
@@ -229,6 +237,7 @@ export async function heatmapOfSlide(
           uncertainty: grade.uncertainty,
           oodScore: slideOod?.score ?? null,
           oodFlag: slideOod?.flag ?? null,
+          ...(grade.patterns ? { gleason: grade.gleason, patterns: grade.patterns } : {}),
         },
         reference,
         // Outside the intended use is said, never scored silently as if inside.

@@ -40,6 +40,7 @@ function renderList() {
       if (m.reference) parts.push(el('br'), document.createTextNode('reference ' + m.reference));
     } else {
       parts.push(el('span', { text: 'AI ' + m.pred + (m.reference ? ' / reference ' + m.reference : ''), cls: 'nowrap' }), el('br'));
+      if (m.patterns) parts.push(el('span', { text: m.patterns, cls: 'patterns' }), el('br'));
       if (m.reference && m.reference !== m.pred) parts.push(tag('discordant', 'disc'));
       if (m.oodFlag) parts.push(tag('OOD', 'ood'));
       parts.push(tag('uncertainty ' + m.uncertainty.toFixed(2)));
@@ -61,7 +62,7 @@ function legend() {
   const s = G.slides[state.slide], box = $('legend');
   clear(box);
   if (state.overlay === 'grade' || state.overlay === 'truth') {
-    for (const l of s.legend) box.appendChild(el('div', null, [swatch(l.colour), document.createTextNode(state.overlay === 'truth' ? l.label.replace(/^tile score toward /, '') : l.label)]));
+    for (const l of state.overlay === 'truth' ? G.truthLegend : s.legend) box.appendChild(el('div', null, [swatch(l.colour), document.createTextNode(l.label)]));
     if (state.overlay === 'truth') box.appendChild(el('div', null, [swatch('#e600e6'), document.createTextNode('anomaly')]));
     else if (s.legendNote) box.appendChild(el('p', { text: s.legendNote, cls: 'note' }));
   } else if (state.overlay === 'ood' || state.overlay === 'attention') {

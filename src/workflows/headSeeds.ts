@@ -10,11 +10,12 @@ import {
   writeFileAtomic,
   writeAffineHead,
   type AffineHead,
+  type ModelMeta,
 } from '../core/index.ts';
 import type { EmbeddingCache, TileRow } from '../data/index.ts';
 import { bootstrapByPatient, tQuantile, writePredictions, type Estimate } from '../eval/index.ts';
 import { poolSlides, quadraticWeightedKappa, type PredictionRow } from '../metrics/index.ts';
-import { fitHeadOnEmbeddings, type EmbeddingSet, type TrainConfig } from '../train/index.ts';
+import { fitHeadOnEmbeddings, gradingFromValidation, type EmbeddingSet, type TrainConfig } from '../train/index.ts';
 
 export interface SeedRun {
   seed: number;
@@ -42,12 +43,29 @@ export function seedSpread(values: readonly number[]): SeedSpread {
   return { mean, sd, min: Math.min(...values), max: Math.max(...values), ci95: [mean - half, mean + half] };
 }
 
+/** A pattern head's grading, chosen on the validation embeddings (undefined for the other heads). */
+export function headGrading(head: AffineHead, config: TrainConfig, val: EmbeddingSet): ModelMeta['patternGrading'] {
+  if (config.model.head !== 'patterns') return undefined;
+  const classes = gradeClasses(config.task);
+  const logits = applyAffineHead(head, val.features, val.tiles.length);
+  const probs = headProbabilities(logits, val.tiles.length, 'patterns', classes.length);
+  return gradingFromValidation({ tiles: val.tiles, k: classes.length, probs, head: 'patterns' }, classes, config.data.fold);
+}
+
 /** Slide grades of a head on cached embeddings, by the one pooling rule. */
-function slideRows(head: AffineHead, config: TrainConfig, cache: EmbeddingCache, tiles: TileRow[]): PredictionRow[] {
+function slideRows(
+  head: AffineHead,
+  config: TrainConfig,
+  cache: EmbeddingCache,
+  tiles: TileRow[],
+  grading: ModelMeta['patternGrading'],
+): PredictionRow[] {
   const classes = gradeClasses(config.task);
   const logits = applyAffineHead(head, cache.read(tiles), tiles.length);
   const probs = headProbabilities(logits, tiles.length, config.model.head, classes.length);
-  return poolSlides({ tiles, k: classes.length, probs, head: config.model.head }, classes, 'mean').filter((r) => r.label !== undefined);
+  return poolSlides({ tiles, k: classes.length, probs, head: config.model.head, grading }, classes, 'mean').filter(
+    (r) => r.label !== undefined,
+  );
 }
 
 const qwkOf = (rows: PredictionRow[], k: number) =>
@@ -68,7 +86,7 @@ export async function multiSeedHeads(
   config: TrainConfig,
   data: { trainSet: EmbeddingSet; valSet: EmbeddingSet; test: TileRow[] },
   cache: EmbeddingCache,
-  first: { head: AffineHead; bestEpoch: number; bestQwk: number | null },
+  first: { head: AffineHead; bestEpoch: number; bestQwk: number | null; grading: ModelMeta['patternGrading'] },
   out: string,
 ): Promise<string> {
   const k = gradeClasses(config.task).length;
@@ -79,7 +97,8 @@ export async function multiSeedHeads(
   for (let i = 0; i < config.train.seeds; i++) {
     const seed = config.seed + i;
     const fit = i === 0 ? first : await fitHeadOnEmbeddings({ ...config, seed }, trainSet, valSet, cache.dim);
-    const rows = test ? slideRows(fit.head, config, cache, test) : [];
+    const grading = i === 0 ? first.grading : headGrading(fit.head, config, valSet);
+    const rows = test ? slideRows(fit.head, config, cache, test, grading) : [];
     if (i === 0) firstTest = rows;
     // Each seed's head and its test-partition slide predictions: `compare` takes them as an arm's repeats.
     const dir = join(out, 'seeds', `seed-${seed}`);

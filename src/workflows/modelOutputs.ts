@@ -35,6 +35,7 @@ export async function modelOutputs(
       k: model.k,
       probs: headProbabilities(logits, tiles.length, model.meta.head, model.k, model.meta.calibration?.temperature),
       head: model.meta.head,
+      grading: model.meta.patternGrading,
       features,
       featureDim: cache.dim,
       logits,

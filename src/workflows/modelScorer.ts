@@ -23,6 +23,7 @@ export async function modelScorer(modelDir: string, options: ModelOpenOptions = 
   return {
     classes: model.meta.classes,
     head: model.meta.head,
+    grading: model.meta.patternGrading,
     async score(images) {
       const r = model.runImages ? await model.runImages(images) : await model.run(imagesToBatch(images));
       if (!detector) return { probs: r.probs, features: r.features };

@@ -84,6 +84,8 @@ export async function ensureDataset(config: TrainConfig, progress: ProgressFacto
     mpp: tl.mpp,
     stride: tl.stride,
     minTissue: tl.minTissue,
+    // Synthetic slides' masks are gradelab's: a pattern head learns from them.
+    ...(config.model.head === 'patterns' ? { maskScheme: 'gradelab' as const } : {}),
   });
 }
 

@@ -23,7 +23,7 @@ import { contractOf } from '../onnx/index.ts';
 import type { Tracker } from '../track/index.ts';
 import { fitHeadOnEmbeddings, flattenParams, prepareData, selectBackend, trainingScope, type TrainConfig } from '../train/index.ts';
 import { extractEmbeddings } from './embeddings.ts';
-import { multiSeedHeads } from './headSeeds.ts';
+import { headGrading, multiSeedHeads } from './headSeeds.ts';
 import { fmtQwk, writeTrainingCurves } from './trainingCurves.ts';
 
 const fmt = fmtQwk;
@@ -157,6 +157,7 @@ async function fitAndSaveHead(
   });
   await writeAffineHead(out, result.head);
   const best = result.history[result.bestEpoch - 1];
+  const patternGrading = headGrading(result.head, config, valSet);
   const meta: ModelMeta = {
     format: 'gradelab-model/1',
     task: config.task,
@@ -183,12 +184,16 @@ async function fitAndSaveHead(
     weightsSha256: await sha256File(join(out, AFFINE_HEAD_FILE)),
     featureDim: cache.dim,
     scope: trainingScope(ds, [...train, ...val]),
+    ...(patternGrading ? { patternGrading } : {}),
     ...source.record,
   };
   await writeModelMeta(out, meta);
   await source.writeOnnx?.(meta, result.head);
   await writeTrainingHistory(out, result.history);
   await writeTrainingCurves(out, config.name, result.history);
-  const seeds = config.train.seeds > 1 ? `; ${await multiSeedHeads(config, { trainSet, valSet, test }, cache, result, out)}` : '';
+  const seeds =
+    config.train.seeds > 1
+      ? `; ${await multiSeedHeads(config, { trainSet, valSet, test }, cache, { ...result, grading: patternGrading }, out)}`
+      : '';
   return `best validation QWK ${fmt(result.bestQwk)} at epoch ${result.bestEpoch} (head on ${source.label}, ${cache.dim} features)${seeds}`;
 }

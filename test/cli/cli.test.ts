@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
@@ -389,7 +389,9 @@ describe('gradelab train, predict, eval', () => {
         '  folds: 3',
         '  synth: {slides: 12, size: 768, sites: 2, anomalies: 0.25, seed: 4}',
         '  tiling: {tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5}',
-        'model: {backbone: resnet, width: 0.25, inputSize: 32}',
+        // The Gleason pattern head, learning from the synthetic slides' masks: every command below runs
+        // it (the quick demo runs the slide-label head through the same commands).
+        'model: {backbone: resnet, width: 0.25, inputSize: 32, head: patterns}',
         'augment: [{name: hflip, p: 0.5}]',
         'train: {epochs: 1, batchSize: 16, tilesPerEpoch: 64, valTilesPerSlide: 4, workers: 0}',
         'backend: wasm',
@@ -400,9 +402,15 @@ describe('gradelab train, predict, eval', () => {
     expect(t.stdout).toMatch(/best validation QWK -?\d\.\d{3} at epoch 1 \(wasm, (one thread|\d replicas)\)/);
     for (const f of ['model.json', 'weights.bin', 'gradelab.json', 'training-curves.png'])
       expect(existsSync(join(dir, 'm-tiny', f)), f).toBe(true);
+    expect(t.stdout + t.stderr).toMatch(/pattern rule chosen on \d+ validation slides: cancer from /);
+    const meta = JSON.parse(readFileSync(join(dir, 'm-tiny', 'gradelab.json'), 'utf8'));
+    expect(meta.head).toBe('patterns');
+    expect(meta.patternGrading.chosenOn).toMatchObject({ split: 'val', fold: 0 });
     const p = await gradelab('predict', '--model', 'm-tiny', '--data', ds, '--split', 'test', '--out', 'tiny-pred.csv');
     expect(p.code, p.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'tiny-pred.csv'), 'utf8').split('\n')[0]).toMatch(/^slide_id,patient_id,site,scanner,label,pred,prob_0,/);
+    const predHeader = readFileSync(join(dir, 'tiny-pred.csv'), 'utf8').split('\n')[0];
+    expect(predHeader).toMatch(/^slide_id,patient_id,site,scanner,label,pred,prob_0,/);
+    expect(predHeader).toMatch(/gleason,.*pattern_benign,pattern_g3,pattern_g4,pattern_g5/);
     const e = await gradelab('eval', '--model', 'm-tiny', '--data', ds, '--split', 'all', '--out', 'tiny-eval', '--resamples', '50');
     expect(e.code, e.stderr).toBe(0);
     expect(existsSync(join(dir, 'tiny-eval', 'metrics.json'))).toBe(true);
@@ -480,6 +488,16 @@ describe('gradelab train, predict, eval', () => {
       .map((l) => l.split(',')[0]);
     const mapped = JSON.parse(readFileSync(join(dir, 'hm-test', 'index.json'), 'utf8')).map((h: { id: string }) => h.id);
     expect(mapped.sort()).toEqual(testIds.sort());
+    // One slide, one grade for a pattern model too: the heatmap's slide grade and areas are predict's.
+    const predRows = readFileSync(join(dir, 'tiny-pred.csv'), 'utf8').trim().split('\n');
+    const predCols = predRows[0].split(',');
+    for (const line of predRows.slice(1)) {
+      const row = Object.fromEntries(line.split(',').map((v, i) => [predCols[i], v]));
+      const map = JSON.parse(readFileSync(join(dir, 'hm-test', row.slide_id, 'heatmap.json'), 'utf8'));
+      expect(map.slidePrediction.pred, row.slide_id).toBe(Number(row.pred));
+      expect(map.slidePrediction.gleason, row.slide_id).toBe(row.gleason);
+      expect(map.slidePrediction.patterns.g4, row.slide_id).toBeCloseTo(Number(row.pattern_g4), 4);
+    }
     const both = await gradelab('heatmap', '--model', 'm-tiny', '--data', ds, '--manifest', slides, '--out', 'hm-x');
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/give one of --slide, --manifest or --data, not --manifest and --data/);
@@ -717,6 +735,8 @@ describe('gradelab train, predict, eval', () => {
     }
     expect(existsSync(join(dir, 'ds-coords', 'shards'))).toBe(false);
     cpSync(join(dir, 'm-tiny'), join(dir, 'm-coords'), { recursive: true });
+    // Detectors fitted on the other tiling would judge these tiles (and could flag every slide): refitted below.
+    rmSync(join(dir, 'm-coords', 'ood'), { recursive: true });
     const run = async (...args: string[]) => {
       const r = await gradelab(...args);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);

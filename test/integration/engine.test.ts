@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readModelMeta, sha256File } from '../../src/core/index.ts';
+import { gleasonFromAreas, readModelMeta, sha256File } from '../../src/core/index.ts';
 import { buildTileDataset, EmbeddingCache, makeSplit, openTileDataset, readManifest, saveSplit, patientsOf } from '../../src/data/index.ts';
 import { generateSynthetic } from '../../src/synth/index.ts';
 import { readContract } from '../../src/onnx/index.ts';
@@ -20,6 +20,21 @@ const ds = join(dir, 'tiles');
 function gradelab(...args: string[]) {
   return runCli(args, { cwd: root, env: { GRADELAB_LOG: 'info' } });
 }
+
+/** The shipped foundation experiment on this file's dataset, with overrides. */
+const trainFoundation = (out: string, ...flags: string[]) =>
+  gradelab(
+    'train',
+    '--config',
+    'experiments/prostate-foundation.yaml',
+    '--data',
+    ds,
+    ...flags,
+    '--out',
+    out,
+    '--tracking-dir',
+    join(dir, 'mlruns'),
+  );
 
 const rows = (path: string) => parse(readFileSync(path, 'utf8'), { columns: true }) as Record<string, string>[];
 const probs = (r: Record<string, string>) =>
@@ -37,7 +52,8 @@ beforeAll(async () => {
     anomalies: 0.2,
     seed: 21,
   });
-  await buildTileDataset(readManifest(manifest), { out: ds, tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5 });
+  // With the synthetic masks' patterns: the pattern head below learns from them.
+  await buildTileDataset(readManifest(manifest), { out: ds, tileSize: 64, mpp: 1.0, stride: 32, minTissue: 0.5, maskScheme: 'gradelab' });
   await saveSplit(ds, makeSplit(patientsOf((await openTileDataset(ds)).tiles), { folds: 3, seed: 1 }));
 }, 600_000);
 
@@ -228,23 +244,7 @@ describe('ONNX engine from the command line', () => {
     const out = join(dir, 'f');
     // A float32 cache of its own (the features test left a float16 one, which rounds to ~1e-3).
     rmSync(join(ds, 'embeddings'), { recursive: true, force: true });
-    const t = await gradelab(
-      'train',
-      '--config',
-      'experiments/prostate-foundation.yaml',
-      '--data',
-      ds,
-      '--set',
-      'train.epochs=4',
-      '--set',
-      'train.tilesPerEpoch=512',
-      '--seeds',
-      '3',
-      '--out',
-      out,
-      '--tracking-dir',
-      join(dir, 'mlruns'),
-    );
+    const t = await trainFoundation(out, '--set', 'train.epochs=4', '--set', 'train.tilesPerEpoch=512', '--seeds', '3');
     expect(t.code, t.stderr).toBe(0);
     expect(t.stdout).toMatch(/head on experiments\/encoders\/vit-tiny\.onnx, 48 features\); 3 seeds: val QWK -?\d\.\d{3} \+\/- \d\.\d{3}/);
     const meta = readModelMeta(out);
@@ -355,5 +355,49 @@ describe('ONNX engine from the command line', () => {
     expect((await gradelab('predict', '--model', out, '--data', ds, '--out', join(dir, 'x.csv'), '--engine', 'tfjs')).stderr).toMatch(
       /runs on ONNX Runtime only/,
     );
+  }, 300_000);
+
+  it('a Gleason pattern head on the cached embeddings: its rule chosen on validation, and model.onnx grades as the cache does', async () => {
+    const out = join(dir, 'fp');
+    const t = await trainFoundation(
+      out,
+      '--set',
+      'model.head=patterns',
+      '--set',
+      'train.epochs=3',
+      '--set',
+      'train.tilesPerEpoch=512',
+      '--seeds',
+      '2',
+    );
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr.match(/pattern rule chosen on \d+ validation slides/g)).toHaveLength(2);
+    const meta = readModelMeta(out);
+    expect(meta.head).toBe('patterns');
+    expect(meta.patternGrading!.chosenOn).toMatchObject({ split: 'val', fold: 0 });
+    const predict = async (name: string) => {
+      const r = await gradelab('predict', '--model', out, '--data', ds, '--split', 'all', '--out', join(dir, name));
+      expect(r.code, r.stderr).toBe(0);
+      return { stderr: r.stderr, rows: rows(join(dir, name)) };
+    };
+    const cached = await predict('fp-cached.csv');
+    expect(cached.stderr).toMatch(/tiles from the embedding cache/);
+    renameSync(join(ds, 'embeddings'), join(dir, 'embeddings-away'));
+    const direct = await predict('fp-direct.csv');
+    renameSync(join(dir, 'embeddings-away'), join(ds, 'embeddings'));
+    expect(direct.stderr).not.toMatch(/embedding cache/);
+    // The slides' grades, scores and pattern areas are the same from ONNX Runtime on pixels.
+    const columns = ['pattern_benign', 'pattern_g3', 'pattern_g4', 'pattern_g5'];
+    cached.rows.forEach((r, i) => {
+      const d = direct.rows[i];
+      expect([d.slide_id, d.pred, d.gleason]).toEqual([r.slide_id, r.pred, r.gleason]);
+      for (const c of columns) expect(Math.abs(Number(d[c]) - Number(r[c])), `${r.slide_id} ${c}`).toBeLessThanOrEqual(1e-4);
+    });
+    // Each grade is the ISUP rule's on the slide's areas, with the thresholds validation chose.
+    for (const r of cached.rows) {
+      const [benign, g3, g4, g5] = columns.map((c) => Number(r[c]));
+      const score = gleasonFromAreas({ benign, g3, g4, g5 }, meta.patternGrading!.rule);
+      expect([score.isup, `${score.primary}+${score.secondary}`], r.slide_id).toEqual([Number(r.pred), r.gleason]);
+    }
   }, 300_000);
 });

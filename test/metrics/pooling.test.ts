@@ -59,3 +59,43 @@ describe('one slide grade from tile probabilities', () => {
     expect(rows[1].probs[1]).toBeCloseTo(0.8, 6);
   });
 });
+
+describe("a pattern model's slide grade", () => {
+  const grading = { rule: { minCancerShare: 0.2, minPatternShare: 0.01, lowerSecondaryShare: 0.05 }, softness: 0.5 };
+  // Tiles' pattern probabilities in their ISUP classes: two benign tiles, one pattern 3, one pattern 4.
+  const tiles = [
+    [1, 0, 0, 0, 0, 0],
+    [1, 0, 0, 0, 0, 0],
+    [0, 1, 0, 0, 0, 0],
+    [0, 0, 0, 0, 1, 0],
+  ];
+
+  it("comes from the mean areas by the model's rule: half the tissue cancer, 3 and 4 equal: 4+3", () => {
+    const g = poolTileProbs(4, 6, (i) => tiles[i], 'patterns', 'mean', undefined, grading)!;
+    expect(g.patterns).toEqual({ benign: 0.5, g3: 0.25, g4: 0.25, g5: 0 });
+    expect(g.gleason).toBe('4+3');
+    expect(g.pred).toBe(3);
+    expect(g.probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    expect(g.uncertainty).toBeCloseTo(1 - Math.max(...g.probs), 12);
+  });
+
+  it('a higher cancer floor makes the same tiles benign', () => {
+    const strict = { ...grading, rule: { ...grading.rule, minCancerShare: 0.6 } };
+    expect(poolTileProbs(4, 6, (i) => tiles[i], 'patterns', 'mean', undefined, strict)!.pred).toBe(0);
+  });
+
+  it('is refused without the rule (it would be some other grade), and the slide rows carry the areas', () => {
+    expect(() => slideGrade(tiles[0], 'patterns')).toThrow(/patternGrading/);
+    const rows = poolSlides(
+      { tiles: [tile('a'), tile('a'), tile('a'), tile('a')], k: 6, probs: Float32Array.from(tiles.flat()), head: 'patterns', grading },
+      [0, 1, 2, 3, 4, 5],
+    );
+    expect(rows[0].extra).toMatchObject({
+      gleason: '4+3',
+      pattern_benign: '0.500000',
+      pattern_g3: '0.250000',
+      pattern_g4: '0.250000',
+      pattern_g5: '0.000000',
+    });
+  });
+});

@@ -5,6 +5,7 @@ import { Ajv } from 'ajv';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gradeColour, loadHeatmap, mergeTiles, referralPriority, toAsapXml, toGeoJson, type SlideHeatmap } from '../../src/view/index.ts';
+import { slideInfo, tilesScript } from '../../src/view/page.ts';
 import { tempDir } from '../helpers.ts';
 import { slideWithHeatmap } from './helpers.ts';
 
@@ -107,5 +108,39 @@ describe('heatmaps', () => {
       /<Annotation Name="Annotation 0" Type="Polygon" PartOfGroup="tile score toward ISUP 0" Color="#2ea043">\s*<Coordinates>\s*<Coordinate Order="0" X="100" Y="100" \/>/,
     );
     expect(readFileSync(join(dir, 'heatmaps', heatmap.slide.id, 'heatmap.json'), 'utf8')).toContain('"format":"gradelab-heatmap/1"');
+  });
+
+  it("a pattern model's tiles are Gleason patterns in every export, and its slide carries the pattern areas", () => {
+    // The same six tiles scored by a pattern head: probabilities in the ISUP classes of benign, 3, 4, 5.
+    const patterns: SlideHeatmap = {
+      ...heatmap,
+      model: { ...heatmap.model, head: 'patterns' },
+      tiles: heatmap.tiles.map((t, i) => {
+        const c = [0, 1, 4, 5][i % 4];
+        const probs = [0, 0, 0, 0, 0, 0];
+        probs[c] = 0.7;
+        probs[c === 0 ? 1 : 0] = 0.3;
+        return { ...t, probs, pred: c };
+      }),
+      slidePrediction: { ...heatmap.slidePrediction!, gleason: '3+4', patterns: { benign: 0.5, g3: 0.25, g4: 0.2, g5: 0.05 } },
+    };
+    const regions = toGeoJson(patterns, 'regions') as { features: any[] };
+    expect(regions.features.map((f) => [f.properties.classification.name, f.properties.measurements.Tiles])).toEqual([
+      ['benign', 2],
+      ['Gleason pattern 3', 2],
+      ['Gleason pattern 4', 1],
+      ['Gleason pattern 5', 1],
+      ['Out of distribution', 1],
+    ]);
+    const tiles = toGeoJson(patterns, 'tiles') as { features: any[] };
+    expect(tiles.features[2].properties.measurements).toMatchObject({ 'P(Gleason pattern 4)': 0.7, 'P(benign)': 0.3 });
+    expect(toAsapXml(patterns)).toContain('<Group Name="Gleason pattern 5" PartOfGroup="None" Color="#aa192d">');
+    const info = slideInfo(0, 's', { width: 1000, height: 700 }, 'jpeg', patterns);
+    expect(info.legend.map((l) => l.label)).toEqual(['benign', 'Gleason pattern 3', 'Gleason pattern 4', 'Gleason pattern 5']);
+    expect(info.summary!.patterns).toBe('Gleason 3+4: benign 50%, pattern 3 25%, 4 20%, 5 5%');
+    // The viewer's tile details list the four patterns with the tile's probability of each.
+    const data = JSON.parse(/GRADELAB_TILES\[0\] = (.*);\n$/.exec(tilesScript(0, patterns))![1]);
+    expect(data.classes).toEqual(['benign', 'Gleason pattern 3', 'Gleason pattern 4', 'Gleason pattern 5']);
+    expect(data.tiles[2].slice(2, 4)).toEqual([[0.3, 0, 0.7, 0], 2]);
   });
 });
