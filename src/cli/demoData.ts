@@ -31,7 +31,11 @@ export async function step(main: Main, title: string, args: string[], allow: num
 /** Slides and tiles: three training sites, a held-out set of new patients, an unseen fourth site; the patient split. */
 export async function makeDemoData(ctx: DemoContext): Promise<void> {
   const { main, plan, out, data, siteData, heldOut } = ctx;
-  const tiling = ['--tile-size', '128', '--mpp', '1.0', '--stride', '64', '--min-tissue', '0.5'];
+  const tiling = [
+    ...['--tile-size', '128', '--mpp', '1.0', '--stride', '64', '--min-tissue', '0.5'],
+    // Pattern models learn from the masks' patterns (and the held-out set's give pattern agreement).
+    ...(plan.patterns ? ['--mask-scheme', 'gradelab'] : []),
+  ];
   // Slides and tiles: three training sites, then an unseen site with another stain protocol and scanner.
   if (!isTileDataset(data)) {
     await step(main, 'synthetic slides (sites A-C)', [

@@ -13,34 +13,44 @@ const EXPERIMENTS = fileURLToPath(new URL('../../experiments/', import.meta.url)
 /** Seed 1 of each recipe is the model the rest of the demo uses; further seeds only enter the comparisons. */
 const runName = (name: string, seed: number) => (seed === 1 ? name : `${name}-seed${seed}`);
 
-/** Trains each recipe (stain augmentation and none) for every seed of the plan; returns the recipes. */
+/** The slide-label baseline of a plan whose main recipes learn patterns (demoPlan.ts). */
+export const SLIDE_LABELS = 'slide-labels';
+
+/**
+ * Trains each recipe (stain augmentation and none, and in a pattern plan the slide-label baseline with
+ * stain augmentation) for every seed of the plan; returns the recipes.
+ */
 export async function trainDemoModels(ctx: DemoContext): Promise<string[]> {
   const { main, plan, out, data, tracking } = ctx;
   const geometric = STANDARD_TRAINING_PIPELINE.filter((s) => ['hflip', 'vflip', 'rot90'].includes(String(s.name)));
-  const models: Record<string, unknown[]> = {
-    'stain-aug': [
-      ...geometric,
-      { name: 'hed-jitter', preset: 'strong' },
-      { name: 'brightness', delta: 0.1 },
-      { name: 'contrast', factor: 0.1 },
-    ],
-    'no-aug': geometric,
+  const stain = [
+    ...geometric,
+    { name: 'hed-jitter', preset: 'strong' },
+    { name: 'brightness', delta: 0.1 },
+    { name: 'contrast', factor: 0.1 },
+  ];
+  const mainHead = plan.patterns ? 'patterns' : 'softmax';
+  const models: Record<string, { augment: unknown[]; head: string }> = {
+    'stain-aug': { augment: stain, head: mainHead },
+    'no-aug': { augment: geometric, head: mainHead },
+    ...(plan.patterns ? { [SLIDE_LABELS]: { augment: stain, head: 'softmax' } } : {}),
   };
-  for (const [name, augment] of Object.entries(models))
+  for (const [name, { augment, head }] of Object.entries(models))
     for (let seed = 1; seed <= plan.seeds; seed++) {
       const run = runName(name, seed);
       const config = {
         name: `demo-${run}`,
         task: 'prostate',
         data: { dataset: data, fold: 0 },
-        model: { backbone: 'resnet', width: 0.5, inputSize: 64, head: 'softmax' },
+        model: { backbone: 'resnet', width: 0.5, inputSize: 64, head },
         augment,
         train: {
           epochs: plan.epochs,
           batchSize: 32,
           lr: 0.003,
           warmupEpochs: 0.5,
-          labelSmoothing: 0.05,
+          // Slide labels are noisy per tile; a pattern model's targets are the masks' shares already.
+          ...(head === 'softmax' ? { labelSmoothing: 0.05 } : {}),
           gradClip: 5,
           tilesPerEpoch: plan.tilesPerEpoch,
           patience: 4,
@@ -111,20 +121,21 @@ export async function evaluateDemo(ctx: DemoContext, recipes: string[]): Promise
     '1000',
     ...tracking,
   ]);
-  // Stain augmentation against none, paired on the same cases: the held-out set and the unseen site.
+  // Stain augmentation against none (and slide labels against patterns), paired on the same cases:
+  // the held-out set and the unseen site.
   const compares: string[] = [];
-  const paired = async (where: string, name: string, noAug: string[], stainAug: string[]) => {
+  const paired = async (where: string, name: string, a: [string, string[]], b: [string, string[]]) => {
     const dir = join(out, 'compare', name);
-    await step(main, `stain-aug vs no-aug, paired (${where})`, [
+    await step(main, `${b[0]} vs ${a[0]}, paired (${where})`, [
       'compare',
       '--pred',
-      noAug.join(','),
+      a[1].join(','),
       '--pred',
-      stainAug.join(','),
+      b[1].join(','),
       '--name',
-      'no-aug',
+      a[0],
       '--name',
-      'stain-aug',
+      b[0],
       '--model',
       model,
       '--out',
@@ -133,32 +144,32 @@ export async function evaluateDemo(ctx: DemoContext, recipes: string[]): Promise
     ]);
     compares.push(dir);
   };
-  const extraSeeds = Array.from({ length: plan.seeds - 1 }, (_, i) => i + 2);
+  // eval wrote seed 1 of the two evaluated recipes; every other run is predicted here.
+  const evaluated: Record<string, string> = {
+    'stain-aug': join(out, 'eval', 'predictions.csv'),
+    'no-aug': join(out, 'eval-no-aug', 'predictions.csv'),
+  };
+  const heldOutCsv = (name: string, seed: number) =>
+    seed === 1 && evaluated[name] ? evaluated[name] : join(out, 'held-out-predictions', `${runName(name, seed)}.csv`);
+  const seeds = Array.from({ length: plan.seeds }, (_, i) => i + 1);
   for (const name of recipes)
-    for (const seed of extraSeeds)
-      await step(main, `predict the held-out set: ${runName(name, seed)}`, [
-        'predict',
-        '--model',
-        join(out, 'models', runName(name, seed)),
-        '--data',
-        heldOut,
-        '--split',
-        'all',
-        '--out',
-        join(out, 'held-out-predictions', `${runName(name, seed)}.csv`),
-      ]);
-  const heldOutRuns = (name: string, first: string) => [
-    first,
-    ...extraSeeds.map((seed) => join(out, 'held-out-predictions', `${runName(name, seed)}.csv`)),
-  ];
-  await paired(
-    'held-out set',
-    'held-out',
-    heldOutRuns('no-aug', join(out, 'eval-no-aug', 'predictions.csv')),
-    heldOutRuns('stain-aug', join(out, 'eval', 'predictions.csv')),
-  );
+    for (const seed of seeds)
+      if (heldOutCsv(name, seed) !== evaluated[name])
+        await step(main, `predict the held-out set: ${runName(name, seed)}`, [
+          'predict',
+          '--model',
+          join(out, 'models', runName(name, seed)),
+          '--data',
+          heldOut,
+          '--split',
+          'all',
+          '--out',
+          heldOutCsv(name, seed),
+        ]);
+  const heldOutRuns = (name: string): [string, string[]] => [name, seeds.map((seed) => heldOutCsv(name, seed))];
+  await paired('held-out set', 'held-out', heldOutRuns('no-aug'), heldOutRuns('stain-aug'));
   for (const name of recipes)
-    for (let seed = 1; seed <= plan.seeds; seed++)
+    for (const seed of seeds)
       await step(main, `predict the unseen site: ${runName(name, seed)}`, [
         'predict',
         '--model',
@@ -170,9 +181,16 @@ export async function evaluateDemo(ctx: DemoContext, recipes: string[]): Promise
         '--out',
         join(out, 'site-D-predictions', `${runName(name, seed)}.csv`),
       ]);
-  const siteRuns = (name: string) =>
-    Array.from({ length: plan.seeds }, (_, i) => join(out, 'site-D-predictions', `${runName(name, i + 1)}.csv`));
+  const siteRuns = (name: string): [string, string[]] => [
+    name,
+    seeds.map((seed) => join(out, 'site-D-predictions', `${runName(name, seed)}.csv`)),
+  ];
   await paired('unseen site-D', 'site-D', siteRuns('no-aug'), siteRuns('stain-aug'));
+  if (recipes.includes(SLIDE_LABELS)) {
+    // The same augmentation; only the supervision differs.
+    await paired('held-out set', 'supervision-held-out', heldOutRuns(SLIDE_LABELS), ['patterns', heldOutRuns('stain-aug')[1]]);
+    await paired('unseen site-D', 'supervision-site-D', siteRuns(SLIDE_LABELS), ['patterns', siteRuns('stain-aug')[1]]);
+  }
   return compares;
 }
 

@@ -84,12 +84,14 @@ export const modelMetaSchema = z
       .strict()
       .optional(),
     /**
-     * Temperature scaling fitted by `gradelab calibrate` on validation slides: every predictor divides
-     * the logits by it before the head's probabilities.
+     * Fitted by `gradelab calibrate` on validation slides. Temperature scaling: every predictor divides
+     * the logits by `temperature` before the head's probabilities. A pattern model ('softness'): its
+     * rule's softness was multiplied by `temperature` (patternGrading holds the product), and its tile
+     * logits are left as they are: scaling them would move the pattern areas its rule was chosen on.
      */
     calibration: z
       .object({
-        method: z.literal('temperature'),
+        method: z.enum(['temperature', 'softness']),
         temperature: z.number().positive(),
         split: z.string(),
         fold: z.number().int(),
@@ -142,6 +144,11 @@ export const modelMetaSchema = z
   });
 
 export type ModelMeta = z.infer<typeof modelMetaSchema>;
+
+/** The temperature a model's logits are divided by: temperature scaling's, 1 for an uncalibrated or pattern model. */
+export function logitTemperature(meta: Partial<Pick<ModelMeta, 'calibration'>>): number {
+  return meta.calibration?.method === 'temperature' ? meta.calibration.temperature : 1;
+}
 
 export function modelMetaPath(dir: string): string {
   return modelFile(dir, 'meta');

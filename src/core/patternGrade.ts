@@ -26,6 +26,13 @@ export interface PatternGrading {
   softness: number;
 }
 
+/**
+ * The least softness a pattern model grades with (a share twice its floor then passes with probability
+ * 0.999): a validation set the rule grades without error has its likelihood rise as softness falls to 0,
+ * which would make every later slide's probabilities one-hot.
+ */
+export const MIN_SOFTNESS = 0.1;
+
 /** A slide's pattern areas from pooled grade probabilities laid out by PATTERN_ISUP. */
 export function patternAreasOf(gradeProbs: ArrayLike<number>): PatternAreas {
   return { benign: gradeProbs[0], g3: gradeProbs[1], g4: gradeProbs[4], g5: gradeProbs[5] };

@@ -77,3 +77,32 @@ export function pandaMaskScheme(provider: string): MaskScheme | undefined {
   const p = provider.trim().toLowerCase();
   return p === 'radboud' ? 'radboud' : p === 'karolinska' ? 'karolinska' : undefined;
 }
+
+/** The share of a tile's tissue that its mask must mark as cancer for the tile to be a cancer tile. */
+export const CANCER_TILE_SHARE = 0.1;
+
+/** A tile's mask shares as the tile index stores them (undefined without a mask, patterns without a pattern mask). */
+export interface TileMaskShares {
+  maskBenign?: number;
+  maskCancer?: number;
+  maskG3?: number;
+  maskG4?: number;
+  maskG5?: number;
+}
+
+/**
+ * A tile's Gleason pattern by its mask, 0 benign and 1-3 patterns 3-5: a cancer tile (at least
+ * CANCER_TILE_SHARE of its tissue cancer) is its cancer's most extensive pattern (ties to the higher),
+ * any other masked tile benign; undefined without a mask that draws patterns. Stroma does not count
+ * against the cancer: masks mark gland epithelium, and a tumour's stroma would make its tiles benign.
+ */
+export function tilePattern(t: TileMaskShares): number | undefined {
+  if (t.maskBenign === undefined || t.maskCancer === undefined || t.maskG3 === undefined) return undefined;
+  const tissue = t.maskBenign + t.maskCancer;
+  if (tissue <= 0) return undefined;
+  if (t.maskCancer < CANCER_TILE_SHARE * tissue) return 0;
+  const shares = [t.maskG3, t.maskG4 ?? 0, t.maskG5 ?? 0];
+  let best = 0;
+  for (let c = 1; c < 3; c++) if (shares[c] >= shares[best]) best = c;
+  return best + 1;
+}

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  logitTemperature,
   headProbabilities,
   InputError,
   MODEL_FILES,
@@ -55,9 +56,9 @@ export class OnnxPredictor implements ModelPredictor {
         `${path} was exported from other weights than ${dir}'s (weights SHA-256 ${contract.weightsSha256.slice(0, 12)} vs ${meta.weightsSha256.slice(0, 12)}); re-export with \`gradelab export --model ${dir}\``,
       );
     }
-    if ((contract.temperature ?? 1) !== (meta.calibration?.temperature ?? 1))
+    if ((contract.temperature ?? 1) !== logitTemperature(meta))
       throw new InputError(
-        `${path} records temperature ${contract.temperature ?? 1}, ${dir}/gradelab.json ${meta.calibration?.temperature ?? 1}; run \`gradelab calibrate\` again`,
+        `${path} records temperature ${contract.temperature ?? 1}, ${dir}/gradelab.json ${logitTemperature(meta)}; run \`gradelab calibrate\` again`,
       );
     if (contract.inputSize !== meta.inputSize || contract.head !== meta.head || contract.classes.join() !== meta.classes.join()) {
       throw new InputError(`${path} does not match ${dir}/gradelab.json (input size, head or classes differ); re-export it`);
@@ -103,7 +104,7 @@ export class OnnxPredictor implements ModelPredictor {
       [MODEL_FEATURES, MODEL_LOGITS],
       this.path,
     );
-    return { probs: headProbabilities(logits, n, this.meta.head, this.k, this.meta.calibration?.temperature), features, logits };
+    return { probs: headProbabilities(logits, n, this.meta.head, this.k, logitTemperature(this.meta)), features, logits };
   }
 
   async predict(batch: TileBatch): Promise<Float32Array> {

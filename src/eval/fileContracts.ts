@@ -195,6 +195,24 @@ export const compareFileSchema = z
   .loose();
 export type CompareFile = z.infer<typeof compareFileSchema>;
 
+/** patterns.json (gradelab eval of a pattern model on masked tiles): its agreement with the masks. */
+export const patternsFileSchema = z
+  .object({
+    tiles: z.number().int(),
+    slides: z.number().int(),
+    patients: z.number().int(),
+    accuracy: estimateJson,
+    kappa: estimateJson,
+    classes: z.array(
+      z
+        .object({ name: z.string(), support: z.number().int(), sensitivity: estimateJson, dice: estimateJson, areaError: estimateJson })
+        .loose(),
+    ),
+    confusion: z.array(z.array(z.number().int())),
+  })
+  .loose();
+export type PatternsFile = z.infer<typeof patternsFileSchema>;
+
 /** The evaluation outputs gradelab reads back, by folder: each file checked against its contract. */
 export const readMetricsFile = (dir: string): MetricsFile =>
   loadJsonFile(join(dir, 'metrics.json'), metricsFileSchema, 'metrics file (gradelab eval)');
@@ -204,6 +222,8 @@ export const readSuiteResults = (dir: string): SuiteResultsFile =>
   loadJsonFile(join(dir, 'results.json'), suiteResultsSchema, 'robustness results (gradelab robustness)');
 export const readAuditFile = (dir: string): AuditFile =>
   loadJsonFile(join(dir, 'audit.json'), auditFileSchema, 'site audit (gradelab audit)');
+export const readPatternsFile = (dir: string): PatternsFile =>
+  loadJsonFile(join(dir, 'patterns.json'), patternsFileSchema, 'pattern agreement (gradelab eval)');
 export const readCompareFile = (dir: string): CompareFile =>
   loadJsonFile(join(dir, 'compare.json'), compareFileSchema, 'comparison (gradelab compare)');
 
@@ -258,6 +278,8 @@ const groupFiguresSchema = z.object({
 export const calibrationFileSchema = z
   .object({
     format: z.literal('gradelab-calibration/1'),
+    /** Absent in files from before pattern models: temperature scaling. */
+    method: z.enum(['temperature', 'softness']).optional(),
     temperature: z.number().positive(),
     split: z.string(),
     fold: z.number(),

@@ -36,3 +36,4 @@ export * from './shortcutProbe.ts';
 export * from './representationFiles.ts';
 export * from './auditSeparability.ts';
 export * from './rankedScores.ts';
+export * from './patternAgreement.ts';

@@ -49,7 +49,7 @@ export function contractOf(meta: ModelMeta): ModelContract {
     normalisation: meta.encoder ? { mean: meta.encoder.mean, std: meta.encoder.std } : { mean: [0, 0, 0], std: [1, 1, 1] },
     weightsSha256: meta.weightsSha256,
     gradelabVersion: GRADELAB_VERSION,
-    ...(meta.calibration ? { temperature: meta.calibration.temperature } : {}),
+    ...(meta.calibration?.method === 'temperature' ? { temperature: meta.calibration.temperature } : {}),
   });
 }
 

@@ -38,7 +38,9 @@ export function calibrationSection(inp: ReportInputs): ReportSection {
   }
   const c = readCalibrationFile(dir);
   s.text.push(
-    `Temperature scaling: every tile's logits are divided by T = ${c.temperature.toFixed(3)} before its probabilities, fitted on ${c.slides} ${c.split} slides of ${c.patients} patients (fold ${c.fold}) by minimising the negative log-likelihood of the slide grades. ${c.temperature < 1 ? 'T < 1 sharpens: the mean of tile probabilities left the slides under-confident.' : 'T > 1 softens: the slides were over-confident.'} Every number in this report comes from the calibrated model.`,
+    c.method === 'softness'
+      ? `Calibration of a pattern model: its tile logits are left as they are (scaling them would move the pattern areas its rule was chosen on), and the softness of its rule's grade probabilities was multiplied by T = ${c.temperature.toFixed(3)}, fitted on ${c.slides} ${c.split} slides of ${c.patients} patients (fold ${c.fold}) by minimising the negative log-likelihood of the slide grades. ${c.temperature < 1 ? 'T < 1 sharpens: the slides were under-confident.' : 'T > 1 softens: the slides were over-confident.'} Every number in this report comes from the calibrated model.`
+      : `Temperature scaling: every tile's logits are divided by T = ${c.temperature.toFixed(3)} before its probabilities, fitted on ${c.slides} ${c.split} slides of ${c.patients} patients (fold ${c.fold}) by minimising the negative log-likelihood of the slide grades. ${c.temperature < 1 ? 'T < 1 sharpens: the mean of tile probabilities left the slides under-confident.' : 'T > 1 softens: the slides were over-confident.'} Every number in this report comes from the calibrated model.`,
     `On those validation slides, top-label ECE (patient-bootstrap 95% CI): equal-width bins ${est(c.intervals.before.ece)} before, ${est(c.intervals.after.ece)} after; equal-mass bins ${est(c.intervals.before.eceEqualMass)} before, ${est(c.intervals.after.eceEqualMass)} after.`,
   );
   if (inp.metrics) s.text.push(`On the evaluation set (not used to fit T): ECE ${est(inp.metrics.ece)}, Brier ${est(inp.metrics.brier)}.`);
@@ -53,6 +55,11 @@ export function calibrationSection(inp: ReportInputs): ReportSection {
     s.text.push(
       `Warning: ${c.slides} slides fit one parameter, but their ECE intervals are wide; the per-site and per-scanner rows are descriptive.`,
     );
-  chartIf(s, 'Reliability of slide grades before and after temperature scaling', dir, 'reliability.png');
+  chartIf(
+    s,
+    `Reliability of slide grades before and after ${c.method === 'softness' ? 'calibration' : 'temperature scaling'}`,
+    dir,
+    'reliability.png',
+  );
   return s;
 }

@@ -13,6 +13,7 @@ import { representationSection } from './representationSection.ts';
 import { loadReportInputs, type ReportArgs } from './inputs.ts';
 import { dataSection, identitySection, modelSection, referenceSection, shownPath, traceabilitySection } from './modelSections.ts';
 import { renderReportPdf } from './pdf.ts';
+import { patternSection } from './patternSection.ts';
 
 /**
  * The submission report of a model from the outputs of its evaluation, OOD study, robustness suites,
@@ -32,6 +33,7 @@ export async function writeReport(
     referenceSection(inp),
     modelSection(inp),
     performanceSection(inp),
+    patternSection(inp),
     calibrationSection(inp),
     precisionSection(inp),
     comparisonsSection(inp),

@@ -207,6 +207,12 @@ export function checkExperiment(config: TrainConfig, where: string): void {
     throw new ConfigError(
       `${where}: train.seeds repeats heads on cached embeddings (seconds each); a ${b} trained end to end takes a run per seed (--seed)`,
     );
+  if (config.model.head === 'patterns' && config.train.labelSmoothing > 0)
+    throw new ConfigError(
+      `${where}: train.labelSmoothing does not apply to the patterns head (its targets are the masks' shares); remove it`,
+    );
+  if (config.model.head === 'patterns' && config.task !== 'prostate')
+    throw new ConfigError(`${where}: model.head patterns is for the prostate task (Gleason patterns)`);
   buildPipeline(config.augment, `${where}: augment`);
   if (config.model.init) readModelMeta(config.model.init);
   const ds = config.data.dataset;

@@ -1,6 +1,7 @@
 import {
   DEFAULT_PATTERN_RULE,
   log,
+  MIN_SOFTNESS,
   type ModelMeta,
   gleasonFromAreas,
   groupBy,
@@ -24,12 +25,10 @@ export const RULE_GRID = {
   lowerSecondaryShare: [0.02, 0.05, 0.1, 0.2, 0.3],
 };
 
-/**
- * Softness values the log-likelihood fit searches: from 0.1 (a share twice its floor passes with
- * probability 0.999) to very soft. Not below: a validation set the rule grades without error has its
- * likelihood rise as softness falls to 0, and would make every later slide's probabilities one-hot.
- */
-const SOFTNESS_GRID = Array.from({ length: 31 }, (_, i) => Math.exp(Math.log(0.1) + (i / 30) * (Math.log(4) - Math.log(0.1))));
+/** Softness values the log-likelihood fit searches: from MIN_SOFTNESS to very soft. */
+const SOFTNESS_GRID = Array.from({ length: 31 }, (_, i) =>
+  Math.exp(Math.log(MIN_SOFTNESS) + (i / 30) * (Math.log(4) - Math.log(MIN_SOFTNESS))),
+);
 
 /** A validation slide: its predicted pattern areas and its grade group (class index 0-5). */
 export interface ValidationSlide {

@@ -1,10 +1,7 @@
 import { parseGleasonScore, PATTERN_CLASSES, PATTERN_ISUP } from '../core/index.ts';
-import type { TileRow } from '../data/index.ts';
+import { CANCER_TILE_SHARE, tilePattern, type TileRow } from '../data/index.ts';
 
 const P = PATTERN_CLASSES.length;
-
-/** The share of a tile's tissue that its mask must mark as cancer for the tile to be a cancer tile. */
-export const CANCER_TILE_SHARE = 0.1;
 
 /**
  * What a pattern head learns from a batch: per tile up to four groups of pattern classes (benign, 3, 4,
@@ -68,18 +65,10 @@ export function patternTargets(tiles: readonly TileRow[]): PatternTargets {
   return { n, weights, members };
 }
 
-/**
- * A masked tile's pattern as an ISUP class (PATTERN_ISUP): benign, or its cancer's most extensive pattern
- * (ties to the higher); undefined without a pattern mask.
- */
+/** A masked tile's pattern as an ISUP class (PATTERN_ISUP); undefined without a pattern mask. */
 export function tilePatternClass(tile: TileRow): number | undefined {
-  if (supervisionOf(tile) !== 'patterns') return undefined;
-  const tissue = tile.maskBenign! + tile.maskCancer!;
-  if (tile.maskCancer! < CANCER_TILE_SHARE * tissue) return PATTERN_ISUP[0];
-  const shares = [tile.maskG3!, tile.maskG4!, tile.maskG5!];
-  let best = 0;
-  for (let c = 1; c < 3; c++) if (shares[c] >= shares[best]) best = c;
-  return PATTERN_ISUP[best + 1];
+  const p = tilePattern(tile);
+  return p === undefined ? undefined : PATTERN_ISUP[p];
 }
 
 /** Rows `start` to `end` of a batch's targets (a replica's shard). */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
+  logitTemperature,
   headProbabilities as scaledProbabilities,
   readModelMeta,
   type ModelPredictor,
@@ -74,8 +75,8 @@ export class TfjsPredictor implements ModelPredictor {
     };
     tf.dispose([features, out, probs]);
     // A calibrated model's probabilities from its scaled logits, by the same arithmetic as ONNX Runtime's path.
-    const t = this.meta.calibration?.temperature;
-    if (t !== undefined && t !== 1) result.probs = scaledProbabilities(result.logits, batch.n, this.meta.head, this.k, t);
+    const t = logitTemperature(this.meta);
+    if (t !== 1) result.probs = scaledProbabilities(result.logits, batch.n, this.meta.head, this.k, t);
     return result;
   }
 

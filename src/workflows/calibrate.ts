@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  MIN_SOFTNESS,
   ConfigError,
   headProbabilities,
   log,
@@ -46,6 +47,8 @@ export interface GroupFigures {
 }
 
 export interface CalibrationResult {
+  /** What was scaled: the logits (temperature scaling), or a pattern model's rule softness. */
+  method: 'temperature' | 'softness';
   temperature: number;
   split: string;
   fold: number;
@@ -87,8 +90,12 @@ export async function calibrateModel(modelDir: string, dataDir: string, options:
   }
   const { logits, k } = outputs;
   if (!logits) throw new ConfigError(`${modelDir}: the engine gave no logits to scale`);
+  // A pattern model's probabilities are made by its rule: its softness is scaled, its tiles' logits not.
+  const softnessAt = (t: number) => Math.max(MIN_SOFTNESS, meta.patternGrading!.softness * t);
   const slidesAt = (t: number): PredictionRow[] =>
-    poolSlides({ ...outputs, probs: headProbabilities(logits, tiles.length, meta.head, k, t) }, meta.classes, 'mean');
+    meta.head === 'patterns'
+      ? poolSlides({ ...outputs, grading: { ...meta.patternGrading!, softness: softnessAt(t) } }, meta.classes, 'mean')
+      : poolSlides({ ...outputs, probs: headProbabilities(logits, tiles.length, meta.head, k, t) }, meta.classes, 'mean');
   const labelled = (rows: PredictionRow[]) => rows.filter((r) => r.label !== undefined);
   const first = labelled(slidesAt(1));
   const patients = new Set(first.map((r) => r.patientId)).size;
@@ -98,7 +105,9 @@ export async function calibrateModel(modelDir: string, dataDir: string, options:
     );
   const y = first.map((r) => r.label!);
   const probsOf = (rows: PredictionRow[]) => Float64Array.from(rows.flatMap((r) => r.probs));
-  const temperature = fitTemperature((t) => negativeLogLikelihood(y, probsOf(labelled(slidesAt(t))), k));
+  const fitted = fitTemperature((t) => negativeLogLikelihood(y, probsOf(labelled(slidesAt(t))), k));
+  // The factor applied: a pattern model's softness stops at its floor.
+  const temperature = meta.head === 'patterns' ? softnessAt(fitted) / meta.patternGrading!.softness : fitted;
   const after = labelled(slidesAt(temperature));
   const figures = (rows: PredictionRow[]) =>
     calibrationFigures(
@@ -130,6 +139,7 @@ export async function calibrateModel(modelDir: string, dataDir: string, options:
     };
   };
   const result: CalibrationResult = {
+    method: meta.head === 'patterns' ? 'softness' : 'temperature',
     temperature,
     split,
     fold,
@@ -141,19 +151,24 @@ export async function calibrateModel(modelDir: string, dataDir: string, options:
     bySite: groups('site'),
     byScanner: groups('scanner'),
   };
-  await storeTemperature(modelDir, meta, { temperature, split, fold, slides: first.length });
+  const fit = { temperature, split, fold, slides: first.length, fittedAt: new Date().toISOString() };
+  await storeCalibration(
+    modelDir,
+    meta.head === 'patterns'
+      ? {
+          ...meta,
+          patternGrading: { ...meta.patternGrading!, softness: softnessAt(temperature) },
+          calibration: { method: 'softness', ...fit },
+        }
+      : { ...meta, calibration: { method: 'temperature', ...fit } },
+  );
   await writeCalibrationFiles(modelFile(modelDir, 'calibration'), result, { first, after, k });
   log.info(`temperature ${temperature.toFixed(3)}: slide NLL ${result.before.nll.toFixed(4)} -> ${result.after.nll.toFixed(4)}`);
   return result;
 }
 
-/** T into gradelab.json and, where the model has one, model.onnx's metadata (graph and weights unchanged). */
-async function storeTemperature(
-  modelDir: string,
-  meta: ModelMeta,
-  fit: { temperature: number; split: string; fold: number; slides: number },
-): Promise<void> {
-  const next: ModelMeta = { ...meta, calibration: { method: 'temperature', ...fit, fittedAt: new Date().toISOString() } };
+/** The calibrated meta into gradelab.json and, where the model has one, model.onnx's metadata (graph and weights unchanged). */
+async function storeCalibration(modelDir: string, next: ModelMeta): Promise<void> {
   const onnxPath = modelFile(modelDir, 'onnx');
   // model.onnx first: a model whose gradelab.json names a temperature its ONNX file lacks refuses to open.
   if (existsSync(onnxPath)) await writeFileAtomic(onnxPath, withContract(readFileSync(onnxPath), contractOf(next), onnxPath));
@@ -217,9 +232,9 @@ async function writeCalibrationFiles(
   const head = '| slides | NLL | ECE (equal width) | ECE (equal mass) | classwise ECE |\n|---|---|---|---|---|';
   await writeFileAtomic(
     join(dir, 'calibration.md'),
-    `# Temperature scaling
+    `# ${r.method === 'softness' ? "Calibration of the pattern rule's softness" : 'Temperature scaling'}
 
-T = ${r.temperature.toFixed(4)}, fitted on ${r.slides} ${r.split} slides (${r.patients} patients, fold ${r.fold}) by minimising the
+${r.method === 'softness' ? "A pattern model's grade probabilities come from its rule: its softness was multiplied by " : ''}T = ${r.temperature.toFixed(4)}, fitted on ${r.slides} ${r.split} slides (${r.patients} patients, fold ${r.fold}) by minimising the
 negative log-likelihood of the slide grades; ${BINS} equal-width bins, equal-mass bins of 5 slides or more. Top-label ECE with patient-bootstrap 95% CIs:
 equal width ${ci(r.intervals.before.ece)} before, ${ci(r.intervals.after.ece)} after; equal mass
 ${ci(r.intervals.before.eceEqualMass)} before, ${ci(r.intervals.after.eceEqualMass)} after. These are the slides T was fitted on:

@@ -1,4 +1,5 @@
 import {
+  logitTemperature,
   applyAffineHead,
   headProbabilities,
   log,
@@ -33,7 +34,7 @@ export async function modelOutputs(
     return {
       tiles,
       k: model.k,
-      probs: headProbabilities(logits, tiles.length, model.meta.head, model.k, model.meta.calibration?.temperature),
+      probs: headProbabilities(logits, tiles.length, model.meta.head, model.k, logitTemperature(model.meta)),
       head: model.meta.head,
       grading: model.meta.patternGrading,
       features,

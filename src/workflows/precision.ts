@@ -124,7 +124,19 @@ export async function precisionStudy(
     }
     for (const p of probs)
       for (const [slide, idx] of bySlide)
-        grades.get(slide)!.push(poolTileProbs(idx.length, k, (j) => p.subarray(idx[j] * k, (idx[j] + 1) * k), meta.head)!.pred);
+        grades
+          .get(slide)!
+          .push(
+            poolTileProbs(
+              idx.length,
+              k,
+              (j) => p.subarray(idx[j] * k, (idx[j] + 1) * k),
+              meta.head,
+              'mean',
+              undefined,
+              meta.patternGrading,
+            )!.pred,
+          );
   } finally {
     progress.stop();
     await reader.close();

@@ -46,6 +46,7 @@ import {
 import { type TilePredictions } from '../data/index.ts';
 import { hasOodBundle, loadOodBundle } from '../ood/index.ts';
 import { modelOutputs } from './modelOutputs.ts';
+import { writePatternAgreement } from './patternAgreement.ts';
 
 export type SlidePooling = 'mean' | 'topk' | 'attention';
 
@@ -97,7 +98,7 @@ export async function predictDataset(
   modelDir: string,
   dataDir: string,
   options: PredictOptions = {},
-): Promise<{ rows: PredictionRow[]; k: number; task: Task; engine: string }> {
+): Promise<{ rows: PredictionRow[]; k: number; task: Task; engine: string; tiles: TilePredictions }> {
   const { split = 'test', fold = 0, level = 'slide', pooling = 'mean' } = options;
   // TensorFlow.js (the MIL head) loads only for attention pooling.
   const milModule = pooling === 'attention' ? await import('../train/index.ts') : undefined;
@@ -142,7 +143,7 @@ export async function predictDataset(
     }
     if (ood) await addOodScores(rows, modelDir, ds, p, level, classes, ood);
     markScope(rows, meta, level, slideMppOf(ds));
-    return { rows, k: model.k, task: model.meta.task!, engine: model.engine };
+    return { rows, k: model.k, task: model.meta.task!, engine: model.engine, tiles: p };
   } finally {
     await model.dispose();
   }
@@ -164,7 +165,7 @@ export async function evaluateModel(modelDir: string, dataDir: string, out: stri
   const { split = 'test', fold = 0 } = options;
   // Read before any tile is scored: a damaged history.json is the user's to fix first.
   const history = existsSync(modelFile(modelDir, 'history')) ? readTrainingHistory(modelDir) : undefined;
-  const { rows, k, task } = await predictDataset(modelDir, dataDir, { ...options, level: 'slide' });
+  const { rows, k, task, tiles } = await predictDataset(modelDir, dataDir, { ...options, level: 'slide' });
   await mkdir(out, { recursive: true });
   const predPath = join(out, 'predictions.csv');
   await writePredictions(predPath, rows, k);
@@ -175,6 +176,7 @@ export async function evaluateModel(modelDir: string, dataDir: string, out: stri
     exclude: options.exclude ?? [...DEFAULT_EXCLUSIONS],
   });
   await writeMetricsFiles(out, report, { model: modelDir, data: dataDir, split, fold });
+  if (tiles.head === 'patterns') await writePatternAgreement(out, tiles, report, options, `${dataDir} (${split})`);
   await writeMetricCharts(out, report);
   if (history) {
     const h = history;

@@ -414,6 +414,24 @@ describe('gradelab train, predict, eval', () => {
     const e = await gradelab('eval', '--model', 'm-tiny', '--data', ds, '--split', 'all', '--out', 'tiny-eval', '--resamples', '50');
     expect(e.code, e.stderr).toBe(0);
     expect(existsSync(join(dir, 'tiny-eval', 'metrics.json'))).toBe(true);
+    // The pattern model's tiles against the masks: every masked tile of the evaluation set's slides.
+    const evalSet = new Set(JSON.parse(readFileSync(join(dir, 'tiny-eval', 'metrics.json'), 'utf8')).evaluation_set.slides);
+    const masked = readdirSync(join(ds, 'rows'))
+      .flatMap((f) => parse(readFileSync(join(ds, 'rows', f), 'utf8'), { columns: true }) as Record<string, string>[])
+      .filter((r) => evalSet.has(r.slide_id) && r.mask_g3 !== '' && Number(r.mask_benign) + Number(r.mask_cancer) > 0);
+    const agreement = JSON.parse(readFileSync(join(dir, 'tiny-eval', 'patterns.json'), 'utf8'));
+    expect(agreement.tiles).toBe(masked.length);
+    expect(agreement.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(masked.length);
+    const rep = await gradelab('report', '--run', 'm-tiny', '--eval', 'tiny-eval', '--out', 'tiny-report', '--no-track');
+    expect(rep.code, rep.stderr).toBe(0);
+    const patternsSection = JSON.parse(readFileSync(join(dir, 'tiny-report', 'report.json'), 'utf8')).sections.find(
+      (x: { id: string }) => x.id === 'patterns',
+    );
+    expect(patternsSection.tables.map((x: { caption: string }) => x.caption)).toEqual([
+      'Tiles against the masks',
+      'By pattern',
+      'Tiles by mask pattern (rows) and model pattern (columns)',
+    ]);
     // A handful of validation slides cannot carry a temperature: refused in one line, the model untouched.
     const before = readFileSync(join(dir, 'm-tiny', 'gradelab.json'), 'utf8');
     const cal = await gradelab('calibrate', '--model', 'm-tiny', '--data', ds);
@@ -570,6 +588,13 @@ describe('gradelab train, predict, eval', () => {
     expect(audit.colour.angleDegrees.e.value).toBeLessThan(2);
     expect(audit.representationShift.ratio).toBeLessThan(2.5);
     expect(audit.findings[0]).toMatch(/^(The new site looks like the training data|Inconclusive)/);
+    // Precision (rescans on a simulated scanner): a pattern model's slides graded by its rule on every rescan.
+    const prec = await gradelab(
+      ...['precision', '--model', 'm-tiny', '--data', ds, '--split', 'all', '--rescans', '2', '--scanner', 'noisy-dim'],
+      ...['--out', 'prec', '--resamples', '100'],
+    );
+    expect(prec.code, prec.stderr).toBe(0);
+    expect(existsSync(join(dir, 'prec', 'precision.json'))).toBe(true);
     const sitePred = await gradelab('predict', '--model', 'm-tiny', '--data', ds, '--split', 'all', '--out', 'all.csv');
     expect(sitePred.code, sitePred.stderr).toBe(0);
     const lines = readFileSync(join(dir, 'all.csv'), 'utf8').trim().split('\n');

@@ -10,7 +10,8 @@ import {
   supervisionOf,
   type PatternTargets,
 } from '../../src/train/index.ts';
-import { CANCER_TILE_SHARE, tilePatternClass } from '../../src/train/patternTargets.ts';
+import { tilePatternClass } from '../../src/train/patternTargets.ts';
+import { CANCER_TILE_SHARE } from '../../src/data/index.ts';
 
 beforeAll(async () => {
   await selectBackend('cpu');

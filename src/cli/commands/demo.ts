@@ -51,11 +51,17 @@ export function demoCommand(y: Argv, main: Main): Argv {
             [
               'models',
               join(out, 'models'),
-              'stain-aug (HED-strong augmentation), no-aug (baseline), foundation (heads on a frozen encoder)',
+              plan.patterns
+                ? 'stain-aug (Gleason patterns, HED-strong augmentation), no-aug (patterns, no stain augmentation), slide-labels (the supervision baseline), foundation (heads on a frozen encoder)'
+                : 'stain-aug (HED-strong augmentation), no-aug (baseline), foundation (heads on a frozen encoder)',
             ],
             ['representation', join(out, 'representation'), 'how much each embedding encodes the site'],
             ['evaluation', join(out, 'eval', 'metrics.md'), 'held-out patients, with charts'],
-            ['comparisons', join(out, 'compare'), 'stain-aug vs no-aug, paired: held-out and site-D'],
+            [
+              'comparisons',
+              join(out, 'compare'),
+              `stain-aug vs no-aug${plan.patterns ? ', patterns vs slide labels (supervision-*)' : ''}, paired: held-out and site-D`,
+            ],
             [
               'viewer',
               join(out, 'viewer', 'held-out', 'index.html'),
