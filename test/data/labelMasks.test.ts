@@ -5,12 +5,14 @@ import {
   buildTileDataset,
   describeMaskGrades,
   maskGrades,
+  openTileDataset,
   openTileIndex,
   readManifest,
   summariseDataset,
   type TileRow,
 } from '../../src/data/index.ts';
-import type { RgbImage } from '../../src/core/index.ts';
+import { readModelMeta, type RgbImage } from '../../src/core/index.ts';
+import { fit, parseTrainConfig, patternTargets } from '../../src/train/index.ts';
 import { tempDir } from '../helpers.ts';
 import { discImage, writeSharpPyramid } from './fixtures.ts';
 
@@ -167,4 +169,37 @@ describe('label masks as tile targets', () => {
     const rows = (await import('node:fs')).readFileSync(join(dir, 'bad-skipped', 'slides.csv'), 'utf8');
     expect(rows).toMatch(/b_mask\.tiff: is 512 x 384 but its slide is 1024 x 768: not this slide's label mask/);
   });
+
+  it("a pattern head learns from the PANDA folder: each provider's tiles get what their masks allow, and training writes the rule", async () => {
+    const ds = await openTileDataset(join(dir, 'tiles'));
+    const groups = (t: TileRow) => {
+      const g = patternTargets([t]);
+      return [0, 1, 2, 3]
+        .filter((i) => g.weights[i] > 0)
+        .map((i) => [Number(g.weights[i].toFixed(3)), [0, 1, 2, 3].filter((c) => g.members[i * 4 + c] === 1)]);
+    };
+    const pick = (slide: string, keep: (t: TileRow) => boolean) => ds.tiles.find((t) => t.slideId === slide && keep(t))!;
+    // Radboud, wholly in the pattern 4 region: pattern 4. Karolinska cancer on a 3+3 slide: pattern 3
+    // (what its label allows); Karolinska benign: benign. No mask on a benign slide: benign.
+    expect(groups(pick('rad1', (t) => t.x >= 640 && t.y >= 128))).toEqual([[1, [2]]]);
+    expect(groups(pick('kar1', (t) => t.x >= 640))).toEqual([[1, [1]]]);
+    expect(groups(pick('kar1', (t) => t.x + 128 <= 576))).toEqual([[1, [0]]]);
+    expect(groups(pick('nomask', () => true))).toEqual([[1, [0]]]);
+    const config = parseTrainConfig(
+      {
+        name: 'panda-patterns',
+        task: 'prostate',
+        data: { dataset: join(dir, 'tiles'), folds: 4 },
+        model: { backbone: 'resnet', width: 0.25, inputSize: 32, head: 'patterns' },
+        train: { epochs: 1, batchSize: 8, tilesPerEpoch: 16, valTilesPerSlide: 4, workers: 0, replicas: 1 },
+        backend: 'wasm',
+      },
+      'panda-patterns',
+    );
+    const out = join(dir, 'panda-model');
+    await fit(config, { out });
+    const meta = readModelMeta(out);
+    expect(meta.head).toBe('patterns');
+    expect(meta.patternGrading!.rule.minCancerShare).toBeGreaterThan(0);
+  }, 120_000);
 });
