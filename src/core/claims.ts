@@ -1,4 +1,16 @@
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -179,24 +191,32 @@ export class ClaimBoard {
     return { run: this.options.run, host: hostname(), pid: process.pid, started: now, heartbeat: now, ...(job ? { job } : {}) };
   }
 
+  /**
+   * Creates a claim exclusively. The owner is written whole to a temporary file first and then linked to
+   * the claim's name (link fails when the name exists, as O_EXCL does): a reader never sees a claim
+   * half-written. Opening the claim itself with O_EXCL and then writing it let another worker read it
+   * empty in between and refuse the folder as "not a gradelab claim file" (seen once in CI, 4 processes).
+   */
   private create(key: string, owner: ClaimOwner): boolean {
-    let fd: number;
+    const path = this.path(key);
+    const tmp = tempPathFor(path);
     try {
-      fd = openSync(this.path(key), 'wx');
+      writeFileSync(tmp, JSON.stringify(owner), { flag: 'wx' });
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return false;
       // Another process finished and removed the empty folder between two claims.
-      if (code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       mkdirSync(this.dir, { recursive: true });
       return this.create(key, owner);
     }
     try {
-      writeSync(fd, JSON.stringify(owner));
+      linkSync(tmp, path);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
     } finally {
-      closeSync(fd);
+      rmSync(tmp, { force: true });
     }
-    return true;
   }
 
   /**
