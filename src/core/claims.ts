@@ -8,6 +8,7 @@ import {
   renameSync,
   rmdirSync,
   rmSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -212,7 +213,10 @@ export class ClaimBoard {
       linkSync(tmp, path);
       return true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return false;
+      // removeIfEmpty took the temporary file for a dead process's (another host's pid): write it again.
+      if (code === 'ENOENT') return this.create(key, owner);
       throw err;
     } finally {
       rmSync(tmp, { force: true });
@@ -260,11 +264,35 @@ export class ClaimBoard {
 
   /** Removes the claims folder once nothing is left in it (the work is finished; another process may still be writing). */
   removeIfEmpty(): void {
+    this.removeDeadTemporaries();
     try {
       rmdirSync(this.dir);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw err;
+    }
+  }
+
+  /**
+   * Temporary claim files a killed process left between writing and linking them: those of a process
+   * not alive on this host, or older than staleAfterMs (a live one exists for microseconds).
+   */
+  private removeDeadTemporaries(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const m = /\.claim\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+      if (!m) continue;
+      const path = join(this.dir, name);
+      try {
+        if (!alive(Number(m[1])) || Date.now() - statSync(path).mtimeMs > this.staleAfterMs) rmSync(path, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
     }
   }
 }

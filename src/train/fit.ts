@@ -10,11 +10,11 @@ import { ReplicaTrainer, shardSizes } from './replicas.ts';
 import { LocalTrainer, replicaCount, type Trainer } from './trainer.ts';
 import { scheduledLr } from './schedule.ts';
 import { patternTargets, supervisionOf } from './patternTargets.ts';
+import { selectionOf } from './patternSelection.ts';
 import {
   bestQwkOf,
   prepareData,
   saveEpoch,
-  selectionOf,
   startingPoint,
   trainingLoader,
   validate,

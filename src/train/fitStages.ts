@@ -11,7 +11,6 @@ import {
   MODEL_FILES,
   modelFile,
   type ModelMeta,
-  type PatternGrading,
   predictedClass,
   readModelMeta,
   scopeOf,
@@ -34,7 +33,6 @@ import {
   slideMppOf,
   type TileDataset,
   type TileRow,
-  type TilePredictions,
   patientsOf,
 } from '../data/index.ts';
 import { accuracy, classIndex, poolSlides, quadraticWeightedKappa } from '../metrics/index.ts';
@@ -47,7 +45,7 @@ import { type Trainer } from './trainer.ts';
 import { exportOnnx } from './onnxExport.ts';
 import { backbone } from './models.ts';
 import { TfjsPredictor } from './predictor.ts';
-import { choosePatternGrading, DEFAULT_PATTERN_GRADING, gradingFromValidation, validationSlides } from './patternRule.ts';
+import { epochGrading, gradingOfModel, type SelectOn } from './patternSelection.ts';
 import { tilePatternClass } from './patternTargets.ts';
 
 // The stages of fit(): data, starting point, loader, validation, checkpoints and the model directory.
@@ -218,9 +216,9 @@ export function trainingLoader(config: TrainConfig, ds: TileDataset, train: Tile
 
 /**
  * Validation after an epoch: slide QWK from mean-pooled tile probabilities, tile QWK and accuracy. A
- * pattern model's slides are graded by the rule validation would choose for these weights (the rule
- * is chosen after training too, so the epoch kept is the one that grades best with its own rule), and
- * its tiles are scored against their masks' patterns where they have masks.
+ * pattern model's slides are graded by the rule validation would choose for these weights (as it is
+ * chosen once training ends), and its tiles are scored against their masks' patterns where they have
+ * masks (what its epochs are selected on: patternSelection.ts).
  */
 export async function validate(
   model: tfl.LayersModel,
@@ -233,7 +231,7 @@ export async function validate(
   const patterns = config.model.head === 'patterns';
   const predictor = new TfjsPredictor(model, { head: config.model.head, classes, inputSize: config.model.inputSize });
   const vp = await predictTiles(predictor, ds, valTiles, { batchSize: 64 });
-  if (patterns) vp.grading = chosenGrading(vp, classes);
+  if (patterns) vp.grading = epochGrading(vp, classes);
   const slides = poolSlides(vp, classes, 'mean');
   const ys = slides.map((r) => r.label!);
   const ps = slides.map((r) => r.pred);
@@ -246,24 +244,6 @@ export async function validate(
     valAccuracy: accuracy(ys, ps),
     valTileQwk: quadraticWeightedKappa(tileLabels, tilePred, k),
   };
-}
-
-/** The grading validation would choose for these tile probabilities (quietly: it runs every epoch). */
-function chosenGrading(vp: TilePredictions, classes: number[]): PatternGrading {
-  const slides = validationSlides(vp, classes);
-  return slides.length ? choosePatternGrading(slides) : DEFAULT_PATTERN_GRADING;
-}
-
-/**
- * What epochs are selected on: slide QWK, or for a pattern model whose validation tiles have pattern
- * masks, the tiles' QWK against their masks' patterns (hundreds of tiles against a validation set's
- * dozen slides, each graded by a rule chosen on those same slides: measured on the quick demo, slide
- * selection kept a first epoch whose tiles were near chance).
- */
-export type SelectOn = 'slides' | 'tiles';
-
-export function selectionOf(config: TrainConfig, valTiles: readonly TileRow[]): SelectOn {
-  return config.model.head === 'patterns' && valTiles.some((t) => tilePatternClass(t) !== undefined) ? 'tiles' : 'slides';
 }
 
 /** Keeps the epoch's weights when they are the best so far, then checkpoints model, optimizer and loop state. */
@@ -307,13 +287,6 @@ export function trainingScope(ds: TileDataset, tiles: readonly TileRow[]): NonNu
 const trainingTiles = (ds: TileDataset, config: TrainConfig) =>
   ds.tiles.filter((t) => !t.anomaly && (!config.data.trainSites || config.data.trainSites.includes(t.site)));
 
-/** A pattern model's grading, chosen with the kept weights on validation tiles (patternRule.ts). */
-async function chooseGrading(best: tfl.LayersModel, config: TrainConfig, ds: TileDataset, val: TileRow[]) {
-  const classes = gradeClasses(config.task);
-  const predictor = new TfjsPredictor(best, { head: 'patterns', classes, inputSize: config.model.inputSize });
-  return gradingFromValidation(await predictTiles(predictor, ds, val, { batchSize: 64 }), classes, config.data.fold);
-}
-
 /** The model directory: the best epoch's weights, gradelab.json, model.onnx and the history. */
 export async function writeModelDir(
   out: string,
@@ -326,7 +299,7 @@ export async function writeModelDir(
 ): Promise<void> {
   const best = await loadLayersModel(join(out, 'best'));
   await saveLayersModel(best, out);
-  const patternGrading = config.model.head === 'patterns' ? await chooseGrading(best, config, ds, val) : undefined;
+  const patternGrading = config.model.head === 'patterns' ? await gradingOfModel(best, config, ds, val) : undefined;
   const meta: ModelMeta = {
     format: 'gradelab-model/1',
     task: config.task,

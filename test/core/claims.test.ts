@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -74,5 +74,24 @@ describe('claims', () => {
     expect(() => board.checkRun()).not.toThrow();
     writeFileSync(board.path('y'), owner({ run: 'theirs' }));
     expect(() => board.checkRun()).toThrow(/working on this folder with other settings or another command \(theirs\)/);
+  });
+
+  it('a claim is never on disk half-written, and what a killed writer left behind is cleared when the work ends', () => {
+    const board = new ClaimBoard(join(dir, 'tmp'), { run: 'r' });
+    const c = board.tryClaim('s1')!;
+    // Only whole claims under their names: the temporary file a claim was written to is gone.
+    expect(readdirSync(board.dir)).toEqual(['s1.claim']);
+    c.release();
+    // A process SIGKILLed between writing its temporary claim and linking it leaves one behind; a live
+    // process's (this one's) is kept, since it is about to be linked.
+    const dead = join(board.dir, `.s2.claim.${deadPid()}.0a1b2c3d.tmp`);
+    const live = join(board.dir, `.s3.claim.${process.pid}.0a1b2c3d.tmp`);
+    writeFileSync(dead, owner({}));
+    writeFileSync(live, owner({}));
+    board.removeIfEmpty();
+    expect([existsSync(dead), existsSync(live)]).toEqual([false, true]);
+    writeFileSync(live, '');
+    new ClaimBoard(board.dir, { run: 'r', staleAfterMs: -1 }).removeIfEmpty();
+    expect(existsSync(board.dir)).toBe(false);
   });
 });
