@@ -118,7 +118,13 @@ export async function runCli(
 /** A dataset's tile table as CSV text, exported from its Parquet index (what `gradelab dataset export --format csv` writes). */
 export async function tileTableCsv(datasetDir: string): Promise<string> {
   const { exportIndex, INDEX_FILE } = await import('../src/data/index.ts');
-  const out = join(tempDir('gradelab-table-'), 'tiles.csv');
-  await exportIndex(join(datasetDir, INDEX_FILE), out, 'csv');
-  return readFileSync(out, 'utf8');
+  // Removed here, not by tempDir's afterAll: this runs inside tests, where a hook registered is never run.
+  const dir = mkdtempSync(join(tmpdir(), 'gradelab-table-'));
+  try {
+    const out = join(dir, 'tiles.csv');
+    await exportIndex(join(datasetDir, INDEX_FILE), out, 'csv');
+    return readFileSync(out, 'utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
