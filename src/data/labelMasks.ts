@@ -90,6 +90,11 @@ export interface TileMaskShares {
   maskG5?: number;
 }
 
+/** Whether a masked tile is a cancer tile: at least CANCER_TILE_SHARE of its tissue is cancer. */
+export function isCancerTile(t: TileMaskShares): boolean {
+  return (t.maskCancer ?? 0) >= CANCER_TILE_SHARE * ((t.maskBenign ?? 0) + (t.maskCancer ?? 0));
+}
+
 /**
  * A tile's Gleason pattern by its mask, 0 benign and 1-3 patterns 3-5: a cancer tile (at least
  * CANCER_TILE_SHARE of its tissue cancer) is its cancer's most extensive pattern (ties to the higher),
@@ -100,7 +105,7 @@ export function tilePattern(t: TileMaskShares): number | undefined {
   if (t.maskBenign === undefined || t.maskCancer === undefined || t.maskG3 === undefined) return undefined;
   const tissue = t.maskBenign + t.maskCancer;
   if (tissue <= 0) return undefined;
-  if (t.maskCancer < CANCER_TILE_SHARE * tissue) return 0;
+  if (!isCancerTile(t)) return 0;
   const shares = [t.maskG3, t.maskG4 ?? 0, t.maskG5 ?? 0];
   let best = 0;
   for (let c = 1; c < 3; c++) if (shares[c] >= shares[best]) best = c;

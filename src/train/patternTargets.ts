@@ -1,5 +1,5 @@
 import { parseGleasonScore, PATTERN_CLASSES, PATTERN_ISUP } from '../core/index.ts';
-import { CANCER_TILE_SHARE, tilePattern, type TileRow } from '../data/index.ts';
+import { isCancerTile, tilePattern, type TileRow } from '../data/index.ts';
 
 const P = PATTERN_CLASSES.length;
 
@@ -49,8 +49,7 @@ export function patternTargets(tiles: readonly TileRow[]): PatternTargets {
   tiles.forEach((tile, i) => {
     const cancerClasses = allowedPatterns(tile).map((p) => p - 2);
     const kind = supervisionOf(tile);
-    const tissue = (tile.maskBenign ?? 0) + (tile.maskCancer ?? 0);
-    if (kind !== 'label' && tile.maskCancer! < CANCER_TILE_SHARE * tissue) {
+    if (kind !== 'label' && !isCancerTile(tile)) {
       group(i, 0, 1, [0]);
     } else if (kind === 'patterns') {
       const shares = [tile.maskG3!, tile.maskG4!, tile.maskG5!];
