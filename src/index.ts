@@ -181,7 +181,7 @@ export type {
   TilePlan,
   SlideTiling,
 } from './data/index.ts';
-export type { SynthOptions, SynthSlide, AnomalyKind } from './synth/index.ts';
+export type { SynthOptions, SynthSlide, AnomalyKind, LookAlikeStains } from './synth/index.ts';
 export type {
   Pipeline,
   PipelineSpec,

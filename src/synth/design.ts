@@ -1,5 +1,5 @@
 import { ConfigError, createRng, isupFromGleason, nottinghamGrade, shuffled, type Rng, type Task } from '../core/index.ts';
-import { ANOMALY_KINDS, type AnomalyKind, type SlideDesign } from './scene.ts';
+import { ANOMALY_KINDS, type AnomalyKind, type LookAlikeStains, type SlideDesign } from './scene.ts';
 import { SITES, type SiteProtocol } from './sites.ts';
 
 // What each synthetic slide will be: patient, site, scanner, grade, patterns, anomaly, seed.
@@ -15,6 +15,14 @@ export interface SynthOptions {
   mpp?: number;
   /** Share of slides carrying a rare anomaly (0-1). */
   anomalies?: number;
+  /** The kinds of anomaly the anomalous slides take in turn (default: every kind). */
+  anomalyKinds?: AnomalyKind[];
+  /**
+   * Near-OOD look-alikes' stains: 'matched' maps them onto the slide's tissue's haematoxylin and eosin
+   * distributions, so only morphology reveals them; 'natural' keeps their own (dense lymphocytes are
+   * darker, mucin paler), which pixel-level quality checks catch by colour.
+   */
+  lookAlikeStains?: LookAlikeStains;
   seed?: number;
   format?: 'tiff' | 'svs';
   /** Use only these sites (by name), e.g. to make an unseen site's data. */
@@ -70,6 +78,13 @@ export function designSlides(options: SynthOptions): SynthSlide[] {
   if (!(mpp >= 0.1 && mpp <= 2)) throw new ConfigError(`--mpp must be between 0.1 and 2, got ${mpp}`);
   const fraction = options.anomalies ?? 0.1;
   if (!(fraction >= 0 && fraction <= 1)) throw new ConfigError(`--anomalies must be between 0 and 1, got ${fraction}`);
+  const kinds = options.anomalyKinds ?? ANOMALY_KINDS;
+  for (const k of kinds)
+    if (!ANOMALY_KINDS.includes(k)) throw new ConfigError(`unknown anomaly kind "${k}"; known: ${ANOMALY_KINDS.join(', ')}`);
+  if (kinds.length === 0) throw new ConfigError('--anomaly-kinds needs at least one kind');
+  const lookAlikeStains = options.lookAlikeStains ?? 'matched';
+  if (!['matched', 'natural'].includes(lookAlikeStains))
+    throw new ConfigError(`--look-alike-stains must be matched or natural, got ${lookAlikeStains}`);
   const sites = options.siteNames
     ? options.siteNames.map((name) => {
         const s = SITES.find((x) => x.name === name);
@@ -103,7 +118,7 @@ export function designSlides(options: SynthOptions): SynthSlide[] {
     const id = `${task === 'prostate' ? 'p' : 'b'}${String(i).padStart(4, '0')}`;
     const grade = grades[i];
     const r = rng.fork(id);
-    const anomaly: AnomalyKind | '' = anomalous.has(i) ? ANOMALY_KINDS[anomalyCount++ % ANOMALY_KINDS.length] : '';
+    const anomaly: AnomalyKind | '' = anomalous.has(i) ? kinds[anomalyCount++ % kinds.length] : '';
     const base = {
       id,
       task,
@@ -112,6 +127,7 @@ export function designSlides(options: SynthOptions): SynthSlide[] {
       mpp,
       seed: `${options.seed ?? 1}/${id}`,
       anomaly,
+      lookAlikeStains,
       patientId: `patient-${String(patient).padStart(3, '0')}`,
       site: site.name,
       scanner: site.scanner,

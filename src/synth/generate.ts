@@ -78,6 +78,8 @@ export async function generateSynthetic(options: SynthOptions): Promise<{ manife
     size: options.size ?? 2048,
     mpp: options.mpp ?? 0.5,
     anomalies: options.anomalies ?? 0.1,
+    anomalyKinds: options.anomalyKinds ?? null,
+    lookAlikeStains: options.lookAlikeStains ?? 'matched',
     seed: options.seed ?? 1,
     format: options.format ?? 'tiff',
   });

@@ -3,6 +3,7 @@ import { overlayAnomaly, regionAnomaly } from './anomalies.ts';
 import { blobPolygon, polygonArea } from './geometry.ts';
 import { breastPatch, fatLobule, Occupancy, prostatePatch, stromalNuclei } from './patches.ts';
 import { RegionKind, Scene, type SlideDesign } from './scene.ts';
+import { measureStainMatch } from './stainMatch.ts';
 
 /** Builds a slide's scene from its design, deterministically from design.seed. */
 export function buildScene(design: SlideDesign): Scene {
@@ -75,6 +76,7 @@ export function buildScene(design: SlideDesign): Scene {
     else overlayAnomaly(scene, design.anomaly, r);
   }
   scene.index();
+  if (scene.matchesLookAlikeStains && scene.anomalyArea) scene.stainMatch = measureStainMatch(scene);
   return scene;
 }
 

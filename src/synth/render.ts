@@ -16,17 +16,60 @@ export interface RenderedRegion {
 const GLASS_OD = 0.012;
 const LATTICE = 4;
 
+/** Per-pixel stain amounts of a rectangle of a scene, before any site's stains turn them into light. */
+export interface StainConcentrations {
+  H: Float32Array;
+  E: Float32Array;
+  labels: Uint8Array;
+  blur?: Float32Array;
+  /**
+   * On a slide whose look-alike's stains are matched: per look-alike pixel, a value in [0, 1) that
+   * orders pixels of like stain amounts for the match (its nucleus's own inside a nucleus), -1 elsewhere.
+   */
+  jitter?: Float32Array;
+}
+
 /**
  * Renders a rectangle of a scene by the Beer-Lambert law: per-pixel haematoxylin and eosin
  * concentrations (stroma texture, epithelium, lumens, nuclei with chromatin texture) become optical
  * density through the site's stain vectors and strengths, and light as 255 x 10^-OD.
  */
 export function renderRegion(scene: Scene, site: SiteProtocol, x: number, y: number, w: number, h: number): RenderedRegion {
+  const { H, E, labels, blur } = stainConcentrations(scene, x, y, w, h);
+  const seed = seedOf(scene.design.seed);
+  const rgb = createImage(w, h, 0);
+  const hv = site.hVector.map((v) => v * site.hStrength);
+  const ev = site.eVector.map((v) => v * site.eStrength);
+  for (let p = 0, q = 0; p < w * h; p++, q += 3) {
+    const tissue = labels[p] !== LABEL.background;
+    const grain = tissue
+      ? 0.03 * (hash2(x + (p % w), y + ((p / w) | 0), seed + 23) - 0.5)
+      : 0.004 * (hash2(x + (p % w), y + ((p / w) | 0), seed + 29) - 0.5);
+    for (let c = 0; c < 3; c++) {
+      const od = tissue ? H[p] * hv[c] + E[p] * ev[c] + grain + GLASS_OD : GLASS_OD + grain;
+      const v = 255 * Math.exp(-od * Math.LN10);
+      rgb.data[q + c] = v >= 255 ? 255 : v <= 0 ? 0 : v + 0.5;
+    }
+  }
+
+  for (const o of scene.overlays) {
+    if (o.kind === 'pen') drawPen(rgb, labels, x, y, o.points!, o.width!, o.ink!);
+    else if (o.kind === 'bubble') drawBubble(rgb, labels, x, y, o.cx!, o.cy!, o.r!, scene.u);
+  }
+  return { rgb, labels, blur };
+}
+
+/**
+ * Haematoxylin and eosin concentrations and mask values of a rectangle: tissue, regions, nuclei, a
+ * near-OOD look-alike's stains matched to the slide's tissue (scene.stainMatch), folds and blur.
+ */
+export function stainConcentrations(scene: Scene, x: number, y: number, w: number, h: number): StainConcentrations {
   const u = scene.u;
   const seed = seedOf(scene.design.seed);
   const H = new Float32Array(w * h);
   const E = new Float32Array(w * h);
   const labels = new Uint8Array(w * h);
+  const jitter = scene.matchesLookAlikeStains ? new Float32Array(w * h).fill(-1) : undefined;
 
   // Stroma and tissue edge on a coarse lattice, interpolated: texture features are >= 8 um anyway.
   const gw = Math.ceil(w / LATTICE) + 2;
@@ -143,9 +186,12 @@ export function renderRegion(scene: Scene, site: SiteProtocol, x: number, y: num
         const hv = hn * texture;
         H[p] += (Math.max(H[p], hv) - H[p]) * cover;
         E[p] *= 1 - 0.55 * cover;
+        if (jitter && cover > 0.5 && labels[p] === LABEL.anomaly) jitter[p] = hash2(ni, 7, seed + 41);
       }
     }
   }
+
+  scene.stainMatch?.apply({ H, E, labels, jitter }, x, y, w, seed);
 
   let blur: Float32Array | undefined;
   for (const o of scene.overlays) {
@@ -176,26 +222,7 @@ export function renderRegion(scene: Scene, site: SiteProtocol, x: number, y: num
     }
   }
 
-  const rgb = createImage(w, h, 0);
-  const hv = site.hVector.map((v) => v * site.hStrength);
-  const ev = site.eVector.map((v) => v * site.eStrength);
-  for (let p = 0, q = 0; p < w * h; p++, q += 3) {
-    const tissue = labels[p] !== LABEL.background;
-    const grain = tissue
-      ? 0.03 * (hash2(x + (p % w), y + ((p / w) | 0), seed + 23) - 0.5)
-      : 0.004 * (hash2(x + (p % w), y + ((p / w) | 0), seed + 29) - 0.5);
-    for (let c = 0; c < 3; c++) {
-      const od = tissue ? H[p] * hv[c] + E[p] * ev[c] + grain + GLASS_OD : GLASS_OD + grain;
-      const v = 255 * Math.exp(-od * Math.LN10);
-      rgb.data[q + c] = v >= 255 ? 255 : v <= 0 ? 0 : v + 0.5;
-    }
-  }
-
-  for (const o of scene.overlays) {
-    if (o.kind === 'pen') drawPen(rgb, labels, x, y, o.points!, o.width!, o.ink!);
-    else if (o.kind === 'bubble') drawBubble(rgb, labels, x, y, o.cx!, o.cy!, o.r!, u);
-  }
-  return { rgb, labels, blur };
+  return { H, E, labels, blur, jitter };
 }
 
 function drawPen(rgb: RgbImage, labels: Uint8Array, x: number, y: number, pts: Float32Array, width: number, ink: readonly number[]): void {
@@ -233,7 +260,7 @@ function drawBubble(rgb: RgbImage, labels: Uint8Array, x: number, y: number, cx:
   }
 }
 
-function seedOf(s: string): number {
+export function seedOf(s: string): number {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
   return h | 0;

@@ -1,4 +1,5 @@
 import { bbox, pointInPolygon, type Polygon } from './geometry.ts';
+import type { StainMatch } from './stainMatch.ts';
 
 export type AnomalyKind = 'lymphoid' | 'mucinous' | 'foreign-tissue' | 'pen-mark' | 'air-bubble' | 'tissue-fold' | 'out-of-focus';
 /** Near-OOD: tumour look-alikes. Far-OOD: artifacts and tissue of another kind. */
@@ -41,7 +42,11 @@ export interface SlideDesign {
   pleomorphism?: number;
   mitoses?: number;
   anomaly: AnomalyKind | '';
+  /** How a near-OOD look-alike is stained (see SynthOptions.lookAlikeStains); default matched. */
+  lookAlikeStains?: LookAlikeStains;
 }
+
+export type LookAlikeStains = 'matched' | 'natural';
 
 interface Capsule {
   ax: number;
@@ -81,12 +86,19 @@ export class Scene {
   readonly capsules: Capsule[] = [];
   /** The anomaly area for region anomalies (circle), if any. */
   anomalyArea?: { cx: number; cy: number; r: number; poly: Polygon };
+  /** A near-OOD look-alike's stain amounts mapped onto the slide's tissue's (set by buildScene). */
+  stainMatch?: StainMatch;
   private regionIndex = new Map<number, number[]>();
   private nucleusIndex = new Map<number, number[]>();
   readonly u: number;
 
   constructor(readonly design: SlideDesign) {
     this.u = 1 / design.mpp;
+  }
+
+  /** Whether a near-OOD look-alike on this slide takes its stains from the slide's tissue. */
+  get matchesLookAlikeStains(): boolean {
+    return !!this.design.anomaly && NEAR_OOD.includes(this.design.anomaly) && this.design.lookAlikeStains !== 'natural';
   }
 
   inTissue(x: number, y: number, edgeNoise = 0): boolean {

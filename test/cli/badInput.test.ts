@@ -43,6 +43,10 @@ const cases: [string[], RegExp][] = [
   [['dataset', 'info', missing], /no-such-thing/],
   [['synth', '--task', 'prostate', '--slides', '2', '--out', join(dir, 's'), '--bogus', '1'], /Unknown argument: bogus/],
   [['synth', '--task', 'lung', '--slides', '2', '--out', join(dir, 's')], /Invalid values|task/],
+  [
+    ['synth', '--task', 'prostate', '--slides', '2', '--out', join(dir, 's'), '--anomaly-kinds', 'lymphoid,lymphoma'],
+    /unknown anomaly kind "lymphoma"/,
+  ],
   [['runs', 'show', 'nope', '--tracking-dir', join(dir, 'mlruns')], /mlruns: no tracking store there/],
   [['metrics', '--pred', missing, '--out', join(dir, 'm')], /no-such-thing/],
   [['compare', '--pred', join(dir, 'pred.csv'), '--out', join(dir, 'c')], /exactly two --pred/],

@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { describeCommand } from '../commandIndex.ts';
 import { log } from '../../core/index.ts';
-import { generateSynthetic } from '../../synth/index.ts';
+import { ANOMALY_KINDS, generateSynthetic, type AnomalyKind } from '../../synth/index.ts';
 import { createProgress } from '../progress.ts';
 
 export function synthCommand(y: Argv): Argv {
@@ -18,6 +18,15 @@ export function synthCommand(y: Argv): Argv {
         .option('size', { type: 'number', default: 2048, describe: 'slide width in level-0 pixels (prostate slides are half as tall)' })
         .option('mpp', { type: 'number', default: 0.5, describe: 'microns per pixel at level 0' })
         .option('anomalies', { type: 'number', default: 0.1, describe: 'share of slides with a rare anomaly (0-1)' })
+        .option('anomaly-kinds', {
+          type: 'string',
+          describe: `comma-separated kinds the anomalous slides take in turn (default all: ${ANOMALY_KINDS.join(', ')})`,
+        })
+        .option('look-alike-stains', {
+          choices: ['matched', 'natural'] as const,
+          default: 'matched' as const,
+          describe: "near-OOD look-alikes stained as the slide's tissue (only morphology tells them apart) or with their own stains",
+        })
         .option('format', {
           choices: ['tiff', 'svs'] as const,
           default: 'tiff' as const,
@@ -39,6 +48,8 @@ export function synthCommand(y: Argv): Argv {
         size: argv.size,
         mpp: argv.mpp,
         anomalies: argv.anomalies,
+        anomalyKinds: argv.anomalyKinds?.split(',').map((k) => k.trim()) as AnomalyKind[] | undefined,
+        lookAlikeStains: argv.lookAlikeStains,
         format: argv.format,
         seed: argv.seed,
         onTile: () => progress.increment(),
