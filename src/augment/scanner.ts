@@ -148,6 +148,23 @@ function acquisition(profile: ScannerProfile, rng: Rng, rescan: boolean): { defo
   };
 }
 
+/** Each pixel's distance from the centre over the corner's, per tile size (a suite's tiles share a few sizes). */
+const radii = new Map<string, Float64Array>();
+function radiusOf(w: number, h: number): Float64Array {
+  const key = `${w}x${h}`;
+  let r = radii.get(key);
+  if (!r) {
+    const cx = (w - 1) / 2;
+    const cy = (h - 1) / 2;
+    const rMax = Math.hypot(cx, cy) || 1;
+    r = new Float64Array(w * h);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) r[y * w + x] = Math.hypot(x - cx, y - cy) / rMax;
+    if (radii.size >= 8) radii.delete(radii.keys().next().value!);
+    radii.set(key, r);
+  }
+  return r;
+}
+
 /**
  * Applies a profile to a tile at the given microns per pixel. With `rescan`, the acquisition also varies
  * as the profile's rescan section says (a precision study's repeated scans of the same glass).
@@ -177,25 +194,35 @@ export async function simulateScanner(
   const rMax = Math.hypot(cx, cy) || 1;
   const gx = Math.cos(angle);
   const gy = Math.sin(angle);
+  // Even illumination is the gain itself (the synthetic slides' writer zeroes both terms per tile).
+  const radius = vignette === 0 && gradient === 0 ? undefined : radiusOf(w, h);
+  const [m0, m1, m2] = m;
+  const tone = (o: number) => {
+    o = (o * 255 - black) / (white - black);
+    return o <= 0 ? 0 : o >= 1 ? 1 : gamma === 1 ? o : o ** gamma;
+  };
+  const sensor = (s: number) => {
+    if (fullWellPhotons > 0) s = (poisson((s / 255) * fullWellPhotons, noiseRng) / fullWellPhotons) * 255;
+    if (readSigma > 0) s += readSigma * noiseRng.normal();
+    return Math.max(0, Math.min(255, s)) / 255;
+  };
+  const data = img.data;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const i = (y * w + x) * 3;
-      const rr = Math.hypot(x - cx, y - cy) / rMax;
-      const ramp = ((x - cx) * gx + (y - cy) * gy) / rMax;
-      const light = scan.gain * (1 - vignette * rr * rr) * (1 + (gradient / 2) * ramp);
-      const v = [0, 0, 0];
-      for (let c = 0; c < 3; c++) {
-        let s = img.data[i + c] * light;
-        if (fullWellPhotons > 0) s = (poisson((s / 255) * fullWellPhotons, noiseRng) / fullWellPhotons) * 255;
-        if (readSigma > 0) s += readSigma * noiseRng.normal();
-        v[c] = Math.max(0, Math.min(255, s)) / 255;
+      let light = scan.gain;
+      if (radius) {
+        const rr = radius[y * w + x];
+        const ramp = ((x - cx) * gx + (y - cy) * gy) / rMax;
+        light = scan.gain * (1 - vignette * rr * rr) * (1 + (gradient / 2) * ramp);
       }
-      for (let c = 0; c < 3; c++) {
-        let o = m[c][0] * v[0] + m[c][1] * v[1] + m[c][2] * v[2];
-        o = (o * 255 - black) / (white - black);
-        o = o <= 0 ? 0 : o >= 1 ? 1 : o ** gamma;
-        out.data[i + c] = clampByte(o * 255);
-      }
+      // Channel by channel in this order: the noise stream is drawn as it always was.
+      const v0 = sensor(data[i] * light);
+      const v1 = sensor(data[i + 1] * light);
+      const v2 = sensor(data[i + 2] * light);
+      out.data[i] = clampByte(tone(m0[0] * v0 + m0[1] * v1 + m0[2] * v2) * 255);
+      out.data[i + 1] = clampByte(tone(m1[0] * v0 + m1[1] * v1 + m1[2] * v2) * 255);
+      out.data[i + 2] = clampByte(tone(m2[0] * v0 + m2[1] * v1 + m2[2] * v2) * 255);
     }
   }
   return scan.jpegQuality < 100 ? jpegCorruption(out, scan.jpegQuality, 'simulated') : out;
