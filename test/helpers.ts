@@ -1,6 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll } from 'vitest';
 import type { RgbImage } from '../src/core/index.ts';
 
@@ -127,4 +129,63 @@ export async function tileTableCsv(datasetDir: string): Promise<string> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Every file under a folder, relative path to bytes; `skip` leaves out paths (relative) and what is under them. */
+export function filesUnder(top: string, skip: (rel: string) => boolean = () => false): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      const rel = relative(top, p);
+      if (skip(rel)) continue;
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(rel, readFileSync(p));
+    }
+  };
+  walk(top);
+  return out;
+}
+
+/** The pids whose claims are in a folder's claims/ now. */
+export function claimantPids(out: string): number[] {
+  const claims = join(out, 'claims');
+  if (!existsSync(claims)) return [];
+  return readdirSync(claims)
+    .filter((f) => f.endsWith('.claim'))
+    .flatMap((f) => {
+      try {
+        return [JSON.parse(readFileSync(join(claims, f), 'utf8')).pid as number];
+      } catch {
+        return []; // being written or released right now
+      }
+    });
+}
+
+/**
+ * Starts three processes of the CLI with the same arguments on one output folder, waits (on an event,
+ * not a time: up to a minute) until the first holds a claim there, kills it with SIGKILL, and returns
+ * how each ended.
+ */
+export async function threeProcessesOneKilled(
+  bin: string,
+  args: string[],
+  out: string,
+): Promise<{ code: number | null; signal: string | null; stderr: string }[]> {
+  const procs = [0, 1, 2].map(() => spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  const exits = procs.map(
+    (p) =>
+      new Promise<{ code: number | null; signal: string | null; stderr: string }>((done) => {
+        let stderr = '';
+        p.stderr!.on('data', (b) => (stderr += b));
+        p.on('exit', (code, signal) => done({ code, signal, stderr }));
+      }),
+  );
+  const victim = procs[0];
+  for (let i = 0; i < 6000 && !claimantPids(out).includes(victim.pid!); i++) await sleep(10);
+  const heldClaim = claimantPids(out).includes(victim.pid!);
+  victim.kill('SIGKILL');
+  const ends = await Promise.all(exits);
+  if (!heldClaim) throw new Error(`process ${victim.pid} never held a claim in ${out}`);
+  return ends;
 }

@@ -52,6 +52,9 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
+    // The user knows the file by its name, not by the temporary one it was written under.
+    const e = err as NodeJS.ErrnoException;
+    if (e && typeof e === 'object' && e.code && (!e.path || e.path === tmp)) e.path = path;
     throw err;
   } finally {
     done();
@@ -88,6 +91,19 @@ function readOnlyReason(p: string): string {
   } catch {
     return 'permission denied';
   }
+}
+
+/**
+ * Names the file an operating-system error was about where the call did not (a write on an open file
+ * handle carries no path): a full disk then reads "cannot write DIR/shards/p0001.bin: no space left on
+ * the device". Rethrows the error.
+ */
+export function nameFileOnError(path: string): (err: unknown) => never {
+  return (err) => {
+    const e = err as NodeJS.ErrnoException;
+    if (e && typeof e === 'object' && e.code && !e.path) e.path = path;
+    throw err;
+  };
 }
 
 /** An operating-system error a user can fix (no permission, read-only or full disk), as one line; undefined otherwise. */

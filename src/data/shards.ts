@@ -1,6 +1,6 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import sharp from 'sharp';
-import { DatasetError, guardedTempPath, type RgbImage } from '../core/index.ts';
+import { DatasetError, guardedTempPath, nameFileOnError, type RgbImage } from '../core/index.ts';
 import { BoundedHandles } from './boundedHandles.ts';
 
 /**
@@ -32,15 +32,15 @@ export class ShardWriter {
 
   async append(bytes: Uint8Array): Promise<{ offset: number; length: number }> {
     const at = this.offset;
-    await this.fh.write(bytes, 0, bytes.length, at);
+    await this.fh.write(bytes, 0, bytes.length, at).catch(nameFileOnError(this.path));
     this.offset += bytes.length;
     return { offset: at, length: bytes.length };
   }
 
   /** Makes the shard visible under its final name. */
   async commit(): Promise<void> {
-    await this.fh.sync();
-    await this.fh.close();
+    await this.fh.sync().catch(nameFileOnError(this.path));
+    await this.fh.close().catch(nameFileOnError(this.path));
     await rename(this.tmp, this.path);
     this.release();
   }

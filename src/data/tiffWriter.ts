@@ -1,6 +1,6 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import sharp from 'sharp';
-import { blit, createImage, guardedTempPath, type RgbImage } from '../core/index.ts';
+import { blit, createImage, guardedTempPath, nameFileOnError, type RgbImage } from '../core/index.ts';
 import { splitJpegTables } from './jpegTables.ts';
 
 /**
@@ -267,7 +267,7 @@ export async function writeTiff(path: string, pages: TiffPageSpec[], options: Wr
   } catch (err) {
     await fh?.close().catch(() => undefined);
     await rm(tmp, { force: true });
-    throw err;
+    nameFileOnError(path)(err);
   } finally {
     release();
   }

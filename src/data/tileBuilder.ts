@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import { ClaimBoard, DatasetError, guardedTempPath, writeFileAtomic } from '../core/index.ts';
+import { ClaimBoard, DatasetError, guardedTempPath, nameFileOnError, writeFileAtomic } from '../core/index.ts';
 import type { Manifest, SlideRecord } from './manifest.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TileStore } from './tileReader.ts';
@@ -300,10 +300,11 @@ export async function writeTileTable(
     const fh = await open(tmp, 'r+');
     try {
       const headerLine = stringify([header]);
-      await fh.write(headerLine);
+      const named = nameFileOnError(join(out, 'tiles.csv'));
+      await fh.write(headerLine).catch(named);
       hash.update(headerLine);
       for await (const part of rows) {
-        await fh.write(part);
+        await fh.write(part).catch(named);
         hash.update(part);
       }
     } finally {

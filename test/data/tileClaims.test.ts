@@ -1,12 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, relative } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateSynthetic } from '../../src/synth/index.ts';
-import { tempDir } from '../helpers.ts';
+import { filesUnder, tempDir, threeProcessesOneKilled } from '../helpers.ts';
 
 const bin = fileURLToPath(new URL('../../bin/gradelab.mjs', import.meta.url));
 const dir = tempDir();
@@ -14,35 +13,6 @@ let manifest = '';
 const tiling = ['--tile-size', '32', '--mpp', '0.5', '--min-tissue', '0.3'];
 
 const tile = (out: string) => ['tile', '--manifest', manifest, '--out', out, ...tiling];
-
-/** Every file under a folder, relative path to bytes. */
-function files(root: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(root, p), readFileSync(p));
-    }
-  };
-  walk(root);
-  return out;
-}
-
-/** The pids whose claims are in a folder now. */
-function claimants(out: string): number[] {
-  const claims = join(out, 'claims');
-  if (!existsSync(claims)) return [];
-  return readdirSync(claims)
-    .filter((f) => f.endsWith('.claim'))
-    .flatMap((f) => {
-      try {
-        return [JSON.parse(readFileSync(join(claims, f), 'utf8')).pid as number];
-      } catch {
-        return []; // being written or released right now
-      }
-    });
-}
 
 beforeAll(async () => {
   ({ manifest } = await generateSynthetic({
@@ -61,25 +31,11 @@ beforeAll(async () => {
 describe('tiling one folder from several processes', () => {
   it('three processes, one killed mid-slide: the dataset is byte for byte the one a single process writes', async () => {
     const out = join(dir, 'shared');
-    const procs = [0, 1, 2].map(() => spawn(process.execPath, [bin, ...tile(out)], { stdio: ['ignore', 'ignore', 'pipe'] }));
-    const exits = procs.map(
-      (p) =>
-        new Promise<{ code: number | null; signal: string | null; stderr: string }>((done) => {
-          let stderr = '';
-          p.stderr!.on('data', (b) => (stderr += b));
-          p.on('exit', (code, signal) => done({ code, signal, stderr }));
-        }),
-    );
-    // Wait (event, not time: up to a minute) until the first process holds a slide, then kill it hard.
-    const victim = procs[0];
-    for (let i = 0; i < 6000 && !claimants(out).includes(victim.pid!); i++) await sleep(10);
-    expect(claimants(out)).toContain(victim.pid);
-    victim.kill('SIGKILL');
-    const [killed, ...rest] = await Promise.all(exits);
+    const [killed, ...rest] = await threeProcessesOneKilled(bin, tile(out), out);
     expect(killed.signal).toBe('SIGKILL');
     for (const r of rest) expect(r.code, r.stderr).toBe(0);
-    const single = files(join(dir, 'single'));
-    const shared = files(out);
+    const single = filesUnder(join(dir, 'single'));
+    const shared = filesUnder(out);
     expect([...shared.keys()].sort()).toEqual([...single.keys()].sort());
     for (const [f, bytes] of single) expect(shared.get(f)!.equals(bytes), f).toBe(true);
   }, 300_000);

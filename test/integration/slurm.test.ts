@@ -1,12 +1,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ClaimBoard } from '../../src/core/index.ts';
 import { generateSynthetic } from '../../src/synth/index.ts';
-import { missingTool, tempDir } from '../helpers.ts';
+import { filesUnder, missingTool, tempDir } from '../helpers.ts';
 
 // A real single-node SLURM (.ci/slurm-up starts it in CI): sbatch arrays, afterany dependencies, scancel.
 const bin = fileURLToPath(new URL('../../bin/gradelab.mjs', import.meta.url));
@@ -21,22 +21,6 @@ const embed = (data: string) => ['--backbone', vit, '--input-size', '64', '--mpp
 function gradelab(...args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: root, timeout: 300_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Every file under a folder, relative path to bytes, leaving out what is not the dataset's (the cluster record). */
-function files(top: string, skip: (rel: string) => boolean = () => false): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = join(d, f);
-      const rel = relative(top, p);
-      if (skip(rel)) continue;
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(rel, readFileSync(p));
-    }
-  };
-  walk(top);
-  return out;
 }
 
 const queued = (jobs: string) => execFileSync('squeue', ['-h', '-r', '-j', jobs, '-o', '%i'], { encoding: 'utf8' }).trim();
@@ -149,8 +133,8 @@ describe.skipIf(missingTool(slurmUp))('SLURM arrays on a real single-node SLURM'
       .sort();
     expect(new Set(tiled).size).toBe(6);
     expect(tiled).toHaveLength(6);
-    const single = files(join(dir, 'single'), (rel) => rel === 'embeddings');
-    const arrayed = files(out, (rel) => rel === 'cluster');
+    const single = filesUnder(join(dir, 'single'), (rel) => rel === 'embeddings');
+    const arrayed = filesUnder(out, (rel) => rel === 'cluster');
     expect([...arrayed.keys()].sort()).toEqual([...single.keys()].sort());
     for (const [f, bytes] of single) expect(arrayed.get(f)!.equals(bytes), f).toBe(true);
   }, 600_000);
@@ -161,7 +145,10 @@ describe.skipIf(missingTool(slurmUp))('SLURM arrays on a real single-node SLURM'
       const now = new Date().toISOString();
       writeFileSync(board.path('k'), JSON.stringify({ run: 'r', host: 'node-elsewhere', pid: 1, started: now, heartbeat: now, job }));
     };
-    const running = execFileSync('sbatch', ['--parsable', '--wrap', 'sleep 120'], { encoding: 'utf8' }).trim();
+    // Its log goes to the test's folder (sbatch's default is slurm-JOB.out in the working directory).
+    const running = execFileSync('sbatch', ['--parsable', '--output', join(dir, 'sleep-%j.out'), '--wrap', 'sleep 120'], {
+      encoding: 'utf8',
+    }).trim();
     try {
       for (let i = 0; i < 600 && execFileSync('squeue', ['-h', '-j', running, '-o', '%T'], { encoding: 'utf8' }).trim() !== 'RUNNING'; i++)
         await sleep(100);
@@ -216,8 +203,8 @@ describe.skipIf(missingTool(slurmUp))('SLURM arrays on a real single-node SLURM'
       .sort();
     expect(embedded).toHaveLength(6);
     expect(new Set(embedded).size).toBe(6);
-    const single = files(join(dir, 'single', 'embeddings'));
-    const arrayed = files(join(data, 'embeddings'));
+    const single = filesUnder(join(dir, 'single', 'embeddings'));
+    const arrayed = filesUnder(join(data, 'embeddings'));
     expect([...arrayed.keys()].sort()).toEqual([...single.keys()].sort());
     for (const [f, bytes] of single) {
       if (!f.endsWith('.f32')) continue;
