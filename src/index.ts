@@ -128,7 +128,7 @@ export {
 } from './eval/index.ts';
 
 // Where the model looks, and the report.
-export { slidesToMap, writeHeatmaps, loadHeatmap, exportViewer, startViewer, toGeoJson, toAsapXml } from './view/index.ts';
+export { slidesToMap, writeHeatmaps, checkHeatmapRun, loadHeatmap, exportViewer, startViewer, toGeoJson, toAsapXml } from './view/index.ts';
 export { writeReport as report, type ReportArgs } from './report/index.ts';
 
 // Tracking, model folders and errors.
@@ -226,6 +226,8 @@ export type {
 } from './eval/index.ts';
 export type {
   HeatmapIndexEntry,
+  HeatmapRunIdentity,
+  WriteHeatmapsOptions,
   HeatmapMil,
   HeatmapPooling,
   HeatmapScorer,

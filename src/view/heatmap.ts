@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
@@ -235,7 +235,8 @@ export async function writeHeatmap(
       .toBuffer(),
   );
   const full: SlideHeatmap = { ...heatmap, thumbnail: { file: 'thumbnail.jpg', width, height, downsample: d }, overlays };
-  await writeFile(join(dir, HEATMAP_FILE), JSON.stringify(full));
+  // Last and whole: a slide whose heatmap.json exists is finished (a rerun or another process skips it).
+  await writeFileAtomic(join(dir, HEATMAP_FILE), JSON.stringify(full));
   return full;
 }
 

@@ -1,9 +1,29 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkModelFitsTiles, ConfigError, groupBy, modelTiling, sha256Text, writeFileAtomic, type ModelMeta } from '../core/index.ts';
-import { loadSplit, openTileDataset, readManifest, tilesOfPartition, type Partition, type SlideTiling } from '../data/index.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  checkModelFitsTiles,
+  ClaimBoard,
+  ConfigError,
+  groupBy,
+  modelFile,
+  modelTiling,
+  sha256Text,
+  writeFileAtomic,
+  type ModelMeta,
+} from '../core/index.ts';
+import {
+  loadSplit,
+  openTileDataset,
+  readManifest,
+  slideFileName,
+  slideIdFromPath,
+  tilesOfPartition,
+  type Partition,
+  type SlideTiling,
+} from '../data/index.ts';
 import { HEATMAP_FILE, loadHeatmap } from './heatmap.ts';
-import { heatmapOfSlide, type HeatmapModel, type HeatmapSlide } from './slideHeatmap.ts';
+import { heatmapOfSlide, type HeatmapModel, type HeatmapPooling, type HeatmapSlide } from './slideHeatmap.ts';
 
 /** Which slides to map: files, every slide of a manifest, or one partition of a tile dataset. */
 export type HeatmapSource =
@@ -99,33 +119,145 @@ export interface HeatmapIndexEntry {
   oodFlag: boolean | null;
 }
 
-/** Maps every slide into OUT/<slide id>/ and writes OUT/index.json in referral order (most urgent first). */
+export interface WriteHeatmapsOptions {
+  batch?: number;
+  onPlanned?: (n: number) => void;
+  onTiles?: (n: number, slide: string) => void;
+  /** What else decides the maps (tiling overrides, the slides' source): part of the run's identity. */
+  settings?: Record<string, unknown>;
+  /** Seconds of silence after which another host's claim on a slide is taken over. */
+  staleAfterMs?: number;
+  /** all: map, wait for other processes, write the index; worker: map what is free, then stop; finish: write the index or say what is missing. */
+  role?: 'all' | 'worker' | 'finish';
+  pollMs?: number;
+}
+
+const RUN_FILE = 'heatmap-run.json';
+
+/**
+ * Maps every slide into OUT/<slide id>/ and writes OUT/index.json in referral order (most urgent
+ * first). Any number of processes may share OUT: each claims the next slide no one holds (a dead
+ * process's claim is taken over), skips slides already mapped (heatmap.json is written last, whole),
+ * and the index is built from the files, so it is the same bytes whichever process writes it and
+ * whatever the order slides were mapped in. OUT records the model and settings it was made with
+ * (heatmap-run.json): mapping into it with others is refused before any work.
+ */
 export async function writeHeatmaps(
   slides: readonly HeatmapSlide[],
   model: HeatmapModel,
   out: string,
-  options: { batch?: number; onPlanned?: (n: number) => void; onTiles?: (n: number, slide: string) => void } = {},
+  options: WriteHeatmapsOptions = {},
 ): Promise<HeatmapIndexEntry[]> {
-  const index: HeatmapIndexEntry[] = [];
-  for (const s of slides) {
-    const h = await heatmapOfSlide(s, model, out, {
-      batch: options.batch ?? 64,
-      onPlanned: options.onPlanned,
-      onTiles: (n) => options.onTiles?.(n, s.id ?? s.path),
-    });
-    index.push({
+  const { board, run } = openHeatmapRun(
+    out,
+    { dir: model.dir, meta: model.meta, pooling: model.pooling, mil: !!model.mil, settings: options.settings ?? {} },
+    options.staleAfterMs,
+  );
+  await writeFileAtomic(join(out, RUN_FILE), run.text);
+  const idOf = (s: HeatmapSlide) => s.id ?? slideIdFromPath(s.path);
+  const mapped = (s: HeatmapSlide) => existsSync(join(out, idOf(s), HEATMAP_FILE));
+  let pending = slides.filter((s) => !mapped(s));
+  if (options.role === 'finish' && pending.length)
+    throw new ConfigError(
+      `${out}: ${pending.length} slides are not mapped yet: ${pending
+        .slice(0, 5)
+        .map((s) => `${idOf(s)} (${board.describe(slideFileName(idOf(s))) ?? 'not started'})`)
+        .join(', ')}${pending.length > 5 ? ', ...' : ''}; run the workers again`,
+    );
+  while (pending.length) {
+    const waiting: HeatmapSlide[] = [];
+    let mine = 0;
+    for (const s of pending) {
+      if (mapped(s)) continue;
+      const claim = board.tryClaim(slideFileName(idOf(s)));
+      if (!claim) {
+        waiting.push(s);
+        continue;
+      }
+      try {
+        // Another process may have finished it between the look and the claim.
+        if (!mapped(s)) {
+          await heatmapOfSlide(s, model, out, {
+            batch: options.batch ?? 64,
+            onPlanned: options.onPlanned,
+            onTiles: (n) => options.onTiles?.(n, idOf(s)),
+          });
+          mine++;
+        }
+      } finally {
+        claim.release();
+      }
+    }
+    pending = waiting.filter((s) => !mapped(s));
+    if (options.role === 'worker' && !mine) break;
+    if (!mine && pending.length) await sleep(options.pollMs ?? 1000);
+  }
+  board.removeIfEmpty();
+  if (pending.length) return [];
+  return writeHeatmapIndex(
+    slides.map((s) => join(out, idOf(s))),
+    out,
+  );
+}
+
+/** index.json from the slides' heatmap files, in referral order (ties in the slides' order). */
+async function writeHeatmapIndex(dirs: string[], out: string): Promise<HeatmapIndexEntry[]> {
+  const index = dirs.map((d) => {
+    const h = loadHeatmap(d);
+    return {
       id: h.slide.id,
       priority: h.referralPriority,
       pred: h.slidePrediction?.pred ?? null,
       reference: h.reference,
       oodFlag: h.slidePrediction?.oodFlag ?? null,
-    });
-  }
+    };
+  });
   index.sort((a, b) => b.priority - a.priority);
   await writeFileAtomic(join(out, 'index.json'), JSON.stringify(index, null, 2));
-  // Read one back: what was written is what the viewer will validate.
-  loadHeatmap(join(out, index[0].id));
   return index;
+}
+
+/** What decides a folder of heatmaps: the model's record, OOD detectors and MIL head, the pooling, the caller's settings. */
+export interface HeatmapRunIdentity {
+  dir: string;
+  meta: ModelMeta;
+  pooling: HeatmapPooling;
+  mil: boolean;
+  settings: Record<string, unknown>;
+}
+
+/**
+ * Refuses, before any work, a heatmap folder that holds another run's maps (heatmap-run.json differs)
+ * or live claims of another run.
+ */
+export function checkHeatmapRun(out: string, identity: HeatmapRunIdentity, staleAfterMs?: number): void {
+  openHeatmapRun(out, identity, staleAfterMs);
+}
+
+/** checkHeatmapRun, returning the run and the folder's claim board. */
+function openHeatmapRun(
+  out: string,
+  identity: HeatmapRunIdentity,
+  staleAfterMs?: number,
+): { run: { key: string; text: string }; board: ClaimBoard } {
+  const run = heatmapRun(identity);
+  const runFile = join(out, RUN_FILE);
+  if (existsSync(runFile) && readFileSync(runFile, 'utf8') !== run.text)
+    throw new ConfigError(`${out}: holds heatmaps of another model or other settings (${RUN_FILE}); choose a new --out or remove it`);
+  const board = new ClaimBoard(join(out, 'claims'), { run: `heatmap ${run.key}`, staleAfterMs });
+  board.checkRun();
+  return { run, board };
+}
+
+function heatmapRun({ dir, meta, pooling, mil, settings }: HeatmapRunIdentity): { key: string; text: string } {
+  const oodDir = modelFile(dir, 'ood');
+  const ood = existsSync(oodDir)
+    ? readdirSync(oodDir)
+        .sort()
+        .map((f) => `${f}:${sha256Text(readFileSync(join(oodDir, f)))}`)
+    : [];
+  const key = sha256Text(JSON.stringify({ meta, ood, pooling, mil, settings })).slice(0, 16);
+  return { key, text: `${JSON.stringify({ command: 'heatmap', key, weightsSha256: meta.weightsSha256 ?? null, settings }, null, 2)}\n` };
 }
 
 /** The heatmap folders under DIR (one per slide, each with heatmap.json), in name order. */

@@ -17,6 +17,9 @@ export { exportViewer, dziTileCount, readViewerExport } from './export.ts';
 export {
   slidesToMap,
   writeHeatmaps,
+  checkHeatmapRun,
+  type HeatmapRunIdentity,
+  type WriteHeatmapsOptions,
   heatmapDirs,
   heatmapTiling,
   type HeatmapSource,

@@ -2,15 +2,15 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../core/index.ts';
 
-/** The commands a cluster array runs: claimants (tile, features) or static shards (predict, robustness). */
-export const CLUSTER_COMMANDS = ['tile', 'features', 'predict', 'robustness'] as const;
+/** The commands a cluster array runs: claimants (tile, features, heatmap) or static shards (predict, robustness). */
+export const CLUSTER_COMMANDS = ['tile', 'features', 'heatmap', 'predict', 'robustness'] as const;
 export type ClusterCommand = (typeof CLUSTER_COMMANDS)[number];
 
 /**
  * One gradelab command spread over N array tasks and a finishing job, as any scheduler runs it (SLURM
  * arrays, Kubernetes Indexed Jobs): the shell lines of task I (1-based, in the variable `I`) and of the
- * finish. tile and features tasks are claimants of one folder (core/claims.ts): each works through the
- * slides it can claim and stops; their finish writes the index or checks the cache. predict and
+ * finish. tile, features and heatmap tasks are claimants of one folder (core/claims.ts): each works
+ * through the slides it can claim and stops; their finish writes the index or checks the cache. predict and
  * robustness tasks take every N-th slide or condition (--shard I/N) into a part of their own, and the
  * finish merges the parts, refusing while one is missing. Every task is idempotent: a resubmitted array
  * redoes only what is not finished.
@@ -66,6 +66,7 @@ const line = (words: readonly string[]) => words.map(shellWord).join(' ');
 const REQUIRED: Record<ClusterCommand, { flags: string[]; existing: string[] }> = {
   tile: { flags: ['manifest', 'out'], existing: ['manifest'] },
   features: { flags: ['data'], existing: ['data'] },
+  heatmap: { flags: ['model', 'out'], existing: ['model'] },
   predict: { flags: ['model', 'data', 'out'], existing: ['model', 'data'] },
   robustness: { flags: ['model', 'data', 'suite', 'out'], existing: ['model', 'data', 'suite'] },
 };
@@ -97,8 +98,8 @@ export function planClusterJob(
     if (!existsSync(path)) throw new ConfigError(`--${name} ${path}: not found`);
   }
   const run = [...gradelab, cmd];
-  if (cmd === 'tile' || cmd === 'features') {
-    const outputDir = resolve(cwd, flagValue(args, cmd === 'tile' ? 'out' : 'data')!);
+  if (cmd === 'tile' || cmd === 'features' || cmd === 'heatmap') {
+    const outputDir = resolve(cwd, flagValue(args, cmd === 'features' ? 'data' : 'out')!);
     return {
       command: cmd,
       args: [...args],

@@ -93,6 +93,22 @@ function unitsOf(dir: string, s: SlurmSubmission, recordDir: string): Omit<Clust
     }
     return { unit: 'slides', total, done, failed: 0, running, stale, finished: total > 0 && done === total };
   }
+  if (s.command === 'heatmap') {
+    // The run record names the slides; each mapped slide is a folder with its heatmap.json.
+    const runPath = join(dir, 'heatmap-run.json');
+    const total = existsSync(runPath) ? ((JSON.parse(readFileSync(runPath, 'utf8')).settings?.slides as number | undefined) ?? 0) : 0;
+    const done = readdirSync(dir, { withFileTypes: true }).filter(
+      (d) => d.isDirectory() && existsSync(join(dir, d.name, 'heatmap.json')),
+    ).length;
+    return {
+      unit: 'slides',
+      total,
+      done,
+      failed: 0,
+      ...claimsOf(join(dir, 'claims')),
+      finished: total > 0 && done === total && existsSync(join(dir, 'index.json')),
+    };
+  }
   const done = countFiles(join(recordDir, 'parts'), (f) => f.endsWith('.done'));
   // The merge writes the predictions file, or the suite's results.json, last.
   const merged = s.command === 'predict' ? s.output : join(s.output, 'results.json');

@@ -46,6 +46,18 @@ describe('cluster job plans', () => {
     expect(array).toMatch(/gradelab tile --manifest \S+ --out \S+ --claim-only$/m);
     expect(finish).toMatch(/gradelab tile --manifest \S+ --out \S+ --finish$/m);
     expect(finish).not.toContain('--array');
+    // Heatmaps: claimants of the output folder, as tiling is; the folder is named, not the default.
+    const maps = planClusterJob('heatmap', ['--model', root, '--manifest', join(root, 'package.json'), '--out', join(dir, 'maps')], 3, [
+      'gradelab',
+    ]);
+    expect([maps.outputDir, maps.taskLines, maps.finishLines]).toEqual([
+      join(dir, 'maps'),
+      [`gradelab heatmap --model ${root} --manifest ${join(root, 'package.json')} --out ${join(dir, 'maps')} --claim-only`],
+      [`gradelab heatmap --model ${root} --manifest ${join(root, 'package.json')} --out ${join(dir, 'maps')} --finish`],
+    ]);
+    expect(() => planClusterJob('heatmap', ['--model', root, '--manifest', 'm.csv'], 3, ['gradelab'])).toThrow(
+      /^gradelab heatmap on a cluster needs --out$/,
+    );
     const spaced = planClusterJob('tile', ['--manifest', join(root, 'package.json'), '--out', join(dir, 'a b')], 2, ['gradelab']);
     expect(() => slurmScripts(spaced, {}, '/work')).toThrow(/white space, which #SBATCH lines cannot hold/);
   });
