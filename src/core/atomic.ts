@@ -53,9 +53,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   } catch (err) {
     await rm(tmp, { force: true });
     // The user knows the file by its name, not by the temporary one it was written under.
-    const e = err as NodeJS.ErrnoException;
-    if (e && typeof e === 'object' && e.code && (!e.path || e.path === tmp)) e.path = path;
-    throw err;
+    if ((err as NodeJS.ErrnoException)?.path === tmp) delete (err as NodeJS.ErrnoException).path;
+    nameFileOnError(path)(err);
   } finally {
     done();
   }

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -153,9 +153,16 @@ export async function writeHeatmaps(
     { dir: model.dir, meta: model.meta, pooling: model.pooling, mil: !!model.mil, settings: options.settings ?? {} },
     options.staleAfterMs,
   );
-  await writeFileAtomic(join(out, RUN_FILE), run.text);
+  // Written once, by the run that starts the folder: a heatmap older than it was made by something else
+  // (a version that kept no record, or an interrupted run of other settings whose record was removed).
+  const runFile = join(out, RUN_FILE);
+  if (!existsSync(runFile)) await writeFileAtomic(runFile, run.text);
+  const since = statSync(runFile).mtimeMs;
   const idOf = (s: HeatmapSlide) => s.id ?? slideIdFromPath(s.path);
-  const mapped = (s: HeatmapSlide) => existsSync(join(out, idOf(s), HEATMAP_FILE));
+  const mapped = (s: HeatmapSlide) => {
+    const file = join(out, idOf(s), HEATMAP_FILE);
+    return existsSync(file) && statSync(file).mtimeMs >= since;
+  };
   let pending = slides.filter((s) => !mapped(s));
   if (options.role === 'finish' && pending.length)
     throw new ConfigError(

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -69,7 +69,7 @@ describe('heatmaps of one folder from several processes', () => {
     for (const [f, bytes] of single) expect(shared.get(f)!.equals(bytes), f).toBe(true);
   }, 300_000);
 
-  it('a rerun maps nothing twice; other settings, and a finish before the work is done, are one line and exit 2', async () => {
+  it('a rerun maps nothing twice, heatmaps of no recorded run are remade; other settings, and a finish before the work is done, are one line and exit 2', async () => {
     const out = join(dir, 'single');
     const before = statSync(join(out, 'p0000', 'heatmap.json')).mtimeMs;
     const again = await runCli(heatmap(out));
@@ -80,6 +80,17 @@ describe('heatmaps of one folder from several processes', () => {
       2,
       [`gradelab: ${out}: holds heatmaps of another model or other settings (heatmap-run.json); choose a new --out or remove it`],
     ]);
+    // A folder of heatmaps that records no run (an older gradelab's, or a run's whose record was
+    // removed): none of them is trusted, every slide is mapped again.
+    const legacy = join(dir, 'legacy');
+    cpSync(out, legacy, { recursive: true });
+    rmSync(join(legacy, 'heatmap-run.json'));
+    const stale = join(legacy, 'p0000', 'heatmap.json');
+    writeFileSync(stale, JSON.stringify({ ...JSON.parse(readFileSync(stale, 'utf8')), referralPriority: 99 }));
+    const remapped = await runCli(heatmap(legacy));
+    expect(remapped.code, remapped.stderr).toBe(0);
+    expect(readFileSync(stale).equals(readFileSync(join(out, 'p0000', 'heatmap.json')))).toBe(true);
+    expect(readFileSync(join(legacy, 'index.json')).equals(readFileSync(join(out, 'index.json')))).toBe(true);
     const early = await runCli(heatmap(join(dir, 'not-yet'), '--finish'));
     expect(early.code).toBe(2);
     expect(early.stderr).toMatch(new RegExp(`not-yet: ${SLIDES} slides are not mapped yet: p0000 \\(not started\\), `));

@@ -90,7 +90,8 @@ export function heatmapCommand(y: Argv): Argv {
         minTissue: argv['min-tissue'],
         slideMpp: argv['slide-mpp'],
       };
-      checkHeatmapRun(argv.out, { dir: argv.model, meta, pooling: argv.pooling, mil: hasMil, settings }, staleAfterMs(argv['stale-after']));
+      const staleAfter = staleAfterMs(argv['stale-after']);
+      checkHeatmapRun(argv.out, { dir: argv.model, meta, pooling: argv.pooling, mil: hasMil, settings }, staleAfter);
       const { modelScorer } = await import('../../workflows/modelScorer.ts');
       const scorer = await modelScorer(argv.model, engineOptions(argv));
       const mil = hasMil ? (await import('../../train/index.ts')).loadMil(argv.model) : undefined;
@@ -102,7 +103,7 @@ export function heatmapCommand(y: Argv): Argv {
         index = await writeHeatmaps(slides, { dir: argv.model, meta, scorer, mil, pooling: argv.pooling }, argv.out, {
           batch: argv.batch,
           settings,
-          staleAfterMs: staleAfterMs(argv['stale-after']),
+          staleAfterMs: staleAfter,
           role: argv['claim-only'] ? 'worker' : argv.finish ? 'finish' : 'all',
           onPlanned: (n) => progress.setTotal((planned += n)),
           onTiles: (n, slide) => progress.increment(n, { slide }),
