@@ -76,7 +76,7 @@ export function buildScene(design: SlideDesign): Scene {
     else overlayAnomaly(scene, design.anomaly, r);
   }
   scene.index();
-  if (scene.matchesLookAlikeStains && scene.anomalyArea) scene.stainMatch = measureStainMatch(scene);
+  if (scene.matchesLookAlikeStains && scene.anomalyArea) scene.measureStains = measureStainMatch;
   return scene;
 }
 

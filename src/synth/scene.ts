@@ -86,14 +86,32 @@ export class Scene {
   readonly capsules: Capsule[] = [];
   /** The anomaly area for region anomalies (circle), if any. */
   anomalyArea?: { cx: number; cy: number; r: number; poly: Polygon };
-  /** A near-OOD look-alike's stain amounts mapped onto the slide's tissue's (set by buildScene). */
-  stainMatch?: StainMatch;
+  /** Measures the look-alike's stain map (set by buildScene where the slide's look-alike is matched). */
+  measureStains?: (scene: Scene) => StainMatch;
+  private measuredStains?: StainMatch;
+  private measuringStains = false;
   private regionIndex = new Map<number, number[]>();
   private nucleusIndex = new Map<number, number[]>();
   readonly u: number;
 
   constructor(readonly design: SlideDesign) {
     this.u = 1 / design.mpp;
+  }
+
+  /**
+   * A near-OOD look-alike's stain amounts mapped onto the slide's tissue's: measured when first asked
+   * for (rendering), not when the scene is built, since many scenes are built only to be measured. While
+   * it is being measured (by rendering windows of this scene), there is none.
+   */
+  get stainMatch(): StainMatch | undefined {
+    if (this.measuredStains || this.measuringStains || !this.measureStains) return this.measuredStains;
+    this.measuringStains = true;
+    try {
+      this.measuredStains = this.measureStains(this);
+    } finally {
+      this.measuringStains = false;
+    }
+    return this.measuredStains;
   }
 
   /** Whether a near-OOD look-alike on this slide takes its stains from the slide's tissue. */
