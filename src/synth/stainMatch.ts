@@ -55,11 +55,16 @@ export class QuantileMap {
   }
 
   map(v: number, dither = 0.5): number {
+    return this.valueAt(v, this.rank(v, dither));
+  }
+
+  /** The target's value for a source value whose rank is already known (rank(v, dither)). */
+  valueAt(v: number, rank: number): number {
     const last = GRID - 1;
     // Beyond the source's range, shift by the ends' difference (values the sample did not reach).
     if (v < this.from[0]) return this.to[0] + (v - this.from[0]);
     if (v > this.from[last]) return this.to[last] + (v - this.from[last]);
-    return sortedQuantile(this.to, this.rank(v, dither));
+    return sortedQuantile(this.to, rank);
   }
 }
 
@@ -125,7 +130,7 @@ export class StainMatch {
       const dither = hash2(gx, gy, seed + 31);
       const hKey = matchKey(H[p], j);
       const rank = this.h.rank(hKey, dither);
-      H[p] = this.h.map(hKey, dither);
+      H[p] = this.h.valueAt(hKey, rank);
       E[p] = this.e[binOf(rank)].map(eosinKey(E[p], j), hash2(gx, gy, seed + 37));
     }
   }
